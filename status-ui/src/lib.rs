@@ -1,0 +1,1 @@
+//! Read-only status page for cubist, rendered server-side from the status branch.

@@ -1,0 +1,1 @@
+//! Shared helpers for cubist end-to-end tests.

@@ -1,0 +1,1 @@
+//! GitHub webhook receiver and GitHub API reporter for cubist.
