@@ -1,0 +1,71 @@
+//! Command-line interface: parses arguments and runs one stage pipeline per command.
+
+mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// GitOps control plane for machine-learning platforms.
+#[derive(Parser, Debug)]
+#[command(name = "cubist", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of reports.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+    /// For pull requests.
+    Markdown,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate a platform repository: schemas and semantic checks, every error with file:line:col.
+    Validate {
+        /// Repository root.
+        #[arg(default_value = ".")]
+        repo: PathBuf,
+        /// Output format (text or json).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List every diagnostic code and what it means.
+    Codes,
+}
+
+/// Exit code for usage and I/O errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { repo, format } => validate::run(&repo, format),
+        Command::Codes => {
+            for (code, meaning) in crate::diag::codes::ALL {
+                println!("{code}  {meaning}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CUBIST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,12 @@
+//! cubist: a GitOps control plane for machine-learning platforms.
+//!
+//! Data flows one way through stages with one job each:
+//! [`source`] (a snapshot of the repository at a revision) → [`model`] (parse + validate into a
+//! typed model) → `render` (blueprints → objects per cluster) → `target` (plan, apply, prune) →
+//! `report` (status branch, PR comments, page). The values between stages are plain data.
+
+pub mod diag;
+pub mod model;
+pub mod report;
+pub mod source;
+pub mod cli;

@@ -1,0 +1,5 @@
+//! The `cubist` command line.
+
+fn main() -> std::process::ExitCode {
+    cubist::cli::main()
+}

@@ -1,0 +1,109 @@
+//! Pipeline DAGs: duplicate task names, unknown `after`, cycles (named in the message).
+
+use crate::diag::{Diagnostic, codes};
+use crate::model::Model;
+use crate::model::kinds::Task;
+use std::collections::HashMap;
+
+pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
+    for project in model.projects.values() {
+        for p in project.pipelines.values() {
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            for (i, t) in p.spec.tasks.iter().enumerate() {
+                if let Some(first) = index.insert(&t.name, i) {
+                    index.insert(&t.name, first);
+                    diags.push(
+                        Diagnostic::error(codes::DUPLICATE_TASK, &p.at(&format!("spec/tasks/{i}/name")), format!("task name `{}` is used twice in pipeline `{}`", t.name, p.name()))
+                            .help(format!("rename one of them; the first is at {}", p.at(&format!("spec/tasks/{first}/name")))),
+                    );
+                }
+            }
+            for (i, t) in p.spec.tasks.iter().enumerate() {
+                for (j, dep) in t.after.iter().enumerate() {
+                    if !index.contains_key(dep.as_str()) {
+                        let names: Vec<String> = p.spec.tasks.iter().map(|t| t.name.clone()).collect();
+                        let hint = crate::model::schema::closest(dep, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                        diags.push(
+                            Diagnostic::error(codes::UNKNOWN_TASK, &p.at(&format!("spec/tasks/{i}/after/{j}")), format!("task `{}` runs after unknown task `{dep}`", t.name))
+                                .help(format!("{hint}`after` lists tasks of this pipeline: {}", names.join(", "))),
+                        );
+                    }
+                }
+            }
+            if let Err((task, dep_pos, cycle)) = topological_order(&p.spec.tasks) {
+                diags.push(
+                    Diagnostic::error(codes::CYCLE, &p.at(&format!("spec/tasks/{task}/after/{dep_pos}")), format!("tasks depend on each other in a cycle: {}", cycle.join(" → ")))
+                        .help("remove one of these `after` entries so the tasks form a DAG"),
+                );
+            }
+        }
+    }
+}
+
+/// Orders tasks so that each comes after its `after` tasks (unknown names are ignored).
+/// On a cycle returns `(task index, index in its after list, cycle names)` of the edge that
+/// closes it, the cycle starting and ending with the same task.
+pub fn topological_order(tasks: &[Task]) -> Result<Vec<usize>, (usize, usize, Vec<String>)> {
+    let index: HashMap<&str, usize> = tasks.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state = vec![0u8; tasks.len()];
+    let mut order = Vec::with_capacity(tasks.len());
+    for start in 0..tasks.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        // Iterative DFS: (task, next dependency position)
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (t, ref mut pos)) = stack.last_mut() {
+            if let Some(dep_name) = tasks[t].after.get(*pos) {
+                let dep_pos = *pos;
+                *pos += 1;
+                let Some(&d) = index.get(dep_name.as_str()) else { continue };
+                match state[d] {
+                    0 => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|(s, _)| *s == d).unwrap_or(0);
+                        // Dependency edges point backwards in time: print in run order.
+                        let mut names: Vec<String> = stack[from..].iter().rev().map(|(s, _)| tasks[*s].name.clone()).collect();
+                        names.push(names[0].clone());
+                        return Err((t, dep_pos, names));
+                    }
+                    _ => {}
+                }
+            } else {
+                state[t] = 2;
+                order.push(t);
+                stack.pop();
+            }
+        }
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str, after: &[&str]) -> Task {
+        serde_json::from_value(serde_json::json!({"name": name, "template": "t", "after": after})).unwrap()
+    }
+
+    #[test]
+    fn orders_dependencies_first() {
+        let tasks = vec![task("c", &["b"]), task("a", &[]), task("b", &["a"])];
+        let order: Vec<&str> = topological_order(&tasks).unwrap().iter().map(|i| tasks[*i].name.as_str()).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn names_the_cycle() {
+        let tasks = vec![task("a", &["c"]), task("b", &["a"]), task("c", &["b"])];
+        let (_, _, cycle) = topological_order(&tasks).unwrap_err();
+        assert_eq!(cycle.first(), cycle.last());
+        assert_eq!(cycle.len(), 4, "{cycle:?}");
+    }
+}

@@ -1,0 +1,322 @@
+//! Snapshot → documents → schema validation → typed manifests placed by directory.
+
+use super::kinds::*;
+use super::schema::{self, API_VERSION};
+use super::yaml::{self, Value as Y};
+use super::{Document, Manifest, Model, Project};
+use crate::diag::{self, Diagnostic, Location, codes};
+use crate::source::{FileBody, Snapshot, MAX_MANIFEST_BYTES};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Reads and validates a snapshot. Returns the model of everything that is valid, and every
+/// diagnostic (sorted by file and line). Schema-invalid documents are left out of the model;
+/// semantic checks then run on what remains.
+pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut typed = Typed::default();
+    for (path, body) in &snapshot.files {
+        for doc in parse_file(path, body, &mut diags) {
+            classify(doc, &mut typed, &mut diags);
+        }
+    }
+    let mut model = assemble(typed, &mut diags);
+    model.revision = snapshot.revision.clone();
+    diags.extend(super::checks::run(&model));
+    diag::sort_and_dedup(&mut diags);
+    (model, diags)
+}
+
+fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Vec<Document> {
+    let bytes = match body {
+        FileBody::TooLarge(size) => {
+            diags.push(
+                Diagnostic::error(
+                    codes::TOO_LARGE,
+                    &Location::file(path),
+                    format!("file is {:.1} MiB; manifests are limited to {} MiB", *size as f64 / 1048576.0, MAX_MANIFEST_BYTES / 1048576),
+                )
+                .help("split it into several files, or move generated data out of the platform repository"),
+            );
+            return Vec::new();
+        }
+        FileBody::Bytes(b) => b,
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+            diags.push(
+                Diagnostic::error(codes::NOT_UTF8, &Location { file: path.into(), line, column }, format!("invalid UTF-8 byte 0x{:02x}", bytes[e.valid_up_to()]))
+                    .help("save the file as UTF-8"),
+            );
+            return Vec::new();
+        }
+    };
+    let nodes = match yaml::parse_documents(path, text) {
+        Ok(nodes) => nodes,
+        Err(d) => {
+            diags.push(d);
+            return Vec::new();
+        }
+    };
+    let docs: Vec<Document> = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(_, n)| !matches!(n.value, Y::Null))
+        .map(|(index, root)| Document { file: path.to_string(), index, root })
+        .collect();
+    if docs.is_empty() {
+        diags.push(Diagnostic::warning(codes::EMPTY_FILE, &Location::file(path), "file holds no manifest").help("add a manifest or delete the file"));
+    }
+    docs
+}
+
+#[derive(Default)]
+struct Typed {
+    platform: Vec<Manifest<PlatformSpec>>,
+    clusters: Vec<Manifest<ClusterSpec>>,
+    templates: Vec<(Option<String>, Manifest<TemplateSpec>)>,
+    projects: Vec<Manifest<ProjectSpec>>,
+    quotas: Vec<(String, Manifest<QuotaSpec>)>,
+    pipelines: Vec<(String, Manifest<PipelineSpec>)>,
+    services: Vec<(String, Manifest<ServiceSpec>)>,
+    runs: Vec<(String, Manifest<RunSpec>)>,
+}
+
+/// Where each kind may live: `(kind, allowed)` given the path split on `/`.
+fn placed_right(kind: &str, parts: &[&str]) -> bool {
+    let file = parts.last().copied().unwrap_or("");
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    match (kind, parts) {
+        ("Platform", [_]) => stem == "cubist",
+        ("Cluster", ["clusters", _, ..]) | ("Template", ["templates", _, ..]) => true,
+        ("Project", ["projects", _, _]) => stem == "project",
+        ("Quota", ["projects", _, _]) => stem == "quota",
+        ("Template", ["projects", _, "templates", _, ..])
+        | ("Pipeline", ["projects", _, "pipelines", _, ..])
+        | ("Service", ["projects", _, "services", _, ..])
+        | ("Run", ["projects", _, "runs", _, ..]) => true,
+        _ => false,
+    }
+}
+
+fn expected_place(kind: &str) -> &'static str {
+    match kind {
+        "Platform" => "cubist.yaml at the repository root",
+        "Cluster" => "clusters/<name>.yaml",
+        "Project" => "projects/<name>/project.yaml",
+        "Quota" => "projects/<project>/quota.yaml",
+        "Template" => "templates/<name>.yaml or projects/<project>/templates/<name>.yaml",
+        "Pipeline" => "projects/<project>/pipelines/<name>.yaml",
+        "Service" => "projects/<project>/services/<name>.yaml",
+        _ => "projects/<project>/runs/<name>.yaml",
+    }
+}
+
+fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
+    let json = doc.root.to_json();
+    let (Some(api), Some(kind)) = (json.get("apiVersion"), json.get("kind")) else {
+        diags.push(
+            Diagnostic::error(codes::NOT_A_MANIFEST, &doc.at(""), "document has no `apiVersion` and `kind`")
+                .help(format!("start the document with `apiVersion: {API_VERSION}` and a `kind`; cubist reads every .yaml file outside hidden directories")),
+        );
+        return;
+    };
+    if api.as_str() != Some(API_VERSION) {
+        diags.push(
+            Diagnostic::error(codes::API_VERSION, &doc.at("apiVersion"), format!("unknown apiVersion {api}"))
+                .help(format!("use `apiVersion: {API_VERSION}`")),
+        );
+        return;
+    }
+    let kind = kind.as_str().unwrap_or_default().to_string();
+    if !schema::is_known_kind(&kind) {
+        let known: Vec<String> = schema::KINDS.iter().map(|(k, _)| k.to_string()).collect();
+        let hint = schema::closest(&kind, &known).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default();
+        diags.push(
+            Diagnostic::error(codes::UNKNOWN_KIND, &doc.at("kind"), format!("unknown kind `{kind}`"))
+                .help(format!("{hint}kinds are: {}", known.join(", "))),
+        );
+        return;
+    }
+    let errors = schema::validate(&kind, &doc.file, &doc.root, &json);
+    if !errors.is_empty() {
+        diags.extend(errors);
+        return;
+    }
+    let parts: Vec<&str> = doc.file.split('/').collect();
+    if !placed_right(&kind, &parts) {
+        diags.push(
+            Diagnostic::error(codes::WRONG_DIRECTORY, &doc.at("kind"), format!("a {kind} does not belong in `{}`", doc.file))
+                .help(format!("move it to {}", expected_place(&kind))),
+        );
+        return;
+    }
+    let dir_project = diag::project_of_path(&doc.file);
+    let named = json.pointer("/metadata/project").and_then(|v| v.as_str()).map(str::to_string);
+    let name = json.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    match (&dir_project, &named) {
+        (None, Some(p)) => {
+            diags.push(
+                Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/project"), format!("a platform-wide {kind} names project `{p}`"))
+                    .help("remove `metadata.project`, or move the file under projects/<project>/"),
+            );
+            return;
+        }
+        (Some(dir), Some(p)) if dir != p => {
+            diags.push(
+                Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/project"), format!("manifest in projects/{dir}/ names project `{p}`"))
+                    .help(format!("move it to projects/{p}/ or set `project: {dir}`")),
+            );
+            return;
+        }
+        _ => {}
+    }
+    if kind == "Project" && dir_project.as_deref() != Some(name.as_str()) {
+        let dir = dir_project.unwrap_or_default();
+        diags.push(
+            Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/name"), format!("project `{name}` is defined in projects/{dir}/"))
+                .help(format!("a project's name is its directory: rename it to `{dir}` or move the directory to projects/{name}/")),
+        );
+        return;
+    }
+    let doc = Arc::new(doc);
+    let project = dir_project.unwrap_or_default();
+    let ok = match kind.as_str() {
+        "Platform" => push(&doc, json, diags, |m| typed.platform.push(m)),
+        "Cluster" => push(&doc, json, diags, |m| typed.clusters.push(m)),
+        "Template" => {
+            let scope = (!project.is_empty()).then(|| project.clone());
+            push(&doc, json, diags, |m| typed.templates.push((scope, m)))
+        }
+        "Project" => push(&doc, json, diags, |m| typed.projects.push(m)),
+        "Quota" => push(&doc, json, diags, |m| typed.quotas.push((project, m))),
+        "Pipeline" => push(&doc, json, diags, |m| typed.pipelines.push((project, m))),
+        "Service" => push(&doc, json, diags, |m| typed.services.push((project, m))),
+        _ => push(&doc, json, diags, |m| typed.runs.push((project, m))),
+    };
+    let _ = ok;
+}
+
+/// Deserialises a schema-valid document into its typed manifest.
+fn push<S: DeserializeOwned>(doc: &Arc<Document>, json: serde_json::Value, diags: &mut Vec<Diagnostic>, sink: impl FnOnce(Manifest<S>)) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Raw<S> {
+        metadata: Meta,
+        spec: S,
+    }
+    match serde_json::from_value::<Raw<S>>(json) {
+        Ok(raw) => {
+            sink(Manifest { meta: raw.metadata, spec: raw.spec, doc: doc.clone() });
+            true
+        }
+        Err(e) => {
+            diags.push(Diagnostic::error(codes::SCHEMA, &doc.at("spec"), format!("cannot read manifest: {e}")).help("check the field types against the schema"));
+            false
+        }
+    }
+}
+
+/// Places typed manifests into the model, reporting duplicate names per kind and project.
+fn assemble(t: Typed, diags: &mut Vec<Diagnostic>) -> Model {
+    let mut model = Model::default();
+    for p in t.platform {
+        if let Some(first) = &model.platform {
+            diags.push(duplicate("Platform", &p, first));
+        } else {
+            model.platform = Some(p);
+        }
+    }
+    insert_unique("Cluster", &mut model.clusters, t.clusters, diags);
+    let (platform_templates, project_templates): (Vec<_>, Vec<_>) = t.templates.into_iter().partition(|(scope, _)| scope.is_none());
+    insert_unique("Template", &mut model.templates, platform_templates.into_iter().map(|(_, m)| m).collect(), diags);
+    for manifest in t.projects {
+        let name = manifest.name().to_string();
+        model.projects.insert(
+            name,
+            Project {
+                manifest,
+                quotas: Vec::new(),
+                templates: BTreeMap::new(),
+                pipelines: BTreeMap::new(),
+                services: BTreeMap::new(),
+                runs: BTreeMap::new(),
+            },
+        );
+    }
+    let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    let mut by_project = |project: &str, file: &str| -> Option<String> {
+        if model.projects.contains_key(project) {
+            Some(project.to_string())
+        } else {
+            missing.entry(project.to_string()).or_insert_with(|| file.to_string());
+            None
+        }
+    };
+    let mut quotas: BTreeMap<String, Vec<Manifest<QuotaSpec>>> = BTreeMap::new();
+    let mut templates: BTreeMap<String, Vec<Manifest<TemplateSpec>>> = BTreeMap::new();
+    let mut pipelines: BTreeMap<String, Vec<Manifest<PipelineSpec>>> = BTreeMap::new();
+    let mut services: BTreeMap<String, Vec<Manifest<ServiceSpec>>> = BTreeMap::new();
+    let mut runs: BTreeMap<String, Vec<Manifest<RunSpec>>> = BTreeMap::new();
+    for (p, m) in t.quotas {
+        if let Some(p) = by_project(&p, m.file()) { quotas.entry(p).or_default().push(m) }
+    }
+    for (p, m) in project_templates {
+        if let Some(p) = p.and_then(|p| by_project(&p, m.file())) { templates.entry(p).or_default().push(m) }
+    }
+    for (p, m) in t.pipelines {
+        if let Some(p) = by_project(&p, m.file()) { pipelines.entry(p).or_default().push(m) }
+    }
+    for (p, m) in t.services {
+        if let Some(p) = by_project(&p, m.file()) { services.entry(p).or_default().push(m) }
+    }
+    for (p, m) in t.runs {
+        if let Some(p) = by_project(&p, m.file()) { runs.entry(p).or_default().push(m) }
+    }
+    for (project, file) in missing {
+        diags.push(
+            Diagnostic::error(codes::MISSING_PROJECT, &Location::file(&file), format!("projects/{project}/ has no project.yaml"))
+                .help(format!("add projects/{project}/project.yaml with `kind: Project` and `name: {project}`")),
+        );
+    }
+    for (name, project) in model.projects.iter_mut() {
+        let mut qs = quotas.remove(name).unwrap_or_default();
+        qs.sort_by(|a, b| a.spec.cluster.cmp(&b.spec.cluster));
+        for pair in qs.windows(2) {
+            if pair[0].spec.cluster == pair[1].spec.cluster {
+                diags.push(duplicate("Quota", &pair[1], &pair[0]));
+            }
+        }
+        qs.dedup_by(|a, b| a.spec.cluster == b.spec.cluster);
+        project.quotas = qs;
+        insert_unique("Template", &mut project.templates, templates.remove(name).unwrap_or_default(), diags);
+        insert_unique("Pipeline", &mut project.pipelines, pipelines.remove(name).unwrap_or_default(), diags);
+        insert_unique("Service", &mut project.services, services.remove(name).unwrap_or_default(), diags);
+        insert_unique("Run", &mut project.runs, runs.remove(name).unwrap_or_default(), diags);
+    }
+    model
+}
+
+fn insert_unique<S>(kind: &str, map: &mut BTreeMap<String, Manifest<S>>, items: Vec<Manifest<S>>, diags: &mut Vec<Diagnostic>) {
+    for m in items {
+        if let Some(first) = map.get(m.name()) {
+            diags.push(duplicate(kind, &m, first));
+        } else {
+            map.insert(m.name().to_string(), m);
+        }
+    }
+}
+
+fn duplicate<S>(kind: &str, again: &Manifest<S>, first: &Manifest<S>) -> Diagnostic {
+    Diagnostic::error(
+        codes::DUPLICATE_NAME,
+        &again.at("metadata/name"),
+        format!("{kind} `{}` is already defined at {}", again.name(), first.at("metadata/name")),
+    )
+    .help(format!("rename one of the two {kind}s"))
+}

@@ -1,0 +1,147 @@
+//! JSON Schema validation of manifests, with errors mapped back to file:line:col.
+//! The schemas in `schemas/` are embedded in the binary: the files in the repo are the only source.
+
+use super::yaml::Node;
+use crate::diag::{Diagnostic, Location, codes};
+use jsonschema::{Validator, error::ValidationErrorKind};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Every kind cubist reads, with its embedded schema.
+pub const KINDS: &[(&str, &str)] = &[
+    ("Platform", include_str!("../../../schemas/platform.schema.json")),
+    ("Cluster", include_str!("../../../schemas/cluster.schema.json")),
+    ("Project", include_str!("../../../schemas/project.schema.json")),
+    ("Quota", include_str!("../../../schemas/quota.schema.json")),
+    ("Template", include_str!("../../../schemas/template.schema.json")),
+    ("Pipeline", include_str!("../../../schemas/pipeline.schema.json")),
+    ("Service", include_str!("../../../schemas/service.schema.json")),
+    ("Run", include_str!("../../../schemas/run.schema.json")),
+];
+
+/// The only apiVersion cubist reads.
+pub const API_VERSION: &str = "cubist.dev/v1alpha1";
+
+struct Compiled {
+    validator: Validator,
+    schema: Value,
+}
+
+fn compiled() -> &'static HashMap<&'static str, Compiled> {
+    static CELL: OnceLock<HashMap<&'static str, Compiled>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        KINDS
+            .iter()
+            .map(|(kind, text)| {
+                let schema: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("embedded schema for {kind} is not JSON: {e}"));
+                let validator = jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("embedded schema for {kind} is invalid: {e}"));
+                (*kind, Compiled { validator, schema })
+            })
+            .collect()
+    })
+}
+
+/// True if `kind` is one cubist reads.
+pub fn is_known_kind(kind: &str) -> bool {
+    KINDS.iter().any(|(k, _)| *k == kind)
+}
+
+/// Validates one document of a known kind; returns one diagnostic per schema violation.
+pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagnostic> {
+    let Some(c) = compiled().get(kind) else { return Vec::new() };
+    c.validator
+        .iter_errors(json)
+        .map(|err| {
+            let segments = pointer_segments(err.instance_path().as_str());
+            let seg_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let (line, col, message, help) = match err.kind() {
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    let field = unexpected.first().cloned().unwrap_or_default();
+                    let (line, col) = node.locate_key(seg_refs.iter().copied(), &field);
+                    let allowed = allowed_properties(&c.schema, err.schema_path().as_str());
+                    let suggestion = closest(&field, &allowed)
+                        .map(|s| format!("did you mean `{s}`? "))
+                        .unwrap_or_default();
+                    (
+                        line,
+                        col,
+                        format!("unknown field `{field}` in {} {}", kind, where_(&segments)),
+                        format!("{suggestion}remove it or use one of: {}", allowed.join(", ")),
+                    )
+                }
+                ValidationErrorKind::Required { property } => {
+                    let (line, col) = node.locate(seg_refs.iter().copied());
+                    let prop = property.as_str().unwrap_or_default().to_string();
+                    (line, col, format!("missing required field `{prop}` {}", where_(&segments)), format!("add `{prop}:` {}", where_(&segments)))
+                }
+                _ => {
+                    let (line, col) = node.locate(seg_refs.iter().copied());
+                    (line, col, format!("{} {}", err, where_(&segments)), help_for(kind, &segments))
+                }
+            };
+            let at = Location { file: file.to_string(), line: line as usize, column: col as usize };
+            if segments == ["metadata", "name"] {
+                let name = json.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                return Diagnostic::error(codes::INVALID_NAME, &at, format!("name `{name}` is not a DNS-1123 label"))
+                    .help("use at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit");
+            }
+            Diagnostic::error(codes::SCHEMA, &at, message).help(help)
+        })
+        .collect()
+}
+
+fn where_(segments: &[String]) -> String {
+    if segments.is_empty() { "at the top level".into() } else { format!("at `{}`", segments.join(".")) }
+}
+
+fn help_for(kind: &str, segments: &[String]) -> String {
+    format!("fix `{}` to match the {kind} schema (schemas/{}.schema.json)", segments.join("."), kind.to_lowercase())
+}
+
+/// Splits a JSON pointer into unescaped segments.
+pub fn pointer_segments(pointer: &str) -> Vec<String> {
+    pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+/// Property names allowed by the schema object that owns the failing `additionalProperties`.
+fn allowed_properties(schema: &Value, schema_path: &str) -> Vec<String> {
+    let parent = schema_path.strip_suffix("/additionalProperties").unwrap_or(schema_path);
+    let mut node = schema.pointer(parent);
+    // Follow one local $ref (schemas keep shared shapes in $defs).
+    if let Some(r) = node.and_then(|n| n.get("$ref")).and_then(Value::as_str)
+        && let Some(p) = r.strip_prefix('#')
+    {
+        node = schema.pointer(p);
+    }
+    let mut names: Vec<String> = node
+        .and_then(|n| n.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The candidate closest to `word` by edit distance, if close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

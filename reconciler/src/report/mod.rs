@@ -1,0 +1,3 @@
+//! Report stage: turns results into text for people and machines.
+
+pub mod diagnostics;
