@@ -51,6 +51,17 @@ pub struct Resources {
     pub gpu: Option<Gpu>,
 }
 
+impl Resources {
+    /// These resources with every field left out taken from `base` (a task over its template).
+    pub fn over(&self, base: &Resources) -> Resources {
+        Resources {
+            cpu: self.cpu.clone().or_else(|| base.cpu.clone()),
+            memory: self.memory.clone().or_else(|| base.memory.clone()),
+            gpu: self.gpu.clone().or_else(|| base.gpu.clone()),
+        }
+    }
+}
+
 /// Limits in quotas and capacities: gpu is always per type.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
@@ -378,7 +389,7 @@ pub struct Task {
     /// Template arguments.
     #[serde(default)]
     pub args: serde_json::Map<String, serde_json::Value>,
-    /// Overrides the template's resources.
+    /// Overrides the template's resources field by field.
     pub resources: Option<Resources>,
     /// Retries on failure.
     pub retries: Option<u32>,

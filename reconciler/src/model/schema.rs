@@ -50,8 +50,29 @@ pub fn is_known_kind(kind: &str) -> bool {
 /// Validates one document of a known kind; returns one diagnostic per schema violation.
 pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagnostic> {
     let Some(c) = compiled().get(kind) else { return Vec::new() };
-    c.validator
-        .iter_errors(json)
+    let errors: Vec<_> = c.validator.iter_errors(json).collect();
+    // A misspelt required field shows up twice (unknown + missing): keep only the unknown one.
+    let misspelt: Vec<(String, String)> = errors
+        .iter()
+        .filter_map(|e| match e.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed = allowed_properties(&c.schema, e.schema_path().as_str());
+                let path = e.instance_path().as_str().to_string();
+                Some(unexpected.iter().filter_map(|u| closest(u, &allowed).map(|s| (path.clone(), s.to_string()))).collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    errors
+        .into_iter()
+        .filter(|e| match e.kind() {
+            ValidationErrorKind::Required { property } => {
+                let p = property.as_str().unwrap_or_default();
+                !misspelt.iter().any(|(path, s)| path == e.instance_path().as_str() && s == p)
+            }
+            _ => true,
+        })
         .map(|err| {
             let segments = pointer_segments(err.instance_path().as_str());
             let seg_refs: Vec<&str> = segments.iter().map(String::as_str).collect();

@@ -45,7 +45,7 @@ pub fn workloads(model: &Model, project: &Project, cluster: &Manifest<ClusterSpe
     for p in project.pipelines.values() {
         for (i, task) in p.spec.tasks.iter().enumerate() {
             let Some(t) = model.template(project, &task.template) else { continue };
-            let resources = task.resources.as_ref().unwrap_or(&t.spec.resources);
+            let resources = &task.resources.as_ref().map_or_else(|| t.spec.resources.clone(), |r| r.over(&t.spec.resources));
             let at = if task.resources.is_some() { p.at(&format!("spec/tasks/{i}/resources")) } else { p.at(&format!("spec/tasks/{i}/template")) };
             let replica = match replica_demand(resources, default_gpu.clone()) {
                 Ok(d) => d,
