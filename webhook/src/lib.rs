@@ -1,1 +1,25 @@
 //! GitHub webhook receiver and GitHub API reporter for cubist.
+//!
+//! Inbound: [`router`] serves `POST /hooks/github`, verifies `X-Hub-Signature-256`,
+//! turns deliveries into [`HookEvent`]s and hands them to an [`EventQueue`]; the
+//! consumer drains an [`EventReceiver`] (optionally [`coalesce`]d batches).
+//!
+//! Outbound: [`github::GitHub`] posts sticky comments and commit statuses.
+
+mod dedup;
+pub mod events;
+pub mod github;
+mod queue;
+mod router;
+pub mod signature;
+mod truncate;
+
+pub use events::{COMMAND_ASSOCIATIONS, HookEvent, PLAN_COMMAND};
+pub use queue::{
+    DEFAULT_QUEUE_CAPACITY, EnqueueError, EventQueue, EventReceiver, coalesce, event_queue,
+};
+pub use router::{
+    ConfigError, DEFAULT_DEDUP_CAPACITY, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETRY_AFTER_SECS,
+    WEBHOOK_PATH, WebhookConfig, router,
+};
+pub use truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};
