@@ -7,6 +7,8 @@
 
 pub mod diag;
 pub mod model;
+pub mod render;
 pub mod report;
 pub mod source;
+pub mod target;
 pub mod cli;

@@ -1,5 +1,8 @@
 //! Command-line interface: parses arguments and runs one stage pipeline per command.
 
+mod apply;
+mod render;
+mod stages;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -38,6 +41,42 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Render every cluster's objects into a directory (no inventory, no prune).
+    Render {
+        /// Repository root.
+        #[arg(default_value = ".")]
+        repo: PathBuf,
+        /// Output directory; one subdirectory per cluster.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// Show what `apply` would create, change and delete on each cluster, with diffs.
+    Plan {
+        /// Repository root.
+        #[arg(default_value = ".")]
+        repo: PathBuf,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Plan, then apply to each cluster's target and prune what is no longer desired.
+    Apply {
+        /// Repository root.
+        #[arg(default_value = ".")]
+        repo: PathBuf,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Output format of the plan.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// List every diagnostic code and what it means.
     Codes,
 }
@@ -51,6 +90,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { repo, format } => validate::run(&repo, format),
+        Command::Render { repo, out, cluster } => render::run(&repo, &out, cluster.as_deref()),
+        Command::Plan { repo, cluster, format } => apply::run(&repo, cluster.as_deref(), format, false),
+        Command::Apply { repo, cluster, format } => apply::run(&repo, cluster.as_deref(), format, true),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");

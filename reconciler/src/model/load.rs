@@ -3,6 +3,7 @@
 use super::kinds::*;
 use super::schema::{self, API_VERSION};
 use super::yaml::{self, Value as Y};
+use super::checks::Rejected;
 use super::{Document, Manifest, Model, Project};
 use crate::diag::{self, Diagnostic, Location, codes};
 use crate::source::{FileBody, Snapshot, MAX_MANIFEST_BYTES};
@@ -16,19 +17,25 @@ use std::sync::Arc;
 pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut typed = Typed::default();
+    let mut rejected = Rejected::default();
     for (path, body) in &snapshot.files {
-        for doc in parse_file(path, body, &mut diags) {
-            classify(doc, &mut typed, &mut diags);
+        let Some(docs) = parse_file(path, body, &mut diags) else {
+            rejected.files.push(path.clone());
+            continue;
+        };
+        for doc in docs {
+            classify(doc, &mut typed, &mut rejected, &mut diags);
         }
     }
-    let mut model = assemble(typed, &mut diags);
+    let mut model = assemble(typed, snapshot, &mut diags);
     model.revision = snapshot.revision.clone();
-    diags.extend(super::checks::run(&model));
+    diags.extend(super::checks::run_with(&model, &rejected));
     diag::sort_and_dedup(&mut diags);
     (model, diags)
 }
 
-fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Vec<Document> {
+/// The documents of a file; `None` when the file has an error and none can be read.
+fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Option<Vec<Document>> {
     let bytes = match body {
         FileBody::TooLarge(size) => {
             diags.push(
@@ -39,7 +46,7 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Vec<D
                 )
                 .help("split it into several files, or move generated data out of the platform repository"),
             );
-            return Vec::new();
+            return None;
         }
         FileBody::Bytes(b) => b,
     };
@@ -54,14 +61,14 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Vec<D
                 Diagnostic::error(codes::NOT_UTF8, &Location { file: path.into(), line, column }, format!("invalid UTF-8 byte 0x{:02x}", bytes[e.valid_up_to()]))
                     .help("save the file as UTF-8"),
             );
-            return Vec::new();
+            return None;
         }
     };
     let nodes = match yaml::parse_documents(path, text) {
         Ok(nodes) => nodes,
         Err(d) => {
             diags.push(d);
-            return Vec::new();
+            return None;
         }
     };
     let docs: Vec<Document> = nodes
@@ -73,7 +80,7 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Vec<D
     if docs.is_empty() {
         diags.push(Diagnostic::warning(codes::EMPTY_FILE, &Location::file(path), "file holds no manifest").help("add a manifest or delete the file"));
     }
-    docs
+    Some(docs)
 }
 
 #[derive(Default)]
@@ -118,21 +125,36 @@ fn expected_place(kind: &str) -> &'static str {
     }
 }
 
-fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
+/// Places one document, remembering the name of a rejected one so that references to it are
+/// not reported again as unknown.
+fn classify(doc: Document, typed: &mut Typed, rejected: &mut Rejected, diags: &mut Vec<Diagnostic>) {
     let json = doc.root.to_json();
+    let kind = json.get("kind").and_then(|k| k.as_str()).filter(|k| schema::is_known_kind(k)).map(str::to_string);
+    let name = json.pointer("/metadata/name").and_then(|v| v.as_str()).map(str::to_string);
+    let file = doc.file.clone();
+    if !place(doc, json, typed, diags) {
+        match name {
+            Some(name) => rejected.names.push((kind, diag::project_of_path(&file), name)),
+            None => rejected.files.push(file),
+        }
+    }
+}
+
+/// Validates and places one document; false if it was rejected (with its diagnostics).
+fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut Vec<Diagnostic>) -> bool {
     let (Some(api), Some(kind)) = (json.get("apiVersion"), json.get("kind")) else {
         diags.push(
             Diagnostic::error(codes::NOT_A_MANIFEST, &doc.at(""), "document has no `apiVersion` and `kind`")
                 .help(format!("start the document with `apiVersion: {API_VERSION}` and a `kind`; cubist reads every .yaml file outside hidden directories")),
         );
-        return;
+        return false;
     };
     if api.as_str() != Some(API_VERSION) {
         diags.push(
             Diagnostic::error(codes::API_VERSION, &doc.at("apiVersion"), format!("unknown apiVersion {api}"))
                 .help(format!("use `apiVersion: {API_VERSION}`")),
         );
-        return;
+        return false;
     }
     let kind = kind.as_str().unwrap_or_default().to_string();
     if !schema::is_known_kind(&kind) {
@@ -142,12 +164,12 @@ fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
             Diagnostic::error(codes::UNKNOWN_KIND, &doc.at("kind"), format!("unknown kind `{kind}`"))
                 .help(format!("{hint}kinds are: {}", known.join(", "))),
         );
-        return;
+        return false;
     }
     let errors = schema::validate(&kind, &doc.file, &doc.root, &json);
     if !errors.is_empty() {
         diags.extend(errors);
-        return;
+        return false;
     }
     let parts: Vec<&str> = doc.file.split('/').collect();
     if !placed_right(&kind, &parts) {
@@ -155,7 +177,7 @@ fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
             Diagnostic::error(codes::WRONG_DIRECTORY, &doc.at("kind"), format!("a {kind} does not belong in `{}`", doc.file))
                 .help(format!("move it to {}", expected_place(&kind))),
         );
-        return;
+        return false;
     }
     let dir_project = diag::project_of_path(&doc.file);
     let named = json.pointer("/metadata/project").and_then(|v| v.as_str()).map(str::to_string);
@@ -166,14 +188,14 @@ fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/project"), format!("a platform-wide {kind} names project `{p}`"))
                     .help("remove `metadata.project`, or move the file under projects/<project>/"),
             );
-            return;
+            return false;
         }
         (Some(dir), Some(p)) if dir != p => {
             diags.push(
                 Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/project"), format!("manifest in projects/{dir}/ names project `{p}`"))
                     .help(format!("move it to projects/{p}/ or set `project: {dir}`")),
             );
-            return;
+            return false;
         }
         _ => {}
     }
@@ -183,7 +205,7 @@ fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
             Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/name"), format!("project `{name}` is defined in projects/{dir}/"))
                 .help(format!("a project's name is its directory: rename it to `{dir}` or move the directory to projects/{name}/")),
         );
-        return;
+        return false;
     }
     let doc = Arc::new(doc);
     let project = dir_project.unwrap_or_default();
@@ -200,7 +222,7 @@ fn classify(doc: Document, typed: &mut Typed, diags: &mut Vec<Diagnostic>) {
         "Service" => push(&doc, json, diags, |m| typed.services.push((project, m))),
         _ => push(&doc, json, diags, |m| typed.runs.push((project, m))),
     };
-    let _ = ok;
+    ok
 }
 
 /// Deserialises a schema-valid document into its typed manifest.
@@ -223,7 +245,7 @@ fn push<S: DeserializeOwned>(doc: &Arc<Document>, json: serde_json::Value, diags
 }
 
 /// Places typed manifests into the model, reporting duplicate names per kind and project.
-fn assemble(t: Typed, diags: &mut Vec<Diagnostic>) -> Model {
+fn assemble(t: Typed, snapshot: &Snapshot, diags: &mut Vec<Diagnostic>) -> Model {
     let mut model = Model::default();
     for p in t.platform {
         if let Some(first) = &model.platform {
@@ -279,6 +301,10 @@ fn assemble(t: Typed, diags: &mut Vec<Diagnostic>) -> Model {
         if let Some(p) = by_project(&p, m.file()) { runs.entry(p).or_default().push(m) }
     }
     for (project, file) in missing {
+        // A project.yaml with an error has been reported already: its files are not orphans.
+        if ["yaml", "yml"].iter().any(|ext| snapshot.files.contains_key(&format!("projects/{project}/project.{ext}"))) {
+            continue;
+        }
         diags.push(
             Diagnostic::error(codes::MISSING_PROJECT, &Location::file(&file), format!("projects/{project}/ has no project.yaml"))
                 .help(format!("add projects/{project}/project.yaml with `kind: Project` and `name: {project}`")),

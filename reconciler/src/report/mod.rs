@@ -1,3 +1,4 @@
 //! Report stage: turns results into text for people and machines.
 
 pub mod diagnostics;
+pub mod plan;

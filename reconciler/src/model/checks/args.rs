@@ -1,10 +1,10 @@
 //! Task arguments against their template's `parameters` JSON Schema; errors point into the
 //! pipeline (or run) file at the offending argument.
 
-use crate::diag::{Diagnostic, Location, codes};
+use crate::diag::{Diagnostic, codes};
 use crate::model::kinds::TemplateSpec;
-use crate::model::schema::pointer_segments;
-use crate::model::{Manifest, Model};
+use crate::model::schema::{closest, pointer_segments};
+use crate::model::{Document, Manifest, Model};
 use jsonschema::{Validator, error::ValidationErrorKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -40,7 +40,7 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                 let Some(t) = model.template(project, &task.template) else { continue };
                 let Some(v) = cache.validator(t, diags) else { continue };
                 let base = format!("spec/tasks/{i}/args");
-                report(v, &Value::Object(task.args.clone()), t.name(), &task.name, |path| p.at(&format!("{base}{path}")), diags);
+                report(v, &Value::Object(task.args.clone()), None, t, &task.name, (&p.doc, &base), diags);
             }
         }
         for r in project.runs.values() {
@@ -58,7 +58,7 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                 let Some(t) = model.template(project, &task.template) else { continue };
                 let Some(v) = cache.validator(t, diags) else { continue };
                 let merged = merge(&task.args, overrides);
-                report(v, &Value::Object(merged), t.name(), task_name, |path| r.at(&format!("{base}{path}")), diags);
+                report(v, &Value::Object(merged), Some(overrides), t, task_name, (&r.doc, &base), diags);
             }
         }
     }
@@ -71,24 +71,59 @@ pub fn merge(base: &Map<String, Value>, overrides: &Map<String, Value>) -> Map<S
     out
 }
 
-fn report(v: &Validator, args: &Value, template: &str, task: &str, at: impl Fn(&str) -> Location, diags: &mut Vec<Diagnostic>) {
+/// Reports `args` against a template's parameters, at `(document, path of the args mapping)`.
+/// With `overrides` (a run), only what the run itself passes is reported: errors of the
+/// pipeline's own args are reported in the pipeline file, once.
+fn report(
+    v: &Validator,
+    args: &Value,
+    overrides: Option<&Map<String, Value>>,
+    t: &Manifest<TemplateSpec>,
+    task: &str,
+    (doc, base): (&Document, &str),
+    diags: &mut Vec<Diagnostic>,
+) {
+    let template = t.name();
+    let declared: Vec<String> = t
+        .spec
+        .parameters
+        .as_ref()
+        .and_then(|p| p.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let overridden = |key: &str| overrides.is_none_or(|o| o.contains_key(key));
     for err in v.iter_errors(args) {
         let path = err.instance_path().as_str().to_string();
-        let shown = pointer_segments(&path).join(".");
+        let segments = pointer_segments(&path);
+        if segments.first().is_some_and(|k| !overridden(k)) {
+            continue; // a value the run does not touch
+        }
+        let shown = segments.join(".");
+        let mut at = doc.at(&format!("{base}{path}"));
         let (message, help) = match err.kind() {
+            // Overrides only add arguments: a missing one is missing in the pipeline too.
+            ValidationErrorKind::Required { .. } if overrides.is_some() => continue,
             ValidationErrorKind::Required { property } => (
                 format!("task `{task}` is missing argument `{}` required by template `{template}`", property.as_str().unwrap_or_default()),
                 format!("add `{}` under the task's `args`", property.as_str().unwrap_or_default()),
             ),
-            ValidationErrorKind::AdditionalProperties { unexpected } => (
-                format!("task `{task}` passes argument(s) {} that template `{template}` does not declare", unexpected.join(", ")),
-                "remove them or add them to the template's `parameters`".to_string(),
-            ),
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let unexpected: Vec<&String> = unexpected.iter().filter(|u| !path.is_empty() || overridden(u.as_str())).collect();
+                let Some(first) = unexpected.first() else { continue };
+                at = doc.at_key(&format!("{base}{path}"), first);
+                let hint = closest(first, &declared).map(|d| format!("did you mean `{d}`? ")).unwrap_or_default();
+                let names: Vec<String> = unexpected.iter().map(|u| format!("`{u}`")).collect();
+                (
+                    format!("task `{task}` passes argument(s) {} that template `{template}` does not declare", names.join(", ")),
+                    format!("{hint}remove them or add them to the template's `parameters` (declared: {})", if declared.is_empty() { "none".to_string() } else { declared.join(", ") }),
+                )
+            }
             _ => (
                 format!("argument `{shown}` of task `{task}`: {err}"),
                 format!("give a value that template `{template}`'s parameters accept"),
             ),
         };
-        diags.push(Diagnostic::error(codes::ARGS, &at(&path), message).help(help));
+        diags.push(Diagnostic::error(codes::ARGS, &at, message).help(help));
     }
 }

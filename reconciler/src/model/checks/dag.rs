@@ -44,7 +44,11 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
 /// On a cycle returns `(task index, index in its after list, cycle names)` of the edge that
 /// closes it, the cycle starting and ending with the same task.
 pub fn topological_order(tasks: &[Task]) -> Result<Vec<usize>, (usize, usize, Vec<String>)> {
-    let index: HashMap<&str, usize> = tasks.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
+    // A duplicated name means its first task (as in the duplicate check), not the last one.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(tasks.len());
+    for (i, t) in tasks.iter().enumerate() {
+        index.entry(t.name.as_str()).or_insert(i);
+    }
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state = vec![0u8; tasks.len()];
     let mut order = Vec::with_capacity(tasks.len());

@@ -1,10 +1,10 @@
 //! Semantic checks over the typed model: each returns diagnostics with its own codes.
 
-mod args;
+pub mod args;
 mod dag;
 mod quota;
 mod refs;
-mod schedule;
+pub mod schedule;
 mod services;
 
 pub use dag::topological_order;
@@ -15,8 +15,38 @@ use crate::diag::Diagnostic;
 
 /// Runs every semantic check.
 pub fn run(model: &Model) -> Vec<Diagnostic> {
+    run_with(model, &Rejected::default())
+}
+
+/// Manifests left out of the model because of an error already reported. A reference to a name
+/// one of them may define is not reported again as unknown: one mistake, one diagnostic.
+#[derive(Debug, Default)]
+pub struct Rejected {
+    /// `(kind if known, project directory, metadata.name)` of rejected documents.
+    pub names: Vec<(Option<String>, Option<String>, String)>,
+    /// Files from which no document could be read (YAML errors, not UTF-8, too large, …) or
+    /// holding a document without a name: they may define anything in their directory.
+    pub files: Vec<String>,
+}
+
+impl Rejected {
+    /// True if a rejected document may be the `kind` named `name` that `project` refers to.
+    pub fn may_define(&self, kind: &str, project: Option<&str>, name: &str) -> bool {
+        let in_project = |path: &str| project.is_some_and(|p| path.strip_prefix("projects/").and_then(|r| r.strip_prefix(p)).is_some_and(|r| r.starts_with('/')));
+        self.names.iter().any(|(k, p, n)| {
+            n == name && k.as_deref().is_none_or(|k| k == kind) && (matches!(kind, "Cluster" | "Template") || p.as_deref() == project)
+        }) || self.files.iter().any(|f| match kind {
+            "Cluster" => f.starts_with("clusters/"),
+            "Template" => f.starts_with("templates/") || in_project(f),
+            _ => in_project(f),
+        })
+    }
+}
+
+/// Runs every semantic check; references to `rejected` manifests are not reported.
+pub fn run_with(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    refs::check(model, &mut diags);
+    refs::check(model, rejected, &mut diags);
     dag::check(model, &mut diags);
     schedule::check(model, &mut diags);
     args::check(model, &mut diags);

@@ -141,19 +141,26 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     let mut on_group: BTreeMap<(String, String), Vec<(String, Demand)>> = BTreeMap::new();
     for project in model.projects.values() {
         for cluster in model.project_clusters(project) {
-            let (loads, gpu_diags) = workloads(model, project, cluster);
-            diags.extend(gpu_diags);
+            let (mut loads, gpu_diags) = workloads(model, project, cluster);
             let group = model.resource_group(project, &cluster.spec);
+            // A resource group the cluster lacks is reported once (E0304); GPU types cannot be
+            // checked against it.
+            let group_missing = project.manifest.spec.placement.resource_group.is_some() && group.is_none();
+            if !group_missing {
+                diags.extend(gpu_diags);
+            }
             let group_types: Vec<&String> = group.map(|g| g.capacity.gpu.keys().collect()).unwrap_or_default();
-            for w in &loads {
+            for w in &mut loads {
                 for t in w.replica.gpu.keys() {
-                    if !group_types.contains(&t) {
+                    if !group_missing && !group_types.contains(&t) {
                         diags.push(
                             Diagnostic::error(codes::GPU_TYPE, &w.at, format!("`{}` asks for GPU type `{t}`, which resource group `{}` of cluster `{}` does not have", w.label, group.map_or("(none)", |g| g.name.as_str()), cluster.name()))
                                 .help(format!("use one of: {}", if group_types.is_empty() { "(no GPUs)".to_string() } else { group_types.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") })),
                         );
                     }
                 }
+                // Reported above: the quota checks below count only the group's GPU types.
+                w.replica.gpu.retain(|t, _| group_types.contains(&t));
             }
             let Some(q) = model.quota_for(project, cluster.name()) else { continue };
             if let Some(per_task) = parse_limit(q, "perTask", &q.spec.per_task, diags) {

@@ -1,20 +1,22 @@
 //! References between manifests: clusters, resource groups, members, templates, pipelines,
 //! reserved namespaces and cluster capabilities.
 
-use super::capability_for_engine;
+use super::{Rejected, capability_for_engine};
 use crate::diag::{Diagnostic, codes};
 use crate::model::{Model, Project};
 
 const RESERVED: &[&str] = &["default", "cubist-system"];
 
-pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
+pub(super) fn check(model: &Model, rejected: &Rejected, diags: &mut Vec<Diagnostic>) {
     for project in model.projects.values() {
-        check_project(model, project, diags);
+        check_project(model, project, rejected, diags);
     }
 }
 
-fn check_project(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
+fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &mut Vec<Diagnostic>) {
     let name = project.name();
+    // Unknown, and not one that was left out of the model because of its own error.
+    let unknown_cluster_ref = |c: &str| !model.clusters.contains_key(c) && !rejected.may_define("Cluster", Some(name), c);
     let m = &project.manifest;
     if RESERVED.contains(&name) || name.starts_with("kube-") {
         diags.push(
@@ -24,7 +26,7 @@ fn check_project(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) 
     }
     let placement = &m.spec.placement;
     for (i, c) in placement.clusters.iter().enumerate() {
-        if !model.clusters.contains_key(c) {
+        if unknown_cluster_ref(c) {
             diags.push(unknown_cluster(model, c, m.at(&format!("spec/placement/clusters/{i}"))));
         }
     }
@@ -59,7 +61,7 @@ fn check_project(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) 
     };
     for q in &project.quotas {
         if let Some(c) = &q.spec.cluster
-            && !model.clusters.contains_key(c)
+            && unknown_cluster_ref(c)
         {
             diags.push(unknown_cluster(model, c, q.at("spec/cluster")));
         }
@@ -73,6 +75,7 @@ fn check_project(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) 
         }
         for (i, task) in p.spec.tasks.iter().enumerate() {
             match model.template(project, &task.template) {
+                None if rejected.may_define("Template", Some(name), &task.template) => {}
                 None => {
                     let mut known: Vec<String> = project.templates.keys().chain(model.templates.keys()).cloned().collect();
                     known.sort();
@@ -108,7 +111,9 @@ fn check_project(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) 
             for (i, c) in pl.clusters.iter().enumerate() {
                 let at = s.at(&format!("spec/placement/clusters/{i}"));
                 if !model.clusters.contains_key(c) {
-                    diags.push(unknown_cluster(model, c, at));
+                    if unknown_cluster_ref(c) {
+                        diags.push(unknown_cluster(model, c, at));
+                    }
                 } else if !clusters.iter().any(|pc| pc.name() == c) {
                     let on: Vec<&str> = clusters.iter().map(|c| c.name()).collect();
                     diags.push(
@@ -120,7 +125,7 @@ fn check_project(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) 
         }
     }
     for r in project.runs.values() {
-        if !project.pipelines.contains_key(&r.spec.pipeline) {
+        if !project.pipelines.contains_key(&r.spec.pipeline) && !rejected.may_define("Pipeline", Some(name), &r.spec.pipeline) {
             let known: Vec<&str> = project.pipelines.keys().map(String::as_str).collect();
             diags.push(
                 Diagnostic::error(codes::UNKNOWN_PIPELINE, &r.at("spec/pipeline"), format!("run `{}` names unknown pipeline `{}`", r.name(), r.spec.pipeline))

@@ -20,9 +20,11 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             if let Some(tz) = &s.timezone
                 && tz.parse::<chrono_tz::Tz>().is_err()
             {
+                let names: Vec<String> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name().to_string()).collect();
+                let hint = crate::model::schema::closest(tz, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
                 diags.push(
                     Diagnostic::error(codes::TIMEZONE, &p.at("spec/schedule/timezone"), format!("unknown timezone `{tz}`"))
-                        .help("use an IANA name such as `UTC`, `Asia/Shanghai` or `Europe/Berlin`"),
+                        .help(format!("{hint}use an IANA name such as `UTC`, `Asia/Shanghai` or `Europe/Berlin`")),
                 );
             }
             if let Some(d) = &s.start_from
@@ -62,7 +64,19 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     if fields != 5 {
         return Err(format!("it has {fields} fields, cron needs exactly 5"));
     }
-    expr.parse::<croner::Cron>().map_err(|e| e.to_string())
+    expr.parse::<croner::Cron>().map_err(|e| {
+        // Name the first field that is wrong on its own.
+        const FIELDS: [(&str, &str); 5] =
+            [("minute", "0-59"), ("hour", "0-23"), ("day-of-month", "1-31"), ("month", "1-12 or JAN-DEC"), ("day-of-week", "0-6 or SUN-SAT")];
+        let parts: Vec<&str> = expr.split_whitespace().collect();
+        (0..5)
+            .find(|&i| {
+                let probe: Vec<&str> = (0..5).map(|j| if j == i { parts[j] } else { "*" }).collect();
+                probe.join(" ").parse::<croner::Cron>().is_err()
+            })
+            .map(|i| format!("the {} field `{}` is invalid (allowed: {})", FIELDS[i].0, parts[i], FIELDS[i].1))
+            .unwrap_or_else(|| e.to_string())
+    })
 }
 
 /// Parses `YYYY-MM-DD`.

@@ -1,0 +1,61 @@
+//! `cubist plan` and `cubist apply` against each cluster's target.
+
+use super::Format;
+use super::stages::load_and_render;
+use crate::report::plan;
+use crate::target::select::directory_target;
+use crate::target::{Plan, Target};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(super) fn run(repo: &Path, cluster: Option<&str>, format: Format, apply: bool) -> anyhow::Result<ExitCode> {
+    let Some(r) = load_and_render(repo, cluster)? else { return Ok(ExitCode::from(1)) };
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut failed = false;
+    for (name, set) in &r.sets {
+        let target = match directory_target(repo, &r.model.clusters[name].spec) {
+            Ok(t) => t,
+            Err(why) => {
+                skipped.push((name.clone(), why));
+                continue;
+            }
+        };
+        let p = target.plan(set)?;
+        if apply {
+            let _span = tracing::info_span!("apply", cluster = %name).entered();
+            let bar = progress_bar(p.changes.len() as u64, name);
+            let report = target.apply(&p, &mut |_| bar.inc(1))?;
+            bar.finish_and_clear();
+            for (obj, err) in &report.failed {
+                eprintln!("error: cluster {name}: {obj}: {err}");
+            }
+            failed |= !report.failed.is_empty();
+            tracing::info!(created = report.created, updated = report.updated, deleted = report.deleted, "applied");
+        }
+        plans.push(p);
+    }
+    let out = match format {
+        Format::Json => plan::json(&plans, &skipped),
+        Format::Markdown => plan::markdown(&plans, &skipped),
+        Format::Text => plan::text(&plans, &skipped),
+    };
+    print!("{out}");
+    if apply && format == Format::Text {
+        println!("{}", if plans.iter().all(Plan::is_empty) { "applied: 0 changes" } else { "applied" });
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// A progress bar on a terminal; hidden otherwise (tracing spans carry progress there).
+fn progress_bar(len: u64, cluster: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len}").expect("template").progress_chars("=> "));
+    bar.set_prefix(format!("applying to {cluster}"));
+    bar
+}

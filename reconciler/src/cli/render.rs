@@ -1,0 +1,21 @@
+//! `cubist render`: writes every cluster's objects to a directory, without an inventory.
+
+use super::stages::load_and_render;
+use crate::render::yaml_out::to_yaml;
+use crate::target::directory::{DirectoryTarget, write_atomic};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Result<ExitCode> {
+    let Some(r) = load_and_render(repo, cluster)? else { return Ok(ExitCode::from(1)) };
+    let mut count = 0;
+    for (name, set) in &r.sets {
+        let target = DirectoryTarget::new(out.join(name));
+        for o in &set.objects {
+            write_atomic(&target.path_of(&o.key()), &to_yaml(&o.body))?;
+            count += 1;
+        }
+    }
+    println!("rendered {count} objects for {} cluster(s) into {}", r.sets.len(), out.display());
+    Ok(ExitCode::SUCCESS)
+}

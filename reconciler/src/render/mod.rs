@@ -1,0 +1,249 @@
+//! Render stage: the validated [`Model`] → for every cluster a [`RenderedSet`] of Kubernetes
+//! objects, through the handlebars blueprints in `blueprints/`. Deterministic: the same model
+//! gives byte-identical objects.
+
+mod engine;
+mod pipeline;
+mod pod;
+mod project;
+mod service;
+pub mod yaml_out;
+
+pub use engine::{BLUEPRINTS, Blueprints};
+
+use crate::model::{Model, Project};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Label every object cubist owns carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cubist");
+/// Label naming the owning project.
+pub const PROJECT_LABEL: &str = "cubist.dev/project";
+/// Annotation with the repository path the object comes from.
+pub const SOURCE_ANNOTATION: &str = "cubist.dev/source";
+/// Annotation with the revision that last changed the object.
+pub const REVISION_ANNOTATION: &str = "cubist.dev/revision";
+/// Annotation with the sha256 of the rendered object (without this annotation and the revision).
+pub const HASH_ANNOTATION: &str = "cubist.dev/hash";
+
+/// One rendered Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderedObject {
+    /// The full object: apiVersion, kind, metadata (with cubist's labels), spec.
+    pub body: Value,
+    /// `sha256:<hex>` of the body without the revision and hash annotations.
+    pub hash: String,
+    /// Owning project, `None` for cluster-wide objects of no project.
+    pub project: Option<String>,
+    /// Repository path of the manifest it was rendered from.
+    pub source: String,
+}
+
+/// Identity of an object in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectKey {
+    /// `group/version` or `v1`.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped objects.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+impl RenderedObject {
+    /// The object's identity.
+    pub fn key(&self) -> ObjectKey {
+        let s = |p: &str| self.body.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        ObjectKey { api_version: s("/apiVersion"), kind: s("/kind"), namespace: s("/metadata/namespace"), name: s("/metadata/name") }
+    }
+
+    /// Apply stage: CRDs 0, Namespaces 1, RBAC and quotas 2, workloads 3.
+    pub fn stage(&self) -> u8 {
+        match self.body.get("kind").and_then(Value::as_str).unwrap_or_default() {
+            "CustomResourceDefinition" => 0,
+            "Namespace" => 1,
+            "ServiceAccount" | "RoleBinding" | "Role" | "ClusterRole" | "ClusterRoleBinding" | "ResourceQuota" | "LimitRange" => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// The objects one cluster should hold, in apply order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderedSet {
+    /// Cluster name.
+    pub cluster: String,
+    /// Objects sorted by stage, then kind, namespace and name.
+    pub objects: Vec<RenderedObject>,
+}
+
+impl RenderedSet {
+    /// Sorts objects into apply order.
+    pub fn sort(&mut self) {
+        self.objects.sort_by_cached_key(|o| (o.stage(), o.key()));
+    }
+}
+
+/// A render failure: which object of which file, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderError {
+    /// Repository path of the manifest.
+    pub source: String,
+    /// Cluster being rendered.
+    pub cluster: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (cluster {}): {}", self.source, self.cluster, self.message)
+    }
+}
+
+/// Renders every project on every cluster it is placed on.
+pub fn render(model: &Model, blueprints: &Blueprints) -> Result<BTreeMap<String, RenderedSet>, RenderError> {
+    let mut sets: BTreeMap<String, RenderedSet> =
+        model.clusters.keys().map(|c| (c.clone(), RenderedSet { cluster: c.clone(), objects: Vec::new() })).collect();
+    for project in model.projects.values() {
+        for cluster in model.project_clusters(project) {
+            let objects = render_project(model, project, cluster.name(), blueprints)?;
+            sets.get_mut(cluster.name()).expect("cluster exists").objects.extend(objects);
+        }
+    }
+    for set in sets.values_mut() {
+        set.sort();
+        if let Some(pair) = set.objects.windows(2).find(|w| w[0].key() == w[1].key()) {
+            return Err(RenderError {
+                source: pair[1].source.clone(),
+                cluster: set.cluster.clone(),
+                message: format!("renders {} which {} also renders; rename one of them", pair[1].key(), pair[0].source),
+            });
+        }
+    }
+    Ok(sets)
+}
+
+/// Renders one project's objects for one cluster (unsorted).
+pub fn render_project(model: &Model, project: &Project, cluster: &str, blueprints: &Blueprints) -> Result<Vec<RenderedObject>, RenderError> {
+    let c = &model.clusters[cluster];
+    let revision = model.revision.as_deref().unwrap_or("working-tree");
+    let mut out = Out { objects: Vec::new(), project: project.name().to_string(), revision: revision.to_string(), cluster: cluster.to_string(), blueprints };
+    project::render(model, project, c, &mut out)?;
+    pipeline::render(model, project, c, &mut out)?;
+    service::render(model, project, c, &mut out)?;
+    Ok(out.objects)
+}
+
+/// Collects rendered objects of one project on one cluster.
+struct Out<'a> {
+    objects: Vec<RenderedObject>,
+    project: String,
+    revision: String,
+    cluster: String,
+    blueprints: &'a Blueprints,
+}
+
+impl Out<'_> {
+    /// Renders a blueprint, stamps cubist's labels, annotations and hash, and keeps it.
+    fn emit(&mut self, blueprint: &str, source: &str, context: Value) -> Result<(), RenderError> {
+        let body = self.blueprints.render(blueprint, &context).map_err(|e| self.error(source, e.to_string()))?;
+        self.objects.push(stamp(body, &self.project, source, &self.revision));
+        Ok(())
+    }
+
+    /// Renders a blueprint into a plain value (an object created later by an engine).
+    fn value(&self, blueprint: &str, source: &str, context: &Value) -> Result<Value, RenderError> {
+        self.blueprints.render(blueprint, context).map_err(|e| self.error(source, e.to_string()))
+    }
+
+    fn error(&self, source: &str, message: String) -> RenderError {
+        RenderError { source: source.to_string(), cluster: self.cluster.clone(), message }
+    }
+}
+
+/// Labels that every object and every pod of a project carries.
+pub fn project_labels(project: &str, source: &str) -> Value {
+    json!({ MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: project, "cubist.dev/source": label_value(source) })
+}
+
+/// A repository path as a valid label value (`/` → `.`, at most 63 characters).
+pub fn label_value(s: &str) -> String {
+    let v: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '.' }).collect();
+    let v: String = v.chars().rev().take(63).collect::<Vec<_>>().into_iter().rev().collect();
+    v.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}
+
+/// Adds labels, annotations and the content hash to a rendered body.
+fn stamp(mut body: Value, project: &str, source: &str, revision: &str) -> RenderedObject {
+    let meta = body.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(Value::as_object_mut).expect("blueprints render metadata");
+    let labels = meta.entry("labels").or_insert_with(|| Value::Object(Map::new())).as_object_mut().expect("labels map");
+    if let Value::Object(std) = project_labels(project, source) {
+        labels.extend(std);
+    }
+    let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new())).as_object_mut().expect("annotations map");
+    annotations.insert(SOURCE_ANNOTATION.into(), Value::String(source.to_string()));
+    let hash = content_hash(&body);
+    let annotations = body.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut).expect("annotations map");
+    annotations.insert(HASH_ANNOTATION.into(), Value::String(hash.clone()));
+    annotations.insert(REVISION_ANNOTATION.into(), Value::String(revision.to_string()));
+    RenderedObject { body, hash, project: Some(project.to_string()), source: source.to_string() }
+}
+
+/// `sha256:<hex>` of an object's canonical JSON, ignoring the revision and hash annotations.
+pub fn content_hash(body: &Value) -> String {
+    let mut b = body.clone();
+    if let Some(a) = b.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        a.remove(HASH_ANNOTATION);
+        a.remove(REVISION_ANNOTATION);
+    }
+    let text = serde_json::to_string(&canonical(&b)).expect("json");
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// Keys sorted at every level, so the hash does not depend on field order.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Parses a duration like `6h`, `90m`, `1h30m`, `45s` into seconds.
+pub fn duration_seconds(s: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            let n: u64 = num.parse().ok()?;
+            num.clear();
+            total += n * match c {
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
+                _ => return None,
+            };
+        }
+    }
+    (num.is_empty() && total > 0).then_some(total)
+}

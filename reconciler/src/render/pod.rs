@@ -1,0 +1,159 @@
+//! The pieces every pod gets: container (image, command, env, resources, mounts) and pod
+//! placement (project volumes, resource group nodeSelector and tolerations).
+
+use crate::model::kinds::{ClusterSpec, Gpu, Resources, SecretRef};
+use crate::model::quantity::{cpu_millis, fmt_cpu, fmt_memory, memory_bytes};
+use crate::model::{Model, Project};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// What a container is made of, before it becomes blueprint context.
+pub(super) struct ContainerSpec<'a> {
+    pub image: &'a str,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    /// Plain environment layers, later layers win.
+    pub env: Vec<&'a BTreeMap<String, String>>,
+    /// Secret-backed environment layers, later layers win.
+    pub secret_env: Vec<&'a BTreeMap<String, SecretRef>>,
+    pub resources: Resources,
+    /// Whose workspace `subPathFromUser` mounts point at.
+    pub owner: &'a str,
+}
+
+/// Rewrites cubist placeholders in a string for Argo: `{{execution_date}}` → the workflow parameter.
+pub(super) fn argo_placeholders(s: &str) -> String {
+    s.replace("{{execution_date}}", "{{workflow.parameters.execution_date}}")
+}
+
+/// Container context: `{image, command, args, env, resources, volumeMounts}`.
+pub(super) fn container(project: &Project, spec: &ContainerSpec) -> Value {
+    let mut env: BTreeMap<&str, Value> = BTreeMap::new();
+    for layer in &spec.env {
+        for (k, v) in *layer {
+            env.insert(k, json!({"name": k, "value": argo_placeholders(v)}));
+        }
+    }
+    for layer in &spec.secret_env {
+        for (k, r) in *layer {
+            env.insert(k, json!({"name": k, "valueFrom": {"secretKeyRef": {"name": r.secret, "key": r.key}}}));
+        }
+    }
+    let mounts: Vec<Value> = project
+        .manifest
+        .spec
+        .mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut v = json!({"name": format!("mount-{i}"), "mountPath": m.mount_path});
+            if m.sub_path_from_user {
+                v["subPath"] = json!(spec.owner);
+            }
+            if m.read_only {
+                v["readOnly"] = json!(true);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "image": spec.image,
+        "command": spec.command,
+        "args": spec.args,
+        "env": env.into_values().collect::<Vec<_>>(),
+        "resources": resources(&spec.resources),
+        "volumeMounts": mounts,
+    })
+}
+
+/// Kubernetes `resources`: requests for cpu/memory/gpu, limits for memory and gpu.
+pub(super) fn resources(r: &Resources) -> Value {
+    let mut requests = Map::new();
+    let mut limits = Map::new();
+    if let Some(Ok(m)) = r.cpu.as_ref().map(cpu_millis) {
+        requests.insert("cpu".into(), json!(if m % 1000 == 0 { fmt_cpu(m) } else { format!("{m}m") }));
+    }
+    if let Some(Ok(b)) = r.memory.as_ref().map(memory_bytes) {
+        requests.insert("memory".into(), json!(fmt_memory(b)));
+        limits.insert("memory".into(), json!(fmt_memory(b)));
+    }
+    let gpus: u32 = match &r.gpu {
+        Some(Gpu::Count(n)) => *n,
+        Some(Gpu::ByType(m)) => m.values().sum(),
+        None => 0,
+    };
+    if gpus > 0 {
+        requests.insert("nvidia.com/gpu".into(), json!(gpus.to_string()));
+        limits.insert("nvidia.com/gpu".into(), json!(gpus.to_string()));
+    }
+    json!({"requests": requests, "limits": limits})
+}
+
+/// Pod context: `{volumes, nodeSelector, tolerations}` of a project on a cluster.
+pub(super) fn pod(model: &Model, project: &Project, cluster: &ClusterSpec) -> Value {
+    let group = model.resource_group(project, cluster);
+    let volumes: Vec<Value> = project
+        .manifest
+        .spec
+        .mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"name": format!("mount-{i}"), "persistentVolumeClaim": {"claimName": m.pvc}}))
+        .collect();
+    json!({
+        "volumes": volumes,
+        "nodeSelector": group.map(|g| json!(g.node_selector)).unwrap_or_else(|| json!({})),
+        "tolerations": group.map(|g| json!(g.tolerations)).unwrap_or_else(|| json!([])),
+    })
+}
+
+/// Substitutes `{{param}}` placeholders in template args with task args (and parameter
+/// defaults); `{{execution_date}}` becomes Argo's workflow parameter, anything else stays.
+pub(super) fn substitute(text: &str, args: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = after[..end].trim();
+        match args.get(name) {
+            Some(Value::String(s)) => out.push_str(&argo_placeholders(s)),
+            Some(v) => out.push_str(&v.to_string()),
+            None if name == "execution_date" => out.push_str("{{workflow.parameters.execution_date}}"),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Task args completed with the defaults of the template's parameters.
+pub(super) fn with_defaults(parameters: Option<&Value>, args: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(props) = parameters.and_then(|p| p.get("properties")).and_then(Value::as_object) {
+        for (k, schema) in props {
+            if let Some(d) = schema.get("default") {
+                out.insert(k.clone(), d.clone());
+            }
+        }
+    }
+    out.extend(args.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_args_and_execution_date() {
+        let args: Map<String, Value> = serde_json::from_value(json!({"workers": 4, "script": "train.py"})).unwrap();
+        assert_eq!(substitute("--nnodes={{workers}} {{ script }}", &args), "--nnodes=4 train.py");
+        assert_eq!(substitute("--date={{execution_date}} {{other}}", &args), "--date={{workflow.parameters.execution_date}} {{other}}");
+    }
+}

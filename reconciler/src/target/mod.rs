@@ -1,0 +1,40 @@
+//! Target stage: compare a cluster's [`RenderedSet`] with what the target holds (plan), then
+//! make it so (apply, prune). Only objects in cubist's inventory are ever changed or deleted.
+
+pub mod directory;
+mod plan;
+pub mod select;
+
+pub use plan::{Action, Change, Plan, Inventory, InventoryEntry, unified_diff};
+
+use crate::render::RenderedSet;
+
+/// What one apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Objects written new.
+    pub created: usize,
+    /// Objects rewritten.
+    pub updated: usize,
+    /// Objects pruned.
+    pub deleted: usize,
+    /// Objects already as desired.
+    pub unchanged: usize,
+    /// `(object, error)` for objects that could not be applied.
+    pub failed: Vec<(String, String)>,
+}
+
+impl ApplyReport {
+    /// True when nothing was written or deleted.
+    pub fn is_noop(&self) -> bool {
+        self.created + self.updated + self.deleted == 0 && self.failed.is_empty()
+    }
+}
+
+/// A place rendered objects go: plans against its current state and applies plans.
+pub trait Target {
+    /// Compares the desired objects with the target's current state.
+    fn plan(&self, desired: &RenderedSet) -> anyhow::Result<Plan>;
+    /// Carries out a plan; `progress` is called after each object.
+    fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> anyhow::Result<ApplyReport>;
+}

@@ -1,0 +1,127 @@
+//! Plans: per object, create / update / delete / unchanged, with a redacted unified diff.
+
+use crate::render::{ObjectKey, RenderedObject, yaml_out::to_yaml};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a plan does to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// New object.
+    Create,
+    /// Existing object changes.
+    Update,
+    /// Object cubist owns is no longer desired: pruned.
+    Delete,
+    /// Already as desired.
+    Unchanged,
+    /// The place is taken by something cubist does not own: left alone, reported.
+    Conflict,
+}
+
+/// One object's planned change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The object.
+    pub key: ObjectKey,
+    /// What happens.
+    pub action: Action,
+    /// Owning project.
+    pub project: Option<String>,
+    /// Repository path it was rendered from.
+    pub source: String,
+    /// Unified diff of the YAML (secret values redacted), for create/update/delete.
+    pub diff: Option<String>,
+    /// The object to write (create/update).
+    #[serde(skip)]
+    pub desired: Option<RenderedObject>,
+    /// Why, for conflicts.
+    pub note: Option<String>,
+}
+
+/// Everything a target will do for one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Cluster name.
+    pub cluster: String,
+    /// Changes in apply order (creates/updates by stage, then deletes in reverse stage order).
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    /// Number of changes with this action.
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// True when applying changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.iter().all(|c| c.action == Action::Unchanged)
+    }
+}
+
+/// What cubist owns in a target: written after every apply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Owned objects, sorted.
+    pub objects: Vec<InventoryEntry>,
+}
+
+/// One owned object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    /// apiVersion.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace ("" for cluster-scoped).
+    #[serde(default)]
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Owning project.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Hash of the applied object.
+    pub hash: String,
+    /// Repository path it came from.
+    #[serde(default)]
+    pub source: String,
+}
+
+impl InventoryEntry {
+    /// The entry's object key.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey { api_version: self.api_version.clone(), kind: self.kind.clone(), namespace: self.namespace.clone(), name: self.name.clone() }
+    }
+
+    /// The entry for a rendered object.
+    pub fn of(o: &RenderedObject) -> Self {
+        let k = o.key();
+        InventoryEntry { api_version: k.api_version, kind: k.kind, namespace: k.namespace, name: k.name, project: o.project.clone(), hash: o.hash.clone(), source: o.source.clone() }
+    }
+}
+
+/// A unified diff of two objects' YAML, with Secret values redacted.
+pub fn unified_diff(old: Option<&Value>, new: Option<&Value>, label: &str) -> String {
+    let text = |v: Option<&Value>| v.map(|v| to_yaml(&redact(v))).unwrap_or_default();
+    let (a, b) = (text(old), text(new));
+    similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header(&format!("a/{label}"), &format!("b/{label}")).to_string()
+}
+
+/// Replaces the values of a Secret's `data`/`stringData` with `<redacted>`.
+pub fn redact(v: &Value) -> Value {
+    let mut v = v.clone();
+    if v.get("kind").and_then(Value::as_str) == Some("Secret") {
+        for field in ["data", "stringData"] {
+            if let Some(m) = v.get_mut(field).and_then(Value::as_object_mut) {
+                for val in m.values_mut() {
+                    *val = Value::String("<redacted>".into());
+                }
+            }
+        }
+    }
+    v
+}
