@@ -1,0 +1,121 @@
+//! `/`: the newest reconcile, each cluster, and the current errors.
+
+use super::common::{
+    badge, changes_text, commit, empty, error_list, health_counts, state_counts, time,
+};
+use super::{Body, View};
+use crate::doc::{ClusterStatus, ProjectState};
+use crate::format;
+use crate::html::Html;
+use crate::layout::Section;
+
+/// The overview page.
+pub fn render(v: &View) -> Body {
+    let mut h = Html::new();
+    h.raw("<h1>Overview</h1>");
+    if !v.has_summary {
+        empty(
+            &mut h,
+            "No status yet: the reconciler has not written status/summary.yaml.",
+        );
+        return Body {
+            title: "Overview".into(),
+            section: Section::Overview,
+            html: h,
+        };
+    }
+    let s = v.summary;
+
+    h.raw("<section class=\"card\"><h3>Last reconcile</h3><dl class=\"kv\">");
+    h.raw("<dt>Revision</dt><dd>");
+    commit(&mut h, &s.revision, &v.links);
+    if !s.message.is_empty() {
+        h.raw(" ").text(&s.message);
+    }
+    h.raw("</dd><dt>Author</dt><dd>")
+        .text(&s.author)
+        .raw("</dd>");
+    h.raw("<dt>Reconciled</dt><dd>");
+    time(&mut h, s.reconciled_at, v.now);
+    h.raw(" in ")
+        .text(&format::duration_ms(s.duration_ms))
+        .raw("</dd>");
+    let failed = s
+        .projects
+        .iter()
+        .filter(|p| p.state == ProjectState::Failed)
+        .count();
+    h.raw("<dt>Projects</dt><dd>");
+    let label = format!("{} projects", s.projects.len());
+    h.el("a", &[("href", &v.links.page(&["projects"]))], &label);
+    h.raw(": ")
+        .display(s.projects.len() - failed)
+        .raw(" Ready, ")
+        .display(failed)
+        .raw(" Failed</dd></dl></section>");
+
+    h.raw("<h2>Clusters</h2>");
+    if s.clusters.is_empty() {
+        empty(&mut h, "No clusters.");
+    }
+    h.raw("<div class=\"grid\">");
+    for c in &s.clusters {
+        cluster_card(&mut h, v, c);
+    }
+    h.raw("</div>");
+
+    let project_errors = s.projects.iter().filter(|p| !p.errors.is_empty());
+    h.raw("<h2>Errors</h2>");
+    if s.errors.is_empty() && s.projects.iter().all(|p| p.errors.is_empty()) {
+        empty(&mut h, "No validation errors.");
+    }
+    if !s.errors.is_empty() {
+        h.raw("<h3>Repository</h3>");
+        error_list(&mut h, &s.errors, &s.revision, &v.links);
+    }
+    for p in project_errors {
+        h.raw("<h3>Project ");
+        h.el(
+            "a",
+            &[("href", &v.links.page(&["projects", &p.name]))],
+            &p.name,
+        );
+        badge(&mut h, &p.state);
+        h.raw("</h3>");
+        error_list(&mut h, &p.errors, &s.revision, &v.links);
+    }
+    Body {
+        title: "Overview".into(),
+        section: Section::Overview,
+        html: h,
+    }
+}
+
+/// One cluster: state, target, applied revision and age, counts, health, changes, errors.
+fn cluster_card(h: &mut Html, v: &View, c: &ClusterStatus) {
+    h.raw("<section class=\"card cluster\"><h3>");
+    h.el(
+        "a",
+        &[
+            ("href", &v.links.page(&["clusters", &c.name])),
+            ("class", "name"),
+        ],
+        &c.name,
+    );
+    badge(h, &c.state);
+    h.raw("</h3><dl class=\"kv\"><dt>Target</dt><dd>")
+        .text(&c.target)
+        .raw("</dd>");
+    h.raw("<dt>Revision</dt><dd>");
+    commit(h, &c.revision, &v.links);
+    h.raw(" ");
+    time(h, c.applied_at, v.now);
+    h.raw("</dd><dt>Changes</dt><dd class=\"small\">")
+        .text(&changes_text(&c.changes));
+    h.raw("</dd></dl><div class=\"small muted\">Objects</div>");
+    state_counts(h, &c.counts);
+    h.raw("<div class=\"small muted\">Health</div>");
+    health_counts(h, &c.health);
+    error_list(h, &c.errors, &c.revision, &v.links);
+    h.raw("</section>");
+}
