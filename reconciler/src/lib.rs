@@ -7,6 +7,7 @@
 
 pub mod diag;
 pub mod model;
+pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod source;

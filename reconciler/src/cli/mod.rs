@@ -2,6 +2,7 @@
 
 mod apply;
 mod render;
+mod serve;
 mod stages;
 mod validate;
 
@@ -77,6 +78,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run the GitOps loop: reconcile each new commit of the watched branch, write status commits.
+    Reconcile {
+        /// Loop options.
+        #[command(flatten)]
+        args: serve::LoopArgs,
+    },
+    /// Run the loop and serve the read-only status page (and the GitHub webhook when
+    /// CUBIST_WEBHOOK_SECRET is set).
+    Serve {
+        /// Loop options.
+        #[command(flatten)]
+        args: serve::LoopArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// List every diagnostic code and what it means.
     Codes,
 }
@@ -93,6 +110,8 @@ pub fn main() -> ExitCode {
         Command::Render { repo, out, cluster } => render::run(&repo, &out, cluster.as_deref()),
         Command::Plan { repo, cluster, format } => apply::run(&repo, cluster.as_deref(), format, false),
         Command::Apply { repo, cluster, format } => apply::run(&repo, cluster.as_deref(), format, true),
+        Command::Reconcile { args } => serve::reconcile(args),
+        Command::Serve { args, listen } => serve::serve(args, listen),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");

@@ -112,6 +112,18 @@ fn placed_right(kind: &str, parts: &[&str]) -> bool {
     }
 }
 
+/// Where a misplaced manifest should go: concrete when the file is inside a project directory.
+fn suggested_place(kind: &str, file: &str) -> String {
+    let general = expected_place(kind);
+    let Some(project) = diag::project_of_path(file) else { return general.to_string() };
+    let name = file.rsplit('/').next().unwrap_or(file);
+    match kind {
+        "Project" | "Quota" => format!("projects/{project}/{}.yaml", kind.to_lowercase()),
+        "Template" | "Pipeline" | "Service" | "Run" => format!("projects/{project}/{}s/{name}", kind.to_lowercase()),
+        _ => general.to_string(),
+    }
+}
+
 fn expected_place(kind: &str) -> &'static str {
     match kind {
         "Platform" => "cubist.yaml at the repository root",
@@ -175,7 +187,7 @@ fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut 
     if !placed_right(&kind, &parts) {
         diags.push(
             Diagnostic::error(codes::WRONG_DIRECTORY, &doc.at("kind"), format!("a {kind} does not belong in `{}`", doc.file))
-                .help(format!("move it to {}", expected_place(&kind))),
+                .help(format!("move it to {}", suggested_place(&kind, &doc.file))),
         );
         return false;
     }

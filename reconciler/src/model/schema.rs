@@ -98,7 +98,8 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
                 }
                 _ => {
                     let (line, col) = node.locate(seg_refs.iter().copied());
-                    (line, col, format!("{} {}", err, where_(&segments)), help_for(kind, &segments))
+                    let (message, help) = explain(&c.schema, kind, &err, &segments);
+                    (line, col, message, help)
                 }
             };
             let at = Location { file: file.to_string(), line: line as usize, column: col as usize };
@@ -110,6 +111,115 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
             Diagnostic::error(codes::SCHEMA, &at, message).help(help)
         })
         .collect()
+}
+
+/// Message and help for a schema violation other than unknown or missing fields: what is
+/// wrong in words, and what the schema allows (its `description` of the field).
+fn explain(schema: &Value, kind: &str, err: &jsonschema::ValidationError<'_>, segments: &[String]) -> (String, String) {
+    let at = where_(segments);
+    let value = short(err.instance());
+    let keyword = schema_node(schema, err.schema_path().as_str());
+    let described = describe(schema, err.schema_path().as_str()).map(|d| format!("{d} ")).unwrap_or_default();
+    let reference = format!("(schemas/{}.schema.json)", kind.to_lowercase());
+    // `oneOf`/`anyOf` of `required` alternatives: name the fields.
+    let alternatives: Option<Vec<String>> = keyword.and_then(Value::as_array).and_then(|branches| {
+        branches
+            .iter()
+            .map(|b| match b.as_object().map(|o| (o.len(), o.get("required").and_then(Value::as_array))) {
+                Some((1, Some(r))) if r.len() == 1 => r[0].as_str().map(|f| format!("`{f}`")),
+                _ => None,
+            })
+            .collect()
+    });
+    match (err.kind(), alternatives) {
+        (ValidationErrorKind::Enum { options }, _) => {
+            let options: Vec<String> = options.as_array().map(|o| o.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect()).unwrap_or_default();
+            let hint = err.instance().as_str().and_then(|v| closest(v, &options)).map(|o| format!("did you mean `{o}`? ")).unwrap_or_default();
+            (format!("`{value}` is not an allowed value {at}"), format!("{hint}use one of: {}", options.join(", ")))
+        }
+        (ValidationErrorKind::Constant { expected_value }, _) => {
+            (format!("`{value}` is not allowed {at}"), format!("the only allowed value is `{}`", short(expected_value)))
+        }
+        (ValidationErrorKind::OneOfMultipleValid { .. }, Some(fields)) => {
+            (format!("{} are {} set {at}; they exclude each other", fields.join(" and "), if fields.len() == 2 { "both" } else { "all" }), format!("keep exactly one of {}", fields.join(", ")))
+        }
+        (ValidationErrorKind::OneOfNotValid { .. }, Some(fields)) => {
+            (format!("none of {} is set {at}", fields.join(", ")), format!("set exactly one of {}", fields.join(", ")))
+        }
+        (ValidationErrorKind::AnyOf { .. }, Some(fields)) => {
+            (format!("none of {} is set {at}", fields.join(", ")), format!("set at least one of {}", fields.join(", ")))
+        }
+        (ValidationErrorKind::Type { kind: expected }, _) => {
+            let expected = format!("{expected:?}").to_lowercase().replace("single(", "").replace("multiple(", "").replace(')', "");
+            let found = json_type(err.instance());
+            let quote = (expected.contains("string") && matches!(err.instance().as_ref(), Value::Number(_) | Value::Bool(_)))
+                .then(|| format!("quote the value (`\"{value}\"`). "))
+                .unwrap_or_default();
+            (format!("expected {expected} {at}, found {found} `{value}`"), format!("{quote}{described}{reference}"))
+        }
+        (ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. }, None) => {
+            (format!("`{value}` is not valid {at}"), format!("{described}{reference}"))
+        }
+        _ => {
+            let full = err.instance().to_string();
+            let message = err.to_string().replacen(&full, &value, 1);
+            (format!("{message} {at}"), if described.is_empty() { help_for(kind, segments) } else { format!("{described}{reference}") })
+        }
+    }
+}
+
+/// A value for a message: strings bare, anything long cut short.
+fn short(v: &Value) -> String {
+    let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    if text.chars().count() > 60 { format!("{}…", text.chars().take(57).collect::<String>()) } else { text }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The schema node at a schema path, following local `$ref`s on the way.
+fn schema_node<'a>(schema: &'a Value, schema_path: &str) -> Option<&'a Value> {
+    schema_walk(schema, schema_path).last().copied()
+}
+
+/// The most specific `description` on the way to the failing keyword.
+fn describe<'a>(schema: &'a Value, schema_path: &str) -> Option<&'a str> {
+    schema_walk(schema, schema_path).iter().rev().find_map(|n| n.get("description").and_then(Value::as_str))
+}
+
+fn schema_walk<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a Value> {
+    let resolve = |n: &'a Value| -> Option<&'a Value> { n.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')).and_then(|p| schema.pointer(p)) };
+    let mut node = schema;
+    let mut seen = vec![node];
+    for seg in pointer_segments(schema_path) {
+        if seg == "$ref" {
+            match resolve(node) {
+                Some(n) => node = n,
+                None => break,
+            }
+        } else {
+            let next = match node {
+                Value::Object(m) => m.get(&seg).or_else(|| resolve(node).and_then(|r| r.get(&seg))),
+                Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        seen.push(node);
+    }
+    seen
 }
 
 fn where_(segments: &[String]) -> String {

@@ -2,3 +2,4 @@
 
 pub mod diagnostics;
 pub mod plan;
+pub mod status_branch;

@@ -1,6 +1,8 @@
 //! Source stage: an immutable snapshot of the repository's files at one revision.
 
 mod dir;
+pub mod git;
+pub mod local;
 
 pub use dir::snapshot_dir;
 

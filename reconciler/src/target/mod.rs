@@ -2,6 +2,7 @@
 //! make it so (apply, prune). Only objects in cubist's inventory are ever changed or deleted.
 
 pub mod directory;
+pub mod kube;
 mod plan;
 pub mod select;
 

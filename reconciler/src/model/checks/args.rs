@@ -21,9 +21,17 @@ impl Cache {
                 let schema = t.spec.parameters.clone().unwrap_or_else(|| serde_json::json!({"type": "object"}));
                 jsonschema::draft202012::new(&schema)
                     .map_err(|e| {
+                        // The error's instance path points into the parameters schema.
+                        let inner = e.instance_path().as_str().to_string();
+                        let shown = pointer_segments(&inner).join(".");
+                        let what = if shown.is_empty() { String::new() } else { format!(" at `{shown}`") };
                         diags.push(
-                            Diagnostic::error(codes::PARAMETERS_SCHEMA, &t.at("spec/parameters"), format!("parameters of template `{}` are not a valid JSON Schema: {e}", t.name()))
-                                .help("fix `parameters` (JSON Schema 2020-12)"),
+                            Diagnostic::error(
+                                codes::PARAMETERS_SCHEMA,
+                                &t.at(&format!("spec/parameters{inner}")),
+                                format!("parameters of template `{}` are not a valid JSON Schema{what}: {e}", t.name()),
+                            )
+                            .help("fix `parameters` (JSON Schema 2020-12), e.g. `type` is one of string, integer, number, boolean, object, array, null"),
                         )
                     })
                     .ok()
@@ -34,6 +42,10 @@ impl Cache {
 
 pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     let mut cache = Cache::default();
+    // Every template's parameters, used or not.
+    for t in model.templates.values().chain(model.projects.values().flat_map(|p| p.templates.values())) {
+        cache.validator(t, diags);
+    }
     for project in model.projects.values() {
         for p in project.pipelines.values() {
             for (i, task) in p.spec.tasks.iter().enumerate() {
@@ -48,10 +60,11 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             for (task_name, overrides) in &r.spec.args {
                 let base = format!("spec/args/{task_name}");
                 let Some(task) = p.spec.tasks.iter().find(|t| &t.name == task_name) else {
-                    let names: Vec<&str> = p.spec.tasks.iter().map(|t| t.name.as_str()).collect();
+                    let names: Vec<String> = p.spec.tasks.iter().map(|t| t.name.clone()).collect();
+                    let hint = closest(task_name, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
                     diags.push(
                         Diagnostic::error(codes::UNKNOWN_TASK, &r.doc.at_key("spec/args", task_name), format!("run `{}` overrides args of unknown task `{task_name}`", r.name()))
-                            .help(format!("pipeline `{}` has tasks: {}", p.name(), names.join(", "))),
+                            .help(format!("{hint}pipeline `{}` has tasks: {}", p.name(), names.join(", "))),
                     );
                     continue;
                 };

@@ -71,10 +71,27 @@ pub fn topological_order(tasks: &[Task]) -> Result<Vec<usize>, (usize, usize, Ve
                     }
                     1 => {
                         let from = stack.iter().position(|(s, _)| *s == d).unwrap_or(0);
-                        // Dependency edges point backwards in time: print in run order.
-                        let mut names: Vec<String> = stack[from..].iter().rev().map(|(s, _)| tasks[*s].name.clone()).collect();
+                        // The cycle as a chain of "runs after": cycle[k] after cycle[k + 1], and the
+                        // last after the first.
+                        let cycle: Vec<usize> = stack[from..].iter().map(|(s, _)| *s).collect();
+                        let n = cycle.len();
+                        // Report the edge that points forward in the file (a task after one written
+                        // below it): the likely mistake. Some edge of a cycle always does.
+                        let k = (0..n)
+                            .filter(|&k| cycle[k] < cycle[(k + 1) % n])
+                            .min_by_key(|&k| cycle[k])
+                            .unwrap_or(n - 1);
+                        let (task, dep) = (cycle[k], cycle[(k + 1) % n]);
+                        let pos = if (task, dep) == (t, d) {
+                            dep_pos
+                        } else {
+                            tasks[task].after.iter().position(|a| index.get(a.as_str()) == Some(&dep)).unwrap_or(0)
+                        };
+                        // Dependency edges point backwards in time: print in run order, ending with
+                        // the reported edge.
+                        let mut names: Vec<String> = (0..n).map(|i| tasks[cycle[(k + n - i) % n]].name.clone()).collect();
                         names.push(names[0].clone());
-                        return Err((t, dep_pos, names));
+                        return Err((task, pos, names));
                     }
                     _ => {}
                 }
@@ -101,6 +118,25 @@ mod tests {
         let tasks = vec![task("c", &["b"]), task("a", &[]), task("b", &["a"])];
         let order: Vec<&str> = topological_order(&tasks).unwrap().iter().map(|i| tasks[*i].name.as_str()).collect();
         assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn reports_the_forward_edge_of_a_cycle() {
+        // b and c follow the file order; a's `after: [c]` points forward: that is the mistake.
+        let tasks = vec![task("a", &["c"]), task("b", &["a"]), task("c", &["b"])];
+        let (t, pos, cycle) = topological_order(&tasks).unwrap_err();
+        assert_eq!((t, pos), (0, 0));
+        assert_eq!(cycle, ["a", "b", "c", "a"]);
+        let tasks = vec![task("x", &[]), task("a", &["x", "b"]), task("b", &["a"])];
+        let (t, pos, cycle) = topological_order(&tasks).unwrap_err();
+        assert_eq!((t, pos), (1, 1));
+        assert_eq!(cycle, ["a", "b", "a"]);
+    }
+
+    #[test]
+    fn a_duplicated_name_means_the_first_task() {
+        let tasks = vec![task("a", &[]), task("b", &["a"]), task("a", &["b"])];
+        assert!(topological_order(&tasks).is_ok());
     }
 
     #[test]

@@ -2,13 +2,13 @@
 
 pub mod args;
 mod dag;
-mod quota;
+pub mod quota;
 mod refs;
 pub mod schedule;
 mod services;
 
 pub use dag::topological_order;
-pub use quota::{Workload, workloads};
+pub use quota::{Workload, peak, workloads};
 
 use super::Model;
 use crate::diag::Diagnostic;

@@ -93,7 +93,7 @@ fn gpu_error(at: &Location, why: &str) -> Diagnostic {
 
 /// Peak demand of a project: each pipeline's largest `parallelism` tasks × its concurrency,
 /// plus every service at max replicas. Per resource, this is an upper bound.
-fn peak(project: &Project, workloads: &[Workload]) -> (Demand, Vec<(String, Demand)>) {
+pub fn peak(project: &Project, workloads: &[Workload]) -> (Demand, Vec<(String, Demand)>) {
     let mut total = Demand::default();
     let mut parts = Vec::new();
     for p in project.pipelines.values() {

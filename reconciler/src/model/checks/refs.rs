@@ -47,7 +47,7 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
                         &m.at("spec/placement/resourceGroup"),
                         format!("cluster `{}` has no resource group `{group}`", c.name()),
                     )
-                    .help(format!("use one of: {}", list(&have))),
+                    .help(format!("{}use one of: {}", did_you_mean(group, &have), list(&have))),
                 );
             }
         }
@@ -129,7 +129,7 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
             let known: Vec<&str> = project.pipelines.keys().map(String::as_str).collect();
             diags.push(
                 Diagnostic::error(codes::UNKNOWN_PIPELINE, &r.at("spec/pipeline"), format!("run `{}` names unknown pipeline `{}`", r.name(), r.spec.pipeline))
-                    .help(format!("use a pipeline of project `{name}`: {}", list(&known))),
+                    .help(format!("{}use a pipeline of project `{name}`: {}", did_you_mean(&r.spec.pipeline, &known), list(&known))),
             );
         }
     }
@@ -137,7 +137,13 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
 
 fn unknown_cluster(model: &Model, name: &str, at: crate::diag::Location) -> Diagnostic {
     let known: Vec<&str> = model.clusters.keys().map(String::as_str).collect();
-    Diagnostic::error(codes::UNKNOWN_CLUSTER, &at, format!("unknown cluster `{name}`")).help(format!("add clusters/{name}.yaml or use one of: {}", list(&known)))
+    Diagnostic::error(codes::UNKNOWN_CLUSTER, &at, format!("unknown cluster `{name}`"))
+        .help(format!("{}add clusters/{name}.yaml or use one of: {}", did_you_mean(name, &known), list(&known)))
+}
+
+fn did_you_mean(name: &str, known: &[&str]) -> String {
+    let known: Vec<String> = known.iter().map(|k| k.to_string()).collect();
+    crate::model::schema::closest(name, &known).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default()
 }
 
 fn list(items: &[&str]) -> String {

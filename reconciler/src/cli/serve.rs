@@ -1,0 +1,202 @@
+//! `cubist reconcile` and `cubist serve`: the GitOps loop, with the status page and the GitHub
+//! webhook on one HTTP server.
+
+use crate::reconcile::{Config, Reconciler};
+use crate::report::status_branch::{Author, read_status};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Options shared by `reconcile` and `serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoopArgs {
+    /// Repository URL (https://, ssh://, file://) or local path. A plain directory that is not
+    /// a git repository is committed into a local repository under the cache directory.
+    #[arg(long, default_value = "examples-repo")]
+    pub repo: String,
+    /// Watched branch.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Branch status commits go to.
+    #[arg(long, default_value = "cubist/status")]
+    pub status_branch: String,
+    /// Poll interval (e.g. 60s, 5m).
+    #[arg(long, default_value = "60s")]
+    pub interval: String,
+    /// Reconcile once and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Cache directory for the mirror (default: $XDG_CACHE_HOME/cubist or ~/.cache/cubist).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Author of status commits, `Name <email>`.
+    #[arg(long, default_value = "cubist <cubist@localhost>")]
+    pub author: String,
+}
+
+fn cache_dir(args: &LoopArgs) -> PathBuf {
+    args.cache_dir.clone().unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("cubist")
+    })
+}
+
+/// Builds the loop's configuration; a plain directory becomes a local git repository.
+fn config(args: &LoopArgs) -> Result<Config> {
+    let cache = cache_dir(args);
+    let author = match args.author.split_once('<') {
+        Some((n, e)) => Author { name: n.trim().to_string(), email: e.trim_end_matches('>').trim().to_string() },
+        None => Author { name: args.author.clone(), email: "cubist@localhost".into() },
+    };
+    let path = Path::new(&args.repo);
+    let (repo, target_root) = if args.repo.contains("://") || args.repo.contains('@') {
+        (args.repo.clone(), std::env::current_dir()?)
+    } else if git2::Repository::open(path).is_ok() {
+        (path.canonicalize()?.display().to_string(), path.to_path_buf())
+    } else {
+        let local = crate::source::local::commit_directory(path, &cache, &args.branch)?;
+        (local.display().to_string(), path.to_path_buf())
+    };
+    Ok(Config { repo, branch: args.branch.clone(), status_branch: args.status_branch.clone(), cache_dir: cache, target_root, author, push_status: true })
+}
+
+/// Parses `60s`, `5m`, `1h`.
+fn interval(s: &str) -> Result<Duration> {
+    crate::render::duration_seconds(s).map(Duration::from_secs).with_context(|| format!("--interval `{s}` is not a duration like 30s, 5m or 1h"))
+}
+
+/// `cubist reconcile`: the loop without a server.
+pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
+    let (_tx, rx) = mpsc::channel();
+    run_loop(&args, rx, |_| {})
+}
+
+/// Runs the loop: poll at the interval or when nudged; back off with jitter on failures.
+fn run_loop(args: &LoopArgs, nudges: mpsc::Receiver<()>, mut on_ready: impl FnMut(&Reconciler)) -> Result<ExitCode> {
+    let every = interval(&args.interval)?;
+    let mut backoff = Duration::from_secs(1);
+    let mut reconciler = loop {
+        match Reconciler::new(config(args)?) {
+            Ok(r) => break r,
+            Err(e) if !args.once => {
+                eprintln!("cubist: cannot reach the repository ({e:#}); retrying in {}s", backoff.as_secs());
+                std::thread::sleep(jitter(backoff));
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    on_ready(&reconciler);
+    backoff = Duration::from_secs(1);
+    loop {
+        if !args.once && Path::new(&args.repo).is_dir() && git2::Repository::open(&args.repo).is_err() {
+            // Local authoring: commit the directory again if it changed.
+            if let Err(e) = crate::source::local::commit_directory(Path::new(&args.repo), &cache_dir(args), &args.branch) {
+                eprintln!("cubist: {e:#}");
+            }
+        }
+        let wait = match reconciler.poll() {
+            Ok(Some(o)) => {
+                let errors = o.diagnostics.iter().filter(|d| d.is_error()).count();
+                println!(
+                    "reconciled {} : {} rendered, {} skipped, {} held, {errors} error(s)",
+                    &o.revision[..7],
+                    o.projects_rendered,
+                    o.projects_skipped,
+                    o.projects_held.len()
+                );
+                for (c, co) in &o.clusters {
+                    match (&co.plan, &co.skipped) {
+                        (Some(p), _) => println!("  cluster {c}: {}", crate::report::plan::counts(p)),
+                        (None, Some(why)) => println!("  cluster {c}: skipped: {why}"),
+                        _ => {}
+                    }
+                }
+                backoff = Duration::from_secs(1);
+                every
+            }
+            Ok(None) => every,
+            Err(e) => {
+                eprintln!("cubist: reconcile failed ({e:#}); the last good state keeps serving; retrying in {}s", backoff.as_secs());
+                let w = jitter(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                if args.once {
+                    return Ok(ExitCode::from(1));
+                }
+                w
+            }
+        };
+        if args.once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        // A nudge (webhook push) wakes the loop early; bursts coalesce into one poll.
+        if nudges.recv_timeout(wait).is_ok() {
+            while nudges.try_recv().is_ok() {}
+        }
+    }
+}
+
+/// Adds up to 20% random jitter.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    d + d.mul_f64(f64::from(nanos % 1000) / 5000.0)
+}
+
+/// The status page's data: the status branch of the mirror.
+struct GitStatus {
+    mirror: PathBuf,
+    branch: String,
+}
+
+impl cubist_status_ui::StatusSource for GitStatus {
+    fn load(&self) -> Result<cubist_status_ui::StatusTree> {
+        let repo = git2::Repository::open_bare(&self.mirror)?;
+        Ok(cubist_status_ui::StatusTree::new(read_status(&repo, &self.branch)?))
+    }
+}
+
+/// `cubist serve`: the loop plus the status page (and the webhook when a secret is set).
+pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
+    let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<PathBuf>();
+    let loop_args = args.clone();
+    let looper = std::thread::spawn(move || run_loop(&loop_args, nudge_rx, |r| {
+        let _ = ready_tx.send(r.mirror().path().to_path_buf());
+    }));
+    let mirror = ready_rx.recv().map_err(|_| anyhow::anyhow!("the reconcile loop stopped before it started"))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let mut app = cubist_status_ui::router(GitStatus { mirror, branch: args.status_branch.clone() });
+        let secret = std::env::var("CUBIST_WEBHOOK_SECRET").ok();
+        match cubist_webhook::WebhookConfig::from_secret(secret) {
+            Ok(cfg) => {
+                let (queue, mut events) = cubist_webhook::event_queue(256);
+                app = app.merge(cubist_webhook::router(cfg, queue));
+                let branch_ref = format!("refs/heads/{}", args.branch);
+                tokio::spawn(async move {
+                    while let Some(batch) = events.recv_batch(64).await {
+                        for e in batch {
+                            if let cubist_webhook::HookEvent::Push { git_ref, .. } = &e
+                                && *git_ref == branch_ref
+                            {
+                                let _ = nudge_tx.send(());
+                            }
+                        }
+                    }
+                });
+                println!("webhook: POST /hooks/github");
+            }
+            Err(e) => println!("{e}"),
+        }
+        let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        println!("status page: http://{}/", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        anyhow::Ok(())
+    })?;
+    looper.join().map_err(|_| anyhow::anyhow!("reconcile loop panicked"))?
+}

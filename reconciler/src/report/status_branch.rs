@@ -1,0 +1,147 @@
+//! Writes status as one commit per reconcile on the status branch: never on the watched branch,
+//! never a force-push. A push race is retried on top of the other writer's commit, so both survive.
+
+use crate::source::git::callbacks;
+use anyhow::{Context, Result, bail};
+use git2::{Oid, PushOptions, Repository, Signature};
+use std::collections::BTreeMap;
+
+/// Paths each reconcile rewrites as a whole; everything else (history) accumulates.
+pub const REPLACED: &[&str] = &["status/summary.yaml", "status/projects/", "status/clusters/"];
+
+/// Who status commits are written as.
+#[derive(Debug, Clone)]
+pub struct Author {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+impl Default for Author {
+    fn default() -> Self {
+        Author { name: "cubist".into(), email: "cubist@localhost".into() }
+    }
+}
+
+/// Commits `files` on `branch` of `repo` (a mirror), then pushes it to `remote` if given.
+/// Returns the new commit. Retries up to `attempts` times when the remote moved.
+pub fn write_status(repo: &Repository, remote: Option<&str>, branch: &str, author: &Author, message: &str, files: &BTreeMap<String, Vec<u8>>) -> Result<Oid> {
+    let refname = format!("refs/heads/{branch}");
+    let mut last_err = None;
+    for attempt in 0..5 {
+        if attempt > 0
+            && let Some(url) = remote
+        {
+            fetch_branch(repo, url, branch)?;
+        }
+        let parent = repo.refname_to_id(&refname).ok().and_then(|id| repo.find_commit(id).ok());
+        let mut all = parent.as_ref().map(|p| flatten(&p.tree()?)).transpose()?.unwrap_or_default();
+        all.retain(|path, _| !REPLACED.iter().any(|r| path == r || (r.ends_with('/') && path.starts_with(r))));
+        for (path, bytes) in files {
+            all.insert(path.clone(), repo.blob(bytes)?);
+        }
+        let tree = repo.find_tree(build_tree(repo, &all, "")?)?;
+        if parent.as_ref().is_some_and(|p| p.tree_id() == tree.id()) {
+            return Ok(parent.expect("checked").id());
+        }
+        let sig = Signature::now(&author.name, &author.email)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
+        let Some(url) = remote else {
+            repo.reference(&refname, commit, true, "cubist status")?;
+            return Ok(commit);
+        };
+        match push(repo, url, commit, branch) {
+            Ok(()) => {
+                repo.reference(&refname, commit, true, "cubist status")?;
+                return Ok(commit);
+            }
+            Err(e) => {
+                tracing::info!(attempt, error = %e, "status push rejected; retrying on top of the new tip");
+                last_err = Some(e);
+            }
+        }
+    }
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("status push failed"))).context("could not push the status branch after 5 attempts")
+}
+
+fn fetch_branch(repo: &Repository, url: &str, branch: &str) -> Result<()> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let mut opts = git2::FetchOptions::new();
+    opts.remote_callbacks(callbacks());
+    remote.fetch(&[format!("+refs/heads/{branch}:refs/heads/{branch}")], Some(&mut opts), None)?;
+    Ok(())
+}
+
+/// Pushes `commit` to `branch` without force; an error when the remote has moved.
+fn push(repo: &Repository, url: &str, commit: Oid, branch: &str) -> Result<()> {
+    let tmp = format!("refs/cubist/push/{branch}");
+    repo.reference(&tmp, commit, true, "cubist status push")?;
+    let mut remote = repo.remote_anonymous(url)?;
+    let mut cb = callbacks();
+    let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+    let r2 = rejected.clone();
+    cb.push_update_reference(move |_name, status| {
+        if let Some(s) = status {
+            *r2.borrow_mut() = Some(s.to_string());
+        }
+        Ok(())
+    });
+    let mut opts = PushOptions::new();
+    opts.remote_callbacks(cb);
+    let result = remote.push(&[format!("{tmp}:refs/heads/{branch}")], Some(&mut opts));
+    if let Ok(mut r) = repo.find_reference(&tmp) {
+        let _ = r.delete();
+    }
+    result.context("push failed")?;
+    if let Some(why) = rejected.borrow().clone() {
+        bail!("remote rejected the status push: {why}");
+    }
+    Ok(())
+}
+
+/// All blobs of a tree as `path → blob id`.
+fn flatten(tree: &git2::Tree) -> Result<BTreeMap<String, Oid>> {
+    let mut out = BTreeMap::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            out.insert(format!("{dir}{}", entry.name().unwrap_or_default()), entry.id());
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(out)
+}
+
+/// Builds nested trees from `path → blob` entries under `prefix`.
+fn build_tree(repo: &Repository, files: &BTreeMap<String, Oid>, prefix: &str) -> Result<Oid> {
+    let mut tb = repo.treebuilder(None)?;
+    let mut subdirs: BTreeMap<&str, ()> = BTreeMap::new();
+    for (path, id) in files.range(prefix.to_string()..) {
+        let Some(rest) = path.strip_prefix(prefix) else { break };
+        match rest.split_once('/') {
+            None => {
+                tb.insert(rest, *id, 0o100644)?;
+            }
+            Some((dir, _)) => {
+                subdirs.insert(dir, ());
+            }
+        }
+    }
+    for dir in subdirs.keys() {
+        let sub = build_tree(repo, files, &format!("{prefix}{dir}/"))?;
+        tb.insert(dir, sub, 0o040000)?;
+    }
+    Ok(tb.write()?)
+}
+
+/// The status tree at the tip of `branch` as `path → bytes` (empty when the branch is missing).
+pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, Vec<u8>>> {
+    let Ok(id) = repo.refname_to_id(&format!("refs/heads/{branch}")) else { return Ok(BTreeMap::new()) };
+    let tree = repo.find_commit(id)?.tree()?;
+    let mut out = BTreeMap::new();
+    for (path, blob) in flatten(&tree)? {
+        out.insert(path, repo.find_blob(blob)?.content().to_vec());
+    }
+    Ok(out)
+}

@@ -1,0 +1,55 @@
+//! Local authoring: a plain directory committed into a git repository under the cache
+//! directory, so that the loop reads it like any remote (first run and on every change).
+
+use anyhow::{Context, Result};
+use git2::{Repository, Signature};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Commits the files of `dir` (all of them, hidden ones excepted) on `branch` of a repository
+/// kept under `cache`; a commit is made only when the content changed. Returns the repository path.
+pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBuf> {
+    let abs = dir.canonicalize().with_context(|| format!("{} does not exist", dir.display()))?;
+    let name = hex::encode(&Sha256::digest(abs.display().to_string().as_bytes())[..8]);
+    let path = cache.join(format!("local-{name}.git"));
+    let repo = match Repository::open_bare(&path) {
+        Ok(r) => r,
+        Err(_) => {
+            std::fs::create_dir_all(&path)?;
+            Repository::init_bare(&path)?
+        }
+    };
+    let tree = tree_of(&repo, &abs)?;
+    let refname = format!("refs/heads/{branch}");
+    let parent = repo.refname_to_id(&refname).ok().and_then(|id| repo.find_commit(id).ok());
+    if parent.as_ref().is_some_and(|p| p.tree_id() == tree) {
+        return Ok(path);
+    }
+    let sig = Signature::now("cubist local", "cubist@localhost")?;
+    let tree = repo.find_tree(tree)?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some(&refname), &sig, &sig, &format!("local: snapshot of {}", abs.display()), &tree, &parents)?;
+    Ok(path)
+}
+
+fn tree_of(repo: &Repository, dir: &Path) -> Result<git2::Oid> {
+    let mut tb = repo.treebuilder(None)?;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            let sub = tree_of(repo, &e.path())?;
+            if repo.find_tree(sub)?.len() > 0 {
+                tb.insert(&name, sub, 0o040000)?;
+            }
+        } else if ft.is_file() {
+            tb.insert(&name, repo.blob(&std::fs::read(e.path())?)?, 0o100644)?;
+        }
+    }
+    Ok(tb.write()?)
+}

@@ -1,0 +1,216 @@
+//! The Kubernetes target: plans against live objects and applies with server-side apply
+//! (field manager `cubist`), through one generic path for every kind: apiVersion + kind →
+//! discovered resource → `Api<DynamicObject>`.
+//!
+//! - **plan** reads each kind once per namespace (a LIST of objects labelled managed-by cubist)
+//!   and compares the live `cubist.dev/hash` annotation and values with the rendered object. Only
+//!   objects that differ get a server-side dry-run apply, which gives the diff. A no-change plan
+//!   is a handful of LISTs and no writes.
+//! - **apply** goes stage by stage (CRDs, wait until Established; Namespaces; RBAC and quotas;
+//!   workloads), objects of a stage in parallel. `force` only when the object's annotation
+//!   `cubist.dev/force-apply: "true"` asks, or to take back fields that were edited by hand
+//!   (an `Update` by another manager, see [`KubeOptions::revert_manual_edits`]). Conflicts with
+//!   another *applier* are reported per object with the manager and fields, never forced.
+//! - **prune** deletes inventory objects no longer rendered, only when the live object still
+//!   carries `app.kubernetes.io/managed-by: cubist` and the same `cubist.dev/project`.
+//! - A kind the cluster does not serve is one error per object naming the CRD or capability;
+//!   the other objects still apply. An unreachable API server is [`KubeError::Unreachable`].
+
+mod apply;
+mod client;
+mod error;
+mod health;
+mod judge;
+mod live;
+mod prune;
+mod resolve;
+
+pub use client::{RequestCounts, expand_tilde, install_crypto_provider};
+pub use error::{FieldConflict, KubeError, parse_conflicts};
+pub use health::{Health, HealthStatus, health_of};
+pub use resolve::{capability_of, not_served_message};
+
+use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
+use crate::render::{ObjectKey, RenderedObject, RenderedSet};
+use crate::target::{ApplyReport, Change, Inventory, Plan};
+use client::Counters;
+use resolve::Resolver;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Field manager of every write cubist makes.
+pub const FIELD_MANAGER: &str = "cubist";
+/// Annotation asking cubist to force its apply over other field managers.
+pub const FORCE_ANNOTATION: &str = "cubist.dev/force-apply";
+
+/// Tuning of a [`KubeTarget`].
+#[derive(Debug, Clone)]
+pub struct KubeOptions {
+    /// Requests in flight at once (LISTs, GETs, applies within a stage).
+    pub concurrency: usize,
+    /// How long to wait for an applied CRD to become Established.
+    pub crd_timeout: Duration,
+    /// Dry-run new objects during `plan`, so objects the API server rejects show up there.
+    pub validate_creates: bool,
+    /// When an apply conflicts only with fields another manager changed with a plain
+    /// update/patch (`kubectl edit`, `kubectl patch`, scripts), take them back (force). Conflicts
+    /// with another manager that *applies* its own configuration are always reported instead.
+    pub revert_manual_edits: bool,
+}
+
+impl Default for KubeOptions {
+    fn default() -> Self {
+        KubeOptions { concurrency: 16, crd_timeout: Duration::from_secs(60), validate_creates: true, revert_manual_edits: true }
+    }
+}
+
+/// One Kubernetes cluster reached through its API server.
+pub struct KubeTarget {
+    name: String,
+    client: ::kube::Client,
+    resolver: Resolver,
+    counters: Arc<Counters>,
+    options: KubeOptions,
+}
+
+impl std::fmt::Debug for KubeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeTarget").field("name", &self.name).field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl KubeTarget {
+    /// A client for the cluster of `context` in `kubeconfig` (`~` expanded). Without a kubeconfig:
+    /// `$KUBECONFIG` or `~/.kube/config`, else the in-cluster service account. Without a context:
+    /// the kubeconfig's current context. Does not contact the cluster.
+    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<KubeTarget, KubeError> {
+        install_crypto_provider();
+        let (config, name) = client::load_config(kubeconfig, context).await?;
+        let counters = Arc::new(Counters::default());
+        let client = client::build_client(config, counters.clone(), &name)?;
+        Ok(KubeTarget { name, client, resolver: Resolver::default(), counters, options: KubeOptions::default() })
+    }
+
+    /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the cluster.
+    pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
+        match &spec.target {
+            TargetSpec::Kubernetes { kubeconfig, context } => {
+                Ok(KubeTarget::connect(kubeconfig.as_deref().map(Path::new), context.as_deref()).await?.named(name))
+            }
+            TargetSpec::Directory { .. } => {
+                Err(KubeError::Config { cluster: name.to_string(), message: "the cluster's target is a directory, not kubernetes".into() })
+            }
+        }
+    }
+
+    /// Names the cluster in messages (default: the kubeconfig context).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the tuning.
+    pub fn with_options(mut self, options: KubeOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The cluster's name in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying kube client (requests through it are counted too).
+    pub fn client(&self) -> &::kube::Client {
+        &self.client
+    }
+
+    /// Requests sent so far, by kind. Take two snapshots and subtract to count one operation.
+    pub fn requests(&self) -> RequestCounts {
+        self.counters.get()
+    }
+
+    /// The API server's version (`v1.36.4`): a cheap reachability check.
+    pub async fn version(&self) -> Result<String, KubeError> {
+        let info = self.client.apiserver_version().await.map_err(|e| error::classify(&self.name, e))?;
+        Ok(info.git_version)
+    }
+
+    /// Compares the rendered objects with the live ones. Creates and updates come in stage
+    /// order, then deletes (inventory objects no longer rendered) in reverse stage order.
+    /// Objects that cannot be applied (kind not served, owned by someone else, rejected by the
+    /// API server, conflicting with another applier) are [`Action::Conflict`](crate::target::Action)
+    /// changes with a note.
+    pub async fn plan(&self, desired: &RenderedSet, inventory: &Inventory) -> Result<Plan, KubeError> {
+        judge::plan(self, desired, inventory).await
+    }
+
+    /// Carries out a plan; `progress` is called after each object. Returns what happened and
+    /// the new inventory (objects cubist now owns in the cluster).
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        inventory: &Inventory,
+        progress: &mut (dyn FnMut(&Change) + Send),
+    ) -> Result<(ApplyReport, Inventory), KubeError> {
+        apply::apply(self, plan, inventory, progress).await
+    }
+
+    /// Objects whose live state differs from the rendered one: changed or deleted by hand,
+    /// or not applied yet. Reads and dry-runs only.
+    pub async fn drift(&self, desired: &RenderedSet) -> Result<Vec<ObjectKey>, KubeError> {
+        judge::drift(self, desired).await
+    }
+
+    /// Health of one live object ([`health_of`] its status). A missing object, or a kind the
+    /// cluster does not serve, is `Unknown` with a message.
+    pub async fn health(&self, key: &ObjectKey) -> Result<Health, KubeError> {
+        let r = match self.resolve_key(&self.name, key).await? {
+            Ok(r) => r,
+            Err(message) => return Ok(Health::unknown(message)),
+        };
+        match self.api(&r, &key.namespace).get_opt(&key.name).await.map_err(|e| error::classify(&self.name, e))? {
+            Some(o) => Ok(health_of(&key.kind, &serde_json::to_value(&o).unwrap_or_default())),
+            None => Ok(Health::unknown(format!("{key} is not in the cluster"))),
+        }
+    }
+
+    /// Health of many objects at once (one LIST per kind and namespace), in the given order.
+    pub async fn health_all(&self, objects: &[RenderedObject]) -> Result<Vec<(ObjectKey, Health)>, KubeError> {
+        let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
+        let wanted: Vec<live::Wanted> = keys.iter().zip(objects).map(|(key, o)| live::Wanted { key, project: o.project.as_deref() }).collect();
+        let lives = self.observe(&self.name, &wanted, &Default::default()).await?;
+        Ok(keys
+            .iter()
+            .zip(lives)
+            .map(|(k, l)| {
+                let h = match l {
+                    live::Live::Present(v, _) => health_of(&k.kind, &v),
+                    live::Live::NotServed(m) => Health::unknown(m),
+                    live::Live::AfterCrd(crd) => Health::unknown(format!("waiting for CRD {crd}")),
+                    live::Live::Absent => Health::unknown(format!("{k} is not in the cluster")),
+                };
+                (k.clone(), h)
+            })
+            .collect())
+    }
+
+    /// The cluster name for messages: the set's or plan's, else the target's.
+    fn cluster_name<'a>(&'a self, given: &'a str) -> &'a str {
+        if given.is_empty() { &self.name } else { given }
+    }
+}
+
+/// True when the object asks to be applied with force.
+fn wants_force(body: &Value) -> bool {
+    body.pointer("/metadata/annotations").and_then(|a| a.get(FORCE_ANNOTATION)).and_then(Value::as_str) == Some("true")
+}
+
+/// A short label for an object in diffs: `group/Kind namespace/name`.
+fn diff_label(key: &ObjectKey) -> String {
+    let group = resolve::group_of(&key.api_version);
+    let gk = if group.is_empty() { key.kind.clone() } else { format!("{group}/{}", key.kind) };
+    if key.namespace.is_empty() { format!("{gk}/{}", key.name) } else { format!("{gk}/{}/{}", key.namespace, key.name) }
+}
