@@ -55,29 +55,9 @@ pub enum Command {
         cluster: Option<String>,
     },
     /// Show what `apply` would create, change and delete on each cluster, with diffs.
-    Plan {
-        /// Repository root.
-        #[arg(default_value = ".")]
-        repo: PathBuf,
-        /// Only this cluster.
-        #[arg(long)]
-        cluster: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Plan(PlanArgs),
     /// Plan, then apply to each cluster's target and prune what is no longer desired.
-    Apply {
-        /// Repository root.
-        #[arg(default_value = ".")]
-        repo: PathBuf,
-        /// Only this cluster.
-        #[arg(long)]
-        cluster: Option<String>,
-        /// Output format of the plan.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Apply(PlanArgs),
     /// Run the GitOps loop: reconcile each new commit of the watched branch, write status commits.
     Reconcile {
         /// Loop options.
@@ -98,6 +78,20 @@ pub enum Command {
     Codes,
 }
 
+/// Arguments of `plan` and `apply`.
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Repository root.
+    #[arg(default_value = ".")]
+    repo: PathBuf,
+    /// Only this cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
 /// Exit code for usage and I/O errors.
 pub const EXIT_USAGE: u8 = 2;
 
@@ -108,8 +102,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { repo, format } => validate::run(&repo, format),
         Command::Render { repo, out, cluster } => render::run(&repo, &out, cluster.as_deref()),
-        Command::Plan { repo, cluster, format } => apply::run(&repo, cluster.as_deref(), format, false),
-        Command::Apply { repo, cluster, format } => apply::run(&repo, cluster.as_deref(), format, true),
+        Command::Plan(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, false),
+        Command::Apply(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, true),
         Command::Reconcile { args } => serve::reconcile(args),
         Command::Serve { args, listen } => serve::serve(args, listen),
         Command::Codes => {
