@@ -243,6 +243,8 @@ pub mod codes {
     pub const COUNTS: &str = "E0805";
     /// Missing cluster capability.
     pub const CAPABILITY: &str = "E0901";
+    /// Rendering a valid project failed (reported by the reconcile loop, not by validate).
+    pub const RENDER: &str = "E0999";
     /// Empty file (warning).
     pub const EMPTY_FILE: &str = "W0001";
     /// Project placed on no cluster (warning).

@@ -111,7 +111,8 @@ impl Reconciler {
     }
 
     fn fetch(&self) -> Result<()> {
-        self.mirror.fetch(&[&self.cfg.branch, &self.cfg.status_branch])
+        // Without pushing, the status branch lives only in the mirror: never prune it.
+        if self.cfg.push_status { self.mirror.fetch(&[&self.cfg.branch, &self.cfg.status_branch]) } else { self.mirror.fetch(&[&self.cfg.branch]) }
     }
 
     /// Reads held projects from the status branch; a corrupt or missing status is ignored.
@@ -186,6 +187,8 @@ impl Reconciler {
                 }
                 Err(e) => {
                     tracing::warn!(project = %name, error = %e, "render failed; holding the project");
+                    let at = crate::diag::Location::file(project.manifest.file());
+                    outcome.diagnostics.push(Diagnostic::error(crate::diag::codes::RENDER, &at, format!("render failed: {e}")).help("fix the manifest named in the message or the blueprint it uses"));
                     outcome.projects_held.push(name.clone());
                     if let Some(g) = self.good.get(name) {
                         current.insert(name.clone(), g.clone());
