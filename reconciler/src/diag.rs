@@ -46,7 +46,12 @@ impl Diagnostic {
         Self::new(Severity::Warning, code, at, message)
     }
 
-    fn new(severity: Severity, code: &'static str, at: &Location, message: impl Into<String>) -> Self {
+    fn new(
+        severity: Severity,
+        code: &'static str,
+        at: &Location,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             file: at.file.clone(),
             line: at.line,
@@ -90,7 +95,11 @@ pub struct Location {
 impl Location {
     /// The whole file.
     pub fn file(file: &str) -> Self {
-        Location { file: file.to_string(), line: 0, column: 0 }
+        Location {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+        }
     }
 }
 
@@ -115,7 +124,11 @@ pub fn project_of_path(path: &str) -> Option<String> {
 
 /// Sorts diagnostics by file, line and column and drops exact duplicates.
 pub fn sort_and_dedup(diags: &mut Vec<Diagnostic>) {
-    diags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()).then_with(|| a.message.cmp(&b.message)));
+    diags.sort_by(|a, b| {
+        a.sort_key()
+            .cmp(&b.sort_key())
+            .then_with(|| a.message.cmp(&b.message))
+    });
     diags.dedup_by(|a, b| a.sort_key() == b.sort_key() && a.message == b.message);
 }
 
@@ -130,23 +143,50 @@ pub mod codes {
         (TAB_INDENT, "a tab character is used for indentation"),
         (DUPLICATE_KEY, "a mapping has the same key twice"),
         (ALIAS_LIMIT, "YAML aliases expand beyond the node limit"),
-        (NOT_A_MANIFEST, "a YAML document is not a mapping with apiVersion and kind"),
+        (
+            NOT_A_MANIFEST,
+            "a YAML document is not a mapping with apiVersion and kind",
+        ),
         (API_VERSION, "unknown apiVersion"),
         (UNKNOWN_KIND, "unknown kind"),
         (SCHEMA, "the manifest does not match its kind's JSON Schema"),
         (INVALID_NAME, "a name is not a DNS-1123 label"),
-        (DUPLICATE_NAME, "two manifests of the same kind and project share a name"),
-        (WRONG_DIRECTORY, "a manifest is in a directory its kind does not belong in"),
-        (OTHER_PROJECT, "a manifest names a project other than the directory it is in"),
+        (
+            DUPLICATE_NAME,
+            "two manifests of the same kind and project share a name",
+        ),
+        (
+            WRONG_DIRECTORY,
+            "a manifest is in a directory its kind does not belong in",
+        ),
+        (
+            OTHER_PROJECT,
+            "a manifest names a project other than the directory it is in",
+        ),
         (RESERVED_NAMESPACE, "a project name is a reserved namespace"),
         (MISSING_PROJECT, "a project directory has no project.yaml"),
-        (UNKNOWN_CLUSTER, "reference to a cluster that does not exist"),
-        (UNKNOWN_TEMPLATE, "reference to a template that does not exist"),
-        (UNKNOWN_PIPELINE, "reference to a pipeline that does not exist"),
-        (UNKNOWN_RESOURCE_GROUP, "reference to a resource group that does not exist"),
+        (
+            UNKNOWN_CLUSTER,
+            "reference to a cluster that does not exist",
+        ),
+        (
+            UNKNOWN_TEMPLATE,
+            "reference to a template that does not exist",
+        ),
+        (
+            UNKNOWN_PIPELINE,
+            "reference to a pipeline that does not exist",
+        ),
+        (
+            UNKNOWN_RESOURCE_GROUP,
+            "reference to a resource group that does not exist",
+        ),
         (UNKNOWN_MEMBER, "a user who is not a member of the project"),
         (UNKNOWN_TASK, "`after` names a task that does not exist"),
-        (CYCLE, "the pipeline's tasks depend on each other in a cycle"),
+        (
+            CYCLE,
+            "the pipeline's tasks depend on each other in a cycle",
+        ),
         (DUPLICATE_TASK, "two tasks of a pipeline share a name"),
         (CRON, "invalid 5-field cron expression"),
         (TIMEZONE, "unknown IANA timezone"),
@@ -154,14 +194,32 @@ pub mod codes {
         (ARGS, "task args do not satisfy the template's parameters"),
         (TRAFFIC, "service traffic does not add up to 100"),
         (DUPLICATE_VERSION, "two service versions share a name"),
-        (PLACEMENT, "a service is placed on a cluster its project is not on"),
-        (PER_TASK, "a task or service asks for more than the quota's perTask"),
+        (
+            PLACEMENT,
+            "a service is placed on a cluster its project is not on",
+        ),
+        (
+            PER_TASK,
+            "a task or service asks for more than the quota's perTask",
+        ),
         (PROJECT_QUOTA, "a project's workloads exceed its quota"),
-        (CAPACITY, "project quotas on a resource group exceed its capacity"),
+        (
+            CAPACITY,
+            "project quotas on a resource group exceed its capacity",
+        ),
         (GPU_TYPE, "a GPU type the resource group does not have"),
-        (COUNTS, "more pipelines or services than the quota's counts allow"),
-        (CAPABILITY, "a cluster lacks the capability an engine or service needs"),
-        (PARAMETERS_SCHEMA, "a template's parameters are not a valid JSON Schema"),
+        (
+            COUNTS,
+            "more pipelines or services than the quota's counts allow",
+        ),
+        (
+            CAPABILITY,
+            "a cluster lacks the capability an engine or service needs",
+        ),
+        (
+            PARAMETERS_SCHEMA,
+            "a template's parameters are not a valid JSON Schema",
+        ),
         (EMPTY_FILE, "the file holds no manifest"),
         (NO_CLUSTER, "a project is placed on no cluster"),
     ];

@@ -5,11 +5,12 @@
 //! typed model) → `render` (blueprints → objects per cluster) → `target` (plan, apply, prune) →
 //! `report` (status branch, PR comments, page). The values between stages are plain data.
 
+pub mod cli;
 pub mod diag;
 pub mod model;
 pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod source;
+pub mod synth;
 pub mod target;
-pub mod cli;

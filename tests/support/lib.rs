@@ -1,1 +1,3 @@
 //! Shared helpers for cubist end-to-end tests.
+
+pub mod corpus;

@@ -1,12 +1,12 @@
 //! Snapshot → documents → schema validation → typed manifests placed by directory.
 
+use super::checks::Rejected;
 use super::kinds::*;
 use super::schema::{self, API_VERSION};
 use super::yaml::{self, Value as Y};
-use super::checks::Rejected;
 use super::{Document, Manifest, Model, Project};
 use crate::diag::{self, Diagnostic, Location, codes};
-use crate::source::{FileBody, Snapshot, MAX_MANIFEST_BYTES};
+use crate::source::{FileBody, MAX_MANIFEST_BYTES, Snapshot};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,23 +15,63 @@ use std::sync::Arc;
 /// diagnostic (sorted by file and line). Schema-invalid documents are left out of the model;
 /// semantic checks then run on what remains.
 pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
-    let mut typed = Typed::default();
-    let mut rejected = Rejected::default();
-    for (path, body) in &snapshot.files {
-        let Some(docs) = parse_file(path, body, &mut diags) else {
-            rejected.files.push(path.clone());
-            continue;
-        };
-        for doc in docs {
-            classify(doc, &mut typed, &mut rejected, &mut diags);
-        }
+    let files: Vec<(&String, &FileBody)> = snapshot.files.iter().collect();
+    // Files are parsed and schema-checked independently: spread them over the cores, in
+    // contiguous runs of paths, and merge in path order (the result does not depend on threads).
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len() / MIN_FILES_PER_THREAD)
+        .max(1);
+    let mut parts = if threads == 1 {
+        vec![read_files(&files)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(files.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(|| read_files(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Vec<_>>()
+        })
+    }
+    .into_iter();
+    let (mut typed, mut rejected, mut diags) = parts.next().unwrap_or_default();
+    for (t, r, d) in parts {
+        typed.append(t);
+        rejected.names.extend(r.names);
+        rejected.files.extend(r.files);
+        diags.extend(d);
     }
     let mut model = assemble(typed, snapshot, &mut diags);
     model.revision = snapshot.revision.clone();
     diags.extend(super::checks::run_with(&model, &rejected));
     diag::sort_and_dedup(&mut diags);
     (model, diags)
+}
+
+/// Below this many files per thread, parsing stays on one thread.
+const MIN_FILES_PER_THREAD: usize = 64;
+
+/// Parses, schema-checks and types the documents of some files.
+fn read_files(files: &[(&String, &FileBody)]) -> (Typed, Rejected, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut typed = Typed::default();
+    let mut rejected = Rejected::default();
+    for (path, body) in files {
+        let Some(docs) = parse_file(path, body, &mut diags) else {
+            rejected.files.push(path.to_string());
+            continue;
+        };
+        for doc in docs {
+            classify(doc, &mut typed, &mut rejected, &mut diags);
+        }
+    }
+    (typed, rejected, diags)
 }
 
 /// The documents of a file; `None` when the file has an error and none can be read.
@@ -56,10 +96,21 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Optio
             let valid = &bytes[..e.valid_up_to()];
             let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
             let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            let column = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+            let column = String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1;
             diags.push(
-                Diagnostic::error(codes::NOT_UTF8, &Location { file: path.into(), line, column }, format!("invalid UTF-8 byte 0x{:02x}", bytes[e.valid_up_to()]))
-                    .help("save the file as UTF-8"),
+                Diagnostic::error(
+                    codes::NOT_UTF8,
+                    &Location {
+                        file: path.into(),
+                        line,
+                        column,
+                    },
+                    format!("invalid UTF-8 byte 0x{:02x}", bytes[e.valid_up_to()]),
+                )
+                .help("save the file as UTF-8"),
             );
             return None;
         }
@@ -75,10 +126,21 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Optio
         .into_iter()
         .enumerate()
         .filter(|(_, n)| !matches!(n.value, Y::Null))
-        .map(|(index, root)| Document { file: path.to_string(), index, root })
+        .map(|(index, root)| Document {
+            file: path.to_string(),
+            index,
+            root,
+        })
         .collect();
     if docs.is_empty() {
-        diags.push(Diagnostic::warning(codes::EMPTY_FILE, &Location::file(path), "file holds no manifest").help("add a manifest or delete the file"));
+        diags.push(
+            Diagnostic::warning(
+                codes::EMPTY_FILE,
+                &Location::file(path),
+                "file holds no manifest",
+            )
+            .help("add a manifest or delete the file"),
+        );
     }
     Some(docs)
 }
@@ -93,6 +155,20 @@ struct Typed {
     pipelines: Vec<(String, Manifest<PipelineSpec>)>,
     services: Vec<(String, Manifest<ServiceSpec>)>,
     runs: Vec<(String, Manifest<RunSpec>)>,
+}
+
+impl Typed {
+    /// Appends the manifests of files that come after this one's.
+    fn append(&mut self, mut other: Typed) {
+        self.platform.append(&mut other.platform);
+        self.clusters.append(&mut other.clusters);
+        self.templates.append(&mut other.templates);
+        self.projects.append(&mut other.projects);
+        self.quotas.append(&mut other.quotas);
+        self.pipelines.append(&mut other.pipelines);
+        self.services.append(&mut other.services);
+        self.runs.append(&mut other.runs);
+    }
 }
 
 /// Where each kind may live: `(kind, allowed)` given the path split on `/`.
@@ -115,11 +191,15 @@ fn placed_right(kind: &str, parts: &[&str]) -> bool {
 /// Where a misplaced manifest should go: concrete when the file is inside a project directory.
 fn suggested_place(kind: &str, file: &str) -> String {
     let general = expected_place(kind);
-    let Some(project) = diag::project_of_path(file) else { return general.to_string() };
+    let Some(project) = diag::project_of_path(file) else {
+        return general.to_string();
+    };
     let name = file.rsplit('/').next().unwrap_or(file);
     match kind {
         "Project" | "Quota" => format!("projects/{project}/{}.yaml", kind.to_lowercase()),
-        "Template" | "Pipeline" | "Service" | "Run" => format!("projects/{project}/{}s/{name}", kind.to_lowercase()),
+        "Template" | "Pipeline" | "Service" | "Run" => {
+            format!("projects/{project}/{}s/{name}", kind.to_lowercase())
+        }
         _ => general.to_string(),
     }
 }
@@ -139,21 +219,40 @@ fn expected_place(kind: &str) -> &'static str {
 
 /// Places one document, remembering the name of a rejected one so that references to it are
 /// not reported again as unknown.
-fn classify(doc: Document, typed: &mut Typed, rejected: &mut Rejected, diags: &mut Vec<Diagnostic>) {
+fn classify(
+    doc: Document,
+    typed: &mut Typed,
+    rejected: &mut Rejected,
+    diags: &mut Vec<Diagnostic>,
+) {
     let json = doc.root.to_json();
-    let kind = json.get("kind").and_then(|k| k.as_str()).filter(|k| schema::is_known_kind(k)).map(str::to_string);
-    let name = json.pointer("/metadata/name").and_then(|v| v.as_str()).map(str::to_string);
+    let kind = json
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .filter(|k| schema::is_known_kind(k))
+        .map(str::to_string);
+    let name = json
+        .pointer("/metadata/name")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let file = doc.file.clone();
     if !place(doc, json, typed, diags) {
         match name {
-            Some(name) => rejected.names.push((kind, diag::project_of_path(&file), name)),
+            Some(name) => rejected
+                .names
+                .push((kind, diag::project_of_path(&file), name)),
             None => rejected.files.push(file),
         }
     }
 }
 
 /// Validates and places one document; false if it was rejected (with its diagnostics).
-fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut Vec<Diagnostic>) -> bool {
+fn place(
+    doc: Document,
+    json: serde_json::Value,
+    typed: &mut Typed,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let (Some(api), Some(kind)) = (json.get("apiVersion"), json.get("kind")) else {
         diags.push(
             Diagnostic::error(codes::NOT_A_MANIFEST, &doc.at(""), "document has no `apiVersion` and `kind`")
@@ -163,18 +262,28 @@ fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut 
     };
     if api.as_str() != Some(API_VERSION) {
         diags.push(
-            Diagnostic::error(codes::API_VERSION, &doc.at("apiVersion"), format!("unknown apiVersion {api}"))
-                .help(format!("use `apiVersion: {API_VERSION}`")),
+            Diagnostic::error(
+                codes::API_VERSION,
+                &doc.at("apiVersion"),
+                format!("unknown apiVersion {api}"),
+            )
+            .help(format!("use `apiVersion: {API_VERSION}`")),
         );
         return false;
     }
     let kind = kind.as_str().unwrap_or_default().to_string();
     if !schema::is_known_kind(&kind) {
         let known: Vec<String> = schema::KINDS.iter().map(|(k, _)| k.to_string()).collect();
-        let hint = schema::closest(&kind, &known).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default();
+        let hint = schema::closest(&kind, &known)
+            .map(|k| format!("did you mean `{k}`? "))
+            .unwrap_or_default();
         diags.push(
-            Diagnostic::error(codes::UNKNOWN_KIND, &doc.at("kind"), format!("unknown kind `{kind}`"))
-                .help(format!("{hint}kinds are: {}", known.join(", "))),
+            Diagnostic::error(
+                codes::UNKNOWN_KIND,
+                &doc.at("kind"),
+                format!("unknown kind `{kind}`"),
+            )
+            .help(format!("{hint}kinds are: {}", known.join(", "))),
         );
         return false;
     }
@@ -186,26 +295,45 @@ fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut 
     let parts: Vec<&str> = doc.file.split('/').collect();
     if !placed_right(&kind, &parts) {
         diags.push(
-            Diagnostic::error(codes::WRONG_DIRECTORY, &doc.at("kind"), format!("a {kind} does not belong in `{}`", doc.file))
-                .help(format!("move it to {}", suggested_place(&kind, &doc.file))),
+            Diagnostic::error(
+                codes::WRONG_DIRECTORY,
+                &doc.at("kind"),
+                format!("a {kind} does not belong in `{}`", doc.file),
+            )
+            .help(format!("move it to {}", suggested_place(&kind, &doc.file))),
         );
         return false;
     }
     let dir_project = diag::project_of_path(&doc.file);
-    let named = json.pointer("/metadata/project").and_then(|v| v.as_str()).map(str::to_string);
-    let name = json.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let named = json
+        .pointer("/metadata/project")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let name = json
+        .pointer("/metadata/name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     match (&dir_project, &named) {
         (None, Some(p)) => {
             diags.push(
-                Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/project"), format!("a platform-wide {kind} names project `{p}`"))
-                    .help("remove `metadata.project`, or move the file under projects/<project>/"),
+                Diagnostic::error(
+                    codes::OTHER_PROJECT,
+                    &doc.at("metadata/project"),
+                    format!("a platform-wide {kind} names project `{p}`"),
+                )
+                .help("remove `metadata.project`, or move the file under projects/<project>/"),
             );
             return false;
         }
         (Some(dir), Some(p)) if dir != p => {
             diags.push(
-                Diagnostic::error(codes::OTHER_PROJECT, &doc.at("metadata/project"), format!("manifest in projects/{dir}/ names project `{p}`"))
-                    .help(format!("move it to projects/{p}/ or set `project: {dir}`")),
+                Diagnostic::error(
+                    codes::OTHER_PROJECT,
+                    &doc.at("metadata/project"),
+                    format!("manifest in projects/{dir}/ names project `{p}`"),
+                )
+                .help(format!("move it to projects/{p}/ or set `project: {dir}`")),
             );
             return false;
         }
@@ -221,7 +349,7 @@ fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut 
     }
     let doc = Arc::new(doc);
     let project = dir_project.unwrap_or_default();
-    let ok = match kind.as_str() {
+    match kind.as_str() {
         "Platform" => push(&doc, json, diags, |m| typed.platform.push(m)),
         "Cluster" => push(&doc, json, diags, |m| typed.clusters.push(m)),
         "Template" => {
@@ -233,12 +361,16 @@ fn place(doc: Document, json: serde_json::Value, typed: &mut Typed, diags: &mut 
         "Pipeline" => push(&doc, json, diags, |m| typed.pipelines.push((project, m))),
         "Service" => push(&doc, json, diags, |m| typed.services.push((project, m))),
         _ => push(&doc, json, diags, |m| typed.runs.push((project, m))),
-    };
-    ok
+    }
 }
 
 /// Deserialises a schema-valid document into its typed manifest.
-fn push<S: DeserializeOwned>(doc: &Arc<Document>, json: serde_json::Value, diags: &mut Vec<Diagnostic>, sink: impl FnOnce(Manifest<S>)) -> bool {
+fn push<S: DeserializeOwned>(
+    doc: &Arc<Document>,
+    json: serde_json::Value,
+    diags: &mut Vec<Diagnostic>,
+    sink: impl FnOnce(Manifest<S>),
+) -> bool {
     #[derive(serde::Deserialize)]
     struct Raw<S> {
         metadata: Meta,
@@ -246,11 +378,22 @@ fn push<S: DeserializeOwned>(doc: &Arc<Document>, json: serde_json::Value, diags
     }
     match serde_json::from_value::<Raw<S>>(json) {
         Ok(raw) => {
-            sink(Manifest { meta: raw.metadata, spec: raw.spec, doc: doc.clone() });
+            sink(Manifest {
+                meta: raw.metadata,
+                spec: raw.spec,
+                doc: doc.clone(),
+            });
             true
         }
         Err(e) => {
-            diags.push(Diagnostic::error(codes::SCHEMA, &doc.at("spec"), format!("cannot read manifest: {e}")).help("check the field types against the schema"));
+            diags.push(
+                Diagnostic::error(
+                    codes::SCHEMA,
+                    &doc.at("spec"),
+                    format!("cannot read manifest: {e}"),
+                )
+                .help("check the field types against the schema"),
+            );
             false
         }
     }
@@ -267,8 +410,16 @@ fn assemble(t: Typed, snapshot: &Snapshot, diags: &mut Vec<Diagnostic>) -> Model
         }
     }
     insert_unique("Cluster", &mut model.clusters, t.clusters, diags);
-    let (platform_templates, project_templates): (Vec<_>, Vec<_>) = t.templates.into_iter().partition(|(scope, _)| scope.is_none());
-    insert_unique("Template", &mut model.templates, platform_templates.into_iter().map(|(_, m)| m).collect(), diags);
+    let (platform_templates, project_templates): (Vec<_>, Vec<_>) = t
+        .templates
+        .into_iter()
+        .partition(|(scope, _)| scope.is_none());
+    insert_unique(
+        "Template",
+        &mut model.templates,
+        platform_templates.into_iter().map(|(_, m)| m).collect(),
+        diags,
+    );
     for manifest in t.projects {
         let name = manifest.name().to_string();
         model.projects.insert(
@@ -288,7 +439,9 @@ fn assemble(t: Typed, snapshot: &Snapshot, diags: &mut Vec<Diagnostic>) -> Model
         if model.projects.contains_key(project) {
             Some(project.to_string())
         } else {
-            missing.entry(project.to_string()).or_insert_with(|| file.to_string());
+            missing
+                .entry(project.to_string())
+                .or_insert_with(|| file.to_string());
             None
         }
     };
@@ -298,28 +451,48 @@ fn assemble(t: Typed, snapshot: &Snapshot, diags: &mut Vec<Diagnostic>) -> Model
     let mut services: BTreeMap<String, Vec<Manifest<ServiceSpec>>> = BTreeMap::new();
     let mut runs: BTreeMap<String, Vec<Manifest<RunSpec>>> = BTreeMap::new();
     for (p, m) in t.quotas {
-        if let Some(p) = by_project(&p, m.file()) { quotas.entry(p).or_default().push(m) }
+        if let Some(p) = by_project(&p, m.file()) {
+            quotas.entry(p).or_default().push(m)
+        }
     }
     for (p, m) in project_templates {
-        if let Some(p) = p.and_then(|p| by_project(&p, m.file())) { templates.entry(p).or_default().push(m) }
+        if let Some(p) = p.and_then(|p| by_project(&p, m.file())) {
+            templates.entry(p).or_default().push(m)
+        }
     }
     for (p, m) in t.pipelines {
-        if let Some(p) = by_project(&p, m.file()) { pipelines.entry(p).or_default().push(m) }
+        if let Some(p) = by_project(&p, m.file()) {
+            pipelines.entry(p).or_default().push(m)
+        }
     }
     for (p, m) in t.services {
-        if let Some(p) = by_project(&p, m.file()) { services.entry(p).or_default().push(m) }
+        if let Some(p) = by_project(&p, m.file()) {
+            services.entry(p).or_default().push(m)
+        }
     }
     for (p, m) in t.runs {
-        if let Some(p) = by_project(&p, m.file()) { runs.entry(p).or_default().push(m) }
+        if let Some(p) = by_project(&p, m.file()) {
+            runs.entry(p).or_default().push(m)
+        }
     }
     for (project, file) in missing {
         // A project.yaml with an error has been reported already: its files are not orphans.
-        if ["yaml", "yml"].iter().any(|ext| snapshot.files.contains_key(&format!("projects/{project}/project.{ext}"))) {
+        if ["yaml", "yml"].iter().any(|ext| {
+            snapshot
+                .files
+                .contains_key(&format!("projects/{project}/project.{ext}"))
+        }) {
             continue;
         }
         diags.push(
-            Diagnostic::error(codes::MISSING_PROJECT, &Location::file(&file), format!("projects/{project}/ has no project.yaml"))
-                .help(format!("add projects/{project}/project.yaml with `kind: Project` and `name: {project}`")),
+            Diagnostic::error(
+                codes::MISSING_PROJECT,
+                &Location::file(&file),
+                format!("projects/{project}/ has no project.yaml"),
+            )
+            .help(format!(
+                "add projects/{project}/project.yaml with `kind: Project` and `name: {project}`"
+            )),
         );
     }
     for (name, project) in model.projects.iter_mut() {
@@ -332,15 +505,40 @@ fn assemble(t: Typed, snapshot: &Snapshot, diags: &mut Vec<Diagnostic>) -> Model
         }
         qs.dedup_by(|a, b| a.spec.cluster == b.spec.cluster);
         project.quotas = qs;
-        insert_unique("Template", &mut project.templates, templates.remove(name).unwrap_or_default(), diags);
-        insert_unique("Pipeline", &mut project.pipelines, pipelines.remove(name).unwrap_or_default(), diags);
-        insert_unique("Service", &mut project.services, services.remove(name).unwrap_or_default(), diags);
-        insert_unique("Run", &mut project.runs, runs.remove(name).unwrap_or_default(), diags);
+        insert_unique(
+            "Template",
+            &mut project.templates,
+            templates.remove(name).unwrap_or_default(),
+            diags,
+        );
+        insert_unique(
+            "Pipeline",
+            &mut project.pipelines,
+            pipelines.remove(name).unwrap_or_default(),
+            diags,
+        );
+        insert_unique(
+            "Service",
+            &mut project.services,
+            services.remove(name).unwrap_or_default(),
+            diags,
+        );
+        insert_unique(
+            "Run",
+            &mut project.runs,
+            runs.remove(name).unwrap_or_default(),
+            diags,
+        );
     }
     model
 }
 
-fn insert_unique<S>(kind: &str, map: &mut BTreeMap<String, Manifest<S>>, items: Vec<Manifest<S>>, diags: &mut Vec<Diagnostic>) {
+fn insert_unique<S>(
+    kind: &str,
+    map: &mut BTreeMap<String, Manifest<S>>,
+    items: Vec<Manifest<S>>,
+    diags: &mut Vec<Diagnostic>,
+) {
     for m in items {
         if let Some(first) = map.get(m.name()) {
             diags.push(duplicate(kind, &m, first));
@@ -354,7 +552,41 @@ fn duplicate<S>(kind: &str, again: &Manifest<S>, first: &Manifest<S>) -> Diagnos
     Diagnostic::error(
         codes::DUPLICATE_NAME,
         &again.at("metadata/name"),
-        format!("{kind} `{}` is already defined at {}", again.name(), first.at("metadata/name")),
+        format!(
+            "{kind} `{}` is already defined at {}",
+            again.name(),
+            first.at("metadata/name")
+        ),
     )
     .help(format!("rename one of the two {kind}s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{self, Shape};
+
+    #[test]
+    fn parallel_parsing_keeps_path_order() {
+        let mut snap = synth::snapshot(&Shape {
+            projects: 100,
+            ..Shape::small()
+        });
+        assert!(
+            snap.files.len() >= 2 * MIN_FILES_PER_THREAD,
+            "large enough to use several threads"
+        );
+        // The same template first and last by path: the later file is the duplicate.
+        let python = snap.files["templates/python.yaml"].clone();
+        snap.files
+            .insert("templates/zz-python-copy.yaml".into(), python);
+        let (model, diags) = load(&snap);
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(
+            (diags[0].code, diags[0].file.as_str()),
+            (codes::DUPLICATE_NAME, "templates/zz-python-copy.yaml")
+        );
+        assert_eq!(model.templates["python"].file(), "templates/python.yaml");
+        assert_eq!(model.projects.len(), 100);
+    }
 }

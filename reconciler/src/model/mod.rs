@@ -29,7 +29,11 @@ impl Document {
     /// The position of the value at a `/`-separated path such as `spec/tasks/1/after/0`.
     pub fn at(&self, path: &str) -> Location {
         let (line, col) = self.root.locate(path.split('/').filter(|s| !s.is_empty()));
-        Location { file: self.file.clone(), line: line as usize, column: col as usize }
+        Location {
+            file: self.file.clone(),
+            line: line as usize,
+            column: col as usize,
+        }
     }
 }
 
@@ -112,8 +116,15 @@ impl Project {
 
 impl Model {
     /// A task's template: the project's own first, then the platform's.
-    pub fn template<'a>(&'a self, project: &'a Project, name: &str) -> Option<&'a Manifest<TemplateSpec>> {
-        project.templates.get(name).or_else(|| self.templates.get(name))
+    pub fn template<'a>(
+        &'a self,
+        project: &'a Project,
+        name: &str,
+    ) -> Option<&'a Manifest<TemplateSpec>> {
+        project
+            .templates
+            .get(name)
+            .or_else(|| self.templates.get(name))
     }
 
     /// The clusters a project is placed on (by name or label selector), sorted by name.
@@ -123,13 +134,21 @@ impl Model {
             .values()
             .filter(|c| {
                 placement.clusters.iter().any(|n| n == c.name())
-                    || (!placement.selector.is_empty() && placement.selector.iter().all(|(k, v)| c.spec.labels.get(k) == Some(v)))
+                    || (!placement.selector.is_empty()
+                        && placement
+                            .selector
+                            .iter()
+                            .all(|(k, v)| c.spec.labels.get(k) == Some(v)))
             })
             .collect()
     }
 
     /// The clusters a service runs on: its placement narrowed to the project's clusters.
-    pub fn service_clusters<'a>(&'a self, project: &Project, service: &ServiceSpec) -> Vec<&'a Manifest<ClusterSpec>> {
+    pub fn service_clusters<'a>(
+        &'a self,
+        project: &Project,
+        service: &ServiceSpec,
+    ) -> Vec<&'a Manifest<ClusterSpec>> {
         let mut clusters = self.project_clusters(project);
         if let Some(p) = &service.placement
             && !p.clusters.is_empty()
@@ -140,13 +159,21 @@ impl Model {
     }
 
     /// The resource group of a project on a cluster, if it names one and the cluster has it.
-    pub fn resource_group<'a>(&self, project: &Project, cluster: &'a ClusterSpec) -> Option<&'a ResourceGroup> {
+    pub fn resource_group<'a>(
+        &self,
+        project: &Project,
+        cluster: &'a ClusterSpec,
+    ) -> Option<&'a ResourceGroup> {
         let name = project.manifest.spec.placement.resource_group.as_deref()?;
         cluster.resource_groups.iter().find(|g| g.name == name)
     }
 
     /// The quota of a project that applies on a cluster: a cluster-specific one wins.
-    pub fn quota_for<'a>(&self, project: &'a Project, cluster: &str) -> Option<&'a Manifest<QuotaSpec>> {
+    pub fn quota_for<'a>(
+        &self,
+        project: &'a Project,
+        cluster: &str,
+    ) -> Option<&'a Manifest<QuotaSpec>> {
         project
             .quotas
             .iter()
@@ -160,13 +187,25 @@ impl Document {
     pub fn at_key(&self, path: &str, key: &str) -> Location {
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let (line, col) = self.root.locate_key(segs.iter().copied(), key);
-        Location { file: self.file.clone(), line: line as usize, column: col as usize }
+        Location {
+            file: self.file.clone(),
+            line: line as usize,
+            column: col as usize,
+        }
     }
 }
 
 impl Model {
     /// The services of a project that run on a cluster.
-    pub fn project_services_on<'a>(&'a self, project: &'a Project, cluster: &'a str) -> impl Iterator<Item = &'a Manifest<ServiceSpec>> + 'a {
-        project.services.values().filter(move |s| self.service_clusters(project, &s.spec).iter().any(|c| c.name() == cluster))
+    pub fn project_services_on<'a>(
+        &'a self,
+        project: &'a Project,
+        cluster: &'a str,
+    ) -> impl Iterator<Item = &'a Manifest<ServiceSpec>> + 'a {
+        project.services.values().filter(move |s| {
+            self.service_clusters(project, &s.spec)
+                .iter()
+                .any(|c| c.name() == cluster)
+        })
     }
 }

@@ -43,7 +43,10 @@ pub fn memory_bytes(q: &Quantity) -> Result<u64, String> {
         Quantity::Number(n) => Err(format!("memory `{n}` is negative")),
         Quantity::Text(s) => {
             let s = s.trim();
-            let (num, scale) = UNITS.iter().find_map(|(u, f)| s.strip_suffix(u).map(|n| (n, *f))).unwrap_or((s, 1.0));
+            let (num, scale) = UNITS
+                .iter()
+                .find_map(|(u, f)| s.strip_suffix(u).map(|n| (n, *f)))
+                .unwrap_or((s, 1.0));
             num.parse::<f64>()
                 .ok()
                 .filter(|n| *n >= 0.0)
@@ -55,17 +58,30 @@ pub fn memory_bytes(q: &Quantity) -> Result<u64, String> {
 
 /// Formats millicores for messages (`4`, `0.5`).
 pub fn fmt_cpu(m: u64) -> String {
-    if m % 1000 == 0 { (m / 1000).to_string() } else { format!("{}", m as f64 / 1000.0) }
+    if m % 1000 == 0 {
+        (m / 1000).to_string()
+    } else {
+        format!("{}", m as f64 / 1000.0)
+    }
 }
 
 /// Formats bytes for messages and Kubernetes (`16Gi`, `512Mi`, or plain bytes).
 pub fn fmt_memory(b: u64) -> String {
-    for (unit, f) in [("Ti", 1u64 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+    for (unit, f) in [
+        ("Ti", 1u64 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
         if b >= f && b % f == 0 {
             return format!("{}{unit}", b / f);
         }
     }
-    if b >= 1 << 30 { format!("{:.1}Gi", b as f64 / (1u64 << 30) as f64) } else { b.to_string() }
+    if b >= 1 << 30 {
+        format!("{:.1}Gi", b as f64 / (1u64 << 30) as f64)
+    } else {
+        b.to_string()
+    }
 }
 
 /// What something asks for or may use: cpu, memory, GPUs per type.
@@ -91,7 +107,11 @@ impl Demand {
 
     /// This demand times `n` (replicas).
     pub fn times(&self, n: u64) -> Demand {
-        Demand { cpu: self.cpu * n, memory: self.memory * n, gpu: self.gpu.iter().map(|(t, v)| (t.clone(), v * n)).collect() }
+        Demand {
+            cpu: self.cpu * n,
+            memory: self.memory * n,
+            gpu: self.gpu.iter().map(|(t, v)| (t.clone(), v * n)).collect(),
+        }
     }
 
     /// The resources where `self` exceeds `limit`, as `(resource, asked, allowed)` strings.
@@ -121,7 +141,10 @@ impl Demand {
 
     /// Human summary: `cpu 4, memory 16Gi, gpu a100 2`.
     pub fn describe(&self) -> String {
-        let mut parts = vec![format!("cpu {}", fmt_cpu(self.cpu)), format!("memory {}", fmt_memory(self.memory))];
+        let mut parts = vec![
+            format!("cpu {}", fmt_cpu(self.cpu)),
+            format!("memory {}", fmt_memory(self.memory)),
+        ];
         parts.extend(self.gpu.iter().map(|(t, n)| format!("gpu {t} {n}")));
         parts.join(", ")
     }
@@ -146,14 +169,22 @@ impl Limit {
         Ok(Limit {
             cpu: l.cpu.as_ref().map(cpu_millis).transpose()?,
             memory: l.memory.as_ref().map(memory_bytes).transpose()?,
-            gpu: l.gpu.iter().map(|(t, n)| (t.clone(), u64::from(*n))).collect(),
+            gpu: l
+                .gpu
+                .iter()
+                .map(|(t, n)| (t.clone(), u64::from(*n)))
+                .collect(),
             gpu_limited: !l.gpu.is_empty(),
         })
     }
 
     /// The limit as a demand (for summing quotas against a capacity).
     pub fn as_demand(&self) -> Demand {
-        Demand { cpu: self.cpu.unwrap_or(0), memory: self.memory.unwrap_or(0), gpu: self.gpu.clone() }
+        Demand {
+            cpu: self.cpu.unwrap_or(0),
+            memory: self.memory.unwrap_or(0),
+            gpu: self.gpu.clone(),
+        }
     }
 }
 
@@ -162,7 +193,12 @@ impl Limit {
 pub fn replica_demand(r: &Resources, default_gpu: Result<&str, String>) -> Result<Demand, String> {
     let mut d = Demand {
         cpu: r.cpu.as_ref().map(cpu_millis).transpose()?.unwrap_or(0),
-        memory: r.memory.as_ref().map(memory_bytes).transpose()?.unwrap_or(0),
+        memory: r
+            .memory
+            .as_ref()
+            .map(memory_bytes)
+            .transpose()?
+            .unwrap_or(0),
         gpu: BTreeMap::new(),
     };
     match &r.gpu {
@@ -170,7 +206,11 @@ pub fn replica_demand(r: &Resources, default_gpu: Result<&str, String>) -> Resul
         Some(Gpu::Count(n)) => {
             d.gpu.insert(default_gpu?.to_string(), u64::from(*n));
         }
-        Some(Gpu::ByType(m)) => d.gpu.extend(m.iter().filter(|(_, n)| **n > 0).map(|(t, n)| (t.clone(), u64::from(*n)))),
+        Some(Gpu::ByType(m)) => d.gpu.extend(
+            m.iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(t, n)| (t.clone(), u64::from(*n))),
+        ),
     }
     Ok(d)
 }
@@ -184,7 +224,10 @@ mod tests {
         assert_eq!(cpu_millis(&Quantity::Text("500m".into())), Ok(500));
         assert_eq!(cpu_millis(&Quantity::Number(2.5)), Ok(2500));
         assert_eq!(memory_bytes(&Quantity::Text("16Gi".into())), Ok(16 << 30));
-        assert_eq!(memory_bytes(&Quantity::Text("1G".into())), Ok(1_000_000_000));
+        assert_eq!(
+            memory_bytes(&Quantity::Text("1G".into())),
+            Ok(1_000_000_000)
+        );
         assert!(memory_bytes(&Quantity::Text("lots".into())).is_err());
         assert_eq!(fmt_memory(16 << 30), "16Gi");
         assert_eq!(fmt_cpu(1500), "1.5");

@@ -10,13 +10,31 @@ use std::sync::OnceLock;
 
 /// Every kind cubist reads, with its embedded schema.
 pub const KINDS: &[(&str, &str)] = &[
-    ("Platform", include_str!("../../../schemas/platform.schema.json")),
-    ("Cluster", include_str!("../../../schemas/cluster.schema.json")),
-    ("Project", include_str!("../../../schemas/project.schema.json")),
+    (
+        "Platform",
+        include_str!("../../../schemas/platform.schema.json"),
+    ),
+    (
+        "Cluster",
+        include_str!("../../../schemas/cluster.schema.json"),
+    ),
+    (
+        "Project",
+        include_str!("../../../schemas/project.schema.json"),
+    ),
     ("Quota", include_str!("../../../schemas/quota.schema.json")),
-    ("Template", include_str!("../../../schemas/template.schema.json")),
-    ("Pipeline", include_str!("../../../schemas/pipeline.schema.json")),
-    ("Service", include_str!("../../../schemas/service.schema.json")),
+    (
+        "Template",
+        include_str!("../../../schemas/template.schema.json"),
+    ),
+    (
+        "Pipeline",
+        include_str!("../../../schemas/pipeline.schema.json"),
+    ),
+    (
+        "Service",
+        include_str!("../../../schemas/service.schema.json"),
+    ),
     ("Run", include_str!("../../../schemas/run.schema.json")),
 ];
 
@@ -34,8 +52,10 @@ fn compiled() -> &'static HashMap<&'static str, Compiled> {
         KINDS
             .iter()
             .map(|(kind, text)| {
-                let schema: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("embedded schema for {kind} is not JSON: {e}"));
-                let validator = jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("embedded schema for {kind} is invalid: {e}"));
+                let schema: Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("embedded schema for {kind} is not JSON: {e}"));
+                let validator = jsonschema::draft202012::new(&schema)
+                    .unwrap_or_else(|e| panic!("embedded schema for {kind} is invalid: {e}"));
                 (*kind, Compiled { validator, schema })
             })
             .collect()
@@ -49,7 +69,13 @@ pub fn is_known_kind(kind: &str) -> bool {
 
 /// Validates one document of a known kind; returns one diagnostic per schema violation.
 pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagnostic> {
-    let Some(c) = compiled().get(kind) else { return Vec::new() };
+    let Some(c) = compiled().get(kind) else {
+        return Vec::new();
+    };
+    // Most documents are valid: `is_valid` is much cheaper than collecting errors.
+    if c.validator.is_valid(json) {
+        return Vec::new();
+    }
     let errors: Vec<_> = c.validator.iter_errors(json).collect();
     // A misspelt required field shows up twice (unknown + missing): keep only the unknown one.
     let misspelt: Vec<(String, String)> = errors
@@ -58,7 +84,12 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let allowed = allowed_properties(&c.schema, e.schema_path().as_str());
                 let path = e.instance_path().as_str().to_string();
-                Some(unexpected.iter().filter_map(|u| closest(u, &allowed).map(|s| (path.clone(), s.to_string()))).collect::<Vec<_>>())
+                Some(
+                    unexpected
+                        .iter()
+                        .filter_map(|u| closest(u, &allowed).map(|s| (path.clone(), s.to_string())))
+                        .collect::<Vec<_>>(),
+                )
             }
             _ => None,
         })
@@ -92,13 +123,13 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
                     )
                 }
                 ValidationErrorKind::Required { property } => {
-                    let (line, col) = node.locate(seg_refs.iter().copied());
+                    let (line, col) = locate_mapping(node, &seg_refs);
                     let prop = property.as_str().unwrap_or_default().to_string();
                     (line, col, format!("missing required field `{prop}` {}", where_(&segments)), format!("add `{prop}:` {}", where_(&segments)))
                 }
                 _ => {
-                    let (line, col) = node.locate(seg_refs.iter().copied());
-                    let (message, help) = explain(&c.schema, kind, &err, &segments);
+                    let (message, help, at) = explain(&c.schema, kind, &err, &segments, node);
+                    let (line, col) = at.unwrap_or_else(|| node.locate(seg_refs.iter().copied()));
                     (line, col, message, help)
                 }
             };
@@ -113,65 +144,179 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
         .collect()
 }
 
-/// Message and help for a schema violation other than unknown or missing fields: what is
-/// wrong in words, and what the schema allows (its `description` of the field).
-fn explain(schema: &Value, kind: &str, err: &jsonschema::ValidationError<'_>, segments: &[String]) -> (String, String) {
+/// Where to report something about the mapping at `segments` as a whole (a field missing in
+/// it): its key, or for a list item or the document itself, its start.
+fn locate_mapping(node: &Node, segments: &[&str]) -> (u32, u32) {
+    match segments.split_last() {
+        Some((last, parent)) if last.parse::<usize>().is_err() => {
+            node.locate_key(parent.iter().copied(), last)
+        }
+        _ => node.locate(segments.iter().copied()),
+    }
+}
+
+/// Message, help and (if not the failing value itself) position for a schema violation other
+/// than unknown or missing fields: what is wrong in words, and what the schema allows (its
+/// `description` of the field).
+fn explain(
+    schema: &Value,
+    kind: &str,
+    err: &jsonschema::ValidationError<'_>,
+    segments: &[String],
+    node: &Node,
+) -> (String, String, Option<(u32, u32)>) {
+    let seg_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (message, help) = match explain_text(schema, kind, err, segments) {
+        Ok(text) => return (text.0, text.1, None),
+        Err(text) => text,
+    };
+    // Alternatives (`oneOf`/`anyOf` of `required`): all missing → the mapping's key; several
+    // set → the one written last, which is where the conflict starts.
+    let at = match err.kind() {
+        ValidationErrorKind::OneOfMultipleValid { .. } => {
+            let fields = alternative_fields(schema, err.schema_path().as_str()).unwrap_or_default();
+            fields
+                .iter()
+                .map(|f| node.locate_key(seg_refs.iter().copied(), f))
+                .filter(|p| *p != node.locate(seg_refs.iter().copied()))
+                .max()
+        }
+        _ => Some(locate_mapping(node, &seg_refs)),
+    };
+    (message, help, at)
+}
+
+/// The field names of `oneOf`/`anyOf` alternatives that each only require one field.
+fn alternative_fields(schema: &Value, schema_path: &str) -> Option<Vec<String>> {
+    schema_node(schema, schema_path)
+        .and_then(Value::as_array)
+        .and_then(|branches| {
+            branches
+                .iter()
+                .map(|b| {
+                    match b
+                        .as_object()
+                        .map(|o| (o.len(), o.get("required").and_then(Value::as_array)))
+                    {
+                        Some((1, Some(r))) if r.len() == 1 => r[0].as_str().map(str::to_string),
+                        _ => None,
+                    }
+                })
+                .collect()
+        })
+}
+
+/// `Ok` for a message about the failing value itself; `Err` for one about required
+/// alternatives of the mapping (located by [`explain`]).
+#[allow(clippy::type_complexity)]
+fn explain_text(
+    schema: &Value,
+    kind: &str,
+    err: &jsonschema::ValidationError<'_>,
+    segments: &[String],
+) -> Result<(String, String), (String, String)> {
     let at = where_(segments);
     let value = short(err.instance());
-    let keyword = schema_node(schema, err.schema_path().as_str());
-    let described = describe(schema, err.schema_path().as_str()).map(|d| format!("{d} ")).unwrap_or_default();
+    let described = describe(schema, err.schema_path().as_str())
+        .map(|d| format!("{d} "))
+        .unwrap_or_default();
     let reference = format!("(schemas/{}.schema.json)", kind.to_lowercase());
     // `oneOf`/`anyOf` of `required` alternatives: name the fields.
-    let alternatives: Option<Vec<String>> = keyword.and_then(Value::as_array).and_then(|branches| {
-        branches
-            .iter()
-            .map(|b| match b.as_object().map(|o| (o.len(), o.get("required").and_then(Value::as_array))) {
-                Some((1, Some(r))) if r.len() == 1 => r[0].as_str().map(|f| format!("`{f}`")),
-                _ => None,
-            })
-            .collect()
-    });
-    match (err.kind(), alternatives) {
+    let alternatives: Option<Vec<String>> = alternative_fields(schema, err.schema_path().as_str())
+        .map(|f| f.iter().map(|f| format!("`{f}`")).collect());
+    Ok(match (err.kind(), alternatives) {
         (ValidationErrorKind::Enum { options }, _) => {
-            let options: Vec<String> = options.as_array().map(|o| o.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect()).unwrap_or_default();
-            let hint = err.instance().as_str().and_then(|v| closest(v, &options)).map(|o| format!("did you mean `{o}`? ")).unwrap_or_default();
-            (format!("`{value}` is not an allowed value {at}"), format!("{hint}use one of: {}", options.join(", ")))
+            let options: Vec<String> = options
+                .as_array()
+                .map(|o| {
+                    o.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let hint = err
+                .instance()
+                .as_str()
+                .and_then(|v| closest(v, &options))
+                .map(|o| format!("did you mean `{o}`? "))
+                .unwrap_or_default();
+            (
+                format!("`{value}` is not an allowed value {at}"),
+                format!("{hint}use one of: {}", options.join(", ")),
+            )
         }
-        (ValidationErrorKind::Constant { expected_value }, _) => {
-            (format!("`{value}` is not allowed {at}"), format!("the only allowed value is `{}`", short(expected_value)))
-        }
+        (ValidationErrorKind::Constant { expected_value }, _) => (
+            format!("`{value}` is not allowed {at}"),
+            format!("the only allowed value is `{}`", short(expected_value)),
+        ),
         (ValidationErrorKind::OneOfMultipleValid { .. }, Some(fields)) => {
-            (format!("{} are {} set {at}; they exclude each other", fields.join(" and "), if fields.len() == 2 { "both" } else { "all" }), format!("keep exactly one of {}", fields.join(", ")))
+            return Err((
+                format!(
+                    "{} are {} set {at}; they exclude each other",
+                    fields.join(" and "),
+                    if fields.len() == 2 { "both" } else { "all" }
+                ),
+                format!("keep exactly one of {}", fields.join(", ")),
+            ));
         }
         (ValidationErrorKind::OneOfNotValid { .. }, Some(fields)) => {
-            (format!("none of {} is set {at}", fields.join(", ")), format!("set exactly one of {}", fields.join(", ")))
+            return Err((
+                format!("none of {} is set {at}", fields.join(", ")),
+                format!("set exactly one of {}", fields.join(", ")),
+            ));
         }
         (ValidationErrorKind::AnyOf { .. }, Some(fields)) => {
-            (format!("none of {} is set {at}", fields.join(", ")), format!("set at least one of {}", fields.join(", ")))
+            return Err((
+                format!("none of {} is set {at}", fields.join(", ")),
+                format!("set at least one of {}", fields.join(", ")),
+            ));
         }
         (ValidationErrorKind::Type { kind: expected }, _) => {
-            let expected = format!("{expected:?}").to_lowercase().replace("single(", "").replace("multiple(", "").replace(')', "");
+            let expected = format!("{expected:?}")
+                .to_lowercase()
+                .replace("single(", "")
+                .replace("multiple(", "")
+                .replace(')', "");
             let found = json_type(err.instance());
-            let quote = (expected.contains("string") && matches!(err.instance().as_ref(), Value::Number(_) | Value::Bool(_)))
-                .then(|| format!("quote the value (`\"{value}\"`). "))
-                .unwrap_or_default();
-            (format!("expected {expected} {at}, found {found} `{value}`"), format!("{quote}{described}{reference}"))
+            let quote = if expected.contains("string")
+                && matches!(err.instance().as_ref(), Value::Number(_) | Value::Bool(_))
+            {
+                format!("quote the value (`\"{value}\"`). ")
+            } else {
+                String::new()
+            };
+            (
+                format!("expected {expected} {at}, found {found} `{value}`"),
+                format!("{quote}{described}{reference}"),
+            )
         }
-        (ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. }, None) => {
-            (format!("`{value}` is not valid {at}"), format!("{described}{reference}"))
-        }
+        (ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. }, None) => (
+            format!("`{value}` is not valid {at}"),
+            format!("{described}{reference}"),
+        ),
         _ => {
             let full = err.instance().to_string();
             let message = err.to_string().replacen(&full, &value, 1);
-            (format!("{message} {at}"), if described.is_empty() { help_for(kind, segments) } else { format!("{described}{reference}") })
+            (
+                format!("{message} {at}"),
+                if described.is_empty() {
+                    help_for(kind, segments)
+                } else {
+                    format!("{described}{reference}")
+                },
+            )
         }
-    }
+    })
 }
 
 /// A value for a message: strings bare, anything long cut short.
 fn short(v: &Value) -> String {
     let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-    if text.chars().count() > 60 { format!("{}…", text.chars().take(57).collect::<String>()) } else { text }
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(57).collect::<String>())
+    } else {
+        text
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -193,11 +338,19 @@ fn schema_node<'a>(schema: &'a Value, schema_path: &str) -> Option<&'a Value> {
 
 /// The most specific `description` on the way to the failing keyword.
 fn describe<'a>(schema: &'a Value, schema_path: &str) -> Option<&'a str> {
-    schema_walk(schema, schema_path).iter().rev().find_map(|n| n.get("description").and_then(Value::as_str))
+    schema_walk(schema, schema_path)
+        .iter()
+        .rev()
+        .find_map(|n| n.get("description").and_then(Value::as_str))
 }
 
 fn schema_walk<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a Value> {
-    let resolve = |n: &'a Value| -> Option<&'a Value> { n.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')).and_then(|p| schema.pointer(p)) };
+    let resolve = |n: &'a Value| -> Option<&'a Value> {
+        n.get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|p| schema.pointer(p))
+    };
     let mut node = schema;
     let mut seen = vec![node];
     for seg in pointer_segments(schema_path) {
@@ -208,7 +361,9 @@ fn schema_walk<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a Value> {
             }
         } else {
             let next = match node {
-                Value::Object(m) => m.get(&seg).or_else(|| resolve(node).and_then(|r| r.get(&seg))),
+                Value::Object(m) => m
+                    .get(&seg)
+                    .or_else(|| resolve(node).and_then(|r| r.get(&seg))),
                 Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
                 _ => None,
             };
@@ -223,21 +378,35 @@ fn schema_walk<'a>(schema: &'a Value, schema_path: &str) -> Vec<&'a Value> {
 }
 
 fn where_(segments: &[String]) -> String {
-    if segments.is_empty() { "at the top level".into() } else { format!("at `{}`", segments.join(".")) }
+    if segments.is_empty() {
+        "at the top level".into()
+    } else {
+        format!("at `{}`", segments.join("."))
+    }
 }
 
 fn help_for(kind: &str, segments: &[String]) -> String {
-    format!("fix `{}` to match the {kind} schema (schemas/{}.schema.json)", segments.join("."), kind.to_lowercase())
+    format!(
+        "fix `{}` to match the {kind} schema (schemas/{}.schema.json)",
+        segments.join("."),
+        kind.to_lowercase()
+    )
 }
 
 /// Splits a JSON pointer into unescaped segments.
 pub fn pointer_segments(pointer: &str) -> Vec<String> {
-    pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect()
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
 }
 
 /// Property names allowed by the schema object that owns the failing `additionalProperties`.
 fn allowed_properties(schema: &Value, schema_path: &str) -> Vec<String> {
-    let parent = schema_path.strip_suffix("/additionalProperties").unwrap_or(schema_path);
+    let parent = schema_path
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(schema_path);
     let mut node = schema.pointer(parent);
     // Follow one local $ref (schemas keep shared shapes in $defs).
     if let Some(r) = node.and_then(|n| n.get("$ref")).and_then(Value::as_str)
@@ -270,7 +439,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }

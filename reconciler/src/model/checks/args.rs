@@ -14,7 +14,11 @@ use std::collections::HashMap;
 struct Cache(HashMap<(String, usize), Option<Validator>>);
 
 impl Cache {
-    fn validator(&mut self, t: &Manifest<TemplateSpec>, diags: &mut Vec<Diagnostic>) -> Option<&Validator> {
+    fn validator(
+        &mut self,
+        t: &Manifest<TemplateSpec>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<&Validator> {
         self.0
             .entry((t.file().to_string(), t.doc.index))
             .or_insert_with(|| {
@@ -43,35 +47,78 @@ impl Cache {
 pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     let mut cache = Cache::default();
     // Every template's parameters, used or not.
-    for t in model.templates.values().chain(model.projects.values().flat_map(|p| p.templates.values())) {
+    for t in model
+        .templates
+        .values()
+        .chain(model.projects.values().flat_map(|p| p.templates.values()))
+    {
         cache.validator(t, diags);
     }
     for project in model.projects.values() {
         for p in project.pipelines.values() {
             for (i, task) in p.spec.tasks.iter().enumerate() {
-                let Some(t) = model.template(project, &task.template) else { continue };
-                let Some(v) = cache.validator(t, diags) else { continue };
+                let Some(t) = model.template(project, &task.template) else {
+                    continue;
+                };
+                let Some(v) = cache.validator(t, diags) else {
+                    continue;
+                };
                 let base = format!("spec/tasks/{i}/args");
-                report(v, &Value::Object(task.args.clone()), None, t, &task.name, (&p.doc, &base), diags);
+                report(
+                    v,
+                    &Value::Object(task.args.clone()),
+                    None,
+                    t,
+                    &task.name,
+                    (&p.doc, &base),
+                    diags,
+                );
             }
         }
         for r in project.runs.values() {
-            let Some(p) = project.pipelines.get(&r.spec.pipeline) else { continue };
+            let Some(p) = project.pipelines.get(&r.spec.pipeline) else {
+                continue;
+            };
             for (task_name, overrides) in &r.spec.args {
                 let base = format!("spec/args/{task_name}");
                 let Some(task) = p.spec.tasks.iter().find(|t| &t.name == task_name) else {
                     let names: Vec<String> = p.spec.tasks.iter().map(|t| t.name.clone()).collect();
-                    let hint = closest(task_name, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                    let hint = closest(task_name, &names)
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
                     diags.push(
-                        Diagnostic::error(codes::UNKNOWN_TASK, &r.doc.at_key("spec/args", task_name), format!("run `{}` overrides args of unknown task `{task_name}`", r.name()))
-                            .help(format!("{hint}pipeline `{}` has tasks: {}", p.name(), names.join(", "))),
+                        Diagnostic::error(
+                            codes::UNKNOWN_TASK,
+                            &r.doc.at_key("spec/args", task_name),
+                            format!(
+                                "run `{}` overrides args of unknown task `{task_name}`",
+                                r.name()
+                            ),
+                        )
+                        .help(format!(
+                            "{hint}pipeline `{}` has tasks: {}",
+                            p.name(),
+                            names.join(", ")
+                        )),
                     );
                     continue;
                 };
-                let Some(t) = model.template(project, &task.template) else { continue };
-                let Some(v) = cache.validator(t, diags) else { continue };
+                let Some(t) = model.template(project, &task.template) else {
+                    continue;
+                };
+                let Some(v) = cache.validator(t, diags) else {
+                    continue;
+                };
                 let merged = merge(&task.args, overrides);
-                report(v, &Value::Object(merged), Some(overrides), t, task_name, (&r.doc, &base), diags);
+                report(
+                    v,
+                    &Value::Object(merged),
+                    Some(overrides),
+                    t,
+                    task_name,
+                    (&r.doc, &base),
+                    diags,
+                );
             }
         }
     }
@@ -96,6 +143,9 @@ fn report(
     (doc, base): (&Document, &str),
     diags: &mut Vec<Diagnostic>,
 ) {
+    if v.is_valid(args) {
+        return;
+    }
     let template = t.name();
     let declared: Vec<String> = t
         .spec
@@ -118,18 +168,41 @@ fn report(
             // Overrides only add arguments: a missing one is missing in the pipeline too.
             ValidationErrorKind::Required { .. } if overrides.is_some() => continue,
             ValidationErrorKind::Required { property } => (
-                format!("task `{task}` is missing argument `{}` required by template `{template}`", property.as_str().unwrap_or_default()),
-                format!("add `{}` under the task's `args`", property.as_str().unwrap_or_default()),
+                format!(
+                    "task `{task}` is missing argument `{}` required by template `{template}`",
+                    property.as_str().unwrap_or_default()
+                ),
+                format!(
+                    "add `{}` under the task's `args`",
+                    property.as_str().unwrap_or_default()
+                ),
             ),
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let unexpected: Vec<&String> = unexpected.iter().filter(|u| !path.is_empty() || overridden(u.as_str())).collect();
-                let Some(first) = unexpected.first() else { continue };
+                let unexpected: Vec<&String> = unexpected
+                    .iter()
+                    .filter(|u| !path.is_empty() || overridden(u.as_str()))
+                    .collect();
+                let Some(first) = unexpected.first() else {
+                    continue;
+                };
                 at = doc.at_key(&format!("{base}{path}"), first);
-                let hint = closest(first, &declared).map(|d| format!("did you mean `{d}`? ")).unwrap_or_default();
+                let hint = closest(first, &declared)
+                    .map(|d| format!("did you mean `{d}`? "))
+                    .unwrap_or_default();
                 let names: Vec<String> = unexpected.iter().map(|u| format!("`{u}`")).collect();
                 (
-                    format!("task `{task}` passes argument(s) {} that template `{template}` does not declare", names.join(", ")),
-                    format!("{hint}remove them or add them to the template's `parameters` (declared: {})", if declared.is_empty() { "none".to_string() } else { declared.join(", ") }),
+                    format!(
+                        "task `{task}` passes argument(s) {} that template `{template}` does not declare",
+                        names.join(", ")
+                    ),
+                    format!(
+                        "{hint}remove them or add them to the template's `parameters` (declared: {})",
+                        if declared.is_empty() {
+                            "none".to_string()
+                        } else {
+                            declared.join(", ")
+                        }
+                    ),
                 )
             }
             _ => (

@@ -13,27 +13,55 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                 if let Some(first) = index.insert(&t.name, i) {
                     index.insert(&t.name, first);
                     diags.push(
-                        Diagnostic::error(codes::DUPLICATE_TASK, &p.at(&format!("spec/tasks/{i}/name")), format!("task name `{}` is used twice in pipeline `{}`", t.name, p.name()))
-                            .help(format!("rename one of them; the first is at {}", p.at(&format!("spec/tasks/{first}/name")))),
+                        Diagnostic::error(
+                            codes::DUPLICATE_TASK,
+                            &p.at(&format!("spec/tasks/{i}/name")),
+                            format!(
+                                "task name `{}` is used twice in pipeline `{}`",
+                                t.name,
+                                p.name()
+                            ),
+                        )
+                        .help(format!(
+                            "rename one of them; the first is at {}",
+                            p.at(&format!("spec/tasks/{first}/name"))
+                        )),
                     );
                 }
             }
             for (i, t) in p.spec.tasks.iter().enumerate() {
                 for (j, dep) in t.after.iter().enumerate() {
                     if !index.contains_key(dep.as_str()) {
-                        let names: Vec<String> = p.spec.tasks.iter().map(|t| t.name.clone()).collect();
-                        let hint = crate::model::schema::closest(dep, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                        let names: Vec<String> =
+                            p.spec.tasks.iter().map(|t| t.name.clone()).collect();
+                        let hint = crate::model::schema::closest(dep, &names)
+                            .map(|n| format!("did you mean `{n}`? "))
+                            .unwrap_or_default();
                         diags.push(
-                            Diagnostic::error(codes::UNKNOWN_TASK, &p.at(&format!("spec/tasks/{i}/after/{j}")), format!("task `{}` runs after unknown task `{dep}`", t.name))
-                                .help(format!("{hint}`after` lists tasks of this pipeline: {}", names.join(", "))),
+                            Diagnostic::error(
+                                codes::UNKNOWN_TASK,
+                                &p.at(&format!("spec/tasks/{i}/after/{j}")),
+                                format!("task `{}` runs after unknown task `{dep}`", t.name),
+                            )
+                            .help(format!(
+                                "{hint}`after` lists tasks of this pipeline: {}",
+                                names.join(", ")
+                            )),
                         );
                     }
                 }
             }
             if let Err((task, dep_pos, cycle)) = topological_order(&p.spec.tasks) {
                 diags.push(
-                    Diagnostic::error(codes::CYCLE, &p.at(&format!("spec/tasks/{task}/after/{dep_pos}")), format!("tasks depend on each other in a cycle: {}", cycle.join(" → ")))
-                        .help("remove one of these `after` entries so the tasks form a DAG"),
+                    Diagnostic::error(
+                        codes::CYCLE,
+                        &p.at(&format!("spec/tasks/{task}/after/{dep_pos}")),
+                        format!(
+                            "tasks depend on each other in a cycle: {}",
+                            cycle.join(" → ")
+                        ),
+                    )
+                    .help("remove one of these `after` entries so the tasks form a DAG"),
                 );
             }
         }
@@ -63,7 +91,9 @@ pub fn topological_order(tasks: &[Task]) -> Result<Vec<usize>, (usize, usize, Ve
             if let Some(dep_name) = tasks[t].after.get(*pos) {
                 let dep_pos = *pos;
                 *pos += 1;
-                let Some(&d) = index.get(dep_name.as_str()) else { continue };
+                let Some(&d) = index.get(dep_name.as_str()) else {
+                    continue;
+                };
                 match state[d] {
                     0 => {
                         state[d] = 1;
@@ -85,11 +115,17 @@ pub fn topological_order(tasks: &[Task]) -> Result<Vec<usize>, (usize, usize, Ve
                         let pos = if (task, dep) == (t, d) {
                             dep_pos
                         } else {
-                            tasks[task].after.iter().position(|a| index.get(a.as_str()) == Some(&dep)).unwrap_or(0)
+                            tasks[task]
+                                .after
+                                .iter()
+                                .position(|a| index.get(a.as_str()) == Some(&dep))
+                                .unwrap_or(0)
                         };
                         // Dependency edges point backwards in time: print in run order, ending with
                         // the reported edge.
-                        let mut names: Vec<String> = (0..n).map(|i| tasks[cycle[(k + n - i) % n]].name.clone()).collect();
+                        let mut names: Vec<String> = (0..n)
+                            .map(|i| tasks[cycle[(k + n - i) % n]].name.clone())
+                            .collect();
                         names.push(names[0].clone());
                         return Err((task, pos, names));
                     }
@@ -110,13 +146,18 @@ mod tests {
     use super::*;
 
     fn task(name: &str, after: &[&str]) -> Task {
-        serde_json::from_value(serde_json::json!({"name": name, "template": "t", "after": after})).unwrap()
+        serde_json::from_value(serde_json::json!({"name": name, "template": "t", "after": after}))
+            .unwrap()
     }
 
     #[test]
     fn orders_dependencies_first() {
         let tasks = vec![task("c", &["b"]), task("a", &[]), task("b", &["a"])];
-        let order: Vec<&str> = topological_order(&tasks).unwrap().iter().map(|i| tasks[*i].name.as_str()).collect();
+        let order: Vec<&str> = topological_order(&tasks)
+            .unwrap()
+            .iter()
+            .map(|i| tasks[*i].name.as_str())
+            .collect();
         assert_eq!(order, ["a", "b", "c"]);
     }
 

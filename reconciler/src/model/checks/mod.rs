@@ -32,9 +32,17 @@ pub struct Rejected {
 impl Rejected {
     /// True if a rejected document may be the `kind` named `name` that `project` refers to.
     pub fn may_define(&self, kind: &str, project: Option<&str>, name: &str) -> bool {
-        let in_project = |path: &str| project.is_some_and(|p| path.strip_prefix("projects/").and_then(|r| r.strip_prefix(p)).is_some_and(|r| r.starts_with('/')));
+        let in_project = |path: &str| {
+            project.is_some_and(|p| {
+                path.strip_prefix("projects/")
+                    .and_then(|r| r.strip_prefix(p))
+                    .is_some_and(|r| r.starts_with('/'))
+            })
+        };
         self.names.iter().any(|(k, p, n)| {
-            n == name && k.as_deref().is_none_or(|k| k == kind) && (matches!(kind, "Cluster" | "Template") || p.as_deref() == project)
+            n == name
+                && k.as_deref().is_none_or(|k| k == kind)
+                && (matches!(kind, "Cluster" | "Template") || p.as_deref() == project)
         }) || self.files.iter().any(|f| match kind {
             "Cluster" => f.starts_with("clusters/"),
             "Template" => f.starts_with("templates/") || in_project(f),

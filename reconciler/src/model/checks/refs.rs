@@ -13,10 +13,16 @@ pub(super) fn check(model: &Model, rejected: &Rejected, diags: &mut Vec<Diagnost
     }
 }
 
-fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &mut Vec<Diagnostic>) {
+fn check_project(
+    model: &Model,
+    project: &Project,
+    rejected: &Rejected,
+    diags: &mut Vec<Diagnostic>,
+) {
     let name = project.name();
     // Unknown, and not one that was left out of the model because of its own error.
-    let unknown_cluster_ref = |c: &str| !model.clusters.contains_key(c) && !rejected.may_define("Cluster", Some(name), c);
+    let unknown_cluster_ref =
+        |c: &str| !model.clusters.contains_key(c) && !rejected.may_define("Cluster", Some(name), c);
     let m = &project.manifest;
     if RESERVED.contains(&name) || name.starts_with("kube-") {
         diags.push(
@@ -27,27 +33,49 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
     let placement = &m.spec.placement;
     for (i, c) in placement.clusters.iter().enumerate() {
         if unknown_cluster_ref(c) {
-            diags.push(unknown_cluster(model, c, m.at(&format!("spec/placement/clusters/{i}"))));
+            diags.push(unknown_cluster(
+                model,
+                c,
+                m.at(&format!("spec/placement/clusters/{i}")),
+            ));
         }
     }
     let clusters = model.project_clusters(project);
-    if clusters.is_empty() && placement.clusters.iter().all(|c| model.clusters.contains_key(c)) {
+    if clusters.is_empty()
+        && placement
+            .clusters
+            .iter()
+            .all(|c| model.clusters.contains_key(c))
+    {
         diags.push(
-            Diagnostic::warning(codes::NO_CLUSTER, &m.at("spec/placement"), format!("project `{name}` is placed on no cluster"))
-                .help("list clusters under `placement.clusters` or fix the `selector` labels"),
+            Diagnostic::warning(
+                codes::NO_CLUSTER,
+                &m.doc.at_key("spec", "placement"),
+                format!("project `{name}` is placed on no cluster"),
+            )
+            .help("list clusters under `placement.clusters` or fix the `selector` labels"),
         );
     }
     if let Some(group) = &placement.resource_group {
         for c in &clusters {
             if !c.spec.resource_groups.iter().any(|g| &g.name == group) {
-                let have: Vec<&str> = c.spec.resource_groups.iter().map(|g| g.name.as_str()).collect();
+                let have: Vec<&str> = c
+                    .spec
+                    .resource_groups
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect();
                 diags.push(
                     Diagnostic::error(
                         codes::UNKNOWN_RESOURCE_GROUP,
                         &m.at("spec/placement/resourceGroup"),
                         format!("cluster `{}` has no resource group `{group}`", c.name()),
                     )
-                    .help(format!("{}use one of: {}", did_you_mean(group, &have), list(&have))),
+                    .help(format!(
+                        "{}use one of: {}",
+                        did_you_mean(group, &have),
+                        list(&have)
+                    )),
                 );
             }
         }
@@ -55,8 +83,15 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
     let members: Vec<&str> = m.spec.members.iter().map(|m| m.user.as_str()).collect();
     let member_check = |user: &str, at: crate::diag::Location, what: &str| -> Option<Diagnostic> {
         (!members.contains(&user)).then(|| {
-            Diagnostic::error(codes::UNKNOWN_MEMBER, &at, format!("{what} `{user}` is not a member of project `{name}`"))
-                .help(format!("add `{user}` to spec.members in projects/{name}/project.yaml, or use one of: {}", list(&members)))
+            Diagnostic::error(
+                codes::UNKNOWN_MEMBER,
+                &at,
+                format!("{what} `{user}` is not a member of project `{name}`"),
+            )
+            .help(format!(
+                "add `{user}` to spec.members in projects/{name}/project.yaml, or use one of: {}",
+                list(&members)
+            ))
         })
     };
     for q in &project.quotas {
@@ -70,19 +105,40 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
         diags.extend(member_check(&p.spec.owner, p.at("spec/owner"), "owner"));
         if let Some(alerts) = &p.spec.alerts {
             for (i, u) in alerts.notify.iter().enumerate() {
-                diags.extend(member_check(u, p.at(&format!("spec/alerts/notify/{i}")), "alert recipient"));
+                diags.extend(member_check(
+                    u,
+                    p.at(&format!("spec/alerts/notify/{i}")),
+                    "alert recipient",
+                ));
             }
         }
         for (i, task) in p.spec.tasks.iter().enumerate() {
             match model.template(project, &task.template) {
                 None if rejected.may_define("Template", Some(name), &task.template) => {}
                 None => {
-                    let mut known: Vec<String> = project.templates.keys().chain(model.templates.keys()).cloned().collect();
+                    let mut known: Vec<String> = project
+                        .templates
+                        .keys()
+                        .chain(model.templates.keys())
+                        .cloned()
+                        .collect();
                     known.sort();
-                    let hint = crate::model::schema::closest(&task.template, &known).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default();
+                    let hint = crate::model::schema::closest(&task.template, &known)
+                        .map(|k| format!("did you mean `{k}`? "))
+                        .unwrap_or_default();
                     diags.push(
-                        Diagnostic::error(codes::UNKNOWN_TEMPLATE, &p.at(&format!("spec/tasks/{i}/template")), format!("task `{}` uses unknown template `{}`", task.name, task.template))
-                            .help(format!("{hint}add templates/{}.yaml or use an existing template", task.template)),
+                        Diagnostic::error(
+                            codes::UNKNOWN_TEMPLATE,
+                            &p.at(&format!("spec/tasks/{i}/template")),
+                            format!(
+                                "task `{}` uses unknown template `{}`",
+                                task.name, task.template
+                            ),
+                        )
+                        .help(format!(
+                            "{hint}add templates/{}.yaml or use an existing template",
+                            task.template
+                        )),
                     );
                 }
                 Some(t) => {
@@ -117,19 +173,43 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
                 } else if !clusters.iter().any(|pc| pc.name() == c) {
                     let on: Vec<&str> = clusters.iter().map(|c| c.name()).collect();
                     diags.push(
-                        Diagnostic::error(codes::PLACEMENT, &at, format!("service `{}` is placed on `{c}`, but project `{name}` is not", s.name()))
-                            .help(format!("use a subset of the project's clusters: {}", list(&on))),
+                        Diagnostic::error(
+                            codes::PLACEMENT,
+                            &at,
+                            format!(
+                                "service `{}` is placed on `{c}`, but project `{name}` is not",
+                                s.name()
+                            ),
+                        )
+                        .help(format!(
+                            "use a subset of the project's clusters: {}",
+                            list(&on)
+                        )),
                     );
                 }
             }
         }
     }
     for r in project.runs.values() {
-        if !project.pipelines.contains_key(&r.spec.pipeline) && !rejected.may_define("Pipeline", Some(name), &r.spec.pipeline) {
+        if !project.pipelines.contains_key(&r.spec.pipeline)
+            && !rejected.may_define("Pipeline", Some(name), &r.spec.pipeline)
+        {
             let known: Vec<&str> = project.pipelines.keys().map(String::as_str).collect();
             diags.push(
-                Diagnostic::error(codes::UNKNOWN_PIPELINE, &r.at("spec/pipeline"), format!("run `{}` names unknown pipeline `{}`", r.name(), r.spec.pipeline))
-                    .help(format!("{}use a pipeline of project `{name}`: {}", did_you_mean(&r.spec.pipeline, &known), list(&known))),
+                Diagnostic::error(
+                    codes::UNKNOWN_PIPELINE,
+                    &r.at("spec/pipeline"),
+                    format!(
+                        "run `{}` names unknown pipeline `{}`",
+                        r.name(),
+                        r.spec.pipeline
+                    ),
+                )
+                .help(format!(
+                    "{}use a pipeline of project `{name}`: {}",
+                    did_you_mean(&r.spec.pipeline, &known),
+                    list(&known)
+                )),
             );
         }
     }
@@ -137,15 +217,29 @@ fn check_project(model: &Model, project: &Project, rejected: &Rejected, diags: &
 
 fn unknown_cluster(model: &Model, name: &str, at: crate::diag::Location) -> Diagnostic {
     let known: Vec<&str> = model.clusters.keys().map(String::as_str).collect();
-    Diagnostic::error(codes::UNKNOWN_CLUSTER, &at, format!("unknown cluster `{name}`"))
-        .help(format!("{}add clusters/{name}.yaml or use one of: {}", did_you_mean(name, &known), list(&known)))
+    Diagnostic::error(
+        codes::UNKNOWN_CLUSTER,
+        &at,
+        format!("unknown cluster `{name}`"),
+    )
+    .help(format!(
+        "{}add clusters/{name}.yaml or use one of: {}",
+        did_you_mean(name, &known),
+        list(&known)
+    ))
 }
 
 fn did_you_mean(name: &str, known: &[&str]) -> String {
     let known: Vec<String> = known.iter().map(|k| k.to_string()).collect();
-    crate::model::schema::closest(name, &known).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default()
+    crate::model::schema::closest(name, &known)
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default()
 }
 
 fn list(items: &[&str]) -> String {
-    if items.is_empty() { "(none)".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "(none)".into()
+    } else {
+        items.join(", ")
+    }
 }

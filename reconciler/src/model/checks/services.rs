@@ -9,10 +9,23 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         for s in project.services.values() {
             let total: u32 = s.spec.versions.iter().map(|v| v.traffic).sum();
             if total != 100 {
-                let split: Vec<String> = s.spec.versions.iter().map(|v| format!("{} {}%", v.name, v.traffic)).collect();
+                let split: Vec<String> = s
+                    .spec
+                    .versions
+                    .iter()
+                    .map(|v| format!("{} {}%", v.name, v.traffic))
+                    .collect();
                 diags.push(
-                    Diagnostic::error(codes::TRAFFIC, &s.at("spec/versions"), format!("traffic of service `{}` adds up to {total}%, not 100% ({})", s.name(), split.join(", ")))
-                        .help("make the versions' `traffic` values sum to 100"),
+                    Diagnostic::error(
+                        codes::TRAFFIC,
+                        &s.doc.at_key("spec", "versions"),
+                        format!(
+                            "traffic of service `{}` adds up to {total}%, not 100% ({})",
+                            s.name(),
+                            split.join(", ")
+                        ),
+                    )
+                    .help("make the versions' `traffic` values sum to 100"),
                 );
             }
             let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -20,8 +33,16 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                 if let Some(first) = seen.insert(&v.name, i) {
                     seen.insert(&v.name, first);
                     diags.push(
-                        Diagnostic::error(codes::DUPLICATE_VERSION, &s.at(&format!("spec/versions/{i}/name")), format!("version `{}` appears twice in service `{}`", v.name, s.name()))
-                            .help("give every version its own name"),
+                        Diagnostic::error(
+                            codes::DUPLICATE_VERSION,
+                            &s.at(&format!("spec/versions/{i}/name")),
+                            format!(
+                                "version `{}` appears twice in service `{}`",
+                                v.name,
+                                s.name()
+                            ),
+                        )
+                        .help("give every version its own name"),
                     );
                 }
             }
@@ -29,14 +50,28 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                 && r.min > r.max
             {
                 diags.push(
-                    Diagnostic::error(codes::SCHEMA, &s.at("spec/replicas/min"), format!("replicas min {} is greater than max {}", r.min, r.max))
-                        .help("set `min` ≤ `max`"),
+                    Diagnostic::error(
+                        codes::SCHEMA,
+                        &s.at("spec/replicas/min"),
+                        format!("replicas min {} is greater than max {}", r.min, r.max),
+                    )
+                    .help("set `min` ≤ `max`"),
                 );
             }
-            if s.spec.framework == "custom" && s.spec.image.is_none() && s.spec.versions.iter().any(|v| v.image.is_none()) {
+            if s.spec.framework == "custom"
+                && s.spec.image.is_none()
+                && s.spec.versions.iter().any(|v| v.image.is_none())
+            {
                 diags.push(
-                    Diagnostic::error(codes::SCHEMA, &s.at("spec/framework"), format!("service `{}` uses framework `custom` without an image", s.name()))
-                        .help("set `spec.image` (or `image` on every version)"),
+                    Diagnostic::error(
+                        codes::SCHEMA,
+                        &s.at("spec/framework"),
+                        format!(
+                            "service `{}` uses framework `custom` without an image",
+                            s.name()
+                        ),
+                    )
+                    .help("set `spec.image` (or `image` on every version)"),
                 );
             }
         }
