@@ -67,16 +67,33 @@ impl std::fmt::Display for ObjectKey {
 impl RenderedObject {
     /// The object's identity.
     pub fn key(&self) -> ObjectKey {
-        let s = |p: &str| self.body.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-        ObjectKey { api_version: s("/apiVersion"), kind: s("/kind"), namespace: s("/metadata/namespace"), name: s("/metadata/name") }
+        let s = |p: &str| {
+            self.body
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        ObjectKey {
+            api_version: s("/apiVersion"),
+            kind: s("/kind"),
+            namespace: s("/metadata/namespace"),
+            name: s("/metadata/name"),
+        }
     }
 
     /// Apply stage: CRDs 0, Namespaces 1, RBAC and quotas 2, workloads 3.
     pub fn stage(&self) -> u8 {
-        match self.body.get("kind").and_then(Value::as_str).unwrap_or_default() {
+        match self
+            .body
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
             "CustomResourceDefinition" => 0,
             "Namespace" => 1,
-            "ServiceAccount" | "RoleBinding" | "Role" | "ClusterRole" | "ClusterRoleBinding" | "ResourceQuota" | "LimitRange" => 2,
+            "ServiceAccount" | "RoleBinding" | "Role" | "ClusterRole" | "ClusterRoleBinding"
+            | "ResourceQuota" | "LimitRange" => 2,
             _ => 3,
         }
     }
@@ -111,38 +128,119 @@ pub struct RenderError {
 
 impl std::fmt::Display for RenderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (cluster {}): {}", self.source, self.cluster, self.message)
+        write!(
+            f,
+            "{} (cluster {}): {}",
+            self.source, self.cluster, self.message
+        )
     }
 }
 
-/// Renders every project on every cluster it is placed on.
-pub fn render(model: &Model, blueprints: &Blueprints) -> Result<BTreeMap<String, RenderedSet>, RenderError> {
-    let mut sets: BTreeMap<String, RenderedSet> =
-        model.clusters.keys().map(|c| (c.clone(), RenderedSet { cluster: c.clone(), objects: Vec::new() })).collect();
-    for project in model.projects.values() {
-        for cluster in model.project_clusters(project) {
-            let objects = render_project(model, project, cluster.name(), blueprints)?;
-            sets.get_mut(cluster.name()).expect("cluster exists").objects.extend(objects);
-        }
+/// Renders every project on every cluster it is placed on. Projects render in parallel (one
+/// thread per core); the result does not depend on the number of threads.
+pub fn render(
+    model: &Model,
+    blueprints: &Blueprints,
+) -> Result<BTreeMap<String, RenderedSet>, RenderError> {
+    let mut sets: BTreeMap<String, RenderedSet> = model
+        .clusters
+        .keys()
+        .map(|c| {
+            (
+                c.clone(),
+                RenderedSet {
+                    cluster: c.clone(),
+                    objects: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let jobs: Vec<(&Project, &str)> = model
+        .projects
+        .values()
+        .flat_map(|p| {
+            model
+                .project_clusters(p)
+                .into_iter()
+                .map(move |c| (p, c.name()))
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len() / 8)
+        .max(1);
+    let run = |jobs: &[(&Project, &str)]| -> Vec<Result<Vec<RenderedObject>, RenderError>> {
+        jobs.iter()
+            .map(|(p, c)| render_project(model, p, c, blueprints))
+            .collect()
+    };
+    let results: Vec<Result<Vec<RenderedObject>, RenderError>> = if threads == 1 {
+        run(&jobs)
+    } else {
+        // Contiguous chunks, joined in order: the first error is the first in project order.
+        let chunk = jobs.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|part| s.spawn(move || run(part)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("render thread panicked"))
+                .collect()
+        })
+    };
+    for ((_, cluster), objects) in jobs.iter().zip(results) {
+        sets.get_mut(*cluster)
+            .expect("cluster exists")
+            .objects
+            .extend(objects?);
     }
     for set in sets.values_mut() {
         set.sort();
-        if let Some(pair) = set.objects.windows(2).find(|w| w[0].key() == w[1].key()) {
+        if let Some(pair) = set.objects.windows(2).find(|w| same_key(&w[0], &w[1])) {
             return Err(RenderError {
                 source: pair[1].source.clone(),
                 cluster: set.cluster.clone(),
-                message: format!("renders {} which {} also renders; rename one of them", pair[1].key(), pair[0].source),
+                message: format!(
+                    "renders {} which {} also renders; rename one of them",
+                    pair[1].key(),
+                    pair[0].source
+                ),
             });
         }
     }
     Ok(sets)
 }
 
+/// `a.key() == b.key()` without building the keys.
+fn same_key(a: &RenderedObject, b: &RenderedObject) -> bool {
+    [
+        "/metadata/name",
+        "/kind",
+        "/metadata/namespace",
+        "/apiVersion",
+    ]
+    .iter()
+    .all(|p| a.body.pointer(p) == b.body.pointer(p))
+}
+
 /// Renders one project's objects for one cluster (unsorted).
-pub fn render_project(model: &Model, project: &Project, cluster: &str, blueprints: &Blueprints) -> Result<Vec<RenderedObject>, RenderError> {
+pub fn render_project(
+    model: &Model,
+    project: &Project,
+    cluster: &str,
+    blueprints: &Blueprints,
+) -> Result<Vec<RenderedObject>, RenderError> {
     let c = &model.clusters[cluster];
     let revision = model.revision.as_deref().unwrap_or("working-tree");
-    let mut out = Out { objects: Vec::new(), project: project.name().to_string(), revision: revision.to_string(), cluster: cluster.to_string(), blueprints };
+    let mut out = Out {
+        objects: Vec::new(),
+        project: project.name().to_string(),
+        revision: revision.to_string(),
+        cluster: cluster.to_string(),
+        blueprints,
+    };
     project::render(model, project, c, &mut out)?;
     pipeline::render(model, project, c, &mut out)?;
     service::render(model, project, c, &mut out)?;
@@ -161,19 +259,35 @@ struct Out<'a> {
 impl Out<'_> {
     /// Renders a blueprint, stamps cubist's labels, annotations and hash, and keeps it.
     fn emit(&mut self, blueprint: &str, source: &str, context: Value) -> Result<(), RenderError> {
-        let body = self.blueprints.render(blueprint, &context).map_err(|e| self.error(source, e.to_string()))?;
-        self.objects.push(stamp(body, &self.project, source, &self.revision));
+        let body = self
+            .blueprints
+            .render_owned(blueprint, context)
+            .map_err(|e| self.error(source, e.to_string()))?;
+        self.objects
+            .push(stamp(body, &self.project, source, &self.revision));
         Ok(())
     }
 
     /// Renders a blueprint into a plain value (an object created later by an engine).
-    fn value(&self, blueprint: &str, source: &str, context: &Value) -> Result<Value, RenderError> {
-        self.blueprints.render(blueprint, context).map_err(|e| self.error(source, e.to_string()))
+    fn value(&self, blueprint: &str, source: &str, context: Value) -> Result<Value, RenderError> {
+        self.blueprints
+            .render_owned(blueprint, context)
+            .map_err(|e| self.error(source, e.to_string()))
     }
 
     fn error(&self, source: &str, message: String) -> RenderError {
-        RenderError { source: source.to_string(), cluster: self.cluster.clone(), message }
+        RenderError {
+            source: source.to_string(),
+            cluster: self.cluster.clone(),
+            message,
+        }
     }
+}
+
+/// A JSON object from `(key, value)` pairs, moving the values (`json!` copies each
+/// interpolated value through serde, which is slow for the big contexts blueprints get).
+pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 /// Labels that every object and every pod of a project carries.
@@ -183,47 +297,115 @@ pub fn project_labels(project: &str, source: &str) -> Value {
 
 /// A repository path as a valid label value (`/` → `.`, at most 63 characters).
 pub fn label_value(s: &str) -> String {
-    let v: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '.' }).collect();
-    let v: String = v.chars().rev().take(63).collect::<Vec<_>>().into_iter().rev().collect();
-    v.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+    let v: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    let v: String = v
+        .chars()
+        .rev()
+        .take(63)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    v.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 /// Adds labels, annotations and the content hash to a rendered body.
 fn stamp(mut body: Value, project: &str, source: &str, revision: &str) -> RenderedObject {
-    let meta = body.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(Value::as_object_mut).expect("blueprints render metadata");
-    let labels = meta.entry("labels").or_insert_with(|| Value::Object(Map::new())).as_object_mut().expect("labels map");
+    let meta = body
+        .as_object_mut()
+        .and_then(|o| o.get_mut("metadata"))
+        .and_then(Value::as_object_mut)
+        .expect("blueprints render metadata");
+    let labels = meta
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .expect("labels map");
     if let Value::Object(std) = project_labels(project, source) {
         labels.extend(std);
     }
-    let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new())).as_object_mut().expect("annotations map");
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .expect("annotations map");
     annotations.insert(SOURCE_ANNOTATION.into(), Value::String(source.to_string()));
     let hash = content_hash(&body);
-    let annotations = body.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut).expect("annotations map");
+    let annotations = body
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .expect("annotations map");
     annotations.insert(HASH_ANNOTATION.into(), Value::String(hash.clone()));
-    annotations.insert(REVISION_ANNOTATION.into(), Value::String(revision.to_string()));
-    RenderedObject { body, hash, project: Some(project.to_string()), source: source.to_string() }
-}
-
-/// `sha256:<hex>` of an object's canonical JSON, ignoring the revision and hash annotations.
-pub fn content_hash(body: &Value) -> String {
-    let mut b = body.clone();
-    if let Some(a) = b.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
-        a.remove(HASH_ANNOTATION);
-        a.remove(REVISION_ANNOTATION);
+    annotations.insert(
+        REVISION_ANNOTATION.into(),
+        Value::String(revision.to_string()),
+    );
+    RenderedObject {
+        body,
+        hash,
+        project: Some(project.to_string()),
+        source: source.to_string(),
     }
-    let text = serde_json::to_string(&canonical(&b)).expect("json");
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-/// Keys sorted at every level, so the hash does not depend on field order.
-fn canonical(v: &Value) -> Value {
+/// `sha256:<hex>` of an object's canonical JSON (keys sorted at every level, compact), ignoring
+/// the revision and hash annotations. Streams the canonical form without copying the object.
+pub fn content_hash(body: &Value) -> String {
+    let mut buf = Vec::with_capacity(4096);
+    write_canonical(body, Some(0), &mut buf);
+    format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
+}
+
+/// `depth` tracks the path `/metadata/annotations` (0 = root, 1 = metadata, 2 = annotations),
+/// where the revision and hash annotations are left out.
+fn write_canonical(v: &Value, depth: Option<u8>, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
-            let sorted: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            let mut entries: Vec<(&String, &Value)> = m
+                .iter()
+                .filter(|(k, _)| {
+                    depth != Some(2)
+                        || (k.as_str() != HASH_ANNOTATION && k.as_str() != REVISION_ANNOTATION)
+                })
+                .collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).expect("json");
+                out.push(b':');
+                let next = match (depth, k.as_str()) {
+                    (Some(0), "metadata") => Some(1),
+                    (Some(1), "annotations") => Some(2),
+                    _ => None,
+                };
+                write_canonical(v, next, out);
+            }
+            out.push(b'}');
         }
-        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
-        other => other.clone(),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, None, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("json"),
     }
 }
 
@@ -246,4 +428,71 @@ pub fn duration_seconds(s: &str) -> Option<u64> {
         }
     }
     (num.is_empty() && total > 0).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path (placeholders, skeleton cache, flat blueprints, threads) renders exactly
+    /// what the plain way does, on examples-repo and on a synthetic repository.
+    #[test]
+    fn fast_path_renders_what_the_plain_way_does() {
+        let examples = crate::source::snapshot_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"),
+        )
+        .unwrap();
+        for snapshot in [
+            examples,
+            crate::synth::snapshot(&crate::synth::Shape::small()),
+        ] {
+            let (model, diags) = crate::model::load(&snapshot);
+            assert!(!diags.iter().any(|d| d.is_error()), "{diags:#?}");
+            let fast = Blueprints::embedded().unwrap();
+            let a = render(&model, &fast).unwrap();
+            let b = render(&model, &Blueprints::embedded_plain()).unwrap();
+            assert!(a.values().map(|s| s.objects.len()).sum::<usize>() > 50);
+            for (cluster, set) in &a {
+                for (x, y) in set.objects.iter().zip(&b[cluster].objects) {
+                    assert_eq!(x, y, "{cluster}: {} differs", x.key());
+                }
+                assert_eq!(set.objects.len(), b[cluster].objects.len());
+            }
+            // Once more from the skeleton cache.
+            assert_eq!(render(&model, &fast).unwrap(), a);
+        }
+    }
+
+    /// The streamed hash equals sha256 of the sorted, compact JSON without the two annotations.
+    #[test]
+    fn content_hash_is_of_the_canonical_json() {
+        fn canonical(v: &Value) -> Value {
+            match v {
+                Value::Object(m) => {
+                    let sorted: BTreeMap<&String, Value> =
+                        m.iter().map(|(k, v)| (k, canonical(v))).collect();
+                    Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+                }
+                Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+                other => other.clone(),
+            }
+        }
+        let body = json!({
+            "kind": "X", "apiVersion": "v1",
+            "metadata": {"name": "n", "annotations": {HASH_ANNOTATION: "h", "z": "1", REVISION_ANNOTATION: "r", "a": "é\"\n"}},
+            "spec": {"b": [3, 1.5, null, true, {"y": 1, "x": []}], "a": {}, "annotations": {HASH_ANNOTATION: "kept"}},
+        });
+        let mut b = body.clone();
+        let a = b
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+            .unwrap();
+        a.remove(HASH_ANNOTATION);
+        a.remove(REVISION_ANNOTATION);
+        let text = serde_json::to_string(&canonical(&b)).unwrap();
+        assert_eq!(
+            content_hash(&body),
+            format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! execution date. Distributed engines become Argo `resource` steps creating the engine's object.
 
 use super::pod::{ContainerSpec, container, pod, substitute, with_defaults};
-use super::{Out, RenderError, duration_seconds, project_labels};
+use super::{Out, RenderError, duration_seconds, obj, project_labels};
 use crate::model::checks::args::merge;
 use crate::model::checks::schedule::parse_date;
 use crate::model::kinds::{ClusterSpec, PipelineSpec, TemplateSpec};
@@ -10,32 +10,55 @@ use crate::model::{Manifest, Model, Project};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<ClusterSpec>, out: &mut Out) -> Result<(), RenderError> {
+pub(super) fn render(
+    model: &Model,
+    project: &Project,
+    cluster: &Manifest<ClusterSpec>,
+    out: &mut Out,
+) -> Result<(), RenderError> {
     for p in project.pipelines.values() {
         let source = p.file().to_string();
         let ctx = workflow_context(model, project, cluster, p, &BTreeMap::new(), out)?;
-        out.emit("workflowtemplate", &source, with(&ctx, json!({"name": p.name(), "execution_date": ""})))?;
+        let pod_labels = ctx["pod_labels"].clone();
+        out.emit(
+            "workflowtemplate",
+            &source,
+            with(ctx, json!({"name": p.name(), "execution_date": ""})),
+        )?;
         if let Some(s) = &p.spec.schedule {
-            let policy = if s.depends_on_past || s.concurrency.unwrap_or(1) <= 1 { "Forbid" } else { "Allow" };
+            let policy = if s.depends_on_past || s.concurrency.unwrap_or(1) <= 1 {
+                "Forbid"
+            } else {
+                "Allow"
+            };
             out.emit(
                 "cronworkflow",
                 &source,
                 json!({
                     "name": p.name(), "namespace": project.name(), "cron": s.cron,
                     "timezone": s.timezone.as_deref().unwrap_or("UTC"), "concurrency_policy": policy,
-                    "keep_last": s.keep_last.unwrap_or(5), "pod_labels": ctx["pod_labels"],
+                    "keep_last": s.keep_last.unwrap_or(5), "pod_labels": pod_labels,
                     "scheduled_time": "{{workflow.scheduledTime}}",
                 }),
             )?;
         }
     }
     for r in project.runs.values() {
-        let Some(p) = project.pipelines.get(&r.spec.pipeline) else { continue };
+        let Some(p) = project.pipelines.get(&r.spec.pipeline) else {
+            continue;
+        };
         let source = r.file().to_string();
         let ctx = workflow_context(model, project, cluster, p, &r.spec.args, out)?;
         for date in execution_dates(&r.spec) {
             let name = format!("{}-{}", p.name(), date.replace('-', ""));
-            out.emit("workflow", &source, with(&ctx, json!({"name": name, "execution_date": date, "pipeline": p.name()})))?;
+            out.emit(
+                "workflow",
+                &source,
+                with(
+                    ctx.clone(),
+                    json!({"name": name, "execution_date": date, "pipeline": p.name()}),
+                ),
+            )?;
         }
     }
     Ok(())
@@ -46,8 +69,12 @@ pub fn execution_dates(run: &crate::model::kinds::RunSpec) -> Vec<String> {
     if let Some(d) = &run.date {
         return vec![d.clone()];
     }
-    let Some(range) = &run.execution_dates else { return Vec::new() };
-    let (Some(mut d), Some(to)) = (parse_date(&range.from), parse_date(&range.to)) else { return Vec::new() };
+    let Some(range) = &run.execution_dates else {
+        return Vec::new();
+    };
+    let (Some(mut d), Some(to)) = (parse_date(&range.from), parse_date(&range.to)) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     while d <= to {
         out.push(d.format("%Y-%m-%d").to_string());
@@ -56,8 +83,8 @@ pub fn execution_dates(run: &crate::model::kinds::RunSpec) -> Vec<String> {
     out
 }
 
-fn with(base: &Value, extra: Value) -> Value {
-    let mut v = base.clone();
+fn with(base: Value, extra: Value) -> Value {
+    let mut v = base;
     if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
         o.extend(e);
     }
@@ -78,44 +105,99 @@ fn workflow_context(
     let pod_ctx = pod(model, project, &cluster.spec);
     let mut tasks = Vec::new();
     for task in &p.spec.tasks {
-        let t = model.template(project, &task.template).ok_or_else(|| out.error(p.file(), format!("template `{}` not found", task.template)))?;
-        let args = with_defaults(t.spec.parameters.as_ref(), &merge(&task.args, overrides.get(&task.name).unwrap_or(&Map::new())));
+        let t = model.template(project, &task.template).ok_or_else(|| {
+            out.error(p.file(), format!("template `{}` not found", task.template))
+        })?;
+        let args = with_defaults(
+            t.spec.parameters.as_ref(),
+            &merge(&task.args, overrides.get(&task.name).unwrap_or(&Map::new())),
+        );
         let spec = ContainerSpec {
             image: &t.spec.image,
-            command: t.spec.command.iter().map(|c| substitute(c, &args)).collect(),
+            command: t
+                .spec
+                .command
+                .iter()
+                .map(|c| substitute(c, &args))
+                .collect(),
             args: t.spec.args.iter().map(|a| substitute(a, &args)).collect(),
-            env: vec![&project.manifest.spec.env, &t.spec.env, &p.spec.env, &task.env],
-            secret_env: vec![&project.manifest.spec.secret_env, &t.spec.secret_env, &p.spec.secret_env],
-            resources: task.resources.as_ref().map_or_else(|| t.spec.resources.clone(), |r| r.over(&t.spec.resources)),
+            env: vec![
+                &project.manifest.spec.env,
+                &t.spec.env,
+                &p.spec.env,
+                &task.env,
+            ],
+            secret_env: vec![
+                &project.manifest.spec.secret_env,
+                &t.spec.secret_env,
+                &p.spec.secret_env,
+            ],
+            resources: task
+                .resources
+                .as_ref()
+                .map_or_else(|| t.spec.resources.clone(), |r| r.over(&t.spec.resources)),
             owner: &p.spec.owner,
         };
         let c = container(project, &spec);
-        let workers = args.get("workers").and_then(Value::as_u64).or(t.spec.workers.map(u64::from)).unwrap_or(1);
+        let workers = args
+            .get("workers")
+            .and_then(Value::as_u64)
+            .or(t.spec.workers.map(u64::from))
+            .unwrap_or(1);
         let resource = match t.spec.engine.as_str() {
             "container" => Value::Null,
             engine => {
-                let job_ctx = json!({
-                    "generate_name": format!("{}-{}-", p.name(), task.name),
-                    "pod_labels": labels, "container": c, "pod": pod_ctx,
-                    "workers": workers, "replicas": workers + 1,
-                    "entrypoint": shell_join(spec.command.iter().chain(spec.args.iter())),
-                });
+                let job_ctx = obj([
+                    (
+                        "generate_name",
+                        Value::String(format!("{}-{}-", p.name(), task.name)),
+                    ),
+                    ("pod_labels", labels.clone()),
+                    ("container", c.clone()),
+                    ("pod", pod_ctx.clone()),
+                    ("workers", json!(workers)),
+                    ("replicas", json!(workers + 1)),
+                    (
+                        "entrypoint",
+                        Value::String(shell_join(spec.command.iter().chain(spec.args.iter()))),
+                    ),
+                ]);
                 let (blueprint, job_ctx) = engine_context(engine, &t.spec, job_ctx);
-                let job = out.value(blueprint, p.file(), &job_ctx)?;
+                let job = out.value(blueprint, p.file(), job_ctx)?;
                 let (success, failure) = conditions(engine);
-                json!({"success": success, "failure": failure, "manifest": serde_json::to_string(&job).expect("json")})
+                obj([
+                    ("success", json!(success)),
+                    ("failure", json!(failure)),
+                    (
+                        "manifest",
+                        Value::String(serde_json::to_string(&job).expect("json")),
+                    ),
+                ])
             }
         };
-        tasks.push(json!({
-            "name": task.name, "after": task.after, "retries": task.retries.filter(|r| *r > 0),
-            "timeout_seconds": task.timeout.as_deref().and_then(duration_seconds),
-            "container": c, "resource": resource,
-        }));
+        tasks.push(obj([
+            ("name", json!(task.name)),
+            ("after", json!(task.after)),
+            ("retries", json!(task.retries.filter(|r| *r > 0))),
+            (
+                "timeout_seconds",
+                json!(task.timeout.as_deref().and_then(duration_seconds)),
+            ),
+            ("container", c),
+            ("resource", resource),
+        ]));
     }
-    Ok(json!({
-        "namespace": project.name(), "tasks": tasks, "pod": pod_ctx, "pod_labels": labels,
-        "parallelism": p.spec.parallelism, "timeout_seconds": p.spec.timeout.as_deref().and_then(duration_seconds),
-    }))
+    Ok(obj([
+        ("namespace", json!(project.name())),
+        ("tasks", Value::Array(tasks)),
+        ("pod", pod_ctx),
+        ("pod_labels", labels),
+        ("parallelism", json!(p.spec.parallelism)),
+        (
+            "timeout_seconds",
+            json!(p.spec.timeout.as_deref().and_then(duration_seconds)),
+        ),
+    ]))
 }
 
 /// The blueprint of an engine and its extra context (Katib's experiment settings).
@@ -138,33 +220,68 @@ fn engine_context(engine: &str, t: &TemplateSpec, mut ctx: Value) -> (&'static s
         if let Some(goal) = e.and_then(|e| e.objective.goal) {
             objective["goal"] = json!(goal);
         }
-        if let Some(extra) = e.map(|e| &e.objective.additional_metrics).filter(|m| !m.is_empty()) {
+        if let Some(extra) = e
+            .map(|e| &e.objective.additional_metrics)
+            .filter(|m| !m.is_empty())
+        {
             objective["additionalMetricNames"] = json!(extra);
         }
         let search = e.map(|e| e.search.as_slice()).unwrap_or_default();
-        let as_str = |v: &Option<Value>| v.as_ref().map(|v| match v { Value::String(s) => s.clone(), other => other.to_string() });
+        let as_str = |v: &Option<Value>| {
+            v.as_ref().map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
         let parameters: Vec<Value> = search
             .iter()
             .map(|s| {
                 let mut space = Map::new();
-                for (k, v) in [("min", as_str(&s.min)), ("max", as_str(&s.max)), ("step", as_str(&s.step))] {
+                for (k, v) in [
+                    ("min", as_str(&s.min)),
+                    ("max", as_str(&s.max)),
+                    ("step", as_str(&s.step)),
+                ] {
                     if let Some(v) = v {
                         space.insert(k.into(), json!(v));
                     }
                 }
                 if !s.values.is_empty() {
-                    space.insert("list".into(), json!(s.values.iter().map(|v| as_str(&Some(v.clone())).unwrap_or_default()).collect::<Vec<_>>()));
+                    space.insert(
+                        "list".into(),
+                        json!(
+                            s.values
+                                .iter()
+                                .map(|v| as_str(&Some(v.clone())).unwrap_or_default())
+                                .collect::<Vec<_>>()
+                        ),
+                    );
                 }
                 json!({"name": s.name, "parameterType": s.kind, "feasibleSpace": space})
             })
             .collect();
-        let trial_parameters: Vec<Value> = search.iter().map(|s| json!({"name": s.name, "reference": s.name})).collect();
+        let trial_parameters: Vec<Value> = search
+            .iter()
+            .map(|s| json!({"name": s.name, "reference": s.name}))
+            .collect();
         let o = ctx.as_object_mut().expect("object");
         o.insert("objective".into(), objective);
-        o.insert("algorithm".into(), json!(e.map_or("random", |e| e.algorithm.as_str())));
-        o.insert("parallel_trials".into(), json!(e.and_then(|e| e.parallel_trials).unwrap_or(3)));
-        o.insert("max_trials".into(), json!(e.and_then(|e| e.max_trials).unwrap_or(12)));
-        o.insert("max_failed_trials".into(), json!(e.and_then(|e| e.max_failed_trials).unwrap_or(3)));
+        o.insert(
+            "algorithm".into(),
+            json!(e.map_or("random", |e| e.algorithm.as_str())),
+        );
+        o.insert(
+            "parallel_trials".into(),
+            json!(e.and_then(|e| e.parallel_trials).unwrap_or(3)),
+        );
+        o.insert(
+            "max_trials".into(),
+            json!(e.and_then(|e| e.max_trials).unwrap_or(12)),
+        );
+        o.insert(
+            "max_failed_trials".into(),
+            json!(e.and_then(|e| e.max_failed_trials).unwrap_or(3)),
+        );
         o.insert("parameters".into(), json!(parameters));
         o.insert("trial_parameters".into(), json!(trial_parameters));
     }
@@ -174,12 +291,30 @@ fn engine_context(engine: &str, t: &TemplateSpec, mut ctx: Value) -> (&'static s
 /// Argo `successCondition` / `failureCondition` for an engine's object.
 fn conditions(engine: &str) -> (&'static str, &'static str) {
     match engine {
-        "pytorchjob" | "xgboostjob" => ("status.replicaStatuses.Master.succeeded > 0", "status.replicaStatuses.Master.failed > 0"),
-        "tfjob" => ("status.replicaStatuses.Chief.succeeded > 0", "status.replicaStatuses.Chief.failed > 0"),
-        "mpijob" => ("status.replicaStatuses.Launcher.succeeded > 0", "status.replicaStatuses.Launcher.failed > 0"),
-        "volcano" => ("status.state.phase == Completed", "status.state.phase in (Failed, Aborted, Terminated)"),
-        "ray" => ("status.jobStatus == SUCCEEDED", "status.jobStatus in (FAILED, STOPPED)"),
-        _ => (r#"status.conditions.#(type=="Succeeded").status == True"#, r#"status.conditions.#(type=="Failed").status == True"#),
+        "pytorchjob" | "xgboostjob" => (
+            "status.replicaStatuses.Master.succeeded > 0",
+            "status.replicaStatuses.Master.failed > 0",
+        ),
+        "tfjob" => (
+            "status.replicaStatuses.Chief.succeeded > 0",
+            "status.replicaStatuses.Chief.failed > 0",
+        ),
+        "mpijob" => (
+            "status.replicaStatuses.Launcher.succeeded > 0",
+            "status.replicaStatuses.Launcher.failed > 0",
+        ),
+        "volcano" => (
+            "status.state.phase == Completed",
+            "status.state.phase in (Failed, Aborted, Terminated)",
+        ),
+        "ray" => (
+            "status.jobStatus == SUCCEEDED",
+            "status.jobStatus in (FAILED, STOPPED)",
+        ),
+        _ => (
+            r#"status.conditions.#(type=="Succeeded").status == True"#,
+            r#"status.conditions.#(type=="Failed").status == True"#,
+        ),
     }
 }
 
@@ -187,7 +322,10 @@ fn conditions(engine: &str) -> (&'static str, &'static str) {
 fn shell_join<'a>(words: impl Iterator<Item = &'a String>) -> String {
     words
         .map(|w| {
-            if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@{}%+".contains(c)) {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@{}%+".contains(c))
+            {
                 w.clone()
             } else {
                 format!("'{}'", w.replace('\'', "'\\''"))

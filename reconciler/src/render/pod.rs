@@ -23,7 +23,10 @@ pub(super) struct ContainerSpec<'a> {
 
 /// Rewrites cubist placeholders in a string for Argo: `{{execution_date}}` → the workflow parameter.
 pub(super) fn argo_placeholders(s: &str) -> String {
-    s.replace("{{execution_date}}", "{{workflow.parameters.execution_date}}")
+    s.replace(
+        "{{execution_date}}",
+        "{{workflow.parameters.execution_date}}",
+    )
 }
 
 /// Container context: `{image, command, args, env, resources, volumeMounts}`.
@@ -36,7 +39,10 @@ pub(super) fn container(project: &Project, spec: &ContainerSpec) -> Value {
     }
     for layer in &spec.secret_env {
         for (k, r) in *layer {
-            env.insert(k, json!({"name": k, "valueFrom": {"secretKeyRef": {"name": r.secret, "key": r.key}}}));
+            env.insert(
+                k,
+                json!({"name": k, "valueFrom": {"secretKeyRef": {"name": r.secret, "key": r.key}}}),
+            );
         }
     }
     let mounts: Vec<Value> = project
@@ -56,14 +62,20 @@ pub(super) fn container(project: &Project, spec: &ContainerSpec) -> Value {
             v
         })
         .collect();
-    json!({
-        "image": spec.image,
-        "command": spec.command,
-        "args": spec.args,
-        "env": env.into_values().collect::<Vec<_>>(),
-        "resources": resources(&spec.resources),
-        "volumeMounts": mounts,
-    })
+    super::obj([
+        ("image", Value::String(spec.image.to_string())),
+        (
+            "command",
+            Value::Array(spec.command.iter().cloned().map(Value::String).collect()),
+        ),
+        (
+            "args",
+            Value::Array(spec.args.iter().cloned().map(Value::String).collect()),
+        ),
+        ("env", Value::Array(env.into_values().collect())),
+        ("resources", resources(&spec.resources)),
+        ("volumeMounts", Value::Array(mounts)),
+    ])
 }
 
 /// Kubernetes `resources`: requests for cpu/memory/gpu, limits for memory and gpu.
@@ -71,7 +83,14 @@ pub(super) fn resources(r: &Resources) -> Value {
     let mut requests = Map::new();
     let mut limits = Map::new();
     if let Some(Ok(m)) = r.cpu.as_ref().map(cpu_millis) {
-        requests.insert("cpu".into(), json!(if m % 1000 == 0 { fmt_cpu(m) } else { format!("{m}m") }));
+        requests.insert(
+            "cpu".into(),
+            json!(if m % 1000 == 0 {
+                fmt_cpu(m)
+            } else {
+                format!("{m}m")
+            }),
+        );
     }
     if let Some(Ok(b)) = r.memory.as_ref().map(memory_bytes) {
         requests.insert("memory".into(), json!(fmt_memory(b)));
@@ -123,7 +142,9 @@ pub(super) fn substitute(text: &str, args: &Map<String, Value>) -> String {
         match args.get(name) {
             Some(Value::String(s)) => out.push_str(&argo_placeholders(s)),
             Some(v) => out.push_str(&v.to_string()),
-            None if name == "execution_date" => out.push_str("{{workflow.parameters.execution_date}}"),
+            None if name == "execution_date" => {
+                out.push_str("{{workflow.parameters.execution_date}}")
+            }
             None => out.push_str(&rest[start..start + 2 + end + 2]),
         }
         rest = &after[end + 2..];
@@ -133,9 +154,15 @@ pub(super) fn substitute(text: &str, args: &Map<String, Value>) -> String {
 }
 
 /// Task args completed with the defaults of the template's parameters.
-pub(super) fn with_defaults(parameters: Option<&Value>, args: &Map<String, Value>) -> Map<String, Value> {
+pub(super) fn with_defaults(
+    parameters: Option<&Value>,
+    args: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    if let Some(props) = parameters.and_then(|p| p.get("properties")).and_then(Value::as_object) {
+    if let Some(props) = parameters
+        .and_then(|p| p.get("properties"))
+        .and_then(Value::as_object)
+    {
         for (k, schema) in props {
             if let Some(d) = schema.get("default") {
                 out.insert(k.clone(), d.clone());
@@ -152,8 +179,15 @@ mod tests {
 
     #[test]
     fn substitutes_args_and_execution_date() {
-        let args: Map<String, Value> = serde_json::from_value(json!({"workers": 4, "script": "train.py"})).unwrap();
-        assert_eq!(substitute("--nnodes={{workers}} {{ script }}", &args), "--nnodes=4 train.py");
-        assert_eq!(substitute("--date={{execution_date}} {{other}}", &args), "--date={{workflow.parameters.execution_date}} {{other}}");
+        let args: Map<String, Value> =
+            serde_json::from_value(json!({"workers": 4, "script": "train.py"})).unwrap();
+        assert_eq!(
+            substitute("--nnodes={{workers}} {{ script }}", &args),
+            "--nnodes=4 train.py"
+        );
+        assert_eq!(
+            substitute("--date={{execution_date}} {{other}}", &args),
+            "--date={{workflow.parameters.execution_date}} {{other}}"
+        );
     }
 }

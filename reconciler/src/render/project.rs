@@ -7,7 +7,12 @@ use crate::model::quantity::{Limit, fmt_cpu, fmt_memory};
 use crate::model::{Manifest, Model, Project};
 use serde_json::{Map, Value, json};
 
-pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<ClusterSpec>, out: &mut Out) -> Result<(), RenderError> {
+pub(super) fn render(
+    model: &Model,
+    project: &Project,
+    cluster: &Manifest<ClusterSpec>,
+    out: &mut Out,
+) -> Result<(), RenderError> {
     let ns = project.name();
     let source = project.manifest.file().to_string();
     out.emit("namespace", &source, json!({"namespace": ns}))?;
@@ -28,9 +33,12 @@ pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<Cluste
             json!({"namespace": ns, "name": format!("member-{}", dns_name(&m.user)), "cluster_role": role, "subject_kind": kind, "user": user}),
         )?;
     }
-    let Some(q) = model.quota_for(project, cluster.name()) else { return Ok(()) };
+    let Some(q) = model.quota_for(project, cluster.name()) else {
+        return Ok(());
+    };
     let qsource = q.file().to_string();
-    let parse = |l: &Option<crate::model::kinds::Limits>| l.as_ref().and_then(|l| Limit::parse(l).ok());
+    let parse =
+        |l: &Option<crate::model::kinds::Limits>| l.as_ref().and_then(|l| Limit::parse(l).ok());
     let mut hard = Map::new();
     if let Some(l) = parse(&q.spec.project) {
         if let Some(c) = l.cpu {
@@ -40,7 +48,10 @@ pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<Cluste
             hard.insert("requests.memory".into(), json!(fmt_memory(m)));
         }
         if l.gpu_limited {
-            hard.insert("requests.nvidia.com/gpu".into(), json!(l.gpu.values().sum::<u64>().to_string()));
+            hard.insert(
+                "requests.nvidia.com/gpu".into(),
+                json!(l.gpu.values().sum::<u64>().to_string()),
+            );
         }
     }
     if let Some(c) = &q.spec.counts {
@@ -49,7 +60,11 @@ pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<Cluste
         }
     }
     if !hard.is_empty() {
-        out.emit("resourcequota", &qsource, json!({"namespace": ns, "hard": hard}))?;
+        out.emit(
+            "resourcequota",
+            &qsource,
+            json!({"namespace": ns, "hard": hard}),
+        )?;
     }
     if let Some(l) = parse(&q.spec.per_task) {
         let mut max = Map::new();
@@ -60,10 +75,17 @@ pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<Cluste
             max.insert("memory".into(), json!(fmt_memory(m)));
         }
         if l.gpu_limited {
-            max.insert("nvidia.com/gpu".into(), json!(l.gpu.values().max().copied().unwrap_or(0).to_string()));
+            max.insert(
+                "nvidia.com/gpu".into(),
+                json!(l.gpu.values().max().copied().unwrap_or(0).to_string()),
+            );
         }
         if !max.is_empty() {
-            out.emit("limitrange", &qsource, json!({"namespace": ns, "max": Value::Object(max)}))?;
+            out.emit(
+                "limitrange",
+                &qsource,
+                json!({"namespace": ns, "max": Value::Object(max)}),
+            )?;
         }
     }
     Ok(())
@@ -71,6 +93,10 @@ pub(super) fn render(model: &Model, project: &Project, cluster: &Manifest<Cluste
 
 /// A user or team name as a DNS-1123 label fragment.
 pub(super) fn dns_name(s: &str) -> String {
-    let v: String = s.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let v: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
     v.trim_matches('-').chars().take(50).collect()
 }

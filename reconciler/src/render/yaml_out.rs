@@ -82,20 +82,57 @@ fn scalar(v: &Value) -> String {
 
 /// A string as a plain scalar when that reads back as the same string, else JSON-quoted.
 fn quote(s: &str) -> String {
-    if is_plain_safe(s) { s.to_string() } else { serde_json::to_string(s).expect("string") }
+    if is_plain_safe(s) {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).expect("string")
+    }
 }
 
 fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if "-?:,[]{}#&*!|>'\"%@`~ ".contains(first) || s.ends_with([' ', ':']) {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.chars().any(|c| c.is_control()) {
+    if s.contains(": ") || s.contains(" #") || s.chars().any(|c| c.is_control() || c == '\u{feff}')
+    {
         return false;
     }
-    // Anything the YAML 1.2 core schema would read as null, bool or number stays quoted.
-    let parsed = crate::model::yaml::parse_documents("", &format!("k: {s}\n"));
-    matches!(parsed.as_deref(), Ok([doc]) if doc.to_json()["k"] == Value::String(s.to_string()))
+    !resolves_to_non_string(s)
+}
+
+/// True when a plain scalar `s` could be read as something other than a string: null, bool or
+/// number in the YAML 1.2 core schema, and — for readers of hydrated manifests such as kubectl,
+/// which resolve YAML 1.1 — `yes`/`no`/`on`/`off`, octals, `1_000`, sexagesimals and dates.
+/// Conservative: a string that merely looks numeric is quoted.
+fn resolves_to_non_string(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y", "yes",
+        "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "=", "<<",
+    ];
+    if WORDS.contains(&s) {
+        return true;
+    }
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let lower = body.to_ascii_lowercase();
+    if matches!(lower.as_str(), ".inf" | ".nan" | "inf" | "nan" | "infinity") {
+        return true;
+    }
+    let Some(first) = body.chars().next() else {
+        return false;
+    };
+    // Numbers (any base, with `_` or `:` separators, exponents) and timestamps all start with a
+    // digit or a dot and use few other characters.
+    (first.is_ascii_digit() || first == '.')
+        && (s.parse::<f64>().is_ok()
+            || body.starts_with("0x")
+            || body.starts_with("0o")
+            || body.starts_with("0b")
+            || body
+                .chars()
+                .all(|c| c.is_ascii_digit() || "_:.-+eE TtZz".contains(c)))
 }
 
 #[cfg(test)]
@@ -113,5 +150,81 @@ mod tests {
         let text = to_yaml(&v);
         let back = crate::model::yaml::parse_documents("t.yaml", &text).unwrap();
         assert_eq!(back[0].to_json(), v, "{text}");
+    }
+
+    #[test]
+    fn quotes_whatever_a_reader_could_take_for_another_type() {
+        for s in [
+            "true",
+            "False",
+            "null",
+            "~",
+            "yes",
+            "No",
+            "on",
+            "OFF",
+            "y",
+            "42",
+            "-7",
+            "+3",
+            "0x1F",
+            "0o17",
+            "1e3",
+            "1.5",
+            ".5",
+            ".inf",
+            "-.Inf",
+            ".nan",
+            "1_000",
+            "0777",
+            "12:30",
+            "2026-11-01",
+            "2026-11-01T02:00:00Z",
+            "",
+            " lead",
+            "trail ",
+            "a: b",
+            "a #b",
+            "-x",
+            "*ref",
+            "&a",
+            "!tag",
+            "@x",
+            "`x",
+            "%x",
+            "|",
+            ">",
+            "[a]",
+            "{a}",
+            "#c",
+            "'q'",
+            "\"q\"",
+            "k:",
+            "multi\nline",
+            "tab\there",
+        ] {
+            assert!(!is_plain_safe(s), "{s:?} must be quoted");
+            let text = to_yaml(&json!({ "k": s }));
+            let back = crate::model::yaml::parse_documents("t.yaml", &text).unwrap();
+            assert_eq!(back[0].to_json()["k"], json!(s), "{text}");
+        }
+        for s in [
+            "8Gi",
+            "500m",
+            "v1",
+            "apps/v1",
+            "s3://models/x/",
+            "a100",
+            "node-pool",
+            "date={{x}}",
+            "1.2.3a",
+            "Asia/Shanghai",
+            "a:b",
+        ] {
+            assert!(is_plain_safe(s), "{s:?} may stay plain");
+            let text = to_yaml(&json!({ "k": s }));
+            let back = crate::model::yaml::parse_documents("t.yaml", &text).unwrap();
+            assert_eq!(back[0].to_json()["k"], json!(s), "{text}");
+        }
     }
 }

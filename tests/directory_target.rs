@@ -1,0 +1,522 @@
+//! The directory target end to end on a copy of `examples-repo`: first apply creates every
+//! object and the inventory, a second apply changes nothing and rewrites no file, deleting a
+//! pipeline prunes exactly its objects, files cubist does not own are never touched, hand edits
+//! show up as an update with a diff, and no temporary file is ever left behind.
+
+use cubist::render::{Blueprints, ObjectKey, RenderedSet, render};
+use cubist::target::directory::{DirectoryTarget, INVENTORY_FILE};
+use cubist::target::select::directory_target;
+use cubist::target::{Action, Plan, Target};
+use cubist_tests::corpus::copy_tree;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// A copy of examples-repo in a tempdir, with the `local` cluster's directory target inside it.
+struct Fixture {
+    dir: TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo");
+        copy_tree(&src, &dir.path().join("repo"));
+        let cluster = dir.path().join("repo/clusters/local.yaml");
+        let text = std::fs::read_to_string(&cluster).unwrap();
+        assert!(
+            text.contains("path: ../rendered/local"),
+            "clusters/local.yaml changed shape:\n{text}"
+        );
+        std::fs::write(
+            &cluster,
+            text.replace("path: ../rendered/local", "path: ../out/local"),
+        )
+        .unwrap();
+        Fixture { dir }
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// The target directory, spelt as cubist joins it (`<repo>/../out/local`).
+    fn out(&self) -> PathBuf {
+        self.repo().join("../out/local")
+    }
+
+    /// Loads and renders the repo; returns the local cluster's objects and its target.
+    fn render(&self) -> (RenderedSet, DirectoryTarget) {
+        let snapshot = cubist::source::snapshot_dir(&self.repo()).expect("snapshot");
+        let (model, diags) = cubist::model::load(&snapshot);
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let mut sets = render(&model, &Blueprints::embedded().unwrap()).unwrap();
+        let target = directory_target(&self.repo(), &model.clusters["local"].spec)
+            .expect("local has a directory target");
+        (sets.remove("local").expect("local rendered"), target)
+    }
+
+    fn plan(&self) -> (RenderedSet, DirectoryTarget, Plan) {
+        let (set, target) = self.render();
+        let plan = target.plan(&set).expect("plan");
+        (set, target, plan)
+    }
+
+    fn apply(&self) -> (RenderedSet, Plan, cubist::target::ApplyReport) {
+        let (set, target, plan) = self.plan();
+        let mut seen = 0;
+        let report = target.apply(&plan, &mut |_| seen += 1).expect("apply");
+        assert!(
+            seen == plan.changes.len() || plan.is_empty(),
+            "progress called {seen} times for {} changes",
+            plan.changes.len()
+        );
+        (set, plan, report)
+    }
+}
+
+/// Every file under `root`: relative path → (inode, mtime in ns, content).
+fn snapshot(root: &Path) -> BTreeMap<String, (u64, i128, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u64, i128, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &e.path(), out);
+            } else {
+                let m = e.metadata().unwrap();
+                let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, (m.ino(), mtime, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn keys(set: &RenderedSet) -> BTreeSet<ObjectKey> {
+    set.objects.iter().map(|o| o.key()).collect()
+}
+
+fn changes_of(plan: &Plan, action: Action) -> BTreeSet<ObjectKey> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action == action)
+        .map(|c| c.key.clone())
+        .collect()
+}
+
+/// No file in the target but the inventory and the files of inventory objects (plus `allowed`).
+fn assert_only_owned_files(target: &DirectoryTarget, root: &Path, allowed: &[&str]) {
+    let inventory = target.inventory().unwrap();
+    let mut expected: BTreeSet<String> = inventory
+        .objects
+        .iter()
+        .map(|e| {
+            target
+                .path_of(&e.key())
+                .strip_prefix(root)
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    expected.insert(INVENTORY_FILE.to_string());
+    expected.extend(allowed.iter().map(|s| s.to_string()));
+    let present: BTreeSet<String> = snapshot(root).into_keys().collect();
+    let stray: Vec<_> = present.difference(&expected).collect();
+    assert!(
+        stray.is_empty(),
+        "files nobody owns (temp files left behind?): {stray:?}"
+    );
+    let missing: Vec<_> = expected.difference(&present).collect();
+    assert!(
+        missing.is_empty(),
+        "inventory objects without a file: {missing:?}"
+    );
+}
+
+#[test]
+fn first_apply_creates_everything_second_changes_nothing() {
+    let f = Fixture::new();
+    let (set, target, plan) = f.plan();
+    let n = set.objects.len();
+    assert!(n > 40, "only {n} objects for local");
+    assert_eq!(
+        plan.count(Action::Create),
+        n,
+        "a fresh target: every object is a create"
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.diff.as_deref().is_some_and(|d| d.contains("+kind: "))),
+        "creates carry a diff"
+    );
+    assert!(!f.out().exists(), "plan must not write");
+
+    let (_, _, report) = f.apply();
+    assert_eq!(
+        (
+            report.created,
+            report.updated,
+            report.deleted,
+            report.failed.len()
+        ),
+        (n, 0, 0, 0),
+        "{report:?}"
+    );
+    let inventory = target.inventory().unwrap();
+    assert_eq!(inventory.objects.len(), n);
+    let hashes: BTreeMap<ObjectKey, &str> = set
+        .objects
+        .iter()
+        .map(|o| (o.key(), o.hash.as_str()))
+        .collect();
+    for e in &inventory.objects {
+        assert_eq!(
+            Some(&e.hash.as_str()),
+            hashes.get(&e.key()),
+            "{:?}",
+            e.key()
+        );
+        assert!(e.project.is_some() && !e.source.is_empty(), "{e:?}");
+    }
+    for o in &set.objects {
+        let text = std::fs::read_to_string(target.path_of(&o.key())).unwrap();
+        assert_eq!(
+            text,
+            cubist::render::yaml_out::to_yaml(&o.body),
+            "{} on disk is not its rendered YAML",
+            o.key()
+        );
+    }
+    assert_only_owned_files(&target, &f.out(), &[]);
+
+    // Second round: nothing to do, and nothing is rewritten (same inode, mtime and bytes).
+    let before = snapshot(&f.out());
+    let (_, _, plan) = f.plan();
+    assert!(
+        plan.is_empty(),
+        "second plan: {}",
+        cubist::report::plan::counts(&plan)
+    );
+    assert_eq!(plan.count(Action::Unchanged), n);
+    let (_, _, report) = f.apply();
+    assert!(report.is_noop(), "{report:?}");
+    assert_eq!(report.unchanged, n);
+    assert!(before == snapshot(&f.out()), "a no-op apply rewrote files");
+}
+
+#[test]
+fn deleting_a_pipeline_prunes_exactly_its_objects() {
+    let f = Fixture::new();
+    let (before_set, _, _) = f.apply();
+    let before = snapshot(&f.out());
+
+    // daily-ranker is scheduled (WorkflowTemplate + CronWorkflow) and its two Runs make 15 Workflows.
+    let repo = f.repo();
+    for file in [
+        "projects/recsys/pipelines/daily-ranker.yaml",
+        "projects/recsys/runs/backfill-2026-11.yaml",
+        "projects/recsys/runs/rerun-2026-11-20.yaml",
+    ] {
+        std::fs::remove_file(repo.join(file)).unwrap();
+    }
+    let (after_set, target, plan) = f.plan();
+    let gone: BTreeSet<ObjectKey> = keys(&before_set)
+        .difference(&keys(&after_set))
+        .cloned()
+        .collect();
+    let expected: BTreeSet<ObjectKey> = before_set
+        .objects
+        .iter()
+        .filter(|o| o.body["metadata"]["namespace"] == "recsys")
+        .filter(|o| {
+            let name = o.body["metadata"]["name"].as_str().unwrap();
+            match o.body["kind"].as_str().unwrap() {
+                "WorkflowTemplate" | "CronWorkflow" => name == "daily-ranker",
+                "Workflow" => name.starts_with("daily-ranker-"),
+                _ => false,
+            }
+        })
+        .map(|o| o.key())
+        .collect();
+    assert_eq!(
+        expected.iter().filter(|k| k.kind == "Workflow").count(),
+        15,
+        "{expected:?}"
+    );
+    assert!(
+        expected.iter().any(|k| k.kind == "CronWorkflow")
+            && expected.iter().any(|k| k.kind == "WorkflowTemplate")
+    );
+    assert_eq!(gone, expected, "the render lost other objects too");
+    assert_eq!(changes_of(&plan, Action::Delete), expected, "plan deletes");
+    assert_eq!(
+        plan.count(Action::Unchanged),
+        after_set.objects.len(),
+        "everything else is unchanged"
+    );
+    assert_eq!(plan.changes.len(), after_set.objects.len() + expected.len());
+    let paths: BTreeSet<String> = expected
+        .iter()
+        .map(|k| {
+            target
+                .path_of(k)
+                .strip_prefix(f.out())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+
+    let (_, _, report) = f.apply();
+    assert_eq!(
+        (
+            report.created,
+            report.updated,
+            report.deleted,
+            report.failed.len()
+        ),
+        (0, 0, expected.len(), 0),
+        "{report:?}"
+    );
+    let after = snapshot(&f.out());
+    for (path, state) in &before {
+        if path == INVENTORY_FILE {
+            continue;
+        }
+        match after.get(path) {
+            None => assert!(
+                paths.contains(path),
+                "{path} was deleted but is not daily-ranker's"
+            ),
+            Some(now) => {
+                assert!(!paths.contains(path), "{path} should have been pruned");
+                assert!(now == state, "{path} was rewritten");
+            }
+        }
+    }
+    let inventory: BTreeSet<ObjectKey> = target
+        .inventory()
+        .unwrap()
+        .objects
+        .iter()
+        .map(|e| e.key())
+        .collect();
+    assert_eq!(inventory, keys(&after_set));
+    assert_only_owned_files(&target, &f.out(), &[]);
+    assert!(f.plan().2.is_empty());
+}
+
+#[test]
+fn files_cubist_does_not_own_are_never_touched() {
+    let f = Fixture::new();
+    let (set, target) = f.render();
+    // Someone's file exactly where cubist wants to write the recsys ranker InferenceService...
+    let taken = set
+        .objects
+        .iter()
+        .find(|o| o.body["kind"] == "InferenceService" && o.body["metadata"]["name"] == "ranker")
+        .unwrap()
+        .key();
+    let taken_path = target.path_of(&taken);
+    let rel_taken = taken_path
+        .strip_prefix(f.out())
+        .unwrap()
+        .display()
+        .to_string();
+    std::fs::create_dir_all(taken_path.parent().unwrap()).unwrap();
+    let theirs = "# hand-made, not cubist's\napiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: ranker, namespace: recsys}\n";
+    std::fs::write(&taken_path, theirs).unwrap();
+    // ...and unrelated foreign files next to cubist's.
+    std::fs::create_dir_all(f.out().join("recsys")).unwrap();
+    std::fs::write(f.out().join("recsys/notes.txt"), "not a manifest").unwrap();
+    std::fs::write(f.out().join("README.md"), "readme").unwrap();
+
+    let plan = target.plan(&set).unwrap();
+    assert_eq!(
+        changes_of(&plan, Action::Conflict),
+        BTreeSet::from([taken.clone()])
+    );
+    let conflict = plan
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Conflict)
+        .unwrap();
+    assert!(
+        conflict
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains(&rel_taken)),
+        "{conflict:?}"
+    );
+    assert_eq!(plan.count(Action::Create), set.objects.len() - 1);
+
+    let (_, _, report) = f.apply();
+    assert_eq!(report.created, set.objects.len() - 1);
+    assert_eq!(
+        report.failed.len(),
+        1,
+        "the conflict is reported: {report:?}"
+    );
+    assert!(
+        report.failed[0]
+            .0
+            .contains("InferenceService recsys/ranker"),
+        "{report:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&taken_path).unwrap(),
+        theirs,
+        "a conflicting file was overwritten"
+    );
+    assert!(
+        !target
+            .inventory()
+            .unwrap()
+            .objects
+            .iter()
+            .any(|e| e.key() == taken),
+        "cubist claimed a file it did not write"
+    );
+
+    // Prune the whole recsys project's pipelines: foreign files survive, the conflict stays a conflict.
+    for dir in ["pipelines", "runs"] {
+        std::fs::remove_dir_all(f.repo().join("projects/recsys").join(dir)).unwrap();
+    }
+    let (_, _, report) = f.apply();
+    assert!(report.deleted > 15, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(std::fs::read_to_string(&taken_path).unwrap(), theirs);
+    assert_eq!(
+        std::fs::read_to_string(f.out().join("recsys/notes.txt")).unwrap(),
+        "not a manifest"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.out().join("README.md")).unwrap(),
+        "readme"
+    );
+    assert_only_owned_files(
+        &target,
+        &f.out(),
+        &["README.md", "recsys/notes.txt", &rel_taken],
+    );
+
+    // Once the file is moved away, cubist creates the object and owns it.
+    std::fs::remove_file(&taken_path).unwrap();
+    let (_, plan, report) = f.apply();
+    assert_eq!(
+        changes_of(&plan, Action::Create),
+        BTreeSet::from([taken.clone()])
+    );
+    assert_eq!((report.created, report.failed.len()), (1, 0));
+    assert!(
+        target
+            .inventory()
+            .unwrap()
+            .objects
+            .iter()
+            .any(|e| e.key() == taken)
+    );
+}
+
+#[test]
+fn a_hand_edit_is_planned_as_one_update_with_a_diff() {
+    let f = Fixture::new();
+    let (set, _, _) = f.apply();
+    let (_, target) = f.render();
+    let key = set
+        .objects
+        .iter()
+        .find(|o| {
+            o.body["kind"] == "WorkflowTemplate" && o.body["metadata"]["name"] == "daily-ranker"
+        })
+        .unwrap()
+        .key();
+    let path = target.path_of(&key);
+    let rendered = std::fs::read_to_string(&path).unwrap();
+    assert!(rendered.contains("\n  parallelism: 3\n"), "{rendered}");
+
+    // A comment or re-indentation is not a change: the objects are compared, not the bytes.
+    std::fs::write(&path, format!("# reviewed by bob\n{rendered}")).unwrap();
+    assert!(f.plan().2.is_empty(), "a comment made the object differ");
+
+    std::fs::write(
+        &path,
+        rendered.replace("\n  parallelism: 3\n", "\n  parallelism: 8\n"),
+    )
+    .unwrap();
+    let (_, _, plan) = f.plan();
+    assert_eq!(
+        changes_of(&plan, Action::Update),
+        BTreeSet::from([key.clone()])
+    );
+    assert_eq!(plan.count(Action::Unchanged), set.objects.len() - 1);
+    let diff = plan
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Update)
+        .unwrap()
+        .diff
+        .clone()
+        .expect("an update has a diff");
+    assert!(
+        diff.contains("-  parallelism: 8") && diff.contains("+  parallelism: 3"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("recsys/argoproj.io_WorkflowTemplate_daily-ranker.yaml"),
+        "{diff}"
+    );
+    let text = cubist::report::plan::text(std::slice::from_ref(&plan), &[]);
+    assert!(text.contains("created 0, changed 1, deleted 0"), "{text}");
+
+    let (_, _, report) = f.apply();
+    assert_eq!((report.created, report.updated, report.deleted), (0, 1, 0));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        rendered,
+        "apply restores the rendered object"
+    );
+    assert!(f.plan().2.is_empty());
+    assert_only_owned_files(&target, &f.out(), &[]);
+}
+
+#[test]
+fn a_deleted_file_or_a_corrupt_one_is_recreated() {
+    let f = Fixture::new();
+    let (set, _, _) = f.apply();
+    let (_, target) = f.render();
+    let ns = set
+        .objects
+        .iter()
+        .find(|o| o.body["kind"] == "Namespace")
+        .unwrap()
+        .key();
+    let sa = set
+        .objects
+        .iter()
+        .find(|o| o.body["kind"] == "ServiceAccount")
+        .unwrap()
+        .key();
+    std::fs::remove_file(target.path_of(&ns)).unwrap();
+    std::fs::write(target.path_of(&sa), "{ not: [yaml").unwrap();
+    let (_, _, plan) = f.plan();
+    // An unreadable file cubist owns is planned as a create too (it is rewritten).
+    assert_eq!(
+        changes_of(&plan, Action::Create),
+        BTreeSet::from([ns.clone(), sa.clone()]),
+        "{}",
+        cubist::report::plan::counts(&plan)
+    );
+    assert_eq!(plan.count(Action::Unchanged), set.objects.len() - 2);
+    let (_, _, report) = f.apply();
+    assert!(report.failed.is_empty());
+    assert!(f.plan().2.is_empty());
+    assert_only_owned_files(&target, &f.out(), &[]);
+}
