@@ -26,8 +26,14 @@ impl DirectoryTarget {
     /// The file an object lives in: `<ns or _cluster>/<group>_<kind>_<name>.yaml`.
     pub fn path_of(&self, key: &ObjectKey) -> PathBuf {
         let group = key.api_version.rsplit_once('/').map_or("core", |(g, _)| g);
-        let dir = if key.namespace.is_empty() { "_cluster" } else { &key.namespace };
-        self.root.join(dir).join(format!("{group}_{}_{}.yaml", key.kind, key.name))
+        let dir = if key.namespace.is_empty() {
+            "_cluster"
+        } else {
+            &key.namespace
+        };
+        self.root
+            .join(dir)
+            .join(format!("{group}_{}_{}.yaml", key.kind, key.name))
     }
 
     /// The inventory as last written (empty if none).
@@ -35,9 +41,15 @@ impl DirectoryTarget {
         let path = self.root.join(INVENTORY_FILE);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let docs = parse_documents(INVENTORY_FILE, &text).map_err(|d| anyhow::anyhow!("{}: {}", path.display(), d.message))?;
+                let docs = parse_documents(INVENTORY_FILE, &text)
+                    .map_err(|d| anyhow::anyhow!("{}: {}", path.display(), d.message))?;
                 let json = docs.first().map(|d| d.to_json()).unwrap_or_default();
-                serde_json::from_value(json).with_context(|| format!("{} is corrupt; delete it to let cubist rebuild it", path.display()))
+                serde_json::from_value(json).with_context(|| {
+                    format!(
+                        "{} is corrupt; delete it to let cubist rebuild it",
+                        path.display()
+                    )
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inventory::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -49,13 +61,21 @@ impl DirectoryTarget {
         objects.sort();
         objects.dedup_by(|a, b| a.key() == b.key());
         let body = serde_json::to_value(Inventory { objects })?;
-        write_atomic(&self.root.join(INVENTORY_FILE), &format!("# Objects cubist owns in this directory. Do not edit.\n{}", to_yaml(&body)))
+        write_atomic(
+            &self.root.join(INVENTORY_FILE),
+            &format!(
+                "# Objects cubist owns in this directory. Do not edit.\n{}",
+                to_yaml(&body)
+            ),
+        )
     }
 
     /// The current object at a path, parsed, if the file exists.
     fn current(&self, path: &Path) -> Result<Option<serde_json::Value>> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Ok(parse_documents(&path.display().to_string(), &text).ok().and_then(|d| d.first().map(|n| n.to_json()))),
+            Ok(text) => Ok(parse_documents(&path.display().to_string(), &text)
+                .ok()
+                .and_then(|d| d.first().map(|n| n.to_json()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -65,7 +85,8 @@ impl DirectoryTarget {
 impl Target for DirectoryTarget {
     fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
         let inventory = self.inventory()?;
-        let owned: BTreeMap<ObjectKey, &InventoryEntry> = inventory.objects.iter().map(|e| (e.key(), e)).collect();
+        let owned: BTreeMap<ObjectKey, &InventoryEntry> =
+            inventory.objects.iter().map(|e| (e.key(), e)).collect();
         let mut changes = Vec::new();
         let mut wanted = HashSet::new();
         for o in &desired.objects {
@@ -73,31 +94,63 @@ impl Target for DirectoryTarget {
             wanted.insert(key.clone());
             let path = self.path_of(&key);
             let current = self.current(&path)?;
-            let label = path.strip_prefix(&self.root).unwrap_or(&path).display().to_string();
+            let label = path
+                .strip_prefix(&self.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
             let (action, note) = match (&current, owned.contains_key(&key)) {
                 (None, _) => (Action::Create, None),
                 (Some(cur), true) if content_hash(cur) == o.hash => (Action::Unchanged, None),
                 (Some(_), true) => (Action::Update, None),
-                (Some(_), false) => (Action::Conflict, Some(format!("{label} exists but cubist did not write it; move it away to let cubist manage it"))),
+                (Some(_), false) => (
+                    Action::Conflict,
+                    Some(format!(
+                        "{label} exists but cubist did not write it; move it away to let cubist manage it"
+                    )),
+                ),
             };
-            let diff = matches!(action, Action::Create | Action::Update).then(|| unified_diff(current.as_ref(), Some(&o.body), &label));
-            changes.push(Change { key, action, project: o.project.clone(), source: o.source.clone(), diff, desired: Some(o.clone()), note });
+            let diff = matches!(action, Action::Create | Action::Update)
+                .then(|| unified_diff(current.as_ref(), Some(&o.body), &label));
+            changes.push(Change {
+                key,
+                action,
+                project: o.project.clone(),
+                source: o.source.clone(),
+                diff,
+                desired: Some(o.clone()),
+                note,
+            });
         }
-        for e in inventory.objects.iter().rev().filter(|e| !wanted.contains(&e.key())) {
+        for e in inventory
+            .objects
+            .iter()
+            .rev()
+            .filter(|e| !wanted.contains(&e.key()))
+        {
             let path = self.path_of(&e.key());
             let current = self.current(&path)?;
-            let label = path.strip_prefix(&self.root).unwrap_or(&path).display().to_string();
+            let label = path
+                .strip_prefix(&self.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
             changes.push(Change {
                 key: e.key(),
                 action: Action::Delete,
                 project: e.project.clone(),
                 source: e.source.clone(),
-                diff: current.as_ref().map(|c| unified_diff(Some(c), None, &label)),
+                diff: current
+                    .as_ref()
+                    .map(|c| unified_diff(Some(c), None, &label)),
                 desired: None,
                 note: None,
             });
         }
-        Ok(Plan { cluster: desired.cluster.clone(), changes })
+        Ok(Plan {
+            cluster: desired.cluster.clone(),
+            changes,
+        })
     }
 
     fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
@@ -106,27 +159,50 @@ impl Target for DirectoryTarget {
             report.unchanged = plan.changes.len();
             return Ok(report);
         }
-        std::fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
         let old = self.inventory()?;
         // Claim what is about to be written first: a crash then leaves nothing unowned.
-        let claimed = plan.changes.iter().filter_map(|c| c.desired.as_ref()).map(InventoryEntry::of);
+        let claimed = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.desired.as_ref())
+            .map(InventoryEntry::of);
         let keep: Vec<InventoryEntry> = plan
             .changes
             .iter()
             .filter(|c| c.action != Action::Conflict)
             .filter_map(|c| c.desired.as_ref().map(InventoryEntry::of))
             .collect();
-        let conflicts: HashSet<ObjectKey> = plan.changes.iter().filter(|c| c.action == Action::Conflict).map(|c| c.key.clone()).collect();
-        self.write_inventory(old.objects.iter().cloned().chain(claimed.filter(|e| !conflicts.contains(&e.key()))))?;
+        let conflicts: HashSet<ObjectKey> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Conflict)
+            .map(|c| c.key.clone())
+            .collect();
+        self.write_inventory(
+            old.objects
+                .iter()
+                .cloned()
+                .chain(claimed.filter(|e| !conflicts.contains(&e.key()))),
+        )?;
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
-                (Action::Create | Action::Update, Some(o)) => write_atomic(&path, &to_yaml(&o.body)).map(|_| {
-                    if c.action == Action::Create { report.created += 1 } else { report.updated += 1 }
-                }),
+                (Action::Create | Action::Update, Some(o)) => {
+                    write_atomic(&path, &to_yaml(&o.body)).map(|_| {
+                        if c.action == Action::Create {
+                            report.created += 1
+                        } else {
+                            report.updated += 1
+                        }
+                    })
+                }
                 (Action::Delete, _) => remove(&path).map(|_| report.deleted += 1),
                 (Action::Conflict, _) => {
-                    report.failed.push((c.key.to_string(), c.note.clone().unwrap_or_default()));
+                    report
+                        .failed
+                        .push((c.key.to_string(), c.note.clone().unwrap_or_default()));
                     Ok(())
                 }
                 _ => {
@@ -148,10 +224,12 @@ impl Target for DirectoryTarget {
 pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
     let dir = path.parent().context("path has a parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, content.as_bytes())?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| anyhow::anyhow!("cannot replace {}: {}", path.display(), e.error))?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("cannot replace {}: {}", path.display(), e.error))?;
     Ok(())
 }
 

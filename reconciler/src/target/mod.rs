@@ -6,7 +6,7 @@ pub mod kube;
 mod plan;
 pub mod select;
 
-pub use plan::{Action, Change, Plan, Inventory, InventoryEntry, unified_diff};
+pub use plan::{Action, Change, Inventory, InventoryEntry, Plan, unified_diff};
 
 use crate::render::RenderedSet;
 

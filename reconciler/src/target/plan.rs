@@ -94,13 +94,26 @@ pub struct InventoryEntry {
 impl InventoryEntry {
     /// The entry's object key.
     pub fn key(&self) -> ObjectKey {
-        ObjectKey { api_version: self.api_version.clone(), kind: self.kind.clone(), namespace: self.namespace.clone(), name: self.name.clone() }
+        ObjectKey {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
     }
 
     /// The entry for a rendered object.
     pub fn of(o: &RenderedObject) -> Self {
         let k = o.key();
-        InventoryEntry { api_version: k.api_version, kind: k.kind, namespace: k.namespace, name: k.name, project: o.project.clone(), hash: o.hash.clone(), source: o.source.clone() }
+        InventoryEntry {
+            api_version: k.api_version,
+            kind: k.kind,
+            namespace: k.namespace,
+            name: k.name,
+            project: o.project.clone(),
+            hash: o.hash.clone(),
+            source: o.source.clone(),
+        }
     }
 }
 
@@ -108,7 +121,11 @@ impl InventoryEntry {
 pub fn unified_diff(old: Option<&Value>, new: Option<&Value>, label: &str) -> String {
     let text = |v: Option<&Value>| v.map(|v| to_yaml(&redact(v))).unwrap_or_default();
     let (a, b) = (text(old), text(new));
-    similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header(&format!("a/{label}"), &format!("b/{label}")).to_string()
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{label}"), &format!("b/{label}"))
+        .to_string()
 }
 
 /// Replaces the values of a Secret's `data`/`stringData` with `<redacted>`.

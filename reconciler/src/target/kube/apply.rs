@@ -17,15 +17,23 @@ pub(super) enum Ssa {
     Done(Value),
     /// Other field managers own fields cubist sets to other values.
     Conflict(Vec<FieldConflict>),
-    /// Refused (invalid, forbidden, kind not served...): why, in one sentence.
-    Rejected(String),
+    /// Refused (invalid, forbidden, kind not served...): the HTTP code (0 when none) and why,
+    /// in one sentence.
+    Rejected(u16, String),
 }
 
 /// Server-side applies one rendered object (field manager `cubist`).
-pub(super) async fn ssa(t: &KubeTarget, cluster: &str, o: &RenderedObject, key: &ObjectKey, dry_run: bool, force: bool) -> Result<Ssa, KubeError> {
+pub(super) async fn ssa(
+    t: &KubeTarget,
+    cluster: &str,
+    o: &RenderedObject,
+    key: &ObjectKey,
+    dry_run: bool,
+    force: bool,
+) -> Result<Ssa, KubeError> {
     let r = match t.resolve_key(cluster, key).await? {
         Ok(r) => r,
-        Err(message) => return Ok(Ssa::Rejected(message)),
+        Err(message) => return Ok(Ssa::Rejected(0, message)),
     };
     let mut pp = PatchParams::apply(FIELD_MANAGER);
     if force {
@@ -34,20 +42,38 @@ pub(super) async fn ssa(t: &KubeTarget, cluster: &str, o: &RenderedObject, key: 
     if dry_run {
         pp = pp.dry_run();
     }
-    match t.api(&r, &key.namespace).patch(&key.name, &pp, &Patch::Apply(&o.body)).await {
+    match t
+        .api(&r, &key.namespace)
+        .patch(&key.name, &pp, &Patch::Apply(&o.body))
+        .await
+    {
         Ok(obj) => Ok(Ssa::Done(serde_json::to_value(&obj).unwrap_or_default())),
-        Err(::kube::Error::Api(s)) if s.code == 409 && !parse_conflicts(&s).is_empty() => Ok(Ssa::Conflict(parse_conflicts(&s))),
-        Err(::kube::Error::Api(s)) => Ok(Ssa::Rejected(format!("{key} was rejected by cluster {cluster}: {} (HTTP {})", s.message, s.code))),
+        Err(::kube::Error::Api(s)) if s.code == 409 && !parse_conflicts(&s).is_empty() => {
+            Ok(Ssa::Conflict(parse_conflicts(&s)))
+        }
+        Err(::kube::Error::Api(s)) => Ok(Ssa::Rejected(
+            s.code,
+            format!(
+                "{key} was rejected by cluster {cluster}: {} (HTTP {})",
+                s.message, s.code
+            ),
+        )),
         Err(e) => match classify(cluster, e) {
             e @ KubeError::Unreachable { .. } => Err(e),
-            e => Ok(Ssa::Rejected(format!("{key}: {e}"))),
+            e => Ok(Ssa::Rejected(0, format!("{key}: {e}"))),
         },
     }
 }
 
 /// The stage of a kind (see [`RenderedObject::stage`]).
 pub(super) fn stage_of(kind: &str) -> u8 {
-    RenderedObject { body: json!({ "kind": kind }), hash: String::new(), project: None, source: String::new() }.stage()
+    RenderedObject {
+        body: json!({ "kind": kind }),
+        hash: String::new(),
+        project: None,
+        source: String::new(),
+    }
+    .stage()
 }
 
 /// `(manager, operation, subresource)` of each managedFields entry of a live object.
@@ -71,7 +97,10 @@ pub(super) fn imperative_only(live: &Value, conflicts: &[FieldConflict]) -> bool
     !conflicts.is_empty()
         && conflicts.iter().all(|c| {
             let mine: Vec<_> = entries.iter().filter(|(m, _, _)| *m == c.manager).collect();
-            !mine.is_empty() && mine.iter().all(|(_, op, sub)| *op == "Update" && sub.is_empty())
+            !mine.is_empty()
+                && mine
+                    .iter()
+                    .all(|(_, op, sub)| *op == "Update" && sub.is_empty())
         })
 }
 
@@ -87,7 +116,11 @@ pub(super) fn conflict_note(key: &ObjectKey, conflicts: &[FieldConflict], live: 
                 Some(_) => " (edited by hand)",
                 None => "",
             };
-            format!("field manager \"{}\"{how} owns {}", c.manager, c.fields.join(", "))
+            format!(
+                "field manager \"{}\"{how} owns {}",
+                c.manager,
+                c.fields.join(", ")
+            )
         })
         .collect();
     format!(
@@ -108,14 +141,20 @@ async fn apply_one(t: &KubeTarget, cluster: &str, c: &Change) -> Result<Outcome,
     let force = wants_force(&o.body);
     match ssa(t, cluster, o, &c.key, false, force).await? {
         Ssa::Done(_) => Ok(Outcome::Applied(None)),
-        Ssa::Rejected(m) => Ok(Outcome::Failed(m)),
+        Ssa::Rejected(_, m) => Ok(Outcome::Failed(m)),
         Ssa::Conflict(conflicts) => {
             let live = live_object(t, cluster, &c.key).await?.unwrap_or_default();
             if !force && t.options.revert_manual_edits && imperative_only(&live, &conflicts) {
-                let list = conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                let list = conflicts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 return Ok(match ssa(t, cluster, o, &c.key, false, true).await? {
-                    Ssa::Done(_) => Outcome::Applied(Some(format!("took back fields edited by hand: {list}"))),
-                    Ssa::Rejected(m) => Outcome::Failed(m),
+                    Ssa::Done(_) => {
+                        Outcome::Applied(Some(format!("took back fields edited by hand: {list}")))
+                    }
+                    Ssa::Rejected(_, m) => Outcome::Failed(m),
                     Ssa::Conflict(c2) => Outcome::Failed(conflict_note(&c.key, &c2, &live)),
                 });
             }
@@ -125,9 +164,19 @@ async fn apply_one(t: &KubeTarget, cluster: &str, c: &Change) -> Result<Outcome,
 }
 
 /// The live object, if any.
-async fn live_object(t: &KubeTarget, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, KubeError> {
-    let Ok(r) = t.resolve_key(cluster, key).await? else { return Ok(None) };
-    let o = t.api(&r, &key.namespace).get_opt(&key.name).await.map_err(|e| classify(cluster, e))?;
+async fn live_object(
+    t: &KubeTarget,
+    cluster: &str,
+    key: &ObjectKey,
+) -> Result<Option<Value>, KubeError> {
+    let Ok(r) = t.resolve_key(cluster, key).await? else {
+        return Ok(None);
+    };
+    let o = t
+        .api(&r, &key.namespace)
+        .get_opt(&key.name)
+        .await
+        .map_err(|e| classify(cluster, e))?;
     Ok(o.map(|o| serde_json::to_value(&o).unwrap_or_default()))
 }
 
@@ -139,14 +188,20 @@ pub(super) async fn apply(
 ) -> Result<(ApplyReport, Inventory), KubeError> {
     let cluster = t.cluster_name(&plan.cluster).to_string();
     let cluster = cluster.as_str();
-    let mut inv: BTreeMap<ObjectKey, InventoryEntry> = inventory.objects.iter().map(|e| (e.key(), e.clone())).collect();
+    let mut inv: BTreeMap<ObjectKey, InventoryEntry> = inventory
+        .objects
+        .iter()
+        .map(|e| (e.key(), e.clone()))
+        .collect();
     let mut report = ApplyReport::default();
     let n = t.options.concurrency.max(1);
 
     for stage in 0..=3u8 {
         let mut writes = Vec::new();
         for c in plan.changes.iter().filter(|c| c.action != Action::Delete) {
-            let Some(o) = c.desired.as_ref().filter(|o| o.stage() == stage) else { continue };
+            let Some(o) = c.desired.as_ref().filter(|o| o.stage() == stage) else {
+                continue;
+            };
             match c.action {
                 Action::Create | Action::Update => writes.push(c),
                 Action::Unchanged => {
@@ -155,18 +210,29 @@ pub(super) async fn apply(
                     progress(c);
                 }
                 _ => {
-                    report.failed.push((c.key.to_string(), c.note.clone().unwrap_or_else(|| "conflict".into())));
+                    report.failed.push((
+                        c.key.to_string(),
+                        c.note.clone().unwrap_or_else(|| "conflict".into()),
+                    ));
                     progress(c);
                 }
             }
         }
         let mut crds = Vec::new();
-        let mut results = stream::iter(writes).map(|c| async move { (c, apply_one(t, cluster, c).await) }).buffer_unordered(n);
+        let writes: Vec<_> = writes
+            .into_iter()
+            .map(|c| async move { (c, apply_one(t, cluster, c).await) })
+            .collect();
+        let mut results = stream::iter(writes).buffer_unordered(n);
         while let Some((c, outcome)) = results.next().await {
             let o = c.desired.as_ref().expect("create/update carry the object");
             match outcome? {
                 Outcome::Applied(note) => {
-                    if c.action == Action::Create { report.created += 1 } else { report.updated += 1 }
+                    if c.action == Action::Create {
+                        report.created += 1
+                    } else {
+                        report.updated += 1
+                    }
                     if let Some(note) = note {
                         tracing::info!(cluster, object = %c.key, "{note}");
                     }
@@ -186,18 +252,27 @@ pub(super) async fn apply(
     }
 
     // Objects no longer rendered, workloads first.
-    let deletes: Vec<&Change> = plan.changes.iter().filter(|c| c.action == Action::Delete || (c.action == Action::Conflict && c.desired.is_none())).collect();
+    let deletes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| {
+            c.action == Action::Delete || (c.action == Action::Conflict && c.desired.is_none())
+        })
+        .collect();
     let stages: BTreeSet<u8> = deletes.iter().map(|c| stage_of(&c.key.kind)).collect();
     for stage in stages.into_iter().rev() {
-        let batch = deletes.iter().copied().filter(|c| stage_of(&c.key.kind) == stage);
-        let mut results = stream::iter(batch)
+        let batch: Vec<_> = deletes
+            .iter()
+            .copied()
+            .filter(|c| stage_of(&c.key.kind) == stage)
             .map(|c| async move {
                 if c.action == Action::Conflict {
                     return (c, Ok(Pruned::Kept(c.note.clone().unwrap_or_default())));
                 }
                 (c, prune_one(t, cluster, &c.key, c.project.as_deref()).await)
             })
-            .buffer_unordered(n);
+            .collect();
+        let mut results = stream::iter(batch).buffer_unordered(n);
         while let Some((c, outcome)) = results.next().await {
             match outcome? {
                 Pruned::Deleted => {
@@ -216,33 +291,90 @@ pub(super) async fn apply(
             progress(c);
         }
     }
-    Ok((report, Inventory { objects: inv.into_values().collect() }))
+    Ok((
+        report,
+        Inventory {
+            objects: inv.into_values().collect(),
+        },
+    ))
 }
 
-/// Waits until each applied CRD is Established, then forgets the discovery of its group.
+/// Waits until each applied CRD is Established and discovery lists its kind (forgetting what
+/// was cached of its group).
 /// Returns the CRDs that did not get there in time.
-async fn wait_established<'a>(t: &KubeTarget, cluster: &str, crds: &[&'a Change]) -> Result<Vec<(&'a Change, String)>, KubeError> {
+async fn wait_established<'a>(
+    t: &KubeTarget,
+    cluster: &str,
+    crds: &[&'a Change],
+) -> Result<Vec<(&'a Change, String)>, KubeError> {
     let deadline = Instant::now() + t.options.crd_timeout;
     let mut failed = Vec::new();
-    for c in crds {
-        let group = c.desired.as_ref().and_then(|o| o.body.pointer("/spec/group")).and_then(Value::as_str).unwrap_or_default().to_string();
+    'crds: for c in crds {
+        let group = c
+            .desired
+            .as_ref()
+            .and_then(|o| o.body.pointer("/spec/group"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         loop {
             let live = live_object(t, cluster, &c.key).await?;
             let established = live
                 .as_ref()
                 .and_then(|v| v.pointer("/status/conditions"))
                 .and_then(Value::as_array)
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
             if established {
                 break;
             }
             if Instant::now() >= deadline {
-                failed.push((*c, format!("CRD {} was not Established after {:?}", c.key.name, t.options.crd_timeout)));
-                break;
+                failed.push((
+                    *c,
+                    format!(
+                        "CRD {} was not Established after {:?}",
+                        c.key.name, t.options.crd_timeout
+                    ),
+                ));
+                t.resolver.invalidate_group(&group);
+                continue 'crds;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        t.resolver.invalidate_group(&group);
+        // Discovery may lag behind Established: wait until every served version lists the kind.
+        let body = c.desired.as_ref().map(|o| &o.body);
+        let kind = body
+            .and_then(|b| b.pointer("/spec/names/kind"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let versions = body
+            .and_then(|b| b.pointer("/spec/versions"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for v in versions.iter().filter(|v| v["served"] != false) {
+            let Some(version) = v.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let api_version = format!("{group}/{version}");
+            loop {
+                t.resolver.invalidate_group(&group);
+                if t.resolver
+                    .resolve(&t.client, cluster, &api_version, kind)
+                    .await?
+                    .is_some()
+                {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    failed.push((*c, format!("CRD {} is Established but {kind} {api_version} is not in discovery after {:?}", c.key.name, t.options.crd_timeout)));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
     Ok(failed)
 }

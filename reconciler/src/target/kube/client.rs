@@ -25,38 +25,63 @@ pub fn install_crypto_provider() {
 
 /// `~` and `~/…` expanded against `$HOME`.
 pub fn expand_tilde(path: &Path) -> PathBuf {
-    let Some(s) = path.to_str() else { return path.to_path_buf() };
+    let Some(s) = path.to_str() else {
+        return path.to_path_buf();
+    };
     let home = || std::env::var_os("HOME").map(PathBuf::from);
     match s.strip_prefix('~') {
         Some("") => home().unwrap_or_else(|| path.to_path_buf()),
-        Some(rest) if rest.starts_with('/') => home().map(|h| h.join(&rest[1..])).unwrap_or_else(|| path.to_path_buf()),
+        Some(rest) if rest.starts_with('/') => home()
+            .map(|h| h.join(&rest[1..]))
+            .unwrap_or_else(|| path.to_path_buf()),
         _ => path.to_path_buf(),
     }
 }
 
 /// Loads the client configuration: the given kubeconfig, else `$KUBECONFIG` / `~/.kube/config`,
 /// else the in-cluster service account. Returns it with the context name used.
-pub async fn load_config(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<(Config, String), KubeError> {
-    let options = KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
+pub async fn load_config(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<(Config, String), KubeError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
     let label = context.unwrap_or("current context").to_string();
-    let config_err = |message: String| KubeError::Config { cluster: label.clone(), message };
+    let config_err = |message: String| KubeError::Config {
+        cluster: label.clone(),
+        message,
+    };
     let (mut config, name) = match kubeconfig {
         Some(path) => {
             let path = expand_tilde(path);
-            let kc = Kubeconfig::read_from(&path).map_err(|e| config_err(format!("cannot read kubeconfig {}: {e}", path.display())))?;
-            let name = context.map(str::to_string).or_else(|| kc.current_context.clone()).unwrap_or_else(|| "default".into());
+            let kc = Kubeconfig::read_from(&path).map_err(|e| {
+                config_err(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
+            let name = context
+                .map(str::to_string)
+                .or_else(|| kc.current_context.clone())
+                .unwrap_or_else(|| "default".into());
             let config = Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| config_err(format!("kubeconfig {}: {e}", path.display())))?;
             (config, name)
         }
         None if context.is_some() => {
-            let config = Config::from_kubeconfig(&options).await.map_err(|e| config_err(format!("kubeconfig: {e}")))?;
+            let config = Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| config_err(format!("kubeconfig: {e}")))?;
             (config, label.clone())
         }
         None => {
-            let name = Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_else(|| "in-cluster".into());
-            let config = Config::infer().await.map_err(|e| config_err(format!("no kubeconfig and not in a cluster: {e}")))?;
+            let name = Kubeconfig::read()
+                .ok()
+                .and_then(|k| k.current_context)
+                .unwrap_or_else(|| "in-cluster".into());
+            let config = Config::infer()
+                .await
+                .map_err(|e| config_err(format!("no kubeconfig and not in a cluster: {e}")))?;
             (config, name)
         }
     };
@@ -66,9 +91,16 @@ pub async fn load_config(kubeconfig: Option<&Path>, context: Option<&str>) -> Re
 }
 
 /// Builds a client from a configuration, counting requests into `counts`.
-pub fn build_client(config: Config, counts: Arc<Counters>, cluster: &str) -> Result<::kube::Client, KubeError> {
+pub fn build_client(
+    config: Config,
+    counts: Arc<Counters>,
+    cluster: &str,
+) -> Result<::kube::Client, KubeError> {
     install_crypto_provider();
-    let builder = ClientBuilder::try_from(config).map_err(|e| KubeError::Config { cluster: cluster.to_string(), message: e.to_string() })?;
+    let builder = ClientBuilder::try_from(config).map_err(|e| KubeError::Config {
+        cluster: cluster.to_string(),
+        message: e.to_string(),
+    })?;
     Ok(builder.with_layer(&CountLayer(counts)).build())
 }
 
@@ -86,7 +118,11 @@ pub struct RequestCounts {
 impl std::ops::Sub for RequestCounts {
     type Output = RequestCounts;
     fn sub(self, o: RequestCounts) -> RequestCounts {
-        RequestCounts { reads: self.reads - o.reads, dry_runs: self.dry_runs - o.dry_runs, writes: self.writes - o.writes }
+        RequestCounts {
+            reads: self.reads - o.reads,
+            dry_runs: self.dry_runs - o.dry_runs,
+            writes: self.writes - o.writes,
+        }
     }
 }
 
@@ -127,7 +163,10 @@ pub struct CountLayer(pub Arc<Counters>);
 impl<S> tower::Layer<S> for CountLayer {
     type Service = CountService<S>;
     fn layer(&self, inner: S) -> CountService<S> {
-        CountService { inner, counts: self.0.clone() }
+        CountService {
+            inner,
+            counts: self.0.clone(),
+        }
     }
 }
 
@@ -163,7 +202,10 @@ mod tests {
     #[test]
     fn tilde_expands_against_home() {
         let home = std::env::var("HOME").unwrap();
-        assert_eq!(expand_tilde(Path::new("~/.kube/config")), Path::new(&home).join(".kube/config"));
+        assert_eq!(
+            expand_tilde(Path::new("~/.kube/config")),
+            Path::new(&home).join(".kube/config")
+        );
         assert_eq!(expand_tilde(Path::new("/etc/kube")), Path::new("/etc/kube"));
         assert_eq!(expand_tilde(Path::new("~other/x")), Path::new("~other/x"));
     }
@@ -175,6 +217,13 @@ mod tests {
         c.count(&Method::PATCH, Some("fieldManager=cubist&dryRun=All"));
         c.count(&Method::PATCH, Some("fieldManager=cubist"));
         c.count(&Method::DELETE, None);
-        assert_eq!(c.get(), RequestCounts { reads: 1, dry_runs: 1, writes: 2 });
+        assert_eq!(
+            c.get(),
+            RequestCounts {
+                reads: 1,
+                dry_runs: 1,
+                writes: 2
+            }
+        );
     }
 }

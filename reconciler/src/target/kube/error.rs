@@ -61,14 +61,27 @@ impl KubeError {
 /// The error of a request, as the target needs to tell them apart.
 pub fn classify(cluster: &str, e: ::kube::Error) -> KubeError {
     match e {
-        ::kube::Error::Api(s) => KubeError::Api { cluster: cluster.to_string(), code: s.code, message: s.message.clone() },
-        e @ (::kube::Error::HyperError(_) | ::kube::Error::Service(_)) => {
-            KubeError::Unreachable { cluster: cluster.to_string(), message: chain(&e) }
-        }
-        e @ (::kube::Error::Auth(_) | ::kube::Error::InferConfig(_) | ::kube::Error::InferKubeconfig(_) | ::kube::Error::RustlsTls(_)) => {
-            KubeError::Config { cluster: cluster.to_string(), message: chain(&e) }
-        }
-        e => KubeError::Api { cluster: cluster.to_string(), code: 0, message: chain(&e) },
+        ::kube::Error::Api(s) => KubeError::Api {
+            cluster: cluster.to_string(),
+            code: s.code,
+            message: s.message.clone(),
+        },
+        e @ (::kube::Error::HyperError(_) | ::kube::Error::Service(_)) => KubeError::Unreachable {
+            cluster: cluster.to_string(),
+            message: chain(&e),
+        },
+        e @ (::kube::Error::Auth(_)
+        | ::kube::Error::InferConfig(_)
+        | ::kube::Error::InferKubeconfig(_)
+        | ::kube::Error::RustlsTls(_)) => KubeError::Config {
+            cluster: cluster.to_string(),
+            message: chain(&e),
+        },
+        e => KubeError::Api {
+            cluster: cluster.to_string(),
+            code: 0,
+            message: chain(&e),
+        },
     }
 }
 
@@ -98,7 +111,12 @@ pub struct FieldConflict {
 
 impl std::fmt::Display for FieldConflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "field manager \"{}\" owns {}", self.manager, self.fields.join(", "))
+        write!(
+            f,
+            "field manager \"{}\" owns {}",
+            self.manager,
+            self.fields.join(", ")
+        )
     }
 }
 
@@ -107,7 +125,10 @@ pub fn parse_conflicts(status: &Status) -> Vec<FieldConflict> {
     let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for cause in status.details.iter().flat_map(|d| &d.causes) {
         if let Some(manager) = quoted_after(&cause.message, "with \"") {
-            by_manager.entry(manager).or_default().push(cause.field.clone());
+            by_manager
+                .entry(manager)
+                .or_default()
+                .push(cause.field.clone());
         }
     }
     if by_manager.is_empty() {
@@ -119,23 +140,37 @@ pub fn parse_conflicts(status: &Status) -> Vec<FieldConflict> {
             while let Some(i) = rest.find("with \"") {
                 let m = quoted_after(&rest[i..], "with \"").unwrap_or_default();
                 rest = &rest[i + 6 + m.len()..];
-                let fields = rest.split_once(':').map(|(_, f)| f.trim()).unwrap_or_default();
+                let fields = rest
+                    .split_once(':')
+                    .map(|(_, f)| f.trim())
+                    .unwrap_or_default();
                 let entry = by_manager.entry(m.clone()).or_default();
                 if fields.starts_with('.') {
-                    entry.extend(fields.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()));
+                    entry.extend(
+                        fields
+                            .split(',')
+                            .map(|f| f.trim().to_string())
+                            .filter(|f| !f.is_empty()),
+                    );
                 }
                 current = Some(m);
             }
             if let (Some(m), Some(field)) = (&current, line.trim().strip_prefix("- ")) {
-                by_manager.entry(m.clone()).or_default().push(field.trim().to_string());
+                by_manager
+                    .entry(m.clone())
+                    .or_default()
+                    .push(field.trim().to_string());
             }
         }
     }
-    by_manager.into_iter().map(|(manager, mut fields)| {
-        fields.sort();
-        fields.dedup();
-        FieldConflict { manager, fields }
-    }).collect()
+    by_manager
+        .into_iter()
+        .map(|(manager, mut fields)| {
+            fields.sort();
+            fields.dedup();
+            FieldConflict { manager, fields }
+        })
+        .collect()
 }
 
 fn quoted_after(text: &str, marker: &str) -> Option<String> {
@@ -151,30 +186,64 @@ mod tests {
 
     #[test]
     fn conflicts_from_causes() {
-        let status = Status::failure("Apply failed with 2 conflicts", "Conflict").with_code(409).with_details(StatusDetails {
-            name: "x".into(),
-            group: String::new(),
-            kind: String::new(),
-            uid: String::new(),
-            causes: vec![
-                StatusCause { reason: "FieldManagerConflict".into(), message: "conflict with \"other-tool\" using argoproj.io/v1alpha1".into(), field: ".spec.schedule".into() },
-                StatusCause { reason: "FieldManagerConflict".into(), message: "conflict with \"other-tool\" using argoproj.io/v1alpha1".into(), field: ".spec.suspend".into() },
-            ],
-            retry_after_seconds: 0,
-        });
-        assert_eq!(parse_conflicts(&status), vec![FieldConflict { manager: "other-tool".into(), fields: vec![".spec.schedule".into(), ".spec.suspend".into()] }]);
+        let status = Status::failure("Apply failed with 2 conflicts", "Conflict")
+            .with_code(409)
+            .with_details(StatusDetails {
+                name: "x".into(),
+                group: String::new(),
+                kind: String::new(),
+                uid: String::new(),
+                causes: vec![
+                    StatusCause {
+                        reason: "FieldManagerConflict".into(),
+                        message: "conflict with \"other-tool\" using argoproj.io/v1alpha1".into(),
+                        field: ".spec.schedule".into(),
+                    },
+                    StatusCause {
+                        reason: "FieldManagerConflict".into(),
+                        message: "conflict with \"other-tool\" using argoproj.io/v1alpha1".into(),
+                        field: ".spec.suspend".into(),
+                    },
+                ],
+                retry_after_seconds: 0,
+            });
+        assert_eq!(
+            parse_conflicts(&status),
+            vec![FieldConflict {
+                manager: "other-tool".into(),
+                fields: vec![".spec.schedule".into(), ".spec.suspend".into()]
+            }]
+        );
     }
 
     #[test]
     fn conflicts_from_message() {
-        let one = Status::failure("Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .spec.x", "Conflict");
-        assert_eq!(parse_conflicts(&one), vec![FieldConflict { manager: "kubectl-edit".into(), fields: vec![".spec.x".into()] }]);
-        let many = Status::failure("Apply failed with 3 conflicts: conflicts with \"a\" using v1:\n- .spec.x\n- .spec.y\nconflict with \"b\": .spec.z", "Conflict");
+        let one = Status::failure(
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .spec.x",
+            "Conflict",
+        );
+        assert_eq!(
+            parse_conflicts(&one),
+            vec![FieldConflict {
+                manager: "kubectl-edit".into(),
+                fields: vec![".spec.x".into()]
+            }]
+        );
+        let many = Status::failure(
+            "Apply failed with 3 conflicts: conflicts with \"a\" using v1:\n- .spec.x\n- .spec.y\nconflict with \"b\": .spec.z",
+            "Conflict",
+        );
         assert_eq!(
             parse_conflicts(&many),
             vec![
-                FieldConflict { manager: "a".into(), fields: vec![".spec.x".into(), ".spec.y".into()] },
-                FieldConflict { manager: "b".into(), fields: vec![".spec.z".into()] },
+                FieldConflict {
+                    manager: "a".into(),
+                    fields: vec![".spec.x".into(), ".spec.y".into()]
+                },
+                FieldConflict {
+                    manager: "b".into(),
+                    fields: vec![".spec.z".into()]
+                },
             ]
         );
     }

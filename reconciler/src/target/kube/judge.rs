@@ -18,78 +18,166 @@ enum Mode {
     Drift,
 }
 
-pub(super) async fn plan(t: &KubeTarget, desired: &RenderedSet, inventory: &Inventory) -> Result<Plan, KubeError> {
+pub(super) async fn plan(
+    t: &KubeTarget,
+    desired: &RenderedSet,
+    inventory: &Inventory,
+) -> Result<Plan, KubeError> {
     let cluster = t.cluster_name(&desired.cluster).to_string();
     let owned: HashSet<ObjectKey> = inventory.objects.iter().map(InventoryEntry::key).collect();
     let mut changes = compare(t, &cluster, &desired.objects, &owned, Mode::Plan).await?;
 
     let rendered: HashSet<ObjectKey> = desired.objects.iter().map(RenderedObject::key).collect();
-    let mut gone: Vec<&InventoryEntry> = inventory.objects.iter().filter(|e| !rendered.contains(&e.key())).collect();
+    let mut gone: Vec<&InventoryEntry> = inventory
+        .objects
+        .iter()
+        .filter(|e| !rendered.contains(&e.key()))
+        .collect();
     gone.sort_by_cached_key(|e| Reverse((stage_of(&e.kind), e.key())));
     let keys: Vec<ObjectKey> = gone.iter().map(|e| e.key()).collect();
-    let wanted: Vec<Wanted> = keys.iter().zip(&gone).map(|(key, e)| Wanted { key, project: e.project.as_deref() }).collect();
+    let wanted: Vec<Wanted> = keys
+        .iter()
+        .zip(&gone)
+        .map(|(key, e)| Wanted {
+            key,
+            project: e.project.as_deref(),
+        })
+        .collect();
     let lives = t.observe(&cluster, &wanted, &Default::default()).await?;
     for ((key, e), live) in keys.into_iter().zip(&gone).zip(lives) {
         let label = diff_label(&key);
         let (action, diff, note) = match live {
-            Live::Present(v, Owner::Cubist) => (Action::Delete, Some(unified_diff(Some(&clean(&v)), None, &label)), None),
+            Live::Present(v, Owner::Cubist) => (
+                Action::Delete,
+                Some(unified_diff(Some(&clean(&v)), None, &label)),
+                None,
+            ),
             Live::Present(_, owner) => {
                 let why = match owner {
                     Owner::OtherProject(p) => format!("it is now labelled for project {p}"),
-                    _ => "it no longer carries the label app.kubernetes.io/managed-by=cubist".to_string(),
+                    _ => "it no longer carries the label app.kubernetes.io/managed-by=cubist"
+                        .to_string(),
                 };
-                (Action::Conflict, None, Some(format!("{key} is no longer rendered but is not pruned: {why}; cubist forgets it")))
+                (
+                    Action::Conflict,
+                    None,
+                    Some(format!(
+                        "{key} is no longer rendered but is not pruned: {why}; cubist forgets it"
+                    )),
+                )
             }
             Live::Absent => (Action::Delete, None, Some("already gone".to_string())),
-            Live::NotServed(_) | Live::AfterCrd(_) => (Action::Delete, None, Some("its kind is no longer served; already gone".to_string())),
+            Live::NotServed(_) | Live::AfterCrd(_) => (
+                Action::Delete,
+                None,
+                Some("its kind is no longer served; already gone".to_string()),
+            ),
         };
-        changes.push(Change { key, action, project: e.project.clone(), source: e.source.clone(), diff, desired: None, note });
+        changes.push(Change {
+            key,
+            action,
+            project: e.project.clone(),
+            source: e.source.clone(),
+            diff,
+            desired: None,
+            note,
+        });
     }
     Ok(Plan { cluster, changes })
 }
 
-pub(super) async fn drift(t: &KubeTarget, desired: &RenderedSet) -> Result<Vec<ObjectKey>, KubeError> {
+pub(super) async fn drift(
+    t: &KubeTarget,
+    desired: &RenderedSet,
+) -> Result<Vec<ObjectKey>, KubeError> {
     let cluster = t.cluster_name(&desired.cluster).to_string();
     let changes = compare(t, &cluster, &desired.objects, &HashSet::new(), Mode::Drift).await?;
-    Ok(changes.into_iter().filter(|c| matches!(c.action, Action::Create | Action::Update)).map(|c| c.key).collect())
+    Ok(changes
+        .into_iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update))
+        .map(|c| c.key)
+        .collect())
 }
 
 /// One change per rendered object, in order.
-async fn compare(t: &KubeTarget, cluster: &str, objects: &[RenderedObject], owned: &HashSet<ObjectKey>, mode: Mode) -> Result<Vec<Change>, KubeError> {
+async fn compare(
+    t: &KubeTarget,
+    cluster: &str,
+    objects: &[RenderedObject],
+    owned: &HashSet<ObjectKey>,
+    mode: Mode,
+) -> Result<Vec<Change>, KubeError> {
     let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
     let crds = crd_kinds(objects.iter().map(|o| &o.body));
-    let wanted: Vec<Wanted> = keys.iter().zip(objects).map(|(key, o)| Wanted { key, project: o.project.as_deref() }).collect();
+    let wanted: Vec<Wanted> = keys
+        .iter()
+        .zip(objects)
+        .map(|(key, o)| Wanted {
+            key,
+            project: o.project.as_deref(),
+        })
+        .collect();
     let lives = t.observe(cluster, &wanted, &crds).await?;
-    stream::iter(objects.iter().zip(keys).zip(lives))
+    let judged: Vec<_> = objects
+        .iter()
+        .zip(keys)
+        .zip(lives)
         .map(|((o, key), live)| {
             let owned = owned.contains(&key);
             judge(t, cluster, o, key, live, owned, mode)
         })
+        .collect();
+    stream::iter(judged)
         .buffered(t.options.concurrency.max(1))
         .try_collect()
         .await
 }
 
-async fn judge(t: &KubeTarget, cluster: &str, o: &RenderedObject, key: ObjectKey, live: Live, owned: bool, mode: Mode) -> Result<Change, KubeError> {
+async fn judge(
+    t: &KubeTarget,
+    cluster: &str,
+    o: &RenderedObject,
+    key: ObjectKey,
+    live: Live,
+    owned: bool,
+    mode: Mode,
+) -> Result<Change, KubeError> {
     let label = diff_label(&key);
     let plan = mode == Mode::Plan;
-    let change = |key: ObjectKey, action: Action, diff: Option<String>, note: Option<String>| Change {
-        key,
-        action,
-        project: o.project.clone(),
-        source: o.source.clone(),
-        diff: if plan { diff } else { None },
-        desired: Some(o.clone()),
-        note,
-    };
+    let change =
+        |key: ObjectKey, action: Action, diff: Option<String>, note: Option<String>| Change {
+            key,
+            action,
+            project: o.project.clone(),
+            source: o.source.clone(),
+            diff: if plan { diff } else { None },
+            desired: Some(o.clone()),
+            note,
+        };
     let created = || plan.then(|| unified_diff(None, Some(&o.body), &label));
     Ok(match live {
         Live::NotServed(message) => change(key, Action::Conflict, None, Some(message)),
-        Live::AfterCrd(crd) => change(key, Action::Create, created(), Some(format!("applied once CRD {crd} is established"))),
+        Live::AfterCrd(crd) => change(
+            key,
+            Action::Create,
+            created(),
+            Some(format!("applied once CRD {crd} is established")),
+        ),
         Live::Absent => {
             if plan && t.options.validate_creates {
-                if let Ssa::Rejected(message) = ssa(t, cluster, o, &key, true, wants_force(&o.body)).await? {
-                    return Ok(change(key, Action::Conflict, None, Some(message)));
+                match ssa(t, cluster, o, &key, true, wants_force(&o.body)).await? {
+                    // The namespace does not exist yet (it is created in an earlier stage).
+                    Ssa::Rejected(404, _) if !key.namespace.is_empty() => {
+                        let note = format!(
+                            "validated when applied, after namespace {} exists",
+                            key.namespace
+                        );
+                        return Ok(change(key, Action::Create, created(), Some(note)));
+                    }
+                    Ssa::Rejected(_, message) => {
+                        return Ok(change(key, Action::Conflict, None, Some(message)));
+                    }
+                    _ => {}
                 }
             }
             change(key, Action::Create, created(), None)
@@ -120,13 +208,35 @@ async fn judge(t: &KubeTarget, cluster: &str, o: &RenderedObject, key: ObjectKey
                         change(key, Action::Update, diff, None)
                     }
                 }
-                Ssa::Conflict(conflicts) if t.options.revert_manual_edits && imperative_only(&v, &conflicts) => {
-                    let list = conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                    let diff = plan.then(|| unified_diff(Some(&clean(&v)), Some(&clean(&overlay(&v, &o.body))), &label));
-                    change(key, Action::Update, diff, Some(format!("takes back fields edited by hand: {list}")))
+                Ssa::Conflict(conflicts)
+                    if t.options.revert_manual_edits && imperative_only(&v, &conflicts) =>
+                {
+                    let list = conflicts
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let diff = plan.then(|| {
+                        unified_diff(
+                            Some(&clean(&v)),
+                            Some(&clean(&overlay(&v, &o.body))),
+                            &label,
+                        )
+                    });
+                    change(
+                        key,
+                        Action::Update,
+                        diff,
+                        Some(format!("takes back fields edited by hand: {list}")),
+                    )
                 }
-                Ssa::Conflict(conflicts) => change(key.clone(), Action::Conflict, None, Some(conflict_note(&key, &conflicts, &v))),
-                Ssa::Rejected(message) => change(key, Action::Conflict, None, Some(message)),
+                Ssa::Conflict(conflicts) => change(
+                    key.clone(),
+                    Action::Conflict,
+                    None,
+                    Some(conflict_note(&key, &conflicts, &v)),
+                ),
+                Ssa::Rejected(_, message) => change(key, Action::Conflict, None, Some(message)),
             }
         }
     })

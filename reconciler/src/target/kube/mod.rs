@@ -62,7 +62,12 @@ pub struct KubeOptions {
 
 impl Default for KubeOptions {
     fn default() -> Self {
-        KubeOptions { concurrency: 16, crd_timeout: Duration::from_secs(60), validate_creates: true, revert_manual_edits: true }
+        KubeOptions {
+            concurrency: 16,
+            crd_timeout: Duration::from_secs(60),
+            validate_creates: true,
+            revert_manual_edits: true,
+        }
     }
 }
 
@@ -77,7 +82,10 @@ pub struct KubeTarget {
 
 impl std::fmt::Debug for KubeTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubeTarget").field("name", &self.name).field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("KubeTarget")
+            .field("name", &self.name)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,23 +93,38 @@ impl KubeTarget {
     /// A client for the cluster of `context` in `kubeconfig` (`~` expanded). Without a kubeconfig:
     /// `$KUBECONFIG` or `~/.kube/config`, else the in-cluster service account. Without a context:
     /// the kubeconfig's current context. Does not contact the cluster.
-    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<KubeTarget, KubeError> {
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<KubeTarget, KubeError> {
         install_crypto_provider();
         let (config, name) = client::load_config(kubeconfig, context).await?;
         let counters = Arc::new(Counters::default());
         let client = client::build_client(config, counters.clone(), &name)?;
-        Ok(KubeTarget { name, client, resolver: Resolver::default(), counters, options: KubeOptions::default() })
+        Ok(KubeTarget {
+            name,
+            client,
+            resolver: Resolver::default(),
+            counters,
+            options: KubeOptions::default(),
+        })
     }
 
     /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the cluster.
     pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
         match &spec.target {
-            TargetSpec::Kubernetes { kubeconfig, context } => {
-                Ok(KubeTarget::connect(kubeconfig.as_deref().map(Path::new), context.as_deref()).await?.named(name))
-            }
-            TargetSpec::Directory { .. } => {
-                Err(KubeError::Config { cluster: name.to_string(), message: "the cluster's target is a directory, not kubernetes".into() })
-            }
+            TargetSpec::Kubernetes {
+                kubeconfig,
+                context,
+            } => Ok(
+                KubeTarget::connect(kubeconfig.as_deref().map(Path::new), context.as_deref())
+                    .await?
+                    .named(name),
+            ),
+            TargetSpec::Directory { .. } => Err(KubeError::Config {
+                cluster: name.to_string(),
+                message: "the cluster's target is a directory, not kubernetes".into(),
+            }),
         }
     }
 
@@ -134,7 +157,11 @@ impl KubeTarget {
 
     /// The API server's version (`v1.36.4`): a cheap reachability check.
     pub async fn version(&self) -> Result<String, KubeError> {
-        let info = self.client.apiserver_version().await.map_err(|e| error::classify(&self.name, e))?;
+        let info = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| error::classify(&self.name, e))?;
         Ok(info.git_version)
     }
 
@@ -143,7 +170,11 @@ impl KubeTarget {
     /// Objects that cannot be applied (kind not served, owned by someone else, rejected by the
     /// API server, conflicting with another applier) are [`Action::Conflict`](crate::target::Action)
     /// changes with a note.
-    pub async fn plan(&self, desired: &RenderedSet, inventory: &Inventory) -> Result<Plan, KubeError> {
+    pub async fn plan(
+        &self,
+        desired: &RenderedSet,
+        inventory: &Inventory,
+    ) -> Result<Plan, KubeError> {
         judge::plan(self, desired, inventory).await
     }
 
@@ -171,17 +202,37 @@ impl KubeTarget {
             Ok(r) => r,
             Err(message) => return Ok(Health::unknown(message)),
         };
-        match self.api(&r, &key.namespace).get_opt(&key.name).await.map_err(|e| error::classify(&self.name, e))? {
-            Some(o) => Ok(health_of(&key.kind, &serde_json::to_value(&o).unwrap_or_default())),
+        match self
+            .api(&r, &key.namespace)
+            .get_opt(&key.name)
+            .await
+            .map_err(|e| error::classify(&self.name, e))?
+        {
+            Some(o) => Ok(health_of(
+                &key.kind,
+                &serde_json::to_value(&o).unwrap_or_default(),
+            )),
             None => Ok(Health::unknown(format!("{key} is not in the cluster"))),
         }
     }
 
     /// Health of many objects at once (one LIST per kind and namespace), in the given order.
-    pub async fn health_all(&self, objects: &[RenderedObject]) -> Result<Vec<(ObjectKey, Health)>, KubeError> {
+    pub async fn health_all(
+        &self,
+        objects: &[RenderedObject],
+    ) -> Result<Vec<(ObjectKey, Health)>, KubeError> {
         let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
-        let wanted: Vec<live::Wanted> = keys.iter().zip(objects).map(|(key, o)| live::Wanted { key, project: o.project.as_deref() }).collect();
-        let lives = self.observe(&self.name, &wanted, &Default::default()).await?;
+        let wanted: Vec<live::Wanted> = keys
+            .iter()
+            .zip(objects)
+            .map(|(key, o)| live::Wanted {
+                key,
+                project: o.project.as_deref(),
+            })
+            .collect();
+        let lives = self
+            .observe(&self.name, &wanted, &Default::default())
+            .await?;
         Ok(keys
             .iter()
             .zip(lives)
@@ -205,12 +256,72 @@ impl KubeTarget {
 
 /// True when the object asks to be applied with force.
 fn wants_force(body: &Value) -> bool {
-    body.pointer("/metadata/annotations").and_then(|a| a.get(FORCE_ANNOTATION)).and_then(Value::as_str) == Some("true")
+    body.pointer("/metadata/annotations")
+        .and_then(|a| a.get(FORCE_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("true")
 }
 
 /// A short label for an object in diffs: `group/Kind namespace/name`.
 fn diff_label(key: &ObjectKey) -> String {
     let group = resolve::group_of(&key.api_version);
-    let gk = if group.is_empty() { key.kind.clone() } else { format!("{group}/{}", key.kind) };
-    if key.namespace.is_empty() { format!("{gk}/{}", key.name) } else { format!("{gk}/{}/{}", key.namespace, key.name) }
+    let gk = if group.is_empty() {
+        key.kind.clone()
+    } else {
+        format!("{group}/{}", key.kind)
+    };
+    if key.namespace.is_empty() {
+        format!("{gk}/{}", key.name)
+    } else {
+        format!("{gk}/{}/{}", key.namespace, key.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reconcile loop runs these on tokio's multi-thread runtime: their futures must be Send.
+    #[allow(dead_code)]
+    fn futures_are_send(
+        t: &KubeTarget,
+        set: &RenderedSet,
+        inv: &Inventory,
+        plan: &Plan,
+        key: &ObjectKey,
+    ) {
+        fn send<T: Send>(_: T) {}
+        send(t.plan(set, inv));
+        send(t.apply(plan, inv, &mut |_| {}));
+        send(t.drift(set));
+        send(t.health(key));
+        send(t.health_all(&set.objects));
+        send(KubeTarget::connect(None, None));
+    }
+
+    #[test]
+    fn force_only_when_annotated() {
+        assert!(wants_force(
+            &serde_json::json!({"metadata": {"annotations": {FORCE_ANNOTATION: "true"}}})
+        ));
+        assert!(!wants_force(
+            &serde_json::json!({"metadata": {"annotations": {FORCE_ANNOTATION: "yes"}}})
+        ));
+        assert!(!wants_force(&serde_json::json!({"metadata": {}})));
+    }
+
+    #[test]
+    fn diff_labels() {
+        let k = |av: &str, kind: &str, ns: &str| ObjectKey {
+            api_version: av.into(),
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: "x".into(),
+        };
+        assert_eq!(
+            diff_label(&k("argoproj.io/v1alpha1", "Workflow", "nlp")),
+            "argoproj.io/Workflow/nlp/x"
+        );
+        assert_eq!(diff_label(&k("v1", "Namespace", "")), "Namespace/x");
+    }
 }

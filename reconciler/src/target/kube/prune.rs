@@ -18,13 +18,29 @@ pub(super) enum Pruned {
     Failed(String),
 }
 
-pub(super) async fn prune_one(t: &KubeTarget, cluster: &str, key: &ObjectKey, project: Option<&str>) -> Result<Pruned, KubeError> {
-    let Ok(r) = t.resolve_key(cluster, key).await? else { return Ok(Pruned::Gone) };
+pub(super) async fn prune_one(
+    t: &KubeTarget,
+    cluster: &str,
+    key: &ObjectKey,
+    project: Option<&str>,
+) -> Result<Pruned, KubeError> {
+    let Ok(r) = t.resolve_key(cluster, key).await? else {
+        return Ok(Pruned::Gone);
+    };
     let api = t.api(&r, &key.namespace);
-    let Some(live) = api.get_metadata_opt(&key.name).await.map_err(|e| classify(cluster, e))? else { return Ok(Pruned::Gone) };
+    let Some(live) = api
+        .get_metadata_opt(&key.name)
+        .await
+        .map_err(|e| classify(cluster, e))?
+    else {
+        return Ok(Pruned::Gone);
+    };
     let labels = live.metadata.labels.clone().unwrap_or_default();
     if labels.get(MANAGED_BY.0).map(String::as_str) != Some(MANAGED_BY.1) {
-        return Ok(Pruned::Kept(format!("{key} is no longer rendered but is not pruned: it no longer carries the label {}={}", MANAGED_BY.0, MANAGED_BY.1)));
+        return Ok(Pruned::Kept(format!(
+            "{key} is no longer rendered but is not pruned: it no longer carries the label {}={}",
+            MANAGED_BY.0, MANAGED_BY.1
+        )));
     }
     if labels.get(PROJECT_LABEL).map(String::as_str) != project {
         return Ok(Pruned::Kept(format!(
@@ -35,13 +51,19 @@ pub(super) async fn prune_one(t: &KubeTarget, cluster: &str, key: &ObjectKey, pr
     }
     let dp = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
-        preconditions: Some(Preconditions { uid: live.metadata.uid.clone(), resource_version: live.metadata.resource_version.clone() }),
+        preconditions: Some(Preconditions {
+            uid: live.metadata.uid.clone(),
+            resource_version: live.metadata.resource_version.clone(),
+        }),
         ..DeleteParams::default()
     };
     match api.delete(&key.name, &dp).await {
         Ok(_) => Ok(Pruned::Deleted),
         Err(::kube::Error::Api(s)) if s.code == 404 => Ok(Pruned::Gone),
-        Err(::kube::Error::Api(s)) if s.code == 409 => Ok(Pruned::Failed(format!("{key} changed while being pruned; will retry: {}", s.message))),
+        Err(::kube::Error::Api(s)) if s.code == 409 => Ok(Pruned::Failed(format!(
+            "{key} changed while being pruned; will retry: {}",
+            s.message
+        ))),
         Err(e) => match classify(cluster, e) {
             e @ KubeError::Unreachable { .. } => Err(e),
             e => Ok(Pruned::Failed(format!("{key}: cannot prune: {e}"))),

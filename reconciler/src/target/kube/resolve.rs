@@ -36,7 +36,13 @@ pub struct Resolver {
 
 impl Resolver {
     /// The resource serving `kind` of `api_version`, `None` when the cluster does not serve it.
-    pub async fn resolve(&self, client: &::kube::Client, cluster: &str, api_version: &str, kind: &str) -> Result<Option<Resolved>, KubeError> {
+    pub async fn resolve(
+        &self,
+        client: &::kube::Client,
+        cluster: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Option<Resolved>, KubeError> {
         let fresh = {
             let cache = self.cache.lock().expect("resolver lock");
             match cache.get(api_version) {
@@ -50,18 +56,34 @@ impl Resolver {
         }
         let entry = self.discover(client, cluster, api_version).await?;
         let found = entry.kinds.get(kind).cloned();
-        self.cache.lock().expect("resolver lock").insert(api_version.to_string(), entry);
+        self.cache
+            .lock()
+            .expect("resolver lock")
+            .insert(api_version.to_string(), entry);
         Ok(found)
     }
 
     /// Forgets every version of a group (after a CRD of that group changed).
     pub fn invalidate_group(&self, group: &str) {
-        self.cache.lock().expect("resolver lock").retain(|av, _| group_of(av) != group);
+        self.cache
+            .lock()
+            .expect("resolver lock")
+            .retain(|av, _| group_of(av) != group);
     }
 
-    async fn discover(&self, client: &::kube::Client, cluster: &str, api_version: &str) -> Result<Entry, KubeError> {
-        let missing = || Entry { kinds: HashMap::new(), at: Instant::now() };
-        let Ok(gv) = api_version.parse::<GroupVersion>() else { return Ok(missing()) };
+    async fn discover(
+        &self,
+        client: &::kube::Client,
+        cluster: &str,
+        api_version: &str,
+    ) -> Result<Entry, KubeError> {
+        let missing = || Entry {
+            kinds: HashMap::new(),
+            at: Instant::now(),
+        };
+        let Ok(gv) = api_version.parse::<GroupVersion>() else {
+            return Ok(missing());
+        };
         match oneshot::pinned_group(client, &gv).await {
             Ok(group) => {
                 let kinds = group
@@ -72,9 +94,16 @@ impl Resolver {
                         (r.resource.kind.clone(), r)
                     })
                     .collect();
-                Ok(Entry { kinds, at: Instant::now() })
+                Ok(Entry {
+                    kinds,
+                    at: Instant::now(),
+                })
             }
-            Err(::kube::Error::Api(s)) if s.code == 404 || s.is_not_found() => Ok(missing()),
+            // A group-version nobody serves is a 404; kube-local answers `/api/v1` with a 404 whose
+            // body is not a Status, which reaches here as an empty status (code 0).
+            Err(::kube::Error::Api(s)) if s.code == 404 || s.code == 0 || s.is_not_found() => {
+                Ok(missing())
+            }
             Err(::kube::Error::Discovery(_)) => Ok(missing()),
             Err(e) => Err(classify(cluster, e)),
         }
@@ -82,7 +111,10 @@ impl Resolver {
 }
 
 fn resolved(resource: ApiResource, caps: &ApiCapabilities) -> Resolved {
-    Resolved { namespaced: caps.scope == Scope::Namespaced, resource }
+    Resolved {
+        namespaced: caps.scope == Scope::Namespaced,
+        resource,
+    }
 }
 
 /// The group of an apiVersion (`""` for the core `v1`).
@@ -116,7 +148,11 @@ pub fn not_served_message(cluster: &str, api_version: &str, kind: &str) -> Strin
         Some(cap) => format!("{head}: install the CRD or drop the `{cap}` capability"),
         None if builtin_group(group) => format!(
             "{head}: it is a built-in Kubernetes kind and this API server does not serve the `{}` API (not a full Kubernetes API server?)",
-            if group.is_empty() { "core/v1".to_string() } else { api_version.to_string() }
+            if group.is_empty() {
+                "core/v1".to_string()
+            } else {
+                api_version.to_string()
+            }
         ),
         None => format!("{head}: install the CRD that defines it"),
     }
@@ -135,7 +171,13 @@ mod tests {
         assert!(not_served_message("c", "kubeflow.org/v1beta1", "Experiment").contains("`katib`"));
         assert!(not_served_message("c", "v1", "Namespace").contains("built-in Kubernetes kind"));
         assert!(not_served_message("c", "apps/v1", "Deployment").contains("`apps/v1`"));
-        assert!(not_served_message("c", "rbac.authorization.k8s.io/v1", "RoleBinding").contains("built-in"));
-        assert!(not_served_message("c", "example.com/v1", "Widget").ends_with("install the CRD that defines it"));
+        assert!(
+            not_served_message("c", "rbac.authorization.k8s.io/v1", "RoleBinding")
+                .contains("built-in")
+        );
+        assert!(
+            not_served_message("c", "example.com/v1", "Widget")
+                .ends_with("install the CRD that defines it")
+        );
     }
 }

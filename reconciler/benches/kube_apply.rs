@@ -1,0 +1,253 @@
+//! Applying 1,000 CronWorkflows to a fresh kube-local API server: cubist's Kubernetes target
+//! against `kubectl apply --server-side -f DIR` on the same files (each on a fresh server), then
+//! a no-change re-apply (time and write requests).
+//!
+//! `cargo bench -p cubist --bench kube_apply` (needs `tests/kube-local/setup.sh` to have run and
+//! /usr/bin/kubectl; prints a notice and exits 0 otherwise). `KUBE_APPLY_N` changes the count.
+
+use cubist::render::{
+    HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, RenderedObject, RenderedSet, content_hash,
+};
+use cubist::target::Inventory;
+use cubist::target::kube::KubeTarget;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CRD_FILE: &str = "argoproj.io_cronworkflows.yaml";
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+fn kit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kube-local")
+}
+
+fn crd_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/crds")
+        .join(CRD_FILE)
+}
+
+/// A kube-local server, stopped and deleted on drop.
+struct Server {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let out = Command::new(kit().join("start.sh"))
+            .output()
+            .expect("start.sh");
+        assert!(
+            out.status.success(),
+            "start.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        Server {
+            dir: kubeconfig.parent().unwrap().to_path_buf(),
+            kubeconfig,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(kit().join("stop.sh"))
+            .arg(&self.dir)
+            .arg("--rm")
+            .output();
+    }
+}
+
+/// `n` small CronWorkflows over 10 projects, stamped like rendered objects.
+fn objects(n: usize) -> RenderedSet {
+    let objects = (0..n)
+        .map(|i| {
+            let project = format!("team-{}", i % 10);
+            let name = format!("nightly-{i:04}");
+            let mut body = json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "CronWorkflow",
+                "metadata": {
+                    "name": name,
+                    "namespace": project,
+                    "labels": {MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: project, "cubist.dev/source": format!("projects.{project}.pipelines.{name}.yaml")},
+                    "annotations": {"cubist.dev/source": format!("projects/{project}/pipelines/{name}.yaml")}
+                },
+                "spec": {
+                    "schedules": [format!("{} {} * * *", i % 60, i % 24)],
+                    "timezone": "Asia/Shanghai",
+                    "concurrencyPolicy": "Forbid",
+                    "startingDeadlineSeconds": 300,
+                    "workflowSpec": {"workflowTemplateRef": {"name": name}, "arguments": {"parameters": [{"name": "execution_date", "value": "{{workflow.scheduledTime}}"}]}}
+                }
+            });
+            let hash = content_hash(&body);
+            body["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
+            RenderedObject { body, hash, project: Some(project), source: format!("projects/team/pipelines/{name}.yaml") }
+        })
+        .collect();
+    let mut set = RenderedSet {
+        cluster: "bench".into(),
+        objects,
+    };
+    set.sort();
+    set
+}
+
+async fn install_crd(kubeconfig: &Path) {
+    let t = KubeTarget::connect(Some(kubeconfig), None)
+        .await
+        .expect("connect");
+    let text = std::fs::read_to_string(crd_path()).expect("reference CRD");
+    let crd: Value = cubist::model::yaml::parse_documents(CRD_FILE, &text)
+        .expect("parse")
+        .remove(0)
+        .to_json();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        "customresourcedefinitions",
+    );
+    let api: Api<DynamicObject> = Api::all_with(t.client().clone(), &ar);
+    let name = crd["metadata"]["name"].as_str().unwrap().to_string();
+    api.patch(
+        &name,
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("install CRD");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = serde_json::to_value(api.get(&name).await.unwrap()).unwrap();
+        let ok = live["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        });
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "CRD not established");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn kubectl_apply(kubeconfig: &Path, dir: &Path) -> Duration {
+    let started = Instant::now();
+    let out = Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "kubectl-bench",
+            "-f",
+        ])
+        .arg(dir)
+        .output()
+        .expect("kubectl");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks harness=false benches to list their tests
+    }
+    let bin = std::env::var_os("KUBE_LOCAL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kube-local")
+        })
+        .join("bin/kube-local-apiserver");
+    if !bin.exists() || !Path::new(KUBECTL).exists() || !crd_path().exists() {
+        println!(
+            "kube_apply: SKIPPED (needs {}, {KUBECTL} and {})",
+            bin.display(),
+            crd_path().display()
+        );
+        return;
+    }
+    let n: usize = std::env::var("KUBE_APPLY_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let set = objects(n);
+    let files = tempfile::tempdir().unwrap();
+    for o in &set.objects {
+        let k = o.key();
+        std::fs::write(
+            files
+                .path()
+                .join(format!("{}_{}.json", k.namespace, k.name)),
+            serde_json::to_vec_pretty(&o.body).unwrap(),
+        )
+        .unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // kubectl on a fresh server.
+    let kubectl_server = Server::start();
+    rt.block_on(install_crd(&kubectl_server.kubeconfig));
+    let kubectl_first = kubectl_apply(&kubectl_server.kubeconfig, files.path());
+    let kubectl_again = kubectl_apply(&kubectl_server.kubeconfig, files.path());
+    drop(kubectl_server);
+
+    // cubist on a fresh server.
+    let server = Server::start();
+    rt.block_on(async {
+        install_crd(&server.kubeconfig).await;
+        let t = KubeTarget::connect(Some(&server.kubeconfig), None).await.expect("connect").named("bench");
+
+        let before = t.requests();
+        let started = Instant::now();
+        let plan = t.plan(&set, &Inventory::default()).await.expect("plan");
+        let planned = started.elapsed();
+        let (report, inventory) = t.apply(&plan, &Inventory::default(), &mut |_| {}).await.expect("apply");
+        let first = started.elapsed();
+        let first_requests = t.requests() - before;
+        assert_eq!(report.created, n, "{report:?}");
+        assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+
+        let before = t.requests();
+        let started = Instant::now();
+        let plan = t.plan(&set, &inventory).await.expect("plan");
+        let (report, _) = t.apply(&plan, &inventory, &mut |_| {}).await.expect("apply");
+        let again = started.elapsed();
+        let again_requests = t.requests() - before;
+        assert_eq!(report.unchanged, n);
+
+        let secs = |d: Duration| d.as_secs_f64();
+        println!("kube_apply: {n} CronWorkflows, 10 namespaces, fresh kube-local (apiextensions-apiserver v1.36 + etcd) each");
+        println!(
+            "  first apply   cubist  {:>7.2} s  (plan {:.2} s incl. {} validating dry-runs; {} writes, {} reads)",
+            secs(first),
+            secs(planned),
+            first_requests.dry_runs,
+            first_requests.writes,
+            first_requests.reads
+        );
+        println!("  first apply   kubectl {:>7.2} s  (kubectl apply --server-side -f DIR)", secs(kubectl_first));
+        println!("  ratio kubectl/cubist  {:>7.1}x", secs(kubectl_first) / secs(first));
+        println!(
+            "  no-change     cubist  {:>7.3} s  ({} writes, {} dry-runs, {} reads)",
+            secs(again),
+            again_requests.writes,
+            again_requests.dry_runs,
+            again_requests.reads
+        );
+        println!("  no-change     kubectl {:>7.2} s  (kubectl re-apply, for reference)", secs(kubectl_again));
+    });
+}

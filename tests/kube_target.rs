@@ -1,0 +1,844 @@
+//! The Kubernetes target against a real API server: kube-local (apiextensions-apiserver + etcd,
+//! CRDs only, no built-in kinds), with the real upstream CRDs of every engine installed.
+//!
+//! One server serves this file's tests (each test works in namespaces of its own); the
+//! restart test starts a second one that it stops and starts again. Skipped, loudly, only when
+//! the kube-local binary has not been built (`tests/kube-local/setup.sh`).
+
+use cubist::render::{
+    Blueprints, HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, RenderedSet, content_hash,
+    render,
+};
+use cubist::target::kube::{
+    FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeTarget, RequestCounts,
+};
+use cubist::target::{Action, ApplyReport, Inventory, Plan};
+use cubist_tests::corpus::copy_tree;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- kube-local servers
+
+fn kit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kube-local")
+}
+
+fn apiserver_binary() -> PathBuf {
+    let cache = std::env::var_os("KUBE_LOCAL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/kube-local")
+        });
+    cache.join("bin/kube-local-apiserver")
+}
+
+/// Skips the test (loudly) when kube-local has not been built.
+macro_rules! require_kube_local {
+    () => {
+        if !apiserver_binary().exists() {
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPED: {} is missing; run tests/kube-local/setup.sh to test the Kubernetes target !!!!!!!!\n",
+                apiserver_binary().display()
+            );
+            return;
+        }
+    };
+}
+
+/// One running kube-local: its state directory and kubeconfig.
+struct Server {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Server {
+    /// Starts a server in `dir` (a new one when `None`), and a reaper that stops it and deletes
+    /// its state when this test process exits, however it exits. The reaper outlives this
+    /// process on purpose: it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    fn start(dir: Option<&Path>) -> Server {
+        let server = Server::run_start(dir);
+        let script = format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; '{}' '{}' --rm",
+            std::process::id(),
+            kit().join("stop.sh").display(),
+            server.dir.display()
+        );
+        Command::new("bash")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn reaper");
+        server
+    }
+
+    fn run_start(dir: Option<&Path>) -> Server {
+        let mut cmd = Command::new(kit().join("start.sh"));
+        if let Some(d) = dir {
+            cmd.arg(d);
+        }
+        let out = cmd.output().expect("run start.sh");
+        assert!(
+            out.status.success(),
+            "start.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        Server {
+            dir: kubeconfig.parent().unwrap().to_path_buf(),
+            kubeconfig,
+        }
+    }
+
+    /// Stops the server, keeping its state.
+    fn stop(&self) {
+        let out = Command::new(kit().join("stop.sh"))
+            .arg(&self.dir)
+            .output()
+            .expect("run stop.sh");
+        assert!(out.status.success());
+    }
+
+    /// Starts the server again on the same state (etcd data kept, same ports when free).
+    fn restart(&self) -> Server {
+        Server::run_start(Some(&self.dir))
+    }
+
+    async fn target(&self, name: &str) -> KubeTarget {
+        KubeTarget::connect(Some(&self.kubeconfig), None)
+            .await
+            .expect("connect")
+            .named(name)
+    }
+}
+
+/// The server shared by this file's tests, with every reference CRD installed.
+fn shared() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let server = Server::start(None);
+        let started = Instant::now();
+        let rt = runtime();
+        rt.block_on(async {
+            let t = server.target("local").await;
+            install_crds(t.client(), &[]).await;
+        });
+        eprintln!(
+            "kube-local at {} ready with CRDs in {:?}",
+            server.dir.display(),
+            started.elapsed()
+        );
+        server
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The upstream CRDs (`/work/shared/reference/crds`), never copied into the repository.
+/// `only`: file name prefixes (all files when empty). Parsed on two threads (14 MB of YAML).
+fn reference_crds(only: &[&str]) -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|o| p.file_name().unwrap().to_string_lossy().starts_with(o))
+        })
+        .collect();
+    files.sort();
+    let parse = |p: &PathBuf| {
+        let text = std::fs::read_to_string(p).unwrap();
+        cubist::model::yaml::parse_documents(&p.display().to_string(), &text)
+            .unwrap_or_else(|d| panic!("{}: {}", p.display(), d.message))
+            .into_iter()
+            .map(|n| n.to_json())
+            .filter(|v| v.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+            .collect::<Vec<_>>()
+    };
+    let (odd, even): (Vec<_>, Vec<_>) = files.iter().enumerate().partition(|(i, _)| i % 2 == 1);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| odd.iter().flat_map(|(_, p)| parse(p)).collect::<Vec<_>>());
+        let mut all: Vec<Value> = even.iter().flat_map(|(_, p)| parse(p)).collect();
+        all.extend(other.join().unwrap());
+        all
+    })
+}
+
+fn crd_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        "customresourcedefinitions",
+    )
+}
+
+fn established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+}
+
+/// Installs reference CRDs with server-side apply (three at a time) and waits until they are
+/// Established.
+async fn install_crds(client: &kube::Client, only: &[&str]) {
+    let crds: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
+    let all = reference_crds(only);
+    assert!(!all.is_empty());
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
+    let mut tasks = tokio::task::JoinSet::new();
+    for crd in all {
+        let (crds, slots) = (crds.clone(), slots.clone());
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await.unwrap();
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap()
+                .to_string();
+            let pp = PatchParams::apply("cubist-tests").force();
+            let live = crds
+                .patch(&name, &pp, &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("install CRD {name}: {e}"));
+            (name, established(&serde_json::to_value(live).unwrap()))
+        });
+    }
+    for (name, ready) in tasks.join_all().await {
+        if !ready {
+            wait_until(Duration::from_secs(60), || async {
+                established(&serde_json::to_value(crds.get(&name).await.unwrap()).unwrap())
+            })
+            .await;
+        }
+    }
+}
+
+async fn wait_until<F, Fut>(timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------- rendering examples-repo
+
+fn examples_repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo")
+}
+
+/// Renders a platform repository for one cluster.
+fn render_repo(root: &Path, cluster: &str) -> RenderedSet {
+    let snapshot = cubist::source::snapshot_dir(root).expect("snapshot");
+    let (model, diags) = cubist::model::load(&snapshot);
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let blueprints = Blueprints::embedded().expect("blueprints");
+    render(&model, &blueprints)
+        .expect("render")
+        .remove(cluster)
+        .expect("cluster rendered")
+}
+
+/// The set moved to namespaces and projects of its own (`nlp` → `nlp-<suffix>`), so tests
+/// sharing a server do not meet; hashes are recomputed.
+fn isolate(mut set: RenderedSet, suffix: &str) -> RenderedSet {
+    for o in &mut set.objects {
+        let b = &mut o.body;
+        if let Some(ns) = b
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
+            b["metadata"]["namespace"] = json!(format!("{ns}-{suffix}"));
+        }
+        if b["kind"] == "Namespace" {
+            let name = b["metadata"]["name"].as_str().unwrap().to_string();
+            b["metadata"]["name"] = json!(format!("{name}-{suffix}"));
+        }
+        if let Some(p) = &o.project {
+            let p = format!("{p}-{suffix}");
+            b["metadata"]["labels"][PROJECT_LABEL] = json!(p);
+            o.project = Some(p);
+        }
+        let hash = content_hash(b);
+        b["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
+        o.hash = hash;
+    }
+    set.sort();
+    set
+}
+
+fn examples(suffix: &str) -> RenderedSet {
+    isolate(render_repo(&examples_repo(), "local"), suffix)
+}
+
+/// Kinds served by kube-local once the reference CRDs are in.
+fn crd_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Workflow"
+            | "WorkflowTemplate"
+            | "CronWorkflow"
+            | "InferenceService"
+            | "PyTorchJob"
+            | "TFJob"
+            | "MPIJob"
+            | "XGBoostJob"
+            | "RayJob"
+            | "Experiment"
+    ) || kind == "Job"
+}
+
+fn count(set: &RenderedSet, served: bool) -> usize {
+    set.objects
+        .iter()
+        .filter(|o| crd_kind(o.key().kind.as_str()) == served)
+        .count()
+}
+
+// ---------------------------------------------------------------- helpers on live objects
+
+async fn dynamic(client: &kube::Client, key: &ObjectKey) -> Api<DynamicObject> {
+    let (group, version) = key
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &key.api_version));
+    let (ar, _) =
+        kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, &key.kind))
+            .await
+            .expect("kind served");
+    Api::namespaced_with(client.clone(), &key.namespace, &ar)
+}
+
+async fn get(client: &kube::Client, key: &ObjectKey) -> Option<Value> {
+    dynamic(client, key)
+        .await
+        .get_opt(&key.name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+fn key_of(set: &RenderedSet, kind: &str, name: &str) -> ObjectKey {
+    set.objects
+        .iter()
+        .map(|o| o.key())
+        .find(|k| k.kind == kind && k.name == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+async fn plan_and_apply(
+    t: &KubeTarget,
+    set: &RenderedSet,
+    inventory: &Inventory,
+) -> (Plan, ApplyReport, Inventory, RequestCounts) {
+    let before = t.requests();
+    let plan = t.plan(set, inventory).await.expect("plan");
+    let (report, inventory) = t.apply(&plan, inventory, &mut |_| {}).await.expect("apply");
+    (plan, report, inventory, t.requests() - before)
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn applies_crd_objects_once_and_builtin_kinds_are_not_served() {
+    require_kube_local!();
+    let server = shared();
+    runtime().block_on(async {
+        let t = server.target("local").await;
+        let set = examples("t1");
+        let (served, builtin) = (count(&set, true), count(&set, false));
+        assert!(served >= 20 && builtin >= 10, "{served} served, {builtin} built-in");
+
+        let (plan, report, inventory, requests) = plan_and_apply(&t, &set, &Inventory::default()).await;
+        assert_eq!(plan.count(Action::Create), served, "{plan:#?}");
+        assert_eq!(report.created, served, "{report:#?}");
+        assert_eq!(report.failed.len(), builtin, "{report:#?}");
+        for (object, message) in &report.failed {
+            assert!(message.contains("is not served by cluster local"), "{object}: {message}");
+        }
+        let ns = report.failed.iter().find(|(o, _)| o.starts_with("Namespace ")).expect("Namespace reported");
+        assert_eq!(ns.1, "Namespace v1 is not served by cluster local: it is a built-in Kubernetes kind and this API server does not serve the `core/v1` API (not a full Kubernetes API server?)");
+        assert!(report.failed.iter().any(|(o, m)| o.starts_with("RoleBinding ") && m.contains("`rbac.authorization.k8s.io/v1`")));
+        assert_eq!(requests.writes as usize, served, "one write per object: {requests:?}");
+        assert_eq!(inventory.objects.len(), served);
+
+        // Present, with cubist's managedFields (an Apply entry).
+        for o in set.objects.iter().filter(|o| crd_kind(&o.key().kind)) {
+            let live = get(t.client(), &o.key()).await.unwrap_or_else(|| panic!("{} missing", o.key()));
+            let fields = live.pointer("/metadata/managedFields").and_then(Value::as_array).unwrap();
+            assert!(fields.iter().any(|f| f["manager"] == FIELD_MANAGER && f["operation"] == "Apply"), "{}: {fields:?}", o.key());
+            assert_eq!(live.pointer(&format!("/metadata/annotations/{}", HASH_ANNOTATION.replace('/', "~1"))), Some(&json!(o.hash)));
+        }
+
+        // A no-change re-apply: reads only, zero writes, zero dry-runs.
+        let (plan, report, inventory2, requests) = plan_and_apply(&t, &set, &inventory).await;
+        assert_eq!(plan.count(Action::Unchanged), served, "{plan:#?}");
+        assert_eq!(report.unchanged, served);
+        assert_eq!((report.created, report.updated, report.deleted), (0, 0, 0));
+        assert_eq!(requests.writes, 0, "{requests:?}");
+        assert_eq!(requests.dry_runs, 0, "{requests:?}");
+        assert_eq!(inventory2, inventory);
+        assert_eq!(t.drift(&set).await.unwrap(), Vec::<ObjectKey>::new());
+    });
+}
+
+#[test]
+fn prunes_only_labelled_objects_of_the_project() {
+    require_kube_local!();
+    let server = shared();
+    runtime().block_on(async {
+        let t = server.target("local").await;
+        let repo = tempfile::tempdir().unwrap();
+        copy_tree(&examples_repo(), repo.path());
+        let set = isolate(render_repo(repo.path(), "local"), "t2");
+        let (_, report, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
+        assert_eq!(report.created, count(&set, true));
+
+        // Someone else's objects of the same kinds in the same namespace: never touched.
+        let template = key_of(&set, "WorkflowTemplate", "weekly-embeddings");
+        let cron = key_of(&set, "CronWorkflow", "weekly-embeddings");
+        let api = dynamic(t.client(), &template).await;
+        let foreign = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+            "metadata": {"name": "hand-made", "namespace": template.namespace, "labels": {PROJECT_LABEL: "nlp-t2"}},
+            "spec": {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "busybox"}}]}});
+        api.patch("hand-made", &PatchParams::apply("someone"), &Patch::Apply(&foreign)).await.unwrap();
+        let mut other_project = foreign.clone();
+        other_project["metadata"]["name"] = json!("other-project");
+        other_project["metadata"]["labels"] = json!({MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: "vision-t2"});
+        api.patch("other-project", &PatchParams::apply("cubist"), &Patch::Apply(&other_project)).await.unwrap();
+
+        // The pipeline leaves the repository: its WorkflowTemplate and CronWorkflow are pruned.
+        std::fs::remove_file(repo.path().join("projects/nlp/pipelines/weekly-embeddings.yaml")).unwrap();
+        let smaller = isolate(render_repo(repo.path(), "local"), "t2");
+        let plan = t.plan(&smaller, &inventory).await.unwrap();
+        let mut deletes: Vec<&ObjectKey> = plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| &c.key).collect();
+        deletes.sort();
+        assert_eq!(deletes, vec![&cron, &template], "{plan:#?}");
+        assert!(plan.changes.iter().find(|c| c.key == template).unwrap().diff.as_ref().unwrap().contains("-kind: WorkflowTemplate"));
+        let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
+        assert_eq!(report.deleted, 2, "{report:#?}");
+        assert!(get(t.client(), &template).await.is_none());
+        assert!(get(t.client(), &cron).await.is_none());
+        assert!(!inventory.objects.iter().any(|e| e.key() == template || e.key() == cron));
+        let mut hand_made = template.clone();
+        hand_made.name = "hand-made".into();
+        assert!(get(t.client(), &hand_made).await.is_some(), "unlabelled object pruned");
+        hand_made.name = "other-project".into();
+        assert!(get(t.client(), &hand_made).await.is_some(), "another project's object pruned");
+
+        // An inventory entry whose live object lost cubist's label is forgotten, not deleted.
+        let wt = key_of(&smaller, "WorkflowTemplate", "llm-finetune");
+        let api = dynamic(t.client(), &wt).await;
+        api.patch(&wt.name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {MANAGED_BY.0: null}}}))).await.unwrap();
+        let mut without = smaller.clone();
+        without.objects.retain(|o| o.key() != wt);
+        let plan = t.plan(&without, &inventory).await.unwrap();
+        let c = plan.changes.iter().find(|c| c.key == wt).unwrap();
+        assert_eq!(c.action, Action::Conflict, "{c:#?}");
+        let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
+        assert_eq!(report.deleted, 0);
+        assert!(report.failed.iter().any(|(o, m)| o == &wt.to_string() && m.contains("not pruned")), "{report:#?}");
+        assert!(get(t.client(), &wt).await.is_some());
+        assert!(!inventory.objects.iter().any(|e| e.key() == wt));
+    });
+}
+
+#[test]
+fn hand_edits_are_drift_and_healed_by_reapply() {
+    require_kube_local!();
+    let server = shared();
+    runtime().block_on(async {
+        let t = server.target("local").await;
+        let set = examples("t3");
+        let (_, _, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
+        assert_eq!(t.drift(&set).await.unwrap(), Vec::<ObjectKey>::new());
+
+        // kubectl-edit style: a merge patch by another field manager changes a field cubist set,
+        // and another object is deleted by hand.
+        let cron = key_of(&set, "CronWorkflow", "weekly-embeddings");
+        dynamic(t.client(), &cron)
+            .await
+            .patch(
+                &cron.name,
+                &PatchParams {
+                    field_manager: Some("kubectl-edit".into()),
+                    ..Default::default()
+                },
+                &Patch::Merge(json!({"spec": {"timezone": "UTC"}})),
+            )
+            .await
+            .unwrap();
+        let wf = set
+            .objects
+            .iter()
+            .map(|o| o.key())
+            .find(|k| k.kind == "Workflow")
+            .unwrap();
+        dynamic(t.client(), &wf)
+            .await
+            .delete(&wf.name, &Default::default())
+            .await
+            .unwrap();
+
+        let before = t.requests();
+        let mut drifted = t.drift(&set).await.unwrap();
+        drifted.sort();
+        let mut expected = vec![cron.clone(), wf.clone()];
+        expected.sort();
+        assert_eq!(drifted, expected);
+        assert_eq!((t.requests() - before).writes, 0);
+
+        let plan = t.plan(&set, &inventory).await.unwrap();
+        let c = plan.changes.iter().find(|c| c.key == cron).unwrap();
+        assert_eq!(c.action, Action::Update, "{c:#?}");
+        let diff = c.diff.as_deref().unwrap();
+        assert!(
+            diff.contains("-  timezone: UTC") && diff.contains("+  timezone: Asia/Shanghai"),
+            "{diff}"
+        );
+        assert!(
+            c.note
+                .as_deref()
+                .unwrap_or_default()
+                .contains("kubectl-edit"),
+            "{c:#?}"
+        );
+        assert_eq!(
+            plan.changes.iter().find(|c| c.key == wf).unwrap().action,
+            Action::Create
+        );
+
+        let (report, _) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
+        assert_eq!((report.created, report.updated), (1, 1), "{report:#?}");
+        let live = get(t.client(), &cron).await.unwrap();
+        assert_eq!(live["spec"]["timezone"], "Asia/Shanghai");
+        assert_eq!(t.drift(&set).await.unwrap(), Vec::<ObjectKey>::new());
+    });
+}
+
+#[test]
+fn another_applier_is_a_conflict_named_not_forced() {
+    require_kube_local!();
+    let server = shared();
+    runtime().block_on(async {
+        let t = server.target("local").await;
+        let set = examples("t4");
+        let (_, _, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
+
+        // Another tool applies its own configuration over a field cubist sets.
+        let cron = key_of(&set, "CronWorkflow", "daily-ranker");
+        let theirs = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow",
+            "metadata": {"name": cron.name, "namespace": cron.namespace}, "spec": {"concurrencyPolicy": "Allow"}});
+        dynamic(t.client(), &cron)
+            .await
+            .patch(&cron.name, &PatchParams::apply("other-tool").force(), &Patch::Apply(&theirs))
+            .await
+            .unwrap();
+
+        let plan = t.plan(&set, &inventory).await.unwrap();
+        let c = plan.changes.iter().find(|c| c.key == cron).unwrap();
+        assert_eq!(c.action, Action::Conflict, "{c:#?}");
+        let note = c.note.as_deref().unwrap();
+        assert!(note.contains("\"other-tool\"") && note.contains(".spec.concurrencyPolicy") && note.contains("applies its own configuration"), "{note}");
+        assert_eq!(plan.changes.iter().filter(|c| c.action == Action::Conflict && crd_kind(&c.key.kind)).count(), 1);
+
+        // Apply reports it for that object only, and does not force.
+        let before = t.requests();
+        let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
+        assert_eq!((t.requests() - before).writes, 0);
+        let (_, message) = report.failed.iter().find(|(o, _)| o == &cron.to_string()).expect("conflict reported");
+        assert!(message.contains("\"other-tool\""), "{message}");
+        assert_eq!(get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"], "Allow");
+
+        // Even a changed object that gets applied reports the conflict from the server (409),
+        // with the manager's name: the apply is never forced.
+        let mut changed = set.clone();
+        let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
+        o.body["spec"]["startingDeadlineSeconds"] = json!(120);
+        o.hash = content_hash(&o.body);
+        o.body["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
+        let mut plan = t.plan(&changed, &inventory).await.unwrap();
+        for c in plan.changes.iter_mut().filter(|c| c.key == cron) {
+            c.action = Action::Update; // as if planned before the other tool came
+        }
+        let before = t.requests();
+        let (report, _) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
+        let (_, message) = report.failed.iter().find(|(o, _)| o == &cron.to_string()).expect("conflict reported");
+        assert!(message.contains("\"other-tool\"") && message.contains(".spec.concurrencyPolicy"), "{message}");
+        assert_eq!((t.requests() - before).writes, 1, "one apply, refused");
+        assert_eq!(get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"], "Allow");
+
+        // The annotation cubist.dev/force-apply: "true" takes the field over.
+        let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
+        o.body["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true");
+        o.hash = content_hash(&o.body);
+        o.body["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
+        let (plan, report, _, _) = plan_and_apply(&t, &changed, &inventory).await;
+        assert_eq!(plan.changes.iter().find(|c| c.key == cron).unwrap().action, Action::Update);
+        assert!(!report.failed.iter().any(|(o, _)| o == &cron.to_string()), "{report:#?}");
+        assert_eq!(get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"], "Forbid");
+    });
+}
+
+#[test]
+fn health_follows_the_engines_status() {
+    require_kube_local!();
+    let server = shared();
+    runtime().block_on(async {
+        let t = server.target("local").await;
+        let set = examples("t5");
+        plan_and_apply(&t, &set, &Inventory::default()).await;
+        let wf = set
+            .objects
+            .iter()
+            .map(|o| o.key())
+            .find(|k| k.kind == "Workflow")
+            .unwrap();
+        let api = dynamic(t.client(), &wf).await;
+        let controller = PatchParams {
+            field_manager: Some("workflow-controller".into()),
+            ..Default::default()
+        };
+
+        assert_eq!(
+            t.health(&wf).await.unwrap().status,
+            HealthStatus::Progressing
+        );
+        for (phase, want) in [
+            ("Running", HealthStatus::Progressing),
+            ("Failed", HealthStatus::Degraded),
+            ("Succeeded", HealthStatus::Healthy),
+        ] {
+            // Argo's Workflow CRD has no status subresource: the controller patches the object.
+            api.patch(
+                &wf.name,
+                &controller,
+                &Patch::Merge(json!({"status": {"phase": phase, "message": "step train failed"}})),
+            )
+            .await
+            .unwrap();
+            let h = t.health(&wf).await.unwrap();
+            assert_eq!(h.status, want, "{phase}: {h:?}");
+        }
+        // The controller's status writes are not drift.
+        assert!(!t.drift(&set).await.unwrap().contains(&wf));
+
+        // Volcano Job has a status subresource: written there by its controller.
+        let job = install_volcano_job(&t, "t5").await;
+        let h = t.health(&job).await.unwrap();
+        assert_eq!(h.status, HealthStatus::Progressing, "{h:?}");
+        dynamic(t.client(), &job)
+            .await
+            .patch_status(
+                &job.name,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"status": {"state": {"phase": "Failed", "reason": "PodFailed"}}}),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(t.health(&job).await.unwrap().status, HealthStatus::Degraded);
+
+        let all = t.health_all(&set.objects).await.unwrap();
+        assert_eq!(
+            all.iter().find(|(k, _)| k == &wf).unwrap().1.status,
+            HealthStatus::Healthy
+        );
+        let ns = all.iter().find(|(k, _)| k.kind == "Namespace").unwrap();
+        assert_eq!(ns.1.status, HealthStatus::Unknown);
+        assert!(ns.1.message.contains("not served"));
+        let mut missing = wf.clone();
+        missing.name = "nope".into();
+        assert_eq!(
+            t.health(&missing).await.unwrap().status,
+            HealthStatus::Unknown
+        );
+    });
+}
+
+/// A minimal Volcano Job applied by cubist.
+async fn install_volcano_job(t: &KubeTarget, suffix: &str) -> ObjectKey {
+    let mut body = json!({"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
+        "metadata": {"name": "train", "namespace": format!("vision-{suffix}"),
+            "labels": {MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: format!("vision-{suffix}")}, "annotations": {}},
+        "spec": {"minAvailable": 1, "schedulerName": "volcano",
+            "tasks": [{"name": "worker", "replicas": 1, "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}}]}});
+    let hash = content_hash(&body);
+    body["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
+    let o = cubist::render::RenderedObject {
+        body,
+        hash,
+        project: Some(format!("vision-{suffix}")),
+        source: "test".into(),
+    };
+    let set = RenderedSet {
+        cluster: "local".into(),
+        objects: vec![o.clone()],
+    };
+    let (_, report, _, _) = plan_and_apply(t, &set, &Inventory::default()).await;
+    assert_eq!(report.created, 1, "{report:#?}");
+    o.key()
+}
+
+/// A stamped object of no project, as the render stage would make it.
+fn stamped(mut body: Value, project: Option<&str>) -> cubist::render::RenderedObject {
+    body["metadata"]["labels"][MANAGED_BY.0] = json!(MANAGED_BY.1);
+    if let Some(p) = project {
+        body["metadata"]["labels"][PROJECT_LABEL] = json!(p);
+    }
+    body["metadata"]["annotations"] = json!({});
+    let hash = content_hash(&body);
+    body["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
+    cubist::render::RenderedObject {
+        body,
+        hash,
+        project: project.map(str::to_string),
+        source: "test".into(),
+    }
+}
+
+#[test]
+fn a_crd_in_the_set_is_established_before_its_objects() {
+    require_kube_local!();
+    let server = shared();
+    runtime().block_on(async {
+        let t = server.target("local").await;
+        let crd = stamped(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.t7.cubist.dev"},
+                "spec": {"group": "t7.cubist.dev", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}}}}}}]}}),
+            None,
+        );
+        let widget = |size: i64| stamped(json!({"apiVersion": "t7.cubist.dev/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "nlp-t7"}, "spec": {"size": size}}), Some("nlp-t7"));
+        let mut set = RenderedSet { cluster: "local".into(), objects: vec![widget(3), crd.clone()] };
+        set.sort();
+        assert_eq!(set.objects[0].key().kind, "CustomResourceDefinition");
+
+        let plan = t.plan(&set, &Inventory::default()).await.unwrap();
+        let w = plan.changes.iter().find(|c| c.key.kind == "Widget").unwrap();
+        assert_eq!(w.action, Action::Create);
+        assert_eq!(w.note.as_deref(), Some("applied once CRD widgets.t7.cubist.dev is established"));
+        let mut order = Vec::new();
+        let (report, inventory) = t.apply(&plan, &Inventory::default(), &mut |c| order.push(c.key.kind.clone())).await.unwrap();
+        assert_eq!(report.created, 2, "{report:#?}");
+        assert_eq!(order, ["CustomResourceDefinition", "Widget"]);
+        assert_eq!(t.health(&crd.key()).await.unwrap().status, HealthStatus::Healthy);
+        assert_eq!(get(t.client(), &set.objects[1].key()).await.unwrap()["spec"]["size"], 3);
+
+        // An object the API server rejects (schema: minimum 1) is a conflict at plan time, with
+        // the server's reason, and does not stop the others.
+        let bad = RenderedSet { cluster: "local".into(), objects: vec![crd.clone(), widget(0)] };
+        let plan = t.plan(&bad, &inventory).await.unwrap();
+        let w = plan.changes.iter().find(|c| c.key.kind == "Widget").unwrap();
+        assert_eq!(w.action, Action::Conflict, "{w:#?}");
+        assert!(w.note.as_deref().unwrap().contains("spec.size"), "{w:#?}");
+
+        // Pruned in reverse: the Widget, then its CRD.
+        let mut order = Vec::new();
+        let plan = t.plan(&RenderedSet { cluster: "local".into(), objects: vec![] }, &inventory).await.unwrap();
+        let (report, inventory) = t.apply(&plan, &inventory, &mut |c| order.push(c.key.kind.clone())).await.unwrap();
+        assert_eq!(report.deleted, 2, "{report:#?}");
+        assert_eq!(order, ["Widget", "CustomResourceDefinition"]);
+        assert!(inventory.objects.is_empty());
+    });
+}
+
+#[test]
+fn unreachable_cluster_then_restart_converges() {
+    require_kube_local!();
+    let server = Server::start(None);
+    runtime().block_on(async {
+        let t = server.target("bj").await;
+        install_crds(t.client(), &["argoproj.io_cronworkflows"]).await;
+        let mut set = examples("t6");
+        set.objects.retain(|o| o.key().kind == "CronWorkflow");
+        set.cluster = "bj".into();
+        assert!(set.objects.len() >= 3);
+        let (_, report, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
+        assert!(report.failed.is_empty(), "{report:#?}");
+        // One pipeline leaves the repository while the cluster is down.
+        let mut changed = set.clone();
+        let dropped = changed.objects.remove(0).key();
+
+        server.stop();
+        let err = t.plan(&changed, &inventory).await.unwrap_err();
+        assert!(err.is_unreachable(), "{err:?}");
+        assert!(matches!(&err, KubeError::Unreachable { cluster, .. } if cluster == "bj"));
+        assert!(
+            err.to_string().starts_with("cluster bj is unreachable: "),
+            "{err}"
+        );
+        let prune = Plan {
+            cluster: "bj".into(),
+            changes: vec![cubist::target::Change {
+                key: dropped.clone(),
+                action: Action::Delete,
+                project: set.objects[0].project.clone(),
+                source: set.objects[0].source.clone(),
+                diff: None,
+                desired: None,
+                note: None,
+            }],
+        };
+        assert!(
+            t.apply(&prune, &inventory, &mut |_| {})
+                .await
+                .unwrap_err()
+                .is_unreachable()
+        );
+        assert!(t.health(&dropped).await.unwrap_err().is_unreachable());
+        assert!(t.drift(&set).await.unwrap_err().is_unreachable());
+        // Through anyhow, the loop still recognises it.
+        let any: anyhow::Error = err.into();
+        assert!(KubeError::find(&any).is_some_and(KubeError::is_unreachable));
+
+        // Restarted on the same state (etcd data kept, same address): the same target converges.
+        server.restart();
+        let (plan, report, inventory, _) = plan_and_apply(&t, &changed, &inventory).await;
+        assert_eq!(plan.count(Action::Delete), 1, "{plan:#?}");
+        assert_eq!(
+            plan.count(Action::Unchanged),
+            changed.objects.len(),
+            "{plan:#?}"
+        );
+        assert_eq!(report.deleted, 1, "{report:#?}");
+        assert!(get(t.client(), &dropped).await.is_none());
+        let (plan, _, _, requests) = plan_and_apply(&t, &changed, &inventory).await;
+        assert!(plan.is_empty(), "{plan:#?}");
+        assert_eq!(requests.writes, 0);
+        server.stop();
+    });
+}
