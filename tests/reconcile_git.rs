@@ -7,6 +7,7 @@ use cubist::reconcile::{Config, Outcome, Reconciler};
 use cubist::report::status_branch::{Author, read_status};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ProjectState, Summary};
+use cubist_tests::corpus::copy_tree;
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,37 +23,44 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_TERMINAL_PROMPT", "0")
-        .args(["-c", "user.name=alice", "-c", "user.email=alice@example.com", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=alice",
+            "-c",
+            "user.email=alice@example.com",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?} in {} failed:\n{}{}", dir.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dst = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), dst).unwrap();
-        }
-    }
 }
 
 /// Every file under `dir` as `relative path → content`.
 fn read_dir_tree(dir: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.insert(p.strip_prefix(root).unwrap().display().to_string(), std::fs::read_to_string(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                );
             }
         }
     }
@@ -62,13 +70,21 @@ fn read_dir_tree(dir: &Path) -> BTreeMap<String, String> {
 }
 
 fn under(files: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
-    files.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    files
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Replaces `from` with `to` in a file of the working clone; the text must be present.
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} does not contain {from:?}", path.display());
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
@@ -87,10 +103,31 @@ impl Fixture {
         let work = tmp.path().join("work");
         let root = tmp.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
-        git(tmp.path(), &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()]);
-        git(tmp.path(), &["clone", "-q", remote.to_str().unwrap(), work.to_str().unwrap()]);
+        git(
+            tmp.path(),
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                remote.to_str().unwrap(),
+            ],
+        );
+        git(
+            tmp.path(),
+            &[
+                "clone",
+                "-q",
+                remote.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        );
         git(&work, &["checkout", "-q", "-B", "main"]);
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"), &work);
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"),
+            &work,
+        );
         let cfg = Config {
             repo: remote.to_str().unwrap().to_string(),
             branch: "main".into(),
@@ -101,7 +138,12 @@ impl Fixture {
             author: Author::default(),
             push_status: true,
         };
-        let fx = Fixture { tmp, remote, work, cfg };
+        let fx = Fixture {
+            tmp,
+            remote,
+            work,
+            cfg,
+        };
         fx.commit_push("initial platform");
         fx
     }
@@ -123,7 +165,9 @@ impl Fixture {
     }
 
     fn remote_tip(&self, branch: &str) -> Option<Oid> {
-        self.remote_repo().refname_to_id(&format!("refs/heads/{branch}")).ok()
+        self.remote_repo()
+            .refname_to_id(&format!("refs/heads/{branch}"))
+            .ok()
     }
 
     /// The status tree at the remote's status branch.
@@ -132,14 +176,27 @@ impl Fixture {
     }
 
     fn remote_summary(&self) -> Summary {
-        StatusTree::new(self.remote_status()).summary().expect("summary.yaml exists").expect("summary.yaml parses")
+        StatusTree::new(self.remote_status())
+            .summary()
+            .expect("summary.yaml exists")
+            .expect("summary.yaml parses")
     }
 
     /// Pushes a commit adding `notes/other.txt` to the remote status branch from another clone.
     fn other_writer(&self) -> Oid {
         let other = self.tmp.path().join("other");
         if !other.exists() {
-            git(self.tmp.path(), &["clone", "-q", "-b", STATUS, self.remote.to_str().unwrap(), other.to_str().unwrap()]);
+            git(
+                self.tmp.path(),
+                &[
+                    "clone",
+                    "-q",
+                    "-b",
+                    STATUS,
+                    self.remote.to_str().unwrap(),
+                    other.to_str().unwrap(),
+                ],
+            );
         } else {
             git(&other, &["pull", "-q", "--ff-only", "origin", STATUS]);
         }
@@ -153,11 +210,16 @@ impl Fixture {
 }
 
 fn project<'a>(s: &'a Summary, name: &str) -> &'a cubist_status_ui::doc::ProjectStatus {
-    s.projects.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("project {name} in summary"))
+    s.projects
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("project {name} in summary"))
 }
 
 fn poll_some(r: &mut Reconciler) -> Outcome {
-    r.poll().expect("poll succeeds").expect("a new revision was reconciled")
+    r.poll()
+        .expect("poll succeeds")
+        .expect("a new revision was reconciled")
 }
 
 /// Adds a dependency cycle to recsys (extract-clicks after publish).
@@ -180,32 +242,57 @@ fn status_commit_hold_and_resume() {
     // --- 2. push → poll → status commit on the remote.
     let o = poll_some(&mut rec);
     assert_eq!(o.revision, first);
-    assert!(o.projects_held.is_empty(), "nothing held: {:?}", o.diagnostics);
+    assert!(
+        o.projects_held.is_empty(),
+        "nothing held: {:?}",
+        o.diagnostics
+    );
     assert_eq!(o.projects_rendered, 3);
-    let tip = fx.remote_tip(STATUS).expect("status branch pushed to the remote");
+    let tip = fx
+        .remote_tip(STATUS)
+        .expect("status branch pushed to the remote");
     assert_eq!(o.status_commit, Some(tip));
     let remote = fx.remote_repo();
     let commit = remote.find_commit(tip).unwrap();
     let msg = commit.message().unwrap().to_string();
-    assert!(msg.starts_with(&format!("status: {}", &first[..7])), "message: {msg}");
-    assert!(msg.lines().any(|l| l == format!("Cubist-Source-Revision: {first}")), "trailer missing: {msg}");
+    assert!(
+        msg.starts_with(&format!("status: {}", &first[..7])),
+        "message: {msg}"
+    );
+    assert!(
+        msg.lines()
+            .any(|l| l == format!("Cubist-Source-Revision: {first}")),
+        "trailer missing: {msg}"
+    );
     let files = fx.remote_status();
     let summary = fx.remote_summary();
     assert_eq!(summary.revision, first);
     assert_eq!(summary.author, "alice <alice@example.com>");
     assert_eq!(summary.message, "initial platform");
     for p in ["nlp", "recsys", "vision"] {
-        assert!(files.contains_key(&format!("status/projects/{p}.yaml")), "status/projects/{p}.yaml missing");
+        assert!(
+            files.contains_key(&format!("status/projects/{p}.yaml")),
+            "status/projects/{p}.yaml missing"
+        );
         assert_eq!(project(&summary, p).state, ProjectState::Ready);
         assert_eq!(project(&summary, p).revision, first);
     }
     assert!(files.contains_key("status/clusters/local/inventory.yaml"));
-    let inv = StatusTree::new(files.clone()).inventory("local").unwrap().unwrap();
+    let inv = StatusTree::new(files.clone())
+        .inventory("local")
+        .unwrap()
+        .unwrap();
     assert!(!inv.objects.is_empty());
     assert!(
-        files.keys().any(|k| k.starts_with("status/history/") && k.ends_with(&format!("-{}.yaml", &first[..7]))),
+        files
+            .keys()
+            .any(|k| k.starts_with("status/history/")
+                && k.ends_with(&format!("-{}.yaml", &first[..7]))),
         "no history file: {:?}",
-        files.keys().filter(|k| k.starts_with("status/history")).collect::<Vec<_>>()
+        files
+            .keys()
+            .filter(|k| k.starts_with("status/history"))
+            .collect::<Vec<_>>()
     );
     // The watched branch is untouched and the rendered directory exists.
     assert_eq!(fx.remote_tip("main").unwrap().to_string(), first);
@@ -219,7 +306,11 @@ fn status_commit_hold_and_resume() {
 
     // --- 3. break recsys, change nlp in the same commit.
     break_recsys(&fx);
-    edit(&fx.work.join("projects/nlp/services/summarizer.yaml"), "replicas: {min: 1, max: 2}", "replicas: {min: 1, max: 5}");
+    edit(
+        &fx.work.join("projects/nlp/services/summarizer.yaml"),
+        "replicas: {min: 1, max: 2}",
+        "replicas: {min: 1, max: 5}",
+    );
     let second = fx.commit_push("recsys: cycle; nlp: scale summarizer");
     let o = poll_some(&mut rec);
     assert_eq!(o.revision, second);
@@ -227,13 +318,18 @@ fn status_commit_hold_and_resume() {
     assert_eq!(o.projects_rendered, 1, "only nlp re-rendered");
     assert_eq!(o.projects_skipped, 1, "vision unchanged");
     let rendered2 = fx.rendered();
-    assert_eq!(under(&rendered2, "recsys/"), under(&rendered1, "recsys/"), "recsys objects stay at the last good revision");
+    assert_eq!(
+        under(&rendered2, "recsys/"),
+        under(&rendered1, "recsys/"),
+        "recsys objects stay at the last good revision"
+    );
     assert_eq!(under(&rendered2, "vision/"), under(&rendered1, "vision/"));
     let nlp1 = under(&rendered1, "nlp/");
     let nlp2 = under(&rendered2, "nlp/");
     assert_ne!(nlp1, nlp2, "nlp re-rendered");
     assert!(
-        nlp2.iter().any(|(k, v)| k.contains("summarizer") && v.contains('5') && nlp1.get(k) != Some(v)),
+        nlp2.iter()
+            .any(|(k, v)| k.contains("summarizer") && v.contains('5') && nlp1.get(k) != Some(v)),
         "a summarizer object of nlp shows the new replica count"
     );
     let summary = fx.remote_summary();
@@ -241,12 +337,20 @@ fn status_commit_hold_and_resume() {
     let recsys = project(&summary, "recsys");
     assert_eq!(recsys.state, ProjectState::Failed);
     assert_eq!(recsys.revision, first, "held at the last good revision");
-    let err = recsys.errors.iter().find(|e| e.code == "E0402").unwrap_or_else(|| panic!("cycle error in {:?}", recsys.errors));
+    let err = recsys
+        .errors
+        .iter()
+        .find(|e| e.code == "E0402")
+        .unwrap_or_else(|| panic!("cycle error in {:?}", recsys.errors));
     assert_eq!(err.file, "projects/recsys/pipelines/daily-ranker.yaml");
     assert!(err.line > 0, "error has a line: {err:?}");
     assert_eq!(project(&summary, "nlp").state, ProjectState::Ready);
     assert_eq!(project(&summary, "nlp").revision, second);
-    assert_eq!(project(&summary, "vision").revision, first, "vision skipped: still the revision it was rendered at");
+    assert_eq!(
+        project(&summary, "vision").revision,
+        first,
+        "vision skipped: still the revision it was rendered at"
+    );
     assert_eq!(fx.remote_tip("main").unwrap().to_string(), second);
     let status_after_second = fx.remote_tip(STATUS).unwrap();
     assert!(remote_descends(&fx, status_after_second, tip));
@@ -260,17 +364,32 @@ fn status_commit_hold_and_resume() {
     let summary = fx.remote_summary();
     let recsys = project(&summary, "recsys");
     assert_eq!(recsys.state, ProjectState::Failed);
-    assert_eq!(recsys.revision, first, "same last good revision after restart");
+    assert_eq!(
+        recsys.revision, first,
+        "same last good revision after restart"
+    );
     assert_eq!(project(&summary, "nlp").revision, second);
     let rendered3 = fx.rendered();
-    assert_eq!(under(&rendered3, "recsys/"), under(&rendered1, "recsys/"), "recsys objects not pruned or changed after restart");
+    assert_eq!(
+        under(&rendered3, "recsys/"),
+        under(&rendered1, "recsys/"),
+        "recsys objects not pruned or changed after restart"
+    );
     assert_eq!(under(&rendered3, "nlp/"), nlp2);
-    assert!(remote_descends(&fx, fx.remote_tip(STATUS).unwrap(), status_after_second));
+    assert!(remote_descends(
+        &fx,
+        fx.remote_tip(STATUS).unwrap(),
+        status_after_second
+    ));
     assert!(rec.poll().unwrap().is_none());
 }
 
 fn remote_descends(fx: &Fixture, descendant: Oid, ancestor: Oid) -> bool {
-    descendant == ancestor || fx.remote_repo().graph_descendant_of(descendant, ancestor).unwrap()
+    descendant == ancestor
+        || fx
+            .remote_repo()
+            .graph_descendant_of(descendant, ancestor)
+            .unwrap()
 }
 
 /// Scenario 4: another writer commits to the status branch between reconciles; both commits
@@ -283,21 +402,36 @@ fn status_branch_shared_with_another_writer() {
 
     // (a) The other commit lands before the next poll (the poll's fetch sees it).
     let other = fx.other_writer();
-    edit(&fx.work.join("projects/nlp/services/summarizer.yaml"), "replicas: {min: 1, max: 2}", "replicas: {min: 1, max: 3}");
+    edit(
+        &fx.work.join("projects/nlp/services/summarizer.yaml"),
+        "replicas: {min: 1, max: 2}",
+        "replicas: {min: 1, max: 3}",
+    );
     let rev2 = fx.commit_push("nlp: scale summarizer");
     let o = poll_some(&mut rec);
     let tip = fx.remote_tip(STATUS).unwrap();
     assert_eq!(o.status_commit, Some(tip));
     assert_ne!(tip, other);
-    assert!(remote_descends(&fx, tip, other), "the other writer's commit is an ancestor of the new status commit");
+    assert!(
+        remote_descends(&fx, tip, other),
+        "the other writer's commit is an ancestor of the new status commit"
+    );
     assert!(remote_descends(&fx, tip, first_status));
     let files = fx.remote_status();
-    assert_eq!(files.get("notes/other.txt").map(|b| b.as_slice()), Some(&b"written by another tool\n"[..]), "the other writer's file is kept");
+    assert_eq!(
+        files.get("notes/other.txt").map(|b| b.as_slice()),
+        Some(&b"written by another tool\n"[..]),
+        "the other writer's file is kept"
+    );
     assert_eq!(fx.remote_summary().revision, rev2);
 
     // (b) A true race: the mirror fetched the new head, then the other writer pushes, then the
     // reconcile writes status from a stale status branch (its first push is rejected).
-    edit(&fx.work.join("projects/nlp/services/summarizer.yaml"), "replicas: {min: 1, max: 3}", "replicas: {min: 1, max: 4}");
+    edit(
+        &fx.work.join("projects/nlp/services/summarizer.yaml"),
+        "replicas: {min: 1, max: 3}",
+        "replicas: {min: 1, max: 4}",
+    );
     let rev3 = fx.commit_push("nlp: scale summarizer again");
     rec.mirror().fetch(&["main", STATUS]).unwrap();
     let head = rec.mirror().head("main").unwrap();
@@ -310,14 +444,31 @@ fn status_branch_shared_with_another_writer() {
         git(&dir, &["push", "-q", "origin", STATUS]);
         Oid::from_str(&git(&dir, &["rev-parse", "HEAD"])).unwrap()
     };
-    let o = rec.reconcile(head).expect("status push retried on top of the other writer");
+    let o = rec
+        .reconcile(head)
+        .expect("status push retried on top of the other writer");
     let tip = fx.remote_tip(STATUS).unwrap();
     assert_eq!(o.status_commit, Some(tip));
-    assert!(remote_descends(&fx, tip, other2), "the racing commit is an ancestor of the new status commit");
+    assert!(
+        remote_descends(&fx, tip, other2),
+        "the racing commit is an ancestor of the new status commit"
+    );
     // Built on top of the racing commit (the stale first attempt was rejected, not forced).
-    assert_eq!(fx.remote_repo().find_commit(tip).unwrap().parent_id(0).unwrap(), other2);
+    assert_eq!(
+        fx.remote_repo()
+            .find_commit(tip)
+            .unwrap()
+            .parent_id(0)
+            .unwrap(),
+        other2
+    );
     assert!(remote_descends(&fx, tip, other));
-    assert_eq!(fx.remote_status().get("notes/other.txt").map(|b| b.as_slice()), Some(&b"second note\n"[..]));
+    assert_eq!(
+        fx.remote_status()
+            .get("notes/other.txt")
+            .map(|b| b.as_slice()),
+        Some(&b"second note\n"[..])
+    );
     assert_eq!(fx.remote_summary().revision, rev3);
     // The mirror's status branch follows the remote.
     assert_eq!(rec.mirror().head(STATUS), Some(tip));
@@ -332,11 +483,21 @@ fn remote_gone_and_back() {
     let moved = fx.tmp.path().join("remote-moved.git");
     std::fs::rename(&fx.remote, &moved).unwrap();
     let err = rec.poll().expect_err("poll fails while the remote is gone");
-    assert!(format!("{err:#}").contains("cannot fetch"), "error names the fetch: {err:#}");
+    assert!(
+        format!("{err:#}").contains("cannot fetch"),
+        "error names the fetch: {err:#}"
+    );
     std::fs::rename(&moved, &fx.remote).unwrap();
-    assert!(rec.poll().expect("poll works again").is_none(), "nothing new since the remote came back");
+    assert!(
+        rec.poll().expect("poll works again").is_none(),
+        "nothing new since the remote came back"
+    );
     // And it keeps following the branch.
-    edit(&fx.work.join("projects/vision/services/detector.yaml"), "apiVersion", "# touched\napiVersion");
+    edit(
+        &fx.work.join("projects/vision/services/detector.yaml"),
+        "apiVersion",
+        "# touched\napiVersion",
+    );
     let rev = fx.commit_push("vision: comment");
     let o = poll_some(&mut rec);
     assert_eq!(o.revision, rev);
@@ -352,7 +513,10 @@ fn remote_gone_and_back() {
 
 fn local_status_branch_accumulates_without_push() {
     let fx = Fixture::new();
-    let cfg = Config { push_status: false, ..fx.cfg.clone() };
+    let cfg = Config {
+        push_status: false,
+        ..fx.cfg.clone()
+    };
     let mut rec = Reconciler::new(cfg.clone()).unwrap();
     let first = poll_some(&mut rec).status_commit.unwrap();
     break_recsys(&fx);
@@ -361,12 +525,19 @@ fn local_status_branch_accumulates_without_push() {
     let second = poll_some(&mut rec).status_commit.unwrap();
     assert!(fx.remote_tip(STATUS).is_none(), "nothing pushed");
     let mirror = rec.mirror().repo();
-    assert!(mirror.graph_descendant_of(second, first).unwrap(), "status commits accumulate in the mirror");
+    assert!(
+        mirror.graph_descendant_of(second, first).unwrap(),
+        "status commits accumulate in the mirror"
+    );
     drop(rec);
     let mut rec = Reconciler::new(cfg).unwrap();
     let o = poll_some(&mut rec);
     assert_eq!(o.projects_held, vec!["recsys".to_string()]);
     let files = read_status(rec.mirror().repo(), STATUS).unwrap();
     let summary = StatusTree::new(files).summary().unwrap().unwrap();
-    assert_eq!(project(&summary, "recsys").revision, good, "held at the last good revision after restart");
+    assert_eq!(
+        project(&summary, "recsys").revision,
+        good,
+        "held at the last good revision after restart"
+    );
 }

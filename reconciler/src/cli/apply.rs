@@ -10,8 +10,15 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(super) fn run(repo: &Path, cluster: Option<&str>, format: Format, apply: bool) -> anyhow::Result<ExitCode> {
-    let Some(r) = load_and_render(repo, cluster)? else { return Ok(ExitCode::from(1)) };
+pub(super) fn run(
+    repo: &Path,
+    cluster: Option<&str>,
+    format: Format,
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(r) = load_and_render(repo, cluster)? else {
+        return Ok(ExitCode::from(1));
+    };
     let mut plans: Vec<Plan> = Vec::new();
     let mut skipped = Vec::new();
     let mut failed = false;
@@ -33,7 +40,12 @@ pub(super) fn run(repo: &Path, cluster: Option<&str>, format: Format, apply: boo
                 eprintln!("error: cluster {name}: {obj}: {err}");
             }
             failed |= !report.failed.is_empty();
-            tracing::info!(created = report.created, updated = report.updated, deleted = report.deleted, "applied");
+            tracing::info!(
+                created = report.created,
+                updated = report.updated,
+                deleted = report.deleted,
+                "applied"
+            );
         }
         plans.push(p);
     }
@@ -44,9 +56,20 @@ pub(super) fn run(repo: &Path, cluster: Option<&str>, format: Format, apply: boo
     };
     print!("{out}");
     if apply && format == Format::Text {
-        println!("{}", if plans.iter().all(Plan::is_empty) { "applied: 0 changes" } else { "applied" });
+        println!(
+            "{}",
+            if plans.iter().all(Plan::is_empty) {
+                "applied: 0 changes"
+            } else {
+                "applied"
+            }
+        );
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// A progress bar on a terminal; hidden otherwise (tracing spans carry progress there).
@@ -55,7 +78,11 @@ fn progress_bar(len: u64, cluster: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len}").expect("template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     bar.set_prefix(format!("applying to {cluster}"));
     bar
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Result<ExitCode> {
-    let Some(r) = load_and_render(repo, cluster)? else { return Ok(ExitCode::from(1)) };
+    let Some(r) = load_and_render(repo, cluster)? else {
+        return Ok(ExitCode::from(1));
+    };
     let mut count = 0;
     for (name, set) in &r.sets {
         let target = DirectoryTarget::new(out.join(name));
@@ -16,6 +18,10 @@ pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Res
             count += 1;
         }
     }
-    println!("rendered {count} objects for {} cluster(s) into {}", r.sets.len(), out.display());
+    println!(
+        "rendered {count} objects for {} cluster(s) into {}",
+        r.sets.len(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -50,24 +50,43 @@ fn cache_dir(args: &LoopArgs) -> PathBuf {
 fn config(args: &LoopArgs) -> Result<Config> {
     let cache = cache_dir(args);
     let author = match args.author.split_once('<') {
-        Some((n, e)) => Author { name: n.trim().to_string(), email: e.trim_end_matches('>').trim().to_string() },
-        None => Author { name: args.author.clone(), email: "cubist@localhost".into() },
+        Some((n, e)) => Author {
+            name: n.trim().to_string(),
+            email: e.trim_end_matches('>').trim().to_string(),
+        },
+        None => Author {
+            name: args.author.clone(),
+            email: "cubist@localhost".into(),
+        },
     };
     let path = Path::new(&args.repo);
     let (repo, target_root) = if args.repo.contains("://") || args.repo.contains('@') {
         (args.repo.clone(), std::env::current_dir()?)
     } else if git2::Repository::open(path).is_ok() {
-        (path.canonicalize()?.display().to_string(), path.to_path_buf())
+        (
+            path.canonicalize()?.display().to_string(),
+            path.to_path_buf(),
+        )
     } else {
         let local = crate::source::local::commit_directory(path, &cache, &args.branch)?;
         (local.display().to_string(), path.to_path_buf())
     };
-    Ok(Config { repo, branch: args.branch.clone(), status_branch: args.status_branch.clone(), cache_dir: cache, target_root, author, push_status: true })
+    Ok(Config {
+        repo,
+        branch: args.branch.clone(),
+        status_branch: args.status_branch.clone(),
+        cache_dir: cache,
+        target_root,
+        author,
+        push_status: true,
+    })
 }
 
 /// Parses `60s`, `5m`, `1h`.
 fn interval(s: &str) -> Result<Duration> {
-    crate::render::duration_seconds(s).map(Duration::from_secs).with_context(|| format!("--interval `{s}` is not a duration like 30s, 5m or 1h"))
+    crate::render::duration_seconds(s)
+        .map(Duration::from_secs)
+        .with_context(|| format!("--interval `{s}` is not a duration like 30s, 5m or 1h"))
 }
 
 /// `cubist reconcile`: the loop without a server.
@@ -77,14 +96,21 @@ pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
 }
 
 /// Runs the loop: poll at the interval or when nudged; back off with jitter on failures.
-fn run_loop(args: &LoopArgs, nudges: mpsc::Receiver<()>, mut on_ready: impl FnMut(&Reconciler)) -> Result<ExitCode> {
+fn run_loop(
+    args: &LoopArgs,
+    nudges: mpsc::Receiver<()>,
+    mut on_ready: impl FnMut(&Reconciler),
+) -> Result<ExitCode> {
     let every = interval(&args.interval)?;
     let mut backoff = Duration::from_secs(1);
     let mut reconciler = loop {
         match Reconciler::new(config(args)?) {
             Ok(r) => break r,
             Err(e) if !args.once => {
-                eprintln!("cubist: cannot reach the repository ({e:#}); retrying in {}s", backoff.as_secs());
+                eprintln!(
+                    "cubist: cannot reach the repository ({e:#}); retrying in {}s",
+                    backoff.as_secs()
+                );
                 std::thread::sleep(jitter(backoff));
                 backoff = (backoff * 2).min(Duration::from_secs(300));
             }
@@ -94,9 +120,16 @@ fn run_loop(args: &LoopArgs, nudges: mpsc::Receiver<()>, mut on_ready: impl FnMu
     on_ready(&reconciler);
     backoff = Duration::from_secs(1);
     loop {
-        if !args.once && Path::new(&args.repo).is_dir() && git2::Repository::open(&args.repo).is_err() {
+        if !args.once
+            && Path::new(&args.repo).is_dir()
+            && git2::Repository::open(&args.repo).is_err()
+        {
             // Local authoring: commit the directory again if it changed.
-            if let Err(e) = crate::source::local::commit_directory(Path::new(&args.repo), &cache_dir(args), &args.branch) {
+            if let Err(e) = crate::source::local::commit_directory(
+                Path::new(&args.repo),
+                &cache_dir(args),
+                &args.branch,
+            ) {
                 eprintln!("cubist: {e:#}");
             }
         }
@@ -112,7 +145,9 @@ fn run_loop(args: &LoopArgs, nudges: mpsc::Receiver<()>, mut on_ready: impl FnMu
                 );
                 for (c, co) in &o.clusters {
                     match (&co.plan, &co.skipped) {
-                        (Some(p), _) => println!("  cluster {c}: {}", crate::report::plan::counts(p)),
+                        (Some(p), _) => {
+                            println!("  cluster {c}: {}", crate::report::plan::counts(p))
+                        }
                         (None, Some(why)) => println!("  cluster {c}: skipped: {why}"),
                         _ => {}
                     }
@@ -122,7 +157,10 @@ fn run_loop(args: &LoopArgs, nudges: mpsc::Receiver<()>, mut on_ready: impl FnMu
             }
             Ok(None) => every,
             Err(e) => {
-                eprintln!("cubist: reconcile failed ({e:#}); the last good state keeps serving; retrying in {}s", backoff.as_secs());
+                eprintln!(
+                    "cubist: reconcile failed ({e:#}); the last good state keeps serving; retrying in {}s",
+                    backoff.as_secs()
+                );
                 let w = jitter(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(300));
                 if args.once {
@@ -143,7 +181,10 @@ fn run_loop(args: &LoopArgs, nudges: mpsc::Receiver<()>, mut on_ready: impl FnMu
 
 /// Adds up to 20% random jitter.
 fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
     d + d.mul_f64(f64::from(nanos % 1000) / 5000.0)
 }
 
@@ -156,7 +197,10 @@ struct GitStatus {
 impl cubist_status_ui::StatusSource for GitStatus {
     fn load(&self) -> Result<cubist_status_ui::StatusTree> {
         let repo = git2::Repository::open_bare(&self.mirror)?;
-        Ok(cubist_status_ui::StatusTree::new(read_status(&repo, &self.branch)?))
+        Ok(cubist_status_ui::StatusTree::new(read_status(
+            &repo,
+            &self.branch,
+        )?))
     }
 }
 
@@ -165,13 +209,20 @@ pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
     let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
     let (ready_tx, ready_rx) = mpsc::channel::<PathBuf>();
     let loop_args = args.clone();
-    let looper = std::thread::spawn(move || run_loop(&loop_args, nudge_rx, |r| {
-        let _ = ready_tx.send(r.mirror().path().to_path_buf());
-    }));
-    let mirror = ready_rx.recv().map_err(|_| anyhow::anyhow!("the reconcile loop stopped before it started"))?;
+    let looper = std::thread::spawn(move || {
+        run_loop(&loop_args, nudge_rx, |r| {
+            let _ = ready_tx.send(r.mirror().path().to_path_buf());
+        })
+    });
+    let mirror = ready_rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the reconcile loop stopped before it started"))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let mut app = cubist_status_ui::router(GitStatus { mirror, branch: args.status_branch.clone() });
+        let mut app = cubist_status_ui::router(GitStatus {
+            mirror,
+            branch: args.status_branch.clone(),
+        });
         let secret = std::env::var("CUBIST_WEBHOOK_SECRET").ok();
         match cubist_webhook::WebhookConfig::from_secret(secret) {
             Ok(cfg) => {
@@ -193,10 +244,14 @@ pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
             }
             Err(e) => println!("{e}"),
         }
-        let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
         println!("status page: http://{}/", listener.local_addr()?);
         axum::serve(listener, app).await?;
         anyhow::Ok(())
     })?;
-    looper.join().map_err(|_| anyhow::anyhow!("reconcile loop panicked"))?
+    looper
+        .join()
+        .map_err(|_| anyhow::anyhow!("reconcile loop panicked"))?
 }

@@ -15,12 +15,18 @@ pub(super) struct Rendered {
 }
 
 /// Loads, validates and renders `repo`; prints diagnostics and returns `None` when invalid.
-pub(super) fn load_and_render(repo: &Path, cluster: Option<&str>) -> anyhow::Result<Option<Rendered>> {
+pub(super) fn load_and_render(
+    repo: &Path,
+    cluster: Option<&str>,
+) -> anyhow::Result<Option<Rendered>> {
     let snapshot = crate::source::snapshot_dir(repo)?;
     let (model, diags) = crate::model::load(&snapshot);
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
     if !diags.is_empty() {
-        eprint!("{}", render_text(&diags, &snapshot, std::io::stderr().is_terminal()));
+        eprint!(
+            "{}",
+            render_text(&diags, &snapshot, std::io::stderr().is_terminal())
+        );
     }
     if !errors.is_empty() {
         eprintln!("nothing rendered: fix the errors above (`cubist validate` lists them)");
@@ -29,10 +35,19 @@ pub(super) fn load_and_render(repo: &Path, cluster: Option<&str>) -> anyhow::Res
     if let Some(c) = cluster
         && !model.clusters.contains_key(c)
     {
-        anyhow::bail!("unknown cluster `{c}`; clusters are: {}", model.clusters.keys().cloned().collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "unknown cluster `{c}`; clusters are: {}",
+            model
+                .clusters
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let blueprints = Blueprints::embedded()?;
-    let mut sets = render(&model, &blueprints).map_err(|e| anyhow::anyhow!("render failed: {e}"))?;
+    let mut sets =
+        render(&model, &blueprints).map_err(|e| anyhow::anyhow!("render failed: {e}"))?;
     if let Some(c) = cluster {
         sets.retain(|name, _| name == c);
     }

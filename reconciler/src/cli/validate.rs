@@ -11,7 +11,14 @@ pub(super) fn run(repo: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let (_, diags) = crate::model::load(&snapshot);
     match format {
         Format::Json => println!("{}", render_json(&diags)),
-        _ => print!("{}", render_text(&diags, &snapshot, std::io::stdout().is_terminal())),
+        _ => print!(
+            "{}",
+            render_text(&diags, &snapshot, std::io::stdout().is_terminal())
+        ),
     }
-    Ok(if diags.iter().any(|d| d.is_error()) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if diags.iter().any(|d| d.is_error()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

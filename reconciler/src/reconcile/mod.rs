@@ -94,7 +94,13 @@ impl Reconciler {
     /// revision stay held after a restart).
     pub fn new(cfg: Config) -> Result<Self> {
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
-        let mut r = Reconciler { blueprints: Blueprints::embedded()?, cfg, mirror, last_revision: None, good: BTreeMap::new() };
+        let mut r = Reconciler {
+            blueprints: Blueprints::embedded()?,
+            cfg,
+            mirror,
+            last_revision: None,
+            good: BTreeMap::new(),
+        };
         r.fetch()?;
         r.resume();
         Ok(r)
@@ -112,24 +118,48 @@ impl Reconciler {
 
     fn fetch(&self) -> Result<()> {
         // Without pushing, the status branch lives only in the mirror: never prune it.
-        if self.cfg.push_status { self.mirror.fetch(&[&self.cfg.branch, &self.cfg.status_branch]) } else { self.mirror.fetch(&[&self.cfg.branch]) }
+        if self.cfg.push_status {
+            self.mirror
+                .fetch(&[&self.cfg.branch, &self.cfg.status_branch])
+        } else {
+            self.mirror.fetch(&[&self.cfg.branch])
+        }
     }
 
     /// Reads held projects from the status branch; a corrupt or missing status is ignored.
     fn resume(&mut self) {
-        let Ok(files) = read_status(self.mirror.repo(), &self.cfg.status_branch) else { return };
-        let Some(Ok(summary)) = cubist_status_ui::StatusTree::new(files).summary() else { return };
+        let Ok(files) = read_status(self.mirror.repo(), &self.cfg.status_branch) else {
+            return;
+        };
+        let Some(Ok(summary)) = cubist_status_ui::StatusTree::new(files).summary() else {
+            return;
+        };
         for p in summary.projects.iter().filter(|p| !p.revision.is_empty()) {
-            let Ok(oid) = Oid::from_str(&p.revision) else { continue };
-            let Ok(snapshot) = self.mirror.snapshot(oid) else { continue };
+            let Ok(oid) = Oid::from_str(&p.revision) else {
+                continue;
+            };
+            let Ok(snapshot) = self.mirror.snapshot(oid) else {
+                continue;
+            };
             let (model, diags) = crate::model::load(&snapshot);
-            if diags.iter().any(|d| d.is_error() && d.project.as_deref() == Some(p.name.as_str())) {
+            if diags
+                .iter()
+                .any(|d| d.is_error() && d.project.as_deref() == Some(p.name.as_str()))
+            {
                 continue;
             }
             if let Some(project) = model.projects.get(&p.name) {
                 let rendered = self.render_all(&model, project).unwrap_or_default();
                 let input_hash = input_hash(&snapshot, &p.name);
-                self.good.insert(p.name.clone(), Good { revision: p.revision.clone(), input_hash, project: project.clone(), rendered });
+                self.good.insert(
+                    p.name.clone(),
+                    Good {
+                        revision: p.revision.clone(),
+                        input_hash,
+                        project: project.clone(),
+                        rendered,
+                    },
+                );
             }
         }
     }
@@ -138,17 +168,28 @@ impl Reconciler {
     /// renders nothing and returns `None`.
     pub fn poll(&mut self) -> Result<Option<Outcome>> {
         self.fetch()?;
-        let head = self.mirror.head(&self.cfg.branch).with_context(|| format!("branch `{}` not found in {}", self.cfg.branch, self.mirror.url()))?;
+        let head = self.mirror.head(&self.cfg.branch).with_context(|| {
+            format!(
+                "branch `{}` not found in {}",
+                self.cfg.branch,
+                self.mirror.url()
+            )
+        })?;
         if self.last_revision == Some(head) {
             return Ok(None);
         }
         self.reconcile(head).map(Some)
     }
 
-    fn render_all(&self, model: &Model, project: &Project) -> Result<BTreeMap<String, Vec<RenderedObject>>> {
+    fn render_all(
+        &self,
+        model: &Model,
+        project: &Project,
+    ) -> Result<BTreeMap<String, Vec<RenderedObject>>> {
         let mut out = BTreeMap::new();
         for c in model.project_clusters(project) {
-            let objs = render_project(model, project, c.name(), &self.blueprints).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let objs = render_project(model, project, c.name(), &self.blueprints)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             out.insert(c.name().to_string(), objs);
         }
         Ok(out)
@@ -161,12 +202,19 @@ impl Reconciler {
         let snapshot = self.mirror.snapshot(revision)?;
         let (model, diags) = crate::model::load(&snapshot);
         let rev = revision.to_string();
-        let mut outcome = Outcome { revision: rev.clone(), diagnostics: diags.clone(), ..Default::default() };
+        let mut outcome = Outcome {
+            revision: rev.clone(),
+            diagnostics: diags.clone(),
+            ..Default::default()
+        };
         let repo_wide = diags.iter().any(|d| d.is_error() && d.project.is_none());
         // Decide per project: fresh (render or reuse), held at last good, or absent.
         let mut current: BTreeMap<String, Good> = BTreeMap::new();
         for (name, project) in &model.projects {
-            let broken = repo_wide || diags.iter().any(|d| d.is_error() && d.project.as_deref() == Some(name));
+            let broken = repo_wide
+                || diags
+                    .iter()
+                    .any(|d| d.is_error() && d.project.as_deref() == Some(name));
             if broken {
                 if let Some(g) = self.good.get(name) {
                     current.insert(name.clone(), g.clone());
@@ -183,12 +231,27 @@ impl Reconciler {
             match self.render_all(&model, project) {
                 Ok(rendered) => {
                     outcome.projects_rendered += 1;
-                    current.insert(name.clone(), Good { revision: rev.clone(), input_hash: hash, project: project.clone(), rendered });
+                    current.insert(
+                        name.clone(),
+                        Good {
+                            revision: rev.clone(),
+                            input_hash: hash,
+                            project: project.clone(),
+                            rendered,
+                        },
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(project = %name, error = %e, "render failed; holding the project");
                     let at = crate::diag::Location::file(project.manifest.file());
-                    outcome.diagnostics.push(Diagnostic::error(crate::diag::codes::RENDER, &at, format!("render failed: {e}")).help("fix the manifest named in the message or the blueprint it uses"));
+                    outcome.diagnostics.push(
+                        Diagnostic::error(
+                            crate::diag::codes::RENDER,
+                            &at,
+                            format!("render failed: {e}"),
+                        )
+                        .help("fix the manifest named in the message or the blueprint it uses"),
+                    );
                     outcome.projects_held.push(name.clone());
                     if let Some(g) = self.good.get(name) {
                         current.insert(name.clone(), g.clone());
@@ -198,7 +261,12 @@ impl Reconciler {
         }
         // Projects broken so badly they are missing from the model (e.g. project.yaml invalid).
         for (name, g) in &self.good {
-            if !current.contains_key(name) && (repo_wide || diags.iter().any(|d| d.is_error() && d.project.as_deref() == Some(name))) {
+            if !current.contains_key(name)
+                && (repo_wide
+                    || diags
+                        .iter()
+                        .any(|d| d.is_error() && d.project.as_deref() == Some(name)))
+            {
                 current.insert(name.clone(), g.clone());
                 outcome.projects_held.push(name.clone());
             }
@@ -207,23 +275,52 @@ impl Reconciler {
         outcome.projects_held.dedup();
         if !repo_wide {
             for (name, cluster) in &model.clusters {
-                let mut desired = RenderedSet { cluster: name.clone(), objects: Vec::new() };
+                let mut desired = RenderedSet {
+                    cluster: name.clone(),
+                    objects: Vec::new(),
+                };
                 for g in current.values() {
-                    desired.objects.extend(g.rendered.get(name).into_iter().flatten().cloned());
+                    desired
+                        .objects
+                        .extend(g.rendered.get(name).into_iter().flatten().cloned());
                 }
                 desired.sort();
                 let co = match directory_target(&self.cfg.target_root, &cluster.spec) {
-                    Ok(target) => match target.plan(&desired).and_then(|p| target.apply(&p, &mut |_| {}).map(|r| (p, r))) {
-                        Ok((plan, report)) => ClusterOutcome { plan: Some(plan), report: Some(report), skipped: None, desired },
-                        Err(e) => ClusterOutcome { skipped: Some(format!("apply failed: {e:#}")), desired, ..Default::default() },
+                    Ok(target) => match target
+                        .plan(&desired)
+                        .and_then(|p| target.apply(&p, &mut |_| {}).map(|r| (p, r)))
+                    {
+                        Ok((plan, report)) => ClusterOutcome {
+                            plan: Some(plan),
+                            report: Some(report),
+                            skipped: None,
+                            desired,
+                        },
+                        Err(e) => ClusterOutcome {
+                            skipped: Some(format!("apply failed: {e:#}")),
+                            desired,
+                            ..Default::default()
+                        },
                     },
-                    Err(why) => ClusterOutcome { skipped: Some(why), desired, ..Default::default() },
+                    Err(why) => ClusterOutcome {
+                        skipped: Some(why),
+                        desired,
+                        ..Default::default()
+                    },
                 };
                 outcome.clusters.insert(name.clone(), co);
             }
         }
         let (author, message) = self.mirror.describe(revision);
-        let files = status::files(&model, &current, &outcome, &author, &message, started.elapsed().as_millis() as u64, &self.cfg);
+        let files = status::files(
+            &model,
+            &current,
+            &outcome,
+            &author,
+            &message,
+            started.elapsed().as_millis() as u64,
+            &self.cfg,
+        );
         let summary = format!(
             "status: {} {} rendered, {} skipped, {} held, {} error(s)",
             &rev[..7.min(rev.len())],
@@ -234,12 +331,31 @@ impl Reconciler {
         );
         let msg = format!("{summary}\n\nCubist-Source-Revision: {rev}\n");
         let remote = self.cfg.push_status.then_some(self.cfg.repo.as_str());
-        outcome.status_commit = Some(write_status(self.mirror.repo(), remote, &self.cfg.status_branch, &self.cfg.author, &msg, &files)?);
+        outcome.status_commit = Some(write_status(
+            self.mirror.repo(),
+            remote,
+            &self.cfg.status_branch,
+            &self.cfg.author,
+            &msg,
+            &files,
+        )?);
         if !repo_wide {
-            self.good = current.into_iter().filter(|(n, g)| g.revision == rev || outcome.projects_held.contains(n) || model.projects.contains_key(n)).collect();
+            self.good = current
+                .into_iter()
+                .filter(|(n, g)| {
+                    g.revision == rev
+                        || outcome.projects_held.contains(n)
+                        || model.projects.contains_key(n)
+                })
+                .collect();
         }
         self.last_revision = Some(revision);
-        tracing::info!(ms = started.elapsed().as_millis() as u64, rendered = outcome.projects_rendered, skipped = outcome.projects_skipped, "reconciled");
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            rendered = outcome.projects_rendered,
+            skipped = outcome.projects_skipped,
+            "reconciled"
+        );
         Ok(outcome)
     }
 }

@@ -9,21 +9,35 @@ use cubist_status_ui::tree::paths;
 
 use std::collections::BTreeMap;
 
-pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome, author: &str, message: &str, duration_ms: u64, cfg: &Config) -> BTreeMap<String, Vec<u8>> {
+pub(super) fn files(
+    model: &Model,
+    current: &BTreeMap<String, Good>,
+    o: &Outcome,
+    author: &str,
+    message: &str,
+    duration_ms: u64,
+    cfg: &Config,
+) -> BTreeMap<String, Vec<u8>> {
     let now = chrono::Utc::now();
     let mut files = BTreeMap::new();
     let mut put = |path: String, value: &dyn erased::Yaml| {
         files.insert(path, value.yaml().into_bytes());
     };
     let errors = |project: Option<&str>| -> Vec<doc::ErrorEntry> {
-        o.diagnostics.iter().filter(|d| d.is_error() && d.project.as_deref() == project).map(error_entry).collect()
+        o.diagnostics
+            .iter()
+            .filter(|d| d.is_error() && d.project.as_deref() == project)
+            .map(error_entry)
+            .collect()
     };
     let mut clusters = Vec::new();
     let mut history_clusters = Vec::new();
     for (name, co) in &o.clusters {
         let target = match &model.clusters[name].spec.target {
             crate::model::kinds::Target::Directory { path } => format!("directory {path}"),
-            crate::model::kinds::Target::Kubernetes { context, .. } => format!("kubernetes {}", context.as_deref().unwrap_or("default")),
+            crate::model::kinds::Target::Kubernetes { context, .. } => {
+                format!("kubernetes {}", context.as_deref().unwrap_or("default"))
+            }
         };
         let mut changes = doc::ChangeCounts::default();
         let mut counts = doc::StateCounts::default();
@@ -33,11 +47,19 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
             changes.changed = plan.count(Action::Update) as u64;
             changes.deleted = plan.count(Action::Delete) as u64;
             changes.unchanged = plan.count(Action::Unchanged) as u64;
-            let failed: BTreeMap<&str, &str> = report.failed.iter().map(|(k, e)| (k.as_str(), e.as_str())).collect();
+            let failed: BTreeMap<&str, &str> = report
+                .failed
+                .iter()
+                .map(|(k, e)| (k.as_str(), e.as_str()))
+                .collect();
             for obj in &co.desired.objects {
                 let key = obj.key();
                 let err = failed.get(key.to_string().as_str());
-                let state = if err.is_some() { SyncState::Failed } else { SyncState::Synced };
+                let state = if err.is_some() {
+                    SyncState::Failed
+                } else {
+                    SyncState::Synced
+                };
                 match state {
                     SyncState::Failed => counts.failed += 1,
                     _ => counts.synced += 1,
@@ -53,14 +75,30 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
                         name: key.name.clone(),
                         state,
                         hash: obj.hash.clone(),
-                        revision: obj.body.pointer("/metadata/annotations/cubist.dev~1revision").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
-                        message: err.map(|e| e.to_string()).unwrap_or_else(|| if held { "held at last good revision".into() } else { String::new() }),
+                        revision: obj
+                            .body
+                            .pointer("/metadata/annotations/cubist.dev~1revision")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_string(),
+                        message: err.map(|e| e.to_string()).unwrap_or_else(|| {
+                            if held {
+                                "held at last good revision".into()
+                            } else {
+                                String::new()
+                            }
+                        }),
                         health: None,
                         source: obj.source.clone(),
                     },
                 );
             }
-            cluster_errors.extend(report.failed.iter().map(|(k, e)| plain_error("apply", format!("{k}: {e}"))));
+            cluster_errors.extend(
+                report
+                    .failed
+                    .iter()
+                    .map(|(k, e)| plain_error("apply", format!("{k}: {e}"))),
+            );
             put(
                 paths::inventory(name),
                 &doc::Inventory {
@@ -70,7 +108,14 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
                         .iter()
                         .map(|obj| {
                             let k = obj.key();
-                            doc::InventoryEntry { api_version: k.api_version, kind: k.kind, namespace: k.namespace, name: k.name, project: obj.project.clone().unwrap_or_default(), hash: obj.hash.clone() }
+                            doc::InventoryEntry {
+                                api_version: k.api_version,
+                                kind: k.kind,
+                                namespace: k.namespace,
+                                name: k.name,
+                                project: obj.project.clone().unwrap_or_default(),
+                                hash: obj.hash.clone(),
+                            }
                         })
                         .collect(),
                 },
@@ -79,8 +124,16 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
         if let Some(why) = &co.skipped {
             cluster_errors.push(plain_error("skipped", why.clone()));
         }
-        let state = if co.skipped.is_some() || !cluster_errors.is_empty() { SyncState::Failed } else { SyncState::Synced };
-        history_clusters.push(doc::HistoryCluster { name: name.clone(), state, changes: changes.clone() });
+        let state = if co.skipped.is_some() || !cluster_errors.is_empty() {
+            SyncState::Failed
+        } else {
+            SyncState::Synced
+        };
+        history_clusters.push(doc::HistoryCluster {
+            name: name.clone(),
+            state,
+            changes: changes.clone(),
+        });
         clusters.push(doc::ClusterStatus {
             name: name.clone(),
             target,
@@ -88,8 +141,14 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
             revision: o.revision.clone(),
             applied_at: co.report.as_ref().map(|_| now),
             counts,
-            health: doc::HealthCounts { unknown: co.desired.objects.len() as u64, ..Default::default() },
-            changes: doc::ChangeCounts { skipped: o.projects_skipped as u64, ..changes },
+            health: doc::HealthCounts {
+                unknown: co.desired.objects.len() as u64,
+                ..Default::default()
+            },
+            changes: doc::ChangeCounts {
+                skipped: o.projects_skipped as u64,
+                ..changes
+            },
             errors: cluster_errors,
         });
     }
@@ -99,8 +158,17 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
         let good = current.get(name);
         projects.push(doc::ProjectStatus {
             name: name.clone(),
-            display_name: project.manifest.spec.display_name.clone().unwrap_or_default(),
-            state: if held { doc::ProjectState::Failed } else { doc::ProjectState::Ready },
+            display_name: project
+                .manifest
+                .spec
+                .display_name
+                .clone()
+                .unwrap_or_default(),
+            state: if held {
+                doc::ProjectState::Failed
+            } else {
+                doc::ProjectState::Ready
+            },
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
         });
@@ -114,13 +182,21 @@ pub(super) fn files(model: &Model, current: &BTreeMap<String, Good>, o: &Outcome
         duration_ms,
         author: author.to_string(),
         message: message.to_string(),
-        repo_url: cfg.repo.starts_with("http").then(|| cfg.repo.trim_end_matches(".git").to_string()),
+        repo_url: cfg
+            .repo
+            .starts_with("http")
+            .then(|| cfg.repo.trim_end_matches(".git").to_string()),
         clusters,
         projects,
         errors: repo_errors.clone(),
     };
     put(paths::SUMMARY.to_string(), &summary);
-    let all_errors: Vec<doc::ErrorEntry> = o.diagnostics.iter().filter(|d| d.is_error()).map(error_entry).collect();
+    let all_errors: Vec<doc::ErrorEntry> = o
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(error_entry)
+        .collect();
     put(
         paths::history(now, &o.revision),
         &doc::HistoryRecord {
@@ -150,4 +226,3 @@ mod erased {
         }
     }
 }
-

@@ -6,18 +6,35 @@ use crate::source::{FileBody, Snapshot};
 /// Renders diagnostics rustc-style: header, `--> file:line:col`, the source line with a caret,
 /// and the fix. `color` adds ANSI colours.
 pub fn render_text(diags: &[Diagnostic], snapshot: &Snapshot, color: bool) -> String {
-    let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
     let mut out = String::new();
     for d in diags {
         let (label, c) = match d.severity {
             Severity::Error => ("error", "1;31"),
             Severity::Warning => ("warning", "1;33"),
         };
-        out += &format!("{}: {}\n", paint(c, &format!("{label}[{}]", d.code)), paint("1", &d.message));
-        let loc = if d.line == 0 { d.file.clone() } else { format!("{}:{}:{}", d.file, d.line, d.column) };
+        out += &format!(
+            "{}: {}\n",
+            paint(c, &format!("{label}[{}]", d.code)),
+            paint("1", &d.message)
+        );
+        let loc = if d.line == 0 {
+            d.file.clone()
+        } else {
+            format!("{}:{}:{}", d.file, d.line, d.column)
+        };
         let source_line = (d.line > 0)
             .then(|| match snapshot.files.get(&d.file) {
-                Some(FileBody::Bytes(b)) => String::from_utf8_lossy(b).lines().nth(d.line - 1).map(str::to_string),
+                Some(FileBody::Bytes(b)) => String::from_utf8_lossy(b)
+                    .lines()
+                    .nth(d.line - 1)
+                    .map(str::to_string),
                 _ => None,
             })
             .flatten();
@@ -28,11 +45,24 @@ pub fn render_text(diags: &[Diagnostic], snapshot: &Snapshot, color: bool) -> St
             let shown = line.replace('\t', " ");
             let caret_at = shown.chars().take(d.column.saturating_sub(1)).count();
             out += &format!("{pad} {}\n", paint("1;34", "|"));
-            out += &format!("{} {} {shown}\n", paint("1;34", &d.line.to_string()), paint("1;34", "|"));
-            out += &format!("{pad} {} {}{}\n", paint("1;34", "|"), " ".repeat(caret_at), paint(c, "^"));
+            out += &format!(
+                "{} {} {shown}\n",
+                paint("1;34", &d.line.to_string()),
+                paint("1;34", "|")
+            );
+            out += &format!(
+                "{pad} {} {}{}\n",
+                paint("1;34", "|"),
+                " ".repeat(caret_at),
+                paint(c, "^")
+            );
         }
         if let Some(help) = &d.help {
-            out += &format!("{pad} {} {}: {help}\n", paint("1;34", "="), paint("1", "help"));
+            out += &format!(
+                "{pad} {} {}: {help}\n",
+                paint("1;34", "="),
+                paint("1", "help")
+            );
         }
         out.push('\n');
     }

@@ -65,7 +65,9 @@ pub fn json(plans: &[Plan], skipped: &[(String, String)]) -> String {
 
 /// Markdown for a pull request: a table of counts per cluster and each change's diff folded.
 pub fn markdown(plans: &[Plan], skipped: &[(String, String)]) -> String {
-    let mut out = String::from("| cluster | created | changed | deleted | unchanged |\n|---|---:|---:|---:|---:|\n");
+    let mut out = String::from(
+        "| cluster | created | changed | deleted | unchanged |\n|---|---:|---:|---:|---:|\n",
+    );
     for p in plans {
         out += &format!(
             "| `{}` | {} | {} | {} | {} |\n",
@@ -87,7 +89,10 @@ pub fn markdown(plans: &[Plan], skipped: &[(String, String)]) -> String {
                 Action::Delete => "delete",
                 _ => "conflict",
             };
-            out += &format!("\n<details><summary>{verb} <code>{}</code> on <code>{}</code> (from <code>{}</code>)</summary>\n\n", c.key, p.cluster, c.source);
+            out += &format!(
+                "\n<details><summary>{verb} <code>{}</code> on <code>{}</code> (from <code>{}</code>)</summary>\n\n",
+                c.key, p.cluster, c.source
+            );
             if let Some(n) = &c.note {
                 out += &format!("{n}\n\n");
             }

@@ -7,7 +7,11 @@ use git2::{Oid, PushOptions, Repository, Signature};
 use std::collections::BTreeMap;
 
 /// Paths each reconcile rewrites as a whole; everything else (history) accumulates.
-pub const REPLACED: &[&str] = &["status/summary.yaml", "status/projects/", "status/clusters/"];
+pub const REPLACED: &[&str] = &[
+    "status/summary.yaml",
+    "status/projects/",
+    "status/clusters/",
+];
 
 /// Who status commits are written as.
 #[derive(Debug, Clone)]
@@ -20,13 +24,23 @@ pub struct Author {
 
 impl Default for Author {
     fn default() -> Self {
-        Author { name: "cubist".into(), email: "cubist@localhost".into() }
+        Author {
+            name: "cubist".into(),
+            email: "cubist@localhost".into(),
+        }
     }
 }
 
 /// Commits `files` on `branch` of `repo` (a mirror), then pushes it to `remote` if given.
 /// Returns the new commit. Retries up to `attempts` times when the remote moved.
-pub fn write_status(repo: &Repository, remote: Option<&str>, branch: &str, author: &Author, message: &str, files: &BTreeMap<String, Vec<u8>>) -> Result<Oid> {
+pub fn write_status(
+    repo: &Repository,
+    remote: Option<&str>,
+    branch: &str,
+    author: &Author,
+    message: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Oid> {
     let refname = format!("refs/heads/{branch}");
     let mut last_err = None;
     for attempt in 0..5 {
@@ -35,9 +49,20 @@ pub fn write_status(repo: &Repository, remote: Option<&str>, branch: &str, autho
         {
             fetch_branch(repo, url, branch)?;
         }
-        let parent = repo.refname_to_id(&refname).ok().and_then(|id| repo.find_commit(id).ok());
-        let mut all = parent.as_ref().map(|p| flatten(&p.tree()?)).transpose()?.unwrap_or_default();
-        all.retain(|path, _| !REPLACED.iter().any(|r| path == r || (r.ends_with('/') && path.starts_with(r))));
+        let parent = repo
+            .refname_to_id(&refname)
+            .ok()
+            .and_then(|id| repo.find_commit(id).ok());
+        let mut all = parent
+            .as_ref()
+            .map(|p| flatten(&p.tree()?))
+            .transpose()?
+            .unwrap_or_default();
+        all.retain(|path, _| {
+            !REPLACED
+                .iter()
+                .any(|r| path == r || (r.ends_with('/') && path.starts_with(r)))
+        });
         for (path, bytes) in files {
             all.insert(path.clone(), repo.blob(bytes)?);
         }
@@ -63,14 +88,19 @@ pub fn write_status(repo: &Repository, remote: Option<&str>, branch: &str, autho
             }
         }
     }
-    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("status push failed"))).context("could not push the status branch after 5 attempts")
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("status push failed")))
+        .context("could not push the status branch after 5 attempts")
 }
 
 fn fetch_branch(repo: &Repository, url: &str, branch: &str) -> Result<()> {
     let mut remote = repo.remote_anonymous(url)?;
     let mut opts = git2::FetchOptions::new();
     opts.remote_callbacks(callbacks());
-    remote.fetch(&[format!("+refs/heads/{branch}:refs/heads/{branch}")], Some(&mut opts), None)?;
+    remote.fetch(
+        &[format!("+refs/heads/{branch}:refs/heads/{branch}")],
+        Some(&mut opts),
+        None,
+    )?;
     Ok(())
 }
 
@@ -106,7 +136,10 @@ fn flatten(tree: &git2::Tree) -> Result<BTreeMap<String, Oid>> {
     let mut out = BTreeMap::new();
     tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
         if entry.kind() == Some(git2::ObjectType::Blob) {
-            out.insert(format!("{dir}{}", entry.name().unwrap_or_default()), entry.id());
+            out.insert(
+                format!("{dir}{}", entry.name().unwrap_or_default()),
+                entry.id(),
+            );
         }
         git2::TreeWalkResult::Ok
     })?;
@@ -118,7 +151,9 @@ fn build_tree(repo: &Repository, files: &BTreeMap<String, Oid>, prefix: &str) ->
     let mut tb = repo.treebuilder(None)?;
     let mut subdirs: BTreeMap<&str, ()> = BTreeMap::new();
     for (path, id) in files.range(prefix.to_string()..) {
-        let Some(rest) = path.strip_prefix(prefix) else { break };
+        let Some(rest) = path.strip_prefix(prefix) else {
+            break;
+        };
         match rest.split_once('/') {
             None => {
                 tb.insert(rest, *id, 0o100644)?;
@@ -137,7 +172,9 @@ fn build_tree(repo: &Repository, files: &BTreeMap<String, Oid>, prefix: &str) ->
 
 /// The status tree at the tip of `branch` as `path → bytes` (empty when the branch is missing).
 pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, Vec<u8>>> {
-    let Ok(id) = repo.refname_to_id(&format!("refs/heads/{branch}")) else { return Ok(BTreeMap::new()) };
+    let Ok(id) = repo.refname_to_id(&format!("refs/heads/{branch}")) else {
+        return Ok(BTreeMap::new());
+    };
     let tree = repo.find_commit(id)?.tree()?;
     let mut out = BTreeMap::new();
     for (path, blob) in flatten(&tree)? {

@@ -1,15 +1,23 @@
 //! Snapshot of a working directory on disk.
 
-use super::{FileBody, Snapshot, is_manifest_path, MAX_MANIFEST_BYTES};
+use super::{FileBody, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path};
 use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Reads every manifest candidate below `root` into a [`Snapshot`] (revision `None`).
 /// Hidden directories (`.git`, …) and symlinks are skipped.
 pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
-    let meta = std::fs::metadata(root)
-        .with_context(|| format!("cannot read repository directory {}: check the path", root.display()))?;
-    anyhow::ensure!(meta.is_dir(), "{} is not a directory: pass the repository's root directory", root.display());
+    let meta = std::fs::metadata(root).with_context(|| {
+        format!(
+            "cannot read repository directory {}: check the path",
+            root.display()
+        )
+    })?;
+    anyhow::ensure!(
+        meta.is_dir(),
+        "{} is not a directory: pass the repository's root directory",
+        root.display()
+    );
     let mut snap = Snapshot::default();
     walk(root, "", &mut snap)?;
     Ok(snap)
@@ -25,7 +33,11 @@ fn walk(dir: &Path, prefix: &str, snap: &mut Snapshot) -> Result<()> {
         if name.starts_with('.') {
             continue;
         }
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let kind = entry.file_type()?;
         if kind.is_dir() {
             walk(&entry.path(), &rel, snap)?;
@@ -34,7 +46,8 @@ fn walk(dir: &Path, prefix: &str, snap: &mut Snapshot) -> Result<()> {
             if size > MAX_MANIFEST_BYTES {
                 snap.files.insert(rel, FileBody::TooLarge(size));
             } else {
-                let bytes = std::fs::read(entry.path()).with_context(|| format!("cannot read {rel}"))?;
+                let bytes =
+                    std::fs::read(entry.path()).with_context(|| format!("cannot read {rel}"))?;
                 snap.insert(rel, bytes);
             }
         }

@@ -21,11 +21,16 @@ impl GitMirror {
         let repo = match Repository::open_bare(&path) {
             Ok(r) => r,
             Err(_) => {
-                std::fs::create_dir_all(&path).with_context(|| format!("cannot create the mirror at {}", path.display()))?;
-                Repository::init_bare(&path).with_context(|| format!("cannot create the mirror at {}", path.display()))?
+                std::fs::create_dir_all(&path)
+                    .with_context(|| format!("cannot create the mirror at {}", path.display()))?;
+                Repository::init_bare(&path)
+                    .with_context(|| format!("cannot create the mirror at {}", path.display()))?
             }
         };
-        Ok(GitMirror { repo, url: url.to_string() })
+        Ok(GitMirror {
+            repo,
+            url: url.to_string(),
+        })
     }
 
     /// The mirror's repository.
@@ -47,15 +52,28 @@ impl GitMirror {
     /// remote is removed from the mirror.
     pub fn fetch(&self, branches: &[&str]) -> Result<()> {
         let mut remote = self.repo.remote_anonymous(&self.url)?;
-        let specs: Vec<String> = branches.iter().map(|b| format!("+refs/heads/{b}:refs/heads/{b}")).collect();
+        let specs: Vec<String> = branches
+            .iter()
+            .map(|b| format!("+refs/heads/{b}:refs/heads/{b}"))
+            .collect();
         let mut opts = FetchOptions::new();
         opts.remote_callbacks(callbacks());
         opts.prune(git2::FetchPrune::On);
         remote
             .fetch(&specs, Some(&mut opts), None)
-            .with_context(|| format!("cannot fetch {} from {}", branches.join(", "), redact_url(&self.url)))?;
+            .with_context(|| {
+                format!(
+                    "cannot fetch {} from {}",
+                    branches.join(", "),
+                    redact_url(&self.url)
+                )
+            })?;
         // A branch deleted on the remote keeps a stale copy after a refspec fetch: drop it.
-        let remote_heads: Vec<String> = remote.list()?.iter().map(|h| h.name().to_string()).collect();
+        let remote_heads: Vec<String> = remote
+            .list()?
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect();
         for b in branches {
             let name = format!("refs/heads/{b}");
             if !remote_heads.contains(&name)
@@ -69,7 +87,9 @@ impl GitMirror {
 
     /// The commit a branch points at, if the branch exists.
     pub fn head(&self, branch: &str) -> Option<Oid> {
-        self.repo.refname_to_id(&format!("refs/heads/{branch}")).ok()
+        self.repo
+            .refname_to_id(&format!("refs/heads/{branch}"))
+            .ok()
     }
 
     /// Reads the manifests of a commit.
@@ -82,7 +102,10 @@ impl GitMirror {
         match self.repo.find_commit(commit) {
             Ok(c) => {
                 let a = c.author();
-                (format!("{} <{}>", a.name().unwrap_or(""), a.email().unwrap_or("")), c.summary().ok().flatten().unwrap_or("").to_string())
+                (
+                    format!("{} <{}>", a.name().unwrap_or(""), a.email().unwrap_or("")),
+                    c.summary().ok().flatten().unwrap_or("").to_string(),
+                )
             }
             Err(_) => (String::new(), String::new()),
         }
@@ -91,12 +114,22 @@ impl GitMirror {
 
 /// Reads the manifest files of a commit in any repository.
 pub fn snapshot_commit(repo: &Repository, commit: Oid) -> Result<Snapshot> {
-    let tree = repo.find_commit(commit).with_context(|| format!("commit {commit} not found"))?.tree()?;
-    let mut snap = Snapshot { revision: Some(commit.to_string()), ..Default::default() };
+    let tree = repo
+        .find_commit(commit)
+        .with_context(|| format!("commit {commit} not found"))?
+        .tree()?;
+    let mut snap = Snapshot {
+        revision: Some(commit.to_string()),
+        ..Default::default()
+    };
     let mut failure = None;
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         if entry.kind() != Some(git2::ObjectType::Blob) {
-            return if entry.name().is_ok_and(|n| n.starts_with('.')) { TreeWalkResult::Skip } else { TreeWalkResult::Ok };
+            return if entry.name().is_ok_and(|n| n.starts_with('.')) {
+                TreeWalkResult::Skip
+            } else {
+                TreeWalkResult::Ok
+            };
         }
         let path = format!("{dir}{}", entry.name().unwrap_or_default());
         if is_manifest_path(&path) {
@@ -124,7 +157,9 @@ pub fn callbacks() -> RemoteCallbacks<'static> {
     cb.credentials(move |_url, user, allowed| {
         tries += 1;
         if tries > 3 {
-            return Err(git2::Error::from_str("authentication failed: check CUBIST_GIT_TOKEN or CUBIST_GIT_SSH_KEY"));
+            return Err(git2::Error::from_str(
+                "authentication failed: check CUBIST_GIT_TOKEN or CUBIST_GIT_SSH_KEY",
+            ));
         }
         if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
             && let Ok(token) = std::env::var("CUBIST_GIT_TOKEN")

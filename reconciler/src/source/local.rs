@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// Commits the files of `dir` (all of them, hidden ones excepted) on `branch` of a repository
 /// kept under `cache`; a commit is made only when the content changed. Returns the repository path.
 pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBuf> {
-    let abs = dir.canonicalize().with_context(|| format!("{} does not exist", dir.display()))?;
+    let abs = dir
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", dir.display()))?;
     let name = hex::encode(&Sha256::digest(abs.display().to_string().as_bytes())[..8]);
     let path = cache.join(format!("local-{name}.git"));
     let repo = match Repository::open_bare(&path) {
@@ -21,14 +23,24 @@ pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBu
     };
     let tree = tree_of(&repo, &abs)?;
     let refname = format!("refs/heads/{branch}");
-    let parent = repo.refname_to_id(&refname).ok().and_then(|id| repo.find_commit(id).ok());
+    let parent = repo
+        .refname_to_id(&refname)
+        .ok()
+        .and_then(|id| repo.find_commit(id).ok());
     if parent.as_ref().is_some_and(|p| p.tree_id() == tree) {
         return Ok(path);
     }
     let sig = Signature::now("cubist local", "cubist@localhost")?;
     let tree = repo.find_tree(tree)?;
     let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some(&refname), &sig, &sig, &format!("local: snapshot of {}", abs.display()), &tree, &parents)?;
+    repo.commit(
+        Some(&refname),
+        &sig,
+        &sig,
+        &format!("local: snapshot of {}", abs.display()),
+        &tree,
+        &parents,
+    )?;
     Ok(path)
 }
 
