@@ -123,7 +123,7 @@ impl StatusTree {
     }
 
     /// Decodes the document at `path`, `None` when absent.
-    fn parse<T: DeserializeOwned>(&self, path: &str) -> Option<Result<T, ErrorEntry>> {
+    pub fn parse<T: DeserializeOwned>(&self, path: &str) -> Option<Result<T, ErrorEntry>> {
         self.get(path).map(|bytes| decode(path, bytes))
     }
 

@@ -2,6 +2,7 @@
 
 use super::Format;
 use super::stages::load_and_render;
+use crate::model::kinds::Target as TargetSpec;
 use crate::report::plan;
 use crate::target::select::directory_target;
 use crate::target::{Plan, Target};
@@ -23,7 +24,31 @@ pub(super) fn run(
     let mut skipped = Vec::new();
     let mut failed = false;
     for (name, set) in &r.sets {
-        let target = match directory_target(repo, &r.model.clusters[name].spec) {
+        let spec = &r.model.clusters[name].spec;
+        if let TargetSpec::Kubernetes { .. } = spec.target {
+            if apply {
+                skipped.push((
+                    name.clone(),
+                    "kubernetes targets are applied by `cubist reconcile` or `cubist serve`, which record what cubist owns in the status branch; `cubist plan` shows the diff against the live cluster".into(),
+                ));
+                continue;
+            }
+            let _span = tracing::info_span!("plan", cluster = %name).entered();
+            match super::kube_plan::plan(repo, name, spec, set) {
+                Ok((p, note)) => {
+                    if let Some(n) = note {
+                        eprintln!("note: {n}");
+                    }
+                    plans.push(p);
+                }
+                Err(e) => {
+                    failed = true;
+                    skipped.push((name.clone(), format!("{e:#}")));
+                }
+            }
+            continue;
+        }
+        let target = match directory_target(repo, spec) {
             Ok(t) => t,
             Err(why) => {
                 skipped.push((name.clone(), why));

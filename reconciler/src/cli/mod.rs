@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments and runs one stage pipeline per command.
 
 mod apply;
+mod kube_plan;
 mod render;
 mod serve;
 mod stages;

@@ -2,17 +2,20 @@
 //! plan → apply per cluster → one status commit. A project whose manifests break stays at its
 //! last good revision while every other project proceeds.
 
+mod clusters;
 pub mod digest;
 mod status;
 
 use crate::diag::Diagnostic;
+use crate::model::kinds::ClusterSpec;
 use crate::model::{Model, Project};
-use crate::render::{Blueprints, RenderedObject, RenderedSet, render_project};
+use crate::render::{Blueprints, ObjectKey, RenderedObject, RenderedSet, render_project};
 use crate::report::status_branch::{Author, read_status, write_status};
 use crate::source::git::GitMirror;
-use crate::target::select::directory_target;
-use crate::target::{ApplyReport, Plan, Target};
+use crate::target::kube::Health;
+use crate::target::{ApplyReport, Inventory, Plan};
 use anyhow::{Context, Result};
+use clusters::{Clusters, Pass};
 use git2::Oid;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -70,14 +73,84 @@ pub struct Outcome {
 /// One cluster's part of a reconcile.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterOutcome {
-    /// The plan that was applied.
+    /// The plan that was applied (or, on a refresh without apply, what differs).
     pub plan: Option<Plan>,
-    /// What the apply did.
+    /// What the apply did (`None` when nothing was applied).
     pub report: Option<ApplyReport>,
     /// Why the cluster was not applied, if it was not.
     pub skipped: Option<String>,
+    /// The cluster could not be reached.
+    pub unreachable: bool,
+    /// When the next attempt happens, after a failure.
+    pub retry_in: Option<std::time::Duration>,
+    /// When the cluster was last applied successfully.
+    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Objects whose live state differs from the desired one and were not re-applied.
+    pub drifted: Vec<ObjectKey>,
+    /// Health of live objects (Kubernetes targets).
+    pub health: BTreeMap<ObjectKey, Health>,
+    /// What cubist owns in the cluster after this pass.
+    pub inventory: Option<Inventory>,
     /// The desired objects.
     pub desired: RenderedSet,
+}
+
+impl ClusterOutcome {
+    /// A cluster that could not be applied, and why.
+    fn failed(desired: RenderedSet, why: String) -> Self {
+        ClusterOutcome {
+            skipped: Some(why),
+            desired,
+            ..Default::default()
+        }
+    }
+
+    /// A cluster that could not be reached.
+    fn unreachable(desired: RenderedSet, why: String) -> Self {
+        ClusterOutcome {
+            unreachable: true,
+            ..ClusterOutcome::failed(desired, why)
+        }
+    }
+
+    /// Objects that failed (`object → why`): apply failures, or on a pass without apply, the
+    /// plan's conflicts that are not drift.
+    pub fn failures(&self) -> BTreeMap<String, String> {
+        match (&self.report, &self.plan) {
+            (Some(r), _) => r.failed.iter().cloned().collect(),
+            (None, Some(p)) => p
+                .changes
+                .iter()
+                .filter(|c| {
+                    c.action == crate::target::Action::Conflict && !self.drifted.contains(&c.key)
+                })
+                .map(|c| (c.key.to_string(), c.note.clone().unwrap_or_default()))
+                .collect(),
+            (None, None) => BTreeMap::new(),
+        }
+    }
+
+    /// The plan's note on an object (e.g. which manager took which field), if any.
+    pub fn note(&self, key: &ObjectKey) -> Option<&str> {
+        self.plan
+            .as_ref()?
+            .changes
+            .iter()
+            .find(|c| &c.key == key)?
+            .note
+            .as_deref()
+    }
+}
+
+/// Exponential backoff after `failures` failures in a row (1 s, 2 s, 4 s, …, at most `max`),
+/// plus up to 20% jitter so many clusters or replicas do not retry in step.
+pub fn backoff(failures: u32, max: std::time::Duration) -> std::time::Duration {
+    let base = std::time::Duration::from_secs(1u64 << failures.saturating_sub(1).min(16)).min(max);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    base + base.mul_f64(f64::from(nanos % 1000) / 5000.0)
 }
 
 /// The reconcile loop's state.
@@ -87,6 +160,52 @@ pub struct Reconciler {
     blueprints: Blueprints,
     last_revision: Option<Oid>,
     good: BTreeMap<String, Good>,
+    clusters: Clusters,
+    last: Option<Last>,
+}
+
+/// The last reconcile, kept for refresh passes between revisions.
+struct Last {
+    model: Model,
+    current: BTreeMap<String, Good>,
+    outcome: Outcome,
+}
+
+/// Every cluster's spec by name.
+fn cluster_specs(model: &Model) -> BTreeMap<String, ClusterSpec> {
+    model
+        .clusters
+        .iter()
+        .map(|(n, c)| (n.clone(), c.spec.clone()))
+        .collect()
+}
+
+/// What a status page would show of a cluster: its state and each object's state and health.
+fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
+    let failures = co.failures();
+    let objects = co
+        .desired
+        .objects
+        .iter()
+        .map(|o| {
+            let k = o.key();
+            let health = co
+                .health
+                .get(&k)
+                .map(|h| format!("{:?} {}", h.status, h.message));
+            format!(
+                "{k} {} {} {:?}",
+                o.hash,
+                failures.get(&k.to_string()).map_or("", String::as_str),
+                health
+            ) + if co.drifted.contains(&k) {
+                " drifted"
+            } else {
+                ""
+            }
+        })
+        .collect();
+    (format!("{:?}", status::cluster_state(co)), objects)
 }
 
 impl Reconciler {
@@ -96,10 +215,12 @@ impl Reconciler {
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
             blueprints: Blueprints::embedded()?,
+            clusters: Clusters::new(cfg.target_root.clone()),
             cfg,
             mirror,
             last_revision: None,
             good: BTreeMap::new(),
+            last: None,
         };
         r.fetch()?;
         r.resume();
@@ -131,9 +252,17 @@ impl Reconciler {
         let Ok(files) = read_status(self.mirror.repo(), &self.cfg.status_branch) else {
             return;
         };
-        let Some(Ok(summary)) = cubist_status_ui::StatusTree::new(files).summary() else {
+        let tree = cubist_status_ui::StatusTree::new(files);
+        let Some(Ok(summary)) = tree.summary() else {
             return;
         };
+        for c in &summary.clusters {
+            if let Some(Ok(inv)) =
+                tree.parse::<Inventory>(&cubist_status_ui::tree::paths::inventory(&c.name))
+            {
+                self.clusters.resume_inventory(&c.name, inv);
+            }
+        }
         for p in summary.projects.iter().filter(|p| !p.revision.is_empty()) {
             let Ok(oid) = Oid::from_str(&p.revision) else {
                 continue;
@@ -176,9 +305,92 @@ impl Reconciler {
             )
         })?;
         if self.last_revision == Some(head) {
-            return Ok(None);
+            return self.refresh();
         }
         self.reconcile(head).map(Some)
+    }
+
+    /// Same revision: looks at the Kubernetes clusters that are due (drift, health, retry after
+    /// a failure) without rendering, and writes a status commit only when what it saw changed.
+    pub fn refresh(&mut self) -> Result<Option<Outcome>> {
+        if !self.clusters.refresh_due() {
+            return Ok(None);
+        }
+        let Some(last) = self.last.take() else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let specs = cluster_specs(&last.model);
+        let desired = last
+            .outcome
+            .clusters
+            .iter()
+            .map(|(n, co)| (n.clone(), co.desired.clone()))
+            .collect();
+        let fresh = self.clusters.run(&specs, desired, Pass::Refresh);
+        let mut outcome = last.outcome.clone();
+        let mut changed = Vec::new();
+        for (name, co) in fresh {
+            let before = outcome.clusters.get(&name).map(observed);
+            let wrote = co
+                .report
+                .as_ref()
+                .is_some_and(|r| r.created + r.updated + r.deleted > 0);
+            if wrote || before.as_ref() != Some(&observed(&co)) {
+                changed.push(format!("{name} {:?}", status::cluster_state(&co)));
+            }
+            outcome.clusters.insert(name, co);
+        }
+        outcome.projects_rendered = 0;
+        outcome.projects_skipped = last.current.len();
+        let result = if changed.is_empty() {
+            Ok(None)
+        } else {
+            let summary = format!("refresh: {}", changed.join(", "));
+            self.write(&last.model, &last.current, &outcome, started, &summary)
+                .map(|c| {
+                    outcome.status_commit = Some(c);
+                    Some(outcome.clone())
+                })
+        };
+        self.last = Some(Last { outcome, ..last });
+        result
+    }
+
+    /// Writes one status commit for `outcome`.
+    fn write(
+        &self,
+        model: &Model,
+        current: &BTreeMap<String, Good>,
+        outcome: &Outcome,
+        started: Instant,
+        summary: &str,
+    ) -> Result<Oid> {
+        let rev = &outcome.revision;
+        let oid = Oid::from_str(rev)?;
+        let (author, message) = self.mirror.describe(oid);
+        let files = status::files(
+            model,
+            current,
+            outcome,
+            &author,
+            &message,
+            started.elapsed().as_millis() as u64,
+            &self.cfg,
+        );
+        let msg = format!(
+            "status: {} {summary}\n\nCubist-Source-Revision: {rev}\n",
+            &rev[..7.min(rev.len())]
+        );
+        let remote = self.cfg.push_status.then_some(self.cfg.repo.as_str());
+        write_status(
+            self.mirror.repo(),
+            remote,
+            &self.cfg.status_branch,
+            &self.cfg.author,
+            &msg,
+            &files,
+        )
     }
 
     fn render_all(
@@ -274,71 +486,30 @@ impl Reconciler {
         outcome.projects_held.sort();
         outcome.projects_held.dedup();
         if !repo_wide {
-            for (name, cluster) in &model.clusters {
-                let mut desired = RenderedSet {
+            let specs = cluster_specs(&model);
+            let mut desired: BTreeMap<String, RenderedSet> = BTreeMap::new();
+            for name in model.clusters.keys() {
+                let mut set = RenderedSet {
                     cluster: name.clone(),
                     objects: Vec::new(),
                 };
                 for g in current.values() {
-                    desired
-                        .objects
+                    set.objects
                         .extend(g.rendered.get(name).into_iter().flatten().cloned());
                 }
-                desired.sort();
-                let co = match directory_target(&self.cfg.target_root, &cluster.spec) {
-                    Ok(target) => match target
-                        .plan(&desired)
-                        .and_then(|p| target.apply(&p, &mut |_| {}).map(|r| (p, r)))
-                    {
-                        Ok((plan, report)) => ClusterOutcome {
-                            plan: Some(plan),
-                            report: Some(report),
-                            skipped: None,
-                            desired,
-                        },
-                        Err(e) => ClusterOutcome {
-                            skipped: Some(format!("apply failed: {e:#}")),
-                            desired,
-                            ..Default::default()
-                        },
-                    },
-                    Err(why) => ClusterOutcome {
-                        skipped: Some(why),
-                        desired,
-                        ..Default::default()
-                    },
-                };
-                outcome.clusters.insert(name.clone(), co);
+                set.sort();
+                desired.insert(name.clone(), set);
             }
+            outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
         }
-        let (author, message) = self.mirror.describe(revision);
-        let files = status::files(
-            &model,
-            &current,
-            &outcome,
-            &author,
-            &message,
-            started.elapsed().as_millis() as u64,
-            &self.cfg,
-        );
+        let errors = diags.iter().filter(|d| d.is_error()).count();
         let summary = format!(
-            "status: {} {} rendered, {} skipped, {} held, {} error(s)",
-            &rev[..7.min(rev.len())],
+            "{} rendered, {} skipped, {} held, {errors} error(s)",
             outcome.projects_rendered,
             outcome.projects_skipped,
             outcome.projects_held.len(),
-            diags.iter().filter(|d| d.is_error()).count()
         );
-        let msg = format!("{summary}\n\nCubist-Source-Revision: {rev}\n");
-        let remote = self.cfg.push_status.then_some(self.cfg.repo.as_str());
-        outcome.status_commit = Some(write_status(
-            self.mirror.repo(),
-            remote,
-            &self.cfg.status_branch,
-            &self.cfg.author,
-            &msg,
-            &files,
-        )?);
+        outcome.status_commit = Some(self.write(&model, &current, &outcome, started, &summary)?);
         if !repo_wide {
             self.good = current
                 .into_iter()
@@ -350,6 +521,11 @@ impl Reconciler {
                 .collect();
         }
         self.last_revision = Some(revision);
+        self.last = Some(Last {
+            model,
+            current: self.good.clone(),
+            outcome: outcome.clone(),
+        });
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             rendered = outcome.projects_rendered,

@@ -1,9 +1,11 @@
 //! The files of one status commit (see docs/status-format.md).
 
 use super::digest::{error_entry, plain_error, project_digest};
-use super::{Config, Good, Outcome};
+use super::{ClusterOutcome, Config, Good, Outcome};
 use crate::model::Model;
+use crate::render::ObjectKey;
 use crate::target::Action;
+use crate::target::kube::HealthStatus;
 use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::tree::paths;
 
@@ -40,95 +42,94 @@ pub(super) fn files(
             }
         };
         let mut changes = doc::ChangeCounts::default();
-        let mut counts = doc::StateCounts::default();
-        let mut cluster_errors = Vec::new();
-        if let (Some(plan), Some(report)) = (&co.plan, &co.report) {
+        if let (Some(plan), Some(_)) = (&co.plan, &co.report) {
             changes.created = plan.count(Action::Create) as u64;
             changes.changed = plan.count(Action::Update) as u64;
             changes.deleted = plan.count(Action::Delete) as u64;
             changes.unchanged = plan.count(Action::Unchanged) as u64;
-            let failed: BTreeMap<&str, &str> = report
-                .failed
-                .iter()
-                .map(|(k, e)| (k.as_str(), e.as_str()))
-                .collect();
-            for obj in &co.desired.objects {
-                let key = obj.key();
-                let err = failed.get(key.to_string().as_str());
-                let state = if err.is_some() {
-                    SyncState::Failed
-                } else {
-                    SyncState::Synced
-                };
-                match state {
-                    SyncState::Failed => counts.failed += 1,
-                    _ => counts.synced += 1,
-                }
-                let project = obj.project.as_deref();
-                let held = project.is_some_and(|p| o.projects_held.iter().any(|h| h == p));
-                put(
-                    paths::object(name, project, &key.kind, &key.name),
-                    &doc::ObjectStatus {
-                        api_version: key.api_version.clone(),
-                        kind: key.kind.clone(),
-                        namespace: key.namespace.clone(),
-                        name: key.name.clone(),
-                        state,
-                        hash: obj.hash.clone(),
-                        revision: obj
-                            .body
-                            .pointer("/metadata/annotations/cubist.dev~1revision")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or_default()
-                            .to_string(),
-                        message: err.map(|e| e.to_string()).unwrap_or_else(|| {
-                            if held {
-                                "held at last good revision".into()
-                            } else {
-                                String::new()
-                            }
-                        }),
-                        health: None,
-                        source: obj.source.clone(),
-                    },
-                );
+        }
+        let mut counts = doc::StateCounts::default();
+        let mut health = doc::HealthCounts::default();
+        let failures = co.failures();
+        for obj in &co.desired.objects {
+            let key = obj.key();
+            let err = failures.get(&key.to_string());
+            let project = obj.project.as_deref();
+            let held = project.is_some_and(|p| o.projects_held.iter().any(|h| h == p));
+            let state = object_state(co, &key, err.is_some());
+            match state {
+                SyncState::Synced => counts.synced += 1,
+                SyncState::OutOfSync => counts.out_of_sync += 1,
+                SyncState::Failed => counts.failed += 1,
+                SyncState::Unreachable => counts.unreachable += 1,
             }
-            cluster_errors.extend(
-                report
-                    .failed
-                    .iter()
-                    .map(|(k, e)| plain_error("apply", format!("{k}: {e}"))),
-            );
+            let object_health = co.health.get(&key).map(|h| doc::ObjectHealth {
+                status: health_of(h.status),
+                message: h.message.clone(),
+            });
+            match object_health
+                .as_ref()
+                .map_or(doc::Health::Unknown, |h| h.status)
+            {
+                doc::Health::Healthy => health.healthy += 1,
+                doc::Health::Progressing => health.progressing += 1,
+                doc::Health::Degraded => health.degraded += 1,
+                doc::Health::Unknown => health.unknown += 1,
+            }
+            let message = match (err, state) {
+                (Some(e), _) => e.clone(),
+                (None, SyncState::OutOfSync) => co.note(&key).map_or_else(
+                    || {
+                        "differs from the desired state (changed in the cluster, or not applied yet)"
+                            .to_string()
+                    },
+                    |n| format!("changed in the cluster: {n}"),
+                ),
+                (None, SyncState::Unreachable) => "cluster unreachable".into(),
+                _ if held => "held at last good revision".into(),
+                _ => String::new(),
+            };
             put(
-                paths::inventory(name),
-                &doc::Inventory {
-                    objects: co
-                        .desired
-                        .objects
-                        .iter()
-                        .map(|obj| {
-                            let k = obj.key();
-                            doc::InventoryEntry {
-                                api_version: k.api_version,
-                                kind: k.kind,
-                                namespace: k.namespace,
-                                name: k.name,
-                                project: obj.project.clone().unwrap_or_default(),
-                                hash: obj.hash.clone(),
-                            }
-                        })
-                        .collect(),
+                paths::object(name, project, &key.kind, &key.name),
+                &doc::ObjectStatus {
+                    api_version: key.api_version.clone(),
+                    kind: key.kind.clone(),
+                    namespace: key.namespace.clone(),
+                    name: key.name.clone(),
+                    state,
+                    hash: obj.hash.clone(),
+                    revision: obj
+                        .body
+                        .pointer("/metadata/annotations/cubist.dev~1revision")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    message,
+                    health: object_health,
+                    source: obj.source.clone(),
                 },
             );
         }
-        if let Some(why) = &co.skipped {
-            cluster_errors.push(plain_error("skipped", why.clone()));
+        let mut cluster_errors: Vec<doc::ErrorEntry> = failures
+            .iter()
+            .map(|(k, e)| plain_error("apply", format!("{k}: {e}")))
+            .collect();
+        if let Some(inventory) = &co.inventory {
+            put(paths::inventory(name), inventory);
         }
-        let state = if co.skipped.is_some() || !cluster_errors.is_empty() {
-            SyncState::Failed
-        } else {
-            SyncState::Synced
-        };
+        if let Some(why) = &co.skipped {
+            let retry = co
+                .retry_in
+                .map(|d| format!(" (retrying in {}s)", d.as_secs().max(1)))
+                .unwrap_or_default();
+            let code = if co.unreachable {
+                "unreachable"
+            } else {
+                "skipped"
+            };
+            cluster_errors.push(plain_error(code, format!("{why}{retry}")));
+        }
+        let state = cluster_state(co);
         history_clusters.push(doc::HistoryCluster {
             name: name.clone(),
             state,
@@ -139,12 +140,9 @@ pub(super) fn files(
             target,
             state,
             revision: o.revision.clone(),
-            applied_at: co.report.as_ref().map(|_| now),
+            applied_at: co.applied_at,
             counts,
-            health: doc::HealthCounts {
-                unknown: co.desired.objects.len() as u64,
-                ..Default::default()
-            },
+            health,
             changes: doc::ChangeCounts {
                 skipped: o.projects_skipped as u64,
                 ..changes
@@ -173,7 +171,9 @@ pub(super) fn files(
             errors: errors(Some(name)),
         });
         let shown = good.map(|g| &g.project).unwrap_or(project);
-        put(paths::project(name), &project_digest(model, shown));
+        let mut digest = project_digest(model, shown);
+        fill_live(&mut digest, &o.clusters);
+        put(paths::project(name), &digest);
     }
     let repo_errors = errors(None);
     let summary = doc::Summary {
@@ -212,6 +212,97 @@ pub(super) fn files(
         },
     );
     files
+}
+
+/// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed),
+/// OutOfSync (drift), else Synced.
+pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
+    if co.unreachable {
+        SyncState::Unreachable
+    } else if co.skipped.is_some() || !co.failures().is_empty() {
+        SyncState::Failed
+    } else if !co.drifted.is_empty() {
+        SyncState::OutOfSync
+    } else {
+        SyncState::Synced
+    }
+}
+
+/// One object's state within its cluster.
+fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState {
+    if co.unreachable {
+        SyncState::Unreachable
+    } else if failed || (co.skipped.is_some() && co.report.is_none()) {
+        SyncState::Failed
+    } else if co.drifted.contains(key) {
+        SyncState::OutOfSync
+    } else {
+        SyncState::Synced
+    }
+}
+
+/// Adds what the clusters report to a project's digest: each service's health per cluster (its
+/// InferenceService or Deployment) and each pipeline's runs (the Workflows of its Runs), with
+/// the phase read from the Workflow's health.
+fn fill_live(digest: &mut doc::ProjectDigest, clusters: &BTreeMap<String, ClusterOutcome>) {
+    for (cluster, co) in clusters {
+        for obj in &co.desired.objects {
+            if obj.project.as_deref() != Some(digest.name.as_str()) {
+                continue;
+            }
+            let key = obj.key();
+            let Some(h) = co.health.get(&key) else {
+                continue;
+            };
+            if matches!(key.kind.as_str(), "InferenceService" | "Deployment")
+                && let Some(s) = digest.services.iter_mut().find(|s| s.file == obj.source)
+            {
+                s.health.insert(cluster.clone(), health_of(h.status));
+            }
+            let pipeline = obj
+                .body
+                .pointer("/metadata/labels/cubist.dev~1pipeline")
+                .and_then(|v| v.as_str());
+            if key.kind == "Workflow"
+                && let Some(p) = digest
+                    .pipelines
+                    .iter_mut()
+                    .find(|p| Some(p.name.as_str()) == pipeline)
+            {
+                let date = key
+                    .name
+                    .rsplit('-')
+                    .next()
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+                p.runs.push(doc::RunDigest {
+                    name: key.name.clone(),
+                    cluster: cluster.clone(),
+                    date,
+                    phase: match h.status {
+                        HealthStatus::Healthy => doc::RunPhase::Succeeded,
+                        HealthStatus::Progressing => doc::RunPhase::Running,
+                        HealthStatus::Degraded => doc::RunPhase::Failed,
+                        HealthStatus::Unknown => doc::RunPhase::Unknown,
+                    },
+                });
+            }
+        }
+    }
+    for p in &mut digest.pipelines {
+        // Newest first.
+        p.runs
+            .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.cluster.cmp(&b.cluster)));
+    }
+}
+
+/// The page's health from the Kubernetes target's.
+fn health_of(h: HealthStatus) -> doc::Health {
+    match h {
+        HealthStatus::Healthy => doc::Health::Healthy,
+        HealthStatus::Progressing => doc::Health::Progressing,
+        HealthStatus::Degraded => doc::Health::Degraded,
+        HealthStatus::Unknown => doc::Health::Unknown,
+    }
 }
 
 /// Serialises any status document without naming its type.

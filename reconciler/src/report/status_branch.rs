@@ -172,7 +172,12 @@ fn build_tree(repo: &Repository, files: &BTreeMap<String, Oid>, prefix: &str) ->
 
 /// The status tree at the tip of `branch` as `path → bytes` (empty when the branch is missing).
 pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, Vec<u8>>> {
-    let Ok(id) = repo.refname_to_id(&format!("refs/heads/{branch}")) else {
+    read_status_ref(repo, &format!("refs/heads/{branch}"))
+}
+
+/// The status tree at the commit `refname` (a full ref name) points to; empty when it is missing.
+pub fn read_status_ref(repo: &Repository, refname: &str) -> Result<BTreeMap<String, Vec<u8>>> {
+    let Ok(id) = repo.refname_to_id(refname) else {
         return Ok(BTreeMap::new());
     };
     let tree = repo.find_commit(id)?.tree()?;

@@ -82,7 +82,7 @@ pub struct InventoryEntry {
     /// Name.
     pub name: String,
     /// Owning project.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Hash of the applied object.
     pub hash: String,

@@ -12,7 +12,7 @@ pub fn directory_target(
     match &cluster.target {
         TargetSpec::Directory { path } => Ok(DirectoryTarget::new(repo_root.join(path))),
         TargetSpec::Kubernetes { context, .. } => Err(format!(
-            "kubernetes target (context {}) is not applied by this command yet; use `cubist plan`/`apply` with a directory target",
+            "kubernetes target (context {}) is not a directory; it is reached through `target::kube`",
             context.as_deref().unwrap_or("default")
         )),
     }

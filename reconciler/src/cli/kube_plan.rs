@@ -1,0 +1,54 @@
+//! `cubist plan` for clusters whose target is `kubernetes`: a diff against the live objects
+//! (server-side dry-run), with prunes taken from the inventory in the status branch.
+
+use crate::model::kinds::ClusterSpec;
+use crate::render::RenderedSet;
+use crate::report::status_branch::read_status_ref;
+use crate::target::kube::KubeTarget;
+use crate::target::{Inventory, Plan};
+use std::path::Path;
+
+/// Refs the inventory is looked for in, in order.
+const STATUS_REFS: &[&str] = &[
+    "refs/heads/cubist/status",
+    "refs/remotes/origin/cubist/status",
+];
+
+/// Plans `desired` against the live cluster. Returns the plan and, when no inventory was found,
+/// a note that deletions cannot be shown.
+pub(super) fn plan(
+    repo: &Path,
+    name: &str,
+    spec: &ClusterSpec,
+    desired: &RenderedSet,
+) -> anyhow::Result<(Plan, Option<String>)> {
+    let (inventory, note) = match inventory(repo, name) {
+        Some(inv) => (inv, None),
+        None => (
+            Inventory::default(),
+            Some(format!(
+                "cluster {name}: no inventory in a `cubist/status` branch of {}; objects to prune are not shown",
+                repo.display()
+            )),
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let plan = rt.block_on(async {
+        let target = KubeTarget::for_cluster(name, spec).await?;
+        target.plan(desired, &inventory).await
+    })?;
+    Ok((plan, note))
+}
+
+/// The cluster's inventory from the repository's status branch (local, then origin's).
+fn inventory(repo: &Path, cluster: &str) -> Option<Inventory> {
+    let git = git2::Repository::discover(repo).ok()?;
+    let path = cubist_status_ui::tree::paths::inventory(cluster);
+    STATUS_REFS.iter().find_map(|refname| {
+        let files = read_status_ref(&git, refname).ok()?;
+        let tree = cubist_status_ui::StatusTree::new(files);
+        tree.parse::<Inventory>(&path)?.ok()
+    })
+}

@@ -1,0 +1,346 @@
+//! Applying each cluster's desired objects. Directory targets are written in place; Kubernetes
+//! targets run concurrently on a small tokio runtime, each with its own client, inventory (kept
+//! in the status branch) and exponential backoff, so an unreachable cluster never slows the
+//! others down.
+
+use super::ClusterOutcome;
+use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
+use crate::render::{ObjectKey, RenderedSet};
+use crate::target::kube::{KubeError, KubeOptions, KubeTarget};
+use crate::target::select::directory_target;
+use crate::target::{Action, Inventory, InventoryEntry, Target};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest wait between attempts on an unreachable cluster.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Why the targets are visited: a new revision to apply, or a periodic look at live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// A new revision: plan and apply every cluster.
+    Apply,
+    /// Same revision: Kubernetes clusters that are due are planned against live state
+    /// (drift), healed when `selfHeal` is set or a previous apply did not finish, and their
+    /// health read.
+    Refresh,
+}
+
+/// The targets of every cluster and what the loop remembers about each.
+pub(super) struct Clusters {
+    target_root: PathBuf,
+    runtime: Option<tokio::runtime::Runtime>,
+    kube: BTreeMap<String, KubeSlot>,
+    applied_at: BTreeMap<String, DateTime<Utc>>,
+    /// Inventories read from the status branch at start, until their cluster is first visited.
+    resumed: BTreeMap<String, Inventory>,
+}
+
+/// A Kubernetes cluster's client and memory between passes.
+struct KubeSlot {
+    spec: ClusterSpec,
+    target: Option<Arc<KubeTarget>>,
+    inventory: Inventory,
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// The last revision never reached the cluster: apply it on the next refresh.
+    pending: bool,
+}
+
+impl KubeSlot {
+    fn new(spec: ClusterSpec, inventory: Inventory) -> Self {
+        KubeSlot {
+            spec,
+            target: None,
+            inventory,
+            failures: 0,
+            retry_at: None,
+            pending: true,
+        }
+    }
+}
+
+impl Clusters {
+    /// Targets relative to `target_root` (directory targets' paths).
+    pub(super) fn new(target_root: PathBuf) -> Self {
+        Clusters {
+            target_root,
+            runtime: None,
+            kube: BTreeMap::new(),
+            applied_at: BTreeMap::new(),
+            resumed: BTreeMap::new(),
+        }
+    }
+
+    /// Seeds a cluster's inventory, read from the status branch after a restart: git is the only
+    /// record of what cubist owns in a Kubernetes cluster.
+    pub(super) fn resume_inventory(&mut self, cluster: &str, inventory: Inventory) {
+        self.resumed.insert(cluster.to_string(), inventory);
+    }
+
+    /// True when some Kubernetes cluster should be looked at again now.
+    pub(super) fn refresh_due(&self) -> bool {
+        let now = Instant::now();
+        self.kube
+            .values()
+            .any(|s| s.retry_at.is_none_or(|t| t <= now))
+    }
+
+    /// Plans and applies (or refreshes) every cluster in `desired` (cluster → objects).
+    /// Directory clusters are only visited by [`Pass::Apply`].
+    pub(super) fn run(
+        &mut self,
+        specs: &BTreeMap<String, ClusterSpec>,
+        desired: BTreeMap<String, RenderedSet>,
+        pass: Pass,
+    ) -> BTreeMap<String, ClusterOutcome> {
+        let mut out = BTreeMap::new();
+        let mut kube_sets = Vec::new();
+        for (name, set) in desired {
+            let Some(spec) = specs.get(&name) else {
+                continue;
+            };
+            match &spec.target {
+                TargetSpec::Directory { .. } if pass == Pass::Apply => {
+                    let co = self.directory(&name, spec, set);
+                    out.insert(name, co);
+                }
+                TargetSpec::Directory { .. } => {}
+                TargetSpec::Kubernetes { .. } => kube_sets.push((name, spec.clone(), set)),
+            }
+        }
+        self.kube.retain(|n, _| specs.contains_key(n));
+        if !kube_sets.is_empty() {
+            out.extend(self.kubernetes(kube_sets, pass));
+        }
+        out
+    }
+
+    fn directory(
+        &mut self,
+        name: &str,
+        spec: &ClusterSpec,
+        desired: RenderedSet,
+    ) -> ClusterOutcome {
+        let target = match directory_target(&self.target_root, spec) {
+            Ok(t) => t,
+            Err(why) => return ClusterOutcome::failed(desired, why),
+        };
+        match target
+            .plan(&desired)
+            .and_then(|p| target.apply(&p, &mut |_| {}).map(|r| (p, r)))
+        {
+            Ok((plan, report)) => {
+                let now = Utc::now();
+                self.applied_at.insert(name.to_string(), now);
+                let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
+                let inventory = Inventory {
+                    objects: desired
+                        .objects
+                        .iter()
+                        .filter(|o| !failed.contains(&o.key().to_string().as_str()))
+                        .map(InventoryEntry::of)
+                        .collect(),
+                };
+                ClusterOutcome {
+                    plan: Some(plan),
+                    report: Some(report),
+                    applied_at: Some(now),
+                    inventory: Some(inventory),
+                    desired,
+                    ..Default::default()
+                }
+            }
+            Err(e) => ClusterOutcome::failed(desired, format!("apply failed: {e:#}")),
+        }
+    }
+
+    /// Every due Kubernetes cluster concurrently; the others report their backoff.
+    fn kubernetes(
+        &mut self,
+        sets: Vec<(String, ClusterSpec, RenderedSet)>,
+        pass: Pass,
+    ) -> BTreeMap<String, ClusterOutcome> {
+        let runtime = self.runtime.get_or_insert_with(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("cubist-kube")
+                .enable_all()
+                .build()
+                .expect("a tokio runtime for Kubernetes targets")
+        });
+        let now = Instant::now();
+        let mut jobs = Vec::new();
+        let mut out = BTreeMap::new();
+        for (name, spec, set) in sets {
+            let resumed = self.resumed.remove(&name).unwrap_or_default();
+            let slot = self
+                .kube
+                .entry(name.clone())
+                .or_insert_with(|| KubeSlot::new(spec.clone(), resumed));
+            if slot.spec != spec {
+                // Changed kubeconfig, context or selfHeal: connect again.
+                slot.spec = spec.clone();
+                slot.target = None;
+                slot.retry_at = None;
+            }
+            if let Some(at) = slot.retry_at.filter(|at| *at > now) {
+                let mut co = ClusterOutcome::unreachable(set, "still unreachable".into());
+                co.retry_in = Some(at - now);
+                co.inventory = Some(slot.inventory.clone());
+                co.applied_at = self.applied_at.get(&name).copied();
+                out.insert(name, co);
+                continue;
+            }
+            let apply = pass == Pass::Apply || slot.pending || spec.self_heal;
+            let job = Job {
+                name: name.clone(),
+                spec,
+                target: slot.target.clone(),
+                inventory: slot.inventory.clone(),
+                desired: set,
+                apply,
+            };
+            jobs.push(job);
+        }
+        let results = runtime.block_on(futures::future::join_all(jobs.into_iter().map(Job::run)));
+        for (name, target, result) in results {
+            let slot = self.kube.get_mut(&name).expect("slot exists");
+            slot.target = target;
+            let co = match result {
+                Ok(co) => {
+                    slot.failures = 0;
+                    slot.retry_at = None;
+                    if let Some(inv) = &co.inventory {
+                        slot.inventory = inv.clone();
+                    }
+                    // Objects that failed are retried with the next revision, or on every
+                    // refresh where selfHeal is on; a pass that never reached the cluster is
+                    // retried as soon as it is reachable.
+                    slot.pending = false;
+                    if co.report.is_some() {
+                        self.applied_at.insert(name.clone(), Utc::now());
+                    }
+                    co
+                }
+                Err((set, e)) => {
+                    slot.failures += 1;
+                    slot.pending = true;
+                    let wait = super::backoff(slot.failures, MAX_BACKOFF);
+                    slot.retry_at = Some(Instant::now() + wait);
+                    if e.is_unreachable() {
+                        slot.target = None;
+                    }
+                    tracing::warn!(cluster = %name, error = %e, retry_in_s = wait.as_secs(), "cluster pass failed");
+                    let mut co = if e.is_unreachable() {
+                        ClusterOutcome::unreachable(set, e.to_string())
+                    } else {
+                        ClusterOutcome::failed(set, e.to_string())
+                    };
+                    co.retry_in = Some(wait);
+                    co.inventory = Some(slot.inventory.clone());
+                    co
+                }
+            };
+            let mut co = co;
+            co.applied_at = self.applied_at.get(&name).copied();
+            out.insert(name, co);
+        }
+        out
+    }
+}
+
+/// One Kubernetes cluster's pass, run on the runtime.
+struct Job {
+    name: String,
+    spec: ClusterSpec,
+    target: Option<Arc<KubeTarget>>,
+    inventory: Inventory,
+    desired: RenderedSet,
+    apply: bool,
+}
+
+type JobResult = (
+    String,
+    Option<Arc<KubeTarget>>,
+    Result<ClusterOutcome, (RenderedSet, KubeError)>,
+);
+
+impl Job {
+    async fn run(self) -> JobResult {
+        let Job {
+            name,
+            spec,
+            target,
+            inventory,
+            desired,
+            apply,
+        } = self;
+        let target = match target {
+            Some(t) => t,
+            None => match KubeTarget::for_cluster(&name, &spec).await {
+                Ok(t) => Arc::new(t.with_options(KubeOptions {
+                    // Hand edits are taken back only where the cluster asks for self-healing;
+                    // otherwise they are conflicts, reported.
+                    revert_manual_edits: spec.self_heal,
+                    ..KubeOptions::default()
+                })),
+                Err(e) => return (name, None, Err((desired, e))),
+            },
+        };
+        let result = pass(&target, &inventory, desired, apply).await;
+        (name, Some(target), result)
+    }
+}
+
+/// Plan against live state; apply when asked, else report what differs as drift; then health.
+async fn pass(
+    target: &KubeTarget,
+    inventory: &Inventory,
+    desired: RenderedSet,
+    apply: bool,
+) -> Result<ClusterOutcome, (RenderedSet, KubeError)> {
+    let plan = match target.plan(&desired, inventory).await {
+        Ok(p) => p,
+        Err(e) => return Err((desired, e)),
+    };
+    let mut co = ClusterOutcome {
+        desired,
+        ..Default::default()
+    };
+    if apply {
+        match target.apply(&plan, inventory, &mut |_| {}).await {
+            Ok((report, inv)) => {
+                co.report = Some(report);
+                co.inventory = Some(inv);
+            }
+            Err(e) => return Err((co.desired, e)),
+        }
+    } else {
+        // Differences from the desired state, and conflicts on objects cubist owns (fields
+        // taken over by hand), are drift; other conflicts (a kind not served, an object owned
+        // by someone else) stay failures.
+        let owned: std::collections::BTreeSet<ObjectKey> =
+            inventory.objects.iter().map(InventoryEntry::key).collect();
+        co.drifted = plan
+            .changes
+            .iter()
+            .filter(|c| match c.action {
+                Action::Create | Action::Update | Action::Delete => true,
+                Action::Conflict => owned.contains(&c.key),
+                Action::Unchanged => false,
+            })
+            .map(|c| c.key.clone())
+            .collect();
+        co.inventory = Some(inventory.clone());
+    }
+    co.plan = Some(plan);
+    match target.health_all(&co.desired.objects).await {
+        Ok(h) => co.health = h.into_iter().collect::<BTreeMap<ObjectKey, _>>(),
+        Err(e) => return Err((co.desired, e)),
+    }
+    Ok(co)
+}

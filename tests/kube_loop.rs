@@ -1,0 +1,315 @@
+//! The reconcile loop with a Kubernetes cluster target on a real API server (kube-local):
+//! apply on a new revision, health and drift written to the status branch by refresh passes,
+//! self-healing, and an unreachable cluster that backs off alone while the directory cluster
+//! carries on, then converges when the server comes back.
+
+use cubist::reconcile::{Config, Outcome, Reconciler};
+use cubist::render::ObjectKey;
+use cubist::report::status_branch::{Author, read_status};
+use cubist_status_ui::StatusTree;
+use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
+use cubist_tests::corpus::{copy_tree, examples_repo};
+use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime};
+use cubist_tests::require_kube_local;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CLUSTER: &str = "prod-bj";
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .args([
+            "-c",
+            "user.name=alice",
+            "-c",
+            "user.email=alice@example.com",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+fn commit(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The status branch's documents.
+fn status(r: &Reconciler) -> StatusTree {
+    StatusTree::new(read_status(r.mirror().repo(), "cubist/status").unwrap())
+}
+
+fn summary_cluster(tree: &StatusTree) -> cubist_status_ui::doc::ClusterStatus {
+    let s: Summary = tree.summary().unwrap().unwrap();
+    s.clusters.into_iter().find(|c| c.name == CLUSTER).unwrap()
+}
+
+fn object(tree: &StatusTree, project: &str, key: &ObjectKey) -> ObjectStatus {
+    let path = cubist_status_ui::tree::paths::object(CLUSTER, Some(project), &key.kind, &key.name);
+    tree.parse::<ObjectStatus>(&path)
+        .unwrap_or_else(|| panic!("{path} missing"))
+        .unwrap()
+}
+
+fn key(o: &Outcome, kind: &str, name_prefix: &str) -> ObjectKey {
+    o.clusters[CLUSTER]
+        .desired
+        .objects
+        .iter()
+        .map(|obj| obj.key())
+        .find(|k| k.kind == kind && k.name.starts_with(name_prefix))
+        .unwrap_or_else(|| panic!("no {kind} {name_prefix}* rendered for {CLUSTER}"))
+}
+
+/// Polls until the reconciler reports something (a refresh may be waiting for its backoff).
+fn poll_until_outcome(r: &mut Reconciler, timeout: Duration) -> Outcome {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(o) = r.poll().expect("poll") {
+            return o;
+        }
+        assert!(Instant::now() < deadline, "no outcome within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
+    require_kube_local!();
+    let server = Server::start(None);
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let t = server.target(CLUSTER).await;
+        install_crds(t.client(), &[]).await;
+        t.client().clone()
+    });
+
+    // examples-repo, with prod-bj pointed at kube-local and no self-healing yet.
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    copy_tree(&examples_repo(), &work);
+    let cluster_file = work.join("clusters/prod-bj.yaml");
+    edit(
+        &cluster_file,
+        "kubeconfig: ~/.kube/config\n      context: prod-bj",
+        &format!("kubeconfig: {}", server.kubeconfig.display()),
+    );
+    edit(&cluster_file, "selfHeal: true", "selfHeal: false");
+    git(&work, &["init", "-q"]);
+    commit(&work, "platform");
+    let mut r = Reconciler::new(Config {
+        repo: work.display().to_string(),
+        branch: "main".into(),
+        status_branch: "cubist/status".into(),
+        cache_dir: tmp.path().join("cache"),
+        target_root: work.clone(),
+        author: Author::default(),
+        push_status: false,
+    })
+    .unwrap();
+
+    // 1. A new revision is applied to both clusters.
+    let o = r.poll().unwrap().expect("first reconcile");
+    let co = &o.clusters[CLUSTER];
+    let report = co.report.as_ref().expect("prod-bj applied");
+    assert!(report.created > 10, "{report:?}");
+    assert!(!co.unreachable);
+    assert!(o.clusters["local"].report.is_some());
+    let cron = key(&o, "CronWorkflow", "daily-ranker");
+    let run = key(&o, "Workflow", "daily-ranker-");
+    let ns = key(&o, "Namespace", "recsys");
+    let tree = status(&r);
+    let live_cron = object(&tree, "recsys", &cron);
+    assert_eq!(live_cron.state, SyncState::Synced, "{live_cron:?}");
+    assert!(
+        live_cron.health.is_some(),
+        "health is written: {live_cron:?}"
+    );
+    // kube-local serves no built-in kinds: one clear error per object, the rest applied.
+    let ns_status = tree
+        .parse::<ObjectStatus>(&cubist_status_ui::tree::paths::object(
+            CLUSTER,
+            Some("recsys"),
+            "Namespace",
+            &ns.name,
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ns_status.state, SyncState::Failed);
+    assert!(ns_status.message.contains("not served"), "{ns_status:?}");
+    let inventory: cubist::target::Inventory = tree
+        .parse(&cubist_status_ui::tree::paths::inventory(CLUSTER))
+        .unwrap()
+        .unwrap();
+    assert!(inventory.objects.iter().any(|e| e.key() == cron));
+    assert!(!inventory.objects.iter().any(|e| e.key() == ns));
+
+    // Nothing changed: a refresh pass writes no status commit.
+    assert!(r.poll().unwrap().is_none(), "no change, no status commit");
+
+    // 2. The engine's controller reports the run Failed: health reaches the status branch.
+    let controller = PatchParams {
+        field_manager: Some("workflow-controller".into()),
+        ..Default::default()
+    };
+    rt.block_on(async {
+        dynamic(&client, &run)
+            .await
+            .patch(
+                &run.name,
+                &controller,
+                &Patch::Merge(
+                    json!({"status": {"phase": "Failed", "message": "child 'train' failed"}}),
+                ),
+            )
+            .await
+            .unwrap();
+    });
+    let o = r.poll().unwrap().expect("health change is written");
+    assert_eq!(
+        o.clusters[CLUSTER].health[&run].status,
+        cubist::target::kube::HealthStatus::Degraded
+    );
+    let tree = status(&r);
+    let run_status = object(&tree, "recsys", &run);
+    assert_eq!(run_status.health.unwrap().status, Health::Degraded);
+    let digest: ProjectDigest = tree
+        .parse(&cubist_status_ui::tree::paths::project("recsys"))
+        .unwrap()
+        .unwrap();
+    let ranker = digest
+        .pipelines
+        .iter()
+        .find(|p| p.name == "daily-ranker")
+        .unwrap();
+    assert!(
+        ranker
+            .runs
+            .iter()
+            .any(|x| x.name == run.name && x.cluster == CLUSTER && x.phase == RunPhase::Failed),
+        "{:?}",
+        ranker.runs
+    );
+
+    // 3. A hand edit is drift: OutOfSync, not reverted while selfHeal is off.
+    let by_hand = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    rt.block_on(async {
+        dynamic(&client, &cron)
+            .await
+            .patch(
+                &cron.name,
+                &by_hand,
+                &Patch::Merge(json!({"spec": {"timezone": "UTC"}})),
+            )
+            .await
+            .unwrap();
+    });
+    let o = r.poll().unwrap().expect("drift is written");
+    assert_eq!(o.clusters[CLUSTER].drifted, vec![cron.clone()]);
+    let tree = status(&r);
+    assert_eq!(object(&tree, "recsys", &cron).state, SyncState::OutOfSync);
+    assert_eq!(summary_cluster(&tree).counts.out_of_sync, 1);
+    let tz = |v: Option<serde_json::Value>| v.unwrap()["spec"]["timezone"].clone();
+    assert_eq!(tz(rt.block_on(get(&client, &cron))), "UTC");
+
+    // 4. selfHeal on: the next revision takes the field back.
+    edit(&cluster_file, "selfHeal: false", "selfHeal: true");
+    commit(&work, "prod-bj: self-heal");
+    let o = r.poll().unwrap().expect("reconcile");
+    assert!(o.clusters[CLUSTER].drifted.is_empty());
+    assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");
+    // ... and heals later hand edits on a refresh pass, without a new revision.
+    rt.block_on(async {
+        dynamic(&client, &cron)
+            .await
+            .patch(
+                &cron.name,
+                &by_hand,
+                &Patch::Merge(json!({"spec": {"timezone": "UTC"}})),
+            )
+            .await
+            .unwrap();
+    });
+    let o = r.poll().unwrap().expect("heal is written");
+    assert_eq!(o.clusters[CLUSTER].report.as_ref().unwrap().updated, 1);
+    assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");
+    assert_eq!(
+        object(&status(&r), "recsys", &cron).state,
+        SyncState::Synced
+    );
+
+    // 5. The server goes away: prod-bj is Unreachable and backs off; local still applies.
+    server.stop();
+    let pipeline = work.join("projects/recsys/pipelines/daily-ranker.yaml");
+    edit(&pipeline, "cron: \"0 2 * * *\"", "cron: \"30 2 * * *\"");
+    commit(&work, "recsys: ranker at 02:30");
+    let started = Instant::now();
+    let o = r.poll().unwrap().expect("reconcile while down");
+    let co = &o.clusters[CLUSTER];
+    assert!(co.unreachable, "{:?}", co.skipped);
+    let retry = co.retry_in.expect("backoff");
+    assert!(
+        o.clusters["local"].report.is_some(),
+        "the directory cluster is not held up"
+    );
+    let tree = status(&r);
+    let c = summary_cluster(&tree);
+    assert_eq!(c.state, SyncState::Unreachable);
+    assert!(
+        c.errors.iter().any(|e| e.message.contains("retrying in")),
+        "{:?}",
+        c.errors
+    );
+    assert!(
+        c.applied_at.is_some(),
+        "the last apply time stays, to show its age"
+    );
+    assert_eq!(object(&tree, "recsys", &cron).state, SyncState::Unreachable);
+    // What cubist owns there survives the outage.
+    let kept: cubist::target::Inventory = tree
+        .parse(&cubist_status_ui::tree::paths::inventory(CLUSTER))
+        .unwrap()
+        .unwrap();
+    let keys =
+        |i: &cubist::target::Inventory| i.objects.iter().map(|e| e.key()).collect::<Vec<_>>();
+    assert_eq!(keys(&kept), keys(&inventory));
+    // Within the backoff, polls do not touch the cluster.
+    if started.elapsed() < retry {
+        assert!(r.poll().unwrap().is_none());
+    }
+
+    // 6. The server returns: the pending revision is applied after the backoff.
+    let back = server.restart();
+    let o = poll_until_outcome(&mut r, Duration::from_secs(60));
+    let co = &o.clusters[CLUSTER];
+    assert!(!co.unreachable, "{:?}", co.skipped);
+    assert!(co.report.is_some());
+    let client = rt.block_on(async { back.target(CLUSTER).await.client().clone() });
+    let live = rt.block_on(get(&client, &cron)).unwrap();
+    assert_eq!(live["spec"]["schedules"], json!(["30 2 * * *"]), "{live:#}");
+    let tree = status(&r);
+    assert_ne!(summary_cluster(&tree).state, SyncState::Unreachable);
+    assert_eq!(object(&tree, "recsys", &cron).state, SyncState::Synced);
+}

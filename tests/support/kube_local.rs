@@ -1,0 +1,270 @@
+//! kube-local: a real Kubernetes API server (apiextensions-apiserver + etcd, CRDs only) for
+//! tests, started from the kit in `tests/kube-local`, with the upstream CRDs of every engine
+//! read from ../shared/reference/crds (never copied into the repository).
+
+use cubist::render::ObjectKey;
+use cubist::target::kube::KubeTarget;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The kit's scripts (`tests/kube-local`).
+pub fn kit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kube-local")
+}
+
+/// The built API server (`~/.cache/kube-local` unless `KUBE_LOCAL_CACHE` is set).
+pub fn apiserver_binary() -> PathBuf {
+    let cache = std::env::var_os("KUBE_LOCAL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/kube-local")
+        });
+    cache.join("bin/kube-local-apiserver")
+}
+
+/// Skips the test (loudly) when kube-local has not been built.
+#[macro_export]
+macro_rules! require_kube_local {
+    () => {
+        if !$crate::kube_local::apiserver_binary().exists() {
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPED: {} is missing; run tests/kube-local/setup.sh to test the Kubernetes target !!!!!!!!\n",
+                $crate::kube_local::apiserver_binary().display()
+            );
+            return;
+        }
+    };
+}
+
+/// One running kube-local: its state directory and kubeconfig.
+pub struct Server {
+    /// State directory (etcd data, certificates).
+    pub dir: PathBuf,
+    /// Kubeconfig for the server.
+    pub kubeconfig: PathBuf,
+}
+
+impl Server {
+    /// Starts a server in `dir` (a new one when `None`), and a reaper that stops it and deletes
+    /// its state when this test process exits, however it exits. The reaper outlives this
+    /// process on purpose: it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(dir: Option<&Path>) -> Server {
+        let server = Server::run_start(dir);
+        let script = format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; '{}' '{}' --rm",
+            std::process::id(),
+            kit().join("stop.sh").display(),
+            server.dir.display()
+        );
+        Command::new("bash")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn reaper");
+        server
+    }
+
+    fn run_start(dir: Option<&Path>) -> Server {
+        let mut cmd = Command::new(kit().join("start.sh"));
+        if let Some(d) = dir {
+            cmd.arg(d);
+        }
+        let out = cmd.output().expect("run start.sh");
+        assert!(
+            out.status.success(),
+            "start.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kubeconfig = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        Server {
+            dir: kubeconfig.parent().unwrap().to_path_buf(),
+            kubeconfig,
+        }
+    }
+
+    /// Stops the server, keeping its state.
+    pub fn stop(&self) {
+        let out = Command::new(kit().join("stop.sh"))
+            .arg(&self.dir)
+            .output()
+            .expect("run stop.sh");
+        assert!(out.status.success());
+    }
+
+    /// Starts the server again on the same state (etcd data kept, same ports when free).
+    pub fn restart(&self) -> Server {
+        Server::run_start(Some(&self.dir))
+    }
+
+    pub async fn target(&self, name: &str) -> KubeTarget {
+        KubeTarget::connect(Some(&self.kubeconfig), None)
+            .await
+            .expect("connect")
+            .named(name)
+    }
+}
+
+/// The server shared by this file's tests, with every reference CRD installed.
+pub fn shared() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let server = Server::start(None);
+        let started = Instant::now();
+        let rt = runtime();
+        rt.block_on(async {
+            let t = server.target("local").await;
+            install_crds(t.client(), &[]).await;
+        });
+        eprintln!(
+            "kube-local at {} ready with CRDs in {:?}",
+            server.dir.display(),
+            started.elapsed()
+        );
+        server
+    })
+}
+
+/// A two-thread tokio runtime for a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The upstream CRDs (`/work/shared/reference/crds`), never copied into the repository.
+/// `only`: file name prefixes (all files when empty). Parsed on two threads (14 MB of YAML).
+pub fn reference_crds(only: &[&str]) -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|o| p.file_name().unwrap().to_string_lossy().starts_with(o))
+        })
+        .collect();
+    files.sort();
+    let parse = |p: &PathBuf| {
+        let text = std::fs::read_to_string(p).unwrap();
+        cubist::model::yaml::parse_documents(&p.display().to_string(), &text)
+            .unwrap_or_else(|d| panic!("{}: {}", p.display(), d.message))
+            .into_iter()
+            .map(|n| n.to_json())
+            .filter(|v| v.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+            .collect::<Vec<_>>()
+    };
+    let (odd, even): (Vec<_>, Vec<_>) = files.iter().enumerate().partition(|(i, _)| i % 2 == 1);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| odd.iter().flat_map(|(_, p)| parse(p)).collect::<Vec<_>>());
+        let mut all: Vec<Value> = even.iter().flat_map(|(_, p)| parse(p)).collect();
+        all.extend(other.join().unwrap());
+        all
+    })
+}
+
+/// The CustomResourceDefinition resource.
+pub fn crd_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        "customresourcedefinitions",
+    )
+}
+
+/// True when a CRD's Established condition is True.
+pub fn established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+}
+
+/// Installs reference CRDs with server-side apply (three at a time) and waits until they are
+/// Established.
+pub async fn install_crds(client: &kube::Client, only: &[&str]) {
+    let crds: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
+    let all = reference_crds(only);
+    assert!(!all.is_empty());
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
+    let mut tasks = tokio::task::JoinSet::new();
+    for crd in all {
+        let (crds, slots) = (crds.clone(), slots.clone());
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await.unwrap();
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap()
+                .to_string();
+            let pp = PatchParams::apply("cubist-tests").force();
+            let live = crds
+                .patch(&name, &pp, &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("install CRD {name}: {e}"));
+            (name, established(&serde_json::to_value(live).unwrap()))
+        });
+    }
+    for (name, ready) in tasks.join_all().await {
+        if !ready {
+            wait_until(Duration::from_secs(60), || async {
+                established(&serde_json::to_value(crds.get(&name).await.unwrap()).unwrap())
+            })
+            .await;
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it is true; panics after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The dynamic API of a live object's kind.
+pub async fn dynamic(client: &kube::Client, key: &ObjectKey) -> Api<DynamicObject> {
+    let (group, version) = key
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &key.api_version));
+    let (ar, _) =
+        kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, &key.kind))
+            .await
+            .expect("kind served");
+    Api::namespaced_with(client.clone(), &key.namespace, &ar)
+}
+
+/// A live object as JSON, `None` when absent.
+pub async fn get(client: &kube::Client, key: &ObjectKey) -> Option<Value> {
+    dynamic(client, key)
+        .await
+        .get_opt(&key.name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
