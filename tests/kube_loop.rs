@@ -9,38 +9,15 @@ use cubist::report::status_branch::{Author, read_status};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
+use cubist_tests::git::git;
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime};
 use cubist_tests::require_kube_local;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CLUSTER: &str = "prod-bj";
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .args([
-            "-c",
-            "user.name=alice",
-            "-c",
-            "user.email=alice@example.com",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-}
 
 fn commit(dir: &Path, message: &str) {
     git(dir, &["add", "-A"]);
@@ -211,21 +188,18 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     );
 
     // 3. A hand edit is drift: OutOfSync, not reverted while selfHeal is off.
-    let by_hand = PatchParams {
-        field_manager: Some("kubectl-edit".into()),
-        ..Default::default()
+    let edit_by_hand = || {
+        let by_hand = PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..Default::default()
+        };
+        let patch = Patch::Merge(json!({"spec": {"timezone": "UTC"}}));
+        rt.block_on(async {
+            let api = dynamic(&client, &cron).await;
+            api.patch(&cron.name, &by_hand, &patch).await.unwrap();
+        });
     };
-    rt.block_on(async {
-        dynamic(&client, &cron)
-            .await
-            .patch(
-                &cron.name,
-                &by_hand,
-                &Patch::Merge(json!({"spec": {"timezone": "UTC"}})),
-            )
-            .await
-            .unwrap();
-    });
+    edit_by_hand();
     let o = r.poll().unwrap().expect("drift is written");
     assert_eq!(o.clusters[CLUSTER].drifted, vec![cron.clone()]);
     let tree = status(&r);
@@ -241,17 +215,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     assert!(o.clusters[CLUSTER].drifted.is_empty());
     assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");
     // ... and heals later hand edits on a refresh pass, without a new revision.
-    rt.block_on(async {
-        dynamic(&client, &cron)
-            .await
-            .patch(
-                &cron.name,
-                &by_hand,
-                &Patch::Merge(json!({"spec": {"timezone": "UTC"}})),
-            )
-            .await
-            .unwrap();
-    });
+    edit_by_hand();
     let o = r.poll().unwrap().expect("heal is written");
     assert_eq!(o.clusters[CLUSTER].report.as_ref().unwrap().updated, 1);
     assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");

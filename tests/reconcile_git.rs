@@ -8,43 +8,13 @@ use cubist::report::status_branch::{Author, read_status};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ProjectState, Summary};
 use cubist_tests::corpus::copy_tree;
+use cubist_tests::git::git;
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use tempfile::TempDir;
 
 const STATUS: &str = "cubist/status";
-
-/// Runs `git` in `dir` with no user/system config leaking in; panics on failure.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .args([
-            "-c",
-            "user.name=alice",
-            "-c",
-            "user.email=alice@example.com",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {} failed:\n{}{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Every file under `dir` as `relative path → content`.
 fn read_dir_tree(dir: &Path) -> BTreeMap<String, String> {
