@@ -333,3 +333,29 @@ async fn github_enterprise_base_path_is_kept() {
     .unwrap();
     assert_eq!(gh.comment("o", "r", 1, "hi").await.unwrap(), 3);
 }
+
+#[tokio::test]
+async fn pull_request_gives_head_base_and_state() {
+    let server = MockServer::start().await;
+    // The fields cubist reads, as GitHub's GET /pulls/{n} sends them (most others left out).
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/pulls/2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 2, "state": "open", "title": "Update the README",
+            "head": {"ref": "changes", "sha": SHA, "label": "o:changes"},
+            "base": {"ref": "main", "sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pull = client(&server).pull_request("o", "r", 2).await.unwrap();
+    assert_eq!(
+        pull,
+        cubist_webhook::github::PullInfo {
+            number: 2,
+            state: "open".into(),
+            head_sha: SHA.into(),
+            base_ref: "main".into(),
+        }
+    );
+}

@@ -1,6 +1,7 @@
 //! The GitHub REST client cubist uses to report: sticky PR comments, commit
 //! statuses, merged-PR lookup and permission checks, with bounded retries.
 
+mod pulls;
 mod retry;
 mod token;
 
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 use tracing::warn;
 
 pub use crate::truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};
+pub use pulls::PullInfo;
 pub use retry::RetryPolicy;
 pub use token::GitHubToken;
 
