@@ -9,7 +9,8 @@ use axum::http::{Request, StatusCode};
 use cubist_webhook::signature;
 use review_support::fake_github::{FakeGitHub, calls};
 use review_support::platform::Platform;
-use review_support::{PR, deliver, payload, pull_request, reviewer, signed};
+use review_support::webhook_common;
+use review_support::{PR, deliver, payload, plan_command, pull_request, reviewer, signed};
 use serde_json::json;
 use wiremock::MockServer;
 
@@ -75,7 +76,7 @@ async fn forged_missing_and_tampered_signatures_are_401() {
     )
     .await;
     refused(&s, unsigned(body(&s), None), StatusCode::UNAUTHORIZED).await;
-    let sig = signature::sign(review_support::SECRET.as_bytes(), &body(&s));
+    let sig = signature::sign(webhook_common::SECRET.as_bytes(), &body(&s));
     let mut tampered = body(&s);
     tampered.extend_from_slice(b"\n");
     refused(&s, unsigned(tampered, Some(sig)), StatusCode::UNAUTHORIZED).await;
@@ -98,7 +99,7 @@ async fn oversized_and_malformed_bodies_are_refused() {
         .header("x-github-delivery", "d-bad")
         .header(
             "x-hub-signature-256",
-            signature::sign(review_support::SECRET.as_bytes(), b"{\"action\":"),
+            signature::sign(webhook_common::SECRET.as_bytes(), b"{\"action\":"),
         )
         .body(Body::from("{\"action\":"))
         .unwrap();
@@ -108,12 +109,7 @@ async fn oversized_and_malformed_bodies_are_refused() {
 #[tokio::test]
 async fn commands_from_outsiders_and_users_without_write_access_do_nothing() {
     let s = setup().await;
-    let mut command = payload("issue_comment.created.json");
-    command["issue"]["number"] = json!(PR);
-    command["issue"]["pull_request"] =
-        json!({"url": "https://api.github.com/repos/acme/platform/pulls/2"});
-    command["comment"]["body"] = json!("/cubist plan");
-    command["comment"]["author_association"] = json!("NONE");
+    let mut command = plan_command("NONE");
     refused(
         &s,
         signed("issue_comment", "d-none", &command),

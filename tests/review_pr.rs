@@ -8,7 +8,7 @@ mod review_support;
 use axum::http::StatusCode;
 use review_support::fake_github::{Call, FakeGitHub, TOKEN, calls};
 use review_support::platform::Platform;
-use review_support::{PR, deliver, payload, pull_request, reviewer, signed};
+use review_support::{PR, deliver, payload, plan_command, pull_request, reviewer, signed};
 use serde_json::{Value, json};
 
 const DAILY: &str = "projects/p/pipelines/daily.yaml";
@@ -263,12 +263,7 @@ async fn plan_command_from_a_writer_replans_the_current_head() {
     github.add_pull(PR, &head, "main");
     let old = github.add_comment(PR, "<!-- cubist:plan -->\nan older plan");
 
-    let mut command = payload("issue_comment.created.json");
-    command["issue"]["number"] = json!(PR);
-    command["issue"]["pull_request"] =
-        json!({"url": "https://api.github.com/repos/acme/platform/pulls/2"});
-    command["comment"]["body"] = json!("/cubist plan");
-    command["comment"]["author_association"] = json!("COLLABORATOR");
+    let command = plan_command("COLLABORATOR");
     let done = deliver(
         &reviewer,
         vec![signed("issue_comment", "d-cmd", &command)],

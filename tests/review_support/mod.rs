@@ -4,23 +4,21 @@
 
 pub mod fake_github;
 pub mod platform;
+#[path = "../../webhook/tests/common/mod.rs"]
+pub mod webhook_common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cubist::reconcile::Outcome;
 use cubist::review::{ReviewConfig, Reviewer, reconciled_channel, run};
 use cubist_webhook::github::{GitHub, GitHubToken, RetryPolicy};
-use cubist_webhook::{WebhookConfig, event_queue, router, signature};
 use fake_github::TOKEN;
 use platform::Platform;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use tower::ServiceExt;
 use wiremock::MockServer;
 
-/// The webhook secret of the tests.
-pub const SECRET: &str = "review-test-secret";
 /// The repository on the fake GitHub.
 pub const REPO: &str = "acme/platform";
 /// Pull request cubist plans in the tests.
@@ -29,12 +27,7 @@ pub const PR: u64 = 2;
 /// A real GitHub payload from the shared reference directory (never copied into the repo),
 /// moved to [`REPO`].
 pub fn payload(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/github-webhooks")
-        .join(name);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let mut v = webhook_common::payload(name);
     v["repository"]["full_name"] = json!(REPO);
     v["repository"]["name"] = json!("platform");
     v["repository"]["owner"]["login"] = json!("acme");
@@ -50,19 +43,20 @@ pub fn pull_request(action: &str, sha: &str) -> Value {
     v
 }
 
-/// A delivery signed with [`SECRET`].
+/// An `issue_comment` payload: `/cubist plan` on [`PR`] by Codertocat with `association`.
+pub fn plan_command(association: &str) -> Value {
+    let mut v = payload("issue_comment.created.json");
+    v["issue"]["number"] = json!(PR);
+    v["issue"]["pull_request"] =
+        json!({"url": "https://api.github.com/repos/acme/platform/pulls/2"});
+    v["comment"]["body"] = json!("/cubist plan");
+    v["comment"]["author_association"] = json!(association);
+    v
+}
+
+/// A delivery of `body`, signed with the webhook tests' secret.
 pub fn signed(event: &str, delivery: &str, body: &Value) -> Request<Body> {
-    let body = body.to_string().into_bytes();
-    Request::post("/hooks/github")
-        .header("content-type", "application/json")
-        .header("x-github-event", event)
-        .header("x-github-delivery", delivery)
-        .header(
-            "x-hub-signature-256",
-            signature::sign(SECRET.as_bytes(), &body),
-        )
-        .body(Body::from(body))
-        .unwrap()
+    webhook_common::signed(event, delivery, body.to_string())
 }
 
 /// A reviewer of [`REPO`] talking to `server`, fetching from `platform`'s remote.
@@ -102,11 +96,7 @@ pub async fn deliver(
     requests: Vec<Request<Body>>,
     outcomes: &[Outcome],
 ) -> Delivered {
-    let (queue, events) = event_queue(16);
-    let app = router(
-        WebhookConfig::from_secret(Some(SECRET.into())).unwrap(),
-        queue,
-    );
+    let (app, events) = webhook_common::app(16);
     let mut codes = Vec::new();
     for request in requests {
         codes.push(app.clone().oneshot(request).await.unwrap().status());
