@@ -4,7 +4,7 @@
 use super::apply::ApplyResult;
 use super::reviewer::{Handled, Reviewer};
 use crate::reconcile::Outcome;
-use cubist_webhook::{EventReceiver, HookEvent};
+use cubist_webhook::{DEFAULT_QUEUE_CAPACITY, EventReceiver, HookEvent, coalesce};
 use tokio::sync::mpsc;
 
 /// Events taken from the webhook queue at once (then coalesced per pull request and ref).
@@ -38,8 +38,9 @@ pub fn is_watched_push(event: &HookEvent, branch: &str, repo: Option<&str>) -> b
 }
 
 /// Runs until the webhook queue and the reconcile channel are both closed. Pushes to
-/// `branch` call `nudge` (before the batch's other events are handled); with a reviewer, pull
-/// request events are planned and reconcile results reported. Failures are logged, never fatal.
+/// `branch` call `nudge` as soon as they arrive, whatever the reviewer is doing; with a
+/// reviewer, pull request events are planned (coalesced per pull request while it is busy) and
+/// reconcile results reported. Failures are logged, never fatal.
 pub async fn run(
     mut events: EventReceiver,
     mut reconciled: ReconciledReceiver,
@@ -48,34 +49,43 @@ pub async fn run(
     mut nudge: impl FnMut() + Send,
 ) {
     let repo = reviewer.as_ref().map(|r| r.config().full_name());
-    let (mut hooks_open, mut results_open) = (true, true);
-    while hooks_open || results_open {
-        tokio::select! {
-            batch = events.recv_batch(BATCH), if hooks_open => {
-                let Some(batch) = batch else {
-                    hooks_open = false;
-                    continue;
-                };
-                if batch.iter().any(|e| is_watched_push(e, &branch, repo.as_deref())) {
-                    nudge();
-                }
-                if let Some(r) = &reviewer {
-                    for event in &batch {
-                        log(event.kind(), r.handle(event).await);
-                    }
-                }
+    let (tx, mut rx) = mpsc::channel::<HookEvent>(DEFAULT_QUEUE_CAPACITY);
+    let dispatch = async move {
+        while let Some(batch) = events.recv_batch(BATCH).await {
+            if batch
+                .iter()
+                .any(|e| is_watched_push(e, &branch, repo.as_deref()))
+            {
+                nudge();
             }
-            result = reconciled.0.recv(), if results_open => {
-                let Some(result) = result else {
-                    results_open = false;
-                    continue;
-                };
-                if let Some(r) = &reviewer {
-                    log("reconciled", r.report_apply(&result).await);
-                }
+            for event in batch {
+                // Waits only when the reviewer is a whole queue behind: back-pressure to 503s.
+                let _ = tx.send(event).await;
             }
         }
-    }
+    };
+    let review = async {
+        let (mut hooks_open, mut results_open) = (true, true);
+        let mut batch = Vec::new();
+        while hooks_open || results_open {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH), if hooks_open => {
+                    hooks_open = n > 0;
+                    for event in coalesce(std::mem::take(&mut batch)) {
+                        if let Some(r) = &reviewer {
+                            log(event.kind(), r.handle(&event).await);
+                        }
+                    }
+                }
+                result = reconciled.0.recv(), if results_open => match (result, &reviewer) {
+                    (None, _) => results_open = false,
+                    (Some(result), Some(r)) => log("reconciled", r.report_apply(&result).await),
+                    (Some(_), None) => {}
+                },
+            }
+        }
+    };
+    tokio::join!(dispatch, review);
 }
 
 fn log(what: &str, handled: anyhow::Result<Handled>) {
