@@ -333,3 +333,64 @@ async fn github_enterprise_base_path_is_kept() {
     .unwrap();
     assert_eq!(gh.comment("o", "r", 1, "hi").await.unwrap(), 3);
 }
+
+#[tokio::test]
+async fn pull_request_gives_head_base_and_state() {
+    let server = MockServer::start().await;
+    // The fields cubist reads, as GitHub's GET /pulls/{n} sends them (most others left out).
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/pulls/2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 2, "state": "open", "title": "Update the README",
+            "head": {"ref": "changes", "sha": SHA, "label": "o:changes"},
+            "base": {"ref": "main", "sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pull = client(&server).pull_request("o", "r", 2).await.unwrap();
+    assert_eq!(
+        pull,
+        cubist_webhook::github::PullInfo {
+            number: 2,
+            state: "open".into(),
+            head_sha: SHA.into(),
+            base_ref: "main".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn sticky_comment_of_another_author_is_not_taken_over() {
+    let server = MockServer::start().await;
+    let gh = client(&server).with_comment_author("cubist[bot]");
+    // Someone posted the marker first; cubist's own comment comes later.
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 5, "body": format!("{MARKER} gotcha"), "user": {"login": "mallory"}},
+            {"id": 9, "body": format!("{MARKER}\nold plan"), "user": {"login": "cubist[bot]"}},
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/o/r/issues/comments/9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 9})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let id = gh
+        .upsert_sticky_comment("o", "r", 7, MARKER, "new plan")
+        .await
+        .unwrap();
+    assert_eq!(id, 9);
+    let writes: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() != "GET")
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(writes, ["/repos/o/r/issues/comments/9"]);
+}

@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments and runs one stage pipeline per command.
 
 mod apply;
+mod codeowners;
 mod kube_plan;
 mod render;
 mod serve;
@@ -75,6 +76,13 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Print a .github/CODEOWNERS: platform admins own clusters/ and templates/, each project's
+    /// admins own projects/<p>/.
+    Codeowners {
+        /// Repository root.
+        #[arg(default_value = ".")]
+        repo: PathBuf,
+    },
     /// List every diagnostic code and what it means.
     Codes,
 }
@@ -107,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Apply(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, true),
         Command::Reconcile { args } => serve::reconcile(args),
         Command::Serve { args, listen } => serve::serve(args, listen),
+        Command::Codeowners { repo } => codeowners::run(&repo),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");

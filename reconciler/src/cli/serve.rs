@@ -92,7 +92,7 @@ fn interval(s: &str) -> Result<Duration> {
 /// `cubist reconcile`: the loop without a server.
 pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
     let (_tx, rx) = mpsc::channel();
-    run_loop(&args, rx, |_| {})
+    run_loop(&args, rx, |_| {}, |_| {})
 }
 
 /// Runs the loop: poll at the interval or when nudged; back off with jitter on failures.
@@ -100,6 +100,7 @@ fn run_loop(
     args: &LoopArgs,
     nudges: mpsc::Receiver<()>,
     mut on_ready: impl FnMut(&Reconciler),
+    mut on_outcome: impl FnMut(&crate::reconcile::Outcome),
 ) -> Result<ExitCode> {
     let every = interval(&args.interval)?;
     let mut backoff = Duration::from_secs(1);
@@ -135,6 +136,7 @@ fn run_loop(
         }
         let wait = match reconciler.poll() {
             Ok(Some(o)) => {
+                on_outcome(&o);
                 let errors = o.diagnostics.iter().filter(|d| d.is_error()).count();
                 println!(
                     "reconciled {} : {} rendered, {} skipped, {} held, {errors} error(s)",
@@ -207,14 +209,20 @@ impl cubist_status_ui::StatusSource for GitStatus {
 /// `cubist serve`: the loop plus the status page (and the webhook when a secret is set).
 pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
     let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
-    let (ready_tx, ready_rx) = mpsc::channel::<PathBuf>();
+    let (ready_tx, ready_rx) = mpsc::channel::<(PathBuf, String)>();
+    let (reconciled_tx, reconciled_rx) = crate::review::reconciled_channel();
     let loop_args = args.clone();
     let looper = std::thread::spawn(move || {
-        run_loop(&loop_args, nudge_rx, |r| {
-            let _ = ready_tx.send(r.mirror().path().to_path_buf());
-        })
+        run_loop(
+            &loop_args,
+            nudge_rx,
+            |r| {
+                let _ = ready_tx.send((r.mirror().path().to_path_buf(), r.config().repo.clone()));
+            },
+            |o| reconciled_tx.send(o),
+        )
     });
-    let mirror = ready_rx
+    let (mirror, repo_url) = ready_rx
         .recv()
         .map_err(|_| anyhow::anyhow!("the reconcile loop stopped before it started"))?;
     let rt = tokio::runtime::Runtime::new()?;
@@ -226,20 +234,30 @@ pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
         let secret = std::env::var("CUBIST_WEBHOOK_SECRET").ok();
         match cubist_webhook::WebhookConfig::from_secret(secret) {
             Ok(cfg) => {
-                let (queue, mut events) = cubist_webhook::event_queue(256);
+                let (queue, events) = cubist_webhook::event_queue(256);
                 app = app.merge(cubist_webhook::router(cfg, queue));
-                let branch_ref = format!("refs/heads/{}", args.branch);
-                tokio::spawn(async move {
-                    while let Some(batch) = events.recv_batch(64).await {
-                        for e in batch {
-                            if let cubist_webhook::HookEvent::Push { git_ref, .. } = &e
-                                && *git_ref == branch_ref
-                            {
-                                let _ = nudge_tx.send(());
-                            }
-                        }
-                    }
+                // The repository the loop resolved (a plain directory becomes a local repo).
+                let reviewer = crate::review::Reviewer::from_env(
+                    &repo_url,
+                    &args.branch,
+                    cache_dir(&args).join("review"),
+                )
+                .unwrap_or_else(|e| {
+                    eprintln!("cubist: pull request review disabled: {e:#}");
+                    None
                 });
+                if reviewer.is_some() {
+                    println!("pull request review: on");
+                }
+                tokio::spawn(crate::review::run(
+                    events,
+                    reconciled_rx,
+                    reviewer,
+                    args.branch.clone(),
+                    move || {
+                        let _ = nudge_tx.send(());
+                    },
+                ));
                 println!("webhook: POST /hooks/github");
             }
             Err(e) => println!("{e}"),

@@ -14,11 +14,9 @@ pub(super) struct Rendered {
     pub sets: BTreeMap<String, RenderedSet>,
 }
 
-/// Loads, validates and renders `repo`; prints diagnostics and returns `None` when invalid.
-pub(super) fn load_and_render(
-    repo: &Path,
-    cluster: Option<&str>,
-) -> anyhow::Result<Option<Rendered>> {
+/// Loads and validates `repo`; prints diagnostics and returns `None` when invalid, saying
+/// `nothing` (e.g. "nothing rendered") was done.
+pub(super) fn load_valid(repo: &Path, nothing: &str) -> anyhow::Result<Option<Model>> {
     let snapshot = crate::source::snapshot_dir(repo)?;
     let (model, diags) = crate::model::load(&snapshot);
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
@@ -29,9 +27,20 @@ pub(super) fn load_and_render(
         );
     }
     if !errors.is_empty() {
-        eprintln!("nothing rendered: fix the errors above (`cubist validate` lists them)");
+        eprintln!("{nothing}: fix the errors above (`cubist validate` lists them)");
         return Ok(None);
     }
+    Ok(Some(model))
+}
+
+/// Loads, validates and renders `repo`; prints diagnostics and returns `None` when invalid.
+pub(super) fn load_and_render(
+    repo: &Path,
+    cluster: Option<&str>,
+) -> anyhow::Result<Option<Rendered>> {
+    let Some(model) = load_valid(repo, "nothing rendered")? else {
+        return Ok(None);
+    };
     if let Some(c) = cluster
         && !model.clusters.contains_key(c)
     {

@@ -130,6 +130,29 @@ impl ClusterOutcome {
         }
     }
 
+    /// Health counts of the desired objects (objects without a reading count as unknown);
+    /// `None` when the target reports no health at all (directory targets).
+    pub fn health_counts(&self) -> Option<cubist_status_ui::doc::HealthCounts> {
+        use cubist_status_ui::doc::Health as H;
+        if self.health.is_empty() {
+            return None;
+        }
+        let mut counts = cubist_status_ui::doc::HealthCounts::default();
+        for o in &self.desired.objects {
+            match self
+                .health
+                .get(&o.key())
+                .map_or(H::Unknown, |h| status::health_of(h.status))
+            {
+                H::Healthy => counts.healthy += 1,
+                H::Progressing => counts.progressing += 1,
+                H::Degraded => counts.degraded += 1,
+                H::Unknown => counts.unknown += 1,
+            }
+        }
+        Some(counts)
+    }
+
     /// The plan's note on an object (e.g. which manager took which field), if any.
     pub fn note(&self, key: &ObjectKey) -> Option<&str> {
         self.plan

@@ -49,7 +49,10 @@ pub(super) fn files(
             changes.unchanged = plan.count(Action::Unchanged) as u64;
         }
         let mut counts = doc::StateCounts::default();
-        let mut health = doc::HealthCounts::default();
+        let health = co.health_counts().unwrap_or(doc::HealthCounts {
+            unknown: co.desired.objects.len() as u64,
+            ..Default::default()
+        });
         let failures = co.failures();
         for obj in &co.desired.objects {
             let key = obj.key();
@@ -67,15 +70,6 @@ pub(super) fn files(
                 status: health_of(h.status),
                 message: h.message.clone(),
             });
-            match object_health
-                .as_ref()
-                .map_or(doc::Health::Unknown, |h| h.status)
-            {
-                doc::Health::Healthy => health.healthy += 1,
-                doc::Health::Progressing => health.progressing += 1,
-                doc::Health::Degraded => health.degraded += 1,
-                doc::Health::Unknown => health.unknown += 1,
-            }
             let message = match (err, state) {
                 (Some(e), _) => e.clone(),
                 (None, SyncState::OutOfSync) => co.note(&key).map_or_else(
@@ -296,7 +290,7 @@ fn fill_live(digest: &mut doc::ProjectDigest, clusters: &BTreeMap<String, Cluste
 }
 
 /// The page's health from the Kubernetes target's.
-fn health_of(h: HealthStatus) -> doc::Health {
+pub(super) fn health_of(h: HealthStatus) -> doc::Health {
     match h {
         HealthStatus::Healthy => doc::Health::Healthy,
         HealthStatus::Progressing => doc::Health::Progressing,

@@ -1,5 +1,6 @@
 //! Report stage: turns results into text for people and machines.
 
+pub mod codeowners;
 pub mod diagnostics;
 pub mod plan;
 pub mod status_branch;

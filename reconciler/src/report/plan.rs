@@ -1,6 +1,6 @@
 //! Plans as text (terminal), JSON (machines) or markdown (pull requests).
 
-use crate::target::{Action, Plan};
+use crate::target::{Action, Change, Plan};
 use serde_json::json;
 
 /// Counts line: `created 2, changed 1, deleted 0, unchanged 37`.
@@ -65,6 +65,17 @@ pub fn json(plans: &[Plan], skipped: &[(String, String)]) -> String {
 
 /// Markdown for a pull request: a table of counts per cluster and each change's diff folded.
 pub fn markdown(plans: &[Plan], skipped: &[(String, String)]) -> String {
+    let mut out = markdown_table(plans, skipped);
+    for p in plans {
+        for c in p.changes.iter().filter(|c| c.action != Action::Unchanged) {
+            out += &markdown_change(&p.cluster, c);
+        }
+    }
+    out
+}
+
+/// Markdown table of created / changed / deleted / unchanged per cluster (skipped clusters too).
+pub fn markdown_table(plans: &[Plan], skipped: &[(String, String)]) -> String {
     let mut out = String::from(
         "| cluster | created | changed | deleted | unchanged |\n|---|---:|---:|---:|---:|\n",
     );
@@ -79,28 +90,86 @@ pub fn markdown(plans: &[Plan], skipped: &[(String, String)]) -> String {
         );
     }
     for (cluster, why) in skipped {
-        out += &format!("| `{cluster}` | skipped: {why} | | | |\n");
-    }
-    for p in plans {
-        for c in p.changes.iter().filter(|c| c.action != Action::Unchanged) {
-            let verb = match c.action {
-                Action::Create => "create",
-                Action::Update => "change",
-                Action::Delete => "delete",
-                _ => "conflict",
-            };
-            out += &format!(
-                "\n<details><summary>{verb} <code>{}</code> on <code>{}</code> (from <code>{}</code>)</summary>\n\n",
-                c.key, p.cluster, c.source
-            );
-            if let Some(n) = &c.note {
-                out += &format!("{n}\n\n");
-            }
-            if let Some(d) = &c.diff {
-                out += &format!("```diff\n{}```\n", d);
-            }
-            out += "</details>\n";
-        }
+        out += &format!(
+            "| `{cluster}` | skipped: {} | | | |\n",
+            escape_html(why).replace('|', "\\|")
+        );
     }
     out
+}
+
+/// One change of `cluster` as a folded `<details>` block holding its note and diff.
+pub fn markdown_change(cluster: &str, c: &Change) -> String {
+    let verb = match c.action {
+        Action::Create => "create",
+        Action::Update => "change",
+        Action::Delete => "delete",
+        Action::Unchanged => "keep",
+        Action::Conflict => "conflict",
+    };
+    let mut out = format!(
+        "\n<details><summary>{verb} <code>{}</code> on <code>{}</code> (from <code>{}</code>)</summary>\n\n",
+        escape_html(&c.key.to_string()),
+        escape_html(cluster),
+        escape_html(&c.source)
+    );
+    if let Some(n) = &c.note {
+        out += &format!("{}\n\n", escape_html(n));
+    }
+    if let Some(d) = &c.diff {
+        let fence = fence_for(d);
+        out += &format!("{fence}diff\n{d}");
+        if !d.ends_with('\n') {
+            out.push('\n');
+        }
+        out += &format!("{fence}\n");
+    }
+    out + "</details>\n"
+}
+
+/// A code fence longer than any run of backticks in `text`, so `text` cannot close it.
+pub fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// `text` with `&`, `<` and `>` escaped, for HTML contexts of markdown.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::ObjectKey;
+
+    #[test]
+    fn fences_outgrow_backticks_in_the_diff() {
+        assert_eq!(fence_for("+ a: 1\n"), "```");
+        assert_eq!(fence_for("+ description: \"````\"\n"), "`````");
+    }
+
+    #[test]
+    fn change_is_folded_with_escaped_names() {
+        let c = Change {
+            key: ObjectKey {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: "p".into(),
+                name: "x".into(),
+            },
+            action: Action::Update,
+            project: Some("p".into()),
+            source: "projects/p/<odd>.yaml".into(),
+            diff: Some("-a: 1\n+a: 2\n".into()),
+            desired: None,
+            note: None,
+        };
+        assert_eq!(
+            markdown_change("local", &c),
+            "\n<details><summary>change <code>ConfigMap p/x</code> on <code>local</code> (from <code>projects/p/&lt;odd&gt;.yaml</code>)</summary>\n\n```diff\n-a: 1\n+a: 2\n```\n</details>\n"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The GitHub REST client cubist uses to report: sticky PR comments, commit
 //! statuses, merged-PR lookup and permission checks, with bounded retries.
 
+mod pulls;
 mod retry;
 mod token;
 
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 use tracing::warn;
 
 pub use crate::truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};
+pub use pulls::PullInfo;
 pub use retry::RetryPolicy;
 pub use token::GitHubToken;
 
@@ -149,6 +151,7 @@ pub struct GitHub {
     client: Octocrab,
     base_url: String,
     retry: RetryPolicy,
+    author: Option<String>,
 }
 
 impl fmt::Debug for GitHub {
@@ -166,6 +169,13 @@ struct IssueComment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<CommentUser>,
+}
+
+#[derive(Deserialize)]
+struct CommentUser {
+    login: String,
 }
 
 #[derive(Deserialize)]
@@ -232,7 +242,16 @@ impl GitHub {
             client,
             base_url: base_url.to_owned(),
             retry: RetryPolicy::default(),
+            author: None,
         })
+    }
+
+    /// Only comments written by `login` (cubist's own account or app bot, e.g.
+    /// `cubist-bot` or `cubist[bot]`) count as the sticky comment, so nobody can take it over
+    /// by posting the marker first.
+    pub fn with_comment_author(mut self, login: impl Into<String>) -> Self {
+        self.author = Some(login.into());
+        self
     }
 
     /// Replaces the retry policy (tests use millisecond delays).
@@ -245,7 +264,8 @@ impl GitHub {
     /// `marker` (e.g. `<!-- cubist:plan -->`); returns its id. The marker is prepended
     /// when `body` lacks it, and the body is cut to GitHub's comment limit.
     ///
-    /// Searches the issue's comments page by page (100 per page, first match wins),
+    /// Searches the issue's comments page by page (100 per page, first match wins; only
+    /// comments by [`GitHub::with_comment_author`] when set),
     /// then `PATCH /repos/{o}/{r}/issues/comments/{id}`, or
     /// `POST /repos/{o}/{r}/issues/{n}/comments` when none matches.
     pub async fn upsert_sticky_comment(
@@ -268,8 +288,14 @@ impl GitHub {
             let path =
                 format!("{base}/issues/{pr_number}/comments?per_page={PER_PAGE}&page={page}");
             let comments: Vec<IssueComment> = self.call(Verb::Get, &path, None).await?;
+            let ours = |c: &&IssueComment| match (&self.author, &c.user) {
+                (None, _) => true,
+                (Some(a), Some(u)) => u.login.eq_ignore_ascii_case(a),
+                (Some(_), None) => false,
+            };
             let found = comments
                 .iter()
+                .filter(ours)
                 .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
             if let Some(existing) = found {
                 let path = format!("{base}/issues/comments/{}", existing.id);

@@ -1,0 +1,202 @@
+//! The review stages on the test corpus's base repository: plan → comment and statuses.
+
+use super::apply::{ApplyResult, ClusterApply, apply_comment, apply_status};
+use super::links::Links;
+use super::markdown::{PLAN_MARKER, plan_comment, plan_status, validate_status};
+use super::plan::PrPlan;
+use crate::render::Blueprints;
+use crate::source::{Snapshot, snapshot_dir};
+use crate::target::Action;
+use cubist_status_ui::doc::HealthCounts;
+use cubist_webhook::github::{CommitState, GITHUB_COMMENT_LIMIT};
+use std::path::Path;
+
+const BASE: &str = "1111111111111111111111111111111111111111";
+const HEAD: &str = "2222222222222222222222222222222222222222";
+const DAILY: &str = "projects/p/pipelines/daily.yaml";
+
+fn links() -> Links {
+    Links {
+        web_base: "https://github.com".into(),
+        owner: "acme".into(),
+        name: "platform".into(),
+    }
+}
+
+/// The corpus base, with `edit` applied to `DAILY`, as a snapshot at `sha`.
+fn snapshot(sha: &str, edit: impl Fn(String) -> String) -> Snapshot {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/_base");
+    let mut snap = snapshot_dir(&base).unwrap();
+    let crate::source::FileBody::Bytes(daily) = &snap.files[DAILY] else {
+        panic!("daily.yaml is read");
+    };
+    let text = edit(String::from_utf8(daily.to_vec()).unwrap());
+    snap.insert(DAILY.into(), text.into_bytes());
+    snap.revision = Some(sha.into());
+    snap
+}
+
+fn plan(edit: impl Fn(String) -> String) -> PrPlan {
+    let blueprints = Blueprints::embedded().unwrap();
+    PrPlan::compute(
+        "main",
+        &snapshot(BASE, |s| s),
+        &snapshot(HEAD, edit),
+        &blueprints,
+    )
+}
+
+fn cycle(s: String) -> String {
+    s.replacen(
+        "      template: python\n      args: {script: extract.py}",
+        "      template: python\n      after: [report]\n      args: {script: extract.py}",
+        1,
+    )
+}
+
+fn more_workers(s: String) -> String {
+    s.replacen("workers: 1}", "workers: 2}", 1)
+}
+
+#[test]
+fn a_cycle_is_linked_at_its_line_and_fails_validation() {
+    let plan = plan(cycle);
+    assert_eq!(plan.errors(), 1, "{:?}", plan.diagnostics);
+    assert!(plan.plans.is_empty() && plan.not_planned.is_some());
+    let md = plan_comment(&plan, &links(), GITHUB_COMMENT_LIMIT);
+    assert!(md.starts_with(PLAN_MARKER), "{md}");
+    let link = format!("(https://github.com/acme/platform/blob/{HEAD}/{DAILY}#L15)");
+    assert!(
+        md.contains(&format!("**E0402** [`{DAILY}:15:15`]{link}")),
+        "{md}"
+    );
+    assert!(md.contains("extract → train → report → extract"), "{md}");
+    assert!(
+        md.contains("Not planned: the head has 1 validation error."),
+        "{md}"
+    );
+    assert_eq!(
+        validate_status(&plan),
+        (
+            CommitState::Failure,
+            format!("1 error; first: E0402 {DAILY}:15")
+        )
+    );
+    assert_eq!(
+        plan_status(&plan),
+        (
+            CommitState::Failure,
+            "not planned: the head has 1 validation error".into()
+        )
+    );
+}
+
+#[test]
+fn a_valid_head_is_planned_per_cluster_with_quota_impact() {
+    let plan = plan(more_workers);
+    assert_eq!(plan.errors(), 0, "{:?}", plan.diagnostics);
+    let local = &plan.plans[0];
+    assert_eq!(local.cluster, "local");
+    assert_eq!(
+        (local.count(Action::Create), local.count(Action::Delete)),
+        (0, 0)
+    );
+    let changed = local.count(Action::Update);
+    assert!(changed >= 1, "{local:?}");
+    // parallelism 2: train (2 → 3 replicas of 4 cpu) + report (1), plus the service (2 × 2).
+    let cpu = plan
+        .quota
+        .iter()
+        .find(|q| q.resource == "cpu")
+        .expect("cpu row");
+    assert_eq!(
+        (cpu.show(cpu.before), cpu.show(cpu.after)),
+        ("13".into(), "17".into())
+    );
+    let md = plan_comment(&plan, &links(), GITHUB_COMMENT_LIMIT);
+    let unchanged = local.count(Action::Unchanged);
+    assert!(
+        md.contains(&format!("| `local` | 0 | {changed} | 0 | {unchanged} |")),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `p` | `local` | cpu | 13 | 17 | 32 |"),
+        "{md}"
+    );
+    assert!(md.contains("<details><summary>change <code>"), "{md}");
+    assert!(
+        md.contains("-      - --nnodes=1") || md.contains("--nnodes=2"),
+        "{md}"
+    );
+    assert_eq!(
+        plan_status(&plan),
+        (CommitState::Success, format!("local +0 ~{changed} -0"))
+    );
+    assert_eq!(validate_status(&plan).0, CommitState::Success);
+}
+
+#[test]
+fn diffs_that_do_not_fit_are_left_out_with_a_note() {
+    let plan = plan(more_workers);
+    let full = plan_comment(&plan, &links(), GITHUB_COMMENT_LIMIT);
+    let limit = full.chars().count() - 10;
+    let cut = plan_comment(&plan, &links(), limit);
+    assert!(cut.chars().count() <= limit);
+    assert!(
+        cut.starts_with(PLAN_MARKER) && cut.contains("| `local` |"),
+        "{cut}"
+    );
+    assert!(
+        cut.contains("changes' diffs did not fit in a GitHub comment"),
+        "{cut}"
+    );
+    assert!(!full.contains("did not fit"));
+}
+
+#[test]
+fn apply_comment_shows_each_cluster_and_fails_on_failures() {
+    let mut result = ApplyResult {
+        revision: HEAD.into(),
+        clusters: vec![ClusterApply {
+            cluster: "local".into(),
+            applied: 3,
+            pruned: 1,
+            unchanged: 40,
+            health: Some(HealthCounts {
+                healthy: 43,
+                progressing: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let md = apply_comment(&result, &links());
+    assert!(
+        md.contains("| `local` | ✅ applied | 3 | 1 | 40 | 0 | 43 healthy, 1 progressing |"),
+        "{md}"
+    );
+    assert_eq!(
+        apply_status(&result),
+        (CommitState::Success, "applied: local +3 -1".into())
+    );
+    result.clusters[0].failed = vec![("Workflow p/x".into(), "<forbidden>".into())];
+    result.clusters.push(ClusterApply {
+        cluster: "prod".into(),
+        skipped: Some("unreachable".into()),
+        ..Default::default()
+    });
+    let md = apply_comment(&result, &links());
+    assert!(
+        md.contains("| `local` | ❌ failed |") && md.contains("&lt;forbidden&gt;"),
+        "{md}"
+    );
+    assert!(md.contains("| `prod` | ⚠️ skipped: unreachable |"), "{md}");
+    assert_eq!(
+        apply_status(&result),
+        (
+            CommitState::Failure,
+            "incomplete: local 1 failed; prod skipped".into()
+        )
+    );
+}
