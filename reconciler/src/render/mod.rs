@@ -3,10 +3,13 @@
 //! gives byte-identical objects.
 
 mod engine;
+mod helpers;
+mod inline;
 mod pipeline;
 mod pod;
 mod project;
 mod service;
+mod skeleton;
 pub mod yaml_out;
 
 pub use engine::{BLUEPRINTS, Blueprints};
