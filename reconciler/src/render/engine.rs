@@ -283,7 +283,9 @@ fn render_error(name: &str, e: &handlebars::RenderError) -> String {
     match e.reason() {
         RenderErrorReason::MissingVariable(value) => format!(
             "blueprint `{name}` failed{partial}{at}: {} is not in its context; every value a blueprint uses must be in its context",
-            value.as_deref().map_or("a value".to_string(), |v| format!("`{v}`"))
+            value
+                .as_deref()
+                .map_or("a value".to_string(), |v| format!("`{v}`"))
         ),
         reason => format!("blueprint `{name}` failed{partial}{at}: {reason}"),
     }
@@ -306,8 +308,14 @@ mod tests {
     #[test]
     fn fast_and_exact_paths_agree() {
         let b = blueprints(&[
-            ("t", "a: {{json x}}\nb: [{{json y}}, 2, 1.5, true, ~, '3', 0x10]\nc:\n  - {{json z}}\n  - k: {{json x}}\n"),
-            ("shared", "a: {{json y}}\nb: {{json y.m}}\nc: {{json w}}\nd: {{json w}}\ne: {{json v}}\n"),
+            (
+                "t",
+                "a: {{json x}}\nb: [{{json y}}, 2, 1.5, true, ~, '3', 0x10]\nc:\n  - {{json z}}\n  - k: {{json x}}\n",
+            ),
+            (
+                "shared",
+                "a: {{json y}}\nb: {{json y.m}}\nc: {{json w}}\nd: {{json w}}\ne: {{json v}}\n",
+            ),
             ("inline", "a: pre {{json n}}\n"),
             ("key", "{{json k}}: 1\n"),
         ]);
@@ -360,21 +368,49 @@ mod tests {
         ];
         let ctx = json!({"x": {"y": 1}, "list": [{"name": "n"}, {"nom": "typo"}]});
         for (name, expected) in [
-            ("plain", "blueprint `plain` failed at line 2, column 4: `missing` is not in its context"),
-            ("json", "blueprint `json` failed at line 3, column 6: `nosuchfield` is not in its context"),
-            ("nested", "blueprint `nested` failed at line 1, column 4: `x.nosuch` is not in its context"),
-            ("if", "blueprint `if` failed at line 1, column 1: `nosuch` is not in its context"),
-            ("unless", "blueprint `unless` failed at line 1, column 1: `nosuch` is not in its context"),
-            ("each", "blueprint `each` failed at line 3, column 5: `name` is not in its context"),
-            ("partial", "blueprint `partial` failed in partial `_part` at line 2, column 4: `gone` is not in its context"),
+            (
+                "plain",
+                "blueprint `plain` failed at line 2, column 4: `missing` is not in its context",
+            ),
+            (
+                "json",
+                "blueprint `json` failed at line 3, column 6: `nosuchfield` is not in its context",
+            ),
+            (
+                "nested",
+                "blueprint `nested` failed at line 1, column 4: `x.nosuch` is not in its context",
+            ),
+            (
+                "if",
+                "blueprint `if` failed at line 1, column 1: `nosuch` is not in its context",
+            ),
+            (
+                "unless",
+                "blueprint `unless` failed at line 1, column 1: `nosuch` is not in its context",
+            ),
+            (
+                "each",
+                "blueprint `each` failed at line 3, column 5: `name` is not in its context",
+            ),
+            (
+                "partial",
+                "blueprint `partial` failed in partial `_part` at line 2, column 4: `gone` is not in its context",
+            ),
         ] {
             for engine in &engines {
                 let err = engine.render(name, &ctx).unwrap_err().to_string();
-                assert!(err.starts_with(expected), "{name} (fast: {}): {err}", engine.fast);
+                assert!(
+                    err.starts_with(expected),
+                    "{name} (fast: {}): {err}",
+                    engine.fast
+                );
             }
         }
         // Present but null or empty is a value: false for `if`, `null` for `json`.
-        let b = blueprints(&[("ok", "{{#if n}}\na: 1\n{{/if}}\nb: {{json n}}\nc: {{json e}}\n")]);
+        let b = blueprints(&[(
+            "ok",
+            "{{#if n}}\na: 1\n{{/if}}\nb: {{json n}}\nc: {{json e}}\n",
+        )]);
         assert_eq!(
             b.render("ok", &json!({"n": null, "e": []})).unwrap(),
             json!({"b": null, "c": []})
