@@ -331,15 +331,9 @@ pub fn label_value(s: &str) -> String {
             }
         })
         .collect();
-    let v: String = v
-        .chars()
-        .rev()
-        .take(63)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    v.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+    // Every character is ASCII now: the last 63 are the last 63 bytes.
+    v[v.len().saturating_sub(63)..]
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_string()
 }
 
