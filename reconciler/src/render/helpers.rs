@@ -64,8 +64,8 @@ pub(super) fn with_placeholders<T>(
     (result, inserted)
 }
 
-/// The inserted values, in placeholder order: values of `context` used once are moved out of
-/// it, the others copied.
+/// The inserted values, in placeholder order: values of `context` are moved out of it at their
+/// last use, copied before (or when another inserted value holds them).
 pub(super) fn take_values(inserted: Vec<Inserted>, context: &mut Context) -> Vec<Value> {
     let paths: Vec<&[String]> = inserted
         .iter()
@@ -74,18 +74,18 @@ pub(super) fn take_values(inserted: Vec<Inserted>, context: &mut Context) -> Vec
             Inserted::Copy(_) => None,
         })
         .collect();
-    // A path is used alone when no other one is the same, inside it or around it.
-    let alone: Vec<bool> = paths
+    // A value can be moved at its last use, when no other path is inside it or around it;
+    // earlier uses of the same path copy it.
+    let last: Vec<bool> = paths
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            paths
-                .iter()
-                .enumerate()
-                .all(|(j, q)| i == j || !(p.starts_with(q) || q.starts_with(p)))
+            paths.iter().enumerate().all(|(j, q)| {
+                i == j || (p == q && j < i) || !(p.starts_with(q) || q.starts_with(p))
+            })
         })
         .collect();
-    let mut alone = alone.into_iter();
+    let mut last = last.into_iter();
     let data = context.data_mut();
     inserted
         .into_iter()
@@ -93,7 +93,7 @@ pub(super) fn take_values(inserted: Vec<Inserted>, context: &mut Context) -> Vec
             Inserted::Copy(v) => v,
             Inserted::Path(p) => {
                 let slot = locate(data, &p).expect("a path handlebars resolved in this context");
-                if alone.next().unwrap_or(false) {
+                if last.next().unwrap_or(false) {
                     std::mem::take(slot)
                 } else {
                     slot.clone()

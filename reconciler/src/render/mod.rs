@@ -260,6 +260,7 @@ pub fn render_project(
         revision: revision.to_string(),
         cluster: cluster.to_string(),
         blueprints,
+        labels: (String::new(), Map::new()),
     };
     project::render(model, project, c, &mut out)?;
     pipeline::render(model, project, c, &mut out)?;
@@ -274,6 +275,8 @@ struct Out<'a> {
     revision: String,
     cluster: String,
     blueprints: &'a Blueprints,
+    /// The labels of the source stamped last, with its path: a source's objects come together.
+    labels: (String, Map<String, Value>),
 }
 
 impl Out<'_> {
@@ -283,8 +286,14 @@ impl Out<'_> {
             .blueprints
             .render_owned(blueprint, context)
             .map_err(|e| self.error(source, e.to_string()))?;
+        if self.labels.0 != source
+            && let Value::Object(labels) = project_labels(&self.project, source)
+        {
+            self.labels = (source.to_string(), labels);
+        }
+        let labels = &self.labels.1;
         self.objects
-            .push(stamp(body, &self.project, source, &self.revision));
+            .push(stamp(body, &self.project, source, &self.revision, labels));
         Ok(())
     }
 
@@ -337,10 +346,19 @@ pub fn label_value(s: &str) -> String {
         .to_string()
 }
 
-/// Adds labels, annotations and the content hash to a rendered body.
-fn stamp(mut body: Value, project: &str, source: &str, revision: &str) -> RenderedObject {
-    if let Value::Object(std) = project_labels(project, source) {
-        metadata_map(&mut body, "labels").extend(std);
+/// Adds the project's `labels`, annotations and the content hash to a rendered body.
+fn stamp(
+    mut body: Value,
+    project: &str,
+    source: &str,
+    revision: &str,
+    labels: &Map<String, Value>,
+) -> RenderedObject {
+    let own = metadata_map(&mut body, "labels");
+    if own.is_empty() {
+        own.clone_from(labels);
+    } else {
+        own.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     metadata_map(&mut body, "annotations")
         .insert(SOURCE_ANNOTATION.into(), Value::String(source.to_string()));
@@ -399,7 +417,7 @@ fn write_canonical(v: &Value, depth: Option<u8>, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, k).expect("json");
+                write_json_str(k, out);
                 out.push(b':');
                 let next = match (depth, k.as_str()) {
                     (Some(0), "metadata") => Some(1),
@@ -420,7 +438,20 @@ fn write_canonical(v: &Value, depth: Option<u8>, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+        Value::String(s) => write_json_str(s, out),
         scalar => serde_json::to_writer(&mut *out, scalar).expect("json"),
+    }
+}
+
+/// A string as JSON, exactly as serde_json writes it: copied between quotes when no byte needs
+/// escaping (most keys and values), else escaped by serde_json.
+fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("json");
     }
 }
 
