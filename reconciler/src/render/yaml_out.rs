@@ -102,8 +102,8 @@ fn is_plain_safe(s: &str) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`~ ".contains(first) || s.ends_with([' ', ':']) {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.chars().any(|c| c.is_control() || c == '\u{feff}')
-    {
+    let pair = |w: &[u8]| w == b": " || w == b" #";
+    if s.as_bytes().windows(2).any(pair) || s.chars().any(|c| c.is_control() || c == '\u{feff}') {
         return false;
     }
     !resolves_to_non_string(s)
