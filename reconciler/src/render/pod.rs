@@ -1,6 +1,7 @@
 //! The pieces every pod gets: container (image, command, env, resources, mounts) and pod
 //! placement (project volumes, resource group nodeSelector and tolerations).
 
+use super::obj;
 use crate::model::kinds::{ClusterSpec, Gpu, Resources, SecretRef};
 use crate::model::quantity::{cpu_millis, fmt_cpu, fmt_memory, memory_bytes};
 use crate::model::{Model, Project};
@@ -31,17 +32,31 @@ pub(super) fn argo_placeholders(s: &str) -> String {
 
 /// Container context: `{image, command, args, env, resources, volumeMounts}`.
 pub(super) fn container(project: &Project, spec: &ContainerSpec) -> Value {
+    // Later layers win; secrets win over plain values.
     let mut env: BTreeMap<&str, Value> = BTreeMap::new();
     for layer in &spec.env {
         for (k, v) in *layer {
-            env.insert(k, json!({"name": k, "value": argo_placeholders(v)}));
+            env.insert(
+                k,
+                obj([
+                    ("name", k.as_str().into()),
+                    ("value", argo_placeholders(v).into()),
+                ]),
+            );
         }
     }
     for layer in &spec.secret_env {
         for (k, r) in *layer {
+            let key_ref = obj([
+                ("name", r.secret.as_str().into()),
+                ("key", r.key.as_str().into()),
+            ]);
             env.insert(
                 k,
-                json!({"name": k, "valueFrom": {"secretKeyRef": {"name": r.secret, "key": r.key}}}),
+                obj([
+                    ("name", k.as_str().into()),
+                    ("valueFrom", obj([("secretKeyRef", key_ref)])),
+                ]),
             );
         }
     }
@@ -52,17 +67,19 @@ pub(super) fn container(project: &Project, spec: &ContainerSpec) -> Value {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let mut v = json!({"name": format!("mount-{i}"), "mountPath": m.mount_path});
+            let mut v = Map::new();
+            v.insert("name".into(), format!("mount-{i}").into());
+            v.insert("mountPath".into(), m.mount_path.as_str().into());
             if m.sub_path_from_user {
-                v["subPath"] = json!(spec.owner);
+                v.insert("subPath".into(), spec.owner.into());
             }
             if m.read_only {
-                v["readOnly"] = json!(true);
+                v.insert("readOnly".into(), true.into());
             }
-            v
+            Value::Object(v)
         })
         .collect();
-    super::obj([
+    obj([
         ("image", Value::String(spec.image.to_string())),
         (
             "command",
@@ -83,18 +100,17 @@ pub(super) fn resources(r: &Resources) -> Value {
     let mut requests = Map::new();
     let mut limits = Map::new();
     if let Some(Ok(m)) = r.cpu.as_ref().map(cpu_millis) {
-        requests.insert(
-            "cpu".into(),
-            json!(if m % 1000 == 0 {
-                fmt_cpu(m)
-            } else {
-                format!("{m}m")
-            }),
-        );
+        let cpu = if m % 1000 == 0 {
+            fmt_cpu(m)
+        } else {
+            format!("{m}m")
+        };
+        requests.insert("cpu".into(), cpu.into());
     }
     if let Some(Ok(b)) = r.memory.as_ref().map(memory_bytes) {
-        requests.insert("memory".into(), json!(fmt_memory(b)));
-        limits.insert("memory".into(), json!(fmt_memory(b)));
+        let memory = fmt_memory(b);
+        requests.insert("memory".into(), memory.clone().into());
+        limits.insert("memory".into(), memory.into());
     }
     let gpus: u32 = match &r.gpu {
         Some(Gpu::Count(n)) => *n,
@@ -102,10 +118,13 @@ pub(super) fn resources(r: &Resources) -> Value {
         None => 0,
     };
     if gpus > 0 {
-        requests.insert("nvidia.com/gpu".into(), json!(gpus.to_string()));
-        limits.insert("nvidia.com/gpu".into(), json!(gpus.to_string()));
+        requests.insert("nvidia.com/gpu".into(), gpus.to_string().into());
+        limits.insert("nvidia.com/gpu".into(), gpus.to_string().into());
     }
-    json!({"requests": requests, "limits": limits})
+    obj([
+        ("requests", Value::Object(requests)),
+        ("limits", Value::Object(limits)),
+    ])
 }
 
 /// Pod context: `{volumes, nodeSelector, tolerations}` of a project on a cluster.
@@ -117,13 +136,25 @@ pub(super) fn pod(model: &Model, project: &Project, cluster: &ClusterSpec) -> Va
         .mounts
         .iter()
         .enumerate()
-        .map(|(i, m)| json!({"name": format!("mount-{i}"), "persistentVolumeClaim": {"claimName": m.pvc}}))
+        .map(|(i, m)| {
+            let claim = obj([("claimName", m.pvc.as_str().into())]);
+            obj([
+                ("name", format!("mount-{i}").into()),
+                ("persistentVolumeClaim", claim),
+            ])
+        })
         .collect();
-    json!({
-        "volumes": volumes,
-        "nodeSelector": group.map(|g| json!(g.node_selector)).unwrap_or_else(|| json!({})),
-        "tolerations": group.map(|g| json!(g.tolerations)).unwrap_or_else(|| json!([])),
-    })
+    obj([
+        ("volumes", Value::Array(volumes)),
+        (
+            "nodeSelector",
+            group.map_or_else(|| json!({}), |g| json!(g.node_selector)),
+        ),
+        (
+            "tolerations",
+            group.map_or_else(|| json!([]), |g| json!(g.tolerations)),
+        ),
+    ])
 }
 
 /// Substitutes `{{param}}` placeholders in template args with task args (and parameter

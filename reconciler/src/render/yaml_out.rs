@@ -2,25 +2,29 @@
 //! object has them, strings quoted (JSON-style) whenever a plain scalar could be misread.
 
 use serde_json::Value;
+use std::fmt::Write;
 
 /// Writes one value as a YAML document (no leading `---`), ending with a newline.
 pub fn to_yaml(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(2048);
     match v {
-        Value::Object(m) if !m.is_empty() => write_map(m, 0, &mut out),
+        Value::Object(m) if !m.is_empty() => write_map(m, 0, false, &mut out),
         Value::Array(a) if !a.is_empty() => write_seq(a, 0, &mut out),
         other => {
-            out += &scalar(other);
+            write_scalar(other, &mut out);
             out.push('\n');
         }
     }
     out
 }
 
-fn write_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
-    for (k, v) in m {
-        out.push_str(&" ".repeat(indent));
-        out.push_str(&quote(k));
+/// `indented`: the first key's indent is already written (after a list dash).
+fn write_map(m: &serde_json::Map<String, Value>, indent: usize, indented: bool, out: &mut String) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 || !indented {
+            push_indent(indent, out);
+        }
+        write_quoted(k, out);
         out.push(':');
         write_child(v, indent, out);
     }
@@ -28,15 +32,13 @@ fn write_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String
 
 fn write_seq(a: &[Value], indent: usize, out: &mut String) {
     for v in a {
-        out.push_str(&" ".repeat(indent));
+        push_indent(indent, out);
         out.push('-');
         match v {
             Value::Object(m) if !m.is_empty() => {
                 // First key on the dash line, the rest aligned under it.
-                let mut inner = String::new();
-                write_map(m, indent + 2, &mut inner);
                 out.push(' ');
-                out.push_str(&inner[indent + 2..]);
+                write_map(m, indent + 2, true, out);
             }
             Value::Array(a) if !a.is_empty() => {
                 out.push('\n');
@@ -44,7 +46,7 @@ fn write_seq(a: &[Value], indent: usize, out: &mut String) {
             }
             other => {
                 out.push(' ');
-                out.push_str(&scalar(other));
+                write_scalar(other, out);
                 out.push('\n');
             }
         }
@@ -55,7 +57,7 @@ fn write_child(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             out.push('\n');
-            write_map(m, indent + 2, out);
+            write_map(m, indent + 2, false, out);
         }
         Value::Array(a) if !a.is_empty() => {
             out.push('\n');
@@ -63,29 +65,33 @@ fn write_child(v: &Value, indent: usize, out: &mut String) {
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other));
+            write_scalar(other, out);
             out.push('\n');
         }
     }
 }
 
-fn scalar(v: &Value) -> String {
+fn push_indent(indent: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+fn write_scalar(v: &Value, out: &mut String) {
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => quote(s),
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write!(out, "{n}").expect("writing to a String"),
+        Value::String(s) => write_quoted(s, out),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
     }
 }
 
 /// A string as a plain scalar when that reads back as the same string, else JSON-quoted.
-fn quote(s: &str) -> String {
+fn write_quoted(s: &str, out: &mut String) {
     if is_plain_safe(s) {
-        s.to_string()
+        out.push_str(s);
     } else {
-        serde_json::to_string(s).expect("string")
+        out.push_str(&serde_json::to_string(s).expect("string"));
     }
 }
 
@@ -96,8 +102,8 @@ fn is_plain_safe(s: &str) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`~ ".contains(first) || s.ends_with([' ', ':']) {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.chars().any(|c| c.is_control() || c == '\u{feff}')
-    {
+    let pair = |w: &[u8]| w == b": " || w == b" #";
+    if s.as_bytes().windows(2).any(pair) || s.chars().any(|c| c.is_control() || c == '\u{feff}') {
         return false;
     }
     !resolves_to_non_string(s)
@@ -116,8 +122,10 @@ fn resolves_to_non_string(s: &str) -> bool {
         return true;
     }
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let lower = body.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".inf" | ".nan" | "inf" | "nan" | "infinity") {
+    if [".inf", ".nan", "inf", "nan", "infinity"]
+        .iter()
+        .any(|w| body.eq_ignore_ascii_case(w))
+    {
         return true;
     }
     let Some(first) = body.chars().next() else {

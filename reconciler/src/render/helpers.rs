@@ -1,0 +1,199 @@
+//! The helpers blueprints use, strict about missing values: `{{json value}}` and
+//! `{{#if value}}` / `{{#unless value}}`. Handlebars' strict mode covers plain `{{value}}` but
+//! lets helpers see a missing parameter as `null` (or false): these fail instead, and the error
+//! names the blueprint, the line and the missing value.
+//!
+//! During a fast render (see [`super::engine`]) `{{json}}` does not print its value: it writes
+//! a placeholder and keeps what the value is, to be put in place once the skeleton is parsed.
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, HelperResult, JsonTruthy, Output, RenderContext,
+    RenderError, RenderErrorReason, Renderable,
+};
+use serde_json::Value;
+use std::cell::RefCell;
+
+/// Registers `json`, and the strict `if` and `unless`, on a registry.
+pub(super) fn register(hb: &mut Handlebars) {
+    hb.register_helper("json", Box::new(json_helper));
+    hb.register_helper("if", Box::new(StrictIf { positive: true }));
+    hb.register_helper("unless", Box::new(StrictIf { positive: false }));
+}
+
+/// Prefix of the placeholder scalar `{{json}}` writes in a fast render: `__cubist_json_<n>__`.
+pub(super) const MARK: &str = "__cubist_json_";
+
+/// A value `{{json}}` inserted during a fast render.
+#[derive(Debug)]
+pub(super) enum Inserted {
+    /// A copy of the value (scalars, and values not in the rendered context).
+    Copy(Value),
+    /// Where the value is in the rendered context: it is moved out of it after the render.
+    Path(Vec<String>),
+}
+
+/// What `{{json}}` inserted during a fast render on this thread.
+struct Stash {
+    /// Address of the context being rendered, to tell its values from derived ones.
+    context: usize,
+    inserted: Vec<Inserted>,
+}
+
+thread_local! {
+    static STASH: RefCell<Option<Stash>> = const { RefCell::new(None) };
+    /// Placeholders by number, written once: formatting one per value cost a tenth of a render.
+    static PLACEHOLDERS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `render` with `{{json}}` writing placeholders on this thread; returns its result and
+/// what `{{json}}` inserted, in placeholder order.
+pub(super) fn with_placeholders<T>(
+    context: &Context,
+    render: impl FnOnce() -> T,
+) -> (T, Vec<Inserted>) {
+    let stash = Stash {
+        context: context as *const Context as usize,
+        inserted: Vec::new(),
+    };
+    STASH.with(|s| *s.borrow_mut() = Some(stash));
+    let result = render();
+    let inserted = STASH
+        .with(|s| s.borrow_mut().take())
+        .map(|s| s.inserted)
+        .unwrap_or_default();
+    (result, inserted)
+}
+
+/// The inserted values, in placeholder order: values of `context` are moved out of it at their
+/// last use, copied before (or when another inserted value holds them).
+pub(super) fn take_values(inserted: Vec<Inserted>, context: &mut Context) -> Vec<Value> {
+    let paths: Vec<&[String]> = inserted
+        .iter()
+        .filter_map(|i| match i {
+            Inserted::Path(p) => Some(p.as_slice()),
+            Inserted::Copy(_) => None,
+        })
+        .collect();
+    // A value can be moved at its last use, when no other path is inside it or around it;
+    // earlier uses of the same path copy it.
+    let last: Vec<bool> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            paths.iter().enumerate().all(|(j, q)| {
+                i == j || (p == q && j < i) || !(p.starts_with(q) || q.starts_with(p))
+            })
+        })
+        .collect();
+    let mut last = last.into_iter();
+    let data = context.data_mut();
+    inserted
+        .into_iter()
+        .map(|i| match i {
+            Inserted::Copy(v) => v,
+            Inserted::Path(p) => {
+                let slot = locate(data, &p).expect("a path handlebars resolved in this context");
+                if last.next().unwrap_or(false) {
+                    std::mem::take(slot)
+                } else {
+                    slot.clone()
+                }
+            }
+        })
+        .collect()
+}
+
+/// The value at a handlebars context path (object keys and array indexes).
+fn locate<'v>(mut value: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    for seg in path {
+        value = match value {
+            Value::Object(m) => m.get_mut(seg)?,
+            Value::Array(a) => a.get_mut(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// `{{json value}}`: the value as compact JSON (a YAML-safe scalar, list or map), or in a fast
+/// render a placeholder for it. A missing value is an error.
+fn json_helper(
+    h: &Helper,
+    _: &Handlebars,
+    context: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let param = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("json", 0))?;
+    if param.is_value_missing() {
+        return Err(RenderError::strict_error(param.relative_path()));
+    }
+    let kept = STASH.with(|s| {
+        s.borrow_mut().as_mut().map(|stash| {
+            // Collections of the rendered context are moved later rather than copied now.
+            let moved = match (param.value(), param.context_path()) {
+                (Value::Array(_) | Value::Object(_), Some(path))
+                    if stash.context == context as *const Context as usize =>
+                {
+                    Inserted::Path(path.clone())
+                }
+                (value, _) => Inserted::Copy(value.clone()),
+            };
+            stash.inserted.push(moved);
+            stash.inserted.len() - 1
+        })
+    });
+    match kept {
+        Some(i) => PLACEHOLDERS.with(|p| {
+            let mut p = p.borrow_mut();
+            while p.len() <= i {
+                let n = p.len();
+                p.push(format!("{MARK}{n}__"));
+            }
+            out.write(&p[i])
+        })?,
+        None => {
+            let text = serde_json::to_string(param.value())
+                .map_err(|e| RenderErrorReason::Other(e.to_string()))?;
+            out.write(&text)?;
+        }
+    }
+    Ok(())
+}
+
+/// `{{#if value}}` (`positive`) or `{{#unless value}}`: handlebars' own, except that a missing
+/// value is an error rather than false. `null`, `false`, `0`, `""` and empty lists are false.
+struct StrictIf {
+    positive: bool,
+}
+
+impl HelperDef for StrictIf {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let name = if self.positive { "if" } else { "unless" };
+        let param = h
+            .param(0)
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex(name, 0))?;
+        if param.is_value_missing() {
+            return Err(RenderError::strict_error(param.relative_path()));
+        }
+        let include_zero = h
+            .hash_get("includeZero")
+            .and_then(|v| v.value().as_bool())
+            .unwrap_or(false);
+        let branch = if param.value().is_truthy(include_zero) == self.positive {
+            h.template()
+        } else {
+            h.inverse()
+        };
+        branch.map_or(Ok(()), |t| t.render(r, ctx, rc, out))
+    }
+}
