@@ -79,6 +79,11 @@ fn main() {
         "validate + render   median {:>9.2?}  (min {:.2?}, max {:.2?}, {runs} runs)",
         m.total, m.min, m.max
     );
+    if let Some(cpu) = m.cpu {
+        println!(
+            "  CPU time, all threads    median {cpu:>9.2?}  (wall on 2 idle cores is at least half of it)"
+        );
+    }
     println!("to_yaml (all)       median {:>9.2?}", m.yaml);
     match rss {
         Some(mib) => {
@@ -190,6 +195,8 @@ struct Measured {
     render: Duration,
     yaml: Duration,
     total: Duration,
+    /// CPU time (user + system, all threads) of validate + render, if /proc tells it.
+    cpu: Option<Duration>,
     min: Duration,
     max: Duration,
     /// The first project's objects as YAML (the kustomize base).
@@ -199,10 +206,11 @@ struct Measured {
 /// Snapshot + load (validate) + render, `runs` times; medians.
 fn measure(repo: &Path, runs: usize) -> Measured {
     let blueprints = Blueprints::embedded().expect("blueprints");
-    let (mut snap_t, mut load_t, mut render_t, mut yaml_t, mut totals) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut snap_t, mut load_t, mut render_t, mut yaml_t, mut totals, mut cpus) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut objects, mut yaml_bytes, mut first_project) = (0, 0, Vec::new());
     for i in 0..runs {
+        let cpu0 = cpu_time();
         let t0 = Instant::now();
         let snapshot = cubist::source::snapshot_dir(repo).expect("snapshot");
         let t1 = Instant::now();
@@ -215,6 +223,9 @@ fn measure(repo: &Path, runs: usize) -> Measured {
         );
         let sets = render(&model, &blueprints).expect("render");
         let t3 = Instant::now();
+        if let (Some(a), Some(b)) = (cpu0, cpu_time()) {
+            cpus.push(b - a);
+        }
         // Each object's YAML, as a target writes them: one at a time.
         let bytes: usize = sets
             .values()
@@ -249,6 +260,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
         render: median(&mut render_t),
         yaml: median(&mut yaml_t),
         total,
+        cpu: (cpus.len() == runs).then(|| median(&mut cpus)),
         min: totals[0],
         max: totals[totals.len() - 1],
         first_project,
@@ -293,6 +305,16 @@ fn median(v: &mut [Duration]) -> Duration {
 /// Resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak measures validate + render only.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// CPU time of the process so far, all threads (utime + stime of /proc/self/stat, in the
+/// kernel's fixed 100 ticks per second).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3: utime is 14.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Peak resident set size in KiB (`VmHWM` of /proc/self/status).

@@ -18,6 +18,7 @@ use crate::model::{Model, Project};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Label every object cubist owns carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cubist");
@@ -193,31 +194,7 @@ pub fn render(
                 .map(move |c| (p, c.name()))
         })
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len() / 8)
-        .max(1);
-    let run = |jobs: &[(&Project, &str)]| -> Vec<Result<Vec<RenderedObject>, RenderError>> {
-        jobs.iter()
-            .map(|(p, c)| render_project(model, p, c, blueprints))
-            .collect()
-    };
-    let results: Vec<Result<Vec<RenderedObject>, RenderError>> = if threads == 1 {
-        run(&jobs)
-    } else {
-        // Contiguous chunks, joined in order: the first error is the first in project order.
-        let chunk = jobs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .chunks(chunk)
-                .map(|part| s.spawn(move || run(part)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("render thread panicked"))
-                .collect()
-        })
-    };
+    let results = in_parallel(&jobs, |(p, c)| render_project(model, p, c, blueprints));
     for ((_, cluster), objects) in jobs.iter().zip(results) {
         sets.get_mut(*cluster)
             .expect("cluster exists")
@@ -243,6 +220,39 @@ pub fn render(
         }
     }
     Ok(sets)
+}
+
+/// `f` of every job, in job order, on up to one thread per core. Each thread takes the next job
+/// when it is done with one, so a thread slowed down by other work does not hold up the rest.
+fn in_parallel<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len() / 8)
+        .max(1);
+    if threads == 1 {
+        return jobs.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break mine };
+                        mine.push((i, f(job)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Renders one project's objects for one cluster (unsorted).
@@ -393,28 +403,33 @@ fn metadata_map<'a>(body: &'a mut Value, field: &str) -> &'a mut Map<String, Val
 /// the revision and hash annotations. Streams the canonical form without copying the object.
 pub fn content_hash(body: &Value) -> String {
     let mut buf = Vec::with_capacity(4096);
-    write_canonical(body, Some(0), &mut buf);
+    write_canonical(body, Some(0), &mut Vec::new(), &mut buf);
     // ring's sha256 uses the CPU's vector instructions: twice as fast as `sha2` without SHA-NI.
     let digest = ring::digest::digest(&ring::digest::SHA256, &buf);
     format!("sha256:{}", hex::encode(digest))
 }
 
 /// `depth` tracks the path `/metadata/annotations` (0 = root, 1 = metadata, 2 = annotations),
-/// where the revision and hash annotations are left out.
-fn write_canonical(v: &Value, depth: Option<u8>, out: &mut Vec<u8>) {
+/// where the revision and hash annotations are left out. `entries` is scratch space shared by
+/// every level: each map sorts its own entries at its end, and takes them off when done.
+fn write_canonical<'v>(
+    v: &'v Value,
+    depth: Option<u8>,
+    entries: &mut Vec<(&'v String, &'v Value)>,
+    out: &mut Vec<u8>,
+) {
     match v {
         Value::Object(m) => {
-            let mut entries: Vec<(&String, &Value)> = m
-                .iter()
-                .filter(|(k, _)| {
-                    depth != Some(2)
-                        || (k.as_str() != HASH_ANNOTATION && k.as_str() != REVISION_ANNOTATION)
-                })
-                .collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let start = entries.len();
+            entries.extend(m.iter().filter(|(k, _)| {
+                depth != Some(2)
+                    || (k.as_str() != HASH_ANNOTATION && k.as_str() != REVISION_ANNOTATION)
+            }));
+            entries[start..].sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
+            for i in start..entries.len() {
+                let (k, v) = entries[i];
+                if i > start {
                     out.push(b',');
                 }
                 write_json_str(k, out);
@@ -424,8 +439,9 @@ fn write_canonical(v: &Value, depth: Option<u8>, out: &mut Vec<u8>) {
                     (Some(1), "annotations") => Some(2),
                     _ => None,
                 };
-                write_canonical(v, next, out);
+                write_canonical(v, next, entries, out);
             }
+            entries.truncate(start);
             out.push(b'}');
         }
         Value::Array(a) => {
@@ -434,7 +450,7 @@ fn write_canonical(v: &Value, depth: Option<u8>, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(v, None, out);
+                write_canonical(v, None, entries, out);
             }
             out.push(b']');
         }
@@ -509,6 +525,15 @@ mod tests {
             // Once more from the skeleton cache.
             assert_eq!(render(&model, &fast).unwrap(), a);
         }
+    }
+
+    /// Jobs shared out one at a time still come back in job order.
+    #[test]
+    fn in_parallel_keeps_job_order() {
+        let jobs: Vec<u64> = (0..1000).collect();
+        // Each thread's results come back together: they must be put back in job order.
+        let doubled = in_parallel(&jobs, |j| j * 2);
+        assert_eq!(doubled, jobs.iter().map(|j| j * 2).collect::<Vec<_>>());
     }
 
     /// The streamed hash equals sha256 of the sorted, compact JSON without the two annotations.
