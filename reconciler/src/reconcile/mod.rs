@@ -17,7 +17,7 @@ use git2::Oid;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the loop is set up.
 #[derive(Debug, Clone)]
@@ -65,6 +65,23 @@ pub struct Outcome {
     pub clusters: BTreeMap<String, ClusterOutcome>,
     /// Every diagnostic of the revision.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Wall time of each stage of one reconcile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Reading the commit's files.
+    pub snapshot: Duration,
+    /// Parsing, schema validation and semantic checks.
+    pub validate: Duration,
+    /// Rendering the projects whose inputs changed.
+    pub render: Duration,
+    /// Planning and applying every cluster.
+    pub apply: Duration,
+    /// Building and committing the status documents.
+    pub status: Duration,
 }
 
 /// One cluster's part of a reconcile.
@@ -199,8 +216,13 @@ impl Reconciler {
     pub fn reconcile(&mut self, revision: Oid) -> Result<Outcome> {
         let started = Instant::now();
         let _span = tracing::info_span!("reconcile", revision = %revision).entered();
+        let mut timings = Timings::default();
+        let mut lap = Instant::now();
+        let mut split = || std::mem::replace(&mut lap, Instant::now()).elapsed();
         let snapshot = self.mirror.snapshot(revision)?;
+        timings.snapshot = split();
         let (model, diags) = crate::model::load(&snapshot);
+        timings.validate = split();
         let rev = revision.to_string();
         let mut outcome = Outcome {
             revision: rev.clone(),
@@ -273,6 +295,7 @@ impl Reconciler {
         }
         outcome.projects_held.sort();
         outcome.projects_held.dedup();
+        timings.render = split();
         if !repo_wide {
             for (name, cluster) in &model.clusters {
                 let mut desired = RenderedSet {
@@ -311,6 +334,7 @@ impl Reconciler {
                 outcome.clusters.insert(name.clone(), co);
             }
         }
+        timings.apply = split();
         let (author, message) = self.mirror.describe(revision);
         let files = status::files(
             &model,
@@ -339,6 +363,8 @@ impl Reconciler {
             &msg,
             &files,
         )?);
+        timings.status = split();
+        outcome.timings = timings;
         if !repo_wide {
             self.good = current
                 .into_iter()
