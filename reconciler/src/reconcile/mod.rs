@@ -3,6 +3,7 @@
 //! last good revision while every other project proceeds.
 
 pub mod digest;
+mod inputs;
 mod status;
 
 use crate::diag::Diagnostic;
@@ -14,9 +15,9 @@ use crate::target::select::directory_target;
 use crate::target::{ApplyReport, Plan, Target};
 use anyhow::{Context, Result};
 use git2::Oid;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the loop is set up.
@@ -38,8 +39,9 @@ pub struct Config {
     pub push_status: bool,
 }
 
-/// A project's last good state: what it rendered at which revision.
-#[derive(Debug, Clone)]
+/// A project's last good state: what it rendered at which revision. Shared (`Arc`) between
+/// reconciles: a project that is skipped or held is not copied.
+#[derive(Debug)]
 struct Good {
     revision: String,
     input_hash: String,
@@ -103,7 +105,8 @@ pub struct Reconciler {
     mirror: GitMirror,
     blueprints: Blueprints,
     last_revision: Option<Oid>,
-    good: BTreeMap<String, Good>,
+    good: BTreeMap<String, Arc<Good>>,
+    reader: inputs::Reader,
 }
 
 impl Reconciler {
@@ -117,6 +120,7 @@ impl Reconciler {
             mirror,
             last_revision: None,
             good: BTreeMap::new(),
+            reader: inputs::Reader::default(),
         };
         r.fetch()?;
         r.resume();
@@ -155,10 +159,15 @@ impl Reconciler {
             let Ok(oid) = Oid::from_str(&p.revision) else {
                 continue;
             };
-            let Ok(snapshot) = self.mirror.snapshot(oid) else {
+            let Ok(inputs::Revision {
+                model,
+                diags,
+                input_hashes,
+                ..
+            }) = self.reader.read(&self.mirror, oid)
+            else {
                 continue;
             };
-            let (model, diags) = crate::model::load(&snapshot);
             if diags
                 .iter()
                 .any(|d| d.is_error() && d.project.as_deref() == Some(p.name.as_str()))
@@ -167,15 +176,15 @@ impl Reconciler {
             }
             if let Some(project) = model.projects.get(&p.name) {
                 let rendered = self.render_all(&model, project).unwrap_or_default();
-                let input_hash = input_hash(&snapshot, &p.name);
+                let input_hash = input_hashes.get(&p.name).cloned().unwrap_or_default();
                 self.good.insert(
                     p.name.clone(),
-                    Good {
+                    Arc::new(Good {
                         revision: p.revision.clone(),
                         input_hash,
                         project: project.clone(),
                         rendered,
-                    },
+                    }),
                 );
             }
         }
@@ -219,10 +228,14 @@ impl Reconciler {
         let mut timings = Timings::default();
         let mut lap = Instant::now();
         let mut split = || std::mem::replace(&mut lap, Instant::now()).elapsed();
-        let snapshot = self.mirror.snapshot(revision)?;
-        timings.snapshot = split();
-        let (model, diags) = crate::model::load(&snapshot);
-        timings.validate = split();
+        let inputs::Revision {
+            model,
+            diags,
+            input_hashes,
+            snapshot_time,
+        } = self.reader.read(&self.mirror, revision)?;
+        timings.snapshot = snapshot_time;
+        timings.validate = split() - snapshot_time;
         let rev = revision.to_string();
         let mut outcome = Outcome {
             revision: rev.clone(),
@@ -230,22 +243,27 @@ impl Reconciler {
             ..Default::default()
         };
         let repo_wide = diags.iter().any(|d| d.is_error() && d.project.is_none());
+        let broken: BTreeSet<&str> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .filter_map(|d| d.project.as_deref())
+            .collect();
         // Decide per project: fresh (render or reuse), held at last good, or absent.
-        let mut current: BTreeMap<String, Good> = BTreeMap::new();
+        let mut current: BTreeMap<String, Arc<Good>> = BTreeMap::new();
         for (name, project) in &model.projects {
-            let broken = repo_wide
-                || diags
-                    .iter()
-                    .any(|d| d.is_error() && d.project.as_deref() == Some(name));
-            if broken {
+            if repo_wide || broken.contains(name.as_str()) {
                 if let Some(g) = self.good.get(name) {
                     current.insert(name.clone(), g.clone());
                 }
                 outcome.projects_held.push(name.clone());
                 continue;
             }
-            let hash = input_hash(&snapshot, name);
-            if let Some(g) = self.good.get(name).filter(|g| g.input_hash == hash) {
+            let hash = input_hashes.get(name).cloned().unwrap_or_default();
+            if let Some(g) = self
+                .good
+                .get(name)
+                .filter(|g| !hash.is_empty() && g.input_hash == hash)
+            {
                 current.insert(name.clone(), g.clone());
                 outcome.projects_skipped += 1;
                 continue;
@@ -255,12 +273,12 @@ impl Reconciler {
                     outcome.projects_rendered += 1;
                     current.insert(
                         name.clone(),
-                        Good {
+                        Arc::new(Good {
                             revision: rev.clone(),
                             input_hash: hash,
                             project: project.clone(),
                             rendered,
-                        },
+                        }),
                     );
                 }
                 Err(e) => {
@@ -283,12 +301,7 @@ impl Reconciler {
         }
         // Projects broken so badly they are missing from the model (e.g. project.yaml invalid).
         for (name, g) in &self.good {
-            if !current.contains_key(name)
-                && (repo_wide
-                    || diags
-                        .iter()
-                        .any(|d| d.is_error() && d.project.as_deref() == Some(name)))
-            {
+            if !current.contains_key(name) && (repo_wide || broken.contains(name.as_str())) {
                 current.insert(name.clone(), g.clone());
                 outcome.projects_held.push(name.clone());
             }
@@ -384,20 +397,4 @@ impl Reconciler {
         );
         Ok(outcome)
     }
-}
-
-/// sha256 over a project's files and the platform files every project uses.
-fn input_hash(snapshot: &crate::source::Snapshot, project: &str) -> String {
-    let prefix = format!("projects/{project}/");
-    let mut h = Sha256::new();
-    for (path, body) in &snapshot.files {
-        let platform = !path.starts_with("projects/");
-        if platform || path.starts_with(&prefix) {
-            h.update(path.as_bytes());
-            if let crate::source::FileBody::Bytes(b) = body {
-                h.update(b);
-            }
-        }
-    }
-    hex::encode(h.finalize())
 }

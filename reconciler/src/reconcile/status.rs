@@ -8,10 +8,11 @@ use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::tree::paths;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub(super) fn files(
     model: &Model,
-    current: &BTreeMap<String, Good>,
+    current: &BTreeMap<String, Arc<Good>>,
     o: &Outcome,
     author: &str,
     message: &str,
