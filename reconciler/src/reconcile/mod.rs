@@ -5,6 +5,7 @@
 pub mod digest;
 mod inputs;
 mod status;
+pub mod test_hook;
 
 use crate::diag::Diagnostic;
 use crate::model::{Model, Project};
@@ -107,11 +108,14 @@ pub struct Reconciler {
     last_revision: Option<Oid>,
     good: BTreeMap<String, Arc<Good>>,
     reader: inputs::Reader,
+    status_memo: status::Memo,
 }
 
 impl Reconciler {
-    /// Opens the mirror and resumes from the status branch (projects held at a last good
-    /// revision stay held after a restart).
+    /// Opens the mirror and resumes from the status branch: projects held at a last good
+    /// revision stay held after a restart, and the revision the status branch shows synced on
+    /// every cluster is not reconciled again (a restart after a completed reconcile writes
+    /// nothing; one after a crash mid-apply, before the status commit, reconciles again).
     pub fn new(cfg: Config) -> Result<Self> {
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
@@ -121,6 +125,7 @@ impl Reconciler {
             last_revision: None,
             good: BTreeMap::new(),
             reader: inputs::Reader::default(),
+            status_memo: status::Memo::default(),
         };
         r.fetch()?;
         r.resume();
@@ -155,6 +160,13 @@ impl Reconciler {
         let Some(Ok(summary)) = cubist_status_ui::StatusTree::new(files).summary() else {
             return;
         };
+        if summary
+            .clusters
+            .iter()
+            .all(|c| c.state == cubist_status_ui::doc::SyncState::Synced)
+        {
+            self.last_revision = Oid::from_str(&summary.revision).ok();
+        }
         for p in summary.projects.iter().filter(|p| !p.revision.is_empty()) {
             let Ok(oid) = Oid::from_str(&p.revision) else {
                 continue;
@@ -322,10 +334,11 @@ impl Reconciler {
                 }
                 desired.sort();
                 let co = match directory_target(&self.cfg.target_root, &cluster.spec) {
-                    Ok(target) => match target
-                        .plan(&desired)
-                        .and_then(|p| target.apply(&p, &mut |_| {}).map(|r| (p, r)))
-                    {
+                    Ok(target) => match target.plan(&desired).and_then(|p| {
+                        target
+                            .apply(&p, &mut test_hook::apply_progress())
+                            .map(|r| (p, r))
+                    }) {
                         Ok((plan, report)) => ClusterOutcome {
                             plan: Some(plan),
                             report: Some(report),
@@ -357,6 +370,7 @@ impl Reconciler {
             &message,
             started.elapsed().as_millis() as u64,
             &self.cfg,
+            &mut self.status_memo,
         );
         let summary = format!(
             "status: {} {} rendered, {} skipped, {} held, {} error(s)",
