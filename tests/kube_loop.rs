@@ -9,26 +9,14 @@ use cubist::report::status_branch::{Author, read_status};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::git::git;
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime};
+use cubist_tests::repo::{commit_all, edit, init_and_commit};
 use cubist_tests::require_kube_local;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const CLUSTER: &str = "prod-bj";
-
-fn commit(dir: &Path, message: &str) {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", message]);
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} lacks {from:?}", path.display());
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
 
 /// The status branch's documents.
 fn status(r: &Reconciler) -> StatusTree {
@@ -91,8 +79,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
         &format!("kubeconfig: {}", server.kubeconfig.display()),
     );
     edit(&cluster_file, "selfHeal: true", "selfHeal: false");
-    git(&work, &["init", "-q"]);
-    commit(&work, "platform");
+    init_and_commit(&work, "platform");
     let mut r = Reconciler::new(Config {
         repo: work.display().to_string(),
         branch: "main".into(),
@@ -210,7 +197,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
 
     // 4. selfHeal on: the next revision takes the field back.
     edit(&cluster_file, "selfHeal: false", "selfHeal: true");
-    commit(&work, "prod-bj: self-heal");
+    commit_all(&work, "prod-bj: self-heal");
     let o = r.poll().unwrap().expect("reconcile");
     assert!(o.clusters[CLUSTER].drifted.is_empty());
     assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");
@@ -228,7 +215,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     server.stop();
     let pipeline = work.join("projects/recsys/pipelines/daily-ranker.yaml");
     edit(&pipeline, "cron: \"0 2 * * *\"", "cron: \"30 2 * * *\"");
-    commit(&work, "recsys: ranker at 02:30");
+    commit_all(&work, "recsys: ranker at 02:30");
     let started = Instant::now();
     let o = r.poll().unwrap().expect("reconcile while down");
     let co = &o.clusters[CLUSTER];

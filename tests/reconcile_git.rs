@@ -8,7 +8,7 @@ use cubist::report::status_branch::{Author, read_status};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ProjectState, Summary};
 use cubist_tests::corpus::copy_tree;
-use cubist_tests::git::git;
+use cubist_tests::repo::{edit, git, read_dir_tree};
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,46 +16,12 @@ use tempfile::TempDir;
 
 const STATUS: &str = "cubist/status";
 
-/// Every file under `dir` as `relative path → content`.
-fn read_dir_tree(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read_to_string(&p).unwrap(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 fn under(files: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
     files
         .iter()
         .filter(|(k, _)| k.starts_with(prefix))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// Replaces `from` with `to` in a file of the working clone; the text must be present.
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.contains(from),
-        "{} does not contain {from:?}",
-        path.display()
-    );
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 struct Fixture {
@@ -192,6 +158,15 @@ fn poll_some(r: &mut Reconciler) -> Outcome {
         .expect("a new revision was reconciled")
 }
 
+/// A comment-only change to vision (renders the same objects).
+fn touch_vision(fx: &Fixture) {
+    edit(
+        &fx.work.join("projects/vision/services/detector.yaml"),
+        "apiVersion",
+        "# touched\napiVersion",
+    );
+}
+
 /// Adds a dependency cycle to recsys (extract-clicks after publish).
 fn break_recsys(fx: &Fixture) {
     edit(
@@ -325,7 +300,8 @@ fn status_commit_hold_and_resume() {
     let status_after_second = fx.remote_tip(STATUS).unwrap();
     assert!(remote_descends(&fx, status_after_second, tip));
 
-    // --- 6. restart with the same cache dir: the hold survives.
+    // --- 6. restart with the same cache dir: the hold survives (the kubernetes cluster of
+    // examples-repo is not applied by this loop, so the revision is reconciled again).
     drop(rec);
     let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
     let o = poll_some(&mut rec);
@@ -463,11 +439,7 @@ fn remote_gone_and_back() {
         "nothing new since the remote came back"
     );
     // And it keeps following the branch.
-    edit(
-        &fx.work.join("projects/vision/services/detector.yaml"),
-        "apiVersion",
-        "# touched\napiVersion",
-    );
+    touch_vision(&fx);
     let rev = fx.commit_push("vision: comment");
     let o = poll_some(&mut rec);
     assert_eq!(o.revision, rev);

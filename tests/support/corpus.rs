@@ -8,10 +8,12 @@
 //! {"covers": "what is planted", "code": "E0402", "file": "projects/p/pipelines/daily.yaml",
 //!  "line": 15, "column": 15, "message_contains": ["extract → train"], "help_contains": ["…"],
 //!  "severity": "warning", "delete": ["projects/p/quota.yaml"],
-//!  "generate": {"path": "projects/p/pipelines/huge.yaml", "bytes": 52428800}}
+//!  "generate": {"path": "projects/p/pipelines/huge.yaml", "bytes": 52428800},
+//!  "symlink": {"path": "projects/p/pipelines/moved.yaml", "target": "gone.yaml"}}
 //! ```
 //! `severity` defaults to `error`; `delete` removes base files; `generate` writes a large file
-//! at run time (so that no large file is committed).
+//! at run time (so that no large file is committed); `symlink` makes a symbolic link at run
+//! time (unix only; git checkouts do not keep links everywhere).
 //!
 //! This file only uses std, serde_json and tempfile: `reconciler/tests/cli.rs` includes it with
 //! `#[path]` (the binary's path is only known to tests of the `cubist` package).
@@ -46,6 +48,8 @@ pub struct Expect {
     pub delete: Vec<String>,
     /// A file generated at run time: `(path, size in bytes)`.
     pub generate: Option<(String, u64)>,
+    /// A symbolic link made at run time: `(path, target)`.
+    pub symlink: Option<(String, String)>,
 }
 
 /// `tests/corpus/`, found from the package running the tests (`tests/` or `reconciler/`).
@@ -97,6 +101,7 @@ pub fn expect(case: &str) -> Expect {
         "help_contains",
         "delete",
         "generate",
+        "symlink",
     ];
     if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
         panic!(
@@ -136,6 +141,17 @@ pub fn expect(case: &str) -> Expect {
             .unwrap_or_else(|| panic!("{case}: generate.bytes"));
         (path.to_string(), bytes)
     });
+    let pair = |k: &str, a: &str, b: &str| {
+        obj.get(k).map(|v| {
+            let field = |f: &str| {
+                v.get(f)
+                    .and_then(Value::as_str)
+                    .unwrap_or_else(|| panic!("{case}: {k}.{f}"))
+                    .to_string()
+            };
+            (field(a), field(b))
+        })
+    };
     let severity = string("severity").unwrap_or_else(|| "error".into());
     assert!(
         severity == "error" || severity == "warning",
@@ -153,6 +169,7 @@ pub fn expect(case: &str) -> Expect {
         help_contains: strings("help_contains"),
         delete: strings("delete"),
         generate,
+        symlink: pair("symlink", "path", "target"),
     }
 }
 
@@ -186,6 +203,13 @@ pub fn materialize(case: &str) -> tempfile::TempDir {
     }
     if let Some((rel, bytes)) = &expect.generate {
         write_large_manifest(&dir.path().join(rel), *bytes);
+    }
+    if let Some((rel, target)) = &expect.symlink {
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(target, dir.path().join(rel))
+            .unwrap_or_else(|e| panic!("{case}: cannot make the link {rel}: {e}"));
+        #[cfg(not(unix))]
+        panic!("{case}: links ({rel} → {target}) are made on unix only");
     }
     dir
 }

@@ -1,5 +1,5 @@
 //! Shared helpers for cubist end-to-end tests.
 
 pub mod corpus;
-pub mod git;
 pub mod kube_local;
+pub mod repo;

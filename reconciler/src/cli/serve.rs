@@ -3,6 +3,7 @@
 
 use crate::reconcile::{Config, Reconciler};
 use crate::report::status_branch::{Author, read_status};
+use crate::source::watch::{DEBOUNCE, DirectoryWatcher, watch_directory};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,12 @@ pub struct LoopArgs {
     /// Reconcile once and exit.
     #[arg(long)]
     pub once: bool,
+    /// Local authoring: `--repo` is a working directory (a plain one or a git working tree);
+    /// re-reconcile when a file is saved. Its content is committed to a private repository
+    /// under the cache directory, where the status branch is written too: the directory, its
+    /// branches, HEAD and index are never written.
+    #[arg(long, conflicts_with = "once")]
+    pub watch: bool,
     /// Cache directory for the mirror (default: $XDG_CACHE_HOME/cubist or ~/.cache/cubist).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -60,16 +67,21 @@ fn config(args: &LoopArgs) -> Result<Config> {
         },
     };
     let path = Path::new(&args.repo);
-    let (repo, target_root) = if args.repo.contains("://") || args.repo.contains('@') {
+    let (repo, target_root) = if let Some(dir) = local_authoring(args) {
+        let local = crate::source::local::commit_directory(dir, &cache, &args.branch)?;
+        (local.display().to_string(), dir.to_path_buf())
+    } else if args.repo.contains("://") || args.repo.contains('@') {
         (args.repo.clone(), std::env::current_dir()?)
-    } else if git2::Repository::open(path).is_ok() {
+    } else {
+        anyhow::ensure!(
+            git2::Repository::open(path).is_ok(),
+            "--repo {} is neither a URL, a git repository nor a directory",
+            args.repo
+        );
         (
             path.canonicalize()?.display().to_string(),
             path.to_path_buf(),
         )
-    } else {
-        let local = crate::source::local::commit_directory(path, &cache, &args.branch)?;
-        (local.display().to_string(), path.to_path_buf())
     };
     Ok(Config {
         repo,
@@ -82,6 +94,30 @@ fn config(args: &LoopArgs) -> Result<Config> {
     })
 }
 
+/// The working directory whose content is committed before each poll: `--repo` with `--watch`,
+/// or a plain directory that is not a git repository.
+fn local_authoring(args: &LoopArgs) -> Option<&Path> {
+    let path = Path::new(&args.repo);
+    (path.is_dir() && (args.watch || git2::Repository::open(path).is_err())).then_some(path)
+}
+
+/// With `--watch`, a watcher that nudges the loop after each burst of saves.
+fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWatcher>> {
+    if !args.watch {
+        return Ok(None);
+    }
+    let dir = local_authoring(args).with_context(|| {
+        format!(
+            "--watch needs --repo to be a local directory, not {}",
+            args.repo
+        )
+    })?;
+    let watcher = watch_directory(dir, DEBOUNCE, move || {
+        let _ = nudge.send(());
+    })?;
+    Ok(Some(watcher))
+}
+
 /// Parses `60s`, `5m`, `1h`.
 fn interval(s: &str) -> Result<Duration> {
     crate::render::duration_seconds(s)
@@ -91,7 +127,8 @@ fn interval(s: &str) -> Result<Duration> {
 
 /// `cubist reconcile`: the loop without a server.
 pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
-    let (_tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    let _watcher = watch(&args, tx)?;
     run_loop(&args, rx, |_| {}, |_| {})
 }
 
@@ -119,18 +156,22 @@ fn run_loop(
         }
     };
     on_ready(&reconciler);
+    if args.watch {
+        println!(
+            "watching {}: snapshots and the status branch `{}` are in {}",
+            args.repo,
+            args.status_branch,
+            reconciler.config().repo
+        );
+    }
     backoff = Duration::from_secs(1);
+    let local = local_authoring(args).filter(|_| !args.once);
     loop {
-        if !args.once
-            && Path::new(&args.repo).is_dir()
-            && git2::Repository::open(&args.repo).is_err()
-        {
+        if let Some(dir) = local {
             // Local authoring: commit the directory again if it changed.
-            if let Err(e) = crate::source::local::commit_directory(
-                Path::new(&args.repo),
-                &cache_dir(args),
-                &args.branch,
-            ) {
+            if let Err(e) =
+                crate::source::local::commit_directory(dir, &cache_dir(args), &args.branch)
+            {
                 eprintln!("cubist: {e:#}");
             }
         }
@@ -209,6 +250,7 @@ impl cubist_status_ui::StatusSource for GitStatus {
 /// `cubist serve`: the loop plus the status page (and the webhook when a secret is set).
 pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
     let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
+    let _watcher = watch(&args, nudge_tx.clone())?;
     let (ready_tx, ready_rx) = mpsc::channel::<(PathBuf, String)>();
     let (reconciled_tx, reconciled_rx) = crate::review::reconciled_channel();
     let loop_args = args.clone();

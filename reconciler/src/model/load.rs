@@ -7,45 +7,125 @@ use super::yaml::{self, Value as Y};
 use super::{Document, Manifest, Model, Project};
 use crate::diag::{self, Diagnostic, Location, codes};
 use crate::source::{FileBody, MAX_MANIFEST_BYTES, Snapshot};
+use git2::Oid;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Reads and validates a snapshot. Returns the model of everything that is valid, and every
 /// diagnostic (sorted by file and line). Schema-invalid documents are left out of the model;
 /// semantic checks then run on what remains.
 pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
-    let files: Vec<(&String, &FileBody)> = snapshot.files.iter().collect();
-    // Files are parsed and schema-checked independently: spread them over the cores, in
-    // contiguous runs of paths, and merge in path order (the result does not depend on threads).
+    let reads = read_files(snapshot, &HashMap::new());
+    finish(snapshot, reads)
+}
+
+/// Loads revision after revision, reusing the parsed, schema-checked and typed documents of
+/// every file whose git blob id is unchanged since the previous load: only changed files are
+/// read again. The cache holds the files of the latest snapshot only. Semantic checks always
+/// run on the whole model, so a changed template or cluster re-checks every project using it.
+#[derive(Default)]
+pub struct Loader {
+    cache: HashMap<String, (Oid, Arc<FileRead>)>,
+}
+
+impl Loader {
+    /// Like [`load`], reusing what the previous call read.
+    pub fn load(&mut self, snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
+        let reads = read_files(snapshot, &self.cache);
+        self.cache = snapshot
+            .files
+            .keys()
+            .zip(&reads)
+            .filter_map(|(path, read)| {
+                let id = snapshot.ids.get(path)?;
+                Some((path.clone(), (*id, read.clone())))
+            })
+            .collect();
+        finish(snapshot, reads)
+    }
+}
+
+/// What one file yields: its typed manifests, the names of the documents it failed to define
+/// (see [`Rejected`]) and its diagnostics.
+#[derive(Default, Clone)]
+struct FileRead {
+    typed: Typed,
+    rejected_names: Vec<(Option<String>, Option<String>, String)>,
+    rejected_file: bool,
+    diags: Vec<Diagnostic>,
+}
+
+/// Every file of the snapshot, in path order: from `cache` when its blob id matches, otherwise
+/// parsed, spread over the cores in contiguous runs of paths (the result does not depend on
+/// the number of threads).
+fn read_files(
+    snapshot: &Snapshot,
+    cache: &HashMap<String, (Oid, Arc<FileRead>)>,
+) -> Vec<Arc<FileRead>> {
+    let cached = |path: &String| {
+        let (id, read) = cache.get(path)?;
+        (snapshot.ids.get(path) == Some(id)).then(|| read.clone())
+    };
+    let mut reads: Vec<Option<Arc<FileRead>>> = snapshot.files.keys().map(cached).collect();
+    let misses: Vec<(&String, &FileBody)> = snapshot
+        .files
+        .iter()
+        .zip(&reads)
+        .filter(|(_, r)| r.is_none())
+        .map(|(f, _)| f)
+        .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(files.len() / MIN_FILES_PER_THREAD)
+        .min(misses.len() / MIN_FILES_PER_THREAD)
         .max(1);
-    let mut parts = if threads == 1 {
-        vec![read_files(&files)]
+    let read_all = |files: &[(&String, &FileBody)]| -> Vec<FileRead> {
+        files
+            .iter()
+            .map(|(path, body)| read_file(path, body))
+            .collect()
+    };
+    let fresh: Vec<FileRead> = if threads == 1 {
+        read_all(&misses)
     } else {
         std::thread::scope(|scope| {
-            let handles: Vec<_> = files
-                .chunks(files.len().div_ceil(threads))
-                .map(|chunk| scope.spawn(|| read_files(chunk)))
+            let handles: Vec<_> = misses
+                .chunks(misses.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(|| read_all(chunk)))
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
+                .flat_map(|h| {
                     h.join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
-                .collect::<Vec<_>>()
+                .collect()
         })
+    };
+    let mut fresh = fresh.into_iter();
+    for slot in reads.iter_mut().filter(|r| r.is_none()) {
+        *slot = fresh.next().map(Arc::new);
     }
-    .into_iter();
-    let (mut typed, mut rejected, mut diags) = parts.next().unwrap_or_default();
-    for (t, r, d) in parts {
-        typed.append(t);
-        rejected.names.extend(r.names);
-        rejected.files.extend(r.files);
-        diags.extend(d);
+    reads
+        .into_iter()
+        .map(|r| r.expect("every file read"))
+        .collect()
+}
+
+/// Merges the files' results in path order, assembles the model and runs the semantic checks.
+fn finish(snapshot: &Snapshot, reads: Vec<Arc<FileRead>>) -> (Model, Vec<Diagnostic>) {
+    let mut typed = Typed::default();
+    let mut rejected = Rejected::default();
+    let mut diags = Vec::new();
+    for (path, read) in snapshot.files.keys().zip(reads) {
+        // Moved out when nothing else holds it (a plain `load`), cloned from a cache otherwise.
+        let read = Arc::try_unwrap(read).unwrap_or_else(|shared| (*shared).clone());
+        typed.append(read.typed);
+        rejected.names.extend(read.rejected_names);
+        if read.rejected_file {
+            rejected.files.push(path.clone());
+        }
+        diags.extend(read.diags);
     }
     let mut model = assemble(typed, snapshot, &mut diags);
     model.revision = snapshot.revision.clone();
@@ -57,21 +137,17 @@ pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
 /// Below this many files per thread, parsing stays on one thread.
 const MIN_FILES_PER_THREAD: usize = 64;
 
-/// Parses, schema-checks and types the documents of some files.
-fn read_files(files: &[(&String, &FileBody)]) -> (Typed, Rejected, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
-    let mut typed = Typed::default();
-    let mut rejected = Rejected::default();
-    for (path, body) in files {
-        let Some(docs) = parse_file(path, body, &mut diags) else {
-            rejected.files.push(path.to_string());
-            continue;
-        };
-        for doc in docs {
-            classify(doc, &mut typed, &mut rejected, &mut diags);
-        }
+/// Parses, schema-checks and types the documents of one file.
+fn read_file(path: &str, body: &FileBody) -> FileRead {
+    let mut read = FileRead::default();
+    let Some(docs) = parse_file(path, body, &mut read.diags) else {
+        read.rejected_file = true;
+        return read;
+    };
+    for doc in docs {
+        classify(doc, &mut read);
     }
-    (typed, rejected, diags)
+    read
 }
 
 /// The documents of a file; `None` when the file has an error and none can be read.
@@ -85,6 +161,17 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Optio
                     format!("file is {:.1} MiB; manifests are limited to {} MiB", *size as f64 / 1048576.0, MAX_MANIFEST_BYTES / 1048576),
                 )
                 .help("split it into several files, or move generated data out of the platform repository"),
+            );
+            return None;
+        }
+        FileBody::Unreadable(why) => {
+            diags.push(
+                Diagnostic::error(
+                    codes::READ,
+                    &Location::file(path),
+                    format!("cannot read the file: {why}"),
+                )
+                .help("make it a readable regular file (a link must point to one), or delete it; cubist reads every .yaml/.yml file outside hidden directories"),
             );
             return None;
         }
@@ -145,7 +232,7 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Optio
     Some(docs)
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Typed {
     platform: Vec<Manifest<PlatformSpec>>,
     clusters: Vec<Manifest<ClusterSpec>>,
@@ -219,12 +306,7 @@ fn expected_place(kind: &str) -> &'static str {
 
 /// Places one document, remembering the name of a rejected one so that references to it are
 /// not reported again as unknown.
-fn classify(
-    doc: Document,
-    typed: &mut Typed,
-    rejected: &mut Rejected,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn classify(doc: Document, read: &mut FileRead) {
     let json = doc.root.to_json();
     let kind = json
         .get("kind")
@@ -236,12 +318,12 @@ fn classify(
         .and_then(|v| v.as_str())
         .map(str::to_string);
     let file = doc.file.clone();
-    if !place(doc, json, typed, diags) {
+    if !place(doc, json, &mut read.typed, &mut read.diags) {
         match name {
-            Some(name) => rejected
-                .names
+            Some(name) => read
+                .rejected_names
                 .push((kind, diag::project_of_path(&file), name)),
-            None => rejected.files.push(file),
+            None => read.rejected_file = true,
         }
     }
 }

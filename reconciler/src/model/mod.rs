@@ -7,7 +7,7 @@ pub mod quantity;
 pub mod schema;
 pub mod yaml;
 
-pub use load::load;
+pub use load::{Loader, load};
 
 use crate::diag::Location;
 use kinds::*;

@@ -129,10 +129,12 @@ impl Clusters {
             Ok(t) => t,
             Err(why) => return ClusterOutcome::failed(desired, why),
         };
-        match target
-            .plan(&desired)
-            .and_then(|p| target.apply(&p, &mut |_| {}).map(|r| (p, r)))
-        {
+        match target.plan(&desired).and_then(|p| {
+            // A test-only pause point (see `test_hook`), a no-op otherwise.
+            target
+                .apply(&p, &mut super::test_hook::apply_progress())
+                .map(|r| (p, r))
+        }) {
             Ok((plan, report)) => {
                 let now = Utc::now();
                 self.applied_at.insert(name.to_string(), now);

@@ -4,7 +4,9 @@
 
 mod clusters;
 pub mod digest;
+mod inputs;
 mod status;
+pub mod test_hook;
 
 use crate::diag::Diagnostic;
 use crate::model::kinds::ClusterSpec;
@@ -17,10 +19,10 @@ use crate::target::{ApplyReport, Inventory, Plan};
 use anyhow::{Context, Result};
 use clusters::{Clusters, Pass};
 use git2::Oid;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// How the loop is set up.
 #[derive(Debug, Clone)]
@@ -41,8 +43,9 @@ pub struct Config {
     pub push_status: bool,
 }
 
-/// A project's last good state: what it rendered at which revision.
-#[derive(Debug, Clone)]
+/// A project's last good state: what it rendered at which revision. Shared (`Arc`) between
+/// reconciles: a project that is skipped or held is not copied.
+#[derive(Debug)]
 struct Good {
     revision: String,
     input_hash: String,
@@ -68,6 +71,23 @@ pub struct Outcome {
     pub clusters: BTreeMap<String, ClusterOutcome>,
     /// Every diagnostic of the revision.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Wall time of each stage of one reconcile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Reading the commit's files.
+    pub snapshot: Duration,
+    /// Parsing, schema validation and semantic checks.
+    pub validate: Duration,
+    /// Rendering the projects whose inputs changed.
+    pub render: Duration,
+    /// Planning and applying every cluster.
+    pub apply: Duration,
+    /// Building and committing the status documents.
+    pub status: Duration,
 }
 
 /// One cluster's part of a reconcile.
@@ -182,7 +202,9 @@ pub struct Reconciler {
     mirror: GitMirror,
     blueprints: Blueprints,
     last_revision: Option<Oid>,
-    good: BTreeMap<String, Good>,
+    good: BTreeMap<String, Arc<Good>>,
+    reader: inputs::Reader,
+    status_memo: status::Memo,
     clusters: Clusters,
     last: Option<Last>,
 }
@@ -190,7 +212,7 @@ pub struct Reconciler {
 /// The last reconcile, kept for refresh passes between revisions.
 struct Last {
     model: Model,
-    current: BTreeMap<String, Good>,
+    current: BTreeMap<String, Arc<Good>>,
     outcome: Outcome,
 }
 
@@ -232,8 +254,10 @@ fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
 }
 
 impl Reconciler {
-    /// Opens the mirror and resumes from the status branch (projects held at a last good
-    /// revision stay held after a restart).
+    /// Opens the mirror and resumes from the status branch: projects held at a last good
+    /// revision stay held after a restart, and the revision the status branch shows synced on
+    /// every cluster is not reconciled again (a restart after a completed reconcile writes
+    /// nothing; one after a crash mid-apply, before the status commit, reconciles again).
     pub fn new(cfg: Config) -> Result<Self> {
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
@@ -244,6 +268,8 @@ impl Reconciler {
             last_revision: None,
             good: BTreeMap::new(),
             last: None,
+            reader: inputs::Reader::default(),
+            status_memo: status::Memo::default(),
         };
         r.fetch()?;
         r.resume();
@@ -286,14 +312,28 @@ impl Reconciler {
                 self.clusters.resume_inventory(&c.name, inv);
             }
         }
+        // A revision synced everywhere is not reconciled again after a restart; Kubernetes
+        // clusters are, so that their drift and health are looked at from the start (a no-change
+        // plan writes nothing).
+        if summary.clusters.iter().all(|c| {
+            c.state == cubist_status_ui::doc::SyncState::Synced
+                && !c.target.starts_with("kubernetes")
+        }) {
+            self.last_revision = Oid::from_str(&summary.revision).ok();
+        }
         for p in summary.projects.iter().filter(|p| !p.revision.is_empty()) {
             let Ok(oid) = Oid::from_str(&p.revision) else {
                 continue;
             };
-            let Ok(snapshot) = self.mirror.snapshot(oid) else {
+            let Ok(inputs::Revision {
+                model,
+                diags,
+                input_hashes,
+                ..
+            }) = self.reader.read(&self.mirror, oid)
+            else {
                 continue;
             };
-            let (model, diags) = crate::model::load(&snapshot);
             if diags
                 .iter()
                 .any(|d| d.is_error() && d.project.as_deref() == Some(p.name.as_str()))
@@ -302,15 +342,15 @@ impl Reconciler {
             }
             if let Some(project) = model.projects.get(&p.name) {
                 let rendered = self.render_all(&model, project).unwrap_or_default();
-                let input_hash = input_hash(&snapshot, &p.name);
+                let input_hash = input_hashes.get(&p.name).cloned().unwrap_or_default();
                 self.good.insert(
                     p.name.clone(),
-                    Good {
+                    Arc::new(Good {
                         revision: p.revision.clone(),
                         input_hash,
                         project: project.clone(),
                         rendered,
-                    },
+                    }),
                 );
             }
         }
@@ -382,9 +422,9 @@ impl Reconciler {
 
     /// Writes one status commit for `outcome`.
     fn write(
-        &self,
+        &mut self,
         model: &Model,
-        current: &BTreeMap<String, Good>,
+        current: &BTreeMap<String, Arc<Good>>,
         outcome: &Outcome,
         started: Instant,
         summary: &str,
@@ -400,6 +440,7 @@ impl Reconciler {
             &message,
             started.elapsed().as_millis() as u64,
             &self.cfg,
+            &mut self.status_memo,
         );
         let msg = format!(
             "status: {} {summary}\n\nCubist-Source-Revision: {rev}\n",
@@ -434,8 +475,17 @@ impl Reconciler {
     pub fn reconcile(&mut self, revision: Oid) -> Result<Outcome> {
         let started = Instant::now();
         let _span = tracing::info_span!("reconcile", revision = %revision).entered();
-        let snapshot = self.mirror.snapshot(revision)?;
-        let (model, diags) = crate::model::load(&snapshot);
+        let mut timings = Timings::default();
+        let mut lap = Instant::now();
+        let mut split = || std::mem::replace(&mut lap, Instant::now()).elapsed();
+        let inputs::Revision {
+            model,
+            diags,
+            input_hashes,
+            snapshot_time,
+        } = self.reader.read(&self.mirror, revision)?;
+        timings.snapshot = snapshot_time;
+        timings.validate = split() - snapshot_time;
         let rev = revision.to_string();
         let mut outcome = Outcome {
             revision: rev.clone(),
@@ -443,22 +493,27 @@ impl Reconciler {
             ..Default::default()
         };
         let repo_wide = diags.iter().any(|d| d.is_error() && d.project.is_none());
+        let broken: BTreeSet<&str> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .filter_map(|d| d.project.as_deref())
+            .collect();
         // Decide per project: fresh (render or reuse), held at last good, or absent.
-        let mut current: BTreeMap<String, Good> = BTreeMap::new();
+        let mut current: BTreeMap<String, Arc<Good>> = BTreeMap::new();
         for (name, project) in &model.projects {
-            let broken = repo_wide
-                || diags
-                    .iter()
-                    .any(|d| d.is_error() && d.project.as_deref() == Some(name));
-            if broken {
+            if repo_wide || broken.contains(name.as_str()) {
                 if let Some(g) = self.good.get(name) {
                     current.insert(name.clone(), g.clone());
                 }
                 outcome.projects_held.push(name.clone());
                 continue;
             }
-            let hash = input_hash(&snapshot, name);
-            if let Some(g) = self.good.get(name).filter(|g| g.input_hash == hash) {
+            let hash = input_hashes.get(name).cloned().unwrap_or_default();
+            if let Some(g) = self
+                .good
+                .get(name)
+                .filter(|g| !hash.is_empty() && g.input_hash == hash)
+            {
                 current.insert(name.clone(), g.clone());
                 outcome.projects_skipped += 1;
                 continue;
@@ -468,12 +523,12 @@ impl Reconciler {
                     outcome.projects_rendered += 1;
                     current.insert(
                         name.clone(),
-                        Good {
+                        Arc::new(Good {
                             revision: rev.clone(),
                             input_hash: hash,
                             project: project.clone(),
                             rendered,
-                        },
+                        }),
                     );
                 }
                 Err(e) => {
@@ -496,18 +551,14 @@ impl Reconciler {
         }
         // Projects broken so badly they are missing from the model (e.g. project.yaml invalid).
         for (name, g) in &self.good {
-            if !current.contains_key(name)
-                && (repo_wide
-                    || diags
-                        .iter()
-                        .any(|d| d.is_error() && d.project.as_deref() == Some(name)))
-            {
+            if !current.contains_key(name) && (repo_wide || broken.contains(name.as_str())) {
                 current.insert(name.clone(), g.clone());
                 outcome.projects_held.push(name.clone());
             }
         }
         outcome.projects_held.sort();
         outcome.projects_held.dedup();
+        timings.render = split();
         if !repo_wide {
             let specs = cluster_specs(&model);
             let mut desired: BTreeMap<String, RenderedSet> = BTreeMap::new();
@@ -525,6 +576,7 @@ impl Reconciler {
             }
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
         }
+        timings.apply = split();
         let errors = diags.iter().filter(|d| d.is_error()).count();
         let summary = format!(
             "{} rendered, {} skipped, {} held, {errors} error(s)",
@@ -533,6 +585,8 @@ impl Reconciler {
             outcome.projects_held.len(),
         );
         outcome.status_commit = Some(self.write(&model, &current, &outcome, started, &summary)?);
+        timings.status = split();
+        outcome.timings = timings;
         if !repo_wide {
             self.good = current
                 .into_iter()
@@ -557,20 +611,4 @@ impl Reconciler {
         );
         Ok(outcome)
     }
-}
-
-/// sha256 over a project's files and the platform files every project uses.
-fn input_hash(snapshot: &crate::source::Snapshot, project: &str) -> String {
-    let prefix = format!("projects/{project}/");
-    let mut h = Sha256::new();
-    for (path, body) in &snapshot.files {
-        let platform = !path.starts_with("projects/");
-        if platform || path.starts_with(&prefix) {
-            h.update(path.as_bytes());
-            if let crate::source::FileBody::Bytes(b) = body {
-                h.update(b);
-            }
-        }
-    }
-    hex::encode(h.finalize())
 }

@@ -9,21 +9,29 @@ use crate::target::kube::HealthStatus;
 use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::tree::paths;
 
-use std::collections::BTreeMap;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+/// Every status document of a reconcile as `path → YAML`. A document equal to the one `memo`
+/// holds for its path is not serialised again; `memo` then holds this reconcile's documents.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn files(
     model: &Model,
-    current: &BTreeMap<String, Good>,
+    current: &BTreeMap<String, Arc<Good>>,
     o: &Outcome,
     author: &str,
     message: &str,
     duration_ms: u64,
     cfg: &Config,
+    memo: &mut Memo,
 ) -> BTreeMap<String, Vec<u8>> {
     let now = chrono::Utc::now();
     let mut files = BTreeMap::new();
+    let mut next = Memo::default();
     let mut put = |path: String, value: &dyn erased::Yaml| {
-        files.insert(path, value.yaml().into_bytes());
+        let yaml = value.yaml(&path, memo, &mut next);
+        files.insert(path, yaml);
     };
     let errors = |project: Option<&str>| -> Vec<doc::ErrorEntry> {
         o.diagnostics
@@ -205,6 +213,7 @@ pub(super) fn files(
             errors: all_errors,
         },
     );
+    *memo = next;
     files
 }
 
@@ -299,15 +308,34 @@ pub(super) fn health_of(h: HealthStatus) -> doc::Health {
     }
 }
 
+/// The status documents of the previous reconcile with their YAML, by path.
+#[derive(Default)]
+pub(super) struct Memo {
+    docs: HashMap<String, (Box<dyn Any + Send>, Vec<u8>)>,
+}
+
 /// Serialises any status document without naming its type.
 mod erased {
+    use super::Memo;
+
     /// A status document that can be written as YAML.
     pub trait Yaml {
-        fn yaml(&self) -> String;
+        /// The YAML of the document at `path`: the bytes `previous` holds when it holds an
+        /// equal document there, serialised otherwise; recorded in `next` either way.
+        fn yaml(&self, path: &str, previous: &mut Memo, next: &mut Memo) -> Vec<u8>;
     }
-    impl<T: serde::Serialize> Yaml for T {
-        fn yaml(&self) -> String {
-            cubist_status_ui::yaml::to_yaml(self).expect("status documents serialise")
+
+    impl<T: serde::Serialize + PartialEq + Clone + Send + 'static> Yaml for T {
+        fn yaml(&self, path: &str, previous: &mut Memo, next: &mut Memo) -> Vec<u8> {
+            let bytes = match previous.docs.remove(path) {
+                Some((doc, bytes)) if doc.downcast_ref::<T>() == Some(self) => bytes,
+                _ => cubist_status_ui::yaml::to_yaml(self)
+                    .expect("status documents serialise")
+                    .into_bytes(),
+            };
+            next.docs
+                .insert(path.to_string(), (Box::new(self.clone()), bytes.clone()));
+            bytes
         }
     }
 }

@@ -53,20 +53,8 @@ pub fn write_status(
             .refname_to_id(&refname)
             .ok()
             .and_then(|id| repo.find_commit(id).ok());
-        let mut all = parent
-            .as_ref()
-            .map(|p| flatten(&p.tree()?))
-            .transpose()?
-            .unwrap_or_default();
-        all.retain(|path, _| {
-            !REPLACED
-                .iter()
-                .any(|r| path == r || (r.ends_with('/') && path.starts_with(r)))
-        });
-        for (path, bytes) in files {
-            all.insert(path.clone(), repo.blob(bytes)?);
-        }
-        let tree = repo.find_tree(build_tree(repo, &all, "")?)?;
+        let previous = parent.as_ref().map(|p| p.tree()).transpose()?;
+        let tree = repo.find_tree(merge_tree(repo, previous.as_ref(), files, "")?)?;
         if parent.as_ref().is_some_and(|p| p.tree_id() == tree.id()) {
             return Ok(parent.expect("checked").id());
         }
@@ -146,26 +134,74 @@ fn flatten(tree: &git2::Tree) -> Result<BTreeMap<String, Oid>> {
     Ok(out)
 }
 
-/// Builds nested trees from `path → blob` entries under `prefix`.
-fn build_tree(repo: &Repository, files: &BTreeMap<String, Oid>, prefix: &str) -> Result<Oid> {
-    let mut tb = repo.treebuilder(None)?;
-    let mut subdirs: BTreeMap<&str, ()> = BTreeMap::new();
-    for (path, id) in files.range(prefix.to_string()..) {
+/// True for a path each reconcile rewrites as a whole (see [`REPLACED`]).
+fn replaced(path: &str) -> bool {
+    REPLACED
+        .iter()
+        .any(|r| path == *r || (r.ends_with('/') && path.starts_with(r)))
+}
+
+/// The tree of directory `prefix` (`""` or ending in `/`): `files` under it over the previous
+/// tree, whose entries are kept unless [`replaced`]. Only blobs and trees that changed are
+/// written: a blob's id is computed in memory first, and a directory whose entries are all
+/// unchanged keeps its previous tree.
+fn merge_tree(
+    repo: &Repository,
+    previous: Option<&git2::Tree>,
+    files: &BTreeMap<String, Vec<u8>>,
+    prefix: &str,
+) -> Result<Oid> {
+    let old: BTreeMap<String, (Oid, i32)> = previous
+        .map(|t| {
+            t.iter()
+                .filter_map(|e| Some((e.name().ok()?.to_string(), (e.id(), e.filemode()))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut entries: BTreeMap<String, (Oid, i32)> = old
+        .iter()
+        .filter(|(name, (_, mode))| {
+            let dir = if *mode == 0o040000 { "/" } else { "" };
+            !replaced(&format!("{prefix}{name}{dir}"))
+        })
+        .map(|(n, e)| (n.clone(), *e))
+        .collect();
+    let mut subdirs: Vec<&str> = Vec::new();
+    for (path, bytes) in files.range(prefix.to_string()..) {
         let Some(rest) = path.strip_prefix(prefix) else {
             break;
         };
         match rest.split_once('/') {
             None => {
-                tb.insert(rest, *id, 0o100644)?;
+                let id = Oid::hash_object(git2::ObjectType::Blob, bytes)?;
+                if old.get(rest).map(|(id, _)| id) != Some(&id) {
+                    repo.blob(bytes)?;
+                }
+                entries.insert(rest.to_string(), (id, 0o100644));
             }
-            Some((dir, _)) => {
-                subdirs.insert(dir, ());
-            }
+            Some((dir, _)) if subdirs.last() != Some(&dir) => subdirs.push(dir),
+            Some(_) => {}
         }
     }
-    for dir in subdirs.keys() {
-        let sub = build_tree(repo, files, &format!("{prefix}{dir}/"))?;
-        tb.insert(dir, sub, 0o040000)?;
+    for dir in subdirs {
+        let sub_previous = match old.get(dir) {
+            Some((id, 0o040000)) => Some(repo.find_tree(*id)?),
+            _ => None,
+        };
+        let id = merge_tree(
+            repo,
+            sub_previous.as_ref(),
+            files,
+            &format!("{prefix}{dir}/"),
+        )?;
+        entries.insert(dir.to_string(), (id, 0o040000));
+    }
+    if let Some(t) = previous.filter(|_| entries == old) {
+        return Ok(t.id());
+    }
+    let mut tb = repo.treebuilder(None)?;
+    for (name, (id, mode)) in &entries {
+        tb.insert(name, *id, *mode)?;
     }
     Ok(tb.write()?)
 }

@@ -5,7 +5,9 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Reads every manifest candidate below `root` into a [`Snapshot`] (revision `None`).
-/// Hidden directories (`.git`, …) and symlinks are skipped.
+/// Hidden directories (`.git`, …) and symlinked directories are skipped; a symlinked file is
+/// read through the link. A candidate that cannot be read (a dangling link, a FIFO, an I/O
+/// error) and a directory that cannot be listed become [`FileBody::Unreadable`].
 pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
     let meta = std::fs::metadata(root).with_context(|| {
         format!(
@@ -19,38 +21,92 @@ pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
         root.display()
     );
     let mut snap = Snapshot::default();
-    walk(root, "", &mut snap)?;
+    let entries = std::fs::read_dir(root)
+        .with_context(|| format!("cannot list {}: check its permissions", root.display()))?;
+    walk(entries, "", &mut snap);
     Ok(snap)
 }
 
-fn walk(dir: &Path, prefix: &str, snap: &mut Snapshot) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .collect::<Result<_, _>>()?;
+fn walk(entries: std::fs::ReadDir, prefix: &str, snap: &mut Snapshot) {
+    let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
         }
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            walk(&entry.path(), &rel, snap)?;
-        } else if kind.is_file() && is_manifest_path(&rel) {
-            let size = entry.metadata()?.len();
-            if size > MAX_MANIFEST_BYTES {
-                snap.files.insert(rel, FileBody::TooLarge(size));
-            } else {
-                let bytes =
-                    std::fs::read(entry.path()).with_context(|| format!("cannot read {rel}"))?;
-                snap.insert(rel, bytes);
+        let rel = format!("{prefix}{name}");
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match std::fs::read_dir(entry.path()) {
+                Ok(sub) => walk(sub, &format!("{rel}/"), snap),
+                Err(e) => {
+                    let why = format!("cannot list the directory: {e}");
+                    snap.files.insert(rel, FileBody::Unreadable(why));
+                }
             }
+        } else if is_manifest_path(&rel)
+            && let Some(body) = read_entry(&entry.path())
+        {
+            snap.files.insert(rel, body);
         }
     }
-    Ok(())
+}
+
+/// The content of a manifest candidate that is not a directory, following a symlink; `None`
+/// for a symlinked directory.
+pub(super) fn read_entry(path: &Path) -> Option<FileBody> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return None,
+        Ok(m) => m,
+        Err(e) => return Some(FileBody::Unreadable(e.to_string())),
+    };
+    Some(if !meta.is_file() {
+        FileBody::Unreadable("it is not a regular file (a FIFO, socket or device)".into())
+    } else if meta.len() > MAX_MANIFEST_BYTES {
+        FileBody::TooLarge(meta.len())
+    } else {
+        match std::fs::read(path) {
+            Ok(bytes) => FileBody::limited(bytes),
+            Err(e) => FileBody::Unreadable(e.to_string()),
+        }
+    })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn entries_that_cannot_be_read_become_unreadable_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("real.yaml"), "a: 1\n").unwrap();
+        symlink("real.yaml", root.join("link.yaml")).unwrap();
+        symlink("missing.yaml", root.join("dangling.yaml")).unwrap();
+        symlink("loop.yaml", root.join("loop.yaml")).unwrap();
+        std::fs::create_dir(root.join("dir.yaml")).unwrap();
+        std::fs::write(root.join("dir.yaml/inner.yaml"), "b: 2\n").unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("fifo.yaml"))
+            .status()
+            .unwrap();
+        assert!(fifo.success());
+
+        let snap = snapshot_dir(root).expect("a snapshot, not an error");
+        let text = |p: &str| match &snap.files[p] {
+            FileBody::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("{p}: {other:?}"),
+        };
+        let why = |p: &str| match &snap.files[p] {
+            FileBody::Unreadable(why) => why.clone(),
+            other => panic!("{p}: {other:?}"),
+        };
+        assert_eq!(text("link.yaml"), "a: 1\n", "a link to a file is read");
+        assert_eq!(text("dir.yaml/inner.yaml"), "b: 2\n");
+        assert!(why("dangling.yaml").contains("No such file"));
+        assert!(!why("loop.yaml").is_empty());
+        assert!(why("fifo.yaml").contains("not a regular file"));
+        assert!(!snap.files.contains_key("dir.yaml"));
+    }
 }

@@ -1,9 +1,9 @@
 //! Git source: a bare mirror of the platform repository in a cache directory; snapshots are
 //! read straight from the object database (no worktree, no index).
 
-use super::{Snapshot, is_manifest_path};
+use super::{FileBody, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path};
 use anyhow::{Context, Result};
-use git2::{Cred, FetchOptions, Oid, RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult};
+use git2::{Cred, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,13 @@ impl GitMirror {
 
     /// Reads the manifests of a commit.
     pub fn snapshot(&self, commit: Oid) -> Result<Snapshot> {
-        snapshot_commit(&self.repo, commit)
+        snapshot_commit(&self.repo, commit, None)
+    }
+
+    /// Reads the manifests of a commit, taking over from `previous` (a snapshot of an earlier
+    /// commit) every file and directory whose git id did not change: only changed blobs are read.
+    pub fn snapshot_since(&self, commit: Oid, previous: &Snapshot) -> Result<Snapshot> {
+        snapshot_commit(&self.repo, commit, Some(previous))
     }
 
     /// Author (`name <email>`) and first message line of a commit.
@@ -112,8 +118,13 @@ impl GitMirror {
     }
 }
 
-/// Reads the manifest files of a commit in any repository.
-pub fn snapshot_commit(repo: &Repository, commit: Oid) -> Result<Snapshot> {
+/// Reads the manifest files of a commit in any repository; with `previous`, files and whole
+/// directories whose git ids are unchanged are copied from it instead of being read.
+pub fn snapshot_commit(
+    repo: &Repository,
+    commit: Oid,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot> {
     let tree = repo
         .find_commit(commit)
         .with_context(|| format!("commit {commit} not found"))?
@@ -122,31 +133,78 @@ pub fn snapshot_commit(repo: &Repository, commit: Oid) -> Result<Snapshot> {
         revision: Some(commit.to_string()),
         ..Default::default()
     };
-    let mut failure = None;
-    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-        if entry.kind() != Some(git2::ObjectType::Blob) {
-            return if entry.name().is_ok_and(|n| n.starts_with('.')) {
-                TreeWalkResult::Skip
-            } else {
-                TreeWalkResult::Ok
-            };
-        }
-        let path = format!("{dir}{}", entry.name().unwrap_or_default());
-        if is_manifest_path(&path) {
-            match repo.find_blob(entry.id()) {
-                Ok(blob) => snap.insert(path, blob.content().to_vec()),
-                Err(e) => {
-                    failure = Some(e);
-                    return TreeWalkResult::Abort;
+    let reader = TreeReader {
+        repo,
+        odb: repo.odb()?,
+        previous,
+    };
+    reader.read(&tree, "", &mut snap)?;
+    Ok(snap)
+}
+
+/// Walks a commit's trees into a snapshot.
+struct TreeReader<'a> {
+    repo: &'a Repository,
+    odb: git2::Odb<'a>,
+    previous: Option<&'a Snapshot>,
+}
+
+impl TreeReader<'_> {
+    /// True when the previous snapshot holds `path` with the same git id.
+    fn unchanged(&self, path: &str, id: Oid) -> bool {
+        self.previous.is_some_and(|p| p.ids.get(path) == Some(&id))
+    }
+
+    /// Reads `tree`, the directory `dir` (`""` or ending in `/`), skipping hidden entries.
+    fn read(&self, tree: &git2::Tree, dir: &str, snap: &mut Snapshot) -> Result<()> {
+        snap.ids.insert(dir.to_string(), tree.id());
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    let path = format!("{dir}{name}/");
+                    match self.previous {
+                        Some(p) if self.unchanged(&path, entry.id()) => p.copy_dir(&path, snap),
+                        _ => self.read(&self.repo.find_tree(entry.id())?, &path, snap)?,
+                    }
                 }
+                Some(ObjectType::Blob) => {
+                    let path = format!("{dir}{name}");
+                    if !is_manifest_path(&path) {
+                        continue;
+                    }
+                    let reused = self.previous.filter(|_| self.unchanged(&path, entry.id()));
+                    let body = match reused.and_then(|p| p.files.get(&path)) {
+                        Some(body) => body.clone(),
+                        None => self.body(&entry)?,
+                    };
+                    snap.ids.insert(path.clone(), entry.id());
+                    snap.files.insert(path, body);
+                }
+                _ => {} // submodules
             }
         }
-        TreeWalkResult::Ok
-    })?;
-    if let Some(e) = failure {
-        return Err(e.into());
+        Ok(())
     }
-    Ok(snap)
+
+    /// The content of a blob entry; a symlink is not followed (git stores its target's path).
+    fn body(&self, entry: &git2::TreeEntry) -> Result<FileBody> {
+        if entry.filemode() == i32::from(git2::FileMode::Link) {
+            return Ok(FileBody::Unreadable(
+                "it is a symbolic link, and cubist does not follow links in a commit".into(),
+            ));
+        }
+        let (size, _) = self.odb.read_header(entry.id())?;
+        if size as u64 > MAX_MANIFEST_BYTES {
+            return Ok(FileBody::TooLarge(size as u64));
+        }
+        Ok(FileBody::Bytes(
+            self.repo.find_blob(entry.id())?.content().into(),
+        ))
+    }
 }
 
 /// Credentials from the environment, never logged: `CUBIST_GIT_TOKEN` (https), or

@@ -6,8 +6,11 @@ use git2::{Repository, Signature};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Commits the files of `dir` (all of them, hidden ones excepted) on `branch` of a repository
-/// kept under `cache`; a commit is made only when the content changed. Returns the repository path.
+/// Commits the files of `dir` (all of them but hidden ones and, in a git working tree, those
+/// its `.gitignore` ignores; links to files as the files, links that resolve to nothing as
+/// links; FIFOs and sockets are left out) on `branch` of a repository kept under `cache`, never
+/// writing `dir` itself (nor its `.git`); a commit is made only when the content changed.
+/// Returns the repository path.
 pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBuf> {
     let abs = dir
         .canonicalize()
@@ -21,7 +24,13 @@ pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBu
             Repository::init_bare(&path)?
         }
     };
-    let tree = tree_of(&repo, &abs)?;
+    let worktree = Repository::open(&abs).ok();
+    let ignored = |rel: &Path| {
+        worktree
+            .as_ref()
+            .is_some_and(|w| w.is_path_ignored(rel).unwrap_or(false))
+    };
+    let tree = tree_of(&repo, &abs, Path::new(""), &ignored)?;
     let refname = format!("refs/heads/{branch}");
     let parent = repo
         .refname_to_id(&refname)
@@ -44,23 +53,43 @@ pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBu
     Ok(path)
 }
 
-fn tree_of(repo: &Repository, dir: &Path) -> Result<git2::Oid> {
+/// The tree of `root/rel`, leaving out hidden and `ignored` paths (relative to `root`).
+fn tree_of(
+    repo: &Repository,
+    root: &Path,
+    rel: &Path,
+    ignored: &dyn Fn(&Path) -> bool,
+) -> Result<git2::Oid> {
     let mut tb = repo.treebuilder(None)?;
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    let dir = root.join(rel);
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if name.starts_with('.') || ignored(&rel.join(&name)) {
             continue;
         }
+        let path = e.path();
         let ft = e.file_type()?;
         if ft.is_dir() {
-            let sub = tree_of(repo, &e.path())?;
+            let sub = tree_of(repo, root, &rel.join(&name), ignored)?;
             if repo.find_tree(sub)?.len() > 0 {
                 tb.insert(&name, sub, 0o040000)?;
             }
-        } else if ft.is_file() {
-            tb.insert(&name, repo.blob(&std::fs::read(e.path())?)?, 0o100644)?;
+        } else if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            // A regular file, or a link to one: its content, as `cubist validate` reads it.
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            tb.insert(&name, repo.blob(&bytes)?, 0o100644)?;
+        } else if ft.is_symlink()
+            && std::fs::metadata(&path).is_err()
+            && let Ok(target) = std::fs::read_link(&path)
+        {
+            // A dangling or looping link stays a link: the model reports it (E0001).
+            let target = target.to_string_lossy().into_owned();
+            tb.insert(&name, repo.blob(target.as_bytes())?, 0o120000)?;
         }
     }
     Ok(tb.write()?)
