@@ -104,16 +104,14 @@ async fn scenario(
 ) {
     c.goto(page).await.unwrap();
     let overview = main_text(c).await;
-    for needle in ["Overview", "nlp", "recsys", "vision", "3 Ready, 0 Failed"] {
-        assert!(overview.contains(needle), "{needle} in:\n{overview}");
-    }
-    let local = card_text(c, "local").await;
-    assert!(
-        local.contains("Synced") && local.contains("directory"),
-        "{local}"
+    assert_shows(
+        &overview,
+        &["Overview", "nlp", "recsys", "vision", "3 Ready, 0 Failed"],
     );
+    let local = card_text(c, "local").await;
+    assert_shows(&local, &["Synced", "directory ../rendered/local"]);
     let prod = card_text(c, "prod-bj").await;
-    assert!(prod.contains("kubernetes prod-bj"), "{prod}");
+    assert_shows(&prod, &["kubernetes prod-bj"]);
     screenshots(c, "overview").await;
 
     // Files are replaced whole (a poll never sees half a file), the valid change first: any
@@ -133,20 +131,16 @@ async fn scenario(
     c.refresh().await.unwrap();
     let overview = main_text(c).await;
     let place = format!("{file}:{line}:3");
-    for needle in [&place, "E0103", "unknown field `ownr`", "2 Ready, 1 Failed"] {
-        assert!(overview.contains(needle), "{needle} in:\n{overview}");
-    }
+    assert_shows(
+        &overview,
+        &[&place, "E0103", "unknown field `ownr`", "2 Ready, 1 Failed"],
+    );
     screenshots(c, "overview-error").await;
 
     // A repo-controlled string is shown as text, never parsed as markup.
-    c.find(Locator::LinkText("Projects"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(c, "Projects").await;
     let projects = main_text(c).await;
-    assert!(projects.contains(HOSTILE), "{HOSTILE} in:\n{projects}");
+    assert_shows(&projects, &[HOSTILE]);
     assert!(
         c.find_all(Locator::Css("main img"))
             .await
@@ -156,29 +150,12 @@ async fn scenario(
     screenshots(c, "projects-escaped").await;
     c.back().await.unwrap();
 
-    c.find(Locator::LinkText("nlp"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/projects/nlp")
-    );
+    let url = follow(c, "nlp").await;
+    assert!(url.ends_with("/projects/nlp"), "{url}");
     let project = main_text(c).await;
-    assert!(project.contains("held at revision"), "{project}");
-    assert!(project.contains(&place), "{place} in:\n{project}");
+    assert_shows(&project, &["held at revision", &place]);
     screenshots(c, "project-error").await;
-    c.find(Locator::LinkText("weekly-embeddings"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(c, "weekly-embeddings").await;
     assert!(main_text(c).await.contains("Tasks"));
     screenshots(c, "pipeline").await;
 
@@ -225,38 +202,29 @@ async fn static_site(c: &Client, cubist: &Path, repo: &Path, cache: &Path, tmp: 
     assert!(site.status.success(), "status-site: {site:?}");
     let index = format!("file://{}", out.join("index.html").display());
     c.goto(&index).await.unwrap();
-    c.find(Locator::LinkText("Projects"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let url = c.current_url().await.unwrap();
-    assert!(url.as_str().ends_with("/site/projects/index.html"), "{url}");
+    let url = follow(c, "Projects").await;
+    assert!(url.ends_with("/site/projects/index.html"), "{url}");
     let projects = main_text(c).await;
-    for needle in ["nlp", "recsys", "vision", "Failed"] {
-        assert!(projects.contains(needle), "{needle} in:\n{projects}");
-    }
-    c.find(Locator::LinkText(HOSTILE))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let url = c.current_url().await.unwrap();
-    assert!(
-        url.as_str().ends_with("/site/projects/recsys/index.html"),
-        "{url}"
-    );
-    c.find(Locator::LinkText("Overview"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let url = c.current_url().await.unwrap();
-    assert!(url.as_str().ends_with("/site/index.html"), "{url}");
+    assert_shows(&projects, &["nlp", "recsys", "vision", "Failed"]);
+    let url = follow(c, HOSTILE).await;
+    assert!(url.ends_with("/site/projects/recsys/index.html"), "{url}");
+    let url = follow(c, "Overview").await;
+    assert!(url.ends_with("/site/index.html"), "{url}");
     screenshots(c, "static-site").await;
+}
+
+/// Clicks the first link reading `text`; returns the URL it led to.
+async fn follow(c: &Client, text: &str) -> String {
+    let link = c.find(Locator::LinkText(text)).await.unwrap();
+    link.click().await.unwrap();
+    c.current_url().await.unwrap().to_string()
+}
+
+/// Asserts that the visible `text` contains every one of `needles`.
+fn assert_shows(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle} in:\n{text}");
+    }
 }
 
 /// The rendered, visible text of `<main>`.

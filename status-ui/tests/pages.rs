@@ -44,7 +44,7 @@ fn overview_shows_clusters_states_counts_and_errors() {
         r#"<a href="https://github.com/acme/platform/blob/3f2a9c4e5b6d7f8091a2b3c4d5e6f708192a3b4c/projects/vision/pipelines/train.yaml#L14">projects/vision/pipelines/train.yaml:14:11</a>"#
     ));
     assert!(errors.contains(
-        r#"<span class="code">E0402</span>task cycle: train -&gt; evaluate -&gt; train"#
+        r#"</code> <span class="code">E0402</span> task cycle: train -&gt; evaluate -&gt; train"#
     ));
     assert!(html.contains("2 Ready, 1 Failed"));
     assert!(html.contains("412 ms"));
