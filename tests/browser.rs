@@ -249,32 +249,26 @@ async fn screenshots(c: &Client, name: &str) {
         c.set_window_size(width, 900).await.unwrap();
         let size = c
             .execute(
-                "return [document.documentElement.scrollWidth, window.innerWidth, \
-                 document.documentElement.scrollHeight]",
+                "const e = document.documentElement; \
+                 return [window.innerWidth, e.scrollWidth, window.innerHeight, e.scrollHeight]",
                 vec![],
             )
             .await
             .unwrap();
-        let [scroll_w, inner_w, height] = [0, 1, 2].map(|i| size[i].as_u64().unwrap());
+        let [inner_w, scroll_w, inner_h, height] = [0, 1, 2, 3].map(|i| size[i].as_u64().unwrap());
+        assert_eq!(inner_w, u64::from(width), "{name}: the viewport's width");
         assert!(
             scroll_w <= inner_w,
             "{name} at {width}px scrolls sideways: {scroll_w} > {inner_w}"
         );
-        let outer = c.get_window_size().await.unwrap();
-        let chrome_h = outer.1.saturating_sub(window_inner_height(c).await);
-        c.set_window_size(width, (height + chrome_h) as u32)
+        // Grow the window to the page's height (plus whatever the window adds around it).
+        let (_, outer_h) = c.get_window_size().await.unwrap();
+        let window_h = height + outer_h.saturating_sub(inner_h);
+        c.set_window_size(width, u32::try_from(window_h).unwrap())
             .await
             .unwrap();
         let png = c.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}-{width}.png")), png).unwrap();
     }
     c.set_window_size(LAPTOP, 900).await.unwrap();
-}
-
-async fn window_inner_height(c: &Client) -> u64 {
-    let h = c
-        .execute("return window.innerHeight", vec![])
-        .await
-        .unwrap();
-    h.as_u64().unwrap()
 }

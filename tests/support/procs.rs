@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-/// The `cubist` binary of this build, built first if needed: `cargo test -p cubist-tests` builds
-/// the `cubist` library only, so this runs `cargo build -p cubist --bin cubist` into the same
-/// target directory and profile as the running test (a no-op when it is up to date).
+/// The `cubist` binary, built first if needed. `cargo test -p cubist-tests` builds the
+/// `cubist` library but not its binary, so this runs `cargo test --workspace --no-run` (the
+/// build `cargo test --workspace` makes, binary included: a no-op there and whenever it is up to
+/// date) into the running test's target directory and profile.
 pub fn cubist_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable");
     // <target>/<profile>/deps/<test>
@@ -19,7 +20,8 @@ pub fn cubist_binary() -> PathBuf {
         .expect("target/<profile>");
     let target_dir = profile_dir.parent().expect("target dir");
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
+        Some("debug") | None => "test",
+        Some("release") => "bench",
         Some(other) => other,
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -28,30 +30,26 @@ pub fn cubist_binary() -> PathBuf {
     // passing them on would rebuild half the tree here and again in the next `cargo test`.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if key == "OUT_DIR"
-            || [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_CRATE_",
-                "CARGO_BIN_",
-                "CARGO_PRIMARY_",
-            ]
-            .iter()
-            .any(|p| key.starts_with(p))
-            || key == "CARGO_TARGET_TMPDIR"
-            || key == "CARGO_RUSTC_CURRENT_DIR"
-        {
+        let set_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+            || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&&*key)
+            || key == "CARGO_RUSTC_CURRENT_DIR";
+        if set_by_cargo {
             build.env_remove(&*key);
         }
     }
     let status = build
         .args([
-            "build",
+            "test",
+            "--workspace",
+            "--no-run",
             "--quiet",
-            "-p",
-            "cubist",
-            "--bin",
-            "cubist",
             "--profile",
             profile,
         ])
@@ -59,8 +57,11 @@ pub fn cubist_binary() -> PathBuf {
         .arg(target_dir)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build -p cubist failed: {status}");
+        .expect("run cargo");
+    assert!(
+        status.success(),
+        "cargo test --workspace --no-run failed: {status}"
+    );
     profile_dir.join(format!("cubist{}", std::env::consts::EXE_SUFFIX))
 }
 
@@ -92,17 +93,24 @@ impl Drop for Running {
     }
 }
 
-/// The stdout lines of a child, as they come, plus everything seen so far (for failures).
+/// The stdout lines of a child, as they come.
 pub struct Lines {
     rx: Receiver<String>,
+    /// Lines not yet returned by [`Lines::wait_for`].
+    pending: Vec<String>,
+    /// Every line so far, for failure messages.
     seen: Vec<String>,
     what: String,
 }
 
 impl Lines {
-    /// Waits up to `patience` for a line matching `want` and returns it; lines before it are
-    /// consumed. Fails the test with the output so far when the child exits or time runs out.
+    /// Returns the first line not returned before that matches `want`, in whatever order the
+    /// child printed it, waiting up to `patience` for it. Fails the test with the output so far
+    /// when the child exits or time runs out.
     pub fn wait_for(&mut self, patience: Duration, want: impl Fn(&str) -> bool) -> String {
+        if let Some(i) = self.pending.iter().position(|l| want(l)) {
+            return self.pending.remove(i);
+        }
         let deadline = Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -112,6 +120,7 @@ impl Lines {
                     if want(&line) {
                         return line;
                     }
+                    self.pending.push(line);
                 }
                 Err(e) => panic!(
                     "{}: {} before the expected line; its output:\n{}",
@@ -146,6 +155,7 @@ pub fn spawn(mut cmd: Command) -> (Running, Lines) {
     });
     let lines = Lines {
         rx,
+        pending: Vec::new(),
         seen: Vec::new(),
         what,
     };
