@@ -113,14 +113,15 @@ pub fn svg(tasks: &[TaskDigest]) -> Html {
         .collect();
 
     let view_box = format!("0 0 {width} {height}");
-    let max_width = format!("max-width:{width}px");
+    // Shrinks with the page down to 70% (text stays legible), then its box scrolls sideways.
+    let size = format!("min-width:{}px;max-width:{width}px", width * 7 / 10);
     h.open(
         "svg",
         &[
             ("class", "dag"),
             ("xmlns", "http://www.w3.org/2000/svg"),
             ("viewBox", &view_box),
-            ("style", &max_width),
+            ("style", &size),
             ("role", "img"),
             ("aria-label", "task graph"),
         ],

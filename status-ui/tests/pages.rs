@@ -44,10 +44,17 @@ fn overview_shows_clusters_states_counts_and_errors() {
         r#"<a href="https://github.com/acme/platform/blob/3f2a9c4e5b6d7f8091a2b3c4d5e6f708192a3b4c/projects/vision/pipelines/train.yaml#L14">projects/vision/pipelines/train.yaml:14:11</a>"#
     ));
     assert!(errors.contains(
-        r#"<span class="code">E0402</span>task cycle: train -&gt; evaluate -&gt; train"#
+        r#"</code> <span class="code">E0402</span> task cycle: train -&gt; evaluate -&gt; train"#
     ));
     assert!(html.contains("2 Ready, 1 Failed"));
     assert!(html.contains("412 ms"));
+
+    // Every project as a chip with its state, linked to its page.
+    let chips = between(&html, "<h2>Projects</h2>", "</ul>");
+    assert_eq!(chips.matches("<li>").count(), 3);
+    assert!(chips.contains(
+        r#"<li><a href="/projects/vision" title="Vision">vision</a><span class="badge bad">Failed</span></li>"#
+    ));
 }
 
 #[test]
@@ -66,7 +73,8 @@ fn refresh_is_optional() {
 fn projects_list_shows_states() {
     let html = page(&fixture(), "/projects");
     let vision = between(&html, r#"<a href="/projects/vision">Vision</a>"#, "</tr>");
-    assert!(vision.contains(r#"<span class="badge bad">Failed</span>"#));
+    // Cells carry their column's name, shown beside the value when rows stack on phones.
+    assert!(vision.contains(r#"<td data-label="State"><span class="badge bad">Failed</span>"#));
     assert!(vision.contains(">9e8d7c6</a>"));
     let nlp = between(&html, r#"<a href="/projects/nlp">NLP team</a>"#, "</tr>");
     assert!(nlp.contains(r#"<span class="badge ok">Ready</span>"#));
@@ -164,7 +172,9 @@ fn pipeline_page_shows_schedule_dag_and_runs() {
         "<strong>at 02:00 every day</strong> <code class=\"muted\">0 2 * * *</code> Asia/Shanghai"
     ));
     assert!(html.contains("2026-11-23 02:00 Asia/Shanghai</time>"));
-    let svg = between(&html, "<svg", "</svg>");
+    // The graph shrinks to 70% of its size at most; past that its box scrolls (phones).
+    let svg = between(&html, "<div class=\"card dagbox\"><svg", "</svg>");
+    assert!(svg.contains(r#"style="min-width:"#), "{svg}");
     assert_eq!(svg.matches("<rect").count(), 4);
     assert_eq!(svg.matches("class=\"edge\"").count(), 4);
     let runs = between(&html, "<h2>Runs</h2>", "</table>");
@@ -281,6 +291,8 @@ fn hostile_names_are_escaped_everywhere() {
         }
         assert!(!html.contains("<script"), "{path}");
     }
+    let overview = page(&tree, "/");
+    assert!(overview.contains(r#"title="&lt;script&gt;alert(1)&lt;/script&gt;">web</a>"#));
     let web = page(&tree, "/projects/web");
     assert!(web.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(web.contains("<title>&lt;script&gt;alert(1)&lt;/script&gt; · cubist</title>"));

@@ -2,4 +2,5 @@
 
 pub mod corpus;
 pub mod kube_local;
+pub mod procs;
 pub mod repo;

@@ -6,10 +6,11 @@ mod kube_plan;
 mod render;
 mod serve;
 mod stages;
+mod status_site;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// GitOps control plane for machine-learning platforms.
@@ -83,6 +84,9 @@ pub enum Command {
         #[arg(default_value = ".")]
         repo: PathBuf,
     },
+    /// Write the status page as static HTML files (relative links: open from disk or publish
+    /// on any web root, such as GitHub Pages).
+    StatusSite(status_site::SiteArgs),
     /// List every diagnostic code and what it means.
     Codes,
 }
@@ -116,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Reconcile { args } => serve::reconcile(args),
         Command::Serve { args, listen } => serve::serve(args, listen),
         Command::Codeowners { repo } => codeowners::run(&repo),
+        Command::StatusSite(a) => status_site::run(&a),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");
@@ -126,6 +131,17 @@ pub fn main() -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// The cache directory of mirrors: `explicit`, else $XDG_CACHE_HOME/cubist, else ~/.cache/cubist.
+fn cache_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("cubist")
     })
 }
 

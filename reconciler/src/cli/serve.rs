@@ -44,13 +44,7 @@ pub struct LoopArgs {
 }
 
 fn cache_dir(args: &LoopArgs) -> PathBuf {
-    args.cache_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(|| PathBuf::from(".cache"))
-            .join("cubist")
-    })
+    super::cache_dir(args.cache_dir.as_deref())
 }
 
 /// Builds the loop's configuration; a plain directory becomes a local git repository.

@@ -12,11 +12,8 @@ use std::path::{Path, PathBuf};
 /// writing `dir` itself (nor its `.git`); a commit is made only when the content changed.
 /// Returns the repository path.
 pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBuf> {
-    let abs = dir
-        .canonicalize()
-        .with_context(|| format!("{} does not exist", dir.display()))?;
-    let name = hex::encode(&Sha256::digest(abs.display().to_string().as_bytes())[..8]);
-    let path = cache.join(format!("local-{name}.git"));
+    let abs = absolute(dir)?;
+    let path = repo_path(dir, cache)?;
     let repo = match Repository::open_bare(&path) {
         Ok(r) => r,
         Err(_) => {
@@ -51,6 +48,18 @@ pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBu
         &parents,
     )?;
     Ok(path)
+}
+
+/// Where [`commit_directory`] keeps the repository of `dir` under `cache` (it may not exist yet).
+pub fn repo_path(dir: &Path, cache: &Path) -> Result<PathBuf> {
+    let abs = absolute(dir)?;
+    let name = hex::encode(&Sha256::digest(abs.display().to_string().as_bytes())[..8]);
+    Ok(cache.join(format!("local-{name}.git")))
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    dir.canonicalize()
+        .with_context(|| format!("{} does not exist", dir.display()))
 }
 
 /// The tree of `root/rel`, leaving out hidden and `ignored` paths (relative to `root`).

@@ -70,9 +70,9 @@ fn row(h: &mut Html, v: &View, o: &ObjectStatus) {
             .text(&o.message)
             .raw("</div>");
     }
-    h.raw("</td><td>");
+    h.raw("</td><td data-label=\"State\">");
     badge(h, &o.state);
-    h.raw("</td><td>");
+    h.raw("</td><td data-label=\"Health\">");
     match &o.health {
         Some(health) => {
             badge(h, &health.status);
@@ -86,7 +86,7 @@ fn row(h: &mut Html, v: &View, o: &ObjectStatus) {
             h.raw("—");
         }
     }
-    h.raw("</td><td><code class=\"small\">");
+    h.raw("</td><td data-label=\"Source\"><code class=\"small\">");
     let href = v.links.file(&o.revision, &o.source, 0);
     h.link(href.as_deref(), &o.source).raw("</code></td></tr>");
 }

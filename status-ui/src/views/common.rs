@@ -207,12 +207,13 @@ pub fn error_list(h: &mut Html, errors: &[ErrorEntry], revision: &str, links: &L
         if !e.file.is_empty() {
             let place = location(e);
             let href = links.file(revision, &e.file, e.line);
-            h.raw("<code>").link(href.as_deref(), &place).raw("</code>");
+            h.raw("<code>")
+                .link(href.as_deref(), &place)
+                .raw("</code> ");
         }
+        // Real spaces between the parts, so that a narrow screen can wrap between them.
         if !e.code.is_empty() {
-            h.el("span", &[("class", "code")], &e.code);
-        } else if !e.file.is_empty() {
-            h.raw(" ");
+            h.el("span", &[("class", "code")], &e.code).raw(" ");
         }
         h.text(&e.message).raw("</li>");
     }

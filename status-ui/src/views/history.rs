@@ -42,7 +42,7 @@ pub fn render(v: &View) -> Body {
 fn row(h: &mut Html, v: &View, r: &HistoryRecord) {
     h.raw("<tr class=\"record\"><td>");
     time(h, r.reconciled_at, v.now);
-    h.raw("</td><td>");
+    h.raw("</td><td data-label=\"Revision\">");
     commit(h, &r.revision, &v.links);
     h.raw(" ")
         .text(&r.message)
@@ -50,9 +50,9 @@ fn row(h: &mut Html, v: &View, r: &HistoryRecord) {
         .text(&r.author)
         .raw("</div>");
     error_list(h, &r.errors, &r.revision, &v.links);
-    h.raw("</td><td>")
+    h.raw("</td><td data-label=\"Duration\">")
         .text(&format::duration_ms(r.duration_ms))
-        .raw("</td><td>");
+        .raw("</td><td data-label=\"Clusters\">");
     for c in &r.clusters {
         h.raw("<div>").text(&c.name).raw(" ");
         badge(h, &c.state);
@@ -60,7 +60,7 @@ fn row(h: &mut Html, v: &View, r: &HistoryRecord) {
             .text(&changes_text(&c.changes))
             .raw("</span></div>");
     }
-    h.raw("</td><td class=\"small\">")
+    h.raw("</td><td class=\"small\" data-label=\"Projects\">")
         .display(r.projects_rendered)
         .raw(" rendered, ");
     h.display(r.projects_skipped).raw(" skipped</td></tr>");

@@ -1,4 +1,4 @@
-//! `/`: the newest reconcile, each cluster, and the current errors.
+//! `/`: the newest reconcile, each cluster, every project's state, and the current errors.
 
 use super::common::{
     badge, changes_text, commit, empty, error_list, health_counts, state_counts, time,
@@ -63,6 +63,7 @@ pub fn render(v: &View) -> Body {
         cluster_card(&mut h, v, c);
     }
     h.raw("</div>");
+    projects(&mut h, v);
 
     let project_errors = s.projects.iter().filter(|p| !p.errors.is_empty());
     h.raw("<h2>Errors</h2>");
@@ -89,6 +90,24 @@ pub fn render(v: &View) -> Body {
         section: Section::Overview,
         html: h,
     }
+}
+
+/// Every project as a chip: its name (linked) and state.
+fn projects(h: &mut Html, v: &View) {
+    h.raw("<h2>Projects</h2>");
+    if v.summary.projects.is_empty() {
+        empty(h, "No projects.");
+        return;
+    }
+    h.raw("<ul class=\"chips\">");
+    for p in &v.summary.projects {
+        h.raw("<li>");
+        let href = v.links.page(&["projects", &p.name]);
+        h.el("a", &[("href", &href), ("title", &p.display_name)], &p.name);
+        badge(h, &p.state);
+        h.raw("</li>");
+    }
+    h.raw("</ul>");
 }
 
 /// One cluster: state, target, applied revision and age, counts, health, changes, errors.

@@ -37,7 +37,7 @@ pub fn render(v: &View, project: &str, name: &str) -> Option<Body> {
     if p.tasks.is_empty() {
         empty(&mut h, "No tasks.");
     } else {
-        h.raw("<div class=\"card\">")
+        h.raw("<div class=\"card dagbox\">")
             .append(dag::svg(&p.tasks))
             .raw("</div>");
     }
@@ -86,14 +86,14 @@ fn runs(h: &mut Html, p: &PipelineDigest) {
     for r in &p.runs {
         h.raw("<tr><td><code>")
             .text(&r.name)
-            .raw("</code></td><td>")
+            .raw("</code></td><td data-label=\"Cluster\">")
             .text(&r.cluster)
-            .raw("</td><td>");
+            .raw("</td><td data-label=\"Date\">");
         match r.date {
             Some(d) => h.display(d),
             None => h.raw("—"),
         };
-        h.raw("</td><td>");
+        h.raw("</td><td data-label=\"Phase\">");
         badge(h, &r.phase);
         h.raw("</td></tr>");
     }

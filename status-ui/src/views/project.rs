@@ -168,18 +168,20 @@ fn pipelines(h: &mut Html, v: &View, d: &ProjectDigest) {
             )],
             &p.name,
         );
-        h.raw("</td><td>").text(&p.owner).raw("</td><td>");
+        h.raw("</td><td data-label=\"Owner\">")
+            .text(&p.owner)
+            .raw("</td><td data-label=\"Schedule\">");
         match &p.schedule {
             Some(s) => {
                 h.text(&schedule_words(s));
-                h.raw("</td><td>");
+                h.raw("</td><td data-label=\"Next run\">");
                 next_run(h, s, v.now);
             }
             None => {
-                h.raw("manual</td><td>—");
+                h.raw("manual</td><td data-label=\"Next run\">—");
             }
         }
-        h.raw("</td><td>");
+        h.raw("</td><td data-label=\"Last run\">");
         match p.runs.first() {
             Some(r) => {
                 badge(h, &r.phase);

@@ -29,11 +29,13 @@ pub fn render(v: &View) -> Body {
             );
             h.raw(" <code class=\"muted\">")
                 .text(&p.name)
-                .raw("</code></td><td>");
+                .raw("</code></td><td data-label=\"State\">");
             badge(&mut h, &p.state);
-            h.raw("</td><td>");
+            h.raw("</td><td data-label=\"Revision\">");
             commit(&mut h, &p.revision, &v.links);
-            h.raw("</td><td>").display(p.errors.len()).raw("</td></tr>");
+            h.raw("</td><td data-label=\"Errors\">")
+                .display(p.errors.len())
+                .raw("</td></tr>");
         }
         h.raw("</tbody></table></div>");
     }

@@ -1,0 +1,163 @@
+//! Child processes of end-to-end tests: the built `cubist` binary, programs that must be
+//! installed, and long-running servers whose output lines the test waits on.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// The `cubist` binary, built first if needed. `cargo test -p cubist-tests` builds the
+/// `cubist` library but not its binary, so this runs `cargo test --workspace --no-run` (the
+/// build `cargo test --workspace` makes, binary included: a no-op there and whenever it is up to
+/// date) into the running test's target directory and profile.
+pub fn cubist_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable");
+    // <target>/<profile>/deps/<test>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "test",
+        Some("release") => "bench",
+        Some(other) => other,
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    // Cargo sets these for the running test; build scripts (ring's) rerun when they change, so
+    // passing them on would rebuild half the tree here and again in the next `cargo test`.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+            || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&&*key)
+            || key == "CARGO_RUSTC_CURRENT_DIR";
+        if set_by_cargo {
+            build.env_remove(&*key);
+        }
+    }
+    let status = build
+        .args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--quiet",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("run cargo");
+    assert!(
+        status.success(),
+        "cargo test --workspace --no-run failed: {status}"
+    );
+    profile_dir.join(format!("cubist{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The first of `names` found on `PATH`; fails the test, naming `.ci/run`, when none is.
+pub fn require_program(names: &[&str]) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in names {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "{} is not installed: run `bash .ci/run` (it installs the Debian packages chromium and \
+         chromium-driver), or `apt-get install chromium chromium-driver`",
+        names.join(" / ")
+    )
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The stdout lines of a child, as they come.
+pub struct Lines {
+    rx: Receiver<String>,
+    /// Lines not yet returned by [`Lines::wait_for`].
+    pending: Vec<String>,
+    /// Every line so far, for failure messages.
+    seen: Vec<String>,
+    what: String,
+}
+
+impl Lines {
+    /// Returns the first line not returned before that matches `want`, in whatever order the
+    /// child printed it, waiting up to `patience` for it. Fails the test with the output so far
+    /// when the child exits or time runs out.
+    pub fn wait_for(&mut self, patience: Duration, want: impl Fn(&str) -> bool) -> String {
+        if let Some(i) = self.pending.iter().position(|l| want(l)) {
+            return self.pending.remove(i);
+        }
+        let deadline = Instant::now() + patience;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                    self.pending.push(line);
+                }
+                Err(e) => panic!(
+                    "{}: {} before the expected line; its output:\n{}",
+                    self.what,
+                    match e {
+                        RecvTimeoutError::Timeout => "no such line in time",
+                        RecvTimeoutError::Disconnected => "exited",
+                    },
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+/// Starts `cmd` with its stdout piped into [`Lines`] (stderr is inherited).
+pub fn spawn(mut cmd: Command) -> (Running, Lines) {
+    let what = format!("{:?}", cmd.get_program());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let lines = Lines {
+        rx,
+        pending: Vec::new(),
+        seen: Vec::new(),
+        what,
+    };
+    (Running(child), lines)
+}
