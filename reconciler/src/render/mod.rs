@@ -18,7 +18,6 @@ use crate::model::{Model, Project};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Label every object cubist owns carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cubist");
@@ -194,7 +193,31 @@ pub fn render(
                 .map(move |c| (p, c.name()))
         })
         .collect();
-    let results = in_parallel(&jobs, |(p, c)| render_project(model, p, c, blueprints));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len() / 8)
+        .max(1);
+    let run = |jobs: &[(&Project, &str)]| -> Vec<Result<Vec<RenderedObject>, RenderError>> {
+        jobs.iter()
+            .map(|(p, c)| render_project(model, p, c, blueprints))
+            .collect()
+    };
+    let results: Vec<Result<Vec<RenderedObject>, RenderError>> = if threads == 1 {
+        run(&jobs)
+    } else {
+        // Contiguous chunks, joined in order: the first error is the first in project order.
+        let chunk = jobs.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|part| s.spawn(move || run(part)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("render thread panicked"))
+                .collect()
+        })
+    };
     for ((_, cluster), objects) in jobs.iter().zip(results) {
         sets.get_mut(*cluster)
             .expect("cluster exists")
@@ -220,39 +243,6 @@ pub fn render(
         }
     }
     Ok(sets)
-}
-
-/// `f` of every job, in job order, on up to one thread per core. Each thread takes the next job
-/// when it is done with one, so a thread slowed down by other work does not hold up the rest.
-fn in_parallel<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len() / 8)
-        .max(1);
-    if threads == 1 {
-        return jobs.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break mine };
-                        mine.push((i, f(job)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Renders one project's objects for one cluster (unsorted).
@@ -525,15 +515,6 @@ mod tests {
             // Once more from the skeleton cache.
             assert_eq!(render(&model, &fast).unwrap(), a);
         }
-    }
-
-    /// Jobs shared out one at a time still come back in job order.
-    #[test]
-    fn in_parallel_keeps_job_order() {
-        let jobs: Vec<u64> = (0..1000).collect();
-        // Each thread's results come back together: they must be put back in job order.
-        let doubled = in_parallel(&jobs, |j| j * 2);
-        assert_eq!(doubled, jobs.iter().map(|j| j * 2).collect::<Vec<_>>());
     }
 
     /// The streamed hash equals sha256 of the sorted, compact JSON without the two annotations.
