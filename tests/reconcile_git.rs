@@ -483,3 +483,55 @@ fn local_status_branch_accumulates_without_push() {
         "held at the last good revision after restart"
     );
 }
+
+/// `--repo` naming a local working clone (not bare): status commits land on its status branch
+/// (libgit2 cannot push there, so they are delivered by fetching), and its HEAD, index and files
+/// stay as they were; a second status commit moves the branch forward.
+#[test]
+fn status_reaches_a_local_working_clone() {
+    let fx = Fixture::new();
+    let head_before = git(&fx.work, &["rev-parse", "HEAD"]);
+    let status_before = git(&fx.work, &["status", "--porcelain"]);
+    let mut r = Reconciler::new(Config {
+        repo: fx.work.display().to_string(),
+        ..fx.cfg.clone()
+    })
+    .unwrap();
+    let first = poll_some(&mut r).status_commit.unwrap();
+    let work = Repository::open(&fx.work).unwrap();
+    assert_eq!(
+        work.refname_to_id(&format!("refs/heads/{STATUS}")).unwrap(),
+        first
+    );
+    let summary = StatusTree::new(read_status(&work, STATUS).unwrap())
+        .summary()
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.revision, head_before);
+
+    touch_vision(&fx);
+    git(&fx.work, &["add", "-A"]);
+    git(&fx.work, &["commit", "-q", "-m", "vision: touch"]);
+    let head = git(&fx.work, &["rev-parse", "HEAD"]);
+    let status_now = git(&fx.work, &["status", "--porcelain"]);
+    let second = poll_some(&mut r).status_commit.unwrap();
+    assert_eq!(
+        work.refname_to_id(&format!("refs/heads/{STATUS}")).unwrap(),
+        second
+    );
+    assert!(
+        work.graph_descendant_of(second, first).unwrap(),
+        "moves forward only"
+    );
+    assert_eq!(
+        git(&fx.work, &["rev-parse", "HEAD"]),
+        head,
+        "HEAD untouched"
+    );
+    assert_eq!(
+        git(&fx.work, &["status", "--porcelain"]),
+        status_now,
+        "index and files untouched"
+    );
+    assert_eq!(status_before, "", "the clone started clean");
+}

@@ -94,6 +94,9 @@ fn fetch_branch(repo: &Repository, url: &str, branch: &str) -> Result<()> {
 
 /// Pushes `commit` to `branch` without force; an error when the remote has moved.
 fn push(repo: &Repository, url: &str, commit: Oid, branch: &str) -> Result<()> {
+    if let Some(work) = non_bare_local(url) {
+        return deliver_local(repo, &work, commit, branch);
+    }
     let tmp = format!("refs/cubist/push/{branch}");
     repo.reference(&tmp, commit, true, "cubist status push")?;
     let mut remote = repo.remote_anonymous(url)?;
@@ -117,6 +120,60 @@ fn push(repo: &Repository, url: &str, commit: Oid, branch: &str) -> Result<()> {
         bail!("remote rejected the status push: {why}");
     }
     Ok(())
+}
+
+/// The repository at `url` when it is a local working tree (libgit2 cannot push to those).
+fn non_bare_local(url: &str) -> Option<Repository> {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    if url.contains("://") && !url.starts_with("file://") {
+        return None;
+    }
+    Repository::open(path).ok().filter(|r| !r.is_bare())
+}
+
+/// Delivers a status commit into a local working tree's repository the way a push would: the
+/// objects are fetched from the mirror, and the branch moves only forward (a moved branch is
+/// a rejection, retried on top of it). Its HEAD, index and files are never touched.
+fn deliver_local(mirror: &Repository, work: &Repository, commit: Oid, branch: &str) -> Result<()> {
+    let refname = format!("refs/heads/{branch}");
+    if work
+        .head()
+        .ok()
+        .and_then(|h| h.name().ok().map(str::to_string))
+        == Some(refname.clone())
+    {
+        bail!(
+            "the status branch `{branch}` is checked out in {}; check out another branch there",
+            work.workdir().unwrap_or(work.path()).display()
+        );
+    }
+    let incoming = format!("refs/cubist/incoming/{branch}");
+    let tmp = format!("refs/cubist/push/{branch}");
+    mirror.reference(&tmp, commit, true, "cubist status delivery")?;
+    let fetched = work
+        .remote_anonymous(&mirror.path().display().to_string())
+        .and_then(|mut r| r.fetch(&[format!("+{tmp}:{incoming}")], None, None));
+    if let Ok(mut r) = mirror.find_reference(&tmp) {
+        let _ = r.delete();
+    }
+    fetched.context("cannot copy the status commit into the local repository")?;
+    if let Ok(mut r) = work.find_reference(&incoming) {
+        let _ = r.delete();
+    }
+    match work.refname_to_id(&refname) {
+        Ok(old) if old == commit => Ok(()),
+        Ok(old) if !work.graph_descendant_of(commit, old)? => {
+            bail!("remote rejected the status push: {branch} moved (not a fast-forward)")
+        }
+        Ok(old) => {
+            work.reference_matching(&refname, commit, true, old, "cubist status")?;
+            Ok(())
+        }
+        Err(_) => {
+            work.reference(&refname, commit, false, "cubist status")?;
+            Ok(())
+        }
+    }
 }
 
 /// All blobs of a tree as `path → blob id`.
