@@ -7,7 +7,8 @@
 //! Goal: a one-file change re-reconciles in under 100 ms.
 //!
 //! `cargo bench -p cubist --bench reconcile`. Options after `--`: `--projects N` (default 500),
-//! `--runs N` (timed iterations, default 7), `--once` (one iteration of each). Instruction
+//! `--runs N` (timed iterations, default 7), `--once` (one iteration of each), `--no-template`
+//! (skip the template change). Instruction
 //! counts, repeatable on a busy machine: `valgrind --tool=callgrind --collect-atstart=no
 //! --toggle-collect='*timed_reconcile*' target/release/deps/reconcile-<hash> --once` counts the
 //! one-file change and the template change (first full reconcile excluded).
@@ -31,6 +32,7 @@ fn main() {
         ..Shape::default()
     };
     let mut runs = 7usize;
+    let mut template = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -42,6 +44,7 @@ fn main() {
             }
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--once" => runs = 1,
+            "--no-template" => template = false,
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -102,7 +105,7 @@ fn main() {
 
     let mut platform = Vec::new();
     let mut rendered = 0;
-    for i in 0..runs.min(3) {
+    for i in 0..runs.min(3) * usize::from(template) {
         bench.edit(
             TEMPLATE,
             "PYTHONUNBUFFERED: \"",
@@ -111,6 +114,9 @@ fn main() {
         let o = bench.reconcile_new_head(&mut rec);
         rendered = o.projects_rendered;
         platform.push(o.timings);
+    }
+    if platform.is_empty() {
+        return;
     }
     let m = median_of(&mut platform);
     println!(
