@@ -5,7 +5,7 @@
 
 use cubist::reconcile::{Config, Outcome, Reconciler};
 use cubist::render::ObjectKey;
-use cubist::report::status_branch::{Author, read_status};
+use cubist::report::status_branch::read_status;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
@@ -80,16 +80,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     );
     edit(&cluster_file, "selfHeal: true", "selfHeal: false");
     init_and_commit(&work, "platform");
-    let mut r = Reconciler::new(Config {
-        repo: work.display().to_string(),
-        branch: "main".into(),
-        status_branch: "cubist/status".into(),
-        cache_dir: tmp.path().join("cache"),
-        target_root: work.clone(),
-        author: Author::default(),
-        push_status: false,
-    })
-    .unwrap();
+    let mut r = Reconciler::new(Config::local(&work, tmp.path().join("cache"))).unwrap();
 
     // 1. A new revision is applied to both clusters.
     let o = r.poll().unwrap().expect("first reconcile");

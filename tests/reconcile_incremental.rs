@@ -5,7 +5,6 @@
 
 use cubist::diag::codes;
 use cubist::reconcile::{Config, Outcome, Reconciler};
-use cubist::report::status_branch::Author;
 use cubist::synth::{self, Shape};
 use cubist_tests::repo::{commit_all, edit, init_and_commit, read_dir_tree};
 use std::collections::BTreeMap;
@@ -28,15 +27,7 @@ impl Fixture {
         };
         synth::write(&shape, &work).unwrap();
         init_and_commit(&work, "synthetic platform");
-        let cfg = Config {
-            repo: work.display().to_string(),
-            branch: "main".into(),
-            status_branch: "cubist/status".into(),
-            cache_dir: tmp.path().join("cache"),
-            target_root: work.clone(),
-            author: Author::default(),
-            push_status: false,
-        };
+        let cfg = Config::local(&work, tmp.path().join("cache"));
         let rec = Reconciler::new(cfg).unwrap();
         Fixture {
             rendered: tmp.path().join("rendered/cluster-0"),

@@ -43,6 +43,22 @@ pub struct Config {
     pub push_status: bool,
 }
 
+impl Config {
+    /// The loop on a local repository at `repo` (branch `main`, status on `cubist/status`, kept
+    /// in the mirror under `cache_dir`, not pushed), with directory targets relative to `repo`.
+    pub fn local(repo: &std::path::Path, cache_dir: PathBuf) -> Config {
+        Config {
+            repo: repo.display().to_string(),
+            branch: "main".into(),
+            status_branch: "cubist/status".into(),
+            cache_dir,
+            target_root: repo.to_path_buf(),
+            author: Author::default(),
+            push_status: false,
+        }
+    }
+}
+
 /// A project's last good state: what it rendered at which revision. Shared (`Arc`) between
 /// reconciles: a project that is skipped or held is not copied.
 #[derive(Debug)]
