@@ -36,13 +36,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--projects" => {
-                shape.projects = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--projects N")
-            }
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--projects" => shape.projects = cubist::synth::flag_value(&mut args, "--projects"),
+            "--runs" => runs = cubist::synth::flag_value(&mut args, "--runs"),
             "--once" => runs = 1,
             "--no-template" => template = false,
             _ => {} // `cargo bench` passes `--bench`

@@ -28,19 +28,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--projects" => {
-                projects = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--projects N")
-            }
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--projects" => projects = cubist::synth::flag_value(&mut args, "--projects"),
+            "--runs" => runs = cubist::synth::flag_value(&mut args, "--runs"),
             "--kustomize-projects" => {
-                kustomize_projects = Some(
-                    args.next()
-                        .and_then(|v| v.parse().ok())
-                        .expect("--kustomize-projects N"),
-                )
+                kustomize_projects =
+                    Some(cubist::synth::flag_value(&mut args, "--kustomize-projects"))
             }
             "--no-kustomize" => kustomize_projects = None,
             "--write-repo" => write_repo = Some(args.next().expect("--write-repo DIR").into()),

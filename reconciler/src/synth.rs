@@ -421,3 +421,11 @@ mod tests {
         assert_eq!(files(&Shape::default()).len(), 10_013);
     }
 }
+
+/// The number after a bench flag such as `--projects N`; panics naming the flag when it is
+/// missing or not a number (benches take their options this way).
+pub fn flag_value<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, flag: &str) -> T {
+    args.next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{flag} takes a number"))
+}
