@@ -10,7 +10,7 @@ use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime};
-use cubist_tests::repo::{commit_all, edit, init_and_commit};
+use cubist_tests::repo::{commit_all, cubist_binary, edit, init_and_commit};
 use cubist_tests::require_kube_local;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -117,6 +117,26 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
         .unwrap();
     assert!(inventory.objects.iter().any(|e| e.key() == cron));
     assert!(!inventory.objects.iter().any(|e| e.key() == ns));
+
+    // `cubist plan --cluster prod-bj` diffs against the live objects: nothing left to create.
+    let out = std::process::Command::new(cubist_binary())
+        .args(["plan", "--cluster", CLUSTER, "--format", "json"])
+        .arg(&work)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let c = &plan["clusters"][0];
+    assert_eq!(
+        (
+            c["cluster"].as_str(),
+            c["created"].as_u64(),
+            c["changed"].as_u64()
+        ),
+        (Some(CLUSTER), Some(0), Some(0)),
+        "{plan:#}"
+    );
+    assert!(c["unchanged"].as_u64().unwrap() > 10, "{plan:#}");
 
     // Nothing changed: a refresh pass writes no status commit.
     assert!(r.poll().unwrap().is_none(), "no change, no status commit");

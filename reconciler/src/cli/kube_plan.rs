@@ -2,9 +2,9 @@
 //! (server-side dry-run), with prunes taken from the inventory in the status branch.
 
 use crate::model::kinds::ClusterSpec;
-use crate::render::RenderedSet;
+use crate::render::{REVISION_ANNOTATION, RenderedSet};
 use crate::report::status_branch::read_status_ref;
-use crate::target::kube::KubeTarget;
+use crate::target::kube::{KubeOptions, KubeTarget};
 use crate::target::{Inventory, Plan};
 use std::path::Path;
 
@@ -32,11 +32,30 @@ pub(super) fn plan(
             )),
         ),
     };
+    // A working tree has no commit to name: leave each live object's revision annotation as
+    // it is rather than plan a change of every object to `working-tree`.
+    let mut desired = desired.clone();
+    for o in &mut desired.objects {
+        if let Some(a) = o
+            .body
+            .pointer_mut("/metadata/annotations")
+            .and_then(|a| a.as_object_mut())
+        {
+            a.remove(REVISION_ANNOTATION);
+        }
+    }
+    let desired = &desired;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let plan = rt.block_on(async {
-        let target = KubeTarget::for_cluster(name, spec).await?;
+        // The same rule as the loop: fields changed by hand are taken back only with selfHeal.
+        let target = KubeTarget::for_cluster(name, spec)
+            .await?
+            .with_options(KubeOptions {
+                revert_manual_edits: spec.self_heal,
+                ..KubeOptions::default()
+            });
         target.plan(desired, &inventory).await
     })?;
     Ok((plan, note))
