@@ -1,21 +1,13 @@
 //! `cubist validate` as a process: exit codes, `--format json`, and the corpus cases'
 //! locations in both output formats.
 
+mod common;
 #[path = "../../tests/support/corpus.rs"]
 mod corpus;
 
+use common::cubist;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn cubist(args: &[&str], repo: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cubist"))
-        .args(args)
-        .arg(repo)
-        .env_remove("CUBIST_LOG")
-        .output()
-        .expect("run cubist")
-}
 
 fn validate_json(repo: &Path) -> (i32, Vec<Value>) {
     let out = cubist(&["validate", "--format", "json"], repo);

@@ -1,20 +1,13 @@
 //! `cubist apply` as a process, twice on a copy of examples-repo: the first run writes the local
 //! cluster's directory target, the second finds nothing to do.
 
+mod common;
 #[path = "../../tests/support/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
+use common::cubist;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn cubist(args: &[&str], repo: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cubist"))
-        .args(args)
-        .arg(repo)
-        .env_remove("CUBIST_LOG")
-        .output()
-        .expect("run cubist")
-}
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
