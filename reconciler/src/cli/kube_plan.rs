@@ -4,7 +4,7 @@
 use crate::model::kinds::ClusterSpec;
 use crate::render::{REVISION_ANNOTATION, RenderedSet};
 use crate::report::status_branch::read_status_ref;
-use crate::target::kube::{KubeOptions, KubeTarget};
+use crate::target::kube::KubeTarget;
 use crate::target::{Inventory, Plan};
 use std::path::Path;
 
@@ -49,13 +49,7 @@ pub(super) fn plan(
         .enable_all()
         .build()?;
     let plan = rt.block_on(async {
-        // The same rule as the loop: fields changed by hand are taken back only with selfHeal.
-        let target = KubeTarget::for_cluster(name, spec)
-            .await?
-            .with_options(KubeOptions {
-                revert_manual_edits: spec.self_heal,
-                ..KubeOptions::default()
-            });
+        let target = KubeTarget::for_cluster(name, spec).await?;
         target.plan(desired, &inventory).await
     })?;
     Ok((plan, note))

@@ -1,7 +1,7 @@
 //! `cubist reconcile` and `cubist serve`: the GitOps loop, with the status page and the GitHub
 //! webhook on one HTTP server.
 
-use crate::reconcile::{Config, Reconciler};
+use crate::reconcile::{Config, MAX_BACKOFF, Reconciler, backoff};
 use crate::report::status_branch::{Author, read_status};
 use crate::source::watch::{DEBOUNCE, DirectoryWatcher, watch_directory};
 use anyhow::{Context, Result};
@@ -134,17 +134,18 @@ fn run_loop(
     mut on_outcome: impl FnMut(&crate::reconcile::Outcome),
 ) -> Result<ExitCode> {
     let every = interval(&args.interval)?;
-    let mut backoff = Duration::from_secs(1);
+    let mut failures = 0;
     let mut reconciler = loop {
         match Reconciler::new(config(args)?) {
             Ok(r) => break r,
             Err(e) if !args.once => {
+                failures += 1;
+                let wait = backoff(failures, MAX_BACKOFF);
                 eprintln!(
                     "cubist: cannot reach the repository ({e:#}); retrying in {}s",
-                    backoff.as_secs()
+                    wait.as_secs()
                 );
-                std::thread::sleep(jitter(backoff));
-                backoff = (backoff * 2).min(Duration::from_secs(300));
+                std::thread::sleep(wait);
             }
             Err(e) => return Err(e),
         }
@@ -158,7 +159,7 @@ fn run_loop(
             reconciler.config().repo
         );
     }
-    backoff = Duration::from_secs(1);
+    failures = 0;
     let local = local_authoring(args).filter(|_| !args.once);
     loop {
         if let Some(dir) = local {
@@ -189,17 +190,17 @@ fn run_loop(
                         _ => {}
                     }
                 }
-                backoff = Duration::from_secs(1);
+                failures = 0;
                 every
             }
             Ok(None) => every,
             Err(e) => {
+                failures += 1;
+                let w = backoff(failures, MAX_BACKOFF);
                 eprintln!(
                     "cubist: reconcile failed ({e:#}); the last good state keeps serving; retrying in {}s",
-                    backoff.as_secs()
+                    w.as_secs()
                 );
-                let w = jitter(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(300));
                 if args.once {
                     return Ok(ExitCode::from(1));
                 }
@@ -214,15 +215,6 @@ fn run_loop(
             while nudges.try_recv().is_ok() {}
         }
     }
-}
-
-/// Adds up to 20% random jitter.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    d + d.mul_f64(f64::from(nanos % 1000) / 5000.0)
 }
 
 /// The status page's data: the status branch of the mirror.

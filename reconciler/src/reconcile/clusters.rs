@@ -6,17 +6,14 @@
 use super::ClusterOutcome;
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::{ObjectKey, RenderedSet};
-use crate::target::kube::{KubeError, KubeOptions, KubeTarget};
+use crate::target::kube::{KubeError, KubeTarget};
 use crate::target::select::directory_target;
 use crate::target::{Action, Inventory, InventoryEntry, Target};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Longest wait between attempts on an unreachable cluster.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+use std::time::Instant;
 
 /// Why the targets are visited: a new revision to apply, or a periodic look at live state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +228,7 @@ impl Clusters {
                 Err((set, e)) => {
                     slot.failures += 1;
                     slot.pending = true;
-                    let wait = super::backoff(slot.failures, MAX_BACKOFF);
+                    let wait = super::backoff(slot.failures, super::MAX_BACKOFF);
                     slot.retry_at = Some(Instant::now() + wait);
                     if e.is_unreachable() {
                         slot.target = None;
@@ -284,12 +281,7 @@ impl Job {
         let target = match target {
             Some(t) => t,
             None => match KubeTarget::for_cluster(&name, &spec).await {
-                Ok(t) => Arc::new(t.with_options(KubeOptions {
-                    // Hand edits are taken back only where the cluster asks for self-healing;
-                    // otherwise they are conflicts, reported.
-                    revert_manual_edits: spec.self_heal,
-                    ..KubeOptions::default()
-                })),
+                Ok(t) => Arc::new(t),
                 Err(e) => return (name, None, Err((desired, e))),
             },
         };

@@ -201,6 +201,9 @@ impl ClusterOutcome {
     }
 }
 
+/// Longest wait between attempts on an unreachable repository or cluster.
+pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Exponential backoff after `failures` failures in a row (1 s, 2 s, 4 s, …, at most `max`),
 /// plus up to 20% jitter so many clusters or replicas do not retry in step.
 pub fn backoff(failures: u32, max: std::time::Duration) -> std::time::Duration {

@@ -110,7 +110,9 @@ impl KubeTarget {
         })
     }
 
-    /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the cluster.
+    /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the
+    /// cluster. Fields changed by hand are taken back only when the cluster asks for
+    /// `selfHeal`; otherwise they are conflicts, reported.
     pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
         match &spec.target {
             TargetSpec::Kubernetes {
@@ -119,7 +121,11 @@ impl KubeTarget {
             } => Ok(
                 KubeTarget::connect(kubeconfig.as_deref().map(Path::new), context.as_deref())
                     .await?
-                    .named(name),
+                    .named(name)
+                    .with_options(KubeOptions {
+                        revert_manual_edits: spec.self_heal,
+                        ..KubeOptions::default()
+                    }),
             ),
             TargetSpec::Directory { .. } => Err(KubeError::Config {
                 cluster: name.to_string(),
