@@ -9,7 +9,9 @@
 //! `--projects N` (default 500), `--runs N` (default 3), `--kustomize-projects N` (default 50:
 //! kustomize's time grows with the square of the overlays — 16 s for 50, 66 s for 100 on the
 //! 2-core dev machine — so the comparison runs at that size, against cubist on a repository of
-//! the same size), `--no-kustomize`, `--write-repo DIR` (only write the synthetic repository).
+//! the same size), `--no-kustomize`, `--write-repo DIR` (only write the synthetic repository),
+//! `--repo DIR` (measure a repository written by `--write-repo` instead of writing one: for
+//! profilers, which then see only the measured work).
 
 use cubist::render::{Blueprints, render, yaml_out::to_yaml};
 use cubist::synth::{self, Shape};
@@ -25,6 +27,7 @@ fn main() {
     let mut runs = 3usize;
     let mut kustomize_projects = Some(50);
     let mut write_repo: Option<PathBuf> = None;
+    let mut given_repo: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -36,6 +39,7 @@ fn main() {
             }
             "--no-kustomize" => kustomize_projects = None,
             "--write-repo" => write_repo = Some(args.next().expect("--write-repo DIR").into()),
+            "--repo" => given_repo = Some(args.next().expect("--repo DIR").into()),
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -50,12 +54,21 @@ fn main() {
         return;
     }
 
-    let repo = dir.path().join("repo");
-    let shape = write_synthetic(projects, &repo);
-    println!(
-        "synthetic repository: {projects} projects, {} manifests",
-        shape.manifests()
-    );
+    let repo = match given_repo {
+        Some(repo) => {
+            println!("repository: {}", repo.display());
+            repo
+        }
+        None => {
+            let repo = dir.path().join("repo");
+            let shape = write_synthetic(projects, &repo);
+            println!(
+                "synthetic repository: {projects} projects, {} manifests",
+                shape.manifests()
+            );
+            repo
+        }
+    };
     reset_peak_rss();
     let m = measure(&repo, runs);
     let rss = peak_rss_kib().map(|k| k as f64 / 1024.0);

@@ -23,11 +23,55 @@ pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
     let mut snap = Snapshot::default();
     let entries = std::fs::read_dir(root)
         .with_context(|| format!("cannot list {}: check its permissions", root.display()))?;
-    walk(entries, "", &mut snap);
+    let mut candidates = Vec::new();
+    walk(entries, "", &mut snap, &mut candidates);
+    for (rel, body) in read_all(candidates) {
+        snap.files.insert(rel, body);
+    }
     Ok(snap)
 }
 
-fn walk(entries: std::fs::ReadDir, prefix: &str, snap: &mut Snapshot) {
+/// Below this many files per thread, files are read on one thread.
+const MIN_FILES_PER_THREAD: usize = 64;
+
+/// Reads the candidates `(repository path, file)`, spread over the cores in contiguous runs
+/// (system calls are most of the work); candidates that are directories are left out.
+fn read_all(candidates: Vec<(String, std::path::PathBuf)>) -> Vec<(String, FileBody)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(candidates.len() / MIN_FILES_PER_THREAD)
+        .max(1);
+    let read = |part: &[(String, std::path::PathBuf)]| -> Vec<(String, FileBody)> {
+        part.iter()
+            .filter_map(|(rel, path)| Some((rel.clone(), read_entry(path)?)))
+            .collect()
+    };
+    if threads == 1 {
+        return read(&candidates);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = candidates
+            .chunks(candidates.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || read(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Lists the tree below `prefix`: unlistable directories go into `snap` as unreadable, manifest
+/// candidates into `candidates` to be read.
+fn walk(
+    entries: std::fs::ReadDir,
+    prefix: &str,
+    snap: &mut Snapshot,
+    candidates: &mut Vec<(String, std::path::PathBuf)>,
+) {
     let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -38,16 +82,14 @@ fn walk(entries: std::fs::ReadDir, prefix: &str, snap: &mut Snapshot) {
         let rel = format!("{prefix}{name}");
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             match std::fs::read_dir(entry.path()) {
-                Ok(sub) => walk(sub, &format!("{rel}/"), snap),
+                Ok(sub) => walk(sub, &format!("{rel}/"), snap, candidates),
                 Err(e) => {
                     let why = format!("cannot list the directory: {e}");
                     snap.files.insert(rel, FileBody::Unreadable(why));
                 }
             }
-        } else if is_manifest_path(&rel)
-            && let Some(body) = read_entry(&entry.path())
-        {
-            snap.files.insert(rel, body);
+        } else if is_manifest_path(&rel) {
+            candidates.push((rel, entry.path()));
         }
     }
 }
