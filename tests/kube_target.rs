@@ -43,7 +43,7 @@ fn render_repo(root: &Path, cluster: &str) -> RenderedSet {
 /// sharing a server do not meet; hashes are recomputed.
 fn isolate(mut set: RenderedSet, suffix: &str) -> RenderedSet {
     for o in &mut set.objects {
-        let b = &mut o.body;
+        let b = std::sync::Arc::make_mut(&mut o.body);
         if let Some(ns) = b
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -334,9 +334,9 @@ fn another_applier_is_a_conflict_named_not_forced() {
         // with the manager's name: the apply is never forced.
         let mut changed = set.clone();
         let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
-        o.body["spec"]["startingDeadlineSeconds"] = json!(120);
+        std::sync::Arc::make_mut(&mut o.body)["spec"]["startingDeadlineSeconds"] = json!(120);
         o.hash = content_hash(&o.body);
-        o.body["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
+        std::sync::Arc::make_mut(&mut o.body)["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
         let mut plan = t.plan(&changed, &inventory).await.unwrap();
         for c in plan.changes.iter_mut().filter(|c| c.key == cron) {
             c.action = Action::Update; // as if planned before the other tool came
@@ -350,9 +350,9 @@ fn another_applier_is_a_conflict_named_not_forced() {
 
         // The annotation cubist.dev/force-apply: "true" takes the field over.
         let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
-        o.body["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true");
+        std::sync::Arc::make_mut(&mut o.body)["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true");
         o.hash = content_hash(&o.body);
-        o.body["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
+        std::sync::Arc::make_mut(&mut o.body)["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
         let (plan, report, _, _) = plan_and_apply(&t, &changed, &inventory).await;
         assert_eq!(plan.changes.iter().find(|c| c.key == cron).unwrap().action, Action::Update);
         assert!(!report.failed.iter().any(|(o, _)| o == &cron.to_string()), "{report:#?}");
@@ -447,7 +447,7 @@ async fn install_volcano_job(t: &KubeTarget, suffix: &str) -> ObjectKey {
     let hash = content_hash(&body);
     body["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
     let o = cubist::render::RenderedObject {
-        body,
+        body: body.into(),
         hash,
         project: Some(format!("vision-{suffix}")),
         source: "test".into(),
@@ -471,7 +471,7 @@ fn stamped(mut body: Value, project: Option<&str>) -> cubist::render::RenderedOb
     let hash = content_hash(&body);
     body["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
     cubist::render::RenderedObject {
-        body,
+        body: body.into(),
         hash,
         project: project.map(str::to_string),
         source: "test".into(),

@@ -377,7 +377,7 @@ fn crd_check_rejects_unknown_fields_and_wrong_types() {
         .iter()
         .find(|o| o.body["kind"] == "WorkflowTemplate")
         .expect("a WorkflowTemplate");
-    let mut bad = wt.body.clone();
+    let mut bad = (*wt.body).clone();
     bad["spec"]["entrypointz"] = json!("dag");
     bad["spec"]["parallelism"] = json!("three");
     let errs = validate_crd("bad", &bad).unwrap();
@@ -390,7 +390,7 @@ fn crd_check_rejects_unknown_fields_and_wrong_types() {
     // fields: its trial Job goes through the typed check instead).
     let mut deep = 0;
     for (_, o) in objects() {
-        let mut docs = vec![o.body.clone()];
+        let mut docs = vec![(*o.body).clone()];
         docs.extend(embedded_manifests(&o.body).into_iter().map(|(_, m)| m));
         for doc in docs
             .into_iter()
@@ -432,7 +432,7 @@ fn crd_check_rejects_unknown_fields_and_wrong_types() {
     }
     assert!(deep >= 10, "{deep}");
     // ...but metadata and preserve-unknown-fields subtrees are left to the apiserver / controller.
-    let mut ok = wt.body.clone();
+    let mut ok = (*wt.body).clone();
     ok["metadata"]["labels"]["x"] = json!("y");
     assert_eq!(validate_crd("ok", &ok).unwrap(), Vec::<String>::new());
 }
@@ -578,7 +578,7 @@ fn rendering_is_deterministic() {
             .unwrap_or_else(|d| panic!("{}: {}", describe(cluster, &o.body), d.message));
         assert_eq!(
             back[0].to_json(),
-            o.body,
+            *o.body,
             "{} does not read back\n{text}",
             describe(cluster, &o.body)
         );
@@ -682,7 +682,7 @@ fn every_object_carries_cubist_labels_annotations_and_its_hash() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The hash ignores the revision and hash annotations, and nothing else.
     let o = &rendered().1["local"].objects[0];
-    let mut b = o.body.clone();
+    let mut b = (*o.body).clone();
     b["metadata"]["annotations"][REVISION_ANNOTATION] = json!("other");
     assert_eq!(content_hash(&b), o.hash);
     b["metadata"]["labels"]["x"] = json!("y");
@@ -782,7 +782,7 @@ fn placement_mounts_and_env_reach_every_pod() {
                 .resource_group(project, cluster_spec)
                 .expect("examples place every project on a resource group");
             let spec = &project.manifest.spec;
-            let mut docs = vec![(describe(cluster, &o.body), o.body.clone())];
+            let mut docs = vec![(describe(cluster, &o.body), (*o.body).clone())];
             docs.extend(
                 embedded_manifests(&o.body)
                     .into_iter()

@@ -87,7 +87,7 @@ fn objects(n: usize) -> RenderedSet {
             });
             let hash = content_hash(&body);
             body["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
-            RenderedObject { body, hash, project: Some(project), source: format!("projects/team/pipelines/{name}.yaml") }
+            RenderedObject { body: body.into(), hash, project: Some(project), source: format!("projects/team/pipelines/{name}.yaml") }
         })
         .collect();
     let mut set = RenderedSet {

@@ -36,8 +36,7 @@ pub(super) fn plan(
     // it is rather than plan a change of every object to `working-tree`.
     let mut desired = desired.clone();
     for o in &mut desired.objects {
-        if let Some(a) = o
-            .body
+        if let Some(a) = std::sync::Arc::make_mut(&mut o.body)
             .pointer_mut("/metadata/annotations")
             .and_then(|a| a.as_object_mut())
         {

@@ -18,6 +18,7 @@ use crate::model::{Model, Project};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Label every object cubist owns carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cubist");
@@ -33,8 +34,9 @@ pub const HASH_ANNOTATION: &str = "cubist.dev/hash";
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedObject {
-    /// The full object: apiVersion, kind, metadata (with cubist's labels), spec.
-    pub body: Value,
+    /// The full object: apiVersion, kind, metadata (with cubist's labels), spec. Shared: the
+    /// loop hands the same objects to plans, inventories and status without copying them.
+    pub body: Arc<Value>,
     /// `sha256:<hex>` of the body without the revision and hash annotations.
     pub hash: String,
     /// Owning project, `None` for cluster-wide objects of no project.
@@ -94,20 +96,25 @@ impl RenderedObject {
         ]
     }
 
-    /// Apply stage: CRDs 0, Namespaces 1, RBAC and quotas 2, workloads 3.
+    /// Apply stage of the object's kind (see [`stage_of`]).
     pub fn stage(&self) -> u8 {
-        match self
-            .body
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-        {
-            "CustomResourceDefinition" => 0,
-            "Namespace" => 1,
-            "ServiceAccount" | "RoleBinding" | "Role" | "ClusterRole" | "ClusterRoleBinding"
-            | "ResourceQuota" | "LimitRange" => 2,
-            _ => 3,
-        }
+        stage_of(
+            self.body
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// Apply stage of a kind: CRDs 0, Namespaces 1, RBAC and quotas 2, workloads 3.
+pub fn stage_of(kind: &str) -> u8 {
+    match kind {
+        "CustomResourceDefinition" => 0,
+        "Namespace" => 1,
+        "ServiceAccount" | "RoleBinding" | "Role" | "ClusterRole" | "ClusterRoleBinding"
+        | "ResourceQuota" | "LimitRange" => 2,
+        _ => 3,
     }
 }
 
@@ -370,7 +377,7 @@ fn stamp(
         Value::String(revision.to_string()),
     );
     RenderedObject {
-        body,
+        body: Arc::new(body),
         hash,
         project: Some(project.to_string()),
         source: source.to_string(),
@@ -392,11 +399,18 @@ fn metadata_map<'a>(body: &'a mut Value, field: &str) -> &'a mut Map<String, Val
 /// `sha256:<hex>` of an object's canonical JSON (keys sorted at every level, compact), ignoring
 /// the revision and hash annotations. Streams the canonical form without copying the object.
 pub fn content_hash(body: &Value) -> String {
-    let mut buf = Vec::with_capacity(4096);
-    write_canonical(body, Some(0), &mut Vec::new(), &mut buf);
-    // ring's sha256 uses the CPU's vector instructions: twice as fast as `sha2` without SHA-NI.
-    let digest = ring::digest::digest(&ring::digest::SHA256, &buf);
-    format!("sha256:{}", hex::encode(digest))
+    thread_local! {
+        /// The canonical form's buffer, reused by every hash on this thread.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        write_canonical(body, Some(0), &mut Vec::new(), buf);
+        // ring's sha256 uses the CPU's vector instructions: twice as fast as `sha2` without
+        // SHA-NI.
+        let digest = ring::digest::digest(&ring::digest::SHA256, buf);
+        format!("sha256:{}", hex::encode(digest))
+    })
 }
 
 /// `depth` tracks the path `/metadata/annotations` (0 = root, 1 = metadata, 2 = annotations),

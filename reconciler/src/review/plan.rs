@@ -185,7 +185,7 @@ mod tests {
             "data": data});
         RenderedObject {
             hash: content_hash(&body),
-            body,
+            body: body.into(),
             project: Some("p".into()),
             source: format!("projects/p/{name}.yaml"),
         }
@@ -206,7 +206,8 @@ mod tests {
             obj("ConfigMap", "gone", json!({"a": "1"})),
         ]);
         let mut same = obj("ConfigMap", "same", json!({"a": "1"}));
-        same.body["metadata"]["annotations"][REVISION_ANNOTATION] = json!("newer");
+        std::sync::Arc::make_mut(&mut same.body)["metadata"]["annotations"][REVISION_ANNOTATION] =
+            json!("newer");
         let head = set(vec![
             same,
             obj("ConfigMap", "edited", json!({"a": "2"})),

@@ -3,11 +3,11 @@
 use super::error::{FieldConflict, classify, parse_conflicts};
 use super::prune::{Pruned, prune_one};
 use super::{FIELD_MANAGER, FORCE_ANNOTATION, KubeError, KubeTarget, wants_force};
-use crate::render::{ObjectKey, RenderedObject};
+use crate::render::{ObjectKey, RenderedObject, stage_of};
 use crate::target::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan};
 use ::kube::api::{Patch, PatchParams};
 use futures::{StreamExt, stream};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -63,17 +63,6 @@ pub(super) async fn ssa(
             e => Ok(Ssa::Rejected(0, format!("{key}: {e}"))),
         },
     }
-}
-
-/// The stage of a kind (see [`RenderedObject::stage`]).
-pub(super) fn stage_of(kind: &str) -> u8 {
-    RenderedObject {
-        body: json!({ "kind": kind }),
-        hash: String::new(),
-        project: None,
-        source: String::new(),
-    }
-    .stage()
 }
 
 /// `(manager, operation, subresource)` of each managedFields entry of a live object.

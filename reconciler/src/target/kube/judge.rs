@@ -1,8 +1,9 @@
 //! Plan and drift: each rendered object against what the cluster holds.
 
-use super::apply::{Ssa, conflict_note, imperative_only, ssa, stage_of};
+use super::apply::{Ssa, conflict_note, imperative_only, ssa};
 use super::live::{Live, Owner, Wanted, clean, contains, crd_kinds, live_hash, overlay};
 use super::{KubeError, KubeTarget, diff_label, wants_force};
+use crate::render::stage_of;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
 use crate::target::{Action, Change, Inventory, InventoryEntry, Plan, unified_diff};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -108,7 +109,7 @@ async fn compare(
     mode: Mode,
 ) -> Result<Vec<Change>, KubeError> {
     let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
-    let crds = crd_kinds(objects.iter().map(|o| &o.body));
+    let crds = crd_kinds(objects.iter().map(|o| &*o.body));
     let wanted: Vec<Wanted> = keys
         .iter()
         .zip(objects)
