@@ -520,3 +520,83 @@ fn a_deleted_file_or_a_corrupt_one_is_recreated() {
     assert!(f.plan().2.is_empty());
     assert_only_owned_files(&target, &f.out(), &[]);
 }
+
+/// The loop's target remembers what it wrote (`Memory`): unchanged files are not read again,
+/// yet a hand edit is still planned as an update, whether it happens before the directory is
+/// watched (the file's stamp changed) or after (the watch saw it), even an edit that keeps the
+/// file's size.
+#[test]
+fn a_remembering_target_still_sees_hand_edits() {
+    use cubist::target::memory::Memory;
+    let f = Fixture::new();
+    let memory = Memory::default();
+    let plan = |memory: &Memory| {
+        let (set, target) = f.render();
+        let target = target.with_memory(memory.clone());
+        let plan = target.plan(&set).expect("plan");
+        (set, target, plan)
+    };
+    let (set, target, first) = plan(&memory);
+    target.apply(&first, &mut |_| {}).expect("apply");
+    let key = set
+        .objects
+        .iter()
+        .find(|o| {
+            o.body["kind"] == "WorkflowTemplate" && o.body["metadata"]["name"] == "daily-ranker"
+        })
+        .unwrap()
+        .key();
+    let path = target.path_of(&key);
+    let rendered = std::fs::read_to_string(&path).unwrap();
+    let edited = rendered.replace("\n  parallelism: 3\n", "\n  parallelism: 8\n");
+    assert_eq!(edited.len(), rendered.len());
+
+    // Edited before the first plan that watches: seen by its stamp.
+    std::fs::write(&path, &edited).unwrap();
+    let (_, _, p) = plan(&memory);
+    assert_eq!(
+        changes_of(&p, Action::Update),
+        BTreeSet::from([key.clone()])
+    );
+    std::fs::write(&path, &rendered).unwrap();
+    // Restored: unchanged, now and on the plans that trust the watch.
+    for _ in 0..2 {
+        assert!(plan(&memory).2.is_empty());
+    }
+
+    // Edited in place while watched, same size, within the same second: seen by the watch.
+    // Its event is delivered by another thread, so wait for it (a plan never misses it later).
+    std::fs::write(&path, &edited).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let updates = loop {
+        let u = changes_of(&plan(&memory).2, Action::Update);
+        if !u.is_empty() || std::time::Instant::now() > deadline {
+            break u;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(updates, BTreeSet::from([key.clone()]));
+    // Seen once is seen for good: the next plan reads the file again rather than trust a
+    // stamp taken within the edit's timestamp tick.
+    assert_eq!(
+        changes_of(&plan(&memory).2, Action::Update),
+        BTreeSet::from([key.clone()])
+    );
+
+    // A deleted file is recreated; applying restores everything.
+    let ns = set
+        .objects
+        .iter()
+        .find(|o| o.body["kind"] == "Namespace")
+        .unwrap()
+        .key();
+    std::fs::remove_file(target.path_of(&ns)).unwrap();
+    let (_, target, p) = plan(&memory);
+    assert_eq!(changes_of(&p, Action::Create), BTreeSet::from([ns]));
+    assert_eq!(changes_of(&p, Action::Update), BTreeSet::from([key]));
+    let report = target.apply(&p, &mut |_| {}).expect("apply");
+    assert_eq!((report.created, report.updated), (1, 1));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), rendered);
+    assert!(plan(&memory).2.is_empty());
+    assert!(plan(&memory).2.is_empty());
+}

@@ -7,6 +7,7 @@ use super::ClusterOutcome;
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::{ObjectKey, RenderedSet};
 use crate::target::kube::{KubeError, KubeTarget};
+use crate::target::memory::Memory;
 use crate::target::select::directory_target;
 use crate::target::{Action, Inventory, InventoryEntry, Target};
 use chrono::{DateTime, Utc};
@@ -34,6 +35,8 @@ pub(super) struct Clusters {
     applied_at: BTreeMap<String, DateTime<Utc>>,
     /// Inventories read from the status branch at start, until their cluster is first visited.
     resumed: BTreeMap<String, Inventory>,
+    /// What each directory target saw last: unchanged files are not read again.
+    memories: BTreeMap<String, Memory>,
 }
 
 /// A Kubernetes cluster's client and memory between passes.
@@ -69,6 +72,7 @@ impl Clusters {
             kube: BTreeMap::new(),
             applied_at: BTreeMap::new(),
             resumed: BTreeMap::new(),
+            memories: BTreeMap::new(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Clusters {
             }
         }
         self.kube.retain(|n, _| specs.contains_key(n));
+        self.memories.retain(|n, _| specs.contains_key(n));
         if !kube_sets.is_empty() {
             out.extend(self.kubernetes(kube_sets, pass));
         }
@@ -122,8 +127,9 @@ impl Clusters {
         spec: &ClusterSpec,
         desired: RenderedSet,
     ) -> ClusterOutcome {
+        let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = match directory_target(&self.target_root, spec) {
-            Ok(t) => t,
+            Ok(t) => t.with_memory(memory),
             Err(why) => return ClusterOutcome::failed(desired, why),
         };
         match target.plan(&desired).and_then(|p| {
@@ -140,7 +146,9 @@ impl Clusters {
                     objects: desired
                         .objects
                         .iter()
-                        .filter(|o| !failed.contains(&o.key().to_string().as_str()))
+                        .filter(|o| {
+                            failed.is_empty() || !failed.contains(&o.key().to_string().as_str())
+                        })
                         .map(InventoryEntry::of)
                         .collect(),
                 };

@@ -1,12 +1,14 @@
 //! The directory target: hydrated manifests on disk, one file per object, plus an inventory
 //! of what cubist wrote. Writes are atomic (temp file + rename); only inventory files are pruned.
 
+use super::memory::Memory;
 use super::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan, Target, unified_diff};
 use crate::model::yaml::parse_documents;
 use crate::render::{ObjectKey, RenderedSet, content_hash, yaml_out::to_yaml};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Name of the inventory file in the target directory.
 pub const INVENTORY_FILE: &str = "cubist-inventory.yaml";
@@ -15,12 +17,24 @@ pub const INVENTORY_FILE: &str = "cubist-inventory.yaml";
 #[derive(Debug, Clone)]
 pub struct DirectoryTarget {
     root: PathBuf,
+    memory: Option<Memory>,
 }
 
 impl DirectoryTarget {
-    /// The target at `root` (created on first apply).
+    /// The target at `root` (created on first apply). Every plan reads every file.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirectoryTarget { root: root.into() }
+        DirectoryTarget {
+            root: root.into(),
+            memory: None,
+        }
+    }
+
+    /// This target, skipping files unchanged since `memory` saw them (see [`Memory`]).
+    pub fn with_memory(self, memory: Memory) -> Self {
+        DirectoryTarget {
+            memory: Some(memory),
+            ..self
+        }
     }
 
     /// The file an object lives in: `<ns or _cluster>/<group>_<kind>_<name>.yaml`.
@@ -37,37 +51,88 @@ impl DirectoryTarget {
     }
 
     /// The inventory as last written (empty if none).
-    pub fn inventory(&self) -> Result<Inventory> {
+    pub fn inventory(&self) -> Result<Arc<Inventory>> {
         let path = self.root.join(INVENTORY_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let docs = parse_documents(INVENTORY_FILE, &text)
-                    .map_err(|d| anyhow::anyhow!("{}: {}", path.display(), d.message))?;
-                let json = docs.first().map(|d| d.to_json()).unwrap_or_default();
-                serde_json::from_value(json).with_context(|| {
-                    format!(
-                        "{} is corrupt; delete it to let cubist rebuild it",
-                        path.display()
-                    )
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inventory::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if let Some(known) = self.memory.as_ref().and_then(|m| m.inventory(&meta)) {
+            return Ok(known);
         }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let docs = parse_documents(INVENTORY_FILE, &text)
+            .map_err(|d| anyhow::anyhow!("{}: {}", path.display(), d.message))?;
+        let json = docs.first().map(|d| d.to_json()).unwrap_or_default();
+        let inventory: Arc<Inventory> =
+            Arc::new(serde_json::from_value(json).with_context(|| {
+                format!(
+                    "{} is corrupt; delete it to let cubist rebuild it",
+                    path.display()
+                )
+            })?);
+        if let Some(m) = &self.memory {
+            m.remember_inventory(&meta, inventory.clone());
+        }
+        Ok(inventory)
     }
 
     fn write_inventory(&self, entries: impl IntoIterator<Item = InventoryEntry>) -> Result<()> {
         let mut objects: Vec<InventoryEntry> = entries.into_iter().collect();
         objects.sort();
         objects.dedup_by(|a, b| a.key() == b.key());
-        let body = serde_json::to_value(Inventory { objects })?;
+        let inventory = Inventory { objects };
+        let path = self.root.join(INVENTORY_FILE);
         write_atomic(
-            &self.root.join(INVENTORY_FILE),
+            &path,
             &format!(
                 "# Objects cubist owns in this directory. Do not edit.\n{}",
-                to_yaml(&body)
+                to_yaml(&serde_json::to_value(&inventory)?)
             ),
-        )
+        )?;
+        if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
+            m.remember_inventory(&meta, Arc::new(inventory));
+        }
+        Ok(())
+    }
+
+    /// Where a desired object stands against the file at `path`: the action, and the file's
+    /// object when it was read (for the diff). Unchanged files the memory knows are not read.
+    fn compare(
+        &self,
+        path: &Path,
+        owned: bool,
+        desired: &str,
+    ) -> Result<(Action, Option<serde_json::Value>)> {
+        let memory = self.memory.as_ref();
+        if owned && memory.and_then(|m| m.untouched(path)).as_deref() == Some(desired) {
+            return Ok((Action::Unchanged, None));
+        }
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Action::Create, None));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if owned && memory.and_then(|m| m.hash(path, &meta)).as_deref() == Some(desired) {
+            return Ok((Action::Unchanged, None));
+        }
+        let Some(current) = self.current(path)? else {
+            return Ok((Action::Create, None));
+        };
+        let hash = content_hash(&current);
+        if let Some(m) = memory {
+            m.remember(path, &meta, &hash);
+        }
+        let action = match (owned, hash == desired) {
+            (true, true) => Action::Unchanged,
+            (true, false) => Action::Update,
+            (false, _) => Action::Conflict,
+        };
+        Ok((action, Some(current)))
     }
 
     /// The current object at a path, parsed, if the file exists.
@@ -84,6 +149,9 @@ impl DirectoryTarget {
 
 impl Target for DirectoryTarget {
     fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
+        if let Some(m) = &self.memory {
+            m.begin(&self.root);
+        }
         let inventory = self.inventory()?;
         let owned: BTreeMap<ObjectKey, &InventoryEntry> =
             inventory.objects.iter().map(|e| (e.key(), e)).collect();
@@ -93,23 +161,17 @@ impl Target for DirectoryTarget {
             let key = o.key();
             wanted.insert(key.clone());
             let path = self.path_of(&key);
-            let current = self.current(&path)?;
+            let (action, current) = self.compare(&path, owned.contains_key(&key), &o.hash)?;
             let label = path
                 .strip_prefix(&self.root)
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            let (action, note) = match (&current, owned.contains_key(&key)) {
-                (None, _) => (Action::Create, None),
-                (Some(cur), true) if content_hash(cur) == o.hash => (Action::Unchanged, None),
-                (Some(_), true) => (Action::Update, None),
-                (Some(_), false) => (
-                    Action::Conflict,
-                    Some(format!(
-                        "{label} exists but cubist did not write it; move it away to let cubist manage it"
-                    )),
-                ),
-            };
+            let note = (action == Action::Conflict).then(|| {
+                format!(
+                    "{label} exists but cubist did not write it; move it away to let cubist manage it"
+                )
+            });
             let diff = matches!(action, Action::Create | Action::Update)
                 .then(|| unified_diff(current.as_ref(), Some(&o.body), &label));
             changes.push(Change {
@@ -162,12 +224,15 @@ impl Target for DirectoryTarget {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let old = self.inventory()?;
-        // Claim what is about to be written first: a crash then leaves nothing unowned.
-        let claimed = plan
+        // Claim what is about to be written first: a crash then leaves nothing unowned. Not
+        // needed when every object to write is owned already (updates only).
+        let claimed: Vec<InventoryEntry> = plan
             .changes
             .iter()
+            .filter(|c| c.action == Action::Create)
             .filter_map(|c| c.desired.as_ref())
-            .map(InventoryEntry::of);
+            .map(InventoryEntry::of)
+            .collect();
         let keep: Vec<InventoryEntry> = plan
             .changes
             .iter()
@@ -180,17 +245,24 @@ impl Target for DirectoryTarget {
             .filter(|c| c.action == Action::Conflict)
             .map(|c| c.key.clone())
             .collect();
-        self.write_inventory(
-            old.objects
-                .iter()
-                .cloned()
-                .chain(claimed.filter(|e| !conflicts.contains(&e.key()))),
-        )?;
+        let owned: HashSet<ObjectKey> = old.objects.iter().map(InventoryEntry::key).collect();
+        if claimed.iter().any(|e| !owned.contains(&e.key())) {
+            self.write_inventory(
+                old.objects.iter().cloned().chain(
+                    claimed
+                        .into_iter()
+                        .filter(|e| !conflicts.contains(&e.key())),
+                ),
+            )?;
+        }
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
                 (Action::Create | Action::Update, Some(o)) => {
                     write_atomic(&path, &to_yaml(&o.body)).map(|_| {
+                        if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
+                            m.remember(&path, &meta, &o.hash);
+                        }
                         if c.action == Action::Create {
                             report.created += 1
                         } else {
@@ -198,7 +270,12 @@ impl Target for DirectoryTarget {
                         }
                     })
                 }
-                (Action::Delete, _) => remove(&path).map(|_| report.deleted += 1),
+                (Action::Delete, _) => remove(&path).map(|_| {
+                    if let Some(m) = &self.memory {
+                        m.forget(&path);
+                    }
+                    report.deleted += 1
+                }),
                 (Action::Conflict, _) => {
                     report
                         .failed

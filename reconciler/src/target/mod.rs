@@ -3,6 +3,7 @@
 
 pub mod directory;
 pub mod kube;
+pub mod memory;
 mod plan;
 pub mod select;
 

@@ -1,0 +1,214 @@
+//! What a directory target remembers between plans of one process (the loop keeps one per
+//! cluster): for each file it wrote or read, the hash of the object it held and the file's
+//! stamp (size, modification and change times, inode); and the inventory it last wrote.
+//!
+//! While the target directory is watched (inotify and the like, through `notify`), a file no
+//! event touched since it was remembered is known without even a `stat`: a plan costs nothing
+//! per unchanged object. A touched file, or every file when the watch is new, lost events or
+//! cannot run, is checked by its stamp; a file whose stamp changed is read, hashed and planned
+//! as an update, exactly as without the memory. A hand edit is never missed either way.
+//!
+//! Like git's index, a stamp is only trusted once the file is older than the clock's
+//! granularity: a file written less than [`SETTLE`] before it was stamped could be edited again
+//! within the same timestamp tick, so it is read again next time instead.
+
+use super::Inventory;
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use std::collections::{HashMap, HashSet};
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// How old a file must be before its stamp is trusted (timestamps tick in jiffies, ≤ 10 ms).
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// A file's identity and last change, as far as `stat` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    changed: (i64, i64),
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            #[cfg(unix)]
+            inode: meta.ino(),
+        }
+    }
+
+    /// True when the file is old enough for a later change to change the stamp.
+    fn settled(&self) -> bool {
+        self.modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age >= SETTLE)
+    }
+}
+
+/// A directory target's memory; shared (cheaply cloned) between the targets made for one
+/// cluster over time.
+#[derive(Debug, Clone, Default)]
+pub struct Memory(Arc<Mutex<Files>>);
+
+#[derive(Default)]
+struct Files {
+    /// Path → (stamp, object hash, whether the stamp was settled when taken).
+    objects: HashMap<PathBuf, (Stamp, String, bool)>,
+    inventory: Option<(Stamp, Arc<Inventory>)>,
+    watch: Option<Watch>,
+    /// The watch may be trusted during the current plan.
+    trusted: bool,
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files")
+            .field("objects", &self.objects.len())
+            .field("watching", &self.watch.as_ref().map(|w| &w.root))
+            .finish()
+    }
+}
+
+/// A recursive watch of the target directory and the paths its events named.
+struct Watch {
+    root: PathBuf,
+    root_stamp: Stamp,
+    touched: Arc<Mutex<Touched>>,
+    _watcher: RecommendedWatcher,
+}
+
+#[derive(Default)]
+struct Touched {
+    paths: HashSet<PathBuf>,
+    /// Events were lost (queue overflow, watch error): nothing is known untouched.
+    lost: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Memory {
+    fn files(&self) -> std::sync::MutexGuard<'_, Files> {
+        lock(&self.0)
+    }
+
+    /// Starts a plan of the directory `root`: makes sure it is watched, and decides whether
+    /// untouched files may be trusted without a `stat` in this plan. Not when the watch has
+    /// just started (files may have changed before it did), lost events, or cannot run.
+    pub(super) fn begin(&self, root: &Path) {
+        let mut files = self.files();
+        let root_stamp = std::fs::metadata(root).ok().map(|m| Stamp::of(&m));
+        let current = files.watch.as_ref().is_some_and(|w| {
+            w.root == root && Some(w.root_stamp.inode()) == root_stamp.map(|s| s.inode())
+        });
+        if !current {
+            files.watch = root_stamp.and_then(|s| Watch::start(root, s));
+            files.trusted = false;
+            return;
+        }
+        let watch = files.watch.as_ref().expect("current");
+        let lost = std::mem::take(&mut lock(&watch.touched).lost);
+        files.trusted = !lost;
+    }
+
+    /// The hash of the object in the file at `path` when the watch saw no change to it since it
+    /// was remembered; `None` when it must be checked (see [`Memory::hash`]). Forgets that the
+    /// file was touched, so a change from now on is seen by the next plan.
+    pub(super) fn untouched(&self, path: &Path) -> Option<String> {
+        let files = self.files();
+        let watch = files.watch.as_ref()?;
+        let touched = lock(&watch.touched).paths.remove(path);
+        let (_, hash, _) = files.objects.get(path)?;
+        (files.trusted && !touched).then(|| hash.clone())
+    }
+
+    /// The hash of the object in the file at `path`, if the file's stamp is unchanged since it
+    /// was remembered and was settled then.
+    pub(super) fn hash(&self, path: &Path, meta: &Metadata) -> Option<String> {
+        let files = self.files();
+        let (stamp, hash, settled) = files.objects.get(path)?;
+        (*settled && *stamp == Stamp::of(meta)).then(|| hash.clone())
+    }
+
+    /// Remembers that the file at `path`, as `meta` describes it, holds an object of `hash`.
+    pub(super) fn remember(&self, path: &Path, meta: &Metadata, hash: &str) {
+        let stamp = Stamp::of(meta);
+        self.files().objects.insert(
+            path.to_path_buf(),
+            (stamp, hash.to_string(), stamp.settled()),
+        );
+    }
+
+    /// Forgets the file at `path` (deleted, or written and not yet stamped).
+    pub(super) fn forget(&self, path: &Path) {
+        self.files().objects.remove(path);
+    }
+
+    /// The inventory, if the inventory file is unchanged since it was remembered.
+    pub(super) fn inventory(&self, meta: &Metadata) -> Option<Arc<Inventory>> {
+        let files = self.files();
+        let (stamp, inventory) = files.inventory.as_ref()?;
+        (*stamp == Stamp::of(meta)).then(|| inventory.clone())
+    }
+
+    /// Remembers the inventory file's content. Trusted at once, unlike object files: the
+    /// inventory is cubist's own file, never edited by hand, and every write of it replaces the
+    /// file (a new inode), so another writer changes the stamp.
+    pub(super) fn remember_inventory(&self, meta: &Metadata, inventory: Arc<Inventory>) {
+        self.files().inventory = Some((Stamp::of(meta), inventory));
+    }
+}
+
+impl Stamp {
+    fn inode(&self) -> u64 {
+        #[cfg(unix)]
+        return self.inode;
+        #[cfg(not(unix))]
+        return 0;
+    }
+}
+
+impl Watch {
+    /// Watches `root` recursively; `None` (and a debug log) when the platform will not.
+    fn start(root: &Path, root_stamp: Stamp) -> Option<Watch> {
+        let touched = Arc::new(Mutex::new(Touched::default()));
+        let sink = touched.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let mut t = lock(&sink);
+            match event {
+                Ok(e) if e.need_rescan() => t.lost = true,
+                Ok(e) => t.paths.extend(e.paths),
+                Err(_) => t.lost = true,
+            }
+        });
+        let mut watcher = match watcher {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::debug!(root = %root.display(), error = %e, "no watch; every plan checks every file");
+                return None;
+            }
+        };
+        if let Err(e) = watcher.watch(root, RecursiveMode::Recursive) {
+            tracing::debug!(root = %root.display(), error = %e, "no watch; every plan checks every file");
+            return None;
+        }
+        Some(Watch {
+            root: root.to_path_buf(),
+            root_stamp,
+            touched,
+            _watcher: watcher,
+        })
+    }
+}
