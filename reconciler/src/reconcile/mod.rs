@@ -12,7 +12,7 @@ use crate::diag::Diagnostic;
 use crate::model::kinds::ClusterSpec;
 use crate::model::{Model, Project};
 use crate::render::{Blueprints, ObjectKey, RenderedObject, RenderedSet, render_project};
-use crate::report::status_branch::{Author, read_status, write_status};
+use crate::report::status_branch::{Author, Written, read_status, write_status};
 use crate::source::git::GitMirror;
 use crate::target::kube::Health;
 use crate::target::{ApplyReport, Inventory, Plan};
@@ -224,6 +224,8 @@ pub struct Reconciler {
     good: BTreeMap<String, Arc<Good>>,
     reader: inputs::Reader,
     status_memo: status::Memo,
+    /// What the last status write made, so the next one walks only what changed.
+    status_written: Written,
     clusters: Clusters,
     last: Option<Last>,
 }
@@ -289,6 +291,7 @@ impl Reconciler {
             last: None,
             reader: inputs::Reader::default(),
             status_memo: status::Memo::default(),
+            status_written: Written::default(),
         };
         r.fetch()?;
         r.resume();
@@ -473,6 +476,7 @@ impl Reconciler {
             &self.cfg.author,
             &msg,
             &files,
+            &mut self.status_written,
         )
     }
 

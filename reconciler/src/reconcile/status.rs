@@ -3,18 +3,19 @@
 use super::digest::{error_entry, plain_error, project_digest};
 use super::{ClusterOutcome, Config, Good, Outcome};
 use crate::model::Model;
-use crate::render::ObjectKey;
+use crate::render::{ObjectKey, RenderedObject};
 use crate::target::Action;
 use crate::target::kube::HealthStatus;
 use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::tree::paths;
 
+use crate::report::status_branch::StatusFile;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Every status document of a reconcile as `path → YAML`. A document equal to the one `memo`
-/// holds for its path is not serialised again; `memo` then holds this reconcile's documents.
+/// Every status document of a reconcile as `path → file`. A document equal to the one `memo`
+/// holds for its path is not serialised or hashed again; `memo` then holds this reconcile's.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn files(
     model: &Model,
@@ -25,13 +26,12 @@ pub(super) fn files(
     duration_ms: u64,
     cfg: &Config,
     memo: &mut Memo,
-) -> BTreeMap<String, Vec<u8>> {
+) -> BTreeMap<String, StatusFile> {
     let now = chrono::Utc::now();
-    let mut files = BTreeMap::new();
-    let mut next = Memo::default();
-    let mut put = |path: String, value: &dyn erased::Yaml| {
-        let yaml = value.yaml(&path, memo, &mut next);
-        files.insert(path, yaml);
+    let mut out = Files {
+        files: BTreeMap::new(),
+        previous: memo,
+        next: Memo::default(),
     };
     let errors = |project: Option<&str>| -> Vec<doc::ErrorEntry> {
         o.diagnostics
@@ -91,9 +91,9 @@ pub(super) fn files(
                 _ if held => "held at last good revision".into(),
                 _ => String::new(),
             };
-            put(
+            out.put(
                 paths::object(name, project, &key.kind, &key.name),
-                &doc::ObjectStatus {
+                doc::ObjectStatus {
                     api_version: key.api_version.clone(),
                     kind: key.kind.clone(),
                     namespace: key.namespace.clone(),
@@ -117,7 +117,7 @@ pub(super) fn files(
             .map(|(k, e)| plain_error("apply", format!("{k}: {e}")))
             .collect();
         if let Some(inventory) = &co.inventory {
-            put(paths::inventory(name), inventory);
+            out.put(paths::inventory(name), inventory.clone());
         }
         if let Some(why) = &co.skipped {
             let retry = co
@@ -153,6 +153,7 @@ pub(super) fn files(
         });
     }
     let mut projects = Vec::new();
+    let live = live_by_project(&o.clusters);
     for (name, project) in &model.projects {
         let held = o.projects_held.contains(name);
         let good = current.get(name);
@@ -174,8 +175,8 @@ pub(super) fn files(
         });
         let shown = good.map(|g| &g.project).unwrap_or(project);
         let mut digest = project_digest(model, shown);
-        fill_live(&mut digest, &o.clusters);
-        put(paths::project(name), &digest);
+        fill_live(&mut digest, &live);
+        out.put(paths::project(name), digest);
     }
     let repo_errors = errors(None);
     let summary = doc::Summary {
@@ -192,16 +193,16 @@ pub(super) fn files(
         projects,
         errors: repo_errors.clone(),
     };
-    put(paths::SUMMARY.to_string(), &summary);
+    out.put(paths::SUMMARY.to_string(), summary);
     let all_errors: Vec<doc::ErrorEntry> = o
         .diagnostics
         .iter()
         .filter(|d| d.is_error())
         .map(error_entry)
         .collect();
-    put(
+    out.put(
         paths::history(now, &o.revision),
-        &doc::HistoryRecord {
+        doc::HistoryRecord {
             revision: o.revision.clone(),
             author: author.to_string(),
             message: message.to_string(),
@@ -213,8 +214,8 @@ pub(super) fn files(
             errors: all_errors,
         },
     );
-    *memo = next;
-    files
+    *out.previous = out.next;
+    out.files
 }
 
 /// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed),
@@ -247,48 +248,43 @@ fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState
 /// Adds what the clusters report to a project's digest: each service's health per cluster (its
 /// InferenceService or Deployment) and each pipeline's runs (the Workflows of its Runs), with
 /// the phase read from the Workflow's health.
-fn fill_live(digest: &mut doc::ProjectDigest, clusters: &BTreeMap<String, ClusterOutcome>) {
-    for (cluster, co) in clusters {
-        for obj in &co.desired.objects {
-            if obj.project.as_deref() != Some(digest.name.as_str()) {
-                continue;
-            }
-            let key = obj.key();
-            let Some(h) = co.health.get(&key) else {
-                continue;
-            };
-            if matches!(key.kind.as_str(), "InferenceService" | "Deployment")
-                && let Some(s) = digest.services.iter_mut().find(|s| s.file == obj.source)
-            {
-                s.health.insert(cluster.clone(), health_of(h.status));
-            }
-            let pipeline = obj
-                .body
-                .pointer("/metadata/labels/cubist.dev~1pipeline")
-                .and_then(|v| v.as_str());
-            if key.kind == "Workflow"
-                && let Some(p) = digest
-                    .pipelines
-                    .iter_mut()
-                    .find(|p| Some(p.name.as_str()) == pipeline)
-            {
-                let date = key
-                    .name
-                    .rsplit('-')
-                    .next()
-                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok());
-                p.runs.push(doc::RunDigest {
-                    name: key.name.clone(),
-                    cluster: cluster.clone(),
-                    date,
-                    phase: match h.status {
-                        HealthStatus::Healthy => doc::RunPhase::Succeeded,
-                        HealthStatus::Progressing => doc::RunPhase::Running,
-                        HealthStatus::Degraded => doc::RunPhase::Failed,
-                        HealthStatus::Unknown => doc::RunPhase::Unknown,
-                    },
-                });
-            }
+fn fill_live(digest: &mut doc::ProjectDigest, live: &Live) {
+    for &(cluster, co, obj) in live.get(digest.name.as_str()).into_iter().flatten() {
+        let key = obj.key();
+        let Some(h) = co.health.get(&key) else {
+            continue;
+        };
+        if matches!(key.kind.as_str(), "InferenceService" | "Deployment")
+            && let Some(s) = digest.services.iter_mut().find(|s| s.file == obj.source)
+        {
+            s.health.insert(cluster.clone(), health_of(h.status));
+        }
+        let pipeline = obj
+            .body
+            .pointer("/metadata/labels/cubist.dev~1pipeline")
+            .and_then(|v| v.as_str());
+        if key.kind == "Workflow"
+            && let Some(p) = digest
+                .pipelines
+                .iter_mut()
+                .find(|p| Some(p.name.as_str()) == pipeline)
+        {
+            let date = key
+                .name
+                .rsplit('-')
+                .next()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+            p.runs.push(doc::RunDigest {
+                name: key.name.clone(),
+                cluster: cluster.clone(),
+                date,
+                phase: match h.status {
+                    HealthStatus::Healthy => doc::RunPhase::Succeeded,
+                    HealthStatus::Progressing => doc::RunPhase::Running,
+                    HealthStatus::Degraded => doc::RunPhase::Failed,
+                    HealthStatus::Unknown => doc::RunPhase::Unknown,
+                },
+            });
         }
     }
     for p in &mut digest.pipelines {
@@ -296,6 +292,23 @@ fn fill_live(digest: &mut doc::ProjectDigest, clusters: &BTreeMap<String, Cluste
         p.runs
             .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.cluster.cmp(&b.cluster)));
     }
+}
+
+/// The objects whose health a cluster reported, by project: `(cluster, outcome, object)`.
+type Live<'a> = HashMap<&'a str, Vec<(&'a String, &'a ClusterOutcome, &'a RenderedObject)>>;
+
+/// Indexes the objects of clusters that report health (directory targets do not) by project,
+/// so each project's digest looks only at its own.
+fn live_by_project(clusters: &BTreeMap<String, ClusterOutcome>) -> Live<'_> {
+    let mut live: Live = HashMap::new();
+    for (cluster, co) in clusters.iter().filter(|(_, co)| !co.health.is_empty()) {
+        for obj in &co.desired.objects {
+            if let Some(p) = obj.project.as_deref() {
+                live.entry(p).or_default().push((cluster, co, obj));
+            }
+        }
+    }
+    live
 }
 
 /// The page's health from the Kubernetes target's.
@@ -308,34 +321,35 @@ pub(super) fn health_of(h: HealthStatus) -> doc::Health {
     }
 }
 
-/// The status documents of the previous reconcile with their YAML, by path.
+/// The status documents of the previous reconcile with their files, by path.
 #[derive(Default)]
 pub(super) struct Memo {
-    docs: HashMap<String, (Box<dyn Any + Send>, Vec<u8>)>,
+    docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
 }
 
-/// Serialises any status document without naming its type.
-mod erased {
-    use super::Memo;
+/// Collects the files of one status commit, reusing the previous commit's file of every
+/// document that did not change.
+struct Files<'m> {
+    files: BTreeMap<String, StatusFile>,
+    previous: &'m mut Memo,
+    next: Memo,
+}
 
-    /// A status document that can be written as YAML.
-    pub trait Yaml {
-        /// The YAML of the document at `path`: the bytes `previous` holds when it holds an
-        /// equal document there, serialised otherwise; recorded in `next` either way.
-        fn yaml(&self, path: &str, previous: &mut Memo, next: &mut Memo) -> Vec<u8>;
-    }
-
-    impl<T: serde::Serialize + PartialEq + Clone + Send + 'static> Yaml for T {
-        fn yaml(&self, path: &str, previous: &mut Memo, next: &mut Memo) -> Vec<u8> {
-            let bytes = match previous.docs.remove(path) {
-                Some((doc, bytes)) if doc.downcast_ref::<T>() == Some(self) => bytes,
-                _ => cubist_status_ui::yaml::to_yaml(self)
+impl Files<'_> {
+    /// Adds the YAML file of `doc` at `path`: the one the previous reconcile wrote when its
+    /// document there was equal, serialised otherwise.
+    fn put<T: serde::Serialize + PartialEq + Send + 'static>(&mut self, path: String, doc: T) {
+        let file = match self.previous.docs.remove(&path) {
+            Some((old, file)) if old.downcast_ref::<T>() == Some(&doc) => file,
+            _ => StatusFile::new(
+                cubist_status_ui::yaml::to_yaml(&doc)
                     .expect("status documents serialise")
                     .into_bytes(),
-            };
-            next.docs
-                .insert(path.to_string(), (Box::new(self.clone()), bytes.clone()));
-            bytes
-        }
+            ),
+        };
+        self.next
+            .docs
+            .insert(path.clone(), (Box::new(doc), file.clone()));
+        self.files.insert(path, file);
     }
 }

@@ -4,3 +4,4 @@ pub mod codeowners;
 pub mod diagnostics;
 pub mod plan;
 pub mod status_branch;
+pub mod status_tree;

@@ -1,17 +1,13 @@
 //! Writes status as one commit per reconcile on the status branch: never on the watched branch,
 //! never a force-push. A push race is retried on top of the other writer's commit, so both survive.
 
+use super::status_tree;
 use crate::source::git::callbacks;
 use anyhow::{Context, Result, bail};
 use git2::{Oid, PushOptions, Repository, Signature};
 use std::collections::BTreeMap;
 
-/// Paths each reconcile rewrites as a whole; everything else (history) accumulates.
-pub const REPLACED: &[&str] = &[
-    "status/summary.yaml",
-    "status/projects/",
-    "status/clusters/",
-];
+pub use super::status_tree::{REPLACED, StatusFile, Written};
 
 /// Who status commits are written as.
 #[derive(Debug, Clone)]
@@ -32,14 +28,17 @@ impl Default for Author {
 }
 
 /// Commits `files` on `branch` of `repo` (a mirror), then pushes it to `remote` if given.
-/// Returns the new commit. Retries up to `attempts` times when the remote moved.
+/// Returns the new commit. Retries up to 5 times when the remote moved. `written` is what the
+/// previous write made (see [`Written`]); it is updated when this one succeeds.
+#[allow(clippy::too_many_arguments)]
 pub fn write_status(
     repo: &Repository,
     remote: Option<&str>,
     branch: &str,
     author: &Author,
     message: &str,
-    files: &BTreeMap<String, Vec<u8>>,
+    files: &BTreeMap<String, StatusFile>,
+    written: &mut Written,
 ) -> Result<Oid> {
     let refname = format!("refs/heads/{branch}");
     let mut last_err = None;
@@ -54,8 +53,10 @@ pub fn write_status(
             .ok()
             .and_then(|id| repo.find_commit(id).ok());
         let previous = parent.as_ref().map(|p| p.tree()).transpose()?;
-        let tree = repo.find_tree(merge_tree(repo, previous.as_ref(), files, "")?)?;
+        let (tree, made) = status_tree::build(repo, previous.as_ref(), files, written)?;
+        let tree = repo.find_tree(tree)?;
         if parent.as_ref().is_some_and(|p| p.tree_id() == tree.id()) {
+            *written = made;
             return Ok(parent.expect("checked").id());
         }
         let sig = Signature::now(&author.name, &author.email)?;
@@ -63,11 +64,13 @@ pub fn write_status(
         let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
         let Some(url) = remote else {
             repo.reference(&refname, commit, true, "cubist status")?;
+            *written = made;
             return Ok(commit);
         };
         match push(repo, url, commit, branch) {
             Ok(()) => {
                 repo.reference(&refname, commit, true, "cubist status")?;
+                *written = made;
                 return Ok(commit);
             }
             Err(e) => {
@@ -189,78 +192,6 @@ fn flatten(tree: &git2::Tree) -> Result<BTreeMap<String, Oid>> {
         git2::TreeWalkResult::Ok
     })?;
     Ok(out)
-}
-
-/// True for a path each reconcile rewrites as a whole (see [`REPLACED`]).
-fn replaced(path: &str) -> bool {
-    REPLACED
-        .iter()
-        .any(|r| path == *r || (r.ends_with('/') && path.starts_with(r)))
-}
-
-/// The tree of directory `prefix` (`""` or ending in `/`): `files` under it over the previous
-/// tree, whose entries are kept unless [`replaced`]. Only blobs and trees that changed are
-/// written: a blob's id is computed in memory first, and a directory whose entries are all
-/// unchanged keeps its previous tree.
-fn merge_tree(
-    repo: &Repository,
-    previous: Option<&git2::Tree>,
-    files: &BTreeMap<String, Vec<u8>>,
-    prefix: &str,
-) -> Result<Oid> {
-    let old: BTreeMap<String, (Oid, i32)> = previous
-        .map(|t| {
-            t.iter()
-                .filter_map(|e| Some((e.name().ok()?.to_string(), (e.id(), e.filemode()))))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut entries: BTreeMap<String, (Oid, i32)> = old
-        .iter()
-        .filter(|(name, (_, mode))| {
-            let dir = if *mode == 0o040000 { "/" } else { "" };
-            !replaced(&format!("{prefix}{name}{dir}"))
-        })
-        .map(|(n, e)| (n.clone(), *e))
-        .collect();
-    let mut subdirs: Vec<&str> = Vec::new();
-    for (path, bytes) in files.range(prefix.to_string()..) {
-        let Some(rest) = path.strip_prefix(prefix) else {
-            break;
-        };
-        match rest.split_once('/') {
-            None => {
-                let id = Oid::hash_object(git2::ObjectType::Blob, bytes)?;
-                if old.get(rest).map(|(id, _)| id) != Some(&id) {
-                    repo.blob(bytes)?;
-                }
-                entries.insert(rest.to_string(), (id, 0o100644));
-            }
-            Some((dir, _)) if subdirs.last() != Some(&dir) => subdirs.push(dir),
-            Some(_) => {}
-        }
-    }
-    for dir in subdirs {
-        let sub_previous = match old.get(dir) {
-            Some((id, 0o040000)) => Some(repo.find_tree(*id)?),
-            _ => None,
-        };
-        let id = merge_tree(
-            repo,
-            sub_previous.as_ref(),
-            files,
-            &format!("{prefix}{dir}/"),
-        )?;
-        entries.insert(dir.to_string(), (id, 0o040000));
-    }
-    if let Some(t) = previous.filter(|_| entries == old) {
-        return Ok(t.id());
-    }
-    let mut tb = repo.treebuilder(None)?;
-    for (name, (id, mode)) in &entries {
-        tb.insert(name, *id, *mode)?;
-    }
-    Ok(tb.write()?)
 }
 
 /// The status tree at the tip of `branch` as `path → bytes` (empty when the branch is missing).

@@ -1,0 +1,174 @@
+//! The tree of a status commit: the reconcile's files over the previous tree. Work is
+//! proportional to what changed: blob ids are known before anything is written, only new blobs
+//! are written, and a directory none of whose files changed since the last write (and whose
+//! previous tree is the one that write made) keeps its tree without being walked.
+
+use anyhow::Result;
+use git2::{Oid, Repository};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Paths each reconcile rewrites as a whole; everything else (history) accumulates.
+pub const REPLACED: &[&str] = &[
+    "status/summary.yaml",
+    "status/projects/",
+    "status/clusters/",
+];
+
+/// One file of a status commit: its bytes and their git blob id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusFile {
+    /// Blob id of `bytes`.
+    pub id: Oid,
+    /// The content.
+    pub bytes: Arc<[u8]>,
+}
+
+impl StatusFile {
+    /// A file of these bytes (its blob id computed in memory, nothing written).
+    pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes = bytes.into();
+        let id =
+            Oid::hash_object(git2::ObjectType::Blob, &bytes).expect("hashing a blob in memory");
+        StatusFile { id, bytes }
+    }
+}
+
+/// What the last status write made: each file's blob id and each directory's tree id.
+#[derive(Debug, Default)]
+pub struct Written {
+    files: HashMap<String, Oid>,
+    trees: BTreeMap<String, Oid>,
+}
+
+/// Builds the status tree of `files` over `previous` (see the module doc); `written` is what the
+/// last write made, and becomes what this one makes once the caller keeps the result.
+pub(crate) fn build(
+    repo: &Repository,
+    previous: Option<&git2::Tree>,
+    files: &BTreeMap<String, StatusFile>,
+    written: &Written,
+) -> Result<(Oid, Written)> {
+    /// Marks the directories above `path` (`a/`, `a/b/`) as dirty.
+    fn mark<'p>(dirty: &mut HashSet<&'p str>, path: &'p str) {
+        let mut end = path.len();
+        while let Some(i) = path[..end].rfind('/') {
+            if !dirty.insert(&path[..=i]) {
+                break; // its ancestors are marked already
+            }
+            end = i;
+        }
+    }
+    let mut dirty: HashSet<&str> = HashSet::new();
+    for (path, f) in files {
+        if written.files.get(path) != Some(&f.id) {
+            mark(&mut dirty, path);
+        }
+    }
+    for path in written.files.keys() {
+        if !files.contains_key(path) {
+            mark(&mut dirty, path);
+        }
+    }
+    let mut merge = Merge {
+        repo,
+        files,
+        dirty,
+        previous: &written.trees,
+        trees: BTreeMap::new(),
+    };
+    let root = merge.tree(previous, "")?;
+    let made = Written {
+        files: files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
+        trees: merge.trees,
+    };
+    Ok((root, made))
+}
+
+struct Merge<'a> {
+    repo: &'a Repository,
+    files: &'a BTreeMap<String, StatusFile>,
+    /// Directories (`a/b/`) with a file added, changed or removed since the last write.
+    dirty: HashSet<&'a str>,
+    previous: &'a BTreeMap<String, Oid>,
+    trees: BTreeMap<String, Oid>,
+}
+
+impl Merge<'_> {
+    /// The tree of directory `prefix` (`""` or ending in `/`): the files under it over the
+    /// previous tree, whose entries are kept unless [`replaced`]. A directory whose entries are
+    /// all unchanged keeps its previous tree.
+    fn tree(&mut self, previous: Option<&git2::Tree>, prefix: &str) -> Result<Oid> {
+        let old: BTreeMap<String, (Oid, i32)> = previous
+            .map(|t| {
+                t.iter()
+                    .filter_map(|e| Some((e.name().ok()?.to_string(), (e.id(), e.filemode()))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut entries: BTreeMap<String, (Oid, i32)> = old
+            .iter()
+            .filter(|(name, (_, mode))| {
+                let dir = if *mode == 0o040000 { "/" } else { "" };
+                !replaced(&format!("{prefix}{name}{dir}"))
+            })
+            .map(|(n, e)| (n.clone(), *e))
+            .collect();
+        let mut subdirs: Vec<&str> = Vec::new();
+        for (path, file) in self.files.range(prefix.to_string()..) {
+            let Some(rest) = path.strip_prefix(prefix) else {
+                break;
+            };
+            match rest.split_once('/') {
+                None => {
+                    if old.get(rest).map(|(id, _)| id) != Some(&file.id) {
+                        self.repo.blob(&file.bytes)?;
+                    }
+                    entries.insert(rest.to_string(), (file.id, 0o100644));
+                }
+                Some((dir, _)) if subdirs.last() != Some(&dir) => subdirs.push(dir),
+                Some(_) => {}
+            }
+        }
+        for dir in subdirs {
+            let path = format!("{prefix}{dir}/");
+            let old_id = match old.get(dir) {
+                Some((id, 0o040000)) => Some(*id),
+                _ => None,
+            };
+            let unchanged = !self.dirty.contains(path.as_str())
+                && old_id.is_some()
+                && self.previous.get(&path) == old_id.as_ref();
+            let id = if unchanged {
+                // Nothing under it changed since the last write, which made this very tree:
+                // keep it, and what that write knew of the directories inside it.
+                let inside = self.previous.range(path.clone()..);
+                for (p, id) in inside.take_while(|(p, _)| p.starts_with(&path)) {
+                    self.trees.insert(p.clone(), *id);
+                }
+                old_id.expect("checked")
+            } else {
+                let sub = old_id.map(|id| self.repo.find_tree(id)).transpose()?;
+                let id = self.tree(sub.as_ref(), &path)?;
+                self.trees.insert(path, id);
+                id
+            };
+            entries.insert(dir.to_string(), (id, 0o040000));
+        }
+        if let Some(t) = previous.filter(|_| entries == old) {
+            return Ok(t.id());
+        }
+        let mut tb = self.repo.treebuilder(None)?;
+        for (name, (id, mode)) in &entries {
+            tb.insert(name, *id, *mode)?;
+        }
+        Ok(tb.write()?)
+    }
+}
+
+/// True for a path each reconcile rewrites as a whole (see [`REPLACED`]).
+fn replaced(path: &str) -> bool {
+    REPLACED
+        .iter()
+        .any(|r| path == *r || (r.ends_with('/') && path.starts_with(r)))
+}
