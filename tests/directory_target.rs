@@ -101,6 +101,17 @@ fn keys(set: &RenderedSet) -> BTreeSet<ObjectKey> {
     set.objects.iter().map(|o| o.key()).collect()
 }
 
+/// The key of the recsys project's `daily-ranker` WorkflowTemplate.
+fn daily_ranker(set: &RenderedSet) -> ObjectKey {
+    set.objects
+        .iter()
+        .find(|o| {
+            o.body["kind"] == "WorkflowTemplate" && o.body["metadata"]["name"] == "daily-ranker"
+        })
+        .expect("examples-repo renders daily-ranker")
+        .key()
+}
+
 fn changes_of(plan: &Plan, action: Action) -> BTreeSet<ObjectKey> {
     plan.changes
         .iter()
@@ -430,14 +441,7 @@ fn a_hand_edit_is_planned_as_one_update_with_a_diff() {
     let f = Fixture::new();
     let (set, _, _) = f.apply();
     let (_, target) = f.render();
-    let key = set
-        .objects
-        .iter()
-        .find(|o| {
-            o.body["kind"] == "WorkflowTemplate" && o.body["metadata"]["name"] == "daily-ranker"
-        })
-        .unwrap()
-        .key();
+    let key = daily_ranker(&set);
     let path = target.path_of(&key);
     let rendered = std::fs::read_to_string(&path).unwrap();
     assert!(rendered.contains("\n  parallelism: 3\n"), "{rendered}");
@@ -538,14 +542,7 @@ fn a_remembering_target_still_sees_hand_edits() {
     };
     let (set, target, first) = plan(&memory);
     target.apply(&first, &mut |_| {}).expect("apply");
-    let key = set
-        .objects
-        .iter()
-        .find(|o| {
-            o.body["kind"] == "WorkflowTemplate" && o.body["metadata"]["name"] == "daily-ranker"
-        })
-        .unwrap()
-        .key();
+    let key = daily_ranker(&set);
     let path = target.path_of(&key);
     let rendered = std::fs::read_to_string(&path).unwrap();
     let edited = rendered.replace("\n  parallelism: 3\n", "\n  parallelism: 8\n");

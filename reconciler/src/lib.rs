@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod cli;
 pub mod diag;
 pub mod model;
+pub mod par;
 pub mod reconcile;
 pub mod render;
 pub mod report;

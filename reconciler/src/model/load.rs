@@ -75,33 +75,9 @@ fn read_files(
         .filter(|(_, r)| r.is_none())
         .map(|(f, _)| f)
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(misses.len() / MIN_FILES_PER_THREAD)
-        .max(1);
-    let read_all = |files: &[(&String, &FileBody)]| -> Vec<FileRead> {
-        files
-            .iter()
-            .map(|(path, body)| read_file(path, body))
-            .collect()
-    };
-    let fresh: Vec<FileRead> = if threads == 1 {
-        read_all(&misses)
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = misses
-                .chunks(misses.len().div_ceil(threads))
-                .map(|chunk| scope.spawn(|| read_all(chunk)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
-    };
+    let fresh = crate::par::map_in_runs(&misses, MIN_FILES_PER_THREAD, |(path, body)| {
+        read_file(path, body)
+    });
     let mut fresh = fresh.into_iter();
     for slot in reads.iter_mut().filter(|r| r.is_none()) {
         *slot = fresh.next().map(Arc::new);

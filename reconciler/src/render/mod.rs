@@ -200,31 +200,8 @@ pub fn render(
                 .map(move |c| (p, c.name()))
         })
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len() / 8)
-        .max(1);
-    let run = |jobs: &[(&Project, &str)]| -> Vec<Result<Vec<RenderedObject>, RenderError>> {
-        jobs.iter()
-            .map(|(p, c)| render_project(model, p, c, blueprints))
-            .collect()
-    };
-    let results: Vec<Result<Vec<RenderedObject>, RenderError>> = if threads == 1 {
-        run(&jobs)
-    } else {
-        // Contiguous chunks, joined in order: the first error is the first in project order.
-        let chunk = jobs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .chunks(chunk)
-                .map(|part| s.spawn(move || run(part)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("render thread panicked"))
-                .collect()
-        })
-    };
+    let results =
+        crate::par::map_in_runs(&jobs, 8, |(p, c)| render_project(model, p, c, blueprints));
     for ((_, cluster), objects) in jobs.iter().zip(results) {
         sets.get_mut(*cluster)
             .expect("cluster exists")

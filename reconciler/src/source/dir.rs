@@ -37,31 +37,12 @@ const MIN_FILES_PER_THREAD: usize = 64;
 /// Reads the candidates `(repository path, file)`, spread over the cores in contiguous runs
 /// (system calls are most of the work); candidates that are directories are left out.
 fn read_all(candidates: Vec<(String, std::path::PathBuf)>) -> Vec<(String, FileBody)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(candidates.len() / MIN_FILES_PER_THREAD)
-        .max(1);
-    let read = |part: &[(String, std::path::PathBuf)]| -> Vec<(String, FileBody)> {
-        part.iter()
-            .filter_map(|(rel, path)| Some((rel.clone(), read_entry(path)?)))
-            .collect()
-    };
-    if threads == 1 {
-        return read(&candidates);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = candidates
-            .chunks(candidates.len().div_ceil(threads))
-            .map(|part| scope.spawn(move || read(part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    crate::par::map_in_runs(&candidates, MIN_FILES_PER_THREAD, |(rel, path)| {
+        Some((rel.clone(), read_entry(path)?))
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Lists the tree below `prefix`: unlistable directories go into `snap` as unreadable, manifest
