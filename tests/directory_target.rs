@@ -101,6 +101,15 @@ fn keys(set: &RenderedSet) -> BTreeSet<ObjectKey> {
     set.objects.iter().map(|o| o.key()).collect()
 }
 
+/// The key of the first object of `kind`.
+fn first_of(set: &RenderedSet, kind: &str) -> ObjectKey {
+    set.objects
+        .iter()
+        .find(|o| o.body["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} rendered"))
+        .key()
+}
+
 /// The key of the recsys project's `daily-ranker` WorkflowTemplate.
 fn daily_ranker(set: &RenderedSet) -> ObjectKey {
     set.objects
@@ -496,18 +505,8 @@ fn a_deleted_file_or_a_corrupt_one_is_recreated() {
     let f = Fixture::new();
     let (set, _, _) = f.apply();
     let (_, target) = f.render();
-    let ns = set
-        .objects
-        .iter()
-        .find(|o| o.body["kind"] == "Namespace")
-        .unwrap()
-        .key();
-    let sa = set
-        .objects
-        .iter()
-        .find(|o| o.body["kind"] == "ServiceAccount")
-        .unwrap()
-        .key();
+    let ns = first_of(&set, "Namespace");
+    let sa = first_of(&set, "ServiceAccount");
     std::fs::remove_file(target.path_of(&ns)).unwrap();
     std::fs::write(target.path_of(&sa), "{ not: [yaml").unwrap();
     let (_, _, plan) = f.plan();
@@ -581,12 +580,7 @@ fn a_remembering_target_still_sees_hand_edits() {
     );
 
     // A deleted file is recreated; applying restores everything.
-    let ns = set
-        .objects
-        .iter()
-        .find(|o| o.body["kind"] == "Namespace")
-        .unwrap()
-        .key();
+    let ns = first_of(&set, "Namespace");
     std::fs::remove_file(target.path_of(&ns)).unwrap();
     let (_, target, p) = plan(&memory);
     assert_eq!(changes_of(&p, Action::Create), BTreeSet::from([ns]));
