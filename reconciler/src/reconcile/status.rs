@@ -4,12 +4,11 @@ use super::digest::{error_entry, plain_error, project_digest};
 use super::{ClusterOutcome, Config, Good, Outcome};
 use crate::model::Model;
 use crate::render::{ObjectKey, RenderedObject};
+use crate::report::status_branch::StatusFile;
 use crate::target::Action;
 use crate::target::kube::HealthStatus;
 use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::tree::paths;
-
-use crate::report::status_branch::StatusFile;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -25,7 +25,7 @@ pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
         .with_context(|| format!("cannot list {}: check its permissions", root.display()))?;
     let mut candidates = Vec::new();
     walk(entries, "", &mut snap, &mut candidates);
-    for (rel, body) in read_all(candidates) {
+    for (rel, body) in read_all(&candidates) {
         snap.files.insert(rel, body);
     }
     Ok(snap)
@@ -36,8 +36,8 @@ const MIN_FILES_PER_THREAD: usize = 64;
 
 /// Reads the candidates `(repository path, file)`, spread over the cores in contiguous runs
 /// (system calls are most of the work); candidates that are directories are left out.
-fn read_all(candidates: Vec<(String, std::path::PathBuf)>) -> Vec<(String, FileBody)> {
-    crate::par::map_in_runs(&candidates, MIN_FILES_PER_THREAD, |(rel, path)| {
+fn read_all(candidates: &[(String, std::path::PathBuf)]) -> Vec<(String, FileBody)> {
+    crate::par::map_in_runs(candidates, MIN_FILES_PER_THREAD, |(rel, path)| {
         Some((rel.clone(), read_entry(path)?))
     })
     .into_iter()

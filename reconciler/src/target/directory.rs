@@ -53,10 +53,8 @@ impl DirectoryTarget {
     /// The inventory as last written (empty if none).
     pub fn inventory(&self) -> Result<Arc<Inventory>> {
         let path = self.root.join(INVENTORY_FILE);
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let Some(meta) = stat(&path)? else {
+            return Ok(Default::default());
         };
         if let Some(known) = self.memory.as_ref().and_then(|m| m.inventory(&meta)) {
             return Ok(known);
@@ -110,12 +108,8 @@ impl DirectoryTarget {
         if owned && memory.and_then(|m| m.untouched(path)).as_deref() == Some(desired) {
             return Ok((Action::Unchanged, None));
         }
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((Action::Create, None));
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        let Some(meta) = stat(path)? else {
+            return Ok((Action::Create, None));
         };
         if owned && memory.and_then(|m| m.hash(path, &meta)).as_deref() == Some(desired) {
             return Ok((Action::Unchanged, None));
@@ -294,6 +288,15 @@ impl Target for DirectoryTarget {
         }
         self.write_inventory(keep)?;
         Ok(report)
+    }
+}
+
+/// The metadata of the file at `path`, `None` when there is none.
+fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 

@@ -48,6 +48,14 @@ impl Stamp {
         }
     }
 
+    /// The file's inode, where the platform has them.
+    fn inode(&self) -> Option<u64> {
+        #[cfg(unix)]
+        return Some(self.inode);
+        #[cfg(not(unix))]
+        return None;
+    }
+
     /// True when the file is old enough for a later change to change the stamp.
     fn settled(&self) -> bool {
         self.modified
@@ -83,7 +91,9 @@ impl std::fmt::Debug for Files {
 /// A recursive watch of the target directory and the paths its events named.
 struct Watch {
     root: PathBuf,
-    root_stamp: Stamp,
+    /// The inode of `root` when the watch started: a directory deleted and made again is
+    /// another directory, no longer watched.
+    root_inode: Option<u64>,
     touched: Arc<Mutex<Touched>>,
     _watcher: RecommendedWatcher,
 }
@@ -109,18 +119,22 @@ impl Memory {
     /// just started (files may have changed before it did), lost events, or cannot run.
     pub(super) fn begin(&self, root: &Path) {
         let mut files = self.files();
-        let root_stamp = std::fs::metadata(root).ok().map(|m| Stamp::of(&m));
-        let current = files.watch.as_ref().is_some_and(|w| {
-            w.root == root && Some(w.root_stamp.inode()) == root_stamp.map(|s| s.inode())
-        });
-        if !current {
-            files.watch = root_stamp.and_then(|s| Watch::start(root, s));
+        let Ok(meta) = std::fs::metadata(root) else {
+            files.watch = None;
             files.trusted = false;
             return;
+        };
+        let inode = Stamp::of(&meta).inode();
+        match files.watch.as_ref() {
+            Some(w) if w.root == root && w.root_inode == inode => {
+                let lost = std::mem::take(&mut lock(&w.touched).lost);
+                files.trusted = !lost;
+            }
+            _ => {
+                files.watch = Watch::start(root, inode);
+                files.trusted = false;
+            }
         }
-        let watch = files.watch.as_ref().expect("current");
-        let lost = std::mem::take(&mut lock(&watch.touched).lost);
-        files.trusted = !lost;
     }
 
     /// The hash of the object in the file at `path` when the watch saw no change to it since it
@@ -151,7 +165,7 @@ impl Memory {
         );
     }
 
-    /// Forgets the file at `path` (deleted, or written and not yet stamped).
+    /// Forgets the file at `path` (deleted).
     pub(super) fn forget(&self, path: &Path) {
         self.files().objects.remove(path);
     }
@@ -171,18 +185,9 @@ impl Memory {
     }
 }
 
-impl Stamp {
-    fn inode(&self) -> u64 {
-        #[cfg(unix)]
-        return self.inode;
-        #[cfg(not(unix))]
-        return 0;
-    }
-}
-
 impl Watch {
     /// Watches `root` recursively; `None` (and a debug log) when the platform will not.
-    fn start(root: &Path, root_stamp: Stamp) -> Option<Watch> {
+    fn start(root: &Path, root_inode: Option<u64>) -> Option<Watch> {
         let touched = Arc::new(Mutex::new(Touched::default()));
         let sink = touched.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -192,23 +197,19 @@ impl Watch {
                 Ok(e) => t.paths.extend(e.paths),
                 Err(_) => t.lost = true,
             }
-        });
-        let mut watcher = match watcher {
-            Ok(w) => w,
+        })
+        .and_then(|mut w| w.watch(root, RecursiveMode::Recursive).map(|()| w));
+        match watcher {
+            Ok(watcher) => Some(Watch {
+                root: root.to_path_buf(),
+                root_inode,
+                touched,
+                _watcher: watcher,
+            }),
             Err(e) => {
                 tracing::debug!(root = %root.display(), error = %e, "no watch; every plan checks every file");
-                return None;
+                None
             }
-        };
-        if let Err(e) = watcher.watch(root, RecursiveMode::Recursive) {
-            tracing::debug!(root = %root.display(), error = %e, "no watch; every plan checks every file");
-            return None;
         }
-        Some(Watch {
-            root: root.to_path_buf(),
-            root_stamp,
-            touched,
-            _watcher: watcher,
-        })
     }
 }
