@@ -114,7 +114,7 @@ fn kill_during_apply_then_restart_converges() {
         .reconcile(git2::Oid::from_str(&revision).unwrap())
         .unwrap();
     let expected = read_dir_tree(&clean_root.join("rendered/cluster-0"));
-    let objects = o.clusters["cluster-0"].desired.objects.len();
+    let objects = o.clusters["cluster-0"].desired.len();
     assert!(
         partial.len() > HOLD_AFTER && partial.len() < objects,
         "the kill left a partly applied target ({} of {objects} files)",

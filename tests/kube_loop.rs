@@ -38,8 +38,7 @@ fn object(tree: &StatusTree, project: &str, key: &ObjectKey) -> ObjectStatus {
 fn key(o: &Outcome, kind: &str, name_prefix: &str) -> ObjectKey {
     o.clusters[CLUSTER]
         .desired
-        .objects
-        .iter()
+        .objects()
         .map(|obj| obj.key())
         .find(|k| k.kind == kind && k.name.starts_with(name_prefix))
         .unwrap_or_else(|| panic!("no {kind} {name_prefix}* rendered for {CLUSTER}"))

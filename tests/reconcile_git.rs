@@ -222,12 +222,18 @@ fn status_commit_hold_and_resume() {
         assert_eq!(project(&summary, p).state, ProjectState::Ready);
         assert_eq!(project(&summary, p).revision, first);
     }
-    assert!(files.contains_key("status/clusters/local/inventory.yaml"));
+    // One inventory per project and cluster, next to its objects' statuses.
+    assert!(files.contains_key("status/clusters/local/nlp/inventory.yaml"));
     let inv = StatusTree::new(files.clone())
         .inventory("local")
         .unwrap()
         .unwrap();
-    assert!(!inv.objects.is_empty());
+    for p in ["nlp", "recsys", "vision"] {
+        assert!(
+            inv.objects.iter().any(|e| e.project == p),
+            "the cluster's inventory has no object of {p}"
+        );
+    }
     assert!(
         files
             .keys()

@@ -172,7 +172,7 @@ fn timed_reconcile(rec: &mut Reconciler, head: git2::Oid) -> Outcome {
 }
 
 fn objects(o: &Outcome) -> usize {
-    o.clusters.values().map(|c| c.desired.objects.len()).sum()
+    o.clusters.values().map(|c| c.desired.len()).sum()
 }
 
 fn total(t: &Timings) -> Duration {

@@ -437,7 +437,8 @@ pub struct ObjectHealth {
     pub message: String,
 }
 
-/// `status/clusters/<cluster>/inventory.yaml`: what cubist owns in that cluster, sorted.
+/// `status/clusters/<cluster>/<project>/inventory.yaml`: what cubist owns of that project in
+/// that cluster, sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Inventory {

@@ -27,17 +27,23 @@ pub mod paths {
         format!("{PROJECTS_DIR}{project}.yaml")
     }
 
-    /// `status/clusters/<cluster>/inventory.yaml`.
-    pub fn inventory(cluster: &str) -> String {
-        format!("{CLUSTERS_DIR}{cluster}/inventory.yaml")
+    /// `status/clusters/<cluster>/<project or _cluster>/`: everything about one project's
+    /// objects in one cluster.
+    pub fn unit(cluster: &str, project: Option<&str>) -> String {
+        format!("{CLUSTERS_DIR}{cluster}/{}/", project.unwrap_or("_cluster"))
+    }
+
+    /// `inventory.yaml`: inside a [`unit`], what cubist owns of that project in that cluster.
+    pub const INVENTORY: &str = "inventory.yaml";
+
+    /// `<kind>/<name>.yaml`: inside a [`unit`], the path of an object's status.
+    pub fn object_in_unit(kind: &str, name: &str) -> String {
+        format!("{kind}/{name}.yaml")
     }
 
     /// `status/clusters/<cluster>/<project or _cluster>/<kind>/<name>.yaml`.
     pub fn object(cluster: &str, project: Option<&str>, kind: &str, name: &str) -> String {
-        format!(
-            "{CLUSTERS_DIR}{cluster}/{}/{kind}/{name}.yaml",
-            project.unwrap_or("_cluster")
-        )
+        unit(cluster, project) + &object_in_unit(kind, name)
     }
 
     /// `status/history/<yyyy-mm-dd>/<hhmmss>-<short-sha>.yaml` for a reconcile at `at`.
@@ -112,14 +118,47 @@ impl StatusTree {
     pub fn cluster_objects(&self, cluster: &str) -> Vec<Result<ObjectStatus, ErrorEntry>> {
         let dir = format!("{}{cluster}/", paths::CLUSTERS_DIR);
         self.under(&dir)
-            .filter(|(rest, _)| rest.ends_with(".yaml") && rest.contains('/'))
+            .filter(|(rest, _)| rest.ends_with(".yaml") && rest.matches('/').count() == 2)
             .map(|(rest, bytes)| decode(&format!("{dir}{rest}"), bytes))
             .collect()
     }
 
-    /// `status/clusters/<cluster>/inventory.yaml`: `None` when absent.
+    /// What cubist owns in `cluster`: the inventories of its units (`<project>/inventory.yaml`,
+    /// and `inventory.yaml` of the cluster as older status branches wrote it), merged and
+    /// sorted; `None` when there is none, the first undecodable one's error if any.
     pub fn inventory(&self, cluster: &str) -> Option<Result<Inventory, ErrorEntry>> {
-        self.parse(&paths::inventory(cluster))
+        self.inventory_of(cluster)
+            .map(|r| r.map(|objects| Inventory { objects }))
+    }
+
+    /// Like [`StatusTree::inventory`], with the entries read as `T`.
+    pub fn inventory_of<T: DeserializeOwned + Ord>(
+        &self,
+        cluster: &str,
+    ) -> Option<Result<Vec<T>, ErrorEntry>> {
+        #[derive(serde::Deserialize)]
+        struct Listing<T> {
+            #[serde(default = "Vec::new")]
+            objects: Vec<T>,
+        }
+        let dir = format!("{}{cluster}/", paths::CLUSTERS_DIR);
+        let mut found = false;
+        let mut all = Vec::new();
+        for (rest, bytes) in self.under(&dir).filter(|(rest, _)| {
+            *rest == paths::INVENTORY
+                || rest
+                    .split_once('/')
+                    .is_some_and(|(_, f)| f == paths::INVENTORY)
+        }) {
+            found = true;
+            match decode::<Listing<T>>(&format!("{dir}{rest}"), bytes) {
+                Ok(listing) => all.extend(listing.objects),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        all.sort();
+        all.dedup();
+        found.then_some(Ok(all))
     }
 
     /// Decodes the document at `path`, `None` when absent.

@@ -57,10 +57,10 @@ pub(super) fn plan(
 /// The cluster's inventory from the repository's status branch (local, then origin's).
 fn inventory(repo: &Path, cluster: &str) -> Option<Inventory> {
     let git = git2::Repository::discover(repo).ok()?;
-    let path = cubist_status_ui::tree::paths::inventory(cluster);
     STATUS_REFS.iter().find_map(|refname| {
         let files = read_status_ref(&git, refname).ok()?;
         let tree = cubist_status_ui::StatusTree::new(files);
-        tree.parse::<Inventory>(&path)?.ok()
+        let objects = tree.inventory_of(cluster)?.ok()?;
+        Some(Inventory { objects })
     })
 }

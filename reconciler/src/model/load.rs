@@ -438,7 +438,7 @@ fn push<S: DeserializeOwned>(
         Ok(raw) => {
             sink(Manifest {
                 meta: raw.metadata,
-                spec: raw.spec,
+                spec: Arc::new(raw.spec),
                 doc: doc.clone(),
             });
             true

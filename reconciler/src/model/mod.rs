@@ -42,8 +42,8 @@ impl Document {
 pub struct Manifest<S> {
     /// `metadata`.
     pub meta: Meta,
-    /// `spec`.
-    pub spec: S,
+    /// `spec`, shared: a model read again reuses the specs of unchanged files.
+    pub spec: Arc<S>,
     /// Source document (file, positions).
     pub doc: Arc<Document>,
 }

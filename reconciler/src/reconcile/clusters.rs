@@ -3,9 +3,10 @@
 //! in the status branch) and exponential backoff, so an unreachable cluster never slows the
 //! others down.
 
-use super::ClusterOutcome;
+use super::{ClusterOutcome, Owned};
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
-use crate::render::{ObjectKey, RenderedSet};
+use crate::render::ObjectKey;
+use crate::target::desired::Desired;
 use crate::target::kube::{KubeError, KubeTarget};
 use crate::target::memory::Memory;
 use crate::target::select::directory_target;
@@ -95,7 +96,7 @@ impl Clusters {
     pub(super) fn run(
         &mut self,
         specs: &BTreeMap<String, ClusterSpec>,
-        desired: BTreeMap<String, RenderedSet>,
+        desired: BTreeMap<String, Desired>,
         pass: Pass,
     ) -> BTreeMap<String, ClusterOutcome> {
         let mut out = BTreeMap::new();
@@ -121,18 +122,13 @@ impl Clusters {
         out
     }
 
-    fn directory(
-        &mut self,
-        name: &str,
-        spec: &ClusterSpec,
-        desired: RenderedSet,
-    ) -> ClusterOutcome {
+    fn directory(&mut self, name: &str, spec: &ClusterSpec, desired: Desired) -> ClusterOutcome {
         let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = match directory_target(&self.target_root, spec) {
             Ok(t) => t.with_memory(memory),
             Err(why) => return ClusterOutcome::failed(desired, why),
         };
-        match target.plan(&desired).and_then(|p| {
+        match target.plan_desired(&desired).and_then(|p| {
             // A test-only pause point (see `test_hook`), a no-op otherwise.
             target
                 .apply(&p, &mut super::test_hook::apply_progress())
@@ -141,16 +137,17 @@ impl Clusters {
             Ok((plan, report)) => {
                 let now = Utc::now();
                 self.applied_at.insert(name.to_string(), now);
-                let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
-                let inventory = Inventory {
-                    objects: desired
-                        .objects
-                        .iter()
-                        .filter(|o| {
-                            failed.is_empty() || !failed.contains(&o.key().to_string().as_str())
-                        })
-                        .map(InventoryEntry::of)
-                        .collect(),
+                let inventory = if report.failed.is_empty() {
+                    Owned::Desired
+                } else {
+                    let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
+                    Owned::Listed(Inventory {
+                        objects: desired
+                            .objects()
+                            .filter(|o| !failed.contains(&o.key().to_string().as_str()))
+                            .map(InventoryEntry::of)
+                            .collect(),
+                    })
                 };
                 ClusterOutcome {
                     plan: Some(plan),
@@ -168,7 +165,7 @@ impl Clusters {
     /// Every due Kubernetes cluster concurrently; the others report their backoff.
     fn kubernetes(
         &mut self,
-        sets: Vec<(String, ClusterSpec, RenderedSet)>,
+        sets: Vec<(String, ClusterSpec, Desired)>,
         pass: Pass,
     ) -> BTreeMap<String, ClusterOutcome> {
         let runtime = self.runtime.get_or_insert_with(|| {
@@ -197,7 +194,7 @@ impl Clusters {
             if let Some(at) = slot.retry_at.filter(|at| *at > now) {
                 let mut co = ClusterOutcome::unreachable(set, "still unreachable".into());
                 co.retry_in = Some(at - now);
-                co.inventory = Some(slot.inventory.clone());
+                co.inventory = Some(Owned::Listed(slot.inventory.clone()));
                 co.applied_at = self.applied_at.get(&name).copied();
                 out.insert(name, co);
                 continue;
@@ -221,7 +218,7 @@ impl Clusters {
                 Ok(co) => {
                     slot.failures = 0;
                     slot.retry_at = None;
-                    if let Some(inv) = &co.inventory {
+                    if let Some(Owned::Listed(inv)) = &co.inventory {
                         slot.inventory = inv.clone();
                     }
                     // Objects that failed are retried with the next revision, or on every
@@ -248,7 +245,7 @@ impl Clusters {
                         ClusterOutcome::failed(set, e.to_string())
                     };
                     co.retry_in = Some(wait);
-                    co.inventory = Some(slot.inventory.clone());
+                    co.inventory = Some(Owned::Listed(slot.inventory.clone()));
                     co
                 }
             };
@@ -266,14 +263,14 @@ struct Job {
     spec: ClusterSpec,
     target: Option<Arc<KubeTarget>>,
     inventory: Inventory,
-    desired: RenderedSet,
+    desired: Desired,
     apply: bool,
 }
 
 type JobResult = (
     String,
     Option<Arc<KubeTarget>>,
-    Result<ClusterOutcome, (RenderedSet, KubeError)>,
+    Result<ClusterOutcome, (Desired, KubeError)>,
 );
 
 impl Job {
@@ -302,10 +299,11 @@ impl Job {
 async fn pass(
     target: &KubeTarget,
     inventory: &Inventory,
-    desired: RenderedSet,
+    desired: Desired,
     apply: bool,
-) -> Result<ClusterOutcome, (RenderedSet, KubeError)> {
-    let plan = match target.plan(&desired, inventory).await {
+) -> Result<ClusterOutcome, (Desired, KubeError)> {
+    let set = desired.to_set();
+    let plan = match target.plan(&set, inventory).await {
         Ok(p) => p,
         Err(e) => return Err((desired, e)),
     };
@@ -317,7 +315,7 @@ async fn pass(
         match target.apply(&plan, inventory, &mut |_| {}).await {
             Ok((report, inv)) => {
                 co.report = Some(report);
-                co.inventory = Some(inv);
+                co.inventory = Some(Owned::Listed(inv));
             }
             Err(e) => return Err((co.desired, e)),
         }
@@ -337,10 +335,10 @@ async fn pass(
             })
             .map(|c| c.key.clone())
             .collect();
-        co.inventory = Some(inventory.clone());
+        co.inventory = Some(Owned::Listed(inventory.clone()));
     }
     co.plan = Some(plan);
-    match target.health_all(&co.desired.objects).await {
+    match target.health_all(&set.objects).await {
         Ok(h) => co.health = h.into_iter().collect::<BTreeMap<ObjectKey, _>>(),
         Err(e) => return Err((co.desired, e)),
     }

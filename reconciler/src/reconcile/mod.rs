@@ -11,9 +11,10 @@ pub mod test_hook;
 use crate::diag::Diagnostic;
 use crate::model::kinds::ClusterSpec;
 use crate::model::{Model, Project};
-use crate::render::{Blueprints, ObjectKey, RenderedObject, RenderedSet, render_project};
+use crate::render::{Blueprints, ObjectKey, render_project};
 use crate::report::status_branch::{Author, Written, read_status, write_status};
 use crate::source::git::GitMirror;
+use crate::target::desired::{Desired, Group, group};
 use crate::target::kube::Health;
 use crate::target::{ApplyReport, Inventory, Plan};
 use anyhow::{Context, Result};
@@ -66,8 +67,8 @@ struct Good {
     revision: String,
     input_hash: String,
     project: Project,
-    /// cluster → objects.
-    rendered: BTreeMap<String, Vec<RenderedObject>>,
+    /// cluster → objects, in apply order.
+    rendered: BTreeMap<String, Group>,
 }
 
 /// What one reconcile did.
@@ -126,14 +127,23 @@ pub struct ClusterOutcome {
     /// Health of live objects (Kubernetes targets).
     pub health: BTreeMap<ObjectKey, Health>,
     /// What cubist owns in the cluster after this pass.
-    pub inventory: Option<Inventory>,
+    pub inventory: Option<Owned>,
     /// The desired objects.
-    pub desired: RenderedSet,
+    pub desired: Desired,
+}
+
+/// What cubist owns in a cluster after a pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owned {
+    /// Exactly the desired objects: every one of them was applied.
+    Desired,
+    /// These objects.
+    Listed(Inventory),
 }
 
 impl ClusterOutcome {
     /// A cluster that could not be applied, and why.
-    fn failed(desired: RenderedSet, why: String) -> Self {
+    fn failed(desired: Desired, why: String) -> Self {
         ClusterOutcome {
             skipped: Some(why),
             desired,
@@ -142,7 +152,7 @@ impl ClusterOutcome {
     }
 
     /// A cluster that could not be reached.
-    fn unreachable(desired: RenderedSet, why: String) -> Self {
+    fn unreachable(desired: Desired, why: String) -> Self {
         ClusterOutcome {
             unreachable: true,
             ..ClusterOutcome::failed(desired, why)
@@ -174,7 +184,7 @@ impl ClusterOutcome {
             return None;
         }
         let mut counts = cubist_status_ui::doc::HealthCounts::default();
-        for o in &self.desired.objects {
+        for o in self.desired.objects() {
             match self
                 .health
                 .get(&o.key())
@@ -242,7 +252,7 @@ fn cluster_specs(model: &Model) -> BTreeMap<String, ClusterSpec> {
     model
         .clusters
         .iter()
-        .map(|(n, c)| (n.clone(), c.spec.clone()))
+        .map(|(n, c)| (n.clone(), ClusterSpec::clone(&c.spec)))
         .collect()
 }
 
@@ -251,8 +261,7 @@ fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
     let failures = co.failures();
     let objects = co
         .desired
-        .objects
-        .iter()
+        .objects()
         .map(|o| {
             let k = o.key();
             let health = co
@@ -328,10 +337,9 @@ impl Reconciler {
             return;
         };
         for c in &summary.clusters {
-            if let Some(Ok(inv)) =
-                tree.parse::<Inventory>(&cubist_status_ui::tree::paths::inventory(&c.name))
-            {
-                self.clusters.resume_inventory(&c.name, inv);
+            if let Some(Ok(objects)) = tree.inventory_of(&c.name) {
+                self.clusters
+                    .resume_inventory(&c.name, Inventory { objects });
             }
         }
         // A revision synced everywhere is not reconciled again after a restart; Kubernetes
@@ -480,16 +488,12 @@ impl Reconciler {
         )
     }
 
-    fn render_all(
-        &self,
-        model: &Model,
-        project: &Project,
-    ) -> Result<BTreeMap<String, Vec<RenderedObject>>> {
+    fn render_all(&self, model: &Model, project: &Project) -> Result<BTreeMap<String, Group>> {
         let mut out = BTreeMap::new();
         for c in model.project_clusters(project) {
             let objs = render_project(model, project, c.name(), &self.blueprints)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            out.insert(c.name().to_string(), objs);
+            out.insert(c.name().to_string(), group(objs));
         }
         Ok(out)
     }
@@ -584,18 +588,14 @@ impl Reconciler {
         timings.render = split();
         if !repo_wide {
             let specs = cluster_specs(&model);
-            let mut desired: BTreeMap<String, RenderedSet> = BTreeMap::new();
+            let mut desired: BTreeMap<String, Desired> = BTreeMap::new();
             for name in model.clusters.keys() {
-                let mut set = RenderedSet {
-                    cluster: name.clone(),
-                    objects: Vec::new(),
-                };
-                for g in current.values() {
-                    set.objects
-                        .extend(g.rendered.get(name).into_iter().flatten().cloned());
-                }
-                set.sort();
-                desired.insert(name.clone(), set);
+                let projects = current
+                    .iter()
+                    .filter_map(|(p, g)| Some((Some(p.clone()), g.rendered.get(name)?.clone())))
+                    .collect();
+                let cluster = name.clone();
+                desired.insert(name.clone(), Desired { cluster, projects });
             }
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
         }

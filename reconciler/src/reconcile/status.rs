@@ -1,20 +1,24 @@
 //! The files of one status commit (see docs/status-format.md).
 
 use super::digest::{error_entry, plain_error, project_digest};
-use super::{ClusterOutcome, Config, Good, Outcome};
+use super::{ClusterOutcome, Config, Good, Outcome, Owned};
 use crate::model::Model;
 use crate::render::{ObjectKey, RenderedObject};
-use crate::report::status_branch::StatusFile;
-use crate::target::Action;
+use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
+use crate::target::desired::Group;
 use crate::target::kube::HealthStatus;
+use crate::target::{Action, Inventory, InventoryEntry};
 use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::tree::paths;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Every status document of a reconcile as `path → file`. A document equal to the one `memo`
-/// holds for its path is not serialised or hashed again; `memo` then holds this reconcile's.
+/// Every status file of a reconcile: loose files by path, and one unit per project and cluster
+/// (`status/clusters/<cluster>/<project>/`: its objects' statuses and inventory). A unit whose
+/// inputs are the same as last time (same objects, all applied, nothing else to say) is the
+/// previous one, not built again; a document equal to the one `memo` holds for its path is not
+/// serialised or hashed again. `memo` then holds this reconcile's.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn files(
     model: &Model,
@@ -25,10 +29,10 @@ pub(super) fn files(
     duration_ms: u64,
     cfg: &Config,
     memo: &mut Memo,
-) -> BTreeMap<String, StatusFile> {
+) -> StatusFiles {
     let now = chrono::Utc::now();
     let mut out = Files {
-        files: BTreeMap::new(),
+        status: StatusFiles::default(),
         previous: memo,
         next: Memo::default(),
     };
@@ -55,69 +59,23 @@ pub(super) fn files(
             changes.deleted = plan.count(Action::Delete) as u64;
             changes.unchanged = plan.count(Action::Unchanged) as u64;
         }
-        let mut counts = doc::StateCounts::default();
         let health = co.health_counts().unwrap_or(doc::HealthCounts {
-            unknown: co.desired.objects.len() as u64,
+            unknown: co.desired.len() as u64,
             ..Default::default()
         });
         let failures = co.failures();
-        for obj in &co.desired.objects {
-            let key = obj.key();
-            let err = failures.get(&key.to_string());
-            let project = obj.project.as_deref();
-            let held = project.is_some_and(|p| o.projects_held.iter().any(|h| h == p));
-            let state = object_state(co, &key, err.is_some());
-            match state {
-                SyncState::Synced => counts.synced += 1,
-                SyncState::OutOfSync => counts.out_of_sync += 1,
-                SyncState::Failed => counts.failed += 1,
-                SyncState::Unreachable => counts.unreachable += 1,
-            }
-            let object_health = co.health.get(&key).map(|h| doc::ObjectHealth {
-                status: health_of(h.status),
-                message: h.message.clone(),
-            });
-            let message = match (err, state) {
-                (Some(e), _) => e.clone(),
-                (None, SyncState::OutOfSync) => co.note(&key).map_or_else(
-                    || {
-                        "differs from the desired state (changed in the cluster, or not applied yet)"
-                            .to_string()
-                    },
-                    |n| format!("changed in the cluster: {n}"),
-                ),
-                (None, SyncState::Unreachable) => "cluster unreachable".into(),
-                _ if held => "held at last good revision".into(),
-                _ => String::new(),
-            };
-            out.put(
-                paths::object(name, project, &key.kind, &key.name),
-                doc::ObjectStatus {
-                    api_version: key.api_version.clone(),
-                    kind: key.kind.clone(),
-                    namespace: key.namespace.clone(),
-                    name: key.name.clone(),
-                    state,
-                    hash: obj.hash.clone(),
-                    revision: obj
-                        .body
-                        .pointer("/metadata/annotations/cubist.dev~1revision")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    message,
-                    health: object_health,
-                    source: obj.source.clone(),
-                },
-            );
+        let mut counts = doc::StateCounts::default();
+        for unit in units(co, &failures, &o.projects_held) {
+            let made = out.unit(name, unit);
+            counts.synced += made.counts.synced;
+            counts.out_of_sync += made.counts.out_of_sync;
+            counts.failed += made.counts.failed;
+            counts.unreachable += made.counts.unreachable;
         }
         let mut cluster_errors: Vec<doc::ErrorEntry> = failures
             .iter()
             .map(|(k, e)| plain_error("apply", format!("{k}: {e}")))
             .collect();
-        if let Some(inventory) = &co.inventory {
-            out.put(paths::inventory(name), inventory.clone());
-        }
         if let Some(why) = &co.skipped {
             let retry = co
                 .retry_in
@@ -172,10 +130,7 @@ pub(super) fn files(
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
         });
-        let shown = good.map(|g| &g.project).unwrap_or(project);
-        let mut digest = project_digest(model, shown);
-        fill_live(&mut digest, &live);
-        out.put(paths::project(name), digest);
+        out.digest(model, name, good, held, project, &live);
     }
     let repo_errors = errors(None);
     let summary = doc::Summary {
@@ -214,9 +169,67 @@ pub(super) fn files(
         },
     );
     *out.previous = out.next;
-    out.files
+    out.status
 }
 
+/// What one unit's files say: a project's objects in a cluster and what cubist owns of them.
+struct UnitInput<'a> {
+    co: &'a ClusterOutcome,
+    project: Option<&'a String>,
+    group: Option<&'a Group>,
+    owned: Vec<&'a InventoryEntry>,
+    failures: &'a BTreeMap<String, String>,
+    held: bool,
+    /// Every object is applied and synced, and cubist owns exactly the group: the unit's
+    /// files follow from the group and `held` alone.
+    plain: bool,
+}
+
+/// The units of a cluster: each project with desired or owned objects there.
+fn units<'a>(
+    co: &'a ClusterOutcome,
+    failures: &'a BTreeMap<String, String>,
+    held: &'a [String],
+) -> Vec<UnitInput<'a>> {
+    let listed = match &co.inventory {
+        Some(Owned::Listed(inv)) => Some(inv),
+        _ => None,
+    };
+    let mut owned: BTreeMap<Option<&String>, Vec<&InventoryEntry>> = BTreeMap::new();
+    for e in listed.into_iter().flat_map(|inv| &inv.objects) {
+        owned.entry(e.project.as_ref()).or_default().push(e);
+    }
+    let plain = co.inventory == Some(Owned::Desired)
+        && failures.is_empty()
+        && co.health.is_empty()
+        && co.drifted.is_empty()
+        && !co.unreachable
+        && co.skipped.is_none();
+    let mut projects: Vec<Option<&String>> =
+        co.desired.projects.keys().map(Option::as_ref).collect();
+    projects.extend(owned.keys().copied());
+    projects.sort();
+    projects.dedup();
+    projects
+        .into_iter()
+        .map(|project| {
+            let group = co.desired.projects.get(&project.cloned());
+            let owned = match (listed, group) {
+                (Some(_), _) => owned.remove(&project).unwrap_or_default(),
+                (None, _) => Vec::new(),
+            };
+            UnitInput {
+                co,
+                project,
+                group,
+                owned,
+                failures,
+                held: project.is_some_and(|p| held.contains(p)),
+                plain,
+            }
+        })
+        .collect()
+}
 /// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed),
 /// OutOfSync (drift), else Synced.
 pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
@@ -301,7 +314,7 @@ type Live<'a> = HashMap<&'a str, Vec<(&'a String, &'a ClusterOutcome, &'a Render
 fn live_by_project(clusters: &BTreeMap<String, ClusterOutcome>) -> Live<'_> {
     let mut live: Live = HashMap::new();
     for (cluster, co) in clusters.iter().filter(|(_, co)| !co.health.is_empty()) {
-        for obj in &co.desired.objects {
+        for obj in co.desired.objects() {
             if let Some(p) = obj.project.as_deref() {
                 live.entry(p).or_default().push((cluster, co, obj));
             }
@@ -320,24 +333,47 @@ pub(super) fn health_of(h: HealthStatus) -> doc::Health {
     }
 }
 
-/// The status documents of the previous reconcile with their files, by path.
+/// The status documents of the previous reconcile with their files, by path; its units by
+/// directory and its project digests by path.
 #[derive(Default)]
 pub(super) struct Memo {
     docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
+    units: HashMap<String, UnitMade>,
+    digests: HashMap<String, (Arc<Good>, StatusFile)>,
+}
+
+/// A unit as written, with the states of its objects counted.
+#[derive(Clone)]
+struct UnitMade {
+    /// The group it was made from, when that and `held` alone decided its files.
+    plain: Option<Group>,
+    held: bool,
+    unit: Unit,
+    counts: doc::StateCounts,
 }
 
 /// Collects the files of one status commit, reusing the previous commit's file of every
 /// document that did not change.
 struct Files<'m> {
-    files: BTreeMap<String, StatusFile>,
+    status: StatusFiles,
     previous: &'m mut Memo,
     next: Memo,
 }
 
 impl Files<'_> {
-    /// Adds the YAML file of `doc` at `path`: the one the previous reconcile wrote when its
-    /// document there was equal, serialised otherwise.
+    /// Adds the YAML file of `doc` at `path` (see [`Files::file`]).
     fn put<T: serde::Serialize + PartialEq + Send + 'static>(&mut self, path: String, doc: T) {
+        let file = self.file(path.clone(), doc);
+        self.status.files.insert(path, file);
+    }
+
+    /// The YAML file of `doc` at `path`: the one the previous reconcile wrote when its
+    /// document there was equal, serialised otherwise.
+    fn file<T: serde::Serialize + PartialEq + Send + 'static>(
+        &mut self,
+        path: String,
+        doc: T,
+    ) -> StatusFile {
         let file = match self.previous.docs.remove(&path) {
             Some((old, file)) if old.downcast_ref::<T>() == Some(&doc) => file,
             _ => StatusFile::new(
@@ -346,9 +382,134 @@ impl Files<'_> {
                     .into_bytes(),
             ),
         };
-        self.next
-            .docs
-            .insert(path.clone(), (Box::new(doc), file.clone()));
-        self.files.insert(path, file);
+        self.next.docs.insert(path, (Box::new(doc), file.clone()));
+        file
+    }
+
+    /// Adds the unit of `u` in `cluster`: the previous one when it was made from the same
+    /// group with nothing else to say, built otherwise. Returns it.
+    fn unit(&mut self, cluster: &str, u: UnitInput) -> UnitMade {
+        let dir = paths::unit(cluster, u.project.map(String::as_str));
+        let made = match self.previous.units.remove(&dir) {
+            Some(last)
+                if u.plain
+                    && last.held == u.held
+                    && last
+                        .plain
+                        .as_ref()
+                        .zip(u.group)
+                        .is_some_and(|(a, b)| Arc::ptr_eq(a, b)) =>
+            {
+                last
+            }
+            _ => self.build_unit(&dir, &u),
+        };
+        self.status.units.insert(dir.clone(), made.unit.clone());
+        self.next.units.insert(dir, made.clone());
+        made
+    }
+
+    fn build_unit(&mut self, dir: &str, u: &UnitInput) -> UnitMade {
+        let co = u.co;
+        let mut files = BTreeMap::new();
+        let mut counts = doc::StateCounts::default();
+        for obj in u.group.into_iter().flat_map(|g| g.iter()) {
+            let key = obj.key();
+            let err = u.failures.get(&key.to_string());
+            let state = object_state(co, &key, err.is_some());
+            match state {
+                SyncState::Synced => counts.synced += 1,
+                SyncState::OutOfSync => counts.out_of_sync += 1,
+                SyncState::Failed => counts.failed += 1,
+                SyncState::Unreachable => counts.unreachable += 1,
+            }
+            let health = co.health.get(&key).map(|h| doc::ObjectHealth {
+                status: health_of(h.status),
+                message: h.message.clone(),
+            });
+            let message = match (err, state) {
+                (Some(e), _) => e.clone(),
+                (None, SyncState::OutOfSync) => co.note(&key).map_or_else(
+                    || {
+                        "differs from the desired state (changed in the cluster, or not applied yet)"
+                            .to_string()
+                    },
+                    |n| format!("changed in the cluster: {n}"),
+                ),
+                (None, SyncState::Unreachable) => "cluster unreachable".into(),
+                _ if u.held => "held at last good revision".into(),
+                _ => String::new(),
+            };
+            let rel = paths::object_in_unit(&key.kind, &key.name);
+            let status = doc::ObjectStatus {
+                api_version: key.api_version.clone(),
+                kind: key.kind.clone(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                state,
+                hash: obj.hash.clone(),
+                revision: obj
+                    .body
+                    .pointer("/metadata/annotations/cubist.dev~1revision")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                message,
+                health,
+                source: obj.source.clone(),
+            };
+            files.insert(rel.clone(), self.file(format!("{dir}{rel}"), status));
+        }
+        let mut owned: Vec<InventoryEntry> = match &co.inventory {
+            Some(Owned::Desired) => u
+                .group
+                .into_iter()
+                .flat_map(|g| g.iter())
+                .map(InventoryEntry::of)
+                .collect(),
+            _ => u.owned.iter().map(|e| (*e).clone()).collect(),
+        };
+        if !owned.is_empty() {
+            owned.sort();
+            let inventory = Inventory { objects: owned };
+            let file = self.file(format!("{dir}{}", paths::INVENTORY), inventory);
+            files.insert(paths::INVENTORY.to_string(), file);
+        }
+        UnitMade {
+            plain: u.group.filter(|_| u.plain).cloned(),
+            held: u.held,
+            unit: Arc::new(files),
+            counts,
+        }
+    }
+
+    /// Adds the digest of project `name`: the previous file when the project's last good
+    /// state is the same and no cluster reports on its objects, built otherwise.
+    fn digest(
+        &mut self,
+        model: &Model,
+        name: &str,
+        good: Option<&Arc<Good>>,
+        held: bool,
+        project: &crate::model::Project,
+        live: &Live,
+    ) {
+        let path = paths::project(name);
+        let plain = good.filter(|_| !held && !live.contains_key(name));
+        let file = match (self.previous.digests.remove(&path), plain) {
+            (Some((last, file)), Some(g)) if Arc::ptr_eq(&last, g) => file,
+            _ => {
+                let shown = good.map(|g| &g.project).unwrap_or(project);
+                let mut digest = project_digest(model, shown);
+                fill_live(&mut digest, live);
+                self.file(path.clone(), digest)
+            }
+        };
+        if let Some(g) = plain {
+            self.next
+                .digests
+                .insert(path.clone(), (g.clone(), file.clone()));
+        }
+        self.status.files.insert(path, file);
     }
 }

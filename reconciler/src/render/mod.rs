@@ -81,7 +81,7 @@ impl RenderedObject {
     }
 
     /// The fields of [`Self::key`], borrowed: apiVersion, kind, namespace, name.
-    fn key_parts(&self) -> [&str; 4] {
+    pub fn key_parts(&self) -> [&str; 4] {
         fn field<'v>(v: Option<&'v Value>, k: &str) -> &'v str {
             v.and_then(|v| v.get(k))
                 .and_then(Value::as_str)

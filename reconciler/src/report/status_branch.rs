@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use git2::{Oid, PushOptions, Repository, Signature};
 use std::collections::BTreeMap;
 
-pub use super::status_tree::{REPLACED, StatusFile, Written};
+pub use super::status_tree::{REPLACED, StatusFile, StatusFiles, Unit, Written};
 
 /// Who status commits are written as.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl Default for Author {
     }
 }
 
-/// Commits `files` on `branch` of `repo` (a mirror), then pushes it to `remote` if given.
+/// Commits `status` on `branch` of `repo` (a mirror), then pushes it to `remote` if given.
 /// Returns the new commit. Retries up to 5 times when the remote moved. `written` is what the
 /// previous write made (see [`Written`]); it is updated when this one succeeds.
 #[allow(clippy::too_many_arguments)]
@@ -37,7 +37,7 @@ pub fn write_status(
     branch: &str,
     author: &Author,
     message: &str,
-    files: &BTreeMap<String, StatusFile>,
+    status: &StatusFiles,
     written: &mut Written,
 ) -> Result<Oid> {
     let refname = format!("refs/heads/{branch}");
@@ -53,7 +53,7 @@ pub fn write_status(
             .ok()
             .and_then(|id| repo.find_commit(id).ok());
         let previous = parent.as_ref().map(|p| p.tree()).transpose()?;
-        let (tree, made) = status_tree::build(repo, previous.as_ref(), files, written)?;
+        let (tree, made) = status_tree::build(repo, previous.as_ref(), status, written)?;
         let tree = repo.find_tree(tree)?;
         if parent.as_ref().is_some_and(|p| p.tree_id() == tree.id()) {
             *written = made;

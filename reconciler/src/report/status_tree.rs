@@ -1,11 +1,13 @@
 //! The tree of a status commit: the reconcile's files over the previous tree. Work is
 //! proportional to what changed: blob ids are known before anything is written, only new blobs
 //! are written, and a directory none of whose files changed since the last write (and whose
-//! previous tree is the one that write made) keeps its tree without being walked.
+//! previous tree is the one that write made) keeps its tree without being walked. A *unit* (a
+//! directory handed over as a whole, such as one project's statuses on one cluster) that is
+//! the very `Arc` written last time keeps its tree without even being looked at.
 
 use anyhow::Result;
 use git2::{Oid, Repository};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Paths each reconcile rewrites as a whole; everything else (history) accumulates.
@@ -34,10 +36,24 @@ impl StatusFile {
     }
 }
 
-/// What the last status write made: each file's blob id and each directory's tree id.
+/// The files of one directory written as a whole, by path inside it.
+pub type Unit = Arc<BTreeMap<String, StatusFile>>;
+
+/// Everything a status commit holds: files by path, and units by directory (ending in `/`).
+#[derive(Debug, Default)]
+pub struct StatusFiles {
+    /// Files by path.
+    pub files: BTreeMap<String, StatusFile>,
+    /// Units by directory.
+    pub units: BTreeMap<String, Unit>,
+}
+
+/// What the last status write made: each file's blob id, each unit with its tree id and each
+/// other directory's tree id.
 #[derive(Debug, Default)]
 pub struct Written {
     files: HashMap<String, Oid>,
+    units: HashMap<String, (Unit, Oid)>,
     trees: BTreeMap<String, Oid>,
 }
 
@@ -46,9 +62,10 @@ pub struct Written {
 pub(crate) fn build(
     repo: &Repository,
     previous: Option<&git2::Tree>,
-    files: &BTreeMap<String, StatusFile>,
+    status: &StatusFiles,
     written: &Written,
 ) -> Result<(Oid, Written)> {
+    let files = &status.files;
     /// Marks the directories above `path` (`a/`, `a/b/`) as dirty.
     fn mark<'p>(dirty: &mut HashSet<&'p str>, path: &'p str) {
         let mut end = path.len();
@@ -70,9 +87,26 @@ pub(crate) fn build(
             mark(&mut dirty, path);
         }
     }
+    let mut units = BTreeMap::new();
+    for (dir, unit) in status.units.iter().filter(|(_, u)| !u.is_empty()) {
+        let id = match written.units.get(dir) {
+            Some((last, id)) if Arc::ptr_eq(last, unit) => *id,
+            _ => {
+                mark(&mut dirty, dir.trim_end_matches('/'));
+                write_unit(repo, unit)?
+            }
+        };
+        units.insert(dir.as_str(), id);
+    }
+    for dir in written.units.keys() {
+        if !units.contains_key(dir.as_str()) {
+            mark(&mut dirty, dir.trim_end_matches('/'));
+        }
+    }
     let mut merge = Merge {
         repo,
         files,
+        units: &units,
         dirty,
         previous: &written.trees,
         trees: BTreeMap::new(),
@@ -80,14 +114,34 @@ pub(crate) fn build(
     let root = merge.tree(previous, "")?;
     let made = Written {
         files: files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
+        units: status
+            .units
+            .iter()
+            .filter_map(|(d, u)| Some((d.clone(), (u.clone(), *units.get(d.as_str())?))))
+            .collect(),
         trees: merge.trees,
     };
     Ok((root, made))
 }
 
+/// Writes the blobs and trees of a unit; returns its tree id.
+fn write_unit(repo: &Repository, unit: &BTreeMap<String, StatusFile>) -> Result<Oid> {
+    let mut merge = Merge {
+        repo,
+        files: unit,
+        units: &BTreeMap::new(),
+        dirty: HashSet::new(),
+        previous: &BTreeMap::new(),
+        trees: BTreeMap::new(),
+    };
+    merge.tree(None, "")
+}
+
 struct Merge<'a> {
     repo: &'a Repository,
     files: &'a BTreeMap<String, StatusFile>,
+    /// Tree ids of the units, by directory.
+    units: &'a BTreeMap<&'a str, Oid>,
     /// Directories (`a/b/`) with a file added, changed or removed since the last write.
     dirty: HashSet<&'a str>,
     previous: &'a BTreeMap<String, Oid>,
@@ -114,7 +168,7 @@ impl Merge<'_> {
             })
             .map(|(n, e)| (n.clone(), *e))
             .collect();
-        let mut subdirs: Vec<&str> = Vec::new();
+        let mut subdirs: BTreeSet<&str> = BTreeSet::new();
         for (path, file) in self.files.range(prefix.to_string()..) {
             let Some(rest) = path.strip_prefix(prefix) else {
                 break;
@@ -126,8 +180,23 @@ impl Merge<'_> {
                     }
                     entries.insert(rest.to_string(), (file.id, 0o100644));
                 }
-                Some((dir, _)) if subdirs.last() != Some(&dir) => subdirs.push(dir),
-                Some(_) => {}
+                Some((dir, _)) => {
+                    subdirs.insert(dir);
+                }
+            }
+        }
+        for (dir, id) in self.units.range(prefix..) {
+            let Some(rest) = dir.strip_prefix(prefix) else {
+                break;
+            };
+            match rest.split_once('/') {
+                Some((name, "")) => {
+                    entries.insert(name.to_string(), (*id, 0o040000));
+                }
+                Some((name, _)) => {
+                    subdirs.insert(name);
+                }
+                None => {}
             }
         }
         for dir in subdirs {

@@ -122,6 +122,7 @@ pub fn diff_sets(cluster: &str, base: Option<&RenderedSet>, head: Option<&Render
     Plan {
         cluster: cluster.to_string(),
         changes,
+        untouched: 0,
     }
 }
 

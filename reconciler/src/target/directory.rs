@@ -1,12 +1,14 @@
 //! The directory target: hydrated manifests on disk, one file per object, plus an inventory
 //! of what cubist wrote. Writes are atomic (temp file + rename); only inventory files are pruned.
 
+use super::desired::Desired;
 use super::memory::Memory;
 use super::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan, Target, unified_diff};
 use crate::model::yaml::parse_documents;
-use crate::render::{ObjectKey, RenderedSet, content_hash, yaml_out::to_yaml};
+use crate::render::{ObjectKey, RenderedObject, RenderedSet, content_hash, yaml_out::to_yaml};
 use anyhow::{Context, Result};
-use std::collections::{BTreeMap, HashSet};
+use std::cell::OnceCell;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -103,6 +105,7 @@ impl DirectoryTarget {
         path: &Path,
         owned: bool,
         desired: &str,
+        project: &Option<String>,
     ) -> Result<(Action, Option<serde_json::Value>)> {
         let memory = self.memory.as_ref();
         if owned && memory.and_then(|m| m.untouched(path)).as_deref() == Some(desired) {
@@ -119,7 +122,7 @@ impl DirectoryTarget {
         };
         let hash = content_hash(&current);
         if let Some(m) = memory {
-            m.remember(path, &meta, &hash);
+            m.remember(path, &meta, &hash, project);
         }
         let action = match (owned, hash == desired) {
             (true, true) => Action::Unchanged,
@@ -141,83 +144,122 @@ impl DirectoryTarget {
     }
 }
 
-impl Target for DirectoryTarget {
-    fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
-        if let Some(m) = &self.memory {
+impl DirectoryTarget {
+    /// Plans `desired` project by project. With a memory, a project whose group is the one
+    /// last applied in full and whose files nothing touched is counted as unchanged without
+    /// looking at its objects (see [`Memory`]); the others are compared object by object.
+    pub fn plan_desired(&self, desired: &Desired) -> Result<Plan> {
+        let memory = self.memory.as_ref();
+        if let Some(m) = memory {
             m.begin(&self.root);
         }
         let inventory = self.inventory()?;
-        let owned: BTreeMap<ObjectKey, &InventoryEntry> =
-            inventory.objects.iter().map(|e| (e.key(), e)).collect();
-        let mut changes = Vec::new();
-        let mut wanted = HashSet::new();
-        for o in &desired.objects {
-            let key = o.key();
-            wanted.insert(key.clone());
-            let path = self.path_of(&key);
-            let (action, current) = self.compare(&path, owned.contains_key(&key), &o.hash)?;
-            let label = path
-                .strip_prefix(&self.root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            let note = (action == Action::Conflict).then(|| {
-                format!(
-                    "{label} exists but cubist did not write it; move it away to let cubist manage it"
-                )
-            });
-            let diff = matches!(action, Action::Create | Action::Update)
-                .then(|| unified_diff(current.as_ref(), Some(&o.body), &label));
-            changes.push(Change {
-                key,
-                action,
-                project: o.project.clone(),
-                source: o.source.clone(),
-                diff,
-                desired: Some(o.clone()),
-                note,
-            });
-        }
-        for e in inventory
-            .objects
-            .iter()
-            .rev()
-            .filter(|e| !wanted.contains(&e.key()))
-        {
-            let path = self.path_of(&e.key());
-            let current = self.current(&path)?;
-            let label = path
-                .strip_prefix(&self.root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            changes.push(Change {
-                key: e.key(),
-                action: Action::Delete,
-                project: e.project.clone(),
-                source: e.source.clone(),
-                diff: current
-                    .as_ref()
-                    .map(|c| unified_diff(Some(c), None, &label)),
-                desired: None,
-                note: None,
-            });
-        }
-        Ok(Plan {
+        let owned: OnceCell<HashSet<[&str; 4]>> = OnceCell::new();
+        let owned =
+            || owned.get_or_init(|| inventory.objects.iter().map(|e| e.key_parts()).collect());
+        let mut plan = Plan {
             cluster: desired.cluster.clone(),
-            changes,
+            ..Default::default()
+        };
+        let mut wanted: HashSet<[&str; 4]> = HashSet::new();
+        let mut looked: HashSet<&Option<String>> = HashSet::new();
+        for (project, group) in &desired.projects {
+            if let Some(m) = memory {
+                m.planned(project, group);
+                if m.unchanged_group(project, group) {
+                    plan.untouched += group.len();
+                    continue;
+                }
+            }
+            looked.insert(project);
+            for o in group.iter() {
+                let parts = o.key_parts();
+                wanted.insert(parts);
+                plan.changes
+                    .push(self.plan_object(o, owned().contains(&parts))?);
+            }
+        }
+        // Owned objects no longer desired: only those of projects looked at (an unchanged
+        // project owns exactly its group) or gone altogether.
+        for e in inventory.objects.iter().rev().filter(|e| {
+            (looked.contains(&e.project) || !desired.projects.contains_key(&e.project))
+                && !wanted.contains(&e.key_parts())
+        }) {
+            plan.changes.push(self.plan_delete(e)?);
+        }
+        Ok(plan)
+    }
+
+    /// The change that makes the file of `o` hold it; `owned` when the inventory lists it.
+    fn plan_object(&self, o: &RenderedObject, owned: bool) -> Result<Change> {
+        let key = o.key();
+        let path = self.path_of(&key);
+        let (action, current) = self.compare(&path, owned, &o.hash, &o.project)?;
+        let label = self.label(&path);
+        let note = (action == Action::Conflict).then(|| {
+            format!(
+                "{label} exists but cubist did not write it; move it away to let cubist manage it"
+            )
+        });
+        let diff = matches!(action, Action::Create | Action::Update)
+            .then(|| unified_diff(current.as_ref(), Some(&o.body), &label));
+        Ok(Change {
+            key,
+            action,
+            project: o.project.clone(),
+            source: o.source.clone(),
+            diff,
+            desired: Some(o.clone()),
+            note,
         })
+    }
+
+    /// The change that prunes the owned object of `e`.
+    fn plan_delete(&self, e: &InventoryEntry) -> Result<Change> {
+        let path = self.path_of(&e.key());
+        let current = self.current(&path)?;
+        let label = self.label(&path);
+        Ok(Change {
+            key: e.key(),
+            action: Action::Delete,
+            project: e.project.clone(),
+            source: e.source.clone(),
+            diff: current
+                .as_ref()
+                .map(|c| unified_diff(Some(c), None, &label)),
+            desired: None,
+            note: None,
+        })
+    }
+
+    /// A path as shown in plans: relative to the target directory.
+    fn label(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+impl Target for DirectoryTarget {
+    fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
+        self.plan_desired(&Desired::from_set(desired.clone()))
     }
 
     fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
+        let nothing_unsettled = HashSet::new();
         if plan.is_empty() && self.root.join(INVENTORY_FILE).exists() {
-            report.unchanged = plan.changes.len();
+            report.unchanged = plan.len();
+            if let Some(m) = &self.memory {
+                m.applied(&nothing_unsettled);
+            }
             return Ok(report);
         }
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let old = self.inventory()?;
+        let owned: HashSet<[&str; 4]> = old.objects.iter().map(|e| e.key_parts()).collect();
         // Claim what is about to be written first: a crash then leaves nothing unowned. Not
         // needed when every object to write is owned already (updates only).
         let claimed: Vec<InventoryEntry> = plan
@@ -225,37 +267,20 @@ impl Target for DirectoryTarget {
             .iter()
             .filter(|c| c.action == Action::Create)
             .filter_map(|c| c.desired.as_ref())
+            .filter(|o| !owned.contains(&o.key_parts()))
             .map(InventoryEntry::of)
             .collect();
-        let keep: Vec<InventoryEntry> = plan
-            .changes
-            .iter()
-            .filter(|c| c.action != Action::Conflict)
-            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::of))
-            .collect();
-        let conflicts: HashSet<ObjectKey> = plan
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Conflict)
-            .map(|c| c.key.clone())
-            .collect();
-        let owned: HashSet<ObjectKey> = old.objects.iter().map(InventoryEntry::key).collect();
-        if claimed.iter().any(|e| !owned.contains(&e.key())) {
-            self.write_inventory(
-                old.objects.iter().cloned().chain(
-                    claimed
-                        .into_iter()
-                        .filter(|e| !conflicts.contains(&e.key())),
-                ),
-            )?;
+        if !claimed.is_empty() {
+            self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
         }
+        let mut unsettled = HashSet::new();
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
                 (Action::Create | Action::Update, Some(o)) => {
                     write_atomic(&path, &to_yaml(&o.body)).map(|_| {
                         if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
-                            m.remember(&path, &meta, &o.hash);
+                            m.remember(&path, &meta, &o.hash, &o.project);
                         }
                         if c.action == Action::Create {
                             report.created += 1
@@ -271,6 +296,7 @@ impl Target for DirectoryTarget {
                     report.deleted += 1
                 }),
                 (Action::Conflict, _) => {
+                    unsettled.insert(c.project.clone());
                     report
                         .failed
                         .push((c.key.to_string(), c.note.clone().unwrap_or_default()));
@@ -282,11 +308,36 @@ impl Target for DirectoryTarget {
                 }
             };
             if let Err(e) = result {
+                unsettled.insert(c.project.clone());
                 report.failed.push((c.key.to_string(), format!("{e:#}")));
             }
             progress(c);
         }
-        self.write_inventory(keep)?;
+        report.unchanged += plan.untouched;
+        // What cubist owns now: what the plan did not name, as before, and what it wrote or
+        // kept (conflicts are not cubist's; pruned objects are gone).
+        let named: HashSet<[&str; 4]> = plan
+            .changes
+            .iter()
+            .map(|c| {
+                let k = &c.key;
+                [&*k.api_version, &*k.kind, &*k.namespace, &*k.name]
+            })
+            .collect();
+        let kept = old
+            .objects
+            .iter()
+            .filter(|e| !named.contains(&e.key_parts()))
+            .cloned();
+        let written = plan
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Conflict)
+            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::of));
+        self.write_inventory(kept.chain(written))?;
+        if let Some(m) = &self.memory {
+            m.applied(&unsettled);
+        }
         Ok(report)
     }
 }

@@ -11,10 +11,15 @@
 //! Like git's index, a stamp is only trusted once the file is older than the clock's
 //! granularity: a file written less than [`SETTLE`] before it was stamped could be edited again
 //! within the same timestamp tick, so it is read again next time instead.
+//!
+//! It also remembers, per project, the group of rendered objects last applied in full. While
+//! the watch is trusted, a project whose group is that very `Arc` again and none of whose files
+//! an event named is unchanged as a whole: a plan does not look at its objects one by one.
 
 use super::Inventory;
+use super::desired::Group;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -71,12 +76,30 @@ pub struct Memory(Arc<Mutex<Files>>);
 
 #[derive(Default)]
 struct Files {
-    /// Path → (stamp, object hash, whether the stamp was settled when taken).
-    objects: HashMap<PathBuf, (Stamp, String, bool)>,
+    objects: HashMap<PathBuf, Known>,
     inventory: Option<(Stamp, Arc<Inventory>)>,
     watch: Option<Watch>,
     /// The watch may be trusted during the current plan.
     trusted: bool,
+    /// Paths events named before the current plan began.
+    touched: HashSet<PathBuf>,
+    /// Projects owning a file of `touched`.
+    touched_projects: HashSet<Option<String>>,
+    /// The groups of the current plan, by project.
+    planned: BTreeMap<Option<String>, Group>,
+    /// The groups last applied in full (every object written or unchanged), by project.
+    applied: HashMap<Option<String>, Group>,
+}
+
+/// What is known of one object file.
+struct Known {
+    stamp: Stamp,
+    /// Hash of the object it holds.
+    hash: String,
+    /// The stamp was settled when taken.
+    settled: bool,
+    /// The object's project.
+    project: Option<String>,
 }
 
 impl std::fmt::Debug for Files {
@@ -125,44 +148,98 @@ impl Memory {
             return;
         };
         let inode = Stamp::of(&meta).inode();
-        match files.watch.as_ref() {
+        let touched = match files.watch.as_ref() {
             Some(w) if w.root == root && w.root_inode == inode => {
-                let lost = std::mem::take(&mut lock(&w.touched).lost);
+                let Touched { paths, lost } = std::mem::take(&mut *lock(&w.touched));
                 files.trusted = !lost;
+                paths
             }
             _ => {
                 files.watch = Watch::start(root, inode);
                 files.trusted = false;
+                HashSet::new()
+            }
+        };
+        let mut projects = HashSet::new();
+        for path in &touched {
+            match files.objects.get(path) {
+                Some(known) => {
+                    projects.insert(known.project.clone());
+                }
+                // Cubist's own temporary files and inventory are not objects; any other path
+                // (a directory renamed or removed, say) may hide files: trust nothing.
+                None if !is_own_file(path) => files.trusted = false,
+                None => {}
             }
         }
+        files.touched = touched;
+        files.touched_projects = projects;
+        files.planned.clear();
+    }
+
+    /// True when `group` is the group last applied in full for `project` and the watch saw
+    /// none of its files touched: every object of it is unchanged.
+    pub(super) fn unchanged_group(&self, project: &Option<String>, group: &Group) -> bool {
+        let files = self.files();
+        files.trusted
+            && !files.touched_projects.contains(project)
+            && files
+                .applied
+                .get(project)
+                .is_some_and(|g| Arc::ptr_eq(g, group))
+    }
+
+    /// Notes the groups the current plan covers.
+    pub(super) fn planned(&self, project: &Option<String>, group: &Group) {
+        self.files().planned.insert(project.clone(), group.clone());
+    }
+
+    /// After an apply of the current plan: its groups are applied in full, except those of
+    /// `unsettled` projects (an object failed or conflicted), which are looked at again.
+    pub(super) fn applied(&self, unsettled: &HashSet<Option<String>>) {
+        let mut files = self.files();
+        let planned = std::mem::take(&mut files.planned);
+        files.applied = planned
+            .into_iter()
+            .filter(|(p, _)| !unsettled.contains(p))
+            .collect();
     }
 
     /// The hash of the object in the file at `path` when the watch saw no change to it since it
-    /// was remembered; `None` when it must be checked (see [`Memory::hash`]). Forgets that the
-    /// file was touched, so a change from now on is seen by the next plan.
+    /// was remembered, up to the start of the current plan; `None` when it must be checked (see
+    /// [`Memory::hash`]). A change after the start is seen by the next plan.
     pub(super) fn untouched(&self, path: &Path) -> Option<String> {
         let files = self.files();
-        let watch = files.watch.as_ref()?;
-        let touched = lock(&watch.touched).paths.remove(path);
-        let (_, hash, _) = files.objects.get(path)?;
-        (files.trusted && !touched).then(|| hash.clone())
+        files.watch.as_ref()?;
+        let known = files.objects.get(path)?;
+        (files.trusted && !files.touched.contains(path)).then(|| known.hash.clone())
     }
 
     /// The hash of the object in the file at `path`, if the file's stamp is unchanged since it
     /// was remembered and was settled then.
     pub(super) fn hash(&self, path: &Path, meta: &Metadata) -> Option<String> {
         let files = self.files();
-        let (stamp, hash, settled) = files.objects.get(path)?;
-        (*settled && *stamp == Stamp::of(meta)).then(|| hash.clone())
+        let known = files.objects.get(path)?;
+        (known.settled && known.stamp == Stamp::of(meta)).then(|| known.hash.clone())
     }
 
-    /// Remembers that the file at `path`, as `meta` describes it, holds an object of `hash`.
-    pub(super) fn remember(&self, path: &Path, meta: &Metadata, hash: &str) {
+    /// Remembers that the file at `path`, as `meta` describes it, holds an object of `hash`
+    /// belonging to `project`.
+    pub(super) fn remember(
+        &self,
+        path: &Path,
+        meta: &Metadata,
+        hash: &str,
+        project: &Option<String>,
+    ) {
         let stamp = Stamp::of(meta);
-        self.files().objects.insert(
-            path.to_path_buf(),
-            (stamp, hash.to_string(), stamp.settled()),
-        );
+        let known = Known {
+            stamp,
+            hash: hash.to_string(),
+            settled: stamp.settled(),
+            project: project.clone(),
+        };
+        self.files().objects.insert(path.to_path_buf(), known);
     }
 
     /// Forgets the file at `path` (deleted).
@@ -183,6 +260,13 @@ impl Memory {
     pub(super) fn remember_inventory(&self, meta: &Metadata, inventory: Arc<Inventory>) {
         self.files().inventory = Some((Stamp::of(meta), inventory));
     }
+}
+
+/// Cubist's temporary files (`.tmp…`, see `write_atomic`) and its inventory file.
+fn is_own_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".tmp") || n == super::directory::INVENTORY_FILE)
 }
 
 impl Watch {

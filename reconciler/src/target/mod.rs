@@ -1,6 +1,7 @@
 //! Target stage: compare a cluster's [`RenderedSet`] with what the target holds (plan), then
 //! make it so (apply, prune). Only objects in cubist's inventory are ever changed or deleted.
 
+pub mod desired;
 pub mod directory;
 pub mod kube;
 pub mod memory;

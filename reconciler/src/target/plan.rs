@@ -47,12 +47,28 @@ pub struct Plan {
     pub cluster: String,
     /// Changes in apply order (creates/updates by stage, then deletes in reverse stage order).
     pub changes: Vec<Change>,
+    /// Unchanged objects not listed in `changes`: those of projects whose rendered objects are
+    /// the very ones last applied and whose files nothing touched since (directory targets
+    /// with a memory). Counted as [`Action::Unchanged`].
+    #[serde(default)]
+    pub untouched: usize,
 }
 
 impl Plan {
     /// Number of changes with this action.
     pub fn count(&self, action: Action) -> usize {
-        self.changes.iter().filter(|c| c.action == action).count()
+        let listed = self.changes.iter().filter(|c| c.action == action).count();
+        listed
+            + if action == Action::Unchanged {
+                self.untouched
+            } else {
+                0
+            }
+    }
+
+    /// Number of objects the plan covers, listed or not.
+    pub fn len(&self) -> usize {
+        self.changes.len() + self.untouched
     }
 
     /// True when applying changes nothing.
@@ -100,6 +116,11 @@ impl InventoryEntry {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
         }
+    }
+
+    /// The fields of [`Self::key`], borrowed: apiVersion, kind, namespace, name.
+    pub fn key_parts(&self) -> [&str; 4] {
+        [&self.api_version, &self.kind, &self.namespace, &self.name]
     }
 
     /// The entry for a rendered object.

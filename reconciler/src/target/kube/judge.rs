@@ -84,7 +84,11 @@ pub(super) async fn plan(
             note,
         });
     }
-    Ok(Plan { cluster, changes })
+    Ok(Plan {
+        cluster,
+        changes,
+        untouched: 0,
+    })
 }
 
 pub(super) async fn drift(
