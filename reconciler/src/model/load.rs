@@ -1,5 +1,6 @@
 //! Snapshot → documents → schema validation → typed manifests placed by directory.
 
+use super::check_cache::CheckCache;
 use super::checks::Rejected;
 use super::kinds::*;
 use super::schema::{self, API_VERSION};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 /// semantic checks then run on what remains.
 pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
     let reads = read_files(snapshot, &HashMap::new());
-    finish(snapshot, reads)
+    finish(snapshot, reads, None)
 }
 
 /// Loads revision after revision, reusing the parsed, schema-checked and typed documents of
@@ -27,22 +28,33 @@ pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
 #[derive(Default)]
 pub struct Loader {
     cache: HashMap<String, (Oid, Arc<FileRead>)>,
+    checks: CheckCache,
 }
 
 impl Loader {
     /// Like [`load`], reusing what the previous call read.
     pub fn load(&mut self, snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
         let reads = read_files(snapshot, &self.cache);
-        self.cache = snapshot
-            .files
-            .keys()
-            .zip(&reads)
-            .filter_map(|(path, read)| {
-                let id = snapshot.ids.get(path)?;
-                Some((path.clone(), (*id, read.clone())))
-            })
-            .collect();
-        finish(snapshot, reads)
+        // Updated in place: an unchanged file costs a lookup, not a new entry.
+        let mut kept = 0;
+        for (path, read) in snapshot.files.keys().zip(&reads) {
+            let Some(id) = snapshot.ids.get(path) else {
+                continue;
+            };
+            kept += 1;
+            match self.cache.get_mut(path) {
+                Some(slot) if slot.0 == *id => {}
+                Some(slot) => *slot = (*id, read.clone()),
+                None => {
+                    self.cache.insert(path.clone(), (*id, read.clone()));
+                }
+            }
+        }
+        if self.cache.len() > kept {
+            self.cache
+                .retain(|path, _| snapshot.files.contains_key(path));
+        }
+        finish(snapshot, reads, Some(&mut self.checks))
     }
 }
 
@@ -89,7 +101,11 @@ fn read_files(
 }
 
 /// Merges the files' results in path order, assembles the model and runs the semantic checks.
-fn finish(snapshot: &Snapshot, reads: Vec<Arc<FileRead>>) -> (Model, Vec<Diagnostic>) {
+fn finish(
+    snapshot: &Snapshot,
+    reads: Vec<Arc<FileRead>>,
+    checks: Option<&mut CheckCache>,
+) -> (Model, Vec<Diagnostic>) {
     let mut typed = Typed::default();
     let mut rejected = Rejected::default();
     let mut diags = Vec::new();
@@ -105,7 +121,10 @@ fn finish(snapshot: &Snapshot, reads: Vec<Arc<FileRead>>) -> (Model, Vec<Diagnos
     }
     let mut model = assemble(typed, snapshot, &mut diags);
     model.revision = snapshot.revision.clone();
-    diags.extend(super::checks::run_with(&model, &rejected));
+    diags.extend(match checks {
+        Some(cache) => cache.run(snapshot, &model, &rejected),
+        None => super::checks::run_with(&model, &rejected),
+    });
     diag::sort_and_dedup(&mut diags);
     (model, diags)
 }

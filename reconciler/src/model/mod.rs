@@ -1,5 +1,6 @@
 //! Model stage: parse and validate a [`Snapshot`](crate::source::Snapshot) into a typed [`Model`].
 
+mod check_cache;
 pub mod checks;
 pub mod kinds;
 mod load;

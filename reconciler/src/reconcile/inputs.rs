@@ -35,8 +35,12 @@ impl Reader {
     /// Reads and validates a commit of the mirror, reusing what earlier reads saw.
     pub fn read(&mut self, mirror: &GitMirror, revision: Oid) -> Result<Revision> {
         let started = Instant::now();
-        let snapshot = match &self.previous {
-            Some(previous) => mirror.snapshot_since(revision, previous)?,
+        // Taken out while updated: a failed update leaves no half-updated snapshot behind.
+        let snapshot = match self.previous.take() {
+            Some(mut previous) => {
+                mirror.update_snapshot(revision, &mut previous)?;
+                previous
+            }
             None => mirror.snapshot(revision)?,
         };
         let snapshot_time = started.elapsed();

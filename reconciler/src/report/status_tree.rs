@@ -227,12 +227,25 @@ impl Merge<'_> {
         if let Some(t) = previous.filter(|_| entries == old) {
             return Ok(t.id());
         }
-        let mut tb = self.repo.treebuilder(None)?;
-        for (name, (id, mode)) in &entries {
-            tb.insert(name, *id, *mode)?;
-        }
-        Ok(tb.write()?)
+        write_tree(self.repo, &entries)
     }
+}
+
+/// Writes the tree of `entries` (name → id and mode) straight into the object database, in
+/// git's order (a directory sorts as if its name ended in `/`), without a lookup per entry.
+fn write_tree(repo: &Repository, entries: &BTreeMap<String, (Oid, i32)>) -> Result<Oid> {
+    const DIR: i32 = 0o040000;
+    fn sort_key(name: &str, mode: i32) -> impl Iterator<Item = u8> + '_ {
+        name.bytes().chain((mode == DIR).then_some(b'/'))
+    }
+    let mut sorted: Vec<(&String, &(Oid, i32))> = entries.iter().collect();
+    sorted.sort_by(|(a, (_, ma)), (b, (_, mb))| sort_key(a, *ma).cmp(sort_key(b, *mb)));
+    let mut bytes = Vec::with_capacity(entries.len() * 64);
+    for (name, (id, mode)) in sorted {
+        bytes.extend_from_slice(format!("{mode:o} {name}\0").as_bytes());
+        bytes.extend_from_slice(id.as_bytes());
+    }
+    Ok(repo.odb()?.write(git2::ObjectType::Tree, &bytes)?)
 }
 
 /// True for a path each reconcile rewrites as a whole (see [`REPLACED`]).

@@ -5,6 +5,7 @@ use super::{FileBody, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path};
 use anyhow::{Context, Result};
 use git2::{Cred, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// A bare mirror of a remote repository.
@@ -94,13 +95,17 @@ impl GitMirror {
 
     /// Reads the manifests of a commit.
     pub fn snapshot(&self, commit: Oid) -> Result<Snapshot> {
-        snapshot_commit(&self.repo, commit, None)
+        let mut snap = Snapshot::default();
+        snapshot_into(&self.repo, commit, &mut snap)?;
+        Ok(snap)
     }
 
-    /// Reads the manifests of a commit, taking over from `previous` (a snapshot of an earlier
-    /// commit) every file and directory whose git id did not change: only changed blobs are read.
-    pub fn snapshot_since(&self, commit: Oid, previous: &Snapshot) -> Result<Snapshot> {
-        snapshot_commit(&self.repo, commit, Some(previous))
+    /// Turns `snap` (a snapshot of an earlier commit) into one of `commit`, in place: files and
+    /// directories whose git id did not change stay as they are, only changed blobs are read,
+    /// and what the commit no longer has is removed. On error `snap` is left half-updated and
+    /// must be dropped.
+    pub fn update_snapshot(&self, commit: Oid, snap: &mut Snapshot) -> Result<()> {
+        snapshot_into(&self.repo, commit, snap)
     }
 
     /// Author (`name <email>`) and first message line of a commit.
@@ -118,74 +123,64 @@ impl GitMirror {
     }
 }
 
-/// Reads the manifest files of a commit in any repository; with `previous`, files and whole
-/// directories whose git ids are unchanged are copied from it instead of being read.
-pub fn snapshot_commit(
-    repo: &Repository,
-    commit: Oid,
-    previous: Option<&Snapshot>,
-) -> Result<Snapshot> {
+/// Brings `snap` to the manifest files of `commit` in any repository (see
+/// [`GitMirror::update_snapshot`]); an empty snapshot is read in full.
+pub fn snapshot_into(repo: &Repository, commit: Oid, snap: &mut Snapshot) -> Result<()> {
     let tree = repo
         .find_commit(commit)
         .with_context(|| format!("commit {commit} not found"))?
         .tree()?;
-    let mut snap = Snapshot {
-        revision: Some(commit.to_string()),
-        ..Default::default()
-    };
+    snap.revision = Some(commit.to_string());
     let reader = TreeReader {
         repo,
         odb: repo.odb()?,
-        previous,
     };
-    reader.read(&tree, "", &mut snap)?;
-    Ok(snap)
+    reader.read(&tree, "", snap)
 }
 
 /// Walks a commit's trees into a snapshot.
 struct TreeReader<'a> {
     repo: &'a Repository,
     odb: git2::Odb<'a>,
-    previous: Option<&'a Snapshot>,
 }
 
 impl TreeReader<'_> {
-    /// True when the previous snapshot holds `path` with the same git id.
-    fn unchanged(&self, path: &str, id: Oid) -> bool {
-        self.previous.is_some_and(|p| p.ids.get(path) == Some(&id))
-    }
-
-    /// Reads `tree`, the directory `dir` (`""` or ending in `/`), skipping hidden entries.
+    /// Reads `tree`, the directory `dir` (`""` or ending in `/`), into `snap`, skipping hidden
+    /// entries and whatever `snap` holds with the same git id already.
     fn read(&self, tree: &git2::Tree, dir: &str, snap: &mut Snapshot) -> Result<()> {
         snap.ids.insert(dir.to_string(), tree.id());
+        let mut present = HashSet::new();
         for entry in tree.iter() {
             let Ok(name) = entry.name() else { continue };
             if name.starts_with('.') {
                 continue;
             }
-            match entry.kind() {
-                Some(ObjectType::Tree) => {
-                    let path = format!("{dir}{name}/");
-                    match self.previous {
-                        Some(p) if self.unchanged(&path, entry.id()) => p.copy_dir(&path, snap),
-                        _ => self.read(&self.repo.find_tree(entry.id())?, &path, snap)?,
-                    }
-                }
-                Some(ObjectType::Blob) => {
-                    let path = format!("{dir}{name}");
-                    if !is_manifest_path(&path) {
-                        continue;
-                    }
-                    let reused = self.previous.filter(|_| self.unchanged(&path, entry.id()));
-                    let body = match reused.and_then(|p| p.files.get(&path)) {
-                        Some(body) => body.clone(),
-                        None => self.body(&entry)?,
-                    };
-                    snap.ids.insert(path.clone(), entry.id());
-                    snap.files.insert(path, body);
-                }
-                _ => {} // submodules
+            let path = match entry.kind() {
+                Some(ObjectType::Tree) => format!("{dir}{name}/"),
+                Some(ObjectType::Blob) => format!("{dir}{name}"),
+                _ => continue, // submodules
+            };
+            let is_dir = path.ends_with('/');
+            if !is_dir && !is_manifest_path(&path) {
+                continue;
             }
+            if snap.ids.get(&path) != Some(&entry.id()) {
+                if is_dir {
+                    self.read(&self.repo.find_tree(entry.id())?, &path, snap)?;
+                } else {
+                    let body = self.body(&entry)?;
+                    snap.ids.insert(path.clone(), entry.id());
+                    snap.files.insert(path.clone(), body);
+                }
+            }
+            present.insert(path);
+        }
+        for gone in snap
+            .children(dir)
+            .into_iter()
+            .filter(|c| !present.contains(c))
+        {
+            snap.remove(&gone);
         }
         Ok(())
     }

@@ -63,21 +63,57 @@ impl Snapshot {
         self.files.insert(path, FileBody::limited(bytes));
     }
 
-    /// Copies the files and ids of directory `dir` (with its trailing `/`) from `self` into
-    /// `into`: how an unchanged git tree is taken over without reading its blobs.
-    pub fn copy_dir(&self, dir: &str, into: &mut Snapshot) {
-        let from = (Bound::Included(dir), Bound::Unbounded);
-        for (path, body) in self.files.range::<str, _>(from) {
-            if !path.starts_with(dir) {
+    /// The paths of the files and directories directly inside directory `dir` (`""` or
+    /// ending in `/`) that the snapshot has ids of; each costs one lookup, however deep.
+    pub fn children(&self, dir: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut from = Bound::Excluded(dir.to_string());
+        while let Some((path, _)) = self
+            .ids
+            .range::<str, _>((from.as_ref().map(String::as_str), Bound::Unbounded))
+            .next()
+        {
+            let Some(rest) = path.strip_prefix(dir) else {
                 break;
+            };
+            match rest.split_once('/') {
+                // Everything under `dir/name/` sorts before `dir/name0` ('0' follows '/').
+                Some((name, _)) => {
+                    out.push(format!("{dir}{name}/"));
+                    from = Bound::Included(format!("{dir}{name}0"));
+                }
+                None => {
+                    out.push(path.clone());
+                    from = Bound::Excluded(path.clone());
+                }
             }
-            into.files.insert(path.clone(), body.clone());
         }
-        for (path, id) in self.ids.range::<str, _>(from) {
-            if !path.starts_with(dir) {
-                break;
-            }
-            into.ids.insert(path.clone(), *id);
+        out
+    }
+
+    /// Removes the file at `path`, or everything under the directory `path` (ending in `/`).
+    pub fn remove(&mut self, path: &str) {
+        let under = |p: &String| p == path || (path.ends_with('/') && p.starts_with(path));
+        let from = (Bound::Included(path), Bound::Unbounded);
+        let ids: Vec<String> = self
+            .ids
+            .range::<str, _>(from)
+            .map(|(p, _)| p)
+            .take_while(|p| under(p))
+            .cloned()
+            .collect();
+        let files: Vec<String> = self
+            .files
+            .range::<str, _>(from)
+            .map(|(p, _)| p)
+            .take_while(|p| under(p))
+            .cloned()
+            .collect();
+        for p in ids {
+            self.ids.remove(&p);
+        }
+        for p in files {
+            self.files.remove(&p);
         }
     }
 }

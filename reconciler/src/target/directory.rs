@@ -85,13 +85,20 @@ impl DirectoryTarget {
         objects.dedup_by(|a, b| a.key() == b.key());
         let inventory = Inventory { objects };
         let path = self.root.join(INVENTORY_FILE);
-        write_atomic(
-            &path,
-            &format!(
-                "# Objects cubist owns in this directory. Do not edit.\n{}",
-                to_yaml(&serde_json::to_value(&inventory)?)
-            ),
-        )?;
+        // One object per line (a YAML flow mapping, written as JSON): quick to write for
+        // thousands of objects, and a change shows as one changed line.
+        let mut text = String::from("# Objects cubist owns in this directory. Do not edit.\n");
+        if inventory.objects.is_empty() {
+            text.push_str("objects: []\n");
+        } else {
+            text.push_str("objects:\n");
+            for e in &inventory.objects {
+                text.push_str("- ");
+                text.push_str(&serde_json::to_string(e)?);
+                text.push('\n');
+            }
+        }
+        write_atomic(&path, &text)?;
         if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
             m.remember_inventory(&meta, Arc::new(inventory));
         }

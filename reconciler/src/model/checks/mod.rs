@@ -51,10 +51,17 @@ impl Rejected {
     }
 }
 
-/// Runs every semantic check; references to `rejected` manifests are not reported. The
-/// schedule and quota checks (two thirds of the work) run on a second thread; diagnostics come
-/// in the same order either way.
+/// Runs every semantic check; references to `rejected` manifests are not reported.
 pub fn run_with(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
+    let mut diags = per_project(model, rejected);
+    across_projects(model, &mut diags);
+    diags
+}
+
+/// Every check that looks at one project at a time, with the platform, and reports at that
+/// project's files (all but [`across_projects`]). The schedule and quota checks (two thirds of
+/// the work) run on a second thread; diagnostics come in the same order either way.
+pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
     let collect = |check: &dyn Fn(&mut Vec<Diagnostic>)| {
         let mut diags = Vec::new();
         check(&mut diags);
@@ -83,6 +90,11 @@ pub fn run_with(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
         diags.extend(quota);
         diags
     })
+}
+
+/// The checks across projects: project quotas against resource-group capacity.
+pub fn across_projects(model: &Model, diags: &mut Vec<Diagnostic>) {
+    quota::capacity(model, diags);
 }
 
 /// The cluster capability an engine needs.

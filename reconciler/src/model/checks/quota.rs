@@ -245,9 +245,8 @@ fn parse_limit(
     }
 }
 
+/// Each project's quotas against its workloads (per task, per project, per user, counts).
 pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
-    // (cluster, group) → [(project, quota limit, where)]
-    let mut on_group: BTreeMap<(String, String), Vec<(String, Demand)>> = BTreeMap::new();
     for project in model.projects.values() {
         for cluster in model.project_clusters(project) {
             let (mut loads, gpu_diags) = workloads(model, project, cluster);
@@ -300,12 +299,6 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                             .help("raise the project quota, or lower replicas, parallelism or requests"),
                     );
                 }
-                if let Some(g) = group {
-                    on_group
-                        .entry((cluster.name().to_string(), g.name.clone()))
-                        .or_default()
-                        .push((project.name().to_string(), limit.as_demand()));
-                }
             }
             if let Some(per_user) = parse_limit(q, "perUser", &q.spec.per_user, diags) {
                 let mut by_owner: BTreeMap<&str, Demand> = BTreeMap::new();
@@ -343,6 +336,29 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The project quotas placed on each resource group of each cluster against its capacity: the
+/// one check across projects. Quotas that do not parse are reported by [`check`].
+pub(super) fn capacity(model: &Model, diags: &mut Vec<Diagnostic>) {
+    // (cluster, group) → [(project, quota limit)]
+    let mut on_group: BTreeMap<(String, String), Vec<(String, Demand)>> = BTreeMap::new();
+    for project in model.projects.values() {
+        for cluster in model.project_clusters(project) {
+            let (Some(g), Some(q)) = (
+                model.resource_group(project, &cluster.spec),
+                model.quota_for(project, cluster.name()),
+            ) else {
+                continue;
+            };
+            if let Some(limit) = parse_limit(q, "project", &q.spec.project, &mut Vec::new()) {
+                on_group
+                    .entry((cluster.name().to_string(), g.name.clone()))
+                    .or_default()
+                    .push((project.name().to_string(), limit.as_demand()));
             }
         }
     }
