@@ -110,10 +110,9 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
         .unwrap();
     assert_eq!(ns_status.state, SyncState::Failed);
     assert!(ns_status.message.contains("not served"), "{ns_status:?}");
-    let inventory: cubist::target::Inventory = tree
-        .parse(&cubist_status_ui::tree::paths::inventory(CLUSTER))
-        .unwrap()
-        .unwrap();
+    let inventory = cubist::target::Inventory {
+        objects: tree.inventory_of(CLUSTER).unwrap().unwrap(),
+    };
     assert!(inventory.objects.iter().any(|e| e.key() == cron));
     assert!(!inventory.objects.iter().any(|e| e.key() == ns));
 
@@ -249,10 +248,9 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     );
     assert_eq!(object(&tree, "recsys", &cron).state, SyncState::Unreachable);
     // What cubist owns there survives the outage.
-    let kept: cubist::target::Inventory = tree
-        .parse(&cubist_status_ui::tree::paths::inventory(CLUSTER))
-        .unwrap()
-        .unwrap();
+    let kept = cubist::target::Inventory {
+        objects: tree.inventory_of(CLUSTER).unwrap().unwrap(),
+    };
     let keys =
         |i: &cubist::target::Inventory| i.objects.iter().map(|e| e.key()).collect::<Vec<_>>();
     assert_eq!(keys(&kept), keys(&inventory));

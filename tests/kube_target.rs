@@ -562,6 +562,7 @@ fn unreachable_cluster_then_restart_converges() {
                 desired: None,
                 note: None,
             }],
+            untouched: 0,
         };
         assert!(
             t.apply(&prune, &inventory, &mut |_| {})
