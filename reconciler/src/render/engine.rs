@@ -118,8 +118,9 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
 /// A compiled set of blueprints.
 pub struct Blueprints {
     hb: Handlebars<'static>,
-    /// Parsed skeletons by their rendered text.
-    skeletons: Mutex<HashMap<String, Arc<Skeleton>>>,
+    /// Parsed skeletons by their rendered text (hashed with foldhash, not SipHash: each lookup
+    /// hashes a whole rendered text).
+    skeletons: Mutex<HashMap<String, Arc<Skeleton>, foldhash::fast::RandomState>>,
     /// Blueprint name → name of its version with partials written out.
     inlined: HashMap<String, String>,
     /// Placeholders, skeleton cache and flat versions; off only to test them against the plain way.
@@ -179,7 +180,7 @@ impl Blueprints {
         }
         Ok(Blueprints {
             hb,
-            skeletons: Mutex::new(HashMap::new()),
+            skeletons: Mutex::new(HashMap::default()),
             inlined,
             fast: true,
         })

@@ -443,7 +443,14 @@ fn write_canonical<'v>(
 /// A string as JSON, exactly as serde_json writes it: copied between quotes when no byte needs
 /// escaping (most keys and values), else escaped by serde_json.
 fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Whole chunks are checked without an early exit, which the compiler turns into vector
+    // instructions (a byte-at-a-time check showed in profiles).
+    let clean = s.as_bytes().chunks(32).all(|chunk| {
+        chunk
+            .iter()
+            .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+    });
+    if clean {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
