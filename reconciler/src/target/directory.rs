@@ -266,17 +266,19 @@ impl Target for DirectoryTarget {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let old = self.inventory()?;
-        let owned: HashSet<[&str; 4]> = old.objects.iter().map(|e| e.key_parts()).collect();
         // Claim what is about to be written first: a crash then leaves nothing unowned. Not
         // needed when every object to write is owned already (updates only).
-        let claimed: Vec<InventoryEntry> = plan
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Create)
-            .filter_map(|c| c.desired.as_ref())
-            .filter(|o| !owned.contains(&o.key_parts()))
-            .map(InventoryEntry::of)
-            .collect();
+        let creates = || plan.changes.iter().filter(|c| c.action == Action::Create);
+        let claimed: Vec<InventoryEntry> = if creates().next().is_none() {
+            Vec::new()
+        } else {
+            let owned: HashSet<[&str; 4]> = old.objects.iter().map(|e| e.key_parts()).collect();
+            creates()
+                .filter_map(|c| c.desired.as_ref())
+                .filter(|o| !owned.contains(&o.key_parts()))
+                .map(InventoryEntry::of)
+                .collect()
+        };
         if !claimed.is_empty() {
             self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
         }
@@ -331,17 +333,20 @@ impl Target for DirectoryTarget {
                 [&*k.api_version, &*k.kind, &*k.namespace, &*k.name]
             })
             .collect();
-        let kept = old
-            .objects
-            .iter()
-            .filter(|e| !named.contains(&e.key_parts()))
-            .cloned();
+        // The old entries are moved, not copied, once the memory lets go of its copy (the
+        // inventory is written again just below).
+        if let Some(m) = &self.memory {
+            m.forget_inventory();
+        }
+        let mut kept = Arc::unwrap_or_clone(old).objects;
+        kept.retain(|e| !named.contains(&e.key_parts()));
         let written = plan
             .changes
             .iter()
             .filter(|c| c.action != Action::Conflict)
             .filter_map(|c| c.desired.as_ref().map(InventoryEntry::of));
-        self.write_inventory(kept.chain(written))?;
+        kept.extend(written);
+        self.write_inventory(kept)?;
         if let Some(m) = &self.memory {
             m.applied(&unsettled);
         }

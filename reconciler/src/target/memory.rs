@@ -254,6 +254,11 @@ impl Memory {
         (*stamp == Stamp::of(meta)).then(|| inventory.clone())
     }
 
+    /// Forgets the inventory (about to be written again).
+    pub(super) fn forget_inventory(&self) {
+        self.files().inventory = None;
+    }
+
     /// Remembers the inventory file's content. Trusted at once, unlike object files: the
     /// inventory is cubist's own file, never edited by hand, and every write of it replaces the
     /// file (a new inode), so another writer changes the stamp.
