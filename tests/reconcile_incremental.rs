@@ -174,3 +174,47 @@ fn project_change_renders_one_project_and_template_change_reaches_its_users() {
         assert!(!files.values().any(|t| t.contains("ml/mpijob:1.0")));
     }
 }
+
+/// A snapshot updated in place from one commit to the next holds exactly what a fresh snapshot
+/// of the new commit holds: changed files read again, a deleted project and file gone, a new
+/// directory read.
+#[test]
+fn a_snapshot_updated_in_place_equals_a_fresh_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    synth::write(&Shape::small(), &work).unwrap();
+    let first = init_and_commit(&work, "synthetic platform");
+    let mirror = cubist::source::git::GitMirror::open(
+        &work.display().to_string(),
+        &tmp.path().join("cache"),
+    )
+    .unwrap();
+    mirror.fetch(&["main"]).unwrap();
+    let mut snap = mirror
+        .snapshot(git2::Oid::from_str(&first).unwrap())
+        .unwrap();
+    let projects: Vec<String> = std::fs::read_dir(work.join("projects"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::remove_dir_all(work.join("projects").join(&projects[0])).unwrap();
+    let kept = work.join("projects").join(&projects[1]);
+    std::fs::remove_file(kept.join("project.yaml")).unwrap();
+    std::fs::create_dir_all(kept.join("extra")).unwrap();
+    std::fs::write(kept.join("extra/new.yaml"), "kind: Run\n").unwrap();
+    let second = commit_all(&work, "remove a project, a file; add a directory");
+    mirror.fetch(&["main"]).unwrap();
+    let second = git2::Oid::from_str(&second).unwrap();
+    mirror.update_snapshot(second, &mut snap).unwrap();
+    let fresh = mirror.snapshot(second).unwrap();
+    assert_eq!(snap.ids, fresh.ids);
+    let paths = |s: &cubist::source::Snapshot| s.files.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(paths(&snap), paths(&fresh));
+    assert!(
+        !snap
+            .ids
+            .keys()
+            .any(|p| p.contains(&format!("/{}/", projects[0])))
+    );
+    assert_eq!(snap.revision, fresh.revision);
+}

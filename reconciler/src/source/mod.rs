@@ -93,27 +93,21 @@ impl Snapshot {
 
     /// Removes the file at `path`, or everything under the directory `path` (ending in `/`).
     pub fn remove(&mut self, path: &str) {
-        let under = |p: &String| p == path || (path.ends_with('/') && p.starts_with(path));
-        let from = (Bound::Included(path), Bound::Unbounded);
-        let ids: Vec<String> = self
-            .ids
-            .range::<str, _>(from)
-            .map(|(p, _)| p)
-            .take_while(|p| under(p))
-            .cloned()
-            .collect();
-        let files: Vec<String> = self
-            .files
-            .range::<str, _>(from)
-            .map(|(p, _)| p)
-            .take_while(|p| under(p))
-            .cloned()
-            .collect();
-        for p in ids {
-            self.ids.remove(&p);
-        }
-        for p in files {
-            self.files.remove(&p);
-        }
+        remove_under(&mut self.ids, path);
+        remove_under(&mut self.files, path);
+    }
+}
+
+/// Removes the entry at `path` of a path-keyed map, or every entry under the directory `path`.
+fn remove_under<V>(map: &mut BTreeMap<String, V>, path: &str) {
+    let under = |p: &String| p == path || (path.ends_with('/') && p.starts_with(path));
+    let gone: Vec<String> = map
+        .range::<str, _>((Bound::Included(path), Bound::Unbounded))
+        .map(|(p, _)| p)
+        .take_while(|p| under(p))
+        .cloned()
+        .collect();
+    for p in gone {
+        map.remove(&p);
     }
 }
