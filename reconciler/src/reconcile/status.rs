@@ -212,24 +212,18 @@ fn units<'a>(
     projects.dedup();
     projects
         .into_iter()
-        .map(|project| {
-            let group = co.desired.projects.get(&project.cloned());
-            let owned = match (listed, group) {
-                (Some(_), _) => owned.remove(&project).unwrap_or_default(),
-                (None, _) => Vec::new(),
-            };
-            UnitInput {
-                co,
-                project,
-                group,
-                owned,
-                failures,
-                held: project.is_some_and(|p| held.contains(p)),
-                plain,
-            }
+        .map(|project| UnitInput {
+            co,
+            project,
+            group: co.desired.projects.get(&project.cloned()),
+            owned: owned.remove(&project).unwrap_or_default(),
+            failures,
+            held: project.is_some_and(|p| held.contains(p)),
+            plain,
         })
         .collect()
 }
+
 /// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed),
 /// OutOfSync (drift), else Synced.
 pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {

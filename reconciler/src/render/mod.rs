@@ -58,6 +58,13 @@ pub struct ObjectKey {
     pub name: String,
 }
 
+impl ObjectKey {
+    /// The fields, borrowed: apiVersion, kind, namespace, name.
+    pub fn key_parts(&self) -> [&str; 4] {
+        [&self.api_version, &self.kind, &self.namespace, &self.name]
+    }
+}
+
 impl std::fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.namespace.is_empty() {
@@ -128,26 +135,29 @@ pub struct RenderedSet {
 }
 
 impl RenderedSet {
-    /// Sorts objects into apply order.
+    /// Sorts objects into apply order (see [`sort_for_apply`]).
     pub fn sort(&mut self) {
-        let mut keys: Vec<((u8, [&str; 4]), usize)> = self
-            .objects
-            .iter()
-            .enumerate()
-            .map(|(i, o)| ((o.stage(), o.key_parts()), i))
-            .collect();
-        // Ties keep their order: the index is part of the key.
-        keys.sort_unstable();
-        let order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-        let mut objects: Vec<Option<RenderedObject>> = std::mem::take(&mut self.objects)
-            .into_iter()
-            .map(Some)
-            .collect();
-        self.objects = order
-            .into_iter()
-            .map(|i| objects[i].take().expect("each index once"))
-            .collect();
+        sort_for_apply(&mut self.objects);
     }
+}
+
+/// Sorts objects into apply order: by stage, then apiVersion, kind, namespace and name; ties
+/// keep their order.
+pub fn sort_for_apply(objects: &mut Vec<RenderedObject>) {
+    let mut keys: Vec<((u8, [&str; 4]), usize)> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ((o.stage(), o.key_parts()), i))
+        .collect();
+    // Ties keep their order: the index is part of the key.
+    keys.sort_unstable();
+    let order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+    let mut taken: Vec<Option<RenderedObject>> =
+        std::mem::take(objects).into_iter().map(Some).collect();
+    *objects = order
+        .into_iter()
+        .map(|i| taken[i].take().expect("each index once"))
+        .collect();
 }
 
 /// A render failure: which object of which file, and why.

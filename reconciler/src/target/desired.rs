@@ -3,7 +3,7 @@
 //! so the stages after render can tell an unchanged project by identity, without looking at
 //! its objects.
 
-use crate::render::{RenderedObject, RenderedSet};
+use crate::render::{RenderedObject, RenderedSet, sort_for_apply};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -59,11 +59,7 @@ impl Desired {
 }
 
 /// Sorts one project's objects into apply order and shares them.
-pub fn group(objects: Vec<RenderedObject>) -> Group {
-    let mut set = RenderedSet {
-        cluster: String::new(),
-        objects,
-    };
-    set.sort();
-    set.objects.into()
+pub fn group(mut objects: Vec<RenderedObject>) -> Group {
+    sort_for_apply(&mut objects);
+    objects.into()
 }

@@ -82,7 +82,7 @@ impl DirectoryTarget {
     fn write_inventory(&self, entries: impl IntoIterator<Item = InventoryEntry>) -> Result<()> {
         let mut objects: Vec<InventoryEntry> = entries.into_iter().collect();
         objects.sort();
-        objects.dedup_by(|a, b| a.key() == b.key());
+        objects.dedup_by(|a, b| a.key_parts() == b.key_parts());
         let inventory = Inventory { objects };
         let path = self.root.join(INVENTORY_FILE);
         // One object per line (a YAML flow mapping, written as JSON): quick to write for
@@ -255,11 +255,10 @@ impl Target for DirectoryTarget {
 
     fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
-        let nothing_unsettled = HashSet::new();
         if plan.is_empty() && self.root.join(INVENTORY_FILE).exists() {
             report.unchanged = plan.len();
             if let Some(m) = &self.memory {
-                m.applied(&nothing_unsettled);
+                m.applied(&HashSet::new());
             }
             return Ok(report);
         }
@@ -325,14 +324,7 @@ impl Target for DirectoryTarget {
         report.unchanged += plan.untouched;
         // What cubist owns now: what the plan did not name, as before, and what it wrote or
         // kept (conflicts are not cubist's; pruned objects are gone).
-        let named: HashSet<[&str; 4]> = plan
-            .changes
-            .iter()
-            .map(|c| {
-                let k = &c.key;
-                [&*k.api_version, &*k.kind, &*k.namespace, &*k.name]
-            })
-            .collect();
+        let named: HashSet<[&str; 4]> = plan.changes.iter().map(|c| c.key.key_parts()).collect();
         // The old entries are moved, not copied, once the memory lets go of its copy (the
         // inventory is written again just below).
         if let Some(m) = &self.memory {
@@ -363,11 +355,16 @@ fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
     }
 }
 
+/// How the names of [`write_atomic`]'s temporary files begin.
+pub(super) const TEMP_PREFIX: &str = ".cubist-tmp";
+
 /// Writes a file so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
     let dir = path.parent().context("path has a parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, content.as_bytes())?;
     tmp.as_file().sync_all()?;

@@ -267,11 +267,12 @@ impl Memory {
     }
 }
 
-/// Cubist's temporary files (`.tmp…`, see `write_atomic`) and its inventory file.
+/// Cubist's temporary files (see `write_atomic`) and its inventory file.
 fn is_own_file(path: &Path) -> bool {
+    use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with(".tmp") || n == super::directory::INVENTORY_FILE)
+        .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
 }
 
 impl Watch {
