@@ -14,20 +14,33 @@
 //! same text), so parsed skeletons are cached by their text.
 //!
 //! The fast path also renders each blueprint with its partials written out in place (see
-//! [`inline_partials`]).
+//! [`inline_partials`]). A blueprint whose text depends only on the shape of its context (see
+//! [`shape`]) renders once per shape: the skeleton and where its values come from are kept, and
+//! every further context of that shape fills them without handlebars.
 
-use super::helpers::{self, take_values, with_placeholders};
+use super::helpers::{self, Fill, with_placeholders};
 use super::inline::inline_partials;
+use super::shape;
 use super::skeleton::{self, Skeleton};
 use crate::model::yaml::parse_documents;
 use handlebars::{Context, Handlebars, RenderErrorReason};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Most skeletons kept; the cache starts over when full.
+/// Most skeletons (and most recipes) kept; a cache starts over when full.
 const MAX_SKELETONS: usize = 4096;
+
+/// A skeleton and how to fill it, kept for one blueprint and one shape of context.
+struct Recipe {
+    skeleton: Arc<Skeleton>,
+    fill: Fill,
+}
+
+/// A cache of values that are costly to make, keyed by text hashed with foldhash (not
+/// SipHash: each lookup hashes a whole rendered text or shape).
+type Cache<K, V> = Mutex<HashMap<K, Arc<V>, foldhash::fast::RandomState>>;
 
 /// The blueprints shipped in the binary: (name, text). Names starting with `_` are partials.
 pub const BLUEPRINTS: &[(&str, &str)] = &[
@@ -118,9 +131,12 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
 /// A compiled set of blueprints.
 pub struct Blueprints {
     hb: Handlebars<'static>,
-    /// Parsed skeletons by their rendered text (hashed with foldhash, not SipHash: each lookup
-    /// hashes a whole rendered text).
-    skeletons: Mutex<HashMap<String, Arc<Skeleton>, foldhash::fast::RandomState>>,
+    /// Parsed skeletons by their rendered text.
+    skeletons: Cache<String, Skeleton>,
+    /// Recipes by blueprint name and shape of context.
+    recipes: Cache<Vec<u8>, Recipe>,
+    /// Blueprints whose fast text depends only on the shape of the context.
+    by_shape: HashSet<String>,
     /// Blueprint name → name of its version with partials written out.
     inlined: HashMap<String, String>,
     /// Placeholders, skeleton cache and flat versions; off only to test them against the plain way.
@@ -167,20 +183,27 @@ impl Blueprints {
             .map(|(n, t)| (n.as_str(), t.as_str()))
             .collect();
         let mut inlined = HashMap::new();
+        let mut by_shape = HashSet::new();
         for (name, text) in texts.iter().filter(|(n, _)| !n.starts_with('_')) {
-            if let Some(flat) =
-                inline_partials(text, &partials, &HashMap::new(), 0).filter(|flat| flat != text)
-            {
+            let mut fast_text = text.as_str();
+            let flat = inline_partials(text, &partials, &HashMap::new(), 0);
+            if let Some(flat) = flat.as_ref().filter(|flat| *flat != text) {
                 let flat_name = format!("{name}{INLINED}");
                 // A flat version that does not compile just means: no fast path for this one.
                 if hb.register_template_string(&flat_name, flat).is_ok() {
                     inlined.insert(name.clone(), flat_name);
+                    fast_text = flat;
                 }
+            }
+            if shape::is_shape_determined(fast_text) {
+                by_shape.insert(name.clone());
             }
         }
         Ok(Blueprints {
             hb,
-            skeletons: Mutex::new(HashMap::default()),
+            skeletons: Mutex::default(),
+            recipes: Mutex::default(),
+            by_shape,
             inlined,
             fast: true,
         })
@@ -216,6 +239,18 @@ impl Blueprints {
     /// Placeholders for inserted values; gives the context back when the result must come from
     /// [`Self::render_exact`].
     fn render_fast(&self, name: &str, mut context: Context) -> Result<Value, Context> {
+        let key = self
+            .by_shape
+            .contains(name)
+            .then(|| shape::key(name, context.data()));
+        if let Some(recipe) = key
+            .as_ref()
+            .and_then(|k| cached(&self.recipes, k.as_slice()))
+        {
+            return Ok(recipe
+                .skeleton
+                .instantiate(recipe.fill.values(&mut context)));
+        }
         let flat = self.inlined.get(name).map_or(name, String::as_str);
         let (text, inserted) =
             with_placeholders(&context, || self.hb.render_with_context(flat, &context));
@@ -227,21 +262,21 @@ impl Blueprints {
         if skeleton.slots() != inserted.len() {
             return Err(context);
         }
-        Ok(skeleton.instantiate(take_values(inserted, &mut context)))
+        let fill = Fill::new(inserted);
+        let value = skeleton.instantiate(fill.values(&mut context));
+        if let Some(key) = key.filter(|_| fill.is_reusable()) {
+            keep(&self.recipes, key, Arc::new(Recipe { skeleton, fill }));
+        }
+        Ok(value)
     }
 
     /// The parsed skeleton of a rendered text, from the cache if it was seen before.
     fn skeleton(&self, text: String) -> Option<Arc<Skeleton>> {
-        let lock = || self.skeletons.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = lock().get(&text) {
-            return Some(s.clone());
+        if let Some(s) = cached(&self.skeletons, text.as_str()) {
+            return Some(s);
         }
         let skeleton = Arc::new(skeleton::parse(&text)?);
-        let mut cache = lock();
-        if cache.len() >= MAX_SKELETONS {
-            cache.clear();
-        }
-        cache.insert(text, skeleton.clone());
+        keep(&self.skeletons, text, skeleton.clone());
         Some(skeleton)
     }
 
@@ -266,6 +301,25 @@ impl Blueprints {
             ),
         }
     }
+}
+
+/// The value a cache holds for `key`.
+fn cached<K, Q, V>(cache: &Cache<K, V>, key: &Q) -> Option<Arc<V>>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    let cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache.get(key).cloned()
+}
+
+/// Keeps a value in a cache, emptying the cache first when it is full.
+fn keep<K: std::hash::Hash + Eq, V>(cache: &Cache<K, V>, key: K, value: Arc<V>) {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MAX_SKELETONS {
+        cache.clear();
+    }
+    cache.insert(key, value);
 }
 
 /// A render error of blueprint `name` in words: where (the partial, if the error is in one),
@@ -333,6 +387,19 @@ mod tests {
         // Again, from the cache.
         assert_eq!(fast("t").expect("cached"), t);
         assert_eq!(b.skeletons.lock().unwrap().len(), 1);
+        // A context of the same shape fills the kept recipe; another shape renders again.
+        let same_shape = json!({"x": "other", "y": {"m": [5, null]}, "z": 8, "n": 1, "k": "k2",
+            "w": {"p": 2}, "v": [{"q": [3]}]});
+        let other_shape = json!({"x": "", "y": {"m": [5]}, "z": 8, "n": 1, "k": "k2",
+            "w": {"p": 2}, "v": []});
+        for ctx in [same_shape, other_shape] {
+            let fast = b.render_fast("t", Context::from(ctx.clone())).ok();
+            assert_eq!(
+                fast,
+                Some(b.render_exact("t", &Context::from(ctx)).unwrap())
+            );
+        }
+        assert_eq!(b.recipes.lock().unwrap().len(), 2);
         let shared = fast("shared").expect("fast path");
         assert_eq!(shared, exact("shared"));
         assert_eq!(
@@ -418,7 +485,7 @@ mod tests {
         );
     }
 
-    /// The flat versions of the embedded blueprints render exactly what the originals do.
+    /// The embedded blueprints have flat versions, and each renders once per shape of context.
     #[test]
     fn embedded_blueprints_have_flat_versions() {
         let b = Blueprints::embedded().unwrap();
@@ -436,6 +503,9 @@ mod tests {
             "inferenceservice",
         ] {
             assert!(b.inlined.contains_key(name), "{name} has no flat version");
+        }
+        for (name, _) in BLUEPRINTS.iter().filter(|(n, _)| !n.starts_with('_')) {
+            assert!(b.by_shape.contains(*name), "{name} renders once per shape");
         }
     }
 }

@@ -24,9 +24,11 @@ pub(super) fn register(hb: &mut Handlebars) {
 pub(super) const MARK: &str = "__cubist_json_";
 
 /// A value `{{json}}` inserted during a fast render.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Inserted {
-    /// A copy of the value (scalars, and values not in the rendered context).
+    /// A string, number or other literal written in the blueprint.
+    Literal(Value),
+    /// A copy of a value that is not at a path of the rendered context (derived by handlebars).
     Copy(Value),
     /// Where the value is in the rendered context: it is moved out of it after the render.
     Path(Vec<String>),
@@ -65,32 +67,60 @@ pub(super) fn with_placeholders<T>(
     (result, inserted)
 }
 
-/// The inserted values, in placeholder order: values of `context` are moved out of it at their
-/// last use, copied before (or when another inserted value holds them).
-pub(super) fn take_values(inserted: Vec<Inserted>, context: &mut Context) -> Vec<Value> {
-    let paths: Vec<&[String]> = inserted
-        .iter()
-        .filter_map(|i| match i {
-            Inserted::Path(p) => Some(p.as_slice()),
-            Inserted::Copy(_) => None,
-        })
-        .collect();
-    let mut last = movable(&paths).into_iter();
-    let data = context.data_mut();
-    inserted
-        .into_iter()
-        .map(|i| match i {
-            Inserted::Copy(v) => v,
-            Inserted::Path(p) => {
-                let slot = locate(data, &p).expect("a path handlebars resolved in this context");
-                if last.next().unwrap_or(false) {
-                    std::mem::take(slot)
-                } else {
-                    slot.clone()
+/// How a skeleton's slots are filled: where each inserted value comes from, and which values
+/// can be moved out of the context. Made once per render, or kept with a shape (see
+/// [`super::shape`]) and used for every context of that shape.
+#[derive(Debug)]
+pub(super) struct Fill {
+    sources: Vec<Inserted>,
+    /// For each source, whether its value can be moved (only paths can).
+    moves: Vec<bool>,
+}
+
+impl Fill {
+    /// The fill of values `{{json}}` inserted, in placeholder order.
+    pub(super) fn new(sources: Vec<Inserted>) -> Self {
+        let paths: Vec<&[String]> = sources
+            .iter()
+            .filter_map(|i| match i {
+                Inserted::Path(p) => Some(p.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let mut movable = movable(&paths).into_iter();
+        let moves = sources
+            .iter()
+            .map(|i| matches!(i, Inserted::Path(_)) && movable.next().unwrap_or(false))
+            .collect();
+        Fill { sources, moves }
+    }
+
+    /// Whether every value comes from a path of the context or from the blueprint's text: then
+    /// any context of the same shape fills the same skeleton this way.
+    pub(super) fn is_reusable(&self) -> bool {
+        !self.sources.iter().any(|i| matches!(i, Inserted::Copy(_)))
+    }
+
+    /// The inserted values, in placeholder order: values of `context` are moved out of it at
+    /// their last use, copied before (or when another inserted value holds them).
+    pub(super) fn values(&self, context: &mut Context) -> Vec<Value> {
+        let data = context.data_mut();
+        self.sources
+            .iter()
+            .zip(&self.moves)
+            .map(|(source, &moved)| match source {
+                Inserted::Literal(v) | Inserted::Copy(v) => v.clone(),
+                Inserted::Path(p) => {
+                    let slot = locate(data, p).expect("a path handlebars resolved in this shape");
+                    if moved {
+                        std::mem::take(slot)
+                    } else {
+                        slot.clone()
+                    }
                 }
-            }
-        })
-        .collect()
+            })
+            .collect()
+    }
 }
 
 /// For each path, whether its value can be moved: at the last use of that path, when no other
@@ -147,14 +177,13 @@ fn json_helper(
     }
     let kept = STASH.with(|s| {
         s.borrow_mut().as_mut().map(|stash| {
-            // Collections of the rendered context are moved later rather than copied now.
-            let moved = match (param.value(), param.context_path()) {
-                (Value::Array(_) | Value::Object(_), Some(path))
-                    if stash.context == context as *const Context as usize =>
-                {
+            // Values of the rendered context are taken after the render, by their path.
+            let moved = match (param.context_path(), param.relative_path()) {
+                (Some(path), _) if stash.context == context as *const Context as usize => {
                     Inserted::Path(path.clone())
                 }
-                (value, _) => Inserted::Copy(value.clone()),
+                (None, None) => Inserted::Literal(param.value().clone()),
+                _ => Inserted::Copy(param.value().clone()),
             };
             stash.inserted.push(moved);
             stash.inserted.len() - 1
@@ -236,7 +265,7 @@ mod tests {
             path("g.h"),
             path("f"),
         ];
-        let values = take_values(inserted, &mut context);
+        let values = Fill::new(inserted).values(&mut context);
         assert_eq!(
             values,
             vec![

@@ -9,6 +9,7 @@ mod pipeline;
 mod pod;
 mod project;
 mod service;
+mod shape;
 mod skeleton;
 pub mod yaml_out;
 
