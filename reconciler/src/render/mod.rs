@@ -145,6 +145,12 @@ impl RenderedSet {
 /// Sorts objects into apply order: by stage, then apiVersion, kind, namespace and name; ties
 /// keep their order.
 pub fn sort_for_apply(objects: &mut Vec<RenderedObject>) {
+    let order = apply_order(objects);
+    reorder(objects, order);
+}
+
+/// The positions of `objects` in apply order (see [`sort_for_apply`]).
+fn apply_order(objects: &[RenderedObject]) -> Vec<usize> {
     let mut keys: Vec<((u8, [&str; 4]), usize)> = objects
         .iter()
         .enumerate()
@@ -152,7 +158,11 @@ pub fn sort_for_apply(objects: &mut Vec<RenderedObject>) {
         .collect();
     // Ties keep their order: the index is part of the key.
     keys.sort_unstable();
-    let order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+    keys.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Puts `objects` in the order of `order` (each position once).
+fn reorder(objects: &mut Vec<RenderedObject>, order: Vec<usize>) {
     let mut taken: Vec<Option<RenderedObject>> =
         std::mem::take(objects).into_iter().map(Some).collect();
     *objects = order
@@ -219,8 +229,12 @@ pub fn render(
             .objects
             .extend(objects?);
     }
-    for set in sets.values_mut() {
-        set.sort();
+    // Each cluster's order is worked out in parallel; moving the objects is quick.
+    let orders = crate::par::map_in_runs(&sets.values().collect::<Vec<_>>(), 1, |set| {
+        apply_order(&set.objects)
+    });
+    for (set, order) in sets.values_mut().zip(orders) {
+        reorder(&mut set.objects, order);
         if let Some(pair) = set
             .objects
             .windows(2)
