@@ -315,10 +315,7 @@ fn classify(doc: Document, json: serde_json::Value, read: &mut FileRead) {
         .and_then(|k| k.as_str())
         .filter(|k| schema::is_known_kind(k))
         .map(str::to_string);
-    let name = json
-        .pointer("/metadata/name")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let name = metadata_str(&json, "name").map(str::to_string);
     let file = doc.file.clone();
     if !place(doc, json, &mut read.typed, &mut read.diags) {
         match name {
@@ -328,6 +325,12 @@ fn classify(doc: Document, json: serde_json::Value, read: &mut FileRead) {
             None => read.rejected_file = true,
         }
     }
+}
+
+/// A string field of the document's `metadata` (like `json.pointer`, which allocates every
+/// segment of the path).
+fn metadata_str<'a>(json: &'a serde_json::Value, field: &str) -> Option<&'a str> {
+    json.get("metadata")?.get(field)?.as_str()
 }
 
 /// Validates and places one document; false if it was rejected (with its diagnostics).
@@ -389,15 +392,8 @@ fn place(
         return false;
     }
     let dir_project = diag::project_of_path(&doc.file);
-    let named = json
-        .pointer("/metadata/project")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    let name = json
-        .pointer("/metadata/name")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let named = metadata_str(&json, "project").map(str::to_string);
+    let name = metadata_str(&json, "name").unwrap_or_default().to_string();
     match (&dir_project, &named) {
         (None, Some(p)) => {
             diags.push(
