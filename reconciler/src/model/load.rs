@@ -4,7 +4,7 @@ use super::check_cache::CheckCache;
 use super::checks::Rejected;
 use super::kinds::*;
 use super::schema::{self, API_VERSION};
-use super::yaml::{self, Value as Y};
+use super::yaml;
 use super::{Document, Manifest, Model, Project};
 use crate::diag::{self, Diagnostic, Location, codes};
 use crate::source::{FileBody, MAX_MANIFEST_BYTES, Snapshot};
@@ -139,14 +139,19 @@ fn read_file(path: &str, body: &FileBody) -> FileRead {
         read.rejected_file = true;
         return read;
     };
-    for doc in docs {
-        classify(doc, &mut read);
+    for (doc, json) in docs {
+        classify(doc, json, &mut read);
     }
     read
 }
 
-/// The documents of a file; `None` when the file has an error and none can be read.
-fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Option<Vec<Document>> {
+/// The documents of a file with their values; `None` when the file has an error and none can
+/// be read.
+fn parse_file(
+    path: &str,
+    body: &FileBody,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(Document, serde_json::Value)>> {
     let bytes = match body {
         FileBody::TooLarge(size) => {
             diags.push(
@@ -197,21 +202,24 @@ fn parse_file(path: &str, body: &FileBody, diags: &mut Vec<Diagnostic>) -> Optio
             return None;
         }
     };
-    let nodes = match yaml::parse_documents(path, text) {
-        Ok(nodes) => nodes,
+    let parsed = match yaml::parse_documents(path, text) {
+        Ok(parsed) => parsed,
         Err(d) => {
             diags.push(d);
             return None;
         }
     };
-    let docs: Vec<Document> = nodes
+    let docs: Vec<(Document, serde_json::Value)> = parsed
         .into_iter()
         .enumerate()
-        .filter(|(_, n)| !matches!(n.value, Y::Null))
-        .map(|(index, root)| Document {
-            file: path.to_string(),
-            index,
-            root,
+        .filter(|(_, p)| !p.json.is_null())
+        .map(|(index, p)| {
+            let doc = Document {
+                file: path.to_string(),
+                index,
+                positions: p.positions,
+            };
+            (doc, p.json)
         })
         .collect();
     if docs.is_empty() {
@@ -301,17 +309,13 @@ fn expected_place(kind: &str) -> &'static str {
 
 /// Places one document, remembering the name of a rejected one so that references to it are
 /// not reported again as unknown.
-fn classify(doc: Document, read: &mut FileRead) {
-    let json = doc.root.to_json();
+fn classify(doc: Document, json: serde_json::Value, read: &mut FileRead) {
     let kind = json
         .get("kind")
         .and_then(|k| k.as_str())
         .filter(|k| schema::is_known_kind(k))
         .map(str::to_string);
-    let name = json
-        .pointer("/metadata/name")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let name = metadata_str(&json, "name").map(str::to_string);
     let file = doc.file.clone();
     if !place(doc, json, &mut read.typed, &mut read.diags) {
         match name {
@@ -321,6 +325,12 @@ fn classify(doc: Document, read: &mut FileRead) {
             None => read.rejected_file = true,
         }
     }
+}
+
+/// A string field of the document's `metadata` (like `json.pointer`, which allocates every
+/// segment of the path).
+fn metadata_str<'a>(json: &'a serde_json::Value, field: &str) -> Option<&'a str> {
+    json.get("metadata")?.get(field)?.as_str()
 }
 
 /// Validates and places one document; false if it was rejected (with its diagnostics).
@@ -364,7 +374,7 @@ fn place(
         );
         return false;
     }
-    let errors = schema::validate(&kind, &doc.file, &doc.root, &json);
+    let errors = schema::validate(&kind, &doc.file, &doc.positions, &json);
     if !errors.is_empty() {
         diags.extend(errors);
         return false;
@@ -382,15 +392,8 @@ fn place(
         return false;
     }
     let dir_project = diag::project_of_path(&doc.file);
-    let named = json
-        .pointer("/metadata/project")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    let name = json
-        .pointer("/metadata/name")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let named = metadata_str(&json, "project").map(str::to_string);
+    let name = metadata_str(&json, "name").unwrap_or_default().to_string();
     match (&dir_project, &named) {
         (None, Some(p)) => {
             diags.push(

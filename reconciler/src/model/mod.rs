@@ -4,6 +4,7 @@ mod check_cache;
 pub mod checks;
 pub mod kinds;
 mod load;
+pub mod positions;
 pub mod quantity;
 pub mod schema;
 pub mod yaml;
@@ -15,21 +16,23 @@ use kinds::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// One YAML document of a file, with its position tree.
+/// One YAML document of a file: where it is and where each of its values was written.
 #[derive(Debug)]
 pub struct Document {
     /// Repository-relative path.
     pub file: String,
     /// 0-based index of the document in its file.
     pub index: usize,
-    /// The parsed document with positions.
-    pub root: yaml::Node,
+    /// The line and column of every value and key of the document.
+    pub positions: positions::Positions,
 }
 
 impl Document {
     /// The position of the value at a `/`-separated path such as `spec/tasks/1/after/0`.
     pub fn at(&self, path: &str) -> Location {
-        let (line, col) = self.root.locate(path.split('/').filter(|s| !s.is_empty()));
+        let (line, col) = self
+            .positions
+            .locate(path.split('/').filter(|s| !s.is_empty()));
         Location {
             file: self.file.clone(),
             line: line as usize,
@@ -187,7 +190,7 @@ impl Document {
     /// The position of `key` inside the mapping at `path` (falls back to [`Document::at`]).
     pub fn at_key(&self, path: &str, key: &str) -> Location {
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let (line, col) = self.root.locate_key(segs.iter().copied(), key);
+        let (line, col) = self.positions.locate_key(segs.iter().copied(), key);
         Location {
             file: self.file.clone(),
             line: line as usize,

@@ -1,7 +1,7 @@
 //! JSON Schema validation of manifests, with errors mapped back to file:line:col.
 //! The schemas in `schemas/` are embedded in the binary: the files in the repo are the only source.
 
-use super::yaml::Node;
+use super::positions::Positions;
 use crate::diag::{Diagnostic, Location, codes};
 use jsonschema::{Validator, error::ValidationErrorKind};
 use serde_json::Value;
@@ -68,7 +68,7 @@ pub fn is_known_kind(kind: &str) -> bool {
 }
 
 /// Validates one document of a known kind; returns one diagnostic per schema violation.
-pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagnostic> {
+pub fn validate(kind: &str, file: &str, positions: &Positions, json: &Value) -> Vec<Diagnostic> {
     let Some(c) = compiled().get(kind) else {
         return Vec::new();
     };
@@ -110,7 +110,7 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
             let (line, col, message, help) = match err.kind() {
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
                     let field = unexpected.first().cloned().unwrap_or_default();
-                    let (line, col) = node.locate_key(seg_refs.iter().copied(), &field);
+                    let (line, col) = positions.locate_key(seg_refs.iter().copied(), &field);
                     let allowed = allowed_properties(&c.schema, err.schema_path().as_str());
                     let suggestion = closest(&field, &allowed)
                         .map(|s| format!("did you mean `{s}`? "))
@@ -123,13 +123,13 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
                     )
                 }
                 ValidationErrorKind::Required { property } => {
-                    let (line, col) = locate_mapping(node, &seg_refs);
+                    let (line, col) = locate_mapping(positions, &seg_refs);
                     let prop = property.as_str().unwrap_or_default().to_string();
                     (line, col, format!("missing required field `{prop}` {}", where_(&segments)), format!("add `{prop}:` {}", where_(&segments)))
                 }
                 _ => {
-                    let (message, help, at) = explain(&c.schema, kind, &err, &segments, node);
-                    let (line, col) = at.unwrap_or_else(|| node.locate(seg_refs.iter().copied()));
+                    let (message, help, at) = explain(&c.schema, kind, &err, &segments, positions);
+                    let (line, col) = at.unwrap_or_else(|| positions.locate(seg_refs.iter().copied()));
                     (line, col, message, help)
                 }
             };
@@ -146,12 +146,12 @@ pub fn validate(kind: &str, file: &str, node: &Node, json: &Value) -> Vec<Diagno
 
 /// Where to report something about the mapping at `segments` as a whole (a field missing in
 /// it): its key, or for a list item or the document itself, its start.
-fn locate_mapping(node: &Node, segments: &[&str]) -> (u32, u32) {
+fn locate_mapping(positions: &Positions, segments: &[&str]) -> (u32, u32) {
     match segments.split_last() {
         Some((last, parent)) if last.parse::<usize>().is_err() => {
-            node.locate_key(parent.iter().copied(), last)
+            positions.locate_key(parent.iter().copied(), last)
         }
-        _ => node.locate(segments.iter().copied()),
+        _ => positions.locate(segments.iter().copied()),
     }
 }
 
@@ -163,7 +163,7 @@ fn explain(
     kind: &str,
     err: &jsonschema::ValidationError<'_>,
     segments: &[String],
-    node: &Node,
+    positions: &Positions,
 ) -> (String, String, Option<(u32, u32)>) {
     let seg_refs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (message, help) = match explain_text(schema, kind, err, segments) {
@@ -177,11 +177,11 @@ fn explain(
             let fields = alternative_fields(schema, err.schema_path().as_str()).unwrap_or_default();
             fields
                 .iter()
-                .map(|f| node.locate_key(seg_refs.iter().copied(), f))
-                .filter(|p| *p != node.locate(seg_refs.iter().copied()))
+                .map(|f| positions.locate_key(seg_refs.iter().copied(), f))
+                .filter(|p| *p != positions.locate(seg_refs.iter().copied()))
                 .max()
         }
-        _ => Some(locate_mapping(node, &seg_refs)),
+        _ => Some(locate_mapping(positions, &seg_refs)),
     };
     (message, help, at)
 }

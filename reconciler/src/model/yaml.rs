@@ -1,11 +1,14 @@
-//! YAML → position-carrying node tree, built from saphyr-parser events.
+//! YAML → JSON values with their positions, built from saphyr-parser events.
 //!
-//! Why our own tree: it rejects duplicate keys, bounds alias expansion (no "billion laughs"),
-//! bounds nesting depth, and keeps the line and column of every key and value so that a JSON
-//! Schema instance path maps back to `file:line:col`.
+//! Why our own builder: it rejects duplicate keys, bounds alias expansion (no "billion laughs"),
+//! bounds nesting depth, and keeps the line and column of every key and value (in a
+//! [`Positions`] table beside the value) so that a JSON Schema instance path maps back to
+//! `file:line:col`. The JSON value is built directly: no intermediate tree.
 
+use super::positions::{KeyRef, Positions, Shape};
 use crate::diag::{Diagnostic, Location, codes};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::Value as Json;
 use std::collections::HashMap;
 
 /// Most nodes that alias expansion may add to one file.
@@ -13,173 +16,112 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 128;
 
-/// A YAML value with the position where it starts (1-based line and column).
+/// One YAML document: its value, resolved with the YAML 1.2 core schema, and where each part
+/// of it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub struct Parsed {
     /// The value.
-    pub value: Value,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column.
-    pub col: u32,
+    pub json: Json,
+    /// The 1-based line and column of every value and key.
+    pub positions: Positions,
 }
 
-/// A YAML value, resolved with the YAML 1.2 core schema.
+impl Parsed {
+    /// A copy of the value, for callers that keep the document.
+    pub fn to_json(&self) -> Json {
+        self.json.clone()
+    }
+}
+
+/// A scalar resolved with the YAML 1.2 core schema.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// `null`, `~` or empty.
+enum Scalar {
     Null,
-    /// `true` / `false`.
     Bool(bool),
-    /// An integer.
     Int(i64),
-    /// A float.
     Float(f64),
-    /// A string.
     Str(String),
-    /// A sequence.
-    Seq(Vec<Node>),
-    /// A mapping, in document order; keys are unique.
-    Map(Vec<(Key, Node)>),
 }
 
-/// A mapping key with its position.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Key {
-    /// The key text.
-    pub name: String,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column.
-    pub col: u32,
-}
-
-impl Node {
-    /// The value at a JSON pointer-like path of segments, or the deepest node on the way.
-    /// Returns `(line, column)`; with `key_of_last`, the position of the last segment's key.
-    pub fn locate<'a>(&self, segments: impl IntoIterator<Item = &'a str>) -> (u32, u32) {
-        let mut node = self;
-        let mut pos = (self.line, self.col);
-        for seg in segments {
-            let next = match &node.value {
-                Value::Map(entries) => entries.iter().find(|(k, _)| k.name == seg).map(|(k, v)| {
-                    // A null value has no text of its own: point at its key.
-                    if matches!(v.value, Value::Null) {
-                        (v, (k.line, k.col))
-                    } else {
-                        (v, (v.line, v.col))
-                    }
-                }),
-                Value::Seq(items) => seg
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| items.get(i))
-                    .map(|v| (v, (v.line, v.col))),
-                _ => None,
-            };
-            match next {
-                Some((n, p)) => {
-                    node = n;
-                    pos = p;
-                }
-                None => break,
-            }
-        }
-        pos
-    }
-
-    /// Position of `key` in the mapping at `segments` (falls back to [`Node::locate`]).
-    pub fn locate_key<'a>(
-        &self,
-        segments: impl IntoIterator<Item = &'a str> + Clone,
-        key: &str,
-    ) -> (u32, u32) {
-        let mut node = self;
-        for seg in segments.clone() {
-            let next = match &node.value {
-                Value::Map(entries) => entries.iter().find(|(k, _)| k.name == seg).map(|(_, v)| v),
-                Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
-                _ => None,
-            };
-            match next {
-                Some(n) => node = n,
-                None => return self.locate(segments),
-            }
-        }
-        if let Value::Map(entries) = &node.value
-            && let Some((k, _)) = entries.iter().find(|(k, _)| k.name == key)
-        {
-            return (k.line, k.col);
-        }
-        self.locate(segments)
-    }
-
-    /// Converts to JSON for schema validation and typed deserialisation.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match &self.value {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(J::Number)
-                .unwrap_or_else(|| J::String(f.to_string())),
-            Value::Str(s) => J::String(s.clone()),
-            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_json()))
-                    .collect(),
-            ),
+impl Scalar {
+    fn into_json(self) -> Json {
+        match self {
+            Scalar::Null => Json::Null,
+            Scalar::Bool(b) => Json::Bool(b),
+            Scalar::Int(i) => Json::from(i),
+            Scalar::Float(f) => serde_json::Number::from_f64(f)
+                .map(Json::Number)
+                .unwrap_or_else(|| Json::String(f.to_string())),
+            Scalar::Str(s) => Json::String(s),
         }
     }
 
-    /// Number of nodes in this subtree.
-    pub fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Seq(items) => items.iter().map(Node::size).sum(),
-            Value::Map(entries) => entries.iter().map(|(_, v)| 1 + v.size()).sum(),
-            _ => 0,
+    /// The scalar as a mapping key.
+    fn into_key(self) -> String {
+        match self {
+            Scalar::Str(s) => s,
+            Scalar::Null => "null".into(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
         }
     }
 }
 
 /// Parses every document of a YAML text. An error stops at the first problem in the file,
 /// located at its line and column; nothing of a broken file is used.
-pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Node>, Diagnostic> {
+pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Parsed>, Diagnostic> {
     Builder {
         file,
         text,
         docs: Vec::new(),
         stack: Vec::new(),
+        positions: Positions::new(),
         anchors: HashMap::new(),
         alias_nodes: 0,
+        spare_items: Vec::new(),
+        spare_entries: Vec::new(),
     }
     .run()
 }
 
+/// A sequence or mapping being read; its entry in the document's [`Positions`] is `spot`.
 enum Frame {
     Seq {
-        start: (u32, u32),
+        spot: u32,
         anchor: usize,
-        items: Vec<Node>,
+        items: Vec<Json>,
     },
     Map {
-        start: (u32, u32),
+        spot: u32,
         anchor: usize,
-        entries: Vec<(Key, Node)>,
-        key: Option<Key>,
+        entries: Vec<(String, Json)>,
+        key: Option<(String, KeyRef)>,
+    },
+}
+
+/// What an anchor stands for: a scalar, or a collection with its subtree of positions.
+enum Anchored {
+    Scalar(Scalar),
+    Collection {
+        json: Json,
+        spots: std::ops::Range<u32>,
+        size: usize,
     },
 }
 
 struct Builder<'a> {
     file: &'a str,
     text: &'a str,
-    docs: Vec<Node>,
+    docs: Vec<Parsed>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Positions of the document being read.
+    positions: Positions,
+    anchors: HashMap<usize, Anchored>,
     alias_nodes: usize,
+    /// Emptied buffers of closed frames, reused by the next ones.
+    spare_items: Vec<Vec<Json>>,
+    spare_entries: Vec<Vec<(String, Json)>>,
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -195,7 +137,7 @@ impl Builder<'_> {
         }
     }
 
-    fn run(mut self) -> Result<Vec<Node>, Diagnostic> {
+    fn run(mut self) -> Result<Vec<Parsed>, Diagnostic> {
         let mut parser = Parser::new_from_str(self.text);
         while let Some(next) = parser.next() {
             let (event, span) = next.map_err(|e| {
@@ -207,72 +149,80 @@ impl Builder<'_> {
             })?;
             let (line, col) = pos(&span);
             match event {
-                Event::SequenceStart(anchor, _) => self.open(
-                    Frame::Seq {
-                        start: (line, col),
+                Event::SequenceStart(anchor, _) => {
+                    self.check_depth(line, col)?;
+                    let spot = self.open(line, col, Shape::Seq);
+                    let items = self.spare_items.pop().unwrap_or_default();
+                    self.stack.push(Frame::Seq {
+                        spot,
                         anchor,
-                        items: Vec::new(),
-                    },
-                    line,
-                    col,
-                )?,
-                Event::MappingStart(anchor, _) => self.open(
-                    Frame::Map {
-                        start: (line, col),
+                        items,
+                    });
+                }
+                Event::MappingStart(anchor, _) => {
+                    self.check_depth(line, col)?;
+                    let spot = self.open(line, col, Shape::Map);
+                    let entries = self.spare_entries.pop().unwrap_or_default();
+                    self.stack.push(Frame::Map {
+                        spot,
                         anchor,
-                        entries: Vec::new(),
+                        entries,
                         key: None,
-                    },
-                    line,
-                    col,
-                )?,
+                    });
+                }
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let (node, anchor) = match self.stack.pop() {
+                    let (json, spot, anchor) = match self.stack.pop() {
                         Some(Frame::Seq {
-                            start,
+                            spot,
                             anchor,
-                            items,
-                        }) => (
-                            Node {
-                                value: Value::Seq(items),
-                                line: start.0,
-                                col: start.1,
-                            },
-                            anchor,
-                        ),
+                            mut items,
+                        }) => {
+                            let json = Json::Array(items.drain(..).collect());
+                            self.spare_items.push(items);
+                            (json, spot, anchor)
+                        }
                         Some(Frame::Map {
-                            start,
+                            spot,
                             anchor,
-                            entries,
+                            mut entries,
                             ..
-                        }) => (
-                            Node {
-                                value: Value::Map(entries),
-                                line: start.0,
-                                col: start.1,
-                            },
-                            anchor,
-                        ),
+                        }) => {
+                            let json = Json::Object(entries.drain(..).collect());
+                            self.spare_entries.push(entries);
+                            (json, spot, anchor)
+                        }
                         None => continue,
                     };
-                    self.remember(anchor, &node);
-                    self.push(node)?;
+                    self.positions.close(spot);
+                    if anchor != 0 {
+                        let spots = self.positions.subtree(spot);
+                        let size = self.positions.size(spots.clone());
+                        let json = json.clone();
+                        self.anchors
+                            .insert(anchor, Anchored::Collection { json, spots, size });
+                    }
+                    self.push_collection(json, spot)?;
                 }
                 Event::Scalar(text, style, anchor, tag) => {
                     let as_str = tag.as_ref().is_some_and(|t| t.suffix == "str")
                         || style != ScalarStyle::Plain;
                     let value = if as_str {
-                        Value::Str(text.into_owned())
+                        Scalar::Str(text.into_owned())
                     } else {
                         resolve_plain(&text)
                     };
-                    let node = Node { value, line, col };
-                    self.remember(anchor, &node);
-                    self.push(node)?;
+                    if anchor != 0 {
+                        self.anchors.insert(anchor, Anchored::Scalar(value.clone()));
+                    }
+                    self.push_scalar(value, line, col)?;
                 }
                 Event::Alias(id) => {
-                    let Some((node, size)) = self.anchors.get(&id) else {
-                        return Err(self.syntax_error(line, col, "alias to an unknown anchor"));
+                    let size = match self.anchors.get(&id) {
+                        None => {
+                            return Err(self.syntax_error(line, col, "alias to an unknown anchor"));
+                        }
+                        Some(Anchored::Scalar(_)) => 1,
+                        Some(Anchored::Collection { size, .. }) => *size,
                     };
                     self.alias_nodes += size;
                     if self.alias_nodes > MAX_ALIAS_NODES {
@@ -283,10 +233,13 @@ impl Builder<'_> {
                         )
                         .help("this looks like an alias bomb; write the values out or use fewer nested aliases"));
                     }
-                    let mut node = node.clone();
-                    node.line = line;
-                    node.col = col;
-                    self.push(node)?;
+                    match &self.anchors[&id] {
+                        Anchored::Scalar(value) => self.push_scalar(value.clone(), line, col)?,
+                        Anchored::Collection { json, spots, .. } => {
+                            let (json, spots) = (json.clone(), spots.clone());
+                            self.paste(json, spots, line, col)?;
+                        }
+                    }
                 }
                 Event::DocumentStart(_)
                 | Event::DocumentEnd
@@ -298,7 +251,7 @@ impl Builder<'_> {
         Ok(self.docs)
     }
 
-    fn open(&mut self, frame: Frame, line: u32, col: u32) -> Result<(), Diagnostic> {
+    fn check_depth(&self, line: u32, col: u32) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(Diagnostic::error(
                 codes::YAML_SYNTAX,
@@ -307,66 +260,123 @@ impl Builder<'_> {
             )
             .help("flatten the document; manifests never need this depth"));
         }
-        self.stack.push(frame);
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
-        if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), node.size()));
+    /// The key the next value belongs to: the pending key of the mapping being read.
+    fn pending_key(&self) -> Option<KeyRef> {
+        match self.stack.last() {
+            Some(Frame::Map {
+                key: Some((_, k)), ..
+            }) => Some(*k),
+            _ => None,
         }
     }
 
-    fn push(&mut self, node: Node) -> Result<(), Diagnostic> {
-        let file = self.file;
+    /// Adds the position of a value starting at `line`:`col`.
+    fn open(&mut self, line: u32, col: u32, shape: Shape) -> u32 {
+        let key = self.pending_key();
+        self.positions.open(line, col, shape, key)
+    }
+
+    /// True when the mapping being read waits for a key (the next value is one).
+    fn wants_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+    }
+
+    /// A scalar: the key the current mapping waits for, or a value.
+    fn push_scalar(&mut self, value: Scalar, line: u32, col: u32) -> Result<(), Diagnostic> {
+        if self.wants_key() {
+            return self.push_key(value.into_key(), line, col);
+        }
+        let shape = if value == Scalar::Null {
+            Shape::Null
+        } else {
+            Shape::Scalar
+        };
+        self.open(line, col, shape);
+        self.push_value(value.into_json());
+        Ok(())
+    }
+
+    /// A finished sequence or mapping whose position entry is `spot`.
+    fn push_collection(&mut self, json: Json, spot: u32) -> Result<(), Diagnostic> {
+        if self.wants_key() {
+            let (line, col) = self.positions.start_of(spot);
+            return Err(Self::collection_key(self.file, line, col));
+        }
+        self.push_value(json);
+        Ok(())
+    }
+
+    /// An alias of an anchored sequence or mapping, at `line`:`col`.
+    fn paste(
+        &mut self,
+        json: Json,
+        spots: std::ops::Range<u32>,
+        line: u32,
+        col: u32,
+    ) -> Result<(), Diagnostic> {
+        if self.wants_key() {
+            return Err(Self::collection_key(self.file, line, col));
+        }
+        let key = self.pending_key();
+        self.positions.paste(spots, line, col, key);
+        self.push_value(json);
+        Ok(())
+    }
+
+    fn collection_key(file: &str, line: u32, col: u32) -> Diagnostic {
+        let at = Location {
+            file: file.into(),
+            line: line as usize,
+            column: col as usize,
+        };
+        Diagnostic::error(
+            codes::YAML_SYNTAX,
+            &at,
+            "a mapping key must be a plain value, not a list or mapping",
+        )
+        .help("use a string key")
+    }
+
+    /// Makes `name` the key of the next value of the mapping being read.
+    fn push_key(&mut self, name: String, line: u32, col: u32) -> Result<(), Diagnostic> {
+        let Some(Frame::Map { spot, entries, .. }) = self.stack.last() else {
+            unreachable!("a key is only read in a mapping");
+        };
+        if entries.iter().any(|(k, _)| *k == name) {
+            let (first_line, first_col) = self.positions.key_of(*spot, &name).unwrap_or_default();
+            return Err(Diagnostic::error(
+                codes::DUPLICATE_KEY,
+                &self.at(line, col),
+                format!("duplicate key `{name}` (first defined at line {first_line}, column {first_col})"),
+            )
+            .help("remove one of the two entries; YAML keeps only one and cubist will not guess which"));
+        }
+        let key_ref = self.positions.key(&name, line, col);
+        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+            *key = Some((name, key_ref));
+        }
+        Ok(())
+    }
+
+    /// Adds a value (its position is recorded already) to the collection being read, or ends
+    /// the document with it.
+    fn push_value(&mut self, json: Json) {
         match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => {
-                    let name = match node.value {
-                        Value::Str(s) => s,
-                        Value::Null => "null".into(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Int(i) => i.to_string(),
-                        Value::Float(f) => f.to_string(),
-                        Value::Seq(_) | Value::Map(_) => {
-                            let at = Location {
-                                file: file.into(),
-                                line: node.line as usize,
-                                column: node.col as usize,
-                            };
-                            return Err(Diagnostic::error(
-                                codes::YAML_SYNTAX,
-                                &at,
-                                "a mapping key must be a plain value, not a list or mapping",
-                            )
-                            .help("use a string key"));
-                        }
-                    };
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
-                        let at = Location {
-                            file: file.into(),
-                            line: node.line as usize,
-                            column: node.col as usize,
-                        };
-                        return Err(Diagnostic::error(
-                            codes::DUPLICATE_KEY,
-                            &at,
-                            format!("duplicate key `{name}` (first defined at line {}, column {})", first.line, first.col),
-                        )
-                        .help("remove one of the two entries; YAML keeps only one and cubist will not guess which"));
-                    }
-                    *key = Some(Key {
-                        name,
-                        line: node.line,
-                        col: node.col,
-                    });
-                }
-                Some(k) => entries.push((k, node)),
-            },
+            None => {
+                let positions = std::mem::replace(&mut self.positions, Positions::new());
+                self.docs.push(Parsed { json, positions });
+                // The parser forgets anchors between documents: their positions go too.
+                self.anchors.clear();
+            }
+            Some(Frame::Seq { items, .. }) => items.push(json),
+            Some(Frame::Map { entries, key, .. }) => {
+                let (name, _) = key.take().expect("a mapping value follows its key");
+                entries.push((name, json));
+            }
         }
-        Ok(())
     }
 
     fn syntax_error(&self, line: u32, col: u32, info: &str) -> Diagnostic {
@@ -518,49 +528,54 @@ fn unclosed_flow(text: &str, line: u32, col: u32) -> Option<(u32, u32, char)> {
 
 /// A plain (unquoted) scalar resolved with the YAML 1.2 core schema, as JSON.
 pub fn plain_scalar_json(s: &str) -> serde_json::Value {
-    Node {
-        value: resolve_plain(s),
-        line: 0,
-        col: 0,
-    }
-    .to_json()
+    resolve_plain(s).into_json()
 }
 
 /// Resolves a plain scalar with the YAML 1.2 core schema.
-fn resolve_plain(s: &str) -> Value {
+fn resolve_plain(s: &str) -> Scalar {
+    // Every null, boolean and number starts with one of these: most text is known at once.
+    let special = |b: &u8| {
+        matches!(
+            b,
+            b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'.' | b'+' | b'-' | b'0'..=b'9'
+        )
+    };
+    if s.as_bytes().first().is_some_and(|b| !special(b)) {
+        return Scalar::Str(s.to_string());
+    }
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
+        "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
+        "true" | "True" | "TRUE" => return Scalar::Bool(true),
+        "false" | "False" | "FALSE" => return Scalar::Bool(false),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Value::Float(f64::INFINITY);
+            return Scalar::Float(f64::INFINITY);
         }
-        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        "-.inf" | "-.Inf" | "-.INF" => return Scalar::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
         _ => {}
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(i) = s.parse::<i64>() {
-            return Value::Int(i);
+            return Scalar::Int(i);
         }
     }
     if let Some(hex) = s.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(hex, 16)
     {
-        return Value::Int(i);
+        return Scalar::Int(i);
     }
     if let Some(oct) = s.strip_prefix("0o")
         && let Ok(i) = i64::from_str_radix(oct, 8)
     {
-        return Value::Int(i);
+        return Scalar::Int(i);
     }
     if looks_like_float(digits)
         && let Ok(f) = s.parse::<f64>()
     {
-        return Value::Float(f);
+        return Scalar::Float(f);
     }
-    Value::Str(s.to_string()) // an exact-size copy: the parser's buffers hold 32 bytes or more
+    Scalar::Str(s.to_string()) // an exact-size copy: the parser's buffers hold 32 bytes or more
 }
 
 fn looks_like_float(s: &str) -> bool {
@@ -587,6 +602,7 @@ fn looks_like_float(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn positions_of_nested_values() {
@@ -596,10 +612,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            docs[0].locate(["spec", "tasks", "0", "after", "1"]),
+            docs[0]
+                .positions
+                .locate(["spec", "tasks", "0", "after", "1"]),
             (4, 18)
         );
-        assert_eq!(docs[0].locate_key(["spec", "tasks", "0"], "after"), (4, 7));
+        assert_eq!(
+            docs[0]
+                .positions
+                .locate_key(["spec", "tasks", "0"], "after"),
+            (4, 7)
+        );
     }
 
     #[test]
@@ -618,6 +641,30 @@ mod tests {
         assert_eq!(j["f"], "2026-11-01");
         assert_eq!(j["g"], 31);
         assert_eq!(j["h"], 1000.0);
+    }
+
+    #[test]
+    fn plain_scalars_of_every_leading_character() {
+        let cases = [
+            ("~", json!(null)),
+            ("", json!(null)),
+            ("NULL", json!(null)),
+            ("nope", json!("nope")),
+            ("True", json!(true)),
+            ("FALSE", json!(false)),
+            ("-12", json!(-12)),
+            ("+7", json!(7)),
+            ("0o17", json!(15)),
+            (".5", json!(0.5)),
+            ("-.inf", json!("-inf")),
+            ("1e3", json!(1000.0)),
+            ("e5", json!("e5")),
+            ("yes", json!("yes")),
+            ("Ünïcode", json!("Ünïcode")),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(plain_scalar_json(text), expected, "{text:?}");
+        }
     }
 
     #[test]
@@ -653,7 +700,7 @@ mod tests {
     fn multi_document_files() {
         let docs = parse_documents("a.yaml", "a: 1\n---\nb: 2\n").unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].line, 3);
+        assert_eq!(docs[1].positions.locate([]), (3, 1));
     }
 
     #[test]

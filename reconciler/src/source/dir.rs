@@ -54,7 +54,7 @@ fn walk(
     candidates: &mut Vec<(String, std::path::PathBuf)>,
 ) {
     let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_cached_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
@@ -88,11 +88,23 @@ pub(super) fn read_entry(path: &Path) -> Option<FileBody> {
     } else if meta.len() > MAX_MANIFEST_BYTES {
         FileBody::TooLarge(meta.len())
     } else {
-        match std::fs::read(path) {
+        match read_file(path, meta.len()) {
             Ok(bytes) => FileBody::limited(bytes),
             Err(e) => FileBody::Unreadable(e.to_string()),
         }
     })
+}
+
+/// The bytes of a regular file of about `size` bytes, in one buffer of that size. Unlike
+/// `std::fs::read`, it asks the file for no size: the caller's metadata has it. Reading stops
+/// past the manifest size limit (a file that grew since then is still seen as too large).
+fn read_file(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::fs::File::open(path)?
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(all(test, unix))]
