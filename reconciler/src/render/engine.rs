@@ -293,12 +293,12 @@ impl Blueprints {
                 d.message
             )
         })?;
-        match docs.as_slice() {
-            [one] => Ok(one.to_json()),
-            _ => anyhow::bail!(
-                "blueprint `{name}` must produce exactly one object, got {}",
-                docs.len()
-            ),
+        let count = docs.len();
+        match <[_; 1]>::try_from(docs) {
+            Ok([one]) => Ok(one.json),
+            Err(_) => {
+                anyhow::bail!("blueprint `{name}` must produce exactly one object, got {count}")
+            }
         }
     }
 }

@@ -65,7 +65,7 @@ impl DirectoryTarget {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let docs = parse_documents(INVENTORY_FILE, &text)
             .map_err(|d| anyhow::anyhow!("{}: {}", path.display(), d.message))?;
-        let json = docs.first().map(|d| d.to_json()).unwrap_or_default();
+        let json = docs.into_iter().next().map(|d| d.json).unwrap_or_default();
         let inventory: Arc<Inventory> =
             Arc::new(serde_json::from_value(json).with_context(|| {
                 format!(
@@ -144,7 +144,7 @@ impl DirectoryTarget {
         match std::fs::read_to_string(path) {
             Ok(text) => Ok(parse_documents(&path.display().to_string(), &text)
                 .ok()
-                .and_then(|d| d.first().map(|n| n.to_json()))),
+                .and_then(|d| d.into_iter().next().map(|n| n.json))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
