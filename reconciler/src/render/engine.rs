@@ -239,14 +239,8 @@ impl Blueprints {
     /// Placeholders for inserted values; gives the context back when the result must come from
     /// [`Self::render_exact`].
     fn render_fast(&self, name: &str, mut context: Context) -> Result<Value, Context> {
-        let key = self
-            .by_shape
-            .contains(name)
-            .then(|| shape::key(name, context.data()));
-        if let Some(recipe) = key
-            .as_ref()
-            .and_then(|k| cached(&self.recipes, k.as_slice()))
-        {
+        let (key, recipe) = self.recipe(name, context.data());
+        if let Some(recipe) = recipe {
             return Ok(recipe
                 .skeleton
                 .instantiate(recipe.fill.values(&mut context)));
@@ -268,6 +262,32 @@ impl Blueprints {
             keep(&self.recipes, key, Arc::new(Recipe { skeleton, fill }));
         }
         Ok(value)
+    }
+
+    /// [`Self::render_owned`]'s object as compact JSON text, as `serde_json::to_string` writes
+    /// it; from a kept recipe, the object is written without being built.
+    pub fn render_json_text(&self, name: &str, context: Value) -> anyhow::Result<String> {
+        if let (true, (_, Some(recipe))) = (self.fast, self.recipe(name, &context)) {
+            let mut context = Context::from(context);
+            return Ok(recipe
+                .skeleton
+                .to_json_text(recipe.fill.values(&mut context)));
+        }
+        let value = self.render_owned(name, context)?;
+        Ok(serde_json::to_string(&value).expect("a JSON value writes"))
+    }
+
+    /// The shape key of a context for blueprint `name` (for blueprints rendered per shape), and
+    /// the recipe kept for it, if any.
+    fn recipe(&self, name: &str, context: &Value) -> (Option<Vec<u8>>, Option<Arc<Recipe>>) {
+        let key = self
+            .by_shape
+            .contains(name)
+            .then(|| shape::key(name, context));
+        let recipe = key
+            .as_ref()
+            .and_then(|k| cached(&self.recipes, k.as_slice()));
+        (key, recipe)
     }
 
     /// The parsed skeleton of a rendered text, from the cache if it was seen before.
@@ -400,6 +420,18 @@ mod tests {
             );
         }
         assert_eq!(b.recipes.lock().unwrap().len(), 2);
+        // JSON text from a recipe is what serde_json writes of the rendered object.
+        let esc = blueprints(&[(
+            "esc",
+            "'k\"é': {{json x}}\nlit: \"tab\\t\"\nn: [1.5, {{json y}}]\n",
+        )]);
+        for x in [json!("a\"b\\c\u{1}"), json!({"é": [null, true]})] {
+            let ctx = json!({"x": x, "y": -3});
+            let value = esc.render("esc", &ctx).unwrap();
+            let text = esc.render_json_text("esc", ctx).unwrap();
+            assert_eq!(text, serde_json::to_string(&value).unwrap());
+        }
+        assert_eq!(esc.recipes.lock().unwrap().len(), 2);
         let shared = fast("shared").expect("fast path");
         assert_eq!(shared, exact("shared"));
         assert_eq!(

@@ -145,12 +145,13 @@ impl RenderedSet {
 /// Sorts objects into apply order: by stage, then apiVersion, kind, namespace and name; ties
 /// keep their order.
 pub fn sort_for_apply(objects: &mut Vec<RenderedObject>) {
-    let order = apply_order(objects);
+    let (order, _) = apply_order(objects);
     reorder(objects, order);
 }
 
-/// The positions of `objects` in apply order (see [`sort_for_apply`]).
-fn apply_order(objects: &[RenderedObject]) -> Vec<usize> {
+/// The positions of `objects` in apply order (see [`sort_for_apply`]), and the first place in
+/// that order where an object has the same identity as the next one, if any.
+fn apply_order(objects: &[RenderedObject]) -> (Vec<usize>, Option<usize>) {
     let mut keys: Vec<((u8, [&str; 4]), usize)> = objects
         .iter()
         .enumerate()
@@ -158,7 +159,9 @@ fn apply_order(objects: &[RenderedObject]) -> Vec<usize> {
         .collect();
     // Ties keep their order: the index is part of the key.
     keys.sort_unstable();
-    keys.into_iter().map(|(_, i)| i).collect()
+    // The stage follows from the kind, so equal identities are next to each other.
+    let duplicate = keys.windows(2).position(|w| w[0].0 == w[1].0);
+    (keys.into_iter().map(|(_, i)| i).collect(), duplicate)
 }
 
 /// Puts `objects` in the order of `order` (each position once).
@@ -233,13 +236,9 @@ pub fn render(
     let orders = crate::par::map_in_runs(&sets.values().collect::<Vec<_>>(), 1, |set| {
         apply_order(&set.objects)
     });
-    for (set, order) in sets.values_mut().zip(orders) {
+    for (set, (order, duplicate)) in sets.values_mut().zip(orders) {
         reorder(&mut set.objects, order);
-        if let Some(pair) = set
-            .objects
-            .windows(2)
-            .find(|w| w[0].key_parts() == w[1].key_parts())
-        {
+        if let Some(pair) = duplicate.map(|i| &set.objects[i..i + 2]) {
             return Err(RenderError {
                 source: pair[1].source.clone(),
                 cluster: set.cluster.clone(),
@@ -306,10 +305,15 @@ impl Out<'_> {
         Ok(())
     }
 
-    /// Renders a blueprint into a plain value (an object created later by an engine).
-    fn value(&self, blueprint: &str, source: &str, context: Value) -> Result<Value, RenderError> {
+    /// Renders a blueprint into compact JSON text (an object created later by an engine).
+    fn json_text(
+        &self,
+        blueprint: &str,
+        source: &str,
+        context: Value,
+    ) -> Result<String, RenderError> {
         self.blueprints
-            .render_owned(blueprint, context)
+            .render_json_text(blueprint, context)
             .map_err(|e| self.error(source, e.to_string()))
     }
 
@@ -538,6 +542,29 @@ mod tests {
             // Once more from the skeleton cache.
             assert_eq!(render(&model, &fast).unwrap(), a);
         }
+    }
+
+    /// Apply order puts namespaces before workloads and names the first pair of objects with
+    /// the same identity (which render reports as an error).
+    #[test]
+    fn apply_order_sorts_by_stage_and_finds_equal_identities() {
+        let object = |kind: &str, name: &str, source: &str| RenderedObject {
+            body: Arc::new(json!({"apiVersion": "v1", "kind": kind,
+                "metadata": {"name": name, "namespace": "ns"}})),
+            hash: String::new(),
+            project: None,
+            source: source.into(),
+        };
+        let objects = vec![
+            object("ConfigMap", "b", "one.yaml"),
+            object("Namespace", "ns", "p.yaml"),
+            object("ConfigMap", "a", "a.yaml"),
+            object("ConfigMap", "b", "two.yaml"),
+        ];
+        let (order, duplicate) = apply_order(&objects);
+        assert_eq!(order, vec![1, 2, 0, 3]);
+        assert_eq!(duplicate, Some(2));
+        assert_eq!(apply_order(&objects[..3]).1, None);
     }
 
     /// The streamed hash equals sha256 of the sorted, compact JSON without the two annotations.

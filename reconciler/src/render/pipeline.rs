@@ -163,15 +163,12 @@ fn workflow_context(
                     ),
                 ]);
                 let (blueprint, job_ctx) = engine_context(engine, &t.spec, job_ctx);
-                let job = out.value(blueprint, p.file(), job_ctx)?;
+                let manifest = out.json_text(blueprint, p.file(), job_ctx)?;
                 let (success, failure) = conditions(engine);
                 obj([
                     ("success", json!(success)),
                     ("failure", json!(failure)),
-                    (
-                        "manifest",
-                        Value::String(serde_json::to_string(&job).expect("json")),
-                    ),
+                    ("manifest", Value::String(manifest)),
                 ])
             }
         };

@@ -37,6 +37,14 @@ impl Skeleton {
         let mut values: Vec<Option<Value>> = values.into_iter().map(Some).collect();
         self.root.instantiate(&mut values)
     }
+
+    /// The compact JSON text of [`Self::instantiate`]'s object, written without building it.
+    pub(super) fn to_json_text(&self, values: Vec<Value>) -> String {
+        assert_eq!(values.len(), self.slots, "one value per slot");
+        let mut out = Vec::with_capacity(1024);
+        self.root.write_json(&values, &mut out);
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
 }
 
 impl Skel {
@@ -54,6 +62,41 @@ impl Skel {
                     }
                 }
                 Value::Object(map)
+            }
+        }
+    }
+
+    /// Writes the compact JSON of [`Skel::instantiate`] (as `serde_json::to_writer` would).
+    fn write_json(&self, values: &[Value], out: &mut Vec<u8>) {
+        let write = |v: &Value, out: &mut Vec<u8>| serde_json::to_writer(out, v).expect("json");
+        match self {
+            Skel::Lit(v) => write(v, out),
+            Skel::Slot(i) => write(&values[*i], out),
+            Skel::Seq(items) => {
+                out.push(b'[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(values, out);
+                }
+                out.push(b']');
+            }
+            Skel::Map(entries, fills) => {
+                out.push(b'{');
+                let mut fills = fills.iter().peekable();
+                for (position, (k, v)) in entries.iter().enumerate() {
+                    if position > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, k.as_str()).expect("json");
+                    out.push(b':');
+                    match fills.next_if(|(p, _)| *p == position) {
+                        Some((_, fill)) => fill.write_json(values, out),
+                        None => write(v, out),
+                    }
+                }
+                out.push(b'}');
             }
         }
     }

@@ -24,7 +24,24 @@ pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
     let entries = std::fs::read_dir(root)
         .with_context(|| format!("cannot list {}: check its permissions", root.display()))?;
     let mut candidates = Vec::new();
-    walk(entries, "", &mut snap, &mut candidates);
+    let mut deeper = Vec::new();
+    walk(
+        entries,
+        "",
+        &mut snap,
+        &mut candidates,
+        Some((2, &mut deeper)),
+    );
+    // The directories two levels down (each project's own) are listed in parallel.
+    let listed = crate::par::map_in_runs(&deeper, MIN_DIRS_PER_THREAD, |(rel, path)| {
+        let mut part = (Snapshot::default(), Vec::new());
+        list(rel, path, &mut part.0, &mut part.1, None);
+        part
+    });
+    for (part, found) in listed {
+        snap.files.extend(part.files);
+        candidates.extend(found);
+    }
     for (rel, body) in read_all(&candidates) {
         snap.files.insert(rel, body);
     }
@@ -33,6 +50,8 @@ pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
 
 /// Below this many files per thread, files are read on one thread.
 const MIN_FILES_PER_THREAD: usize = 64;
+/// Below this many directories per thread, directories are listed on one thread.
+const MIN_DIRS_PER_THREAD: usize = 16;
 
 /// Reads the candidates `(repository path, file)`, spread over the cores in contiguous runs
 /// (system calls are most of the work); candidates that are directories are left out.
@@ -45,13 +64,18 @@ fn read_all(candidates: &[(String, std::path::PathBuf)]) -> Vec<(String, FileBod
     .collect()
 }
 
+/// A directory to list: its repository path and its path on disk.
+type Dir = (String, std::path::PathBuf);
+
 /// Lists the tree below `prefix`: unlistable directories go into `snap` as unreadable, manifest
-/// candidates into `candidates` to be read.
+/// candidates into `candidates` to be read. With `deeper = (n, dirs)`, directories `n` levels
+/// down are not entered but put in `dirs`, to be listed with [`list`].
 fn walk(
     entries: std::fs::ReadDir,
     prefix: &str,
     snap: &mut Snapshot,
     candidates: &mut Vec<(String, std::path::PathBuf)>,
+    mut deeper: Option<(usize, &mut Vec<Dir>)>,
 ) {
     let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
     entries.sort_by_cached_key(|e| e.file_name());
@@ -62,15 +86,35 @@ fn walk(
         }
         let rel = format!("{prefix}{name}");
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            match std::fs::read_dir(entry.path()) {
-                Ok(sub) => walk(sub, &format!("{rel}/"), snap, candidates),
-                Err(e) => {
-                    let why = format!("cannot list the directory: {e}");
-                    snap.files.insert(rel, FileBody::Unreadable(why));
+            match deeper.as_mut() {
+                Some((1, dirs)) => dirs.push((rel, entry.path())),
+                Some((n, dirs)) => {
+                    let deeper = Some((*n - 1, &mut **dirs));
+                    list(&rel, &entry.path(), snap, candidates, deeper);
                 }
+                None => list(&rel, &entry.path(), snap, candidates, None),
             }
         } else if is_manifest_path(&rel) {
             candidates.push((rel, entry.path()));
+        }
+    }
+}
+
+/// [`walk`] of the directory `path` at repository path `rel`; unlistable, it goes into `snap`
+/// as unreadable.
+fn list(
+    rel: &str,
+    path: &Path,
+    snap: &mut Snapshot,
+    candidates: &mut Vec<(String, std::path::PathBuf)>,
+    deeper: Option<(usize, &mut Vec<Dir>)>,
+) {
+    match std::fs::read_dir(path) {
+        Ok(sub) => walk(sub, &format!("{rel}/"), snap, candidates, deeper),
+        Err(e) => {
+            let why = format!("cannot list the directory: {e}");
+            snap.files
+                .insert(rel.to_string(), FileBody::Unreadable(why));
         }
     }
 }
