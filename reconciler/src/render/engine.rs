@@ -268,10 +268,8 @@ impl Blueprints {
     /// it; from a kept recipe, the object is written without being built.
     pub fn render_json_text(&self, name: &str, context: Value) -> anyhow::Result<String> {
         if let (true, (_, Some(recipe))) = (self.fast, self.recipe(name, &context)) {
-            let mut context = Context::from(context);
-            return Ok(recipe
-                .skeleton
-                .to_json_text(recipe.fill.values(&mut context)));
+            let context = Context::from(context);
+            return Ok(recipe.skeleton.to_json_text(&recipe.fill.refs(&context)));
         }
         let value = self.render_owned(name, context)?;
         Ok(serde_json::to_string(&value).expect("a JSON value writes"))

@@ -101,6 +101,20 @@ impl Fill {
         !self.sources.iter().any(|i| matches!(i, Inserted::Copy(_)))
     }
 
+    /// The inserted values, in placeholder order, borrowed from `context` (or from the fill).
+    pub(super) fn refs<'a>(&'a self, context: &'a Context) -> Vec<&'a Value> {
+        let data = context.data();
+        self.sources
+            .iter()
+            .map(|source| match source {
+                Inserted::Literal(v) | Inserted::Copy(v) => v,
+                Inserted::Path(p) => {
+                    locate_ref(data, p).expect("a path handlebars resolved in this shape")
+                }
+            })
+            .collect()
+    }
+
     /// The inserted values, in placeholder order: values of `context` are moved out of it at
     /// their last use, copied before (or when another inserted value holds them).
     pub(super) fn values(&self, context: &mut Context) -> Vec<Value> {
@@ -146,6 +160,15 @@ fn movable(paths: &[&[String]]) -> Vec<bool> {
         }
     }
     movable
+}
+
+/// The value at a handlebars context path, borrowed (see [`locate`]).
+fn locate_ref<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, seg| match v {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+        _ => None,
+    })
 }
 
 /// The value at a handlebars context path (object keys and array indexes).

@@ -39,10 +39,10 @@ impl Skeleton {
     }
 
     /// The compact JSON text of [`Self::instantiate`]'s object, written without building it.
-    pub(super) fn to_json_text(&self, values: Vec<Value>) -> String {
+    pub(super) fn to_json_text(&self, values: &[&Value]) -> String {
         assert_eq!(values.len(), self.slots, "one value per slot");
         let mut out = Vec::with_capacity(1024);
-        self.root.write_json(&values, &mut out);
+        self.root.write_json(values, &mut out);
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 }
@@ -67,11 +67,11 @@ impl Skel {
     }
 
     /// Writes the compact JSON of [`Skel::instantiate`] (as `serde_json::to_writer` would).
-    fn write_json(&self, values: &[Value], out: &mut Vec<u8>) {
+    fn write_json(&self, values: &[&Value], out: &mut Vec<u8>) {
         let write = |v: &Value, out: &mut Vec<u8>| serde_json::to_writer(out, v).expect("json");
         match self {
             Skel::Lit(v) => write(v, out),
-            Skel::Slot(i) => write(&values[*i], out),
+            Skel::Slot(i) => write(values[*i], out),
             Skel::Seq(items) => {
                 out.push(b'[');
                 for (n, item) in items.iter().enumerate() {
