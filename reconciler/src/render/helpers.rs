@@ -24,7 +24,7 @@ pub(super) fn register(hb: &mut Handlebars) {
 pub(super) const MARK: &str = "__cubist_json_";
 
 /// A value `{{json}}` inserted during a fast render.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) enum Inserted {
     /// A string, number or other literal written in the blueprint.
     Literal(Value),

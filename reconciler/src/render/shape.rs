@@ -86,7 +86,7 @@ pub(super) fn key(blueprint: &str, context: &Value) -> Vec<u8> {
 
 /// Appends the shape of `v` to `out`: every key and its order, every list's length, every
 /// scalar's type and truthiness; not the text of strings nor the value of numbers.
-pub(super) fn write_shape(v: &Value, out: &mut Vec<u8>) {
+fn write_shape(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Null => out.push(b'n'),
         Value::Bool(b) => out.push(if *b { b't' } else { b'f' }),
