@@ -256,7 +256,9 @@ impl Blueprints {
         if skeleton.slots() != inserted.len() {
             return Err(context);
         }
-        let fill = Fill::new(inserted);
+        let Some(fill) = Fill::new(inserted, context.data()) else {
+            return Err(context);
+        };
         let value = skeleton.instantiate(fill.values(&mut context));
         if let Some(key) = key.filter(|_| fill.is_reusable()) {
             keep(&self.recipes, key, Arc::new(Recipe { skeleton, fill }));

@@ -72,33 +72,63 @@ pub(super) fn with_placeholders<T>(
 /// [`super::shape`]) and used for every context of that shape.
 #[derive(Debug)]
 pub(super) struct Fill {
-    sources: Vec<Inserted>,
-    /// For each source, whether its value can be moved (only paths can).
+    sources: Vec<Source>,
+    /// For each source, whether its value can be moved (only values of the context can).
     moves: Vec<bool>,
 }
 
+/// Where one inserted value comes from.
+#[derive(Debug)]
+enum Source {
+    /// A value kept in the fill: written in the blueprint's text, or derived by handlebars
+    /// (`copied`: another context of the same shape may derive another value).
+    Kept { value: Value, copied: bool },
+    /// The position of each step of its path in the context: the nth key of a map, the nth item
+    /// of a list. Contexts of one shape have the same keys in the same order, so positions found
+    /// in one hold in all, and no key is hashed or compared to find them.
+    At(Vec<usize>),
+}
+
 impl Fill {
-    /// The fill of values `{{json}}` inserted, in placeholder order.
-    pub(super) fn new(sources: Vec<Inserted>) -> Self {
-        let paths: Vec<&[String]> = sources
+    /// The fill of values `{{json}}` inserted, in placeholder order, with paths found in
+    /// `data`, the rendered context; `None` if a path is not in it.
+    pub(super) fn new(inserted: Vec<Inserted>, data: &Value) -> Option<Self> {
+        let sources = inserted
+            .into_iter()
+            .map(|i| match i {
+                Inserted::Path(p) => positions(data, &p).map(Source::At),
+                Inserted::Literal(value) => Some(Source::Kept {
+                    value,
+                    copied: false,
+                }),
+                Inserted::Copy(value) => Some(Source::Kept {
+                    value,
+                    copied: true,
+                }),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let paths: Vec<&[usize]> = sources
             .iter()
-            .filter_map(|i| match i {
-                Inserted::Path(p) => Some(p.as_slice()),
-                _ => None,
+            .filter_map(|s| match s {
+                Source::At(p) => Some(p.as_slice()),
+                Source::Kept { .. } => None,
             })
             .collect();
         let mut movable = movable(&paths).into_iter();
         let moves = sources
             .iter()
-            .map(|i| matches!(i, Inserted::Path(_)) && movable.next().unwrap_or(false))
+            .map(|s| matches!(s, Source::At(_)) && movable.next().unwrap_or(false))
             .collect();
-        Fill { sources, moves }
+        Some(Fill { sources, moves })
     }
 
     /// Whether every value comes from a path of the context or from the blueprint's text: then
     /// any context of the same shape fills the same skeleton this way.
     pub(super) fn is_reusable(&self) -> bool {
-        !self.sources.iter().any(|i| matches!(i, Inserted::Copy(_)))
+        !self
+            .sources
+            .iter()
+            .any(|s| matches!(s, Source::Kept { copied: true, .. }))
     }
 
     /// The inserted values, in placeholder order, borrowed from `context` (or from the fill).
@@ -107,10 +137,8 @@ impl Fill {
         self.sources
             .iter()
             .map(|source| match source {
-                Inserted::Literal(v) | Inserted::Copy(v) => v,
-                Inserted::Path(p) => {
-                    locate_ref(data, p).expect("a path handlebars resolved in this shape")
-                }
+                Source::Kept { value, .. } => value,
+                Source::At(p) => locate_ref(data, p).expect("a position of this shape"),
             })
             .collect()
     }
@@ -123,9 +151,9 @@ impl Fill {
             .iter()
             .zip(&self.moves)
             .map(|(source, &moved)| match source {
-                Inserted::Literal(v) | Inserted::Copy(v) => v.clone(),
-                Inserted::Path(p) => {
-                    let slot = locate(data, p).expect("a path handlebars resolved in this shape");
+                Source::Kept { value, .. } => value.clone(),
+                Source::At(p) => {
+                    let slot = locate(data, p).expect("a position of this shape");
                     if moved {
                         std::mem::take(slot)
                     } else {
@@ -140,13 +168,13 @@ impl Fill {
 /// For each path, whether its value can be moved: at the last use of that path, when no other
 /// path is inside it or around it. Sorted, a path's extensions follow it directly and the paths
 /// around it are the chain of prefixes still open, so this takes n log n comparisons.
-fn movable(paths: &[&[String]]) -> Vec<bool> {
+fn movable(paths: &[&[usize]]) -> Vec<bool> {
     let mut order: Vec<usize> = (0..paths.len()).collect();
     // Ties keep their order: equal paths sort by position.
     order.sort_by(|a, b| paths[*a].cmp(paths[*b]));
     let mut movable = vec![false; paths.len()];
     // Distinct paths seen so far that are prefixes of one another, shortest first.
-    let mut open: Vec<&[String]> = Vec::new();
+    let mut open: Vec<&[usize]> = Vec::new();
     for (k, &i) in order.iter().enumerate() {
         let p = paths[i];
         while open.last().is_some_and(|q| !p.starts_with(q)) {
@@ -162,21 +190,43 @@ fn movable(paths: &[&[String]]) -> Vec<bool> {
     movable
 }
 
-/// The value at a handlebars context path, borrowed (see [`locate`]).
-fn locate_ref<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |v, seg| match v {
-        Value::Object(m) => m.get(seg),
-        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+/// The positions of a handlebars context path (object keys and array indexes) in `value`.
+fn positions(mut value: &Value, path: &[String]) -> Option<Vec<usize>> {
+    path.iter()
+        .map(|seg| {
+            let (at, next) = match value {
+                Value::Object(m) => m
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (k, _))| *k == seg)
+                    .map(|(i, (_, v))| (i, v))?,
+                Value::Array(a) => {
+                    let i = seg.parse::<usize>().ok()?;
+                    (i, a.get(i)?)
+                }
+                _ => return None,
+            };
+            value = next;
+            Some(at)
+        })
+        .collect()
+}
+
+/// The value at positions found by [`positions`], borrowed.
+fn locate_ref<'v>(value: &'v Value, at: &[usize]) -> Option<&'v Value> {
+    at.iter().try_fold(value, |v, &i| match v {
+        Value::Object(m) => m.values().nth(i),
+        Value::Array(a) => a.get(i),
         _ => None,
     })
 }
 
-/// The value at a handlebars context path (object keys and array indexes).
-fn locate<'v>(mut value: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
-    for seg in path {
+/// The value at positions found by [`positions`].
+fn locate<'v>(mut value: &'v mut Value, at: &[usize]) -> Option<&'v mut Value> {
+    for &i in at {
         value = match value {
-            Value::Object(m) => m.get_mut(seg)?,
-            Value::Array(a) => a.get_mut(seg.parse::<usize>().ok()?)?,
+            Value::Object(m) => m.values_mut().nth(i)?,
+            Value::Array(a) => a.get_mut(i)?,
             _ => return None,
         };
     }
@@ -288,7 +338,9 @@ mod tests {
             path("g.h"),
             path("f"),
         ];
-        let values = Fill::new(inserted).values(&mut context);
+        let values = Fill::new(inserted, &context.data().clone())
+            .unwrap()
+            .values(&mut context);
         assert_eq!(
             values,
             vec![

@@ -2,6 +2,7 @@
 //! once into JSON with slots, then filled with the values for each object.
 
 use super::helpers::MARK;
+use super::json_text::{write_str, write_value};
 use crate::model::yaml::plain_scalar_json;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Value};
@@ -12,6 +13,17 @@ pub(super) struct Skeleton {
     root: Skel,
     /// Number of slots; they are numbered 0 to `slots - 1`, each used once.
     slots: usize,
+    /// The compact JSON text of the object: the blueprint's own text between the slots.
+    text: Vec<Piece>,
+}
+
+/// A run of the skeleton's JSON text.
+#[derive(Debug)]
+enum Piece {
+    /// Text written as it is.
+    Text(Box<[u8]>),
+    /// The JSON of the `n`th inserted value.
+    Slot(usize),
 }
 
 #[derive(Debug)]
@@ -42,8 +54,13 @@ impl Skeleton {
     pub(super) fn to_json_text(&self, values: &[&Value]) -> String {
         assert_eq!(values.len(), self.slots, "one value per slot");
         let mut out = Vec::with_capacity(1024);
-        self.root.write_json(values, &mut out);
-        String::from_utf8(out).expect("serde_json writes UTF-8")
+        for piece in &self.text {
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t),
+                Piece::Slot(i) => write_value(values[*i], &mut out),
+            }
+        }
+        String::from_utf8(out).expect("JSON text of strings is UTF-8")
     }
 }
 
@@ -66,37 +83,40 @@ impl Skel {
         }
     }
 
-    /// Writes the compact JSON of [`Skel::instantiate`] (as `serde_json::to_writer` would).
-    fn write_json(&self, values: &[&Value], out: &mut Vec<u8>) {
-        let write = |v: &Value, out: &mut Vec<u8>| serde_json::to_writer(out, v).expect("json");
+    /// Adds the compact JSON of [`Skel::instantiate`]'s object to `pieces`: the literal text
+    /// goes into `text` until a slot ends it.
+    fn write_json(&self, pieces: &mut Vec<Piece>, text: &mut Vec<u8>) {
         match self {
-            Skel::Lit(v) => write(v, out),
-            Skel::Slot(i) => write(values[*i], out),
+            Skel::Lit(v) => write_value(v, text),
+            Skel::Slot(i) => {
+                pieces.push(Piece::Text(std::mem::take(text).into()));
+                pieces.push(Piece::Slot(*i));
+            }
             Skel::Seq(items) => {
-                out.push(b'[');
+                text.push(b'[');
                 for (n, item) in items.iter().enumerate() {
                     if n > 0 {
-                        out.push(b',');
+                        text.push(b',');
                     }
-                    item.write_json(values, out);
+                    item.write_json(pieces, text);
                 }
-                out.push(b']');
+                text.push(b']');
             }
             Skel::Map(entries, fills) => {
-                out.push(b'{');
+                text.push(b'{');
                 let mut fills = fills.iter().peekable();
                 for (position, (k, v)) in entries.iter().enumerate() {
                     if position > 0 {
-                        out.push(b',');
+                        text.push(b',');
                     }
-                    serde_json::to_writer(&mut *out, k.as_str()).expect("json");
-                    out.push(b':');
+                    write_str(k, text);
+                    text.push(b':');
                     match fills.next_if(|(p, _)| *p == position) {
-                        Some((_, fill)) => fill.write_json(values, out),
-                        None => write(v, out),
+                        Some((_, fill)) => fill.write_json(pieces, text),
+                        None => write_value(v, text),
                     }
                 }
-                out.push(b'}');
+                text.push(b'}');
             }
         }
     }
@@ -229,8 +249,12 @@ pub(super) fn parse(text: &str) -> Option<Skeleton> {
         d @ (Skel::Map(..) | Skel::Lit(Value::Object(_))) => d,
         _ => return None,
     };
+    let (mut pieces, mut text) = (Vec::new(), Vec::new());
+    root.write_json(&mut pieces, &mut text);
+    pieces.push(Piece::Text(text.into()));
     Some(Skeleton {
         root,
         slots: seen.len(),
+        text: pieces,
     })
 }
