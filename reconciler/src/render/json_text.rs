@@ -19,22 +19,29 @@ pub(super) fn write_value(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b'}');
         }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, v) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(v, out);
-            }
-            out.push(b']');
-        }
+        Value::Array(a) => write_seq(a, out, write_value),
         Value::String(s) => write_str(s, out),
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         number => serde_json::to_writer(&mut *out, number).expect("a number writes"),
     }
+}
+
+/// Appends a JSON array of `items`, each written by `write`.
+pub(super) fn write_seq<T>(
+    items: impl IntoIterator<Item = T>,
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(T, &mut Vec<u8>),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
 }
 
 /// Appends `s` as a JSON string: copied between quotes when no byte needs escaping (most keys

@@ -456,14 +456,7 @@ fn write_canonical<'v>(
             out.push(b'}');
         }
         Value::Array(a) => {
-            out.push(b'[');
-            for (i, v) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(v, None, entries, out);
-            }
-            out.push(b']');
+            json_text::write_seq(a, out, |v, out| write_canonical(v, None, entries, out))
         }
         scalar => json_text::write_value(scalar, out),
     }

@@ -2,7 +2,7 @@
 //! once into JSON with slots, then filled with the values for each object.
 
 use super::helpers::MARK;
-use super::json_text::{write_str, write_value};
+use super::json_text::{write_seq, write_str, write_value};
 use crate::model::yaml::plain_scalar_json;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Value};
@@ -92,16 +92,7 @@ impl Skel {
                 pieces.push(Piece::Text(std::mem::take(text).into()));
                 pieces.push(Piece::Slot(*i));
             }
-            Skel::Seq(items) => {
-                text.push(b'[');
-                for (n, item) in items.iter().enumerate() {
-                    if n > 0 {
-                        text.push(b',');
-                    }
-                    item.write_json(pieces, text);
-                }
-                text.push(b']');
-            }
+            Skel::Seq(items) => write_seq(items, text, |item, text| item.write_json(pieces, text)),
             Skel::Map(entries, fills) => {
                 text.push(b'{');
                 let mut fills = fills.iter().peekable();
