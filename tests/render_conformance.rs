@@ -279,7 +279,7 @@ fn parse_yaml(path: &Path) -> Vec<Value> {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let docs = cubist::model::yaml::parse_documents(&path.display().to_string(), &text)
         .unwrap_or_else(|d| panic!("{}:{}: {}", path.display(), d.line, d.message));
-    docs.iter().map(|d| d.to_json()).collect()
+    docs.into_iter().map(|d| d.json).collect()
 }
 
 /// Validates one object against its CRD; returns the failures (object, instance path, message).
@@ -577,7 +577,7 @@ fn rendering_is_deterministic() {
         let back = cubist::model::yaml::parse_documents("x.yaml", &text)
             .unwrap_or_else(|d| panic!("{}: {}", describe(cluster, &o.body), d.message));
         assert_eq!(
-            back[0].to_json(),
+            back[0].json,
             *o.body,
             "{} does not read back\n{text}",
             describe(cluster, &o.body)

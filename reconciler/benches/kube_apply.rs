@@ -106,7 +106,7 @@ async fn install_crd(kubeconfig: &Path) {
     let crd: Value = cubist::model::yaml::parse_documents(CRD_FILE, &text)
         .expect("parse")
         .remove(0)
-        .to_json();
+        .json;
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
         "customresourcedefinitions",

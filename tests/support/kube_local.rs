@@ -164,7 +164,7 @@ pub fn reference_crds(only: &[&str]) -> Vec<Value> {
         cubist::model::yaml::parse_documents(&p.display().to_string(), &text)
             .unwrap_or_else(|d| panic!("{}: {}", p.display(), d.message))
             .into_iter()
-            .map(|n| n.to_json())
+            .map(|n| n.json)
             .filter(|v| v.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
             .collect::<Vec<_>>()
     };

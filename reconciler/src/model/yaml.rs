@@ -26,13 +26,6 @@ pub struct Parsed {
     pub positions: Positions,
 }
 
-impl Parsed {
-    /// A copy of the value, for callers that keep the document.
-    pub fn to_json(&self) -> Json {
-        self.json.clone()
-    }
-}
-
 /// A scalar resolved with the YAML 1.2 core schema.
 #[derive(Debug, Clone, PartialEq)]
 enum Scalar {
@@ -303,7 +296,7 @@ impl Builder<'_> {
     fn push_collection(&mut self, json: Json, spot: u32) -> Result<(), Diagnostic> {
         if self.wants_key() {
             let (line, col) = self.positions.start_of(spot);
-            return Err(Self::collection_key(self.file, line, col));
+            return Err(self.collection_key(line, col));
         }
         self.push_value(json);
         Ok(())
@@ -318,7 +311,7 @@ impl Builder<'_> {
         col: u32,
     ) -> Result<(), Diagnostic> {
         if self.wants_key() {
-            return Err(Self::collection_key(self.file, line, col));
+            return Err(self.collection_key(line, col));
         }
         let key = self.pending_key();
         self.positions.paste(spots, line, col, key);
@@ -326,15 +319,10 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn collection_key(file: &str, line: u32, col: u32) -> Diagnostic {
-        let at = Location {
-            file: file.into(),
-            line: line as usize,
-            column: col as usize,
-        };
+    fn collection_key(&self, line: u32, col: u32) -> Diagnostic {
         Diagnostic::error(
             codes::YAML_SYNTAX,
-            &at,
+            &self.at(line, col),
             "a mapping key must be a plain value, not a list or mapping",
         )
         .help("use a string key")
@@ -632,7 +620,7 @@ mod tests {
             "a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: 2026-11-01\ng: 0x1f\nh: 1e3\n",
         )
         .unwrap();
-        let j = docs[0].to_json();
+        let j = &docs[0].json;
         assert_eq!(j["a"], 1);
         assert_eq!(j["b"], 1.5);
         assert_eq!(j["c"], true);
@@ -693,7 +681,7 @@ mod tests {
     #[test]
     fn small_aliases_expand() {
         let docs = parse_documents("a.yaml", "base: &b {cpu: 1}\nother: *b\n").unwrap();
-        assert_eq!(docs[0].to_json()["other"]["cpu"], 1);
+        assert_eq!(docs[0].json["other"]["cpu"], 1);
     }
 
     #[test]

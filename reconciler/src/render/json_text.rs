@@ -7,18 +7,7 @@ use serde_json::Value;
 /// Appends `v` as compact JSON (keys in the map's own order).
 pub(super) fn write_value(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Object(m) => {
-            out.push(b'{');
-            for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(k, out);
-                out.push(b':');
-                write_value(v, out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(m) => write_map(m.iter().map(|(k, v)| (k.as_str(), v)), out, write_value),
         Value::Array(a) => write_seq(a, out, write_value),
         Value::String(s) => write_str(s, out),
         Value::Null => out.extend_from_slice(b"null"),
@@ -42,6 +31,24 @@ pub(super) fn write_seq<T>(
         write(item, out);
     }
     out.push(b']');
+}
+
+/// Appends a JSON object of `entries` in their order, each value written by `write`.
+pub(super) fn write_map<'k, T>(
+    entries: impl IntoIterator<Item = (&'k str, T)>,
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(T, &mut Vec<u8>),
+) {
+    out.push(b'{');
+    for (i, (k, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(k, out);
+        out.push(b':');
+        write(item, out);
+    }
+    out.push(b'}');
 }
 
 /// Appends `s` as a JSON string: copied between quotes when no byte needs escaping (most keys

@@ -2,7 +2,7 @@
 //! once into JSON with slots, then filled with the values for each object.
 
 use super::helpers::MARK;
-use super::json_text::{write_seq, write_str, write_value};
+use super::json_text::{write_map, write_seq, write_value};
 use crate::model::yaml::plain_scalar_json;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Value};
@@ -94,20 +94,17 @@ impl Skel {
             }
             Skel::Seq(items) => write_seq(items, text, |item, text| item.write_json(pieces, text)),
             Skel::Map(entries, fills) => {
-                text.push(b'{');
                 let mut fills = fills.iter().peekable();
-                for (position, (k, v)) in entries.iter().enumerate() {
-                    if position > 0 {
-                        text.push(b',');
-                    }
-                    write_str(k, text);
-                    text.push(b':');
+                let entries = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, v))| (k.as_str(), (i, v)));
+                write_map(entries, text, |(position, v), text| {
                     match fills.next_if(|(p, _)| *p == position) {
                         Some((_, fill)) => fill.write_json(pieces, text),
                         None => write_value(v, text),
                     }
-                }
-                text.push(b'}');
+                });
             }
         }
     }

@@ -157,7 +157,7 @@ mod tests {
         });
         let text = to_yaml(&v);
         let back = crate::model::yaml::parse_documents("t.yaml", &text).unwrap();
-        assert_eq!(back[0].to_json(), v, "{text}");
+        assert_eq!(back[0].json, v, "{text}");
     }
 
     #[test]
@@ -214,7 +214,7 @@ mod tests {
             assert!(!is_plain_safe(s), "{s:?} must be quoted");
             let text = to_yaml(&json!({ "k": s }));
             let back = crate::model::yaml::parse_documents("t.yaml", &text).unwrap();
-            assert_eq!(back[0].to_json()["k"], json!(s), "{text}");
+            assert_eq!(back[0].json["k"], json!(s), "{text}");
         }
         for s in [
             "8Gi",
@@ -232,7 +232,7 @@ mod tests {
             assert!(is_plain_safe(s), "{s:?} may stay plain");
             let text = to_yaml(&json!({ "k": s }));
             let back = crate::model::yaml::parse_documents("t.yaml", &text).unwrap();
-            assert_eq!(back[0].to_json()["k"], json!(s), "{text}");
+            assert_eq!(back[0].json["k"], json!(s), "{text}");
         }
     }
 }
