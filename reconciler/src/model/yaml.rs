@@ -1,4 +1,5 @@
-//! YAML → JSON values with their positions, built from saphyr-parser events.
+//! YAML → JSON values with their positions, built from parser events (the line reader of
+//! [`super::yaml_lines`] for the usual manifest, saphyr-parser for everything else).
 //!
 //! Why our own builder: it rejects duplicate keys, bounds alias expansion (no "billion laughs"),
 //! bounds nesting depth, and keeps the line and column of every key and value (in a
@@ -7,7 +8,7 @@
 
 use super::positions::{KeyRef, Positions, Shape};
 use crate::diag::{Diagnostic, Location, codes};
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, ScalarStyle, Span};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 
@@ -130,9 +131,9 @@ impl Builder<'_> {
         }
     }
 
+    /// Reads the text with the fast line reader, or with saphyr when it gives up.
     fn run(mut self) -> Result<Vec<Parsed>, Diagnostic> {
-        let mut parser = Parser::new_from_str(self.text);
-        while let Some(next) = parser.next() {
+        for next in super::yaml_lines::parse(self.text) {
             let (event, span) = next.map_err(|e| {
                 self.syntax_error(
                     e.marker().line() as u32,

@@ -4,7 +4,7 @@
 use super::helpers::MARK;
 use super::json_text::{write_map, write_seq, write_value};
 use crate::model::yaml::plain_scalar_json;
-use saphyr_parser::{Event, Parser, ScalarStyle};
+use saphyr_parser::{Event, ScalarStyle};
 use serde_json::{Map, Value};
 
 /// A parsed skeleton: the blueprint's own values, and slots for the inserted values.
@@ -158,7 +158,7 @@ pub(super) fn parse(text: &str) -> Option<Skeleton> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut doc: Option<Skel> = None;
     let mut seen: Vec<bool> = Vec::new();
-    for next in Parser::new_from_str(text) {
+    for next in crate::model::yaml_lines::parse(text) {
         let (event, _) = next.ok()?;
         let node = match event {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) if anchor != 0 => {
