@@ -43,7 +43,7 @@ fn render_repo(root: &Path, cluster: &str) -> RenderedSet {
 /// sharing a server do not meet; hashes are recomputed.
 fn isolate(mut set: RenderedSet, suffix: &str) -> RenderedSet {
     for o in &mut set.objects {
-        let b = std::sync::Arc::make_mut(&mut o.body);
+        let mut b = o.body.to_value();
         if let Some(ns) = b
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -60,9 +60,10 @@ fn isolate(mut set: RenderedSet, suffix: &str) -> RenderedSet {
             b["metadata"]["labels"][PROJECT_LABEL] = json!(p);
             o.project = Some(p);
         }
-        let hash = content_hash(b);
+        let hash = content_hash(&b);
         b["metadata"]["annotations"][HASH_ANNOTATION] = json!(hash);
         o.hash = hash;
+        o.body = b.into();
     }
     set.sort();
     set
@@ -334,9 +335,9 @@ fn another_applier_is_a_conflict_named_not_forced() {
         // with the manager's name: the apply is never forced.
         let mut changed = set.clone();
         let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
-        std::sync::Arc::make_mut(&mut o.body)["spec"]["startingDeadlineSeconds"] = json!(120);
+        o.body.edit(|b| b["spec"]["startingDeadlineSeconds"] = json!(120));
         o.hash = content_hash(&o.body);
-        std::sync::Arc::make_mut(&mut o.body)["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
+        o.body.edit(|b| b["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash));
         let mut plan = t.plan(&changed, &inventory).await.unwrap();
         for c in plan.changes.iter_mut().filter(|c| c.key == cron) {
             c.action = Action::Update; // as if planned before the other tool came
@@ -350,9 +351,9 @@ fn another_applier_is_a_conflict_named_not_forced() {
 
         // The annotation cubist.dev/force-apply: "true" takes the field over.
         let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
-        std::sync::Arc::make_mut(&mut o.body)["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true");
+        o.body.edit(|b| b["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true"));
         o.hash = content_hash(&o.body);
-        std::sync::Arc::make_mut(&mut o.body)["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash);
+        o.body.edit(|b| b["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash));
         let (plan, report, _, _) = plan_and_apply(&t, &changed, &inventory).await;
         assert_eq!(plan.changes.iter().find(|c| c.key == cron).unwrap().action, Action::Update);
         assert!(!report.failed.iter().any(|(o, _)| o == &cron.to_string()), "{report:#?}");

@@ -247,7 +247,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
         let bytes: usize = sets
             .values()
             .flat_map(|s| &s.objects)
-            .map(|o| to_yaml(&o.body).len())
+            .map(|o| to_yaml(&o.body.to_value()).len())
             .sum();
         let t4 = Instant::now();
         if i == 0 {
@@ -259,7 +259,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
                 .values()
                 .flat_map(|s| &s.objects)
                 .filter(|o| o.project.as_deref() == Some(&p))
-                .map(|o| to_yaml(&o.body))
+                .map(|o| to_yaml(&o.body.to_value()))
                 .collect();
         }
         drop((sets, model, snapshot));

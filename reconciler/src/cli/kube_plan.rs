@@ -36,12 +36,14 @@ pub(super) fn plan(
     // it is rather than plan a change of every object to `working-tree`.
     let mut desired = desired.clone();
     for o in &mut desired.objects {
-        if let Some(a) = std::sync::Arc::make_mut(&mut o.body)
-            .pointer_mut("/metadata/annotations")
-            .and_then(|a| a.as_object_mut())
-        {
-            a.remove(REVISION_ANNOTATION);
-        }
+        o.body.edit(|body| {
+            if let Some(a) = body
+                .pointer_mut("/metadata/annotations")
+                .and_then(|a| a.as_object_mut())
+            {
+                a.remove(REVISION_ANNOTATION);
+            }
+        });
     }
     let desired = &desired;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -14,7 +14,7 @@ pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Res
     for (name, set) in &r.sets {
         let target = DirectoryTarget::new(out.join(name));
         for o in &set.objects {
-            write_atomic(&target.path_of(&o.key()), &to_yaml(&o.body))?;
+            write_atomic(&target.path_of(&o.key()), &to_yaml(&o.body.to_value()))?;
             count += 1;
         }
     }

@@ -442,12 +442,7 @@ impl Files<'_> {
                 name: key.name.clone(),
                 state,
                 hash: obj.hash.clone(),
-                revision: obj
-                    .body
-                    .pointer("/metadata/annotations/cubist.dev~1revision")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string(),
+                revision: obj.body.revision().to_string(),
                 message,
                 health,
                 source: obj.source.clone(),

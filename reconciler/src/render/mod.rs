@@ -2,6 +2,7 @@
 //! objects, through the handlebars blueprints in `blueprints/`. Deterministic: the same model
 //! gives byte-identical objects.
 
+mod body;
 mod engine;
 mod helpers;
 mod inline;
@@ -14,13 +15,13 @@ mod shape;
 mod skeleton;
 pub mod yaml_out;
 
+pub use body::Body;
 pub use engine::{BLUEPRINTS, Blueprints};
 
 use crate::model::{Model, Project};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Label every object cubist owns carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cubist");
@@ -38,7 +39,7 @@ pub const HASH_ANNOTATION: &str = "cubist.dev/hash";
 pub struct RenderedObject {
     /// The full object: apiVersion, kind, metadata (with cubist's labels), spec. Shared: the
     /// loop hands the same objects to plans, inventories and status without copying them.
-    pub body: Arc<Value>,
+    pub body: Body,
     /// `sha256:<hex>` of the body without the revision and hash annotations.
     pub hash: String,
     /// Owning project, `None` for cluster-wide objects of no project.
@@ -91,28 +92,12 @@ impl RenderedObject {
 
     /// The fields of [`Self::key`], borrowed: apiVersion, kind, namespace, name.
     pub fn key_parts(&self) -> [&str; 4] {
-        fn field<'v>(v: Option<&'v Value>, k: &str) -> &'v str {
-            v.and_then(|v| v.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        }
-        let meta = self.body.get("metadata");
-        [
-            field(Some(&self.body), "apiVersion"),
-            field(Some(&self.body), "kind"),
-            field(meta, "namespace"),
-            field(meta, "name"),
-        ]
+        self.body.key_parts()
     }
 
     /// Apply stage of the object's kind (see [`stage_of`]).
     pub fn stage(&self) -> u8 {
-        stage_of(
-            self.body
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        )
+        stage_of(self.key_parts()[1])
     }
 }
 
@@ -384,7 +369,7 @@ fn stamp(
         Value::String(revision.to_string()),
     );
     RenderedObject {
-        body: Arc::new(body),
+        body: Body::new(&body),
         hash,
         project: Some(project.to_string()),
         source: source.to_string(),
@@ -523,7 +508,7 @@ mod tests {
     #[test]
     fn apply_order_sorts_by_stage_and_finds_equal_identities() {
         let object = |kind: &str, name: &str, source: &str| RenderedObject {
-            body: Arc::new(json!({"apiVersion": "v1", "kind": kind,
+            body: Body::from(json!({"apiVersion": "v1", "kind": kind,
                 "metadata": {"name": name, "namespace": "ns"}})),
             hash: String::new(),
             project: None,

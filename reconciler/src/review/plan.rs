@@ -207,8 +207,8 @@ mod tests {
             obj("ConfigMap", "gone", json!({"a": "1"})),
         ]);
         let mut same = obj("ConfigMap", "same", json!({"a": "1"}));
-        std::sync::Arc::make_mut(&mut same.body)["metadata"]["annotations"][REVISION_ANNOTATION] =
-            json!("newer");
+        same.body
+            .edit(|b| b["metadata"]["annotations"][REVISION_ANNOTATION] = json!("newer"));
         let head = set(vec![
             same,
             obj("ConfigMap", "edited", json!({"a": "2"})),

@@ -209,7 +209,7 @@ impl DirectoryTarget {
             )
         });
         let diff = matches!(action, Action::Create | Action::Update)
-            .then(|| unified_diff(current.as_ref(), Some(&o.body), &label));
+            .then(|| unified_diff(current.as_ref(), Some(&o.body.to_value()), &label));
         Ok(Change {
             key,
             action,
@@ -286,7 +286,7 @@ impl Target for DirectoryTarget {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
                 (Action::Create | Action::Update, Some(o)) => {
-                    write_atomic(&path, &to_yaml(&o.body)).map(|_| {
+                    write_atomic(&path, &to_yaml(&o.body.to_value())).map(|_| {
                         if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
                             m.remember(&path, &meta, &o.hash, &o.project);
                         }
