@@ -74,9 +74,10 @@ fn main() {
     let rss = m.first_rss_kib.map(|k| k as f64 / 1024.0);
     let rss_all = peak_rss_kib().map(|k| k as f64 / 1024.0);
     println!(
-        "rendered objects           {} ({:.1} MiB of YAML)",
+        "rendered objects           {} ({:.1} MiB of YAML; kept as {:.1} MiB of JSON text)",
         m.objects,
-        m.yaml_bytes as f64 / 1048576.0
+        m.yaml_bytes as f64 / 1048576.0,
+        m.text_bytes as f64 / 1048576.0
     );
     println!("snapshot_dir        median {:>9.2?}", m.snapshot);
     println!("model::load         median {:>9.2?}", m.load);
@@ -201,6 +202,8 @@ fn write_synthetic(projects: usize, dir: &Path) -> Shape {
 struct Measured {
     objects: usize,
     yaml_bytes: usize,
+    /// Bytes of the bodies' JSON text, as the render keeps them.
+    text_bytes: usize,
     snapshot: Duration,
     load: Duration,
     render: Duration,
@@ -224,7 +227,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
     let blueprints = Blueprints::embedded().expect("blueprints");
     let (mut snap_t, mut load_t, mut render_t, mut yaml_t, mut totals, mut cpus) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut objects, mut yaml_bytes, mut first_project) = (0, 0, Vec::new());
+    let (mut objects, mut yaml_bytes, mut text_bytes, mut first_project) = (0, 0, 0, Vec::new());
     let mut first_rss_kib = None;
     for i in 0..runs {
         let cpu0 = cpu_time();
@@ -254,6 +257,11 @@ fn measure(repo: &Path, runs: usize) -> Measured {
             first_rss_kib = peak_rss_kib();
             objects = sets.values().map(|s| s.objects.len()).sum();
             yaml_bytes = bytes;
+            text_bytes = sets
+                .values()
+                .flat_map(|s| &s.objects)
+                .map(|o| o.body.text().len())
+                .sum();
             let p = model.projects.keys().next().expect("a project").clone();
             first_project = sets
                 .values()
@@ -276,6 +284,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
         first_rss_kib,
         objects,
         yaml_bytes,
+        text_bytes,
         snapshot: median(&mut snap_t),
         load: median(&mut load_t),
         render: median(&mut render_t),
