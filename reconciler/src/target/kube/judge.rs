@@ -113,7 +113,13 @@ async fn compare(
     mode: Mode,
 ) -> Result<Vec<Change>, KubeError> {
     let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
-    let crds = crd_kinds(objects.iter().map(|o| &*o.body));
+    // Only CRDs are parsed for this (bodies are kept as text).
+    let crds = crd_kinds(
+        objects
+            .iter()
+            .filter(|o| o.key_parts()[1] == "CustomResourceDefinition")
+            .map(|o| &*o.body),
+    );
     let wanted: Vec<Wanted> = keys
         .iter()
         .zip(objects)
