@@ -102,10 +102,11 @@ fn content_lines(text: &str) -> Option<Vec<Line<'_>>> {
     Some(lines)
 }
 
-/// Nothing but spaces and maybe a comment (after a space or at the start).
+/// The rest of a line after a token holds nothing but spaces, maybe followed by a comment (a
+/// `#` right after the token is not one).
 fn is_blank(rest: &str) -> bool {
     let body = rest.trim_start_matches(' ');
-    body.is_empty() || (body.starts_with('#') && (body.len() < rest.len() || rest.is_empty()))
+    body.is_empty() || (body.starts_with('#') && body.len() < rest.len())
 }
 
 /// A `-` that starts a sequence entry at `at`.
