@@ -17,7 +17,7 @@ type Events<'a> = Vec<(Event<'a>, Span)>;
 pub(crate) fn parse(text: &str) -> YamlEvents<'_> {
     match events(text) {
         Some(events) => YamlEvents::Lines(events.into_iter()),
-        None => YamlEvents::Saphyr(Parser::new_from_str(text)),
+        None => YamlEvents::Saphyr(Box::new(Parser::new_from_str(text))),
     }
 }
 
@@ -26,7 +26,7 @@ pub(crate) enum YamlEvents<'a> {
     /// Read by the line reader.
     Lines(std::vec::IntoIter<(Event<'a>, Span)>),
     /// Read by saphyr.
-    Saphyr(Parser<'a, StrInput<'a>>),
+    Saphyr(Box<Parser<'a, StrInput<'a>>>),
 }
 
 impl<'a> Iterator for YamlEvents<'a> {
@@ -269,8 +269,19 @@ impl<'a> Reader<'_, 'a> {
 
     /// A scalar or flow collection at byte `at` that ends its line; moves to the next line.
     fn inline_value(&mut self, at: usize) -> Option<()> {
+        let end = self.node(at, plain_block)?;
+        if !is_blank(&self.line().text[end..]) {
+            return None;
+        }
+        self.at += 1;
+        Some(())
+    }
+
+    /// A flow collection, a quoted scalar or a plain one (read by `plain`) at byte `at`;
+    /// returns the byte after it.
+    fn node(&mut self, at: usize, plain: fn(&str, usize) -> Option<&str>) -> Option<usize> {
         let text = self.line().text;
-        let end = match text.as_bytes()[at] {
+        Some(match *text.as_bytes().get(at)? {
             b'[' | b'{' => self.flow(at)?,
             b'"' | b'\'' => {
                 let (value, style, end) = quoted(text, at)?;
@@ -278,19 +289,14 @@ impl<'a> Reader<'_, 'a> {
                 end
             }
             _ => {
-                let value = plain_block(text, at)?;
+                let value = plain(text, at)?;
                 self.push(
                     Event::Scalar(Cow::Borrowed(value), ScalarStyle::Plain, 0, None),
                     at,
                 );
                 at + value.len()
             }
-        };
-        if !is_blank(&text[end..]) {
-            return None;
-        }
-        self.at += 1;
-        Some(())
+        })
     }
 
     /// A flow collection at byte `at`, closed on this line; returns the byte after it.
@@ -361,24 +367,8 @@ impl<'a> Reader<'_, 'a> {
     /// A scalar or collection inside a flow collection at byte `at`; returns the byte after it
     /// and the spaces that follow.
     fn flow_item(&mut self, at: usize) -> Option<usize> {
-        let text = self.line().text;
-        let end = match *text.as_bytes().get(at)? {
-            b'[' | b'{' => self.flow(at)?,
-            b'"' | b'\'' => {
-                let (value, style, end) = quoted(text, at)?;
-                self.push(Event::Scalar(value, style, 0, None), at);
-                end
-            }
-            _ => {
-                let value = plain_flow(text, at)?;
-                self.push(
-                    Event::Scalar(Cow::Borrowed(value), ScalarStyle::Plain, 0, None),
-                    at,
-                );
-                at + value.len()
-            }
-        };
-        Some(skip_spaces(text.as_bytes(), end))
+        let end = self.node(at, plain_flow)?;
+        Some(skip_spaces(self.line().text.as_bytes(), end))
     }
 }
 
