@@ -37,8 +37,9 @@ pub const HASH_ANNOTATION: &str = "cubist.dev/hash";
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedObject {
-    /// The full object: apiVersion, kind, metadata (with cubist's labels), spec. Shared: the
-    /// loop hands the same objects to plans, inventories and status without copying them.
+    /// The full object: apiVersion, kind, metadata (with cubist's labels), spec, kept as
+    /// compact JSON text. Shared: the loop hands the same objects to plans, inventories and
+    /// status without copying them.
     pub body: Body,
     /// `sha256:<hex>` of the body without the revision and hash annotations.
     pub hash: String,
