@@ -13,8 +13,12 @@ pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Res
     let mut count = 0;
     for (name, set) in &r.sets {
         let target = DirectoryTarget::new(out.join(name));
-        for o in &set.objects {
-            write_atomic(&target.path_of(&o.key()), &to_yaml(&o.body.to_value()))?;
+        // Files are independent here (no inventory): written on every core.
+        let written = crate::par::map_in_runs(&set.objects, 64, |o| {
+            write_atomic(&target.path_of(&o.key()), &to_yaml(&o.body.to_value()))
+        });
+        for result in written {
+            result?;
             count += 1;
         }
     }
