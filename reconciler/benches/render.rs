@@ -13,7 +13,7 @@
 //! `--repo DIR` (measure a repository written by `--write-repo` instead of writing one: for
 //! profilers, which then see only the measured work).
 
-use cubist::render::{Blueprints, render, yaml_out::to_yaml};
+use cubist::render::{Blueprints, render};
 use cubist::synth::{self, Shape};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -250,7 +250,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
         let bytes: usize = sets
             .values()
             .flat_map(|s| &s.objects)
-            .map(|o| to_yaml(&o.body.to_value()).len())
+            .map(|o| o.body.to_yaml().len())
             .sum();
         let t4 = Instant::now();
         if i == 0 {
@@ -267,7 +267,7 @@ fn measure(repo: &Path, runs: usize) -> Measured {
                 .values()
                 .flat_map(|s| &s.objects)
                 .filter(|o| o.project.as_deref() == Some(&p))
-                .map(|o| to_yaml(&o.body.to_value()))
+                .map(|o| o.body.to_yaml())
                 .collect();
         }
         drop((sets, model, snapshot));

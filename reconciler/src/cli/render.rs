@@ -1,7 +1,6 @@
 //! `cubist render`: writes every cluster's objects to a directory, without an inventory.
 
 use super::stages::load_and_render;
-use crate::render::yaml_out::to_yaml;
 use crate::target::directory::{DirectoryTarget, write_atomic};
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +14,7 @@ pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Res
         let target = DirectoryTarget::new(out.join(name));
         // Files are independent here (no inventory): written on every core.
         let written = crate::par::map_in_runs(&set.objects, 64, |o| {
-            write_atomic(&target.path_of(&o.key()), &to_yaml(&o.body.to_value()))
+            write_atomic(&target.path_of(&o.key()), &o.body.to_yaml())
         });
         for result in written {
             result?;

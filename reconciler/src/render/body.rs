@@ -6,7 +6,7 @@
 //! a value parsed once (through `Deref`); code that only needs a value for a moment (writing a
 //! file) takes a copy with [`Body::to_value`], so that memory is not kept.
 
-use super::json_text::write_value;
+use super::json_text;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -28,9 +28,7 @@ struct Inner {
 impl Body {
     /// The body of `value` (an object with apiVersion, kind and metadata).
     pub fn new(value: &Value) -> Body {
-        let mut text = Vec::with_capacity(1024);
-        write_value(value, &mut text);
-        let text = String::from_utf8(text).expect("JSON text is UTF-8");
+        let text = json_text::to_string(value);
         let field = |v: Option<&Value>, k: &str| -> Box<str> {
             v.and_then(|v| v.get(k))
                 .and_then(Value::as_str)
@@ -65,6 +63,12 @@ impl Body {
             Some(v) => v.clone(),
             None => parse(&self.0.text),
         }
+    }
+
+    /// The object as a YAML document, from a parsed copy that is not kept (what a directory
+    /// target writes; `to_yaml(&body)` would parse through `Deref` and keep the value).
+    pub fn to_yaml(&self) -> String {
+        super::yaml_out::to_yaml(&self.to_value())
     }
 
     /// Changes the value with `f` (the text and identity follow).
@@ -143,6 +147,7 @@ mod tests {
         assert_eq!(body.text(), serde_json::to_string(&v).unwrap());
         assert_eq!(body.key_parts(), ["v1", "ConfigMap", "ns", "n"]);
         assert_eq!(body.to_value(), v);
+        assert_eq!(body.to_yaml(), super::super::yaml_out::to_yaml(&v));
         assert_eq!(*body, v);
         assert_eq!(body, body.clone());
         let mut renamed = body.clone();

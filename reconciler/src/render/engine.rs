@@ -273,8 +273,9 @@ impl Blueprints {
             let context = Context::from(context);
             return Ok(recipe.skeleton.to_json_text(&recipe.fill.refs(&context)));
         }
-        let value = self.render_owned(name, context)?;
-        Ok(serde_json::to_string(&value).expect("a JSON value writes"))
+        Ok(super::json_text::to_string(
+            &self.render_owned(name, context)?,
+        ))
     }
 
     /// The shape key of a context for blueprint `name` (for blueprints rendered per shape), and

@@ -4,6 +4,13 @@
 
 use serde_json::Value;
 
+/// `v` as compact JSON text, as `serde_json::to_string` writes it.
+pub(super) fn to_string(v: &Value) -> String {
+    let mut out = Vec::with_capacity(1024);
+    write_value(v, &mut out);
+    String::from_utf8(out).expect("JSON text of strings is UTF-8")
+}
+
 /// Appends `v` as compact JSON (keys in the map's own order).
 pub(super) fn write_value(v: &Value, out: &mut Vec<u8>) {
     match v {

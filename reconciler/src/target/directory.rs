@@ -5,7 +5,7 @@ use super::desired::Desired;
 use super::memory::Memory;
 use super::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan, Target, unified_diff};
 use crate::model::yaml::parse_documents;
-use crate::render::{ObjectKey, RenderedObject, RenderedSet, content_hash, yaml_out::to_yaml};
+use crate::render::{ObjectKey, RenderedObject, RenderedSet, content_hash};
 use anyhow::{Context, Result};
 use std::cell::OnceCell;
 use std::collections::HashSet;
@@ -286,7 +286,7 @@ impl Target for DirectoryTarget {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
                 (Action::Create | Action::Update, Some(o)) => {
-                    write_atomic(&path, &to_yaml(&o.body.to_value())).map(|_| {
+                    write_atomic(&path, &o.body.to_yaml()).map(|_| {
                         if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
                             m.remember(&path, &meta, &o.hash, &o.project);
                         }
