@@ -1,7 +1,7 @@
 //! Build-time probes for what some tests need from outside the repository: the upstream
 //! reference data (`../shared/reference`, never copied into the repository), the kube-local
-//! API server (`~/.cache/kube-local`) and programs (chromium). Each probe declares a `cfg` and sets it when the thing
-//! exists, so a test that needs it is written
+//! API server (`~/.cache/kube-local`) and programs (chromium). Each probe declares a `cfg` and
+//! sets it when the thing exists, so a test that needs it is written
 //! `#[cfg_attr(not(has_reference_crds), ignore = "needs …")]`: ignored with its reason when the
 //! thing is absent, never passed without running.
 //!
@@ -61,7 +61,7 @@ pub fn cfg_when_present(cfg: &str, paths: &[PathBuf], how: &str) {
     } else {
         let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
         println!(
-            "cargo::warning={} missing: the tests that need it are ignored ({how})",
+            "cargo::warning=not found: {}; the tests that need it are ignored ({how})",
             names.join(" and ")
         );
     }
