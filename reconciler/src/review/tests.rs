@@ -42,6 +42,7 @@ fn plan(edit: impl Fn(String) -> String) -> PrPlan {
         "main",
         &snapshot(BASE, |s| s),
         &snapshot(HEAD, edit),
+        &Default::default(),
         &blueprints,
     )
 }
