@@ -275,11 +275,13 @@ fn judge(plan: &Plan, limit: PruneLimit, allow: &Allowances) -> Option<Held> {
         return None;
     }
     let mut allow_lines = vec![format!("{ALLOW_TRAILER}: {}", plan.cluster)];
-    if counted == owned || counted > max {
-        allow_lines.push(format!("{ALLOW_TRAILER}: all"));
-    } else {
+    // Allowing the lost projects is enough when what else is deleted is within the limit.
+    let rest = counted - lost.values().sum::<usize>();
+    if !lost.is_empty() && rest <= max {
         let projects: Vec<String> = lost.keys().map(|p| format!("project/{p}")).collect();
         allow_lines.push(format!("{ALLOW_TRAILER}: {}", projects.join(", ")));
+    } else {
+        allow_lines.push(format!("{ALLOW_TRAILER}: all"));
     }
     Some(Held {
         changes: deletes.into_iter().cloned().collect(),

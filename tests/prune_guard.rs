@@ -1,0 +1,332 @@
+//! The prune guard end to end: the loop on a git remote holding a copy of examples-repo, its
+//! `local` cluster written to a directory. A commit that removes a whole project, empties every
+//! project or deletes more than the cluster's `pruneLimit` has its deletions held (the files
+//! stay, the status says Held, what and how to allow) on later commits and after a restart,
+//! until a `Cubist-Allow-Prune:` trailer allows them. `cubist apply` holds them too, unless
+//! `--allow-prune`.
+
+use cubist::reconcile::{Config, Outcome, Reconciler};
+use cubist::report::status_branch::{Author, read_status};
+use cubist::target::InventoryEntry;
+use cubist_status_ui::StatusTree;
+use cubist_status_ui::doc::{ClusterStatus, SyncState};
+use cubist_tests::corpus::copy_tree;
+use cubist_tests::repo::{cubist_binary, edit, git, read_dir_tree};
+use git2::Repository;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+const STATUS: &str = "cubist/status";
+
+struct Fixture {
+    tmp: TempDir,
+    remote: PathBuf,
+    work: PathBuf,
+    cfg: Config,
+}
+
+impl Fixture {
+    /// A bare remote holding a copy of examples-repo on `main` (with `edit_first` applied to
+    /// the working clone before the first commit), pushed from a working clone.
+    fn new(edit_first: impl Fn(&Path)) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let remote = tmp.path().join("remote.git");
+        let work = tmp.path().join("work");
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let bare = ["init", "-q", "--bare", "-b", "main"];
+        git(
+            tmp.path(),
+            &[&bare[..], &[remote.to_str().unwrap()]].concat(),
+        );
+        let (from, to) = (remote.to_str().unwrap(), work.to_str().unwrap());
+        git(tmp.path(), &["clone", "-q", from, to]);
+        git(&work, &["checkout", "-q", "-B", "main"]);
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"),
+            &work,
+        );
+        edit_first(&work);
+        let cfg = Config {
+            repo: remote.to_str().unwrap().to_string(),
+            branch: "main".into(),
+            status_branch: STATUS.into(),
+            cache_dir: tmp.path().join("cache"),
+            // clusters/local.yaml says `../rendered/local`: lands in <tmp>/rendered/local.
+            target_root: root,
+            author: Author::default(),
+            push_status: true,
+        };
+        let fx = Fixture {
+            tmp,
+            remote,
+            work,
+            cfg,
+        };
+        fx.commit_push(&["initial platform"]);
+        fx
+    }
+
+    /// Commits everything (empty commits too) with one `-m` per paragraph, and pushes.
+    fn commit_push(&self, paragraphs: &[&str]) {
+        git(&self.work, &["add", "-A"]);
+        let mut args = vec!["commit", "-q", "--allow-empty"];
+        for p in paragraphs {
+            args.extend(["-m", p]);
+        }
+        git(&self.work, &args);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+    }
+
+    fn remove(&self, rel: &str) {
+        git(&self.work, &["rm", "-q", "-r", rel]);
+    }
+
+    fn rendered(&self) -> BTreeMap<String, String> {
+        read_dir_tree(&self.tmp.path().join("rendered/local"))
+    }
+
+    fn status(&self) -> StatusTree {
+        let repo = Repository::open_bare(&self.remote).unwrap();
+        StatusTree::new(read_status(&repo, STATUS).unwrap())
+    }
+
+    fn local(&self) -> ClusterStatus {
+        let summary = self.status().summary().unwrap().unwrap();
+        summary
+            .clusters
+            .into_iter()
+            .find(|c| c.name == "local")
+            .expect("local in the summary")
+    }
+}
+
+fn poll(r: &mut Reconciler) -> Outcome {
+    r.poll().expect("poll succeeds").expect("a new revision")
+}
+
+/// Rendered files of project `p` (its namespace directory).
+fn of_project(files: &BTreeMap<String, String>, p: &str) -> usize {
+    files
+        .keys()
+        .filter(|k| k.starts_with(&format!("{p}/")))
+        .count()
+}
+
+/// Removing a project's directory deletes all its objects: held (files stay, status Held with
+/// what and how) on a later commit and after a restart, then allowed by a trailer commit.
+#[test]
+fn a_removed_project_is_held_until_a_trailer_allows_it() {
+    let fx = Fixture::new(|_| {});
+    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
+    poll(&mut rec);
+    let before = fx.rendered();
+    let nlp = of_project(&before, "nlp");
+    assert!(nlp >= 10, "nlp rendered: {before:?}");
+    assert_eq!(fx.local().state, SyncState::Synced);
+
+    fx.remove("projects/nlp");
+    fx.commit_push(&["drop nlp"]);
+    let o = poll(&mut rec);
+    let held = o.clusters["local"].plan.as_ref().unwrap().held.clone();
+    let held = held.expect("the deletion of nlp is held");
+    assert!(held.changes.len() >= nlp, "{held:?}");
+    assert_eq!(fx.rendered(), before, "nothing deleted");
+    let local = fx.local();
+    assert_eq!(local.state, SyncState::Held);
+    let doc = local.held.expect("held in the summary");
+    assert_eq!(doc.projects.keys().collect::<Vec<_>>(), vec!["nlp"]);
+    assert!(
+        doc.reasons[0].contains("project `nlp` would lose all"),
+        "{doc:?}"
+    );
+    assert!(
+        doc.allow
+            .contains(&"Cubist-Allow-Prune: project/nlp".to_string())
+    );
+    assert!(doc.help.contains("pruneLimit: 100%"), "{}", doc.help);
+    assert_eq!(local.counts.held, held.changes.len() as u64);
+    let inventory: Vec<InventoryEntry> = fx.status().inventory_of("local").unwrap().unwrap();
+    let owned_nlp = inventory
+        .iter()
+        .filter(|e| e.project.as_deref() == Some("nlp"))
+        .count();
+    assert_eq!(owned_nlp, held.changes.len(), "still owned");
+
+    // A later commit without the trailer: still held.
+    edit(
+        &fx.work.join("projects/vision/services/detector.yaml"),
+        "apiVersion",
+        "# touched\napiVersion",
+    );
+    fx.commit_push(&["touch vision"]);
+    let o = poll(&mut rec);
+    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_some());
+    assert_eq!(of_project(&fx.rendered(), "nlp"), nlp);
+
+    // A restart remembers: the inventory on the status branch and the target keep them owned.
+    drop(rec);
+    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
+    let o = poll(&mut rec);
+    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_some());
+    assert_eq!(fx.local().state, SyncState::Held);
+    assert_eq!(of_project(&fx.rendered(), "nlp"), nlp);
+
+    // An allowance for another project does not do.
+    fx.commit_push(&["not this one", "Cubist-Allow-Prune: project/vision"]);
+    let o = poll(&mut rec);
+    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_some());
+
+    fx.commit_push(&["really drop nlp", "Cubist-Allow-Prune: project/nlp"]);
+    let o = poll(&mut rec);
+    let plan = o.clusters["local"].plan.as_ref().unwrap();
+    assert!(plan.held.is_none(), "{:?}", plan.held);
+    assert_eq!(
+        o.clusters["local"].report.as_ref().unwrap().deleted,
+        held.changes.len()
+    );
+    assert_eq!(of_project(&fx.rendered(), "nlp"), 0);
+    let local = fx.local();
+    assert_eq!((local.state, local.held), (SyncState::Synced, None));
+}
+
+/// Removing every project is held; a trailer in an earlier commit of the same push allows it.
+#[test]
+fn emptying_every_project_is_held_and_allowed_by_a_trailer_in_the_push() {
+    let fx = Fixture::new(|_| {});
+    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
+    poll(&mut rec);
+    let before = fx.rendered();
+    fx.remove("projects");
+    fx.commit_push(&["remove every project"]);
+    let o = poll(&mut rec);
+    let held = o.clusters["local"]
+        .plan
+        .as_ref()
+        .unwrap()
+        .held
+        .clone()
+        .unwrap();
+    assert_eq!(held.by_project().len(), 3, "{:?}", held.by_project());
+    assert_eq!(fx.rendered(), before);
+    assert_eq!(fx.local().state, SyncState::Held);
+
+    fx.commit_push(&["allow it", "Cubist-Allow-Prune: all"]);
+    edit(
+        &fx.work.join("cubist.yaml"),
+        "apiVersion",
+        "# later\napiVersion",
+    );
+    fx.commit_push(&["a later commit"]);
+    let o = poll(&mut rec);
+    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_none());
+    let left: Vec<String> = fx
+        .rendered()
+        .into_keys()
+        .filter(|k| k.ends_with(".yaml") && k != "cubist-inventory.yaml")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `pruneLimit: 20%` of 56 objects: one Workflow goes, a 14-day backfill (14 objects) is held.
+#[test]
+fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
+    let fx = Fixture::new(|work| {
+        edit(
+            &work.join("clusters/local.yaml"),
+            "  target:\n",
+            "  pruneLimit: 20%\n  target:\n",
+        )
+    });
+    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
+    poll(&mut rec);
+    let workflows = |files: &BTreeMap<String, String>| {
+        files
+            .keys()
+            .filter(|k| k.starts_with("recsys/argoproj.io_Workflow_"))
+            .count()
+    };
+    let before = workflows(&fx.rendered());
+
+    fx.remove("projects/recsys/runs/rerun-2026-11-20.yaml");
+    fx.commit_push(&["drop one rerun"]);
+    let o = poll(&mut rec);
+    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_none());
+    assert_eq!(o.clusters["local"].report.as_ref().unwrap().deleted, 1);
+    assert_eq!(workflows(&fx.rendered()), before - 1);
+
+    fx.remove("projects/recsys/runs/backfill-2026-11.yaml");
+    fx.commit_push(&["drop the backfill"]);
+    let o = poll(&mut rec);
+    let held = o.clusters["local"].plan.as_ref().unwrap().held.clone();
+    let held = held.expect("over the limit");
+    assert!(held.changes.len() > 11, "{}", held.changes.len());
+    assert!(
+        held.reasons[0].contains("pruneLimit 20%"),
+        "{:?}",
+        held.reasons
+    );
+    assert_eq!(workflows(&fx.rendered()), before - 1);
+    assert_eq!(fx.local().state, SyncState::Held);
+}
+
+/// `cubist plan` shows held deletions, `cubist apply` holds them (exit 1) unless
+/// `--allow-prune`; a bad `pruneLimit` is an error at its line.
+#[test]
+fn cubist_apply_holds_unless_allowed_and_bad_limits_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"),
+        &repo,
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(cubist_binary())
+            .args(args)
+            .arg(&repo)
+            .args(["--cluster", "local"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let out = tmp.path().join("rendered/local");
+    assert_eq!(run(&["apply"]).0, Some(0));
+    let nlp = of_project(&read_dir_tree(&out), "nlp");
+    std::fs::remove_dir_all(repo.join("projects/nlp")).unwrap();
+
+    let (code, text) = run(&["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("HELD:") && text.contains("project/nlp"),
+        "{text}"
+    );
+    let (code, text) = run(&["apply"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("--allow-prune"), "{text}");
+    assert_eq!(of_project(&read_dir_tree(&out), "nlp"), nlp);
+    let (code, text) = run(&["apply", "--allow-prune"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(of_project(&read_dir_tree(&out), "nlp"), 0);
+
+    edit(
+        &repo.join("clusters/local.yaml"),
+        "  target:\n",
+        "  pruneLimit: 150%\n  target:\n",
+    );
+    let (code, text) = std::process::Command::new(cubist_binary())
+        .arg("validate")
+        .arg(&repo)
+        .output()
+        .map(|o| {
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).to_string(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("clusters/local.yaml:11:"), "{text}");
+}
