@@ -153,6 +153,25 @@ fn a_removed_project_is_held_until_a_trailer_allows_it() {
         .filter(|e| e.project.as_deref() == Some("nlp"))
         .count();
     assert_eq!(owned_nlp, held.changes.len(), "still owned");
+    let page = |path: &str| {
+        let opts = cubist_status_ui::PageOptions::default();
+        let now = std::time::SystemTime::now().into();
+        cubist_status_ui::render_page(&fx.status(), path, now, &opts)
+            .expect("page")
+            .html
+    };
+    let html = page("/clusters/local");
+    assert!(
+        html.contains(r#"<span class="badge warn">Held</span>"#),
+        "{html}"
+    );
+    assert!(html.contains("<strong>Deletions held:</strong>"), "{html}");
+    assert!(html.contains("Cubist-Allow-Prune: project/nlp"), "{html}");
+    assert!(
+        html.contains("deletion is held by the prune guard"),
+        "{html}"
+    );
+    assert!(page("/").contains("<strong>Deletions held:</strong>"));
 
     // A later commit without the trailer: still held.
     edit(
