@@ -6,8 +6,9 @@
 //! `--allow-prune`.
 
 use cubist::reconcile::{Config, Outcome, Reconciler};
-use cubist::report::status_branch::{Author, read_status};
+use cubist::report::status_branch::read_status;
 use cubist::target::InventoryEntry;
+use cubist::target::guard::Held;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ClusterStatus, SyncState};
 use cubist_tests::corpus::copy_tree;
@@ -19,11 +20,11 @@ use tempfile::TempDir;
 
 const STATUS: &str = "cubist/status";
 
+/// A working clone pushing to a bare remote (`cfg.repo`) that the loop reconciles.
 struct Fixture {
-    tmp: TempDir,
-    remote: PathBuf,
-    work: PathBuf,
     cfg: Config,
+    work: PathBuf,
+    tmp: TempDir,
 }
 
 impl Fixture {
@@ -49,23 +50,22 @@ impl Fixture {
         );
         edit_first(&work);
         let cfg = Config {
-            repo: remote.to_str().unwrap().to_string(),
-            branch: "main".into(),
-            status_branch: STATUS.into(),
-            cache_dir: tmp.path().join("cache"),
             // clusters/local.yaml says `../rendered/local`: lands in <tmp>/rendered/local.
             target_root: root,
-            author: Author::default(),
             push_status: true,
+            ..Config::local(&remote, tmp.path().join("cache"))
         };
-        let fx = Fixture {
-            tmp,
-            remote,
-            work,
-            cfg,
-        };
+        let fx = Fixture { cfg, work, tmp };
         fx.commit_push(&["initial platform"]);
         fx
+    }
+
+    /// A fixture (see [`Fixture::new`]) whose first commit is reconciled, with its loop.
+    fn started(edit_first: impl Fn(&Path)) -> (Fixture, Reconciler) {
+        let fx = Fixture::new(edit_first);
+        let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
+        poll(&mut rec);
+        (fx, rec)
     }
 
     /// Commits everything (empty commits too) with one `-m` per paragraph, and pushes.
@@ -79,6 +79,12 @@ impl Fixture {
         git(&self.work, &["push", "-q", "origin", "main"]);
     }
 
+    /// Adds a comment line to the file at `rel` and commits it with `message`.
+    fn touch(&self, rel: &str, message: &str) {
+        edit(&self.work.join(rel), "apiVersion", "# touched\napiVersion");
+        self.commit_push(&[message]);
+    }
+
     fn remove(&self, rel: &str) {
         git(&self.work, &["rm", "-q", "-r", rel]);
     }
@@ -88,7 +94,7 @@ impl Fixture {
     }
 
     fn status(&self) -> StatusTree {
-        let repo = Repository::open_bare(&self.remote).unwrap();
+        let repo = Repository::open_bare(&self.cfg.repo).unwrap();
         StatusTree::new(read_status(&repo, STATUS).unwrap())
     }
 
@@ -100,6 +106,11 @@ impl Fixture {
             .find(|c| c.name == "local")
             .expect("local in the summary")
     }
+}
+
+/// The deletions held on `local` by a reconcile.
+fn held_on_local(o: &Outcome) -> Option<&Held> {
+    o.clusters["local"].plan.as_ref()?.held.as_ref()
 }
 
 fn poll(r: &mut Reconciler) -> Outcome {
@@ -118,9 +129,7 @@ fn of_project(files: &BTreeMap<String, String>, p: &str) -> usize {
 /// what and how) on a later commit and after a restart, then allowed by a trailer commit.
 #[test]
 fn a_removed_project_is_held_until_a_trailer_allows_it() {
-    let fx = Fixture::new(|_| {});
-    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
-    poll(&mut rec);
+    let (fx, mut rec) = Fixture::started(|_| {});
     let before = fx.rendered();
     let nlp = of_project(&before, "nlp");
     assert!(nlp >= 10, "nlp rendered: {before:?}");
@@ -129,8 +138,9 @@ fn a_removed_project_is_held_until_a_trailer_allows_it() {
     fx.remove("projects/nlp");
     fx.commit_push(&["drop nlp"]);
     let o = poll(&mut rec);
-    let held = o.clusters["local"].plan.as_ref().unwrap().held.clone();
-    let held = held.expect("the deletion of nlp is held");
+    let held = held_on_local(&o)
+        .cloned()
+        .expect("the deletion of nlp is held");
     assert!(held.changes.len() >= nlp, "{held:?}");
     assert_eq!(fx.rendered(), before, "nothing deleted");
     let local = fx.local();
@@ -174,33 +184,27 @@ fn a_removed_project_is_held_until_a_trailer_allows_it() {
     assert!(page("/").contains("<strong>Deletions held:</strong>"));
 
     // A later commit without the trailer: still held.
-    edit(
-        &fx.work.join("projects/vision/services/detector.yaml"),
-        "apiVersion",
-        "# touched\napiVersion",
-    );
-    fx.commit_push(&["touch vision"]);
+    fx.touch("projects/vision/services/detector.yaml", "touch vision");
     let o = poll(&mut rec);
-    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_some());
+    assert!(held_on_local(&o).is_some());
     assert_eq!(of_project(&fx.rendered(), "nlp"), nlp);
 
     // A restart remembers: the inventory on the status branch and the target keep them owned.
     drop(rec);
     let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
     let o = poll(&mut rec);
-    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_some());
+    assert!(held_on_local(&o).is_some());
     assert_eq!(fx.local().state, SyncState::Held);
     assert_eq!(of_project(&fx.rendered(), "nlp"), nlp);
 
     // An allowance for another project does not do.
     fx.commit_push(&["not this one", "Cubist-Allow-Prune: project/vision"]);
     let o = poll(&mut rec);
-    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_some());
+    assert!(held_on_local(&o).is_some());
 
     fx.commit_push(&["really drop nlp", "Cubist-Allow-Prune: project/nlp"]);
     let o = poll(&mut rec);
-    let plan = o.clusters["local"].plan.as_ref().unwrap();
-    assert!(plan.held.is_none(), "{:?}", plan.held);
+    assert!(held_on_local(&o).is_none(), "{:?}", held_on_local(&o));
     assert_eq!(
         o.clusters["local"].report.as_ref().unwrap().deleted,
         held.changes.len()
@@ -213,33 +217,20 @@ fn a_removed_project_is_held_until_a_trailer_allows_it() {
 /// Removing every project is held; a trailer in an earlier commit of the same push allows it.
 #[test]
 fn emptying_every_project_is_held_and_allowed_by_a_trailer_in_the_push() {
-    let fx = Fixture::new(|_| {});
-    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
-    poll(&mut rec);
+    let (fx, mut rec) = Fixture::started(|_| {});
     let before = fx.rendered();
     fx.remove("projects");
     fx.commit_push(&["remove every project"]);
     let o = poll(&mut rec);
-    let held = o.clusters["local"]
-        .plan
-        .as_ref()
-        .unwrap()
-        .held
-        .clone()
-        .unwrap();
+    let held = held_on_local(&o).cloned().expect("held");
     assert_eq!(held.by_project().len(), 3, "{:?}", held.by_project());
     assert_eq!(fx.rendered(), before);
     assert_eq!(fx.local().state, SyncState::Held);
 
     fx.commit_push(&["allow it", "Cubist-Allow-Prune: all"]);
-    edit(
-        &fx.work.join("cubist.yaml"),
-        "apiVersion",
-        "# later\napiVersion",
-    );
-    fx.commit_push(&["a later commit"]);
+    fx.touch("cubist.yaml", "a later commit");
     let o = poll(&mut rec);
-    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_none());
+    assert!(held_on_local(&o).is_none());
     let left: Vec<String> = fx
         .rendered()
         .into_keys()
@@ -251,15 +242,13 @@ fn emptying_every_project_is_held_and_allowed_by_a_trailer_in_the_push() {
 /// `pruneLimit: 20%` of 56 objects: one Workflow goes, a 14-day backfill (14 objects) is held.
 #[test]
 fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
-    let fx = Fixture::new(|work| {
+    let (fx, mut rec) = Fixture::started(|work| {
         edit(
             &work.join("clusters/local.yaml"),
             "  target:\n",
             "  pruneLimit: 20%\n  target:\n",
         )
     });
-    let mut rec = Reconciler::new(fx.cfg.clone()).unwrap();
-    poll(&mut rec);
     let workflows = |files: &BTreeMap<String, String>| {
         files
             .keys()
@@ -271,15 +260,14 @@ fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
     fx.remove("projects/recsys/runs/rerun-2026-11-20.yaml");
     fx.commit_push(&["drop one rerun"]);
     let o = poll(&mut rec);
-    assert!(o.clusters["local"].plan.as_ref().unwrap().held.is_none());
+    assert!(held_on_local(&o).is_none());
     assert_eq!(o.clusters["local"].report.as_ref().unwrap().deleted, 1);
     assert_eq!(workflows(&fx.rendered()), before - 1);
 
     fx.remove("projects/recsys/runs/backfill-2026-11.yaml");
     fx.commit_push(&["drop the backfill"]);
     let o = poll(&mut rec);
-    let held = o.clusters["local"].plan.as_ref().unwrap().held.clone();
-    let held = held.expect("over the limit");
+    let held = held_on_local(&o).cloned().expect("over the limit");
     assert!(held.changes.len() > 11, "{}", held.changes.len());
     assert!(
         held.reasons[0].contains("pruneLimit 20%"),
