@@ -12,7 +12,7 @@ use cubist::target::guard::Held;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ClusterStatus, SyncState};
 use cubist_tests::corpus::copy_tree;
-use cubist_tests::repo::{cubist_binary, edit, git, read_dir_tree};
+use cubist_tests::repo::{commit_all, cubist_binary, edit, git, init_and_commit, read_dir_tree};
 use git2::Repository;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -336,4 +336,72 @@ fn cubist_apply_holds_unless_allowed_and_bad_limits_are_errors() {
         .unwrap();
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("clusters/local.yaml:11:"), "{text}");
+}
+
+/// On a Kubernetes cluster (kube-local), a removed project's live objects stay while held, on
+/// the status branch's inventory after a restart too, and go once a trailer names the cluster;
+/// the directory cluster, not named, keeps holding.
+#[test]
+fn kubernetes_deletions_are_held_across_a_restart_until_allowed() {
+    use cubist_tests::kube_local::{Server, get, install_crds, runtime};
+    cubist_tests::require_kube_local!();
+    let server = Server::start(None);
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let t = server.target("prod-bj").await;
+        install_crds(t.client(), &[]).await;
+        t.client().clone()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"),
+        &work,
+    );
+    edit(
+        &work.join("clusters/prod-bj.yaml"),
+        "kubeconfig: ~/.kube/config\n      context: prod-bj",
+        &format!("kubeconfig: {}", server.kubeconfig.display()),
+    );
+    init_and_commit(&work, "platform");
+    let cfg = Config::local(&work, tmp.path().join("cache"));
+    let mut rec = Reconciler::new(cfg.clone()).unwrap();
+    let o = poll(&mut rec);
+    let cron = o.clusters["prod-bj"]
+        .desired
+        .objects()
+        .map(|obj| obj.key())
+        .find(|k| k.kind == "CronWorkflow" && k.namespace == "vision")
+        .expect("a vision CronWorkflow on prod-bj");
+    assert!(rt.block_on(get(&client, &cron)).is_some());
+    let held_on = |o: &Outcome, c: &str| o.clusters[c].plan.as_ref()?.held.clone();
+
+    std::fs::remove_dir_all(work.join("projects/vision")).unwrap();
+    commit_all(&work, "drop vision");
+    let o = poll(&mut rec);
+    let held = held_on(&o, "prod-bj").expect("held on prod-bj");
+    assert!(held.changes.iter().any(|c| c.key == cron));
+    assert!(rt.block_on(get(&client, &cron)).is_some(), "not deleted");
+
+    drop(rec);
+    let mut rec = Reconciler::new(cfg).unwrap();
+    let o = poll(&mut rec);
+    assert!(held_on(&o, "prod-bj").is_some(), "held after a restart");
+    assert!(rt.block_on(get(&client, &cron)).is_some());
+    let tree = StatusTree::new(read_status(rec.mirror().repo(), STATUS).unwrap());
+    let summary = tree.summary().unwrap().unwrap();
+    let bj = summary
+        .clusters
+        .iter()
+        .find(|c| c.name == "prod-bj")
+        .unwrap();
+    let doc = bj.held.as_ref().expect("held in the summary");
+    assert!(doc.projects.contains_key("vision"), "{doc:?}");
+
+    edit(&work.join("cubist.yaml"), "apiVersion", "# ok\napiVersion");
+    commit_all(&work, "allow on prod-bj\n\nCubist-Allow-Prune: prod-bj");
+    let o = poll(&mut rec);
+    assert!(held_on(&o, "prod-bj").is_none());
+    assert!(held_on(&o, "local").is_some(), "local is not named");
+    assert!(rt.block_on(get(&client, &cron)).is_none(), "pruned");
 }
