@@ -243,6 +243,30 @@ fn a_head_that_removes_a_project_warns_that_its_deletions_would_be_held() {
         "{text}"
     );
 
+    // Merged as is: the apply comment and `cubist/apply` say the deletions were held.
+    let result = ApplyResult {
+        revision: HEAD.into(),
+        clusters: vec![ClusterApply {
+            cluster: "local".into(),
+            unchanged: held.owned - held.changes.len(),
+            prune_held: Some(held.clone()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let md = apply_comment(&result, &links());
+    assert!(
+        md.contains("| `local` | ⚠️ applied, deletions held |"),
+        "{md}"
+    );
+    assert!(md.contains("> **Deletions held on `local`**"), "{md}");
+    let (state, text) = apply_status(&result);
+    assert_eq!(state, CommitState::Failure);
+    assert!(
+        text.contains(&format!("({} deletions held)", held.changes.len())),
+        "{text}"
+    );
+
     let allowed = plan_without_p("remove p\n\nCubist-Allow-Prune: project/p");
     assert!(allowed.plans[0].held.is_none());
     assert_eq!(allowed.plans[0].count(Action::Delete), held.changes.len());
