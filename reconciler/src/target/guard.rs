@@ -198,7 +198,7 @@ impl Held {
     /// How to let the deletions go ahead, in one paragraph.
     pub fn how_to_allow(&self) -> String {
         format!(
-            "To delete them, push a commit whose message has the trailer `{}` (e.g. `git commit --allow-empty -m \"Allow prune\" --trailer \"{}\"`), or set the cluster's `spec.pruneLimit: 100%`. To keep them, restore the files that rendered them.",
+            "To delete them, push a commit whose message has the trailer `{}` (e.g. `git commit --allow-empty -m \"Allow prune\" --trailer \"{}\"`), or set the cluster's `spec.pruneLimit: 100%` (`cubist apply`: `--allow-prune`). To keep them, restore the files that rendered them.",
             self.allow.join("` or `"),
             self.allow.first().map_or("", String::as_str)
         )
