@@ -309,8 +309,8 @@ impl Job {
                 Err(e) => return (name, None, Err((desired, e))),
             },
         };
-        let held = (spec.prune_limit, &allow);
-        let result = pass(&target, &inventory, desired, apply, held).await;
+        let limit = spec.prune_limit;
+        let result = pass(&target, &inventory, desired, apply, limit, &allow).await;
         (name, Some(target), result)
     }
 }
@@ -322,7 +322,8 @@ async fn pass(
     inventory: &Inventory,
     desired: Desired,
     apply: bool,
-    (limit, allow): (Option<PruneLimit>, &Allowances),
+    limit: Option<PruneLimit>,
+    allow: &Allowances,
 ) -> Result<ClusterOutcome, (Desired, KubeError)> {
     let set = desired.to_set();
     let mut plan = match target.plan(&set, inventory).await {
