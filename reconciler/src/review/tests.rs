@@ -155,25 +155,33 @@ fn diffs_that_do_not_fit_are_left_out_with_a_note() {
     assert!(!full.contains("did not fit"));
 }
 
-#[test]
-fn apply_comment_shows_each_cluster_and_fails_on_failures() {
-    let mut result = ApplyResult {
+/// The reconcile of `HEAD` with `local` as `cluster` says, and its apply comment.
+fn merged(cluster: ClusterApply) -> (ApplyResult, String) {
+    let result = ApplyResult {
         revision: HEAD.into(),
         clusters: vec![ClusterApply {
             cluster: "local".into(),
-            applied: 3,
-            pruned: 1,
-            unchanged: 40,
-            health: Some(HealthCounts {
-                healthy: 43,
-                progressing: 1,
-                ..Default::default()
-            }),
-            ..Default::default()
+            ..cluster
         }],
         ..Default::default()
     };
     let md = apply_comment(&result, &links());
+    (result, md)
+}
+
+#[test]
+fn apply_comment_shows_each_cluster_and_fails_on_failures() {
+    let (mut result, md) = merged(ClusterApply {
+        applied: 3,
+        pruned: 1,
+        unchanged: 40,
+        health: Some(HealthCounts {
+            healthy: 43,
+            progressing: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     assert!(
         md.contains("| `local` | ✅ applied | 3 | 1 | 40 | 0 | 43 healthy, 1 progressing |"),
         "{md}"
@@ -244,17 +252,11 @@ fn a_head_that_removes_a_project_warns_that_its_deletions_would_be_held() {
     );
 
     // Merged as is: the apply comment and `cubist/apply` say the deletions were held.
-    let result = ApplyResult {
-        revision: HEAD.into(),
-        clusters: vec![ClusterApply {
-            cluster: "local".into(),
-            unchanged: held.owned - held.changes.len(),
-            prune_held: Some(held.clone()),
-            ..Default::default()
-        }],
+    let (result, md) = merged(ClusterApply {
+        unchanged: held.owned - held.changes.len(),
+        prune_held: Some(held.clone()),
         ..Default::default()
-    };
-    let md = apply_comment(&result, &links());
+    });
     assert!(
         md.contains("| `local` | ⚠️ applied, deletions held |"),
         "{md}"
