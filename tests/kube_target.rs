@@ -751,7 +751,7 @@ fn unreachable_cluster_then_restart_converges() {
                 desired: None,
                 note: None,
             }],
-            untouched: 0,
+            ..Default::default()
         };
         assert!(
             t.apply(&prune, &inventory, &mut |_| {})

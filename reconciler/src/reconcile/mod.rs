@@ -15,6 +15,7 @@ use crate::render::{Blueprints, ObjectKey, render_project};
 use crate::report::status_branch::{Author, Written, read_status, write_status};
 use crate::source::git::GitMirror;
 use crate::target::desired::{Desired, Group, group};
+use crate::target::guard::Allowances;
 use crate::target::kube::Health;
 use crate::target::{ApplyReport, Inventory, Plan};
 use anyhow::{Context, Result};
@@ -238,6 +239,9 @@ pub struct Reconciler {
     status_written: Written,
     clusters: Clusters,
     last: Option<Last>,
+    /// The last revision whose clusters were planned (at start, the status branch's):
+    /// `Cubist-Allow-Prune:` trailers are read from the commits after it.
+    allow_since: Option<Oid>,
 }
 
 /// The last reconcile, kept for refresh passes between revisions.
@@ -301,6 +305,7 @@ impl Reconciler {
             reader: inputs::Reader::default(),
             status_memo: status::Memo::default(),
             status_written: Written::default(),
+            allow_since: None,
         };
         r.fetch()?;
         r.resume();
@@ -336,6 +341,7 @@ impl Reconciler {
         let Some(Ok(summary)) = tree.summary() else {
             return;
         };
+        self.allow_since = Oid::from_str(&summary.revision).ok();
         for c in &summary.clusters {
             if let Some(Ok(objects)) = tree.inventory_of(&c.name) {
                 self.clusters
@@ -597,6 +603,9 @@ impl Reconciler {
                 let cluster = name.clone();
                 desired.insert(name.clone(), Desired { cluster, projects });
             }
+            let allow = Allowances::between(self.mirror.repo(), revision, self.allow_since);
+            self.clusters.set_allowances(allow);
+            self.allow_since = Some(revision);
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
         }
         timings.apply = split();
