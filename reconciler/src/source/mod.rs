@@ -33,7 +33,7 @@ pub enum FileBody {
     Bytes(Arc<[u8]>),
     /// The file exceeds [`MAX_MANIFEST_BYTES`]; its size in bytes. Its bytes are never read.
     TooLarge(u64),
-    /// The file could not be read (a dangling symlink, a FIFO, an I/O error): why.
+    /// The file could not be read (a symbolic link, a FIFO, an I/O error): why.
     Unreadable(String),
 }
 
@@ -47,6 +47,10 @@ impl FileBody {
         }
     }
 }
+
+/// Why a symbolic link in a repository is unreadable: cubist never follows one, in a working
+/// directory or in a commit, so that no repository makes it read a file outside itself.
+pub const LINK_NOT_FOLLOWED: &str = "it is a symbolic link, and cubist never follows links (they can lead out of the repository): replace it with a copy of the file or directory it names";
 
 /// Manifests larger than this are rejected without being read.
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
