@@ -72,11 +72,17 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     let work = tmp.path().join("work");
     copy_tree(&examples_repo(), &work);
     let cluster_file = work.join("clusters/prod-bj.yaml");
+    // The kubeconfig is a name in the kubeconfig directory the operator sets.
     edit(
         &cluster_file,
-        "kubeconfig: ~/.kube/config\n      context: prod-bj",
-        &format!("kubeconfig: {}", server.kubeconfig.display()),
+        "kubeconfig: prod-bj.yaml\n      context: prod-bj",
+        &format!(
+            "kubeconfig: {}",
+            server.kubeconfig.file_name().unwrap().to_str().unwrap()
+        ),
     );
+    // SAFETY: the only test of this binary; nothing else reads or writes the environment now.
+    unsafe { std::env::set_var("CUBIST_KUBECONFIG_DIR", server.kubeconfig.parent().unwrap()) };
     edit(&cluster_file, "selfHeal: true", "selfHeal: false");
     init_and_commit(&work, "platform");
     let mut r = Reconciler::new(Config::local(&work, tmp.path().join("cache"))).unwrap();

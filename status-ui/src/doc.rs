@@ -24,6 +24,9 @@ pub enum SyncState {
     Failed,
     /// The target cluster could not be reached.
     Unreachable,
+    /// The credentials to reach the cluster are not set up where cubist runs (no kubeconfig):
+    /// neutral, nothing was tried; the cluster's message says what to set.
+    NotConfigured,
 }
 
 /// Health of a workload as reported by its controller.
@@ -132,6 +135,8 @@ pub struct StateCounts {
     pub failed: u64,
     /// Objects in [`SyncState::Unreachable`].
     pub unreachable: u64,
+    /// Objects in [`SyncState::NotConfigured`].
+    pub not_configured: u64,
 }
 
 /// Object counts per [`Health`], keyed by the health name (`{Healthy: 10, ...}`).

@@ -8,15 +8,11 @@ use crate::target::select::directory_target;
 use crate::target::{Plan, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 
-pub(super) fn run(
-    repo: &Path,
-    cluster: Option<&str>,
-    format: Format,
-    apply: bool,
-) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &super::PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
+    let (repo, cluster, format) = (args.repo.as_path(), args.cluster.as_deref(), args.format);
+    let base = super::targets_base(repo, args.target_root.as_deref());
     let Some(r) = load_and_render(repo, cluster)? else {
         return Ok(ExitCode::from(1));
     };
@@ -48,7 +44,7 @@ pub(super) fn run(
             }
             continue;
         }
-        let target = match directory_target(repo, spec) {
+        let target = match directory_target(&base, spec) {
             Ok(t) => t,
             Err(why) => {
                 skipped.push((name.clone(), why));

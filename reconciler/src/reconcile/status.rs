@@ -71,6 +71,7 @@ pub(super) fn files(
             counts.out_of_sync += made.counts.out_of_sync;
             counts.failed += made.counts.failed;
             counts.unreachable += made.counts.unreachable;
+            counts.not_configured += made.counts.not_configured;
         }
         let mut cluster_errors: Vec<doc::ErrorEntry> = failures
             .iter()
@@ -81,7 +82,9 @@ pub(super) fn files(
                 .retry_in
                 .map(|d| format!(" (retrying in {}s)", d.as_secs().max(1)))
                 .unwrap_or_default();
-            let code = if co.unreachable {
+            let code = if co.not_configured {
+                "not configured"
+            } else if co.unreachable {
                 "unreachable"
             } else {
                 "skipped"
@@ -227,7 +230,9 @@ fn units<'a>(
 /// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed),
 /// OutOfSync (drift), else Synced.
 pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
-    if co.unreachable {
+    if co.not_configured {
+        SyncState::NotConfigured
+    } else if co.unreachable {
         SyncState::Unreachable
     } else if co.skipped.is_some() || !co.failures().is_empty() {
         SyncState::Failed
@@ -240,7 +245,9 @@ pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
 
 /// One object's state within its cluster.
 fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState {
-    if co.unreachable {
+    if co.not_configured {
+        SyncState::NotConfigured
+    } else if co.unreachable {
         SyncState::Unreachable
     } else if failed || (co.skipped.is_some() && co.report.is_none()) {
         SyncState::Failed
@@ -416,6 +423,7 @@ impl Files<'_> {
                 SyncState::OutOfSync => counts.out_of_sync += 1,
                 SyncState::Failed => counts.failed += 1,
                 SyncState::Unreachable => counts.unreachable += 1,
+                SyncState::NotConfigured => counts.not_configured += 1,
             }
             let health = co.health.get(&key).map(|h| doc::ObjectHealth {
                 status: health_of(h.status),
@@ -431,6 +439,7 @@ impl Files<'_> {
                     |n| format!("changed in the cluster: {n}"),
                 ),
                 (None, SyncState::Unreachable) => "cluster unreachable".into(),
+                (None, SyncState::NotConfigured) => "cluster not configured".into(),
                 _ if u.held => "held at last good revision".into(),
                 _ => String::new(),
             };

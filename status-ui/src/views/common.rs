@@ -23,7 +23,7 @@ impl Tone for SyncState {
             SyncState::Synced => "ok",
             SyncState::OutOfSync => "warn",
             SyncState::Failed => "bad",
-            SyncState::Unreachable => "none",
+            SyncState::Unreachable | SyncState::NotConfigured => "none",
         }
     }
     fn label(&self) -> &'static str {
@@ -32,6 +32,7 @@ impl Tone for SyncState {
             SyncState::OutOfSync => "OutOfSync",
             SyncState::Failed => "Failed",
             SyncState::Unreachable => "Unreachable",
+            SyncState::NotConfigured => "NotConfigured",
         }
     }
 }
@@ -131,6 +132,7 @@ pub fn state_counts(h: &mut Html, c: &StateCounts) {
     count_badge(h, &SyncState::OutOfSync, c.out_of_sync);
     count_badge(h, &SyncState::Failed, c.failed);
     count_badge(h, &SyncState::Unreachable, c.unreachable);
+    count_badge(h, &SyncState::NotConfigured, c.not_configured);
     h.raw("</div>");
 }
 
