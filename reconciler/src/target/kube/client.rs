@@ -321,7 +321,7 @@ mod tests {
     fn an_invalid_kubeconfig_is_named_never_quoted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kc");
-        std::fs::write(&path, "token: ghp_FAKE_TOKEN_0123 [not: {yaml").unwrap();
+        std::fs::write(&path, "clusters: \"ghp_FAKE_TOKEN_0123\"\n").unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
