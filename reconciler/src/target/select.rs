@@ -10,25 +10,34 @@ use super::directory::DirectoryTarget;
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use std::path::{Component, Path, PathBuf};
 
-/// The directory target of a cluster, confined to the target root (the parent of `repo_dir`),
-/// or why there is none.
+/// The directory target of a cluster, `<repo_dir>/../<dir>`, confined to the target root
+/// `<repo_dir>/..`, or why there is none.
 pub fn directory_target(repo_dir: &Path, cluster: &ClusterSpec) -> Result<DirectoryTarget, String> {
     match &cluster.target {
         TargetSpec::Directory { path } => {
             let inside = beside_repository(path)?;
-            let repo_dir = std::path::absolute(repo_dir)
-                .map_err(|e| format!("cannot resolve {}: {e}", repo_dir.display()))?;
-            let root = repo_dir.parent().ok_or_else(|| {
-                format!(
-                    "{} has no parent directory to write targets in",
-                    repo_dir.display()
-                )
-            })?;
-            let dir = root.join(inside);
-            if repo_dir.is_dir() && dir.starts_with(&repo_dir) {
+            // `<repo>/..` as the system resolves it (the repository's directory may be a link);
+            // a stand-in that does not exist (`--target-root`) is resolved by its name.
+            let root = if repo_dir.is_dir() {
+                repo_dir.join("..")
+            } else {
+                let parent = std::path::absolute(repo_dir)
+                    .ok()
+                    .and_then(|p| Some(p.parent()?.to_path_buf()));
+                parent.ok_or_else(|| {
+                    format!(
+                        "{} has no parent directory to write targets in",
+                        repo_dir.display()
+                    )
+                })?
+            };
+            let dir = root.join(&inside);
+            if let (Ok(repo), Ok(real)) = (repo_dir.canonicalize(), root.canonicalize())
+                && real.join(&inside).starts_with(&repo)
+            {
                 return Err(format!(
                     "target path `{path}` is inside the repository {}: name a directory beside it, such as `../rendered/<cluster>`",
-                    repo_dir.display()
+                    repo.display()
                 ));
             }
             Ok(DirectoryTarget::new(dir).confined_to(root))
