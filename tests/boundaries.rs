@@ -231,6 +231,15 @@ fn an_invalid_kubeconfig_is_never_quoted_and_a_missing_one_is_not_configured() {
         "what to set: {prod:#?}"
     );
 
+    // `cubist plan` says so too, and does not fail for it.
+    let plan = cubist(&["plan"], &work);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("prod-bj is not configured"),
+        "{}",
+        text(&plan)
+    );
+
     // A kubeconfig that is YAML but not a kubeconfig, holding a token: named, never quoted.
     let kubeconfigs = tmp.path().join("kubeconfigs");
     std::fs::create_dir(&kubeconfigs).unwrap();

@@ -38,7 +38,10 @@ pub(super) fn run(args: &super::PlanArgs, apply: bool) -> anyhow::Result<ExitCod
                     plans.push(p);
                 }
                 Err(e) => {
-                    failed = true;
+                    // Absent credentials are a neutral state, not a failure of the plan.
+                    let neutral = crate::target::kube::KubeError::find(&e)
+                        .is_some_and(|k| k.is_not_configured());
+                    failed |= !neutral;
                     skipped.push((name.clone(), format!("{e:#}")));
                 }
             }
