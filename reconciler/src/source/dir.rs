@@ -6,8 +6,8 @@ use std::path::Path;
 
 /// Reads every manifest candidate below `root` into a [`Snapshot`] (revision `None`).
 /// Hidden directories (`.git`, …) are skipped. A symbolic link is never followed (it could
-/// lead out of the repository): every link outside hidden directories, to a file or a
-/// directory, becomes [`FileBody::Unreadable`] saying so, as in a git source. A candidate that
+/// lead out of the repository): a link that could stand for manifests (see
+/// [`super::is_reported_link`]) becomes [`FileBody::Unreadable`] saying so, as in a git source. A candidate that
 /// cannot be read (a FIFO, an I/O error) and a directory that cannot be listed become
 /// [`FileBody::Unreadable`] too.
 pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
@@ -89,8 +89,10 @@ fn walk(
         let rel = format!("{prefix}{name}");
         let kind = entry.file_type();
         if kind.as_ref().is_ok_and(|t| t.is_symlink()) {
-            snap.files
-                .insert(rel, FileBody::Unreadable(super::LINK_NOT_FOLLOWED.into()));
+            if super::is_reported_link(&rel) {
+                let why = FileBody::Unreadable(super::LINK_NOT_FOLLOWED.into());
+                snap.files.insert(rel, why);
+            }
         } else if kind.is_ok_and(|t| t.is_dir()) {
             match deeper.as_mut() {
                 Some((1, dirs)) => dirs.push((rel, entry.path())),
@@ -226,6 +228,7 @@ mod tests {
         symlink(outside.path().join("projects"), root.join("projects")).unwrap();
         symlink("missing.yaml", root.join("dangling.yaml")).unwrap();
         symlink("loop.yaml", root.join("loop.yaml")).unwrap();
+        symlink(outside.path().join("secret.yaml"), root.join("README")).unwrap();
 
         let snap = snapshot_dir(root).expect("a snapshot, not an error");
         for link in [
@@ -246,6 +249,10 @@ mod tests {
             !snap.files.keys().any(|p| p.starts_with("projects/")),
             "{:?}",
             snap.files.keys()
+        );
+        assert!(
+            !snap.files.contains_key("README"),
+            "a link that is no manifest is left out"
         );
         assert!(!format!("{snap:?}").contains("s3cr3t"), "{snap:?}");
     }

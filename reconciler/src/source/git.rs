@@ -1,7 +1,9 @@
 //! Git source: a bare mirror of the platform repository in a cache directory; snapshots are
 //! read straight from the object database (no worktree, no index).
 
-use super::{FileBody, LINK_NOT_FOLLOWED, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path};
+use super::{
+    FileBody, LINK_NOT_FOLLOWED, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path, is_reported_link,
+};
 use anyhow::{Context, Result};
 use git2::{Cred, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
@@ -162,7 +164,7 @@ impl TreeReader<'_> {
             };
             let is_dir = path.ends_with('/');
             let is_link = entry.filemode() == i32::from(git2::FileMode::Link);
-            if !is_dir && !is_link && !is_manifest_path(&path) {
+            if !is_dir && !(is_link && is_reported_link(&path)) && !is_manifest_path(&path) {
                 continue;
             }
             if snap.ids.get(&path) != Some(&entry.id()) {
@@ -186,8 +188,8 @@ impl TreeReader<'_> {
         Ok(())
     }
 
-    /// The content of a blob entry; a symlink (to a file or a directory, whatever its name)
-    /// is not followed (git stores its target's path): it is unreadable.
+    /// The content of a blob entry; a symlink (to a file or a directory) is not followed (git
+    /// stores its target's path): it is unreadable.
     fn body(&self, entry: &git2::TreeEntry) -> Result<FileBody> {
         if entry.filemode() == i32::from(git2::FileMode::Link) {
             return Ok(FileBody::Unreadable(LINK_NOT_FOLLOWED.into()));
