@@ -124,7 +124,8 @@ impl Clusters {
     }
 
     /// Plans and applies (or refreshes) every cluster in `desired` (cluster → objects).
-    /// Directory clusters are only visited by [`Pass::Apply`].
+    /// On a [`Pass::Refresh`], a directory cluster is in the result only when its target
+    /// differed from `desired` and was written again, or could not be looked at.
     pub(super) fn run(
         &mut self,
         specs: &BTreeMap<String, ClusterSpec>,

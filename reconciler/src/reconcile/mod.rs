@@ -446,7 +446,10 @@ impl Reconciler {
     }
 
     /// Same revision: looks at the Kubernetes clusters that are due (drift, health, retry after
-    /// a failure) without rendering, and writes a status commit only when what it saw changed.
+    /// a failure) and at the directory targets (files deleted or edited are written again)
+    /// without rendering, and writes a status commit only when what it saw changed. After a
+    /// restart, before the first reconcile, a directory target that differs from the resumed
+    /// revision has the revision reconciled again.
     pub fn refresh(&mut self) -> Result<Option<Outcome>> {
         if let Some(resumed) = &self.resumed
             && let Some(rev) = self.last_revision

@@ -91,6 +91,7 @@ impl DirectoryTarget {
     /// and its namespace directories (only files named like [`write_atomic`]'s, never links).
     /// Returns how many were deleted.
     pub fn clean_leftovers(&self) -> Result<usize> {
+        self.check_confined()?;
         let mut cleaned = 0;
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return Ok(0);
@@ -343,7 +344,6 @@ impl Target for DirectoryTarget {
     }
 
     fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
-        self.check_confined()?;
         self.clean_leftovers()?;
         let mut report = ApplyReport::default();
         if plan.is_empty() && self.root.join(INVENTORY_FILE).exists() {
