@@ -164,7 +164,8 @@ impl TreeReader<'_> {
             };
             let is_dir = path.ends_with('/');
             let is_link = entry.filemode() == i32::from(git2::FileMode::Link);
-            if !is_dir && !(is_link && is_reported_link(&path)) && !is_manifest_path(&path) {
+            let wanted = is_manifest_path(&path) || (is_link && is_reported_link(&path));
+            if !is_dir && !wanted {
                 continue;
             }
             if snap.ids.get(&path) != Some(&entry.id()) {

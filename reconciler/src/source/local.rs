@@ -91,7 +91,7 @@ fn tree_of(
             tb.insert(&name, repo.blob(target.as_bytes())?, 0o120000)?;
         } else if ft.is_dir() {
             let sub = tree_of(repo, root, &rel.join(&name), ignored)?;
-            if repo.find_tree(sub)?.len() > 0 {
+            if !repo.find_tree(sub)?.is_empty() {
                 tb.insert(&name, sub, 0o040000)?;
             }
         } else if ft.is_file() {
