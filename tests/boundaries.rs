@@ -434,3 +434,24 @@ fn a_lost_directory_target_is_restored_while_the_loop_runs() {
         status.message()
     );
 }
+
+#[test]
+fn the_operator_chooses_the_target_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = examples(tmp.path());
+    let root = tmp.path().join("srv");
+    std::fs::create_dir(&root).unwrap();
+    let out = Command::new(cubist_binary())
+        .args(["apply", "--cluster", "local", "--target-root"])
+        .arg(&root)
+        .arg(&repo)
+        .env_remove("CUBIST_TARGET_ROOT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.join("rendered/local/cubist-inventory.yaml").is_file());
+    assert!(
+        !tmp.path().join("rendered").exists(),
+        "nothing beside the repository"
+    );
+}
