@@ -27,6 +27,9 @@ pub enum SyncState {
     /// The prune guard holds the deletion of this object (of a cluster: some deletions), until a
     /// commit allows it (see [`HeldPrune`]).
     Held,
+    /// The credentials to reach the cluster are not set up where cubist runs (no kubeconfig):
+    /// neutral, nothing was tried; the cluster's message says what to set.
+    NotConfigured,
 }
 
 /// Health of a workload as reported by its controller.
@@ -138,6 +141,9 @@ pub struct StateCounts {
     /// Objects in [`SyncState::Held`]: owned, no longer desired, deletion held.
     #[serde(skip_serializing_if = "is_zero")]
     pub held: u64,
+    /// Objects in [`SyncState::NotConfigured`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_configured: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

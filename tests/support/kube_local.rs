@@ -28,6 +28,23 @@ pub fn apiserver_binary() -> PathBuf {
     cache().join("bin/kube-local-apiserver")
 }
 
+/// Points examples-repo's `prod-bj` cluster file at `server`: its `kubeconfig` becomes the
+/// server's kubeconfig file name, and `CUBIST_KUBECONFIG_DIR` (the directory the operator sets,
+/// read by every reconcile of this process) the server's directory.
+pub fn point_prod_bj_at(cluster_file: &Path, server: &Server) {
+    crate::repo::edit(
+        cluster_file,
+        "kubeconfig: prod-bj.yaml\n      context: prod-bj",
+        &format!(
+            "kubeconfig: {}",
+            server.kubeconfig.file_name().unwrap().to_str().unwrap()
+        ),
+    );
+    // SAFETY: every caller sets the same value, once per test process, and no other thread of
+    // these tests writes the environment.
+    unsafe { std::env::set_var("CUBIST_KUBECONFIG_DIR", server.kubeconfig.parent().unwrap()) };
+}
+
 /// One running kube-local: its state directory and kubeconfig.
 pub struct Server {
     /// State directory (etcd data, certificates).

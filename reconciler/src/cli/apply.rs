@@ -15,8 +15,9 @@ use std::process::ExitCode;
 /// `--allow-prune`; with `apply`, applies directory targets. Exit 1 when something failed or
 /// deletions were held by `apply`.
 pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
-    let (repo, format) = (args.repo.as_path(), args.format);
-    let Some(r) = load_and_render(repo, args.cluster.as_deref())? else {
+    let (repo, cluster, format) = (args.repo.as_path(), args.cluster.as_deref(), args.format);
+    let base = super::targets_base(repo, args.target_root.as_deref());
+    let Some(r) = load_and_render(repo, cluster)? else {
         return Ok(ExitCode::from(1));
     };
     let allow = if args.allow_prune {
@@ -47,13 +48,16 @@ pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
                     plans.push(p);
                 }
                 Err(e) => {
-                    failed = true;
+                    // Absent credentials are a neutral state, not a failure of the plan.
+                    let neutral = crate::target::kube::KubeError::find(&e)
+                        .is_some_and(|k| k.is_not_configured());
+                    failed |= !neutral;
                     skipped.push((name.clone(), format!("{e:#}")));
                 }
             }
             continue;
         }
-        let target = match directory_target(repo, spec) {
+        let target = match directory_target(&base, spec) {
             Ok(t) => t,
             Err(why) => {
                 skipped.push((name.clone(), why));

@@ -107,6 +107,10 @@ pub struct PlanArgs {
     /// than the cluster's `pruneLimit`).
     #[arg(long)]
     allow_prune: bool,
+    /// Directory targets (`../<dir>`) are written in this directory instead of the one that
+    /// holds the repository (env CUBIST_TARGET_ROOT).
+    #[arg(long)]
+    target_root: Option<PathBuf>,
 }
 
 /// Exit code for usage and I/O errors.
@@ -136,6 +140,21 @@ pub fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_USAGE)
     })
+}
+
+/// The directory that stands for the repository when directory targets are placed: its
+/// parent is the target root (`../rendered/local` is `<target root>/rendered/local`). It is
+/// `repo` itself, unless `--target-root` (else `CUBIST_TARGET_ROOT`) names the target root.
+fn targets_base(repo: &Path, target_root: Option<&Path>) -> PathBuf {
+    let root = target_root.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("CUBIST_TARGET_ROOT")
+            .filter(|r| !r.is_empty())
+            .map(PathBuf::from)
+    });
+    match root {
+        Some(root) => root.join("repository"),
+        None => repo.to_path_buf(),
+    }
 }
 
 /// The cache directory of mirrors: `explicit`, else $XDG_CACHE_HOME/cubist, else ~/.cache/cubist.

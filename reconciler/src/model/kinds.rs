@@ -122,14 +122,15 @@ pub struct ClusterSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Target {
-    /// Hydrated manifests in a directory (relative to the repository root).
+    /// Hydrated manifests in a directory beside the repository (`../<dir>`, see
+    /// [`crate::target::select`]).
     Directory {
         /// Path of the output directory.
         path: String,
     },
     /// A real cluster reached with kube.
     Kubernetes {
-        /// Kubeconfig path (default: the usual lookup).
+        /// Kubeconfig name in the kubeconfig directory (default: the usual lookup).
         kubeconfig: Option<String>,
         /// Context name.
         context: Option<String>,

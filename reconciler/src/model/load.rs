@@ -171,7 +171,7 @@ fn parse_file(
                     &Location::file(path),
                     format!("cannot read the file: {why}"),
                 )
-                .help("make it a readable regular file (a link must point to one), or delete it; cubist reads every .yaml/.yml file outside hidden directories"),
+                .help("make it a readable regular file (not a link), or delete it; cubist reads every .yaml/.yml file outside hidden directories"),
             );
             return None;
         }

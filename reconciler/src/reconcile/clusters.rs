@@ -25,7 +25,8 @@ pub(super) enum Pass {
     Apply,
     /// Same revision: Kubernetes clusters that are due are planned against live state
     /// (drift), healed when `selfHeal` is set or a previous apply did not finish, and their
-    /// health read.
+    /// health read; directory targets are compared with the desired objects and what was
+    /// deleted or changed by hand is written again.
     Refresh,
 }
 
@@ -52,6 +53,8 @@ struct KubeSlot {
     retry_at: Option<Instant>,
     /// The last revision never reached the cluster: apply it on the next refresh.
     pending: bool,
+    /// The error of the last pass, while waiting to retry.
+    error: Option<KubeError>,
 }
 
 impl KubeSlot {
@@ -63,6 +66,7 @@ impl KubeSlot {
             failures: 0,
             retry_at: None,
             pending: true,
+            error: None,
         }
     }
 }
@@ -93,16 +97,45 @@ impl Clusters {
         self.resumed.insert(cluster.to_string(), inventory);
     }
 
-    /// True when some Kubernetes cluster should be looked at again now.
+    /// True when some cluster should be looked at again now: a Kubernetes cluster due, or any
+    /// directory target (a look costs little: the memory knows the files nothing touched).
     pub(super) fn refresh_due(&self) -> bool {
         let now = Instant::now();
-        self.kube
-            .values()
-            .any(|s| s.retry_at.is_none_or(|t| t <= now))
+        !self.memories.is_empty()
+            || self
+                .kube
+                .values()
+                .any(|s| s.retry_at.is_none_or(|t| t <= now))
+    }
+
+    /// True when a directory target of `desired` differs from it (a file deleted, edited or
+    /// left over that cubist owns), or cannot be planned; temporary files a crash left are
+    /// deleted on the way. Used after a restart, before anything else was applied.
+    pub(super) fn directories_differ(
+        &mut self,
+        specs: &BTreeMap<String, ClusterSpec>,
+        desired: &BTreeMap<String, Desired>,
+    ) -> bool {
+        desired.iter().any(|(name, set)| {
+            let Some(spec) = specs.get(name) else {
+                return false;
+            };
+            let TargetSpec::Directory { .. } = spec.target else {
+                return false;
+            };
+            let memory = self.memories.entry(name.clone()).or_default().clone();
+            let Ok(target) = directory_target(&self.target_root, spec) else {
+                return true;
+            };
+            let target = target.with_memory(memory);
+            target.clean_leftovers().is_err()
+                || !target.plan_desired(set).is_ok_and(|p| !writes(&p))
+        })
     }
 
     /// Plans and applies (or refreshes) every cluster in `desired` (cluster → objects).
-    /// Directory clusters are only visited by [`Pass::Apply`].
+    /// On a [`Pass::Refresh`], a directory cluster is in the result only when its target
+    /// differed from `desired` and was written again, or could not be looked at.
     pub(super) fn run(
         &mut self,
         specs: &BTreeMap<String, ClusterSpec>,
@@ -116,11 +149,11 @@ impl Clusters {
                 continue;
             };
             match &spec.target {
-                TargetSpec::Directory { .. } if pass == Pass::Apply => {
-                    let co = self.directory(&name, spec, set);
-                    out.insert(name, co);
+                TargetSpec::Directory { .. } => {
+                    if let Some(co) = self.directory(&name, spec, set, pass) {
+                        out.insert(name, co);
+                    }
                 }
-                TargetSpec::Directory { .. } => {}
                 TargetSpec::Kubernetes { .. } => kube_sets.push((name, spec.clone(), set)),
             }
         }
@@ -132,20 +165,33 @@ impl Clusters {
         out
     }
 
-    fn directory(&mut self, name: &str, spec: &ClusterSpec, desired: Desired) -> ClusterOutcome {
+    /// Plans and applies a directory target. On a refresh, only a target that differs from
+    /// `desired` is applied (its objects count as repaired); `None` when it does not.
+    fn directory(
+        &mut self,
+        name: &str,
+        spec: &ClusterSpec,
+        desired: Desired,
+        pass: Pass,
+    ) -> Option<ClusterOutcome> {
         let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = match directory_target(&self.target_root, spec) {
             Ok(t) => t.with_memory(memory),
-            Err(why) => return ClusterOutcome::failed(desired, why),
+            Err(why) => return Some(ClusterOutcome::failed(desired, why)),
         };
-        match target.plan_desired(&desired).and_then(|mut p| {
+        let planned = target.plan_desired(&desired).and_then(|mut p| {
             guard(&mut p, spec.prune_limit, &self.allow);
+            if pass == Pass::Refresh && !writes(&p) {
+                return target.clean_leftovers().map(|_| None);
+            }
             // A test-only pause point (see `test_hook`), a no-op otherwise.
             target
                 .apply(&p, &mut super::test_hook::apply_progress())
-                .map(|r| (p, r))
-        }) {
-            Ok((plan, report)) => {
+                .map(|r| Some((p, r)))
+        });
+        Some(match planned {
+            Ok(None) => return None,
+            Ok(Some((plan, report))) => {
                 let now = Utc::now();
                 self.applied_at.insert(name.to_string(), now);
                 let inventory = if let Some(inv) =
@@ -165,17 +211,23 @@ impl Clusters {
                             .collect(),
                     })
                 };
+                let repaired = if pass == Pass::Refresh {
+                    report.created + report.updated + report.deleted
+                } else {
+                    0
+                };
                 ClusterOutcome {
                     plan: Some(plan),
                     report: Some(report),
                     applied_at: Some(now),
                     inventory: Some(inventory),
                     desired,
+                    repaired,
                     ..Default::default()
                 }
             }
             Err(e) => ClusterOutcome::failed(desired, format!("apply failed: {e:#}")),
-        }
+        })
     }
 
     /// Every due Kubernetes cluster concurrently; the others report their backoff.
@@ -208,7 +260,10 @@ impl Clusters {
                 slot.retry_at = None;
             }
             if let Some(at) = slot.retry_at.filter(|at| *at > now) {
-                let mut co = ClusterOutcome::unreachable(set, "still unreachable".into());
+                let mut co = match &slot.error {
+                    Some(e) => failure(set, e),
+                    None => ClusterOutcome::unreachable(set, "still unreachable".into()),
+                };
                 co.retry_in = Some(at - now);
                 co.inventory = Some(Owned::Listed(slot.inventory.clone()));
                 co.applied_at = self.applied_at.get(&name).copied();
@@ -235,6 +290,7 @@ impl Clusters {
                 Ok(co) => {
                     slot.failures = 0;
                     slot.retry_at = None;
+                    slot.error = None;
                     if let Some(Owned::Listed(inv)) = &co.inventory {
                         slot.inventory = inv.clone();
                     }
@@ -256,11 +312,8 @@ impl Clusters {
                         slot.target = None;
                     }
                     tracing::warn!(cluster = %name, error = %e, retry_in_s = wait.as_secs(), "cluster pass failed");
-                    let mut co = if e.is_unreachable() {
-                        ClusterOutcome::unreachable(set, e.to_string())
-                    } else {
-                        ClusterOutcome::failed(set, e.to_string())
-                    };
+                    let mut co = failure(set, &e);
+                    slot.error = Some(e);
                     co.retry_in = Some(wait);
                     co.inventory = Some(Owned::Listed(slot.inventory.clone()));
                     co
@@ -271,6 +324,27 @@ impl Clusters {
             out.insert(name, co);
         }
         out
+    }
+}
+
+/// True when applying `plan` would write or delete a file (conflicts are left as they are).
+fn writes(plan: &crate::target::Plan) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
+}
+
+/// The outcome of a Kubernetes cluster whose pass failed with `e`.
+fn failure(set: Desired, e: &KubeError) -> ClusterOutcome {
+    if e.is_not_configured() {
+        ClusterOutcome {
+            not_configured: true,
+            ..ClusterOutcome::failed(set, e.to_string())
+        }
+    } else if e.is_unreachable() {
+        ClusterOutcome::unreachable(set, e.to_string())
+    } else {
+        ClusterOutcome::failed(set, e.to_string())
     }
 }
 

@@ -73,6 +73,7 @@ pub(super) fn files(
             counts.failed += made.counts.failed;
             counts.unreachable += made.counts.unreachable;
             counts.held += made.counts.held;
+            counts.not_configured += made.counts.not_configured;
         }
         let mut cluster_errors: Vec<doc::ErrorEntry> = failures
             .iter()
@@ -83,7 +84,9 @@ pub(super) fn files(
                 .retry_in
                 .map(|d| format!(" (retrying in {}s)", d.as_secs().max(1)))
                 .unwrap_or_default();
-            let code = if co.unreachable {
+            let code = if co.not_configured {
+                "not configured"
+            } else if co.unreachable {
                 "unreachable"
             } else {
                 "skipped"
@@ -230,7 +233,9 @@ fn units<'a>(
 /// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed), Held
 /// (the prune guard holds deletions), OutOfSync (drift), else Synced.
 pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
-    if co.unreachable {
+    if co.not_configured {
+        SyncState::NotConfigured
+    } else if co.unreachable {
         SyncState::Unreachable
     } else if co.skipped.is_some() || !co.failures().is_empty() {
         SyncState::Failed
@@ -272,7 +277,9 @@ fn held_doc(h: &Held) -> doc::HeldPrune {
 
 /// One object's state within its cluster.
 fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState {
-    if co.unreachable {
+    if co.not_configured {
+        SyncState::NotConfigured
+    } else if co.unreachable {
         SyncState::Unreachable
     } else if failed || (co.skipped.is_some() && co.report.is_none()) {
         SyncState::Failed
@@ -480,6 +487,7 @@ impl Files<'_> {
                 SyncState::Failed => counts.failed += 1,
                 SyncState::Unreachable => counts.unreachable += 1,
                 SyncState::Held => counts.held += 1,
+                SyncState::NotConfigured => counts.not_configured += 1,
             }
             let health = co.health.get(&key).map(|h| doc::ObjectHealth {
                 status: health_of(h.status),
@@ -495,6 +503,7 @@ impl Files<'_> {
                     |n| format!("changed in the cluster: {n}"),
                 ),
                 (None, SyncState::Unreachable) => "cluster unreachable".into(),
+                (None, SyncState::NotConfigured) => "cluster not configured".into(),
                 _ if u.held => "held at last good revision".into(),
                 _ => String::new(),
             };

@@ -24,7 +24,7 @@ impl Tone for SyncState {
             SyncState::Synced => "ok",
             SyncState::OutOfSync => "warn",
             SyncState::Failed => "bad",
-            SyncState::Unreachable => "none",
+            SyncState::Unreachable | SyncState::NotConfigured => "none",
             SyncState::Held => "warn",
         }
     }
@@ -35,6 +35,7 @@ impl Tone for SyncState {
             SyncState::Failed => "Failed",
             SyncState::Unreachable => "Unreachable",
             SyncState::Held => "Held",
+            SyncState::NotConfigured => "NotConfigured",
         }
     }
 }
@@ -137,6 +138,7 @@ pub fn state_counts(h: &mut Html, c: &StateCounts) {
     if c.held > 0 {
         count_badge(h, &SyncState::Held, c.held);
     }
+    count_badge(h, &SyncState::NotConfigured, c.not_configured);
     h.raw("</div>");
 }
 

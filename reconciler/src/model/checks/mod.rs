@@ -6,6 +6,7 @@ pub mod quota;
 mod refs;
 pub mod schedule;
 mod services;
+mod targets;
 
 pub use dag::topological_order;
 pub use quota::{Workload, peak, workloads};
@@ -95,6 +96,7 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
 /// The checks across projects: project quotas against resource-group capacity.
 pub fn across_projects(model: &Model, diags: &mut Vec<Diagnostic>) {
     quota::capacity(model, diags);
+    targets::check(model, diags);
 }
 
 /// The cluster capability an engine needs.

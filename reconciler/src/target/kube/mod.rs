@@ -25,7 +25,10 @@ mod live;
 mod prune;
 mod resolve;
 
-pub use client::{RequestCounts, expand_tilde, install_crypto_provider};
+pub use client::{
+    KUBECONFIG_DIR_ENV, RequestCounts, cluster_kubeconfig, expand_tilde, install_crypto_provider,
+    kubeconfig_name,
+};
 pub use error::{FieldConflict, KubeError, parse_conflicts};
 pub use health::{Health, HealthStatus, health_of};
 pub use resolve::{capability_of, not_served_message};
@@ -112,21 +115,27 @@ impl KubeTarget {
 
     /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the
     /// cluster. Fields changed by hand are taken back only when the cluster asks for
-    /// `selfHeal`; otherwise they are conflicts, reported.
+    /// `selfHeal`; otherwise they are conflicts, reported. A kubeconfig the cluster names is
+    /// read from the kubeconfig directory only (see [`cluster_kubeconfig`]).
     pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
         match &spec.target {
             TargetSpec::Kubernetes {
                 kubeconfig,
                 context,
-            } => Ok(
-                KubeTarget::connect(kubeconfig.as_deref().map(Path::new), context.as_deref())
-                    .await?
-                    .named(name)
-                    .with_options(KubeOptions {
-                        revert_manual_edits: spec.self_heal,
-                        ..KubeOptions::default()
-                    }),
-            ),
+            } => Ok(KubeTarget::connect(
+                kubeconfig
+                    .as_deref()
+                    .map(|k| client::cluster_kubeconfig(name, k))
+                    .transpose()?
+                    .as_deref(),
+                context.as_deref(),
+            )
+            .await?
+            .named(name)
+            .with_options(KubeOptions {
+                revert_manual_edits: spec.self_heal,
+                ..KubeOptions::default()
+            })),
             TargetSpec::Directory { .. } => Err(KubeError::Config {
                 cluster: name.to_string(),
                 message: "the cluster's target is a directory, not kubernetes".into(),
