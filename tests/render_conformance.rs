@@ -41,6 +41,7 @@ const ENGINE_KINDS: &[(&str, &str)] = &[
 const BUILTIN_KINDS: &[&str] = &[
     "Namespace",
     "ServiceAccount",
+    "Role",
     "RoleBinding",
     "ResourceQuota",
     "LimitRange",
@@ -493,6 +494,7 @@ fn check_builtin(v: &Value) -> Result<Vec<String>, String> {
         ("v1", "ResourceQuota") => unknown_fields::<core::v1::ResourceQuota>(v),
         ("v1", "LimitRange") => unknown_fields::<core::v1::LimitRange>(v),
         ("v1", "Service") => unknown_fields::<core::v1::Service>(v),
+        ("rbac.authorization.k8s.io/v1", "Role") => unknown_fields::<rbac::v1::Role>(v),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             unknown_fields::<rbac::v1::RoleBinding>(v)
         }

@@ -64,6 +64,7 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
         "serviceaccount",
         include_str!("../../../blueprints/serviceaccount.yaml.hbs"),
     ),
+    ("role", include_str!("../../../blueprints/role.yaml.hbs")),
     (
         "rolebinding",
         include_str!("../../../blueprints/rolebinding.yaml.hbs"),

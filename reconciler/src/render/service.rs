@@ -26,7 +26,16 @@ pub(super) fn render(
     out: &mut Out,
 ) -> Result<(), RenderError> {
     let kserve = cluster.spec.capabilities.iter().any(|c| c == "kserve");
-    for s in model.project_services_on(project, cluster.name()) {
+    let services: Vec<_> = model.project_services_on(project, cluster.name()).collect();
+    if !services.is_empty() {
+        // Servers call no Kubernetes API: their identity has no permissions and no token.
+        out.emit(
+            "serviceaccount",
+            project.manifest.file(),
+            json!({"name": "model-server", "namespace": project.name(), "automount": false}),
+        )?;
+    }
+    for s in services {
         if kserve {
             inference_service(model, project, cluster, s, out)?;
         } else {
