@@ -355,11 +355,13 @@ fn deleting_a_pipeline_prunes_exactly_its_objects() {
 fn files_cubist_does_not_own_are_never_touched() {
     let f = Fixture::new();
     let (set, target) = f.render();
-    // Someone's file exactly where cubist wants to write the recsys ranker InferenceService...
+    // Someone's file exactly where cubist wants to write the recsys ranker-v12 InferenceService...
     let taken = set
         .objects
         .iter()
-        .find(|o| o.body["kind"] == "InferenceService" && o.body["metadata"]["name"] == "ranker")
+        .find(|o| {
+            o.body["kind"] == "InferenceService" && o.body["metadata"]["name"] == "ranker-v12"
+        })
         .unwrap()
         .key();
     let taken_path = target.path_of(&taken);
@@ -369,7 +371,7 @@ fn files_cubist_does_not_own_are_never_touched() {
         .display()
         .to_string();
     std::fs::create_dir_all(taken_path.parent().unwrap()).unwrap();
-    let theirs = "# hand-made, not cubist's\napiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: ranker, namespace: recsys}\n";
+    let theirs = "# hand-made, not cubist's\napiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: ranker-v12, namespace: recsys}\n";
     std::fs::write(&taken_path, theirs).unwrap();
     // ...and unrelated foreign files next to cubist's.
     std::fs::create_dir_all(f.out().join("recsys")).unwrap();

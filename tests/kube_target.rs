@@ -87,6 +87,8 @@ fn crd_kind(kind: &str) -> bool {
             | "XGBoostJob"
             | "RayJob"
             | "Experiment"
+            | "HTTPRoute"
+            | "VirtualService"
     ) || kind == "Job"
 }
 

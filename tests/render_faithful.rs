@@ -356,3 +356,272 @@ fn pipeline_runner_role_is_exactly_what_the_workflows_need() {
         }
     }
 }
+
+/// Where a route sends requests: backend Service name → weight, and the mirror's backend with
+/// its percent.
+fn route_targets(route: &Value, ns: &str) -> (BTreeMap<String, u64>, Option<(String, u64)>) {
+    let short = |host: &str| {
+        host.strip_suffix(&format!(".{ns}.svc.cluster.local"))
+            .unwrap_or(host)
+            .to_string()
+    };
+    match str_at(route, "/kind") {
+        "HTTPRoute" => {
+            let rules = route["spec"]["rules"].as_array().expect("rules");
+            assert_eq!(rules.len(), 1, "one rule: {route}");
+            let weights = rules[0]["backendRefs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| {
+                    (
+                        str_at(b, "/name").to_string(),
+                        b["weight"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let mirror = rules[0]["filters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["type"] == "RequestMirror")
+                .map(|f| {
+                    let m = &f["requestMirror"];
+                    (
+                        str_at(m, "/backendRef/name").to_string(),
+                        m["percent"].as_u64().unwrap(),
+                    )
+                });
+            (weights, mirror)
+        }
+        "VirtualService" => {
+            let http = route["spec"]["http"].as_array().expect("http");
+            assert_eq!(http.len(), 1, "one http route: {route}");
+            let weights = http[0]["route"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    (
+                        short(str_at(r, "/destination/host")),
+                        r["weight"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let mirror = http[0].get("mirror").map(|m| {
+                let percent = http[0]["mirrorPercentage"]["value"].as_f64().unwrap();
+                (short(str_at(m, "/host")), percent as u64)
+            });
+            (weights, mirror)
+        }
+        other => panic!("not a route: {other}"),
+    }
+}
+
+/// The version a route backend serves, read from what the backend selects: a Service selecting
+/// one version's pods (whose Deployment passes that model), or a KServe predictor Service
+/// `<isvc>-predictor` of an InferenceService serving that model.
+fn backend_model(set: &RenderedSet, ns: &str, backend: &str) -> String {
+    if let Some(isvc) = backend.strip_suffix("-predictor")
+        && let Some(i) =
+            of_kind(set, "InferenceService", ns).find(|i| str_at(i, "/metadata/name") == isvc)
+    {
+        assert_eq!(
+            i["metadata"]["annotations"]["serving.kserve.io/deploymentMode"], "RawDeployment",
+            "{isvc}: a predictor Service named <isvc>-predictor exists in RawDeployment mode"
+        );
+        return str_at(i, "/spec/predictor/model/storageUri").to_string();
+    }
+    let svc = of_kind(set, "Service", ns)
+        .find(|s| str_at(s, "/metadata/name") == backend)
+        .unwrap_or_else(|| panic!("[{}] backend {ns}/{backend} is not rendered", set.cluster));
+    let selector = &svc["spec"]["selector"];
+    let pods: Vec<&Value> = of_kind(set, "Deployment", ns)
+        .filter(|d| {
+            let labels = &d["spec"]["template"]["metadata"]["labels"];
+            selector
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| &labels[k] == v)
+        })
+        .collect();
+    assert_eq!(
+        pods.len(),
+        1,
+        "[{}] {backend} selects {} Deployments",
+        set.cluster,
+        pods.len()
+    );
+    let args = pods[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap();
+    args.iter()
+        .filter_map(|a| a.as_str()?.strip_prefix("--model-uri="))
+        .next()
+        .expect("model uri")
+        .to_string()
+}
+
+/// For each service with a split, on each cluster it runs on, one route whose weights are the
+/// declared traffic, each backend serving its version's model, and the mirror copying the
+/// declared percent to the mirrored version.
+#[test]
+fn traffic_splits_are_routes_with_the_declared_weights() {
+    let (model, sets) = rendered();
+    let mut splits = 0;
+    let mut mirrors = 0;
+    for project in model.projects.values() {
+        let ns = project.name();
+        for s in project.services.values() {
+            let serving = s.spec.versions.iter().filter(|v| v.traffic > 0).count();
+            if serving < 2 && s.spec.mirror.is_none() {
+                continue;
+            }
+            for c in model.service_clusters(project, &s.spec) {
+                let set = &sets[c.name()];
+                let routes: Vec<&Value> = ["HTTPRoute", "VirtualService"]
+                    .iter()
+                    .flat_map(|k| of_kind(set, k, ns))
+                    .filter(|r| str_at(r, "/metadata/name") == s.name())
+                    .collect();
+                assert_eq!(routes.len(), 1, "[{}] {ns}/{}: routes", c.name(), s.name());
+                let (weights, mirror) = route_targets(routes[0], ns);
+                let by_model: BTreeMap<String, u64> = weights
+                    .iter()
+                    .map(|(b, w)| (backend_model(set, ns, b), *w))
+                    .collect();
+                let declared: BTreeMap<String, u64> = s
+                    .spec
+                    .versions
+                    .iter()
+                    .filter(|v| v.traffic > 0)
+                    .map(|v| (v.model.clone(), u64::from(v.traffic)))
+                    .collect();
+                assert_eq!(
+                    by_model,
+                    declared,
+                    "[{}] {ns}/{}: weights",
+                    c.name(),
+                    s.name()
+                );
+                splits += 1;
+                let declared_mirror = s.spec.mirror.as_ref().map(|m| {
+                    let v = s
+                        .spec
+                        .versions
+                        .iter()
+                        .find(|v| v.name == m.version)
+                        .unwrap();
+                    (v.model.clone(), u64::from(m.percent))
+                });
+                let mirror = mirror.map(|(b, p)| (backend_model(set, ns, &b), p));
+                assert_eq!(
+                    mirror,
+                    declared_mirror,
+                    "[{}] {ns}/{}: mirror",
+                    c.name(),
+                    s.name()
+                );
+                mirrors += usize::from(mirror.is_some());
+                // The route is attached to what clients call: the service's own Service.
+                let parent = match str_at(routes[0], "/kind") {
+                    "HTTPRoute" => str_at(routes[0], "/spec/parentRefs/0/name").to_string(),
+                    _ => str_at(routes[0], "/spec/hosts/0").to_string(),
+                };
+                assert!(
+                    parent == s.name() || parent == format!("{}.{ns}.svc.cluster.local", s.name()),
+                    "[{}] route attached to {parent}",
+                    c.name()
+                );
+                assert!(
+                    of_kind(set, "Service", ns).any(|x| str_at(x, "/metadata/name") == s.name()),
+                    "[{}] no Service {ns}/{} for clients",
+                    c.name(),
+                    s.name()
+                );
+            }
+        }
+    }
+    assert!(splits >= 2, "examples-repo has {splits} routed splits");
+    assert!(mirrors >= 1, "examples-repo mirrors nothing");
+}
+
+/// The value of `flag` in a container's command and args (`--flag=N` or `--flag N`).
+fn flag_value(container: &Value, flag: &str) -> Option<String> {
+    let words: Vec<&str> = ["command", "args"]
+        .iter()
+        .flat_map(|k| container[*k].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    words.iter().enumerate().find_map(|(i, w)| {
+        if *w == flag {
+            words.get(i + 1).map(|v| v.to_string())
+        } else {
+            w.strip_prefix(flag)?.strip_prefix('=').map(str::to_string)
+        }
+    })
+}
+
+/// Every distributed program is told the node count its engine starts: torchrun's `--nnodes`
+/// is the PyTorchJob's replicas (master + workers), horovodrun's `-np` the MPIJob's worker
+/// slots; and examples-repo raises no node-count warning.
+#[test]
+fn distributed_programs_are_told_the_replicas_rendered() {
+    let (_, sets) = rendered();
+    let mut checked = 0;
+    for set in sets.values() {
+        for w in set.objects.iter().map(|o| &*o.body) {
+            if !matches!(str_at(w, "/kind"), "WorkflowTemplate" | "Workflow") {
+                continue;
+            }
+            for t in w["spec"]["templates"].as_array().into_iter().flatten() {
+                let Some(text) = t.pointer("/resource/manifest").and_then(Value::as_str) else {
+                    continue;
+                };
+                let m: Value = serde_json::from_str(text).unwrap();
+                let replicas = |specs: &Value| -> u64 {
+                    specs
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .map(|s| s["replicas"].as_u64().unwrap())
+                        .sum()
+                };
+                let (stated, pods, what) = match str_at(&m, "/kind") {
+                    "PyTorchJob" => {
+                        let specs = &m["spec"]["pytorchReplicaSpecs"];
+                        let c = &specs["Master"]["template"]["spec"]["containers"][0];
+                        (flag_value(c, "--nnodes"), replicas(specs), "--nnodes")
+                    }
+                    "MPIJob" => {
+                        let specs = &m["spec"]["mpiReplicaSpecs"];
+                        let c = &specs["Launcher"]["template"]["spec"]["containers"][0];
+                        let slots = m["spec"]["slotsPerWorker"].as_u64().unwrap_or(1);
+                        let workers = specs["Worker"]["replicas"].as_u64().unwrap();
+                        (flag_value(c, "-np"), workers * slots, "-np")
+                    }
+                    _ => continue,
+                };
+                let what = format!(
+                    "[{}] {} {} task {}: {what}",
+                    set.cluster,
+                    str_at(w, "/kind"),
+                    str_at(w, "/metadata/name"),
+                    str_at(t, "/name")
+                );
+                let stated = stated.unwrap_or_else(|| panic!("{what} is not passed"));
+                assert_eq!(stated, pods.to_string(), "{what}: the engine starts {pods}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "only {checked} distributed tasks checked");
+    let snapshot = cubist::source::snapshot_dir(&manifest_dir().join("../examples-repo")).unwrap();
+    let warnings: Vec<_> = cubist::model::load(&snapshot)
+        .1
+        .into_iter()
+        .filter(|d| d.code == cubist::diag::codes::NODE_COUNT)
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}

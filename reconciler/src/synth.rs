@@ -189,7 +189,7 @@ spec:
   labels:
     env: prod
     shard: \"{c}\"
-  capabilities: [argo-workflows, kserve, training-operator, volcano, kuberay, katib]
+  capabilities: [argo-workflows, kserve, training-operator, volcano, kuberay, katib, gateway-api]
   resourceGroups:
     - name: cpu-pool
       nodeSelector: {{node-pool: cpu}}
