@@ -365,21 +365,19 @@ fn route_targets(route: &Value, ns: &str) -> (BTreeMap<String, u64>, Option<(Str
             .unwrap_or(host)
             .to_string()
     };
+    // (backend name, weight) of each entry of a list.
+    let weighted = |list: &Value, name: &dyn Fn(&Value) -> String| -> BTreeMap<String, u64> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (name(e), e["weight"].as_u64().unwrap()))
+            .collect()
+    };
     match str_at(route, "/kind") {
         "HTTPRoute" => {
             let rules = route["spec"]["rules"].as_array().expect("rules");
             assert_eq!(rules.len(), 1, "one rule: {route}");
-            let weights = rules[0]["backendRefs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|b| {
-                    (
-                        str_at(b, "/name").to_string(),
-                        b["weight"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
+            let weights = weighted(&rules[0]["backendRefs"], &|b| str_at(b, "/name").into());
             let mirror = rules[0]["filters"]
                 .as_array()
                 .into_iter()
@@ -387,27 +385,17 @@ fn route_targets(route: &Value, ns: &str) -> (BTreeMap<String, u64>, Option<(Str
                 .find(|f| f["type"] == "RequestMirror")
                 .map(|f| {
                     let m = &f["requestMirror"];
-                    (
-                        str_at(m, "/backendRef/name").to_string(),
-                        m["percent"].as_u64().unwrap(),
-                    )
+                    let name = str_at(m, "/backendRef/name").to_string();
+                    (name, m["percent"].as_u64().unwrap())
                 });
             (weights, mirror)
         }
         "VirtualService" => {
             let http = route["spec"]["http"].as_array().expect("http");
             assert_eq!(http.len(), 1, "one http route: {route}");
-            let weights = http[0]["route"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| {
-                    (
-                        short(str_at(r, "/destination/host")),
-                        r["weight"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
+            let weights = weighted(&http[0]["route"], &|r| {
+                short(str_at(r, "/destination/host"))
+            });
             let mirror = http[0].get("mirror").map(|m| {
                 let percent = http[0]["mirrorPercentage"]["value"].as_f64().unwrap();
                 (short(str_at(m, "/host")), percent as u64)

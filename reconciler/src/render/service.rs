@@ -7,7 +7,7 @@
 use super::pod::{ContainerSpec, container, pod};
 use super::project::dns_name;
 use super::{Out, RenderError, obj};
-use crate::model::checks::services::{router, serving_versions};
+use crate::model::checks::services::{needs_route, router, serving_versions, split};
 use crate::model::kinds::{ClusterSpec, ServiceSpec, Version};
 use crate::model::{Manifest, Model, Project};
 use serde_json::{Value, json};
@@ -121,12 +121,6 @@ fn inference_service(
         Some((m, t)) => (Some(m), Some(t)),
         None => (None, None),
     };
-    let versions_note: Vec<String> = s
-        .spec
-        .versions
-        .iter()
-        .map(|v| format!("{}={}%", v.name, v.traffic))
-        .collect();
     let pod_labels = name
         .is_some()
         .then(|| json!({"app.kubernetes.io/name": s.name(), "cubist.dev/version": v.name}));
@@ -146,7 +140,7 @@ fn inference_service(
             ("custom", json!(s.spec.framework == "custom")),
             ("container", c),
             ("pod", pod(model, project, &cluster.spec)),
-            ("versions_note", json!(versions_note.join(","))),
+            ("versions_note", json!(split(&s.spec, "=").join(","))),
         ]),
     )
 }
@@ -196,7 +190,7 @@ fn deployment(
             json!({"name": name, "namespace": project.name(), "min_replicas": min.max(1), "max_replicas": max.max(min.max(1)), "metric": hpa_metric(&a.metric, a.target)}),
         )?;
     }
-    if serving_versions(&s.spec).len() > 1 {
+    if needs_route(&s.spec) {
         out.emit(
             "service",
             s.file(),

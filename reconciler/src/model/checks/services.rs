@@ -15,6 +15,14 @@ pub fn serving_versions(s: &ServiceSpec) -> Vec<&Version> {
         .collect()
 }
 
+/// Each version and its traffic, as `<name><sep><traffic>%`.
+pub fn split(s: &ServiceSpec, sep: &str) -> Vec<String> {
+    s.versions
+        .iter()
+        .map(|v| format!("{}{sep}{}%", v.name, v.traffic))
+        .collect()
+}
+
 /// True when requests must be routed by weight (or copied): more than one version serves.
 pub fn needs_route(s: &ServiceSpec) -> bool {
     serving_versions(s).len() > 1
@@ -33,12 +41,6 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         for s in project.services.values() {
             let total: u32 = s.spec.versions.iter().map(|v| v.traffic).sum();
             if total != 100 {
-                let split: Vec<String> = s
-                    .spec
-                    .versions
-                    .iter()
-                    .map(|v| format!("{} {}%", v.name, v.traffic))
-                    .collect();
                 diags.push(
                     Diagnostic::error(
                         codes::TRAFFIC,
@@ -46,7 +48,7 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                         format!(
                             "traffic of service `{}` adds up to {total}%, not 100% ({})",
                             s.name(),
-                            split.join(", ")
+                            split(&s.spec, " ").join(", ")
                         ),
                     )
                     .help("make the versions' `traffic` values sum to 100"),
@@ -150,18 +152,10 @@ fn route_check(
             s.at("spec/mirror"),
             format!("mirrors {}% of its requests to `{}`", m.percent, m.version),
         ),
-        _ => {
-            let split: Vec<String> = s
-                .spec
-                .versions
-                .iter()
-                .map(|v| format!("{} {}%", v.name, v.traffic))
-                .collect();
-            (
-                s.doc.at_key("spec", "versions"),
-                format!("splits its traffic ({})", split.join(", ")),
-            )
-        }
+        _ => (
+            s.doc.at_key("spec", "versions"),
+            format!("splits its traffic ({})", split(&s.spec, " ").join(", ")),
+        ),
     };
     diags.push(
         Diagnostic::error(
