@@ -138,8 +138,9 @@ fn route_check(
     if !needs_route(&s.spec) {
         return;
     }
-    let bare: Vec<&str> = model
-        .service_clusters(project, &s.spec)
+    let clusters = model.service_clusters(project, &s.spec);
+    raw_autoscale_check(s, &clusters, diags);
+    let bare: Vec<&str> = clusters
         .into_iter()
         .filter(|c| router(&c.spec).is_none())
         .map(|c| c.name())
@@ -169,4 +170,55 @@ fn route_check(
         )
         .help("add `gateway-api` or `istio` to the cluster's `capabilities` (if installed), limit the service's `placement` to clusters that have one, or send 100% to one version"),
     );
+}
+
+/// A split on a cluster with `kserve` runs each version as an InferenceService in RawDeployment
+/// mode, whose HPA scales on cpu or memory only and never to zero.
+fn raw_autoscale_check(
+    s: &Manifest<ServiceSpec>,
+    clusters: &[&Manifest<ClusterSpec>],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(kserve) = clusters
+        .iter()
+        .find(|c| c.spec.capabilities.iter().any(|x| x == "kserve"))
+    else {
+        return;
+    };
+    let why = format!(
+        "on cluster `{}` (kserve), each version of a split runs in KServe's RawDeployment mode, where the HPA scales on cpu or memory and never to zero",
+        kserve.name()
+    );
+    if let Some(a) = s
+        .spec
+        .autoscale
+        .as_ref()
+        .filter(|a| !matches!(a.metric.as_str(), "cpu" | "memory"))
+    {
+        diags.push(
+            Diagnostic::error(
+                codes::CAPABILITY,
+                &s.at("spec/autoscale/metric"),
+                format!(
+                    "service `{}` autoscales on `{}`, but {why}",
+                    s.name(),
+                    a.metric
+                ),
+            )
+            .help("autoscale on `cpu` or `memory`, or send 100% of the traffic to one version"),
+        );
+    }
+    if s.spec.replicas.as_ref().is_some_and(|r| r.min == 0) {
+        diags.push(
+            Diagnostic::error(
+                codes::CAPABILITY,
+                &s.at("spec/replicas/min"),
+                format!(
+                    "service `{}` may scale to zero replicas, but {why}",
+                    s.name()
+                ),
+            )
+            .help("set `replicas.min` to 1 or more, or send 100% of the traffic to one version"),
+        );
+    }
 }
