@@ -84,6 +84,15 @@ fn plurals() -> &'static BTreeMap<(String, String), String> {
     })
 }
 
+/// Each cluster's rendered set with each project (whose namespace may be on it).
+fn placed<'a>(
+    model: &'a Model,
+    sets: &'a BTreeMap<String, RenderedSet>,
+) -> impl Iterator<Item = (&'a RenderedSet, &'a cubist::model::Project)> {
+    sets.values()
+        .flat_map(move |set| model.projects.values().map(move |p| (set, p)))
+}
+
 /// Every object of `kind` in namespace `ns` of one cluster.
 fn of_kind<'a>(
     set: &'a RenderedSet,
@@ -175,78 +184,73 @@ fn resource_steps(workflow: &Value) -> BTreeSet<(String, String)> {
 fn member_bindings_grant_what_their_role_says() {
     let (model, sets) = rendered();
     let mut viewers = 0;
-    for set in sets.values() {
-        for project in model.projects.values() {
-            let ns = project.name();
-            let bindings: Vec<&Value> = of_kind(set, "RoleBinding", ns)
-                .filter(|b| str_at(b, "/metadata/name").starts_with("member-"))
-                .collect();
-            if bindings.is_empty() {
+    for (set, project) in placed(model, sets) {
+        let ns = project.name();
+        let bindings: Vec<&Value> = of_kind(set, "RoleBinding", ns)
+            .filter(|b| str_at(b, "/metadata/name").starts_with("member-"))
+            .collect();
+        if bindings.is_empty() {
+            continue;
+        }
+        for m in &project.manifest.spec.members {
+            let binding = bindings
+                .iter()
+                .find(|b| str_at(b, "/subjects/0/name") == m.user)
+                .unwrap_or_else(|| panic!("[{}] no binding for {}", set.cluster, m.user));
+            let role = bound_role(set, binding);
+            if m.role != "viewer" {
                 continue;
             }
-            for m in &project.manifest.spec.members {
-                let binding = bindings
+            viewers += 1;
+            let grants = granted(role);
+            let read = ["get", "list", "watch"];
+            let writes: Vec<_> = grants
+                .iter()
+                .filter(|t| !read.contains(&t.2.as_str()))
+                .collect();
+            assert!(
+                writes.is_empty(),
+                "[{}] viewer {} may {writes:?}",
+                set.cluster,
+                m.user
+            );
+            // What the viewer must read: every workflow kind, every job kind a resource step
+            // creates, and what serves the project's services.
+            let mut needed: BTreeSet<(String, String)> =
+                ["workflows", "workflowtemplates", "cronworkflows"]
                     .iter()
-                    .find(|b| str_at(b, "/subjects/0/name") == m.user)
-                    .unwrap_or_else(|| panic!("[{}] no binding for {}", set.cluster, m.user));
-                let role = bound_role(set, binding);
-                if m.role != "viewer" {
-                    continue;
-                }
-                viewers += 1;
-                let grants = granted(role);
-                let read = ["get", "list", "watch"];
-                let writes: Vec<_> = grants
-                    .iter()
-                    .filter(|t| !read.contains(&t.2.as_str()))
+                    .map(|r| ("argoproj.io".to_string(), r.to_string()))
                     .collect();
-                assert!(
-                    writes.is_empty(),
-                    "[{}] viewer {} may {writes:?}",
-                    set.cluster,
-                    m.user
-                );
-                // What the viewer must read: every workflow kind, every job kind a resource step
-                // creates, and what serves the project's services.
-                let mut needed: BTreeSet<(String, String)> =
-                    ["workflows", "workflowtemplates", "cronworkflows"]
-                        .iter()
-                        .map(|r| ("argoproj.io".to_string(), r.to_string()))
-                        .collect();
-                for kind in ["WorkflowTemplate", "Workflow"] {
-                    for w in of_kind(set, kind, ns) {
-                        needed.extend(resource_steps(w));
-                    }
+            for kind in ["WorkflowTemplate", "Workflow"] {
+                for w in of_kind(set, kind, ns) {
+                    needed.extend(resource_steps(w));
                 }
-                if of_kind(set, "InferenceService", ns).next().is_some() {
-                    needed.insert(("serving.kserve.io".into(), "inferenceservices".into()));
-                }
-                if of_kind(set, "Deployment", ns).next().is_some() {
-                    needed.insert(("apps".into(), "deployments".into()));
-                }
-                for (g, r) in &needed {
-                    for verb in read {
-                        assert!(
-                            grants.contains(&(g.clone(), r.clone(), verb.to_string())),
-                            "[{}] viewer {} of {ns} cannot {verb} {r}.{g}",
-                            set.cluster,
-                            m.user
-                        );
-                    }
-                }
-                // Nothing else: of the core objects only Services (which serve a service
-                // without KServe): no pods, secrets or configmaps; no RBAC, no wildcard.
-                for (g, r, _) in &grants {
+            }
+            if of_kind(set, "InferenceService", ns).next().is_some() {
+                needed.insert(("serving.kserve.io".into(), "inferenceservices".into()));
+            }
+            if of_kind(set, "Deployment", ns).next().is_some() {
+                needed.insert(("apps".into(), "deployments".into()));
+            }
+            for (g, r) in &needed {
+                for verb in read {
                     assert!(
-                        (g != "" || r == "services")
-                            && g != "*"
-                            && r != "*"
-                            && !g.starts_with("rbac."),
-                        "[{}] viewer {} of {ns} is granted {r}.{g}",
+                        grants.contains(&(g.clone(), r.clone(), verb.to_string())),
+                        "[{}] viewer {} of {ns} cannot {verb} {r}.{g}",
                         set.cluster,
                         m.user
                     );
                 }
+            }
+            // Nothing else: of the core objects only Services (which serve a service
+            // without KServe): no pods, secrets or configmaps; no RBAC, no wildcard.
+            for (g, r, _) in &grants {
+                assert!(
+                    (g != "" || r == "services") && g != "*" && r != "*" && !g.starts_with("rbac."),
+                    "[{}] viewer {} of {ns} is granted {r}.{g}",
+                    set.cluster,
+                    m.user
+                );
             }
         }
     }
@@ -261,77 +265,76 @@ fn member_bindings_grant_what_their_role_says() {
 fn pipeline_runner_role_is_exactly_what_the_workflows_need() {
     let (model, sets) = rendered();
     let mut checked = 0;
-    for set in sets.values() {
-        for project in model.projects.values() {
-            let ns = project.name();
-            let mut needed: BTreeSet<Triple> = BTreeSet::new();
-            let mut steps: BTreeSet<(String, String)> = BTreeSet::new();
-            let templates: BTreeMap<&str, &Value> = of_kind(set, "WorkflowTemplate", ns)
-                .map(|t| (str_at(t, "/metadata/name"), t))
-                .collect();
-            let mut workflows: Vec<&Value> = templates.values().copied().collect();
-            workflows.extend(of_kind(set, "Workflow", ns));
-            for cron in of_kind(set, "CronWorkflow", ns) {
-                let name = str_at(cron, "/spec/workflowSpec/workflowTemplateRef/name");
-                workflows.push(templates.get(name).unwrap_or_else(|| {
-                    panic!(
-                        "[{}] CronWorkflow refers to missing template {name}",
-                        set.cluster
-                    )
-                }));
-            }
-            for w in &workflows {
-                assert_eq!(
-                    str_at(w, "/spec/serviceAccountName"),
-                    "pipeline-runner",
-                    "[{}] {} runs as another account",
-                    set.cluster,
-                    str_at(w, "/metadata/name")
-                );
-                for verb in ["create", "patch"] {
-                    needed.insert((
-                        "argoproj.io".into(),
-                        "workflowtaskresults".into(),
-                        verb.into(),
-                    ));
-                }
-                steps.extend(resource_steps(w));
-            }
-            for (g, r) in &steps {
-                for verb in ["create", "get", "list", "watch", "patch", "delete"] {
-                    needed.insert((g.clone(), r.clone(), verb.into()));
-                }
-            }
-            let bindings: Vec<&Value> =
-                of_kind(set, "RoleBinding", ns)
-                    .filter(|b| {
-                        b["subjects"].as_array().into_iter().flatten().any(|s| {
-                            s["kind"] == "ServiceAccount" && s["name"] == "pipeline-runner"
-                        })
-                    })
-                    .collect();
-            if workflows.is_empty() {
-                assert!(
-                    bindings.is_empty(),
-                    "[{}] {ns}: pipeline-runner bound without pipelines",
+    for (set, project) in placed(model, sets) {
+        let ns = project.name();
+        let mut needed: BTreeSet<Triple> = BTreeSet::new();
+        let mut steps: BTreeSet<(String, String)> = BTreeSet::new();
+        let templates: BTreeMap<&str, &Value> = of_kind(set, "WorkflowTemplate", ns)
+            .map(|t| (str_at(t, "/metadata/name"), t))
+            .collect();
+        let mut workflows: Vec<&Value> = templates.values().copied().collect();
+        workflows.extend(of_kind(set, "Workflow", ns));
+        for cron in of_kind(set, "CronWorkflow", ns) {
+            let name = str_at(cron, "/spec/workflowSpec/workflowTemplateRef/name");
+            workflows.push(templates.get(name).unwrap_or_else(|| {
+                panic!(
+                    "[{}] CronWorkflow refers to missing template {name}",
                     set.cluster
-                );
-                continue;
-            }
-            assert_eq!(
-                bindings.len(),
-                1,
-                "[{}] {ns}: pipeline-runner bindings",
-                set.cluster
-            );
-            let grants = granted(bound_role(set, bindings[0]));
-            assert_eq!(
-                grants, needed,
-                "[{}] {ns}: pipeline-runner's Role",
-                set.cluster
-            );
-            checked += 1;
+                )
+            }));
         }
+        for w in &workflows {
+            assert_eq!(
+                str_at(w, "/spec/serviceAccountName"),
+                "pipeline-runner",
+                "[{}] {} runs as another account",
+                set.cluster,
+                str_at(w, "/metadata/name")
+            );
+            for verb in ["create", "patch"] {
+                needed.insert((
+                    "argoproj.io".into(),
+                    "workflowtaskresults".into(),
+                    verb.into(),
+                ));
+            }
+            steps.extend(resource_steps(w));
+        }
+        for (g, r) in &steps {
+            for verb in ["create", "get", "list", "watch", "patch", "delete"] {
+                needed.insert((g.clone(), r.clone(), verb.into()));
+            }
+        }
+        let bindings: Vec<&Value> = of_kind(set, "RoleBinding", ns)
+            .filter(|b| {
+                b["subjects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["kind"] == "ServiceAccount" && s["name"] == "pipeline-runner")
+            })
+            .collect();
+        if workflows.is_empty() {
+            assert!(
+                bindings.is_empty(),
+                "[{}] {ns}: pipeline-runner bound without pipelines",
+                set.cluster
+            );
+            continue;
+        }
+        assert_eq!(
+            bindings.len(),
+            1,
+            "[{}] {ns}: pipeline-runner bindings",
+            set.cluster
+        );
+        let grants = granted(bound_role(set, bindings[0]));
+        assert_eq!(
+            grants, needed,
+            "[{}] {ns}: pipeline-runner's Role",
+            set.cluster
+        );
+        checked += 1;
     }
     assert!(
         checked >= 3,
