@@ -340,7 +340,8 @@ fn pipeline_runner_role_is_exactly_what_the_workflows_need() {
         checked >= 3,
         "only {checked} projects with pipelines checked"
     );
-    // Services and engine pods do not run with the pipeline's permissions.
+    // Services do not run with the pipeline's permissions (engine pods do: they are the
+    // pipeline's).
     for set in sets.values() {
         for o in &set.objects {
             let b = &*o.body;
