@@ -83,6 +83,8 @@ fn crd_kind(kind: &str) -> bool {
             | "XGBoostJob"
             | "RayJob"
             | "Experiment"
+            | "HTTPRoute"
+            | "VirtualService"
     ) || kind == "Job"
 }
 

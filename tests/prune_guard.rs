@@ -239,14 +239,15 @@ fn emptying_every_project_is_held_and_allowed_by_a_trailer_in_the_push() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// `pruneLimit: 20%` of 56 objects: one Workflow goes, a 14-day backfill (14 objects) is held.
+/// `pruneLimit: 10%` of the local cluster's objects (a limit of 10, the floor): one Workflow
+/// goes, a 14-day backfill (14 objects) is held.
 #[test]
 fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
     let (fx, mut rec) = Fixture::started(|work| {
         edit(
             &work.join("clusters/local.yaml"),
             "  target:\n",
-            "  pruneLimit: 20%\n  target:\n",
+            "  pruneLimit: 10%\n  target:\n",
         )
     });
     let workflows = |files: &BTreeMap<String, String>| {
@@ -270,7 +271,7 @@ fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
     let held = held_on_local(&o).cloned().expect("over the limit");
     assert!(held.changes.len() > 11, "{}", held.changes.len());
     assert!(
-        held.reasons[0].contains("pruneLimit 20%"),
+        held.reasons[0].contains("pruneLimit 10%"),
         "{:?}",
         held.reasons
     );

@@ -1,6 +1,7 @@
 //! Every object cubist renders for `examples-repo` is valid for the real APIs it is sent to.
 //!
-//! * Custom resources (Argo Workflow / WorkflowTemplate / CronWorkflow, KServe InferenceService)
+//! * Custom resources (Argo Workflow / WorkflowTemplate / CronWorkflow, KServe InferenceService,
+//!   Gateway API HTTPRoute, Istio VirtualService)
 //!   and every engine object embedded in an Argo `resource` step (PyTorchJob, TFJob, MPIJob,
 //!   XGBoostJob, Volcano Job, RayJob, Katib Experiment) are validated against the served
 //!   version's `openAPIV3Schema` of the real upstream CRD in `shared/reference/crds/`, with the
@@ -28,6 +29,8 @@ const CRD_KINDS: &[&str] = &[
     "WorkflowTemplate",
     "CronWorkflow",
     "InferenceService",
+    "HTTPRoute",
+    "VirtualService",
 ];
 const ENGINE_KINDS: &[(&str, &str)] = &[
     ("kubeflow.org", "PyTorchJob"),
@@ -41,6 +44,7 @@ const ENGINE_KINDS: &[(&str, &str)] = &[
 const BUILTIN_KINDS: &[&str] = &[
     "Namespace",
     "ServiceAccount",
+    "Role",
     "RoleBinding",
     "ResourceQuota",
     "LimitRange",
@@ -182,6 +186,17 @@ fn to_json_schema(s: &Value, top: bool) -> Value {
             "anyOf".into(),
             json!([{"type": "integer"}, {"type": "string"}]),
         );
+    }
+    // The apiserver keeps apiVersion, kind and metadata at the root even where the schema does
+    // not declare them (Istio's CRDs declare only spec and status).
+    if top && let Some(Value::Object(props)) = out.get_mut("properties") {
+        for (name, kind) in [
+            ("apiVersion", "string"),
+            ("kind", "string"),
+            ("metadata", "object"),
+        ] {
+            props.entry(name).or_insert_with(|| json!({"type": kind}));
+        }
     }
     if out.get("type") == Some(&json!("object"))
         && out.contains_key("properties")
@@ -464,6 +479,7 @@ fn check_builtin(v: &Value) -> Result<Vec<String>, String> {
         ("v1", "ResourceQuota") => unknown_fields::<core::v1::ResourceQuota>(v),
         ("v1", "LimitRange") => unknown_fields::<core::v1::LimitRange>(v),
         ("v1", "Service") => unknown_fields::<core::v1::Service>(v),
+        ("rbac.authorization.k8s.io/v1", "Role") => unknown_fields::<rbac::v1::Role>(v),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             unknown_fields::<rbac::v1::RoleBinding>(v)
         }
@@ -915,13 +931,18 @@ fn placement_concrete_examples() {
             .unwrap()
             .contains(&json!({"name": "S3_ENDPOINT", "value": "http://minio.storage.svc:9000"}))
     );
-    // ...and on local the same service is a KServe InferenceService on the same pool.
-    let isvc = find("local", "InferenceService", "recsys", "ranker");
+    // ...and on local the same service is one KServe InferenceService per serving version on
+    // the same pool, the canary with its own model (the HTTPRoute weighs them).
+    let isvc = find("local", "InferenceService", "recsys", "ranker-v13");
     assert_eq!(
         isvc.body["spec"]["predictor"]["nodeSelector"],
         json!({"node-pool": "cpu"})
     );
-    assert_eq!(isvc.body["spec"]["predictor"]["canaryTrafficPercent"], 10);
+    assert_eq!(
+        isvc.body["spec"]["predictor"]["model"]["storageUri"],
+        "s3://models/ranker/2026-11-18/"
+    );
+    assert!(isvc.body["spec"]["predictor"]["canaryTrafficPercent"].is_null());
 
     // The daily ranker's CronWorkflow runs its WorkflowTemplate on Shanghai time.
     let cron = find("local", "CronWorkflow", "recsys", "daily-ranker");

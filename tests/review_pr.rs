@@ -247,8 +247,9 @@ async fn cycle_fails_fix_turns_the_same_comment_green_and_merge_is_reported() {
             .join("p/argoproj.io_WorkflowTemplate_daily.yaml"),
     )
     .unwrap();
+    // workers: 2 → torchrun is told {{nodes}} = 1 master + 2 workers.
     assert!(
-        template.contains("--nnodes=2"),
+        template.contains("--nnodes=3"),
         "the merge is on the cluster"
     );
     assert!(!apply.contains(TOKEN) && !github.comments(PR)[0].1.contains(TOKEN));

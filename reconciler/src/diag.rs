@@ -234,6 +234,10 @@ pub mod codes {
         ),
         (EMPTY_FILE, "the file holds no manifest"),
         (NO_CLUSTER, "a project is placed on no cluster"),
+        (
+            NODE_COUNT,
+            "an argument states a node count other than the pods the engine starts",
+        ),
     ];
     /// File could not be read.
     pub const READ: &str = "E0001";
@@ -325,4 +329,6 @@ pub mod codes {
     pub const EMPTY_FILE: &str = "W0001";
     /// Project placed on no cluster (warning).
     pub const NO_CLUSTER: &str = "W0002";
+    /// A node-count argument that differs from the replicas rendered (warning).
+    pub const NODE_COUNT: &str = "W0003";
 }

@@ -448,6 +448,17 @@ pub struct ServiceSpec {
     /// Secret-backed environment.
     #[serde(default)]
     pub secret_env: BTreeMap<String, SecretRef>,
+    /// A copy of some requests sent to one version, its answers dropped.
+    pub mirror: Option<Mirror>,
+}
+
+/// Traffic mirroring: `percent` of the requests are also sent to `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mirror {
+    /// The version that receives the copies.
+    pub version: String,
+    /// Percent of requests copied.
+    pub percent: u32,
 }
 
 /// A served model version.

@@ -5,7 +5,7 @@ mod dag;
 pub mod quota;
 mod refs;
 pub mod schedule;
-mod services;
+pub mod services;
 mod targets;
 
 pub use dag::topological_order;
