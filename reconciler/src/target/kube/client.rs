@@ -90,6 +90,21 @@ pub async fn load_config(
     Ok((config, name))
 }
 
+/// The configuration of the pod cubist runs in: the API server of `KUBERNETES_SERVICE_HOST`
+/// and `KUBERNETES_SERVICE_PORT`, the service account's token and CA certificate.
+pub fn in_cluster_config(cluster: &str) -> Result<Config, KubeError> {
+    let mut config = Config::incluster().map_err(|e| KubeError::Config {
+        cluster: cluster.to_string(),
+        message: format!(
+            "inCluster: true, but cubist does not run in a Kubernetes pod with a service \
+             account ({e}); run it in the cluster (deploy/) or give a kubeconfig instead"
+        ),
+    })?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    Ok(config)
+}
+
 /// Builds a client from a configuration, counting requests into `counts`.
 pub fn build_client(
     config: Config,
