@@ -94,6 +94,24 @@ fn without_nulls(value: &Value) -> Value {
     }
 }
 
+/// The first path where `b` differs from `a`.
+fn difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find_map(|(k, v)| {
+                difference(v, y.get(k).unwrap_or(&Value::Null), &format!("{at}.{k}"))
+            })
+            .or_else(|| (x.len() != y.len()).then(|| format!("{at} (fields added)"))),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| difference(v, w, &format!("{at}[{i}]"))),
+        _ => (a != b).then(|| at.to_string()),
+    }
+}
+
 /// `object` read as `T` and written back: k8s-openapi ignores unknown fields, so a field that
 /// is misspelt or misplaced would be lost here.
 fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(object: &Value) -> Value {
@@ -117,7 +135,12 @@ fn every_object_is_its_kubernetes_type_with_no_unknown_field() {
             "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(object),
             other => panic!("no typed check for kind {other}; add it here"),
         };
-        assert_eq!(&back, object, "a field was lost reading it as its type");
+        if let Some(lost) = difference(object, &back, "") {
+            panic!(
+                "{} {}: {lost} is lost reading it as its type",
+                object["kind"], object["metadata"]["name"]
+            );
+        }
     }
 }
 
