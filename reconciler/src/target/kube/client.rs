@@ -225,6 +225,24 @@ mod tests {
         assert_eq!(expand_tilde(Path::new("~other/x")), Path::new("~other/x"));
     }
 
+    /// Outside a pod (no `KUBERNETES_SERVICE_HOST`), `inCluster: true` says why it cannot be
+    /// used and what to do instead, rather than fall back to a kubeconfig.
+    #[test]
+    fn in_cluster_outside_a_pod_is_an_error_naming_the_cluster() {
+        match in_cluster_config("prod") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.starts_with("cluster prod: inCluster: true, but"), "{e}");
+                assert!(e.contains("give a kubeconfig instead"), "{e}");
+            }
+            Ok(c) => assert!(
+                std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+                "in-cluster configuration outside a pod: {}",
+                c.cluster_url
+            ),
+        }
+    }
+
     #[test]
     fn counts_dry_runs_apart_from_writes() {
         let c = Counters::default();
