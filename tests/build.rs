@@ -1,7 +1,7 @@
 //! Finds what some end-to-end tests need from outside the repository (see
 //! `support/build_probe.rs`): cfg `has_reference_crds`, `has_reference_webhooks`,
-//! `has_kube_local` and `has_chromium`, and the paths as `env!("CUBIST_REFERENCE_DIR")` and
-//! `env!("KUBE_LOCAL_CACHE")`.
+//! `has_kube_local`, `has_chromium` and `has_kubectl`, and the paths as
+//! `env!("CUBIST_REFERENCE_DIR")` and `env!("KUBE_LOCAL_CACHE")`.
 
 #[path = "support/build_probe.rs"]
 mod build_probe;
@@ -30,5 +30,10 @@ fn main() {
             build_probe::program(&["chromedriver"]),
         ],
         "apt-get install chromium chromium-driver; see README, Tests",
+    );
+    build_probe::cfg_when_present(
+        "has_kubectl",
+        &[build_probe::program(&["kubectl"])],
+        "install kubectl (kustomize is built in); see README, Tests",
     );
 }

@@ -38,6 +38,11 @@ mod probes_match_the_build {
                     .iter()
                     .all(|names| crate::program::find(names).is_some()),
             ),
+            (
+                "has_kubectl",
+                cfg!(has_kubectl),
+                crate::program::find(&["kubectl"]).is_some(),
+            ),
         ];
         for (cfg, built_with, now) in seen {
             assert_eq!(

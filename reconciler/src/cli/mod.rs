@@ -2,6 +2,7 @@
 
 mod apply;
 mod codeowners;
+pub mod install;
 mod kube_plan;
 mod render;
 mod serve;
@@ -89,6 +90,8 @@ pub enum Command {
     StatusSite(status_site::SiteArgs),
     /// List every diagnostic code and what it means.
     Codes,
+    /// Print the manifests that install cubist in a Kubernetes cluster (those of `deploy/`).
+    Install(install::InstallArgs),
 }
 
 /// Arguments of `plan` and `apply`.
@@ -129,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Serve { args, listen } => serve::serve(args, listen),
         Command::Codeowners { repo } => codeowners::run(&repo),
         Command::StatusSite(a) => status_site::run(&a),
+        Command::Install(a) => install::run(&a),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");

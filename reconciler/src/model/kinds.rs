@@ -134,6 +134,10 @@ pub enum Target {
         kubeconfig: Option<String>,
         /// Context name.
         context: Option<String>,
+        /// The cluster cubist runs in, through its pod's service account
+        /// (`kube::Config::incluster`); excludes `kubeconfig` and `context`.
+        #[serde(default, rename = "inCluster")]
+        in_cluster: bool,
     },
 }
 

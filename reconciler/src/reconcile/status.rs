@@ -49,6 +49,9 @@ pub(super) fn files(
     for (name, co) in &o.clusters {
         let target = match &model.clusters[name].spec.target {
             crate::model::kinds::Target::Directory { path } => format!("directory {path}"),
+            crate::model::kinds::Target::Kubernetes {
+                in_cluster: true, ..
+            } => "kubernetes in-cluster".to_string(),
             crate::model::kinds::Target::Kubernetes { context, .. } => {
                 format!("kubernetes {}", context.as_deref().unwrap_or("default"))
             }

@@ -1,6 +1,7 @@
 //! Semantic checks over the typed model: each returns diagnostics with its own codes.
 
 pub mod args;
+mod clusters;
 mod dag;
 pub mod quota;
 mod refs;
@@ -93,10 +94,12 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
     })
 }
 
-/// The checks across projects: project quotas against resource-group capacity.
+/// The checks across projects: project quotas against resource-group capacity; and the
+/// clusters' targets.
 pub fn across_projects(model: &Model, diags: &mut Vec<Diagnostic>) {
     quota::capacity(model, diags);
     targets::check(model, diags);
+    clusters::check(model, diags);
 }
 
 /// The cluster capability an engine needs.

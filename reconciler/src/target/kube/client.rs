@@ -179,6 +179,21 @@ fn default_kubeconfig() -> Result<Option<(Kubeconfig, PathBuf)>, PathBuf> {
         .map_err(|_| path)
 }
 
+/// The configuration of the pod cubist runs in: the API server of `KUBERNETES_SERVICE_HOST`
+/// and `KUBERNETES_SERVICE_PORT`, the service account's token and CA certificate.
+pub fn in_cluster_config(cluster: &str) -> Result<Config, KubeError> {
+    let mut config = Config::incluster().map_err(|e| KubeError::Config {
+        cluster: cluster.to_string(),
+        message: format!(
+            "inCluster: true, but cubist does not run in a Kubernetes pod with a service \
+             account ({e}); run it in the cluster (deploy/) or give a kubeconfig instead"
+        ),
+    })?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    Ok(config)
+}
+
 /// Builds a client from a configuration, counting requests into `counts`.
 pub fn build_client(
     config: Config,
@@ -297,6 +312,24 @@ mod tests {
         );
         assert_eq!(expand_tilde(Path::new("/etc/kube")), Path::new("/etc/kube"));
         assert_eq!(expand_tilde(Path::new("~other/x")), Path::new("~other/x"));
+    }
+
+    /// Outside a pod (no `KUBERNETES_SERVICE_HOST`), `inCluster: true` says why it cannot be
+    /// used and what to do instead, rather than fall back to a kubeconfig.
+    #[test]
+    fn in_cluster_outside_a_pod_is_an_error_naming_the_cluster() {
+        match in_cluster_config("prod") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.starts_with("cluster prod: inCluster: true, but"), "{e}");
+                assert!(e.contains("give a kubeconfig instead"), "{e}");
+            }
+            Ok(c) => assert!(
+                std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+                "in-cluster configuration outside a pod: {}",
+                c.cluster_url
+            ),
+        }
     }
 
     #[test]

@@ -100,8 +100,18 @@ impl KubeTarget {
         kubeconfig: Option<&Path>,
         context: Option<&str>,
     ) -> Result<KubeTarget, KubeError> {
-        install_crypto_provider();
         let (config, name) = client::load_config(kubeconfig, context).await?;
+        Self::from_config(config, name)
+    }
+
+    /// A client for the cluster cubist runs in, through its pod's service account
+    /// (`inCluster: true`). Does not contact the cluster.
+    pub fn in_cluster(cluster: &str) -> Result<KubeTarget, KubeError> {
+        Self::from_config(client::in_cluster_config(cluster)?, cluster.to_string())
+    }
+
+    fn from_config(config: ::kube::Config, name: String) -> Result<KubeTarget, KubeError> {
+        install_crypto_provider();
         let counters = Arc::new(Counters::default());
         let client = client::build_client(config, counters.clone(), &name)?;
         Ok(KubeTarget {
@@ -122,20 +132,26 @@ impl KubeTarget {
             TargetSpec::Kubernetes {
                 kubeconfig,
                 context,
-            } => Ok(KubeTarget::connect(
-                kubeconfig
-                    .as_deref()
-                    .map(|k| client::cluster_kubeconfig(name, k))
-                    .transpose()?
-                    .as_deref(),
-                context.as_deref(),
-            )
-            .await?
-            .named(name)
-            .with_options(KubeOptions {
-                revert_manual_edits: spec.self_heal,
-                ..KubeOptions::default()
-            })),
+                in_cluster,
+            } => {
+                let target = if *in_cluster {
+                    KubeTarget::in_cluster(name)?
+                } else {
+                    KubeTarget::connect(
+                        kubeconfig
+                            .as_deref()
+                            .map(|k| client::cluster_kubeconfig(name, k))
+                            .transpose()?
+                            .as_deref(),
+                        context.as_deref(),
+                    )
+                    .await?
+                };
+                Ok(target.named(name).with_options(KubeOptions {
+                    revert_manual_edits: spec.self_heal,
+                    ..KubeOptions::default()
+                }))
+            }
             TargetSpec::Directory { .. } => Err(KubeError::Config {
                 cluster: name.to_string(),
                 message: "the cluster's target is a directory, not kubernetes".into(),
