@@ -285,3 +285,62 @@ fn bad_arguments_are_refused_and_nothing_is_printed() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// Every kind `cubist render` writes for examples-repo (both clusters) is granted by ClusterRole
+/// `cubist` with the verbs an apply and a prune use; a kind the blueprints start rendering
+/// without a rule here fails this test. Resources are the kinds' plural names (each is the
+/// lowercase kind + `s` for what cubist renders).
+#[test]
+fn the_cluster_role_grants_every_kind_cubist_renders() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples-repo");
+    let out = Command::new(env!("CARGO_BIN_EXE_cubist"))
+        .args(["render", repo, "--out"])
+        .arg(out_dir.path())
+        .output()
+        .expect("run cubist render");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rendered = std::collections::BTreeSet::new();
+    let mut stack = vec![out_dir.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                // `<group>_<Kind>_<name>.yaml`; the core group is written `core`.
+                let mut parts = name.splitn(3, '_');
+                if let (Some(group), Some(kind), Some(_)) =
+                    (parts.next(), parts.next(), parts.next())
+                {
+                    let group = if group == "core" { "" } else { group };
+                    rendered.insert((group.to_string(), kind.to_lowercase() + "s"));
+                }
+            }
+        }
+    }
+    assert!(rendered.len() > 10, "{rendered:?}");
+    let role = printed(&[])
+        .into_iter()
+        .find(|o| o["kind"] == "ClusterRole")
+        .expect("a ClusterRole");
+    let role: ClusterRole = serde_json::from_value(role).unwrap();
+    let rules = role.rules.unwrap_or_default();
+    for (group, resource) in &rendered {
+        for verb in ["get", "list", "create", "patch", "delete"] {
+            assert!(
+                rules.iter().any(|r| {
+                    r.api_groups.iter().flatten().any(|g| g == group)
+                        && r.resources.iter().flatten().any(|x| x == resource)
+                        && r.resource_names.is_none()
+                        && r.verbs.iter().any(|v| v == verb)
+                }),
+                "ClusterRole cubist does not grant `{verb}` on {group}/{resource}"
+            );
+        }
+    }
+}

@@ -25,10 +25,6 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../deploy/clusterrolebinding.yaml"),
     ),
     (
-        "member-roles.yaml",
-        include_str!("../../../deploy/member-roles.yaml"),
-    ),
-    (
         "configmap.yaml",
         include_str!("../../../deploy/configmap.yaml"),
     ),
