@@ -222,6 +222,10 @@ pub mod codes {
         ),
         (EMPTY_FILE, "the file holds no manifest"),
         (NO_CLUSTER, "a project is placed on no cluster"),
+        (
+            INTERNAL,
+            "cubist hit an internal error (a bug) on the revision: report it",
+        ),
     ];
     /// File could not be read.
     pub const READ: &str = "E0001";
@@ -301,6 +305,8 @@ pub mod codes {
     pub const COUNTS: &str = "E0805";
     /// Missing cluster capability.
     pub const CAPABILITY: &str = "E0901";
+    /// cubist panicked while reconciling a revision (a bug in cubist; reported by the loop).
+    pub const INTERNAL: &str = "E0998";
     /// Rendering a valid project failed (reported by the reconcile loop, not by validate).
     pub const RENDER: &str = "E0999";
     /// Empty file (warning).

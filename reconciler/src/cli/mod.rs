@@ -73,9 +73,9 @@ pub enum Command {
         /// Loop options.
         #[command(flatten)]
         args: serve::LoopArgs,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
+        /// Server options.
+        #[command(flatten)]
+        server: serve::ServerArgs,
     },
     /// Print a .github/CODEOWNERS: platform admins own clusters/ and templates/, each project's
     /// admins own projects/<p>/.
@@ -118,7 +118,7 @@ pub fn main() -> ExitCode {
         Command::Plan(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, false),
         Command::Apply(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, true),
         Command::Reconcile { args } => serve::reconcile(args),
-        Command::Serve { args, listen } => serve::serve(args, listen),
+        Command::Serve { args, server } => serve::serve(args, server),
         Command::Codeowners { repo } => codeowners::run(&repo),
         Command::StatusSite(a) => status_site::run(&a),
         Command::Codes => {
