@@ -170,3 +170,86 @@ fn html_response(page: Page) -> Response {
     );
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// An empty status tree, or none (the repository was never fetched).
+    struct Fake(bool);
+
+    impl StatusSource for Fake {
+        fn load(&self) -> anyhow::Result<StatusTree> {
+            anyhow::ensure!(self.0, "/secret/cache/mirror-1234.git: not found");
+            Ok(StatusTree::new(BTreeMap::new()))
+        }
+    }
+
+    async fn get(app: &Router, path: &str) -> (u16, String) {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let code = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (code, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_banner_follow_the_loop() {
+        let live = Arc::new(Liveness::new(Duration::from_secs(60), Utc::now()));
+        let app = router_with_liveness(Fake(false), live.clone());
+        assert_eq!(get(&app, "/healthz").await, (200, "ok\n".into()));
+        let (code, why) = get(&app, "/readyz").await;
+        assert_eq!(
+            (code, why.trim()),
+            (503, "the first reconcile pass has not completed yet")
+        );
+
+        // The remote does not answer: the page opens, says why, and hides internal paths.
+        live.pass_failed(
+            Utc::now(),
+            "the repository is not reachable yet: cannot fetch main",
+        );
+        let (code, why) = get(&app, "/readyz").await;
+        assert_eq!(code, 503);
+        assert!(why.contains("not reachable yet"), "{why}");
+        let (code, page) = get(&app, "/").await;
+        assert_eq!(code, 503);
+        assert!(page.contains("reconcile loop stalled since"), "{page}");
+        assert!(page.contains("the repository is not reachable yet: cannot fetch main"));
+        assert!(!page.contains("/secret/cache"), "{page}");
+
+        // A pass completes: ready, no banner.
+        live.pass_completed(Utc::now());
+        assert_eq!(get(&app, "/readyz").await, (200, "ready\n".into()));
+        let app = router_with_liveness(Fake(true), live.clone());
+        let (code, page) = get(&app, "/").await;
+        assert_eq!(code, 200);
+        assert!(!page.contains("stalled"), "{page}");
+
+        // The loop thread ends: every page says so.
+        live.stopped(Utc::now(), "it panicked: boom");
+        let (_, page) = get(&app, "/projects").await;
+        assert!(
+            page.contains("the reconcile loop stopped: it panicked: boom"),
+            "{page}"
+        );
+        assert_eq!(get(&app, "/readyz").await.0, 503);
+    }
+
+    #[tokio::test]
+    async fn a_router_without_liveness_has_no_banner_and_no_probes() {
+        let app = router(Fake(true));
+        let (code, page) = get(&app, "/").await;
+        assert_eq!(code, 200);
+        assert!(!page.contains("stalled"));
+        // Without a loop, /healthz is not a page of the tree either.
+        assert_eq!(get(&app, "/healthz").await.0, 404);
+    }
+}

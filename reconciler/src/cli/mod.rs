@@ -5,6 +5,7 @@ mod codeowners;
 mod kube_plan;
 mod render;
 mod serve;
+mod server;
 mod stages;
 mod status_site;
 mod validate;
@@ -75,7 +76,7 @@ pub enum Command {
         args: serve::LoopArgs,
         /// Server options.
         #[command(flatten)]
-        server: serve::ServerArgs,
+        server: server::ServerArgs,
     },
     /// Print a .github/CODEOWNERS: platform admins own clusters/ and templates/, each project's
     /// admins own projects/<p>/.
@@ -118,7 +119,7 @@ pub fn main() -> ExitCode {
         Command::Plan(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, false),
         Command::Apply(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, true),
         Command::Reconcile { args } => serve::reconcile(args),
-        Command::Serve { args, server } => serve::serve(args, server),
+        Command::Serve { args, server } => server::serve(args, server),
         Command::Codeowners { repo } => codeowners::run(&repo),
         Command::StatusSite(a) => status_site::run(&a),
         Command::Codes => {

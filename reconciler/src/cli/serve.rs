@@ -1,17 +1,16 @@
-//! `cubist reconcile` and `cubist serve`: the GitOps loop, with the status page, `/healthz`,
-//! `/readyz` and the GitHub webhook on one HTTP server.
+//! `cubist reconcile`: the GitOps loop (which `cubist serve`, in `server.rs`, runs next to its
+//! HTTP server).
 
 use crate::reconcile::schedule::{self, Schedule};
 use crate::reconcile::{Config, Reconciler, guard};
-use crate::report::status_branch::{Author, read_status};
+use crate::report::status_branch::Author;
 use crate::source::watch::{DEBOUNCE, DirectoryWatcher, watch_directory};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use cubist_status_ui::Liveness;
-use cubist_status_ui::server::Limits;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// Options shared by `reconcile` and `serve`.
@@ -47,12 +46,12 @@ pub struct LoopArgs {
     pub author: String,
 }
 
-fn cache_dir(args: &LoopArgs) -> PathBuf {
+pub(super) fn cache_dir(args: &LoopArgs) -> PathBuf {
     super::cache_dir(args.cache_dir.as_deref())
 }
 
 /// Builds the loop's configuration; a plain directory becomes a local git repository.
-fn config(args: &LoopArgs) -> Result<Config> {
+pub(super) fn config(args: &LoopArgs) -> Result<Config> {
     let cache = cache_dir(args);
     let author = match args.author.split_once('<') {
         Some((n, e)) => Author {
@@ -100,7 +99,7 @@ fn local_authoring(args: &LoopArgs) -> Option<&Path> {
 }
 
 /// With `--watch`, a watcher that nudges the loop after each burst of saves.
-fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWatcher>> {
+pub(super) fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWatcher>> {
     if !args.watch {
         return Ok(None);
     }
@@ -117,17 +116,15 @@ fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWat
 }
 
 /// Parses `--interval`.
-fn interval(s: &str) -> Result<Duration> {
+pub(super) fn interval(s: &str) -> Result<Duration> {
     duration("--interval", s)
 }
 
-/// Parses the duration `s` of the option `flag`: `60s`, `5m`, `1h`, at least one second.
-fn duration(flag: &str, s: &str) -> Result<Duration> {
-    match crate::render::duration_seconds(s) {
-        Some(0) => anyhow::bail!("{flag} `{s}` must be at least 1s"),
-        Some(secs) => Ok(Duration::from_secs(secs)),
-        None => anyhow::bail!("{flag} `{s}` is not a duration like 30s, 5m or 1h"),
-    }
+/// Parses the duration `s` of the option `flag`: `60s`, `5m`, `1h` (zero is refused).
+pub(super) fn duration(flag: &str, s: &str) -> Result<Duration> {
+    crate::render::duration_seconds(s)
+        .map(Duration::from_secs)
+        .with_context(|| format!("{flag} `{s}` is not a duration like 30s, 5m or 1h"))
 }
 
 /// `cubist reconcile`: the loop without a server.
@@ -142,7 +139,7 @@ pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
 /// Runs the loop: a pass at the interval or when nudged, backoff after failures (one
 /// [`Schedule`]). Each pass is recorded in `liveness`; a panic in a pass is a failed pass (the
 /// reconciler is opened again, as after a restart), never the end of the loop.
-fn run_loop(
+pub(super) fn run_loop(
     args: &LoopArgs,
     cfg: Config,
     nudges: mpsc::Receiver<()>,
@@ -153,43 +150,42 @@ fn run_loop(
     let mut schedule = Schedule::new(interval(&args.interval)?);
     let mut reconciler: Option<Reconciler> = None;
     loop {
-        let connected = reconciler.is_some();
         let pass =
             guard::catch(|| pass(args, &cfg, &mut reconciler, &mut on_ready, &mut on_outcome));
-        let result = pass.unwrap_or_else(|panic| {
-            reconciler = None;
-            Err(anyhow::anyhow!("internal error (cubist panicked): {panic}"))
-        });
+        // Whether the repository was reached: failures before are "not reachable yet".
+        let (result, reached) = match pass {
+            Ok(result) => (result, reconciler.is_some()),
+            Err(panic) => {
+                // Opened again on the next pass, as after a restart.
+                reconciler = None;
+                let e = anyhow::anyhow!("internal error (cubist panicked): {panic}");
+                (Err(e), true)
+            }
+        };
         let wait = match result {
             Ok(()) => {
                 liveness.pass_completed(Utc::now());
                 schedule.succeeded()
             }
+            Err(e) if args.once && !reached => return Err(e),
             Err(e) if args.once => {
-                return if connected || reconciler.is_some() {
-                    eprintln!("cubist: reconcile failed ({e:#})");
-                    Ok(ExitCode::from(1))
-                } else {
-                    Err(e)
-                };
+                eprintln!("cubist: reconcile failed ({e:#})");
+                return Ok(ExitCode::from(1));
             }
             Err(e) => {
                 let wait = schedule.failed();
-                let why = if reconciler.is_some() {
+                let why = if reached {
                     format!("reconcile failed: {e:#}")
                 } else {
                     format!("the repository is not reachable yet: {e:#}")
                 };
                 let why = redact(&why, &cfg.repo);
-                eprintln!(
-                    "cubist: {why}; {}retrying in {}s",
-                    if reconciler.is_some() {
-                        "the last good state keeps serving; "
-                    } else {
-                        ""
-                    },
-                    wait.as_secs()
-                );
+                let keeps = if reached {
+                    "the last good state keeps serving; "
+                } else {
+                    ""
+                };
+                eprintln!("cubist: {why}; {keeps}retrying in {}s", wait.as_secs());
                 liveness.pass_failed(Utc::now(), &why);
                 wait
             }
@@ -271,134 +267,31 @@ fn redact(message: &str, repo: &str) -> String {
     }
 }
 
-/// The status page's data: the status branch of the mirror, once the loop has opened it.
-struct GitStatus {
-    mirror: Arc<OnceLock<PathBuf>>,
-    branch: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl cubist_status_ui::StatusSource for GitStatus {
-    fn load(&self) -> Result<cubist_status_ui::StatusTree> {
-        let mirror = self
-            .mirror
-            .get()
-            .context("the repository has not been fetched yet")?;
-        let repo = git2::Repository::open_bare(mirror)?;
-        Ok(cubist_status_ui::StatusTree::new(read_status(
-            &repo,
-            &self.branch,
-        )?))
+    #[test]
+    fn credentials_of_the_repository_url_are_not_repeated() {
+        let url = "https://bot:s3cr3t@git.example.com/acme/platform.git";
+        let message = format!("cannot fetch main from {url}: 401");
+        let redacted = redact(&message, url);
+        assert!(!redacted.contains("s3cr3t"), "{redacted}");
+        assert!(redacted.contains("https://***@git.example.com/acme/platform.git"));
+        assert_eq!(redact("no url here", "/srv/platform"), "no url here");
     }
-}
 
-/// Options of `cubist serve`'s HTTP server.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ServerArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// Time a client has to send a request's head (and, on a kept-alive connection, to start
-    /// the next request) before the connection is closed.
-    #[arg(long, default_value = "10s")]
-    pub header_timeout: String,
-    /// A connection on which nothing was read or written for this long is closed.
-    #[arg(long, default_value = "60s")]
-    pub idle_timeout: String,
-    /// Connections served at once; more wait in the listen backlog until one closes.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
-}
-
-impl ServerArgs {
-    fn limits(&self) -> Result<Limits> {
-        Ok(Limits {
-            header_timeout: duration("--header-timeout", &self.header_timeout)?,
-            idle_timeout: duration("--idle-timeout", &self.idle_timeout)?,
-            max_connections: self.max_connections as usize,
-        })
-    }
-}
-
-/// `cubist serve`: the loop plus the status page (and the webhook when a secret is set). The
-/// server opens at once, before the repository was ever reached: the page and `/readyz` say
-/// why the loop is not live.
-pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
-    let cfg = config(&args)?;
-    let limits = server.limits()?;
-    let liveness = Arc::new(Liveness::new(interval(&args.interval)?, Utc::now()));
-    let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
-    let _watcher = watch(&args, nudge_tx.clone())?;
-    let (reconciled_tx, reconciled_rx) = crate::review::reconciled_channel();
-    let mirror = Arc::new(OnceLock::new());
-    let rt = tokio::runtime::Runtime::new()?;
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(&server.listen))
-        .with_context(|| format!("cannot listen on {}", server.listen))?;
-    let (loop_args, loop_cfg, loop_live, loop_mirror) =
-        (args.clone(), cfg.clone(), liveness.clone(), mirror.clone());
-    std::thread::spawn(move || {
-        let ended = guard::catch(|| {
-            run_loop(
-                &loop_args,
-                loop_cfg,
-                nudge_rx,
-                &loop_live,
-                |r| {
-                    let _ = loop_mirror.set(r.mirror().path().to_path_buf());
-                },
-                |o| reconciled_tx.send(o),
-            )
-        });
-        let why = match ended {
-            Ok(Ok(_)) => "it ended (--once)".to_string(),
-            Ok(Err(e)) => format!("{e:#}"),
-            Err(panic) => format!("it panicked: {panic}"),
-        };
-        eprintln!("cubist: the reconcile loop stopped: {why}");
-        loop_live.stopped(Utc::now(), &why);
-    });
-    rt.block_on(async move {
-        let mut app = cubist_status_ui::server::router_with_liveness(
-            GitStatus {
-                mirror,
-                branch: args.status_branch.clone(),
-            },
-            liveness,
+    #[test]
+    fn durations_are_whole_seconds_of_at_least_one() {
+        assert_eq!(
+            duration("--interval", "5m").unwrap(),
+            Duration::from_secs(300)
         );
-        let secret = std::env::var("CUBIST_WEBHOOK_SECRET").ok();
-        match cubist_webhook::WebhookConfig::from_secret(secret) {
-            Ok(webhook) => {
-                let (queue, events) = cubist_webhook::event_queue(256);
-                app = app.merge(cubist_webhook::router(webhook, queue));
-                // The repository the loop resolved (a plain directory becomes a local repo).
-                let reviewer = crate::review::Reviewer::from_env(
-                    &cfg.repo,
-                    &args.branch,
-                    cache_dir(&args).join("review"),
-                )
-                .unwrap_or_else(|e| {
-                    eprintln!("cubist: pull request review disabled: {e:#}");
-                    None
-                });
-                if reviewer.is_some() {
-                    println!("pull request review: on");
-                }
-                tokio::spawn(crate::review::run(
-                    events,
-                    reconciled_rx,
-                    reviewer,
-                    args.branch.clone(),
-                    move || {
-                        let _ = nudge_tx.send(());
-                    },
-                ));
-                println!("webhook: POST /hooks/github");
-            }
-            Err(e) => println!("{e}"),
-        }
-        println!("status page: http://{}/", listener.local_addr()?);
-        cubist_status_ui::server::serve(listener, app, limits).await?;
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        let zero = duration("--header-timeout", "0s").unwrap_err().to_string();
+        assert!(
+            zero.contains("--header-timeout `0s` is not a duration"),
+            "{zero}"
+        );
+        assert!(duration("--interval", "soon").is_err());
+    }
 }
