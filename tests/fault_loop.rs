@@ -227,7 +227,11 @@ fn a_panic_holds_the_revision_and_the_loop_goes_on() {
     std::fs::write(work.join("poison"), "x").unwrap();
     let poisoned = push(&work, &remote);
     let line = p.wait_for(|l| l.starts_with(&format!("reconciled {}", &poisoned[..7])));
-    assert!(line.contains("1 error(s)"), "{line}");
+    assert!(
+        line.contains("1 error(s)"),
+        "{line}: is the binary built with the test hooks (`cargo build --workspace --bin cubist` \
+         turns on the feature test-hooks for the tests)?"
+    );
     let held = summary(&remote);
     assert_eq!(held.revision, poisoned);
     let internal = held

@@ -75,7 +75,8 @@ impl Reconciler {
     }
 
     /// Writes the status of a revision whose pass panicked: every project held at its last
-    /// good revision, every cluster not applied, and the internal error. Until the next commit
+    /// good revision, every cluster failed (nothing, or only part, of the revision was
+    /// applied), and the internal error. Until the next commit
     /// the revision is not tried again (a panic is a bug that would come back).
     fn hold_after_panic(&mut self, head: Oid, message: &str) -> Result<Outcome> {
         let started = Instant::now();
@@ -91,7 +92,7 @@ impl Reconciler {
                 ..Model::default()
             },
         };
-        let why = "not applied: cubist hit an internal error on this revision";
+        let why = "not applied (or only in part): cubist hit an internal error on this revision";
         let clusters = last
             .iter()
             .flat_map(|l| &l.outcome.clusters)
