@@ -143,6 +143,16 @@ impl Drop for Proc {
     }
 }
 
+/// CPU time (user + system, in clock ticks) a child has used so far, from `/proc`.
+fn cpu_ticks(child: &Child) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    // Fields after the command name (which may hold spaces): state is the 3rd field overall,
+    // utime and stime the 14th and 15th.
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
 fn cubist(args: &[&str], repo: &str, cache: &Path) -> Command {
     let mut cmd = Command::new(cubist_binary());
     cmd.args(args)
@@ -193,9 +203,13 @@ fn reconcile_waits_and_backs_off_while_the_remote_is_down() {
     let mut p = Proc::start(cubist(&["reconcile"], remote.to_str().unwrap(), &cache));
     p.wait_for(|l| l.starts_with("reconciled "));
     p.wait_for(|l| l.starts_with("  cluster cluster-0: "));
-    // Idle at a 1 s interval: a handful of polls in 3 s, each printing nothing.
+    // Idle at a 1 s interval: a handful of polls in 3 s, each printing nothing and using a
+    // few milliseconds of CPU (a loop that does not wait burns all it gets).
+    let before = cpu_ticks(&p.child);
     let idle = p.lines_during(Duration::from_secs(3));
+    let used = cpu_ticks(&p.child) - before;
     assert!(idle.is_empty(), "idle polls printed: {idle:?}");
+    assert!(used < 50, "{used} CPU ticks (1/100 s) in 3 s of idling");
     // The remote goes away: 1 s, 2 s, 4 s backoff, so at most four attempts fail in 5 s.
     std::fs::rename(&remote, tmp.path().join("gone.git")).unwrap();
     let lines = p.lines_during(Duration::from_secs(5));

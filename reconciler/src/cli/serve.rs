@@ -255,7 +255,7 @@ fn pass(
 
 /// `message` with the credentials of the repository URL `repo` (`user:token@`), if it has
 /// any, replaced by `***`: messages go to the log, the page and `/readyz`.
-fn redact(message: &str, repo: &str) -> String {
+pub(super) fn redact(message: &str, repo: &str) -> String {
     let Some((scheme_end, at)) = repo.find("://").zip(repo.find('@')) else {
         return message.to_string();
     };

@@ -3,7 +3,7 @@
 //! repository was ever reached, and serves within limits (header-read and idle timeouts, a
 //! connection cap).
 
-use super::serve::{LoopArgs, cache_dir, config, duration, interval, run_loop, watch};
+use super::serve::{LoopArgs, cache_dir, config, duration, interval, redact, run_loop, watch};
 use crate::reconcile::guard;
 use crate::report::status_branch::read_status;
 use anyhow::{Context, Result};
@@ -79,6 +79,7 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", server.listen))?;
     let (loop_args, loop_cfg, loop_live, loop_mirror) =
         (args.clone(), cfg.clone(), liveness.clone(), mirror.clone());
+    let loop_cfg_repo = cfg.repo.clone();
     std::thread::spawn(move || {
         let ended = guard::catch(|| {
             run_loop(
@@ -94,7 +95,7 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
         });
         let why = match ended {
             Ok(Ok(_)) => "it ended (--once)".to_string(),
-            Ok(Err(e)) => format!("{e:#}"),
+            Ok(Err(e)) => redact(&format!("{e:#}"), &loop_cfg_repo),
             Err(panic) => format!("it panicked: {panic}"),
         };
         eprintln!("cubist: the reconcile loop stopped: {why}");

@@ -213,6 +213,9 @@ impl ClusterOutcome {
     }
 }
 
+/// The backoff of the loop and of each cluster, kept here for callers of the older path.
+pub use schedule::{MAX_BACKOFF, backoff};
+
 /// The reconcile loop's state.
 pub struct Reconciler {
     cfg: Config,
