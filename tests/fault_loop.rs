@@ -172,7 +172,8 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     )
     .unwrap();
     let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    s.read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("GET {path}: no answer: {e}"));
     let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (code, body.to_string())
