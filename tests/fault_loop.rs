@@ -385,3 +385,39 @@ fn slow_clients_do_not_starve_the_server() {
     let (code, _) = get(&addr, "/");
     assert_eq!(code, 200);
 }
+
+#[test]
+fn a_connection_on_which_nothing_moves_is_closed_after_the_idle_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_work, remote, _) = fixture(tmp.path());
+    let cache = tmp.path().join("cache");
+    // The header timeout is far longer than the test waits: only the idle timeout can close it.
+    let mut cmd = cubist(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-timeout",
+            "1h",
+            "--idle-timeout",
+            "1s",
+        ],
+        remote.to_str().unwrap(),
+        &cache,
+    );
+    cmd.env_remove("CUBIST_WEBHOOK_SECRET");
+    let mut p = Proc::start(cmd);
+    let addr = p.address();
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    stalled.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 1024];
+    if let Err(e) = stalled.read(&mut buf) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "the idle connection was not closed: {e}"
+        );
+    }
+    assert_eq!(get(&addr, "/healthz").0, 200);
+}
