@@ -11,7 +11,6 @@ use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summa
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, init_and_commit};
-use cubist_tests::require_kube_local;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -57,8 +56,11 @@ fn poll_until_outcome(r: &mut Reconciler, timeout: Duration) -> Outcome {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
-    require_kube_local!();
     let server = Server::start(None);
     let rt = runtime();
     let client = rt.block_on(async {

@@ -16,11 +16,11 @@ use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, REVISION_ANNOTATION, RenderedSet,
     SOURCE_ANNOTATION, content_hash, render,
 };
+use cubist_tests::corpus::examples_repo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const CRD_KINDS: &[&str] = &[
@@ -48,14 +48,6 @@ const BUILTIN_KINDS: &[&str] = &[
     "Service",
     "HorizontalPodAutoscaler",
 ];
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn examples_repo() -> PathBuf {
-    manifest_dir().join("../examples-repo")
-}
 
 fn load_examples() -> Model {
     let snapshot = cubist::source::snapshot_dir(&examples_repo()).expect("snapshot examples-repo");
@@ -213,29 +205,8 @@ struct Crd {
 fn crds() -> &'static BTreeMap<(String, String), Crd> {
     static C: OnceLock<BTreeMap<(String, String), Crd>> = OnceLock::new();
     C.get_or_init(|| {
-        let dir = manifest_dir().join("../../shared/reference/crds");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-            .map(|e| e.expect("dir entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        files.sort();
-        // Parse in parallel: the Argo CRDs are megabytes of YAML.
-        let parsed: Vec<Vec<Value>> = std::thread::scope(|s| {
-            let handles: Vec<_> = files
-                .iter()
-                .map(|p| s.spawn(move || parse_yaml(p)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("parse thread"))
-                .collect()
-        });
         let mut out = BTreeMap::new();
-        for doc in parsed.into_iter().flatten() {
-            if doc["kind"] != "CustomResourceDefinition" {
-                continue;
-            }
+        for doc in cubist_tests::reference::crds(&[]) {
             let group = str_at(&doc, "/spec/group").to_string();
             let kind = str_at(&doc, "/spec/names/kind").to_string();
             let mut versions = BTreeMap::new();
@@ -274,14 +245,6 @@ fn crds() -> &'static BTreeMap<(String, String), Crd> {
     })
 }
 
-fn parse_yaml(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let docs = cubist::model::yaml::parse_documents(&path.display().to_string(), &text)
-        .unwrap_or_else(|d| panic!("{}:{}: {}", path.display(), d.line, d.message));
-    docs.into_iter().map(|d| d.json).collect()
-}
-
 /// Validates one object against its CRD; returns the failures (object, instance path, message).
 fn validate_crd(what: &str, v: &Value) -> Result<Vec<String>, String> {
     let (group, version) = str_at(v, "/apiVersion")
@@ -302,6 +265,10 @@ fn validate_crd(what: &str, v: &Value) -> Result<Vec<String>, String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_reference_crds),
+    ignore = "needs ../shared/reference/crds (upstream CRDs); see README, Tests"
+)]
 fn custom_resources_and_engine_objects_match_the_upstream_crds() {
     let mut failures = Vec::new();
     let mut seen_crd: BTreeSet<String> = BTreeSet::new();
@@ -370,6 +337,10 @@ fn custom_resources_and_engine_objects_match_the_upstream_crds() {
 
 /// The converted schemas reject what the apiserver rejects (so the check above means something).
 #[test]
+#[cfg_attr(
+    not(has_reference_crds),
+    ignore = "needs ../shared/reference/crds (upstream CRDs); see README, Tests"
+)]
 fn crd_check_rejects_unknown_fields_and_wrong_types() {
     let (_, sets) = rendered();
     let wt = sets["local"]

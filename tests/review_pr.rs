@@ -42,6 +42,10 @@ fn changed_on_local(description: &Value) -> usize {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn cycle_fails_fix_turns_the_same_comment_green_and_merge_is_reported() {
     let github = FakeGitHub::default();
     let server = github.start().await;
@@ -251,6 +255,10 @@ async fn cycle_fails_fix_turns_the_same_comment_green_and_merge_is_reported() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn plan_command_from_a_writer_replans_the_current_head() {
     let github = FakeGitHub::default();
     let server = github.start().await;

@@ -1,24 +1,28 @@
 //! `cubist plan` and `cubist apply` against each cluster's target.
 
-use super::Format;
 use super::stages::load_and_render;
+use super::{Format, PlanArgs};
 use crate::model::kinds::Target as TargetSpec;
 use crate::report::plan;
+use crate::target::guard::{Allowances, guard};
 use crate::target::select::directory_target;
 use crate::target::{Plan, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 
-pub(super) fn run(
-    repo: &Path,
-    cluster: Option<&str>,
-    format: Format,
-    apply: bool,
-) -> anyhow::Result<ExitCode> {
-    let Some(r) = load_and_render(repo, cluster)? else {
+/// Plans every cluster (of `args.cluster`), holding the deletions the prune guard stops unless
+/// `--allow-prune`; with `apply`, applies directory targets. Exit 1 when something failed or
+/// deletions were held by `apply`.
+pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
+    let (repo, format) = (args.repo.as_path(), args.format);
+    let Some(r) = load_and_render(repo, args.cluster.as_deref())? else {
         return Ok(ExitCode::from(1));
+    };
+    let allow = if args.allow_prune {
+        Allowances::all()
+    } else {
+        Allowances::default()
     };
     let mut plans: Vec<Plan> = Vec::new();
     let mut skipped = Vec::new();
@@ -35,7 +39,8 @@ pub(super) fn run(
             }
             let _span = tracing::info_span!("plan", cluster = %name).entered();
             match super::kube_plan::plan(repo, name, spec, set) {
-                Ok((p, note)) => {
+                Ok((mut p, note)) => {
+                    guard(&mut p, spec.prune_limit, &allow);
                     if let Some(n) = note {
                         eprintln!("note: {n}");
                     }
@@ -55,7 +60,8 @@ pub(super) fn run(
                 continue;
             }
         };
-        let p = target.plan(set)?;
+        let mut p = target.plan(set)?;
+        guard(&mut p, spec.prune_limit, &allow);
         if apply {
             let _span = tracing::info_span!("apply", cluster = %name).entered();
             let bar = progress_bar(p.changes.len() as u64, name);
@@ -65,6 +71,13 @@ pub(super) fn run(
                 eprintln!("error: cluster {name}: {obj}: {err}");
             }
             failed |= !report.failed.is_empty();
+            if let Some(h) = &p.held {
+                failed = true;
+                eprintln!(
+                    "error: cluster {name}: {} deletion(s) held by the prune guard; rerun with --allow-prune to delete them",
+                    h.changes.len()
+                );
+            }
             tracing::info!(
                 created = report.created,
                 updated = report.updated,

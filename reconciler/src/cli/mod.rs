@@ -104,6 +104,10 @@ pub struct PlanArgs {
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Allow deletions the prune guard would hold (a whole project, every object, or more
+    /// than the cluster's `pruneLimit`).
+    #[arg(long)]
+    allow_prune: bool,
 }
 
 /// Exit code for usage and I/O errors.
@@ -116,8 +120,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { repo, format } => validate::run(&repo, format),
         Command::Render { repo, out, cluster } => render::run(&repo, &out, cluster.as_deref()),
-        Command::Plan(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, false),
-        Command::Apply(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, true),
+        Command::Plan(a) => apply::run(&a, false),
+        Command::Apply(a) => apply::run(&a, true),
         Command::Reconcile { args } => serve::reconcile(args),
         Command::Serve { args, server } => server::serve(args, server),
         Command::Codeowners { repo } => codeowners::run(&repo),

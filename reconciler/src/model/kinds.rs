@@ -113,6 +113,9 @@ pub struct ClusterSpec {
     /// Re-apply objects changed by hand.
     #[serde(default)]
     pub self_heal: bool,
+    /// Most deletions one reconcile may make without an allowance (default `50%`).
+    #[serde(default)]
+    pub prune_limit: Option<crate::target::guard::PruneLimit>,
 }
 
 /// Where a cluster's objects go.

@@ -7,6 +7,7 @@ use super::{ClusterOutcome, Owned};
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::ObjectKey;
 use crate::target::desired::Desired;
+use crate::target::guard::{Allowances, PruneLimit, guard};
 use crate::target::kube::{KubeError, KubeTarget};
 use crate::target::memory::Memory;
 use crate::target::select::directory_target;
@@ -38,6 +39,8 @@ pub(super) struct Clusters {
     resumed: BTreeMap<String, Inventory>,
     /// What each directory target saw last: unchanged files are not read again.
     memories: BTreeMap<String, Memory>,
+    /// Deletions the newest reconciled commits allow (prune guard), also for refresh passes.
+    allow: Allowances,
 }
 
 /// A Kubernetes cluster's client and memory between passes.
@@ -74,7 +77,14 @@ impl Clusters {
             applied_at: BTreeMap::new(),
             resumed: BTreeMap::new(),
             memories: BTreeMap::new(),
+            allow: Allowances::default(),
         }
+    }
+
+    /// Sets the deletions the reconciled commits allow (their `Cubist-Allow-Prune:` trailers),
+    /// used until the next reconcile.
+    pub(super) fn set_allowances(&mut self, allow: Allowances) {
+        self.allow = allow;
     }
 
     /// Seeds a cluster's inventory, read from the status branch after a restart: git is the only
@@ -128,7 +138,8 @@ impl Clusters {
             Ok(t) => t.with_memory(memory),
             Err(why) => return ClusterOutcome::failed(desired, why),
         };
-        match target.plan_desired(&desired).and_then(|p| {
+        match target.plan_desired(&desired).and_then(|mut p| {
+            guard(&mut p, spec.prune_limit, &self.allow);
             // A test-only pause point (see `test_hook`), a no-op otherwise.
             target
                 .apply(&p, &mut super::test_hook::apply_progress())
@@ -137,7 +148,12 @@ impl Clusters {
             Ok((plan, report)) => {
                 let now = Utc::now();
                 self.applied_at.insert(name.to_string(), now);
-                let inventory = if report.failed.is_empty() {
+                let inventory = if let Some(inv) =
+                    plan.held.as_ref().and_then(|_| target.inventory().ok())
+                {
+                    // Held deletions stay owned: the target's inventory lists them.
+                    Owned::Listed(Inventory::clone(&inv))
+                } else if report.failed.is_empty() {
                     Owned::Desired
                 } else {
                     let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
@@ -207,6 +223,7 @@ impl Clusters {
                 inventory: slot.inventory.clone(),
                 desired: set,
                 apply,
+                allow: self.allow.clone(),
             };
             jobs.push(job);
         }
@@ -265,6 +282,7 @@ struct Job {
     inventory: Inventory,
     desired: Desired,
     apply: bool,
+    allow: Allowances,
 }
 
 type JobResult = (
@@ -282,6 +300,7 @@ impl Job {
             inventory,
             desired,
             apply,
+            allow,
         } = self;
         let target = match target {
             Some(t) => t,
@@ -290,23 +309,29 @@ impl Job {
                 Err(e) => return (name, None, Err((desired, e))),
             },
         };
-        let result = pass(&target, &inventory, desired, apply).await;
+        let limit = spec.prune_limit;
+        let result = pass(&target, &inventory, desired, apply, limit, &allow).await;
         (name, Some(target), result)
     }
 }
 
-/// Plan against live state; apply when asked, else report what differs as drift; then health.
+/// Plan against live state, hold deletions the prune guard stops; apply when asked,
+/// else report what differs as drift; then health.
 async fn pass(
     target: &KubeTarget,
     inventory: &Inventory,
     desired: Desired,
     apply: bool,
+    limit: Option<PruneLimit>,
+    allow: &Allowances,
 ) -> Result<ClusterOutcome, (Desired, KubeError)> {
     let set = desired.to_set();
-    let plan = match target.plan(&set, inventory).await {
+    let mut plan = match target.plan(&set, inventory).await {
         Ok(p) => p,
         Err(e) => return Err((desired, e)),
     };
+    // Held deletions are neither applied nor drift: the cluster is Held.
+    guard(&mut plan, limit, allow);
     let mut co = ClusterOutcome {
         desired,
         ..Default::default()

@@ -37,10 +37,13 @@ impl Reconciler {
         head: Oid,
         pass: impl FnOnce(&mut Self) -> Result<Option<Outcome>>,
     ) -> Result<Option<Outcome>> {
+        // Prune allowances count from the last revision that reached the clusters.
+        let allow_since = self.allow_since;
         match catch(|| pass(self)) {
             Ok(result) => result,
             Err(message) => {
                 tracing::error!(revision = %head, panic = %message, "reconcile panicked");
+                self.allow_since = allow_since;
                 self.forget_caches();
                 self.hold_after_panic(head, &message).map(Some)
             }

@@ -17,6 +17,7 @@ use crate::render::{Blueprints, ObjectKey, render_project};
 use crate::report::status_branch::{Author, Written, write_status};
 use crate::source::git::GitMirror;
 use crate::target::desired::{Desired, Group, group};
+use crate::target::guard::Allowances;
 use crate::target::kube::Health;
 use crate::target::{ApplyReport, Inventory, Plan};
 use anyhow::{Context, Result};
@@ -229,6 +230,9 @@ pub struct Reconciler {
     status_written: Written,
     clusters: Clusters,
     last: Option<Last>,
+    /// The last revision whose clusters were planned (at start, the status branch's):
+    /// `Cubist-Allow-Prune:` trailers are read from the commits after it.
+    allow_since: Option<Oid>,
 }
 
 /// The last reconcile, kept for refresh passes between revisions.
@@ -292,6 +296,7 @@ impl Reconciler {
             reader: inputs::Reader::default(),
             status_memo: status::Memo::default(),
             status_written: Written::default(),
+            allow_since: None,
         };
         r.fetch()?;
         r.resume();
@@ -323,6 +328,7 @@ impl Reconciler {
         let Some(summary) = self.resume_inventories() else {
             return;
         };
+        self.allow_since = Oid::from_str(&summary.revision).ok();
         // A revision synced everywhere is not reconciled again after a restart; Kubernetes
         // clusters are, so that their drift and health are looked at from the start (a no-change
         // plan writes nothing).
@@ -581,6 +587,9 @@ impl Reconciler {
                 let cluster = name.clone();
                 desired.insert(name.clone(), Desired { cluster, projects });
             }
+            let allow = Allowances::between(self.mirror.repo(), revision, self.allow_since);
+            self.clusters.set_allowances(allow);
+            self.allow_since = Some(revision);
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
         }
         timings.apply = split();

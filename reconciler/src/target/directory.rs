@@ -255,10 +255,16 @@ impl Target for DirectoryTarget {
 
     fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
         let mut report = ApplyReport::default();
+        // Projects with held deletions own more than their group: look at them again.
+        let mut unsettled: HashSet<Option<String>> = plan
+            .held
+            .iter()
+            .flat_map(|h| h.changes.iter().map(|c| c.project.clone()))
+            .collect();
         if plan.is_empty() && self.root.join(INVENTORY_FILE).exists() {
             report.unchanged = plan.len();
             if let Some(m) = &self.memory {
-                m.applied(&HashSet::new());
+                m.applied(&unsettled);
             }
             return Ok(report);
         }
@@ -281,7 +287,6 @@ impl Target for DirectoryTarget {
         if !claimed.is_empty() {
             self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
         }
-        let mut unsettled = HashSet::new();
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
