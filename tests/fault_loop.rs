@@ -256,8 +256,9 @@ fn a_panic_holds_the_revision_and_the_loop_goes_on() {
         .unwrap_or_else(|| panic!("no internal error in {:?}", held.errors));
     assert!(internal.message.contains("internal error"), "{internal:?}");
     assert!(internal.message.contains("report"), "{internal:?}");
+    assert!(!held.clusters.is_empty(), "the clusters are listed");
     assert!(
-        held.clusters.iter().all(|c| c.state != SyncState::Synced),
+        held.clusters.iter().all(|c| c.state == SyncState::Failed),
         "a panicked revision is not shown synced: {:?}",
         held.clusters
     );
