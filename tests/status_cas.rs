@@ -7,6 +7,7 @@
 use cubist::report::status_branch::{
     Author, StatusFile, StatusFiles, Written, read_status, write_status,
 };
+use cubist_tests::procs::{Running, spawn};
 use cubist_tests::repo::git;
 use git2::{Oid, Repository};
 use std::path::PathBuf;
@@ -60,6 +61,38 @@ impl Remote {
             path,
             url,
         }
+    }
+
+    /// Serves the (bare) repository with `git daemon`, pushes allowed: a network transport
+    /// (git's own upload-pack and receive-pack, over TCP). Returns the daemon and its URL.
+    fn served(&self) -> (Running, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = self.path.parent().unwrap();
+        // git-daemon itself: `git daemon` would run it as a child that outlives a killed `git`.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap()
+            .stdout;
+        let exec_path = PathBuf::from(String::from_utf8(exec_path).unwrap().trim());
+        let mut cmd = Command::new(exec_path.join("git-daemon"));
+        cmd.args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
+            .args(["--listen=127.0.0.1", &format!("--port={port}")])
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base);
+        let (daemon, _) = spawn(cmd);
+        // Generous, only so that a daemon that never listens does not hang the test.
+        let listening = (0..300).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(listening, "git daemon did not listen on port {port}");
+        let name = self.path.file_name().unwrap().to_string_lossy();
+        (daemon, format!("git://127.0.0.1:{port}/{name}"))
     }
 
     fn repo(&self) -> Repository {
@@ -160,10 +193,13 @@ fn check(remote: &Remote, writes: &[Writes], errors: &[String]) {
 
 /// `n` writer threads through `remote`.
 fn threads(remote: &Remote, n: usize) {
+    threads_by(remote, &remote.url, n);
+}
+
+/// `n` writer threads through `remote`, reached at `url`.
+fn threads_by(remote: &Remote, url: &str, n: usize) {
     let results: Vec<(Writes, Vec<String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|w| s.spawn(move || writer(&remote.url, w)))
-            .collect();
+        let handles: Vec<_> = (0..n).map(|w| s.spawn(move || writer(url, w))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let (writes, errors): (Vec<Writes>, Vec<Vec<String>>) = results.into_iter().unzip();
@@ -188,6 +224,14 @@ fn threads_share_a_working_repository_by_path() {
 #[test]
 fn threads_share_a_working_repository_by_file_url() {
     threads(&Remote::working(true), 2);
+}
+
+/// Over a network transport, the remote's receive-pack compares the old id under its lock.
+#[test]
+fn threads_share_a_bare_remote_over_the_git_protocol() {
+    let remote = Remote::bare(false);
+    let (_daemon, url) = remote.served();
+    threads_by(&remote, &url, 3);
 }
 
 /// Two writer processes (this test executable, running [`child_writer`]) and one thread.
@@ -343,8 +387,12 @@ fn mirror_status_ref_not_a_commit_is_set_aside_and_rebuilt() {
 /// is refused with the ref, what it points at and the fix, and the remote is left as it was.
 #[test]
 fn remote_status_ref_not_a_commit_is_refused_with_the_fix() {
-    for by_url in [true, false] {
-        let remote = Remote::bare(by_url);
+    for transport in ["file", "path", "git"] {
+        let remote = Remote::bare(transport == "file");
+        let served = (transport == "git").then(|| remote.served());
+        let url = served
+            .as_ref()
+            .map_or(remote.url.as_str(), |(_, url)| url.as_str());
         let repo = remote.repo();
         let (tree, _) = non_commits(&repo)[0];
         point_ref(&repo, REFNAME, tree);
@@ -352,7 +400,7 @@ fn remote_status_ref_not_a_commit_is_refused_with_the_fix() {
         let mirror = Repository::init_bare(dir.path()).unwrap();
         let err = write_status(
             &mirror,
-            Some(&remote.url),
+            Some(url),
             BRANCH,
             &Author::default(),
             "s\n",
@@ -361,7 +409,7 @@ fn remote_status_ref_not_a_commit_is_refused_with_the_fix() {
         )
         .expect_err("a remote status ref that is not a commit is refused");
         let text = format!("{err:#}");
-        for part in [REFNAME, "tree", &tree.to_string(), "git push", &remote.url] {
+        for part in [REFNAME, "tree", &tree.to_string(), "git push", url] {
             assert!(text.contains(part), "{part:?} missing from: {text}");
         }
         assert_eq!(repo.refname_to_id(REFNAME).unwrap(), tree, "left as it was");
