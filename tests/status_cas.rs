@@ -33,7 +33,12 @@ impl Remote {
     /// A bare repository that keeps a reflog of its branches (git's default is none when bare).
     fn bare(by_url: bool) -> Remote {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("remote.git");
+        // By URL, a name to percent-encode.
+        let path = tmp.path().join(if by_url {
+            "status remote.git"
+        } else {
+            "remote.git"
+        });
         std::fs::create_dir(&path).unwrap();
         git(&path, &["init", "-q", "--bare"]);
         git(&path, &["config", "core.logAllRefUpdates", "true"]);
@@ -52,7 +57,7 @@ impl Remote {
 
     fn new(tmp: TempDir, path: PathBuf, by_url: bool) -> Remote {
         let url = if by_url {
-            format!("file://{}", path.display())
+            format!("file://{}", path.display()).replace(' ', "%20")
         } else {
             path.display().to_string()
         };

@@ -45,7 +45,7 @@ pub fn write_status(
     status: &StatusFiles,
     written: &mut Written,
 ) -> Result<Oid> {
-    let remote = remote.map(Remote::open);
+    let remote = remote.map(Remote::open).transpose()?;
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
