@@ -211,24 +211,22 @@ fn threads_by(remote: &Remote, url: &str, n: usize) {
     check(remote, &writes, &errors.concat());
 }
 
+/// Three writer threads (two on a working repository) through each local transport.
 #[test]
-fn threads_share_a_bare_remote_by_file_url() {
-    threads(&Remote::bare(true), 3);
-}
-
-#[test]
-fn threads_share_a_bare_remote_by_path() {
-    threads(&Remote::bare(false), 3);
-}
-
-#[test]
-fn threads_share_a_working_repository_by_path() {
-    threads(&Remote::working(false), 3);
-}
-
-#[test]
-fn threads_share_a_working_repository_by_file_url() {
-    threads(&Remote::working(true), 2);
+fn threads_share_each_local_transport() {
+    for (what, remote, writers) in [
+        ("a bare repository by file:// URL", Remote::bare(true), 3),
+        ("a bare repository by path", Remote::bare(false), 3),
+        ("a working repository by path", Remote::working(false), 3),
+        (
+            "a working repository by file:// URL",
+            Remote::working(true),
+            2,
+        ),
+    ] {
+        eprintln!("writers through {what}");
+        threads(&remote, writers);
+    }
 }
 
 /// Over a network transport, the remote's receive-pack compares the old id under its lock.
@@ -323,6 +321,23 @@ fn one_file(round: usize) -> StatusFiles {
     files
 }
 
+/// One status commit through `url`, from a new mirror.
+fn write_once(url: &str) -> anyhow::Result<Oid> {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = Repository::init_bare(dir.path()).unwrap();
+    let author = Author::default();
+    let mut written = Written::default();
+    write_status(
+        &mirror,
+        Some(url),
+        BRANCH,
+        &author,
+        "s\n",
+        &one_file(1),
+        &mut written,
+    )
+}
+
 /// Without a remote the mirror is the only record: a status ref that is not a commit is kept
 /// under `refs/cubist/broken/` (when the object exists) and a new history is started, once.
 #[test]
@@ -401,18 +416,7 @@ fn remote_status_ref_not_a_commit_is_refused_with_the_fix() {
         let repo = remote.repo();
         let (tree, _) = non_commits(&repo)[0];
         point_ref(&repo, REFNAME, tree);
-        let dir = tempfile::tempdir().unwrap();
-        let mirror = Repository::init_bare(dir.path()).unwrap();
-        let err = write_status(
-            &mirror,
-            Some(url),
-            BRANCH,
-            &Author::default(),
-            "s\n",
-            &one_file(1),
-            &mut Written::default(),
-        )
-        .expect_err("a remote status ref that is not a commit is refused");
+        let err = write_once(url).expect_err("a remote status ref that is not a commit is refused");
         let text = format!("{err:#}");
         for part in [REFNAME, "tree", &tree.to_string(), "git push", url] {
             assert!(text.contains(part), "{part:?} missing from: {text}");
@@ -427,19 +431,8 @@ fn remote_status_ref_not_a_commit_is_refused_with_the_fix() {
 fn checked_out_status_branch_is_refused() {
     let remote = Remote::working(false);
     git(&remote.path, &["checkout", "-q", "-b", BRANCH]);
-    let dir = tempfile::tempdir().unwrap();
-    let mirror = Repository::init_bare(dir.path()).unwrap();
     let head = remote.repo().refname_to_id(REFNAME).unwrap();
-    let err = write_status(
-        &mirror,
-        Some(&remote.url),
-        BRANCH,
-        &Author::default(),
-        "s\n",
-        &one_file(1),
-        &mut Written::default(),
-    )
-    .expect_err("refused");
+    let err = write_once(&remote.url).expect_err("refused");
     assert!(format!("{err:#}").contains("checked out"), "{err:#}");
     assert_eq!(remote.repo().refname_to_id(REFNAME).unwrap(), head);
 }
