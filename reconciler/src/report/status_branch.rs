@@ -32,8 +32,8 @@ const ATTEMPTS: u32 = 10;
 
 /// Commits `status` on `branch` of `repo` (a mirror), and sends it to `remote` if given; returns
 /// the new commit. The branch only ever moves from the commit the new one was built on to the
-/// new one (see [`status_push`]); when another writer moved it first, the commit is built
-/// again on top of theirs, up to [`ATTEMPTS`] times with a growing random wait. `written` is
+/// new one (see the `status_push` module); when another writer moved it first, the commit is
+/// built again on top of theirs, in up to 10 attempts with a growing random wait. `written` is
 /// what the previous write made (see [`Written`]); it is updated when this one succeeds.
 #[allow(clippy::too_many_arguments)]
 pub fn write_status(
@@ -75,7 +75,9 @@ pub fn write_status(
         }
     }
     bail!(
-        "could not move the status branch `{branch}` forward in {ATTEMPTS} attempts: each time          another writer had moved it first or it was refused (last: {last}). Nothing was forced;          the next reconcile tries again"
+        "could not move the status branch `{branch}` forward in {ATTEMPTS} attempts: each time \
+         another writer had moved it first or it was refused (last: {last}). Nothing was forced; \
+         the next reconcile tries again"
     )
 }
 
@@ -102,10 +104,17 @@ pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, V
 /// The status tree at the commit `refname` (a full ref name) points to; empty when it is
 /// missing, an error naming it when it is not a commit.
 pub fn read_status_ref(repo: &Repository, refname: &str) -> Result<BTreeMap<String, Vec<u8>>> {
-    let id = match status_push::tip(repo, refname)? {
+    // A symbolic ref is read where it leads (only writing needs the ref itself to be a commit).
+    let resolved = repo.find_reference(refname).and_then(|r| r.resolve());
+    let name = resolved
+        .as_ref()
+        .ok()
+        .and_then(|r| r.name().ok())
+        .unwrap_or(refname);
+    let id = match status_push::tip(repo, name)? {
         Tip::Missing => return Ok(BTreeMap::new()),
         Tip::Commit(id) => id,
-        Tip::NotCommit(found) => bail!("{refname} points at {found}, not a commit"),
+        Tip::NotCommit(found) => bail!("{name} points at {found}, not a commit"),
     };
     let tree = repo.find_commit(id)?.tree()?;
     let mut out = BTreeMap::new();
