@@ -150,6 +150,7 @@ fn check(remote: &Remote, writes: &[Writes], errors: &[String]) {
         }
     }
     let total: usize = writes.iter().map(Vec::len).sum();
+    eprintln!("{total} of {} writes succeeded", writes.len() * ROUNDS);
     assert!(
         lost.is_empty(),
         "{} of {total} status commits reported written are not on the branch: {lost:?}",
