@@ -9,18 +9,14 @@ use cubist::report::status_branch::{
 };
 use cubist_tests::procs::{Running, spawn};
 use cubist_tests::repo::git;
+use cubist_tests::status_writer::{self, BRANCH, Writes, writer};
 use git2::{Oid, Repository};
 use std::path::PathBuf;
 use std::process::Command;
 use tempfile::TempDir;
 
-const BRANCH: &str = "cubist/status";
 const REFNAME: &str = "refs/heads/cubist/status";
 const ROUNDS: usize = 30;
-/// Set in a child process: `<url> <writer>`; see [`child_writer`].
-const CHILD_ENV: &str = "CUBIST_STATUS_CAS_CHILD";
-/// Set in a child process: the file it reports its writes to.
-const CHILD_REPORT_ENV: &str = "CUBIST_STATUS_CAS_REPORT";
 
 /// A remote repository for the status branch, and the URL writers are given.
 struct Remote {
@@ -105,40 +101,6 @@ impl Remote {
     }
 }
 
-/// One writer's successful writes: the commit and the round it wrote.
-type Writes = Vec<(Oid, usize)>;
-
-/// Writer `w`: `ROUNDS` status commits through `url`, each setting `writers/<w>.txt` to its
-/// round, from a mirror of its own (as a reconciler has). Returns what was reported written,
-/// and the errors.
-fn writer(url: &str, w: usize) -> (Writes, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mirror = Repository::init_bare(dir.path()).unwrap();
-    let mut written = Written::default();
-    let (mut ok, mut errors) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let mut files = StatusFiles::default();
-        files.files.insert(
-            format!("writers/{w}.txt"),
-            StatusFile::new(format!("round {round}\n").into_bytes()),
-        );
-        let message = format!("status: writer {w} round {round}\n");
-        match write_status(
-            &mirror,
-            Some(url),
-            BRANCH,
-            &Author::default(),
-            &message,
-            &files,
-            &mut written,
-        ) {
-            Ok(id) => ok.push((id, round)),
-            Err(e) => errors.push(format!("{e:#}")),
-        }
-    }
-    (ok, errors)
-}
-
 /// Checks the remote after the writers are done (see the module doc).
 fn check(remote: &Remote, writes: &[Writes], errors: &[String]) {
     let repo = remote.repo();
@@ -205,7 +167,9 @@ fn threads(remote: &Remote, n: usize) {
 /// `n` writer threads through `remote`, reached at `url`.
 fn threads_by(remote: &Remote, url: &str, n: usize) {
     let results: Vec<(Writes, Vec<String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n).map(|w| s.spawn(move || writer(url, w))).collect();
+        let handles: Vec<_> = (0..n)
+            .map(|w| s.spawn(move || writer(url, w, ROUNDS)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let (writes, errors): (Vec<Writes>, Vec<Vec<String>>) = results.into_iter().unzip();
@@ -238,61 +202,30 @@ fn threads_share_a_bare_remote_over_the_git_protocol() {
     threads_by(&remote, &url, 3);
 }
 
-/// Two writer processes (this test executable, running [`child_writer`]) and one thread.
+/// Two writer processes (`status-cas-writer`, the same writer as the threads') and one thread.
 #[test]
 fn processes_share_a_bare_remote() {
     let remote = Remote::bare(true);
-    let exe = std::env::current_exe().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let report = |w: usize| out.path().join(format!("writer-{w}.txt"));
     let children: Vec<_> = (0..2)
         .map(|w| {
-            Command::new(&exe)
-                .args(["--exact", "child_writer", "--ignored", "--test-threads=1"])
-                .env(CHILD_ENV, format!("{} {w}", remote.url))
-                .env(CHILD_REPORT_ENV, report(w))
-                .stdout(std::process::Stdio::null())
+            Command::new(env!("CARGO_BIN_EXE_status-cas-writer"))
+                .args([remote.url.as_str(), &w.to_string(), &ROUNDS.to_string()])
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    let (mine, mut errors) = writer(&remote.url, 2);
+    let (mine, mut errors) = writer(&remote.url, 2, ROUNDS);
     let mut writes = Vec::new();
-    for (w, mut child) in children.into_iter().enumerate() {
-        assert!(child.wait().unwrap().success(), "child writer {w} failed");
-        let text = std::fs::read_to_string(report(w)).unwrap();
-        let mut ok = Vec::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("written ") {
-                let (id, round) = rest.split_once(' ').unwrap();
-                ok.push((Oid::from_str(id).unwrap(), round.parse().unwrap()));
-            } else if let Some(e) = line.strip_prefix("error ") {
-                errors.push(e.to_string());
-            }
-        }
+    for (w, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "child writer {w} failed");
+        let (ok, errs) = status_writer::parse_report(&String::from_utf8_lossy(&out.stdout));
+        errors.extend(errs);
         writes.push(ok);
     }
     writes.push(mine);
     check(&remote, &writes, &errors);
-}
-
-/// The writer process of [`processes_share_a_bare_remote`]: writes what it wrote (and its
-/// errors) to the file named by `CHILD_REPORT_ENV`.
-#[test]
-#[ignore = "a child process of processes_share_a_bare_remote, which runs it"]
-fn child_writer() {
-    let spec = std::env::var(CHILD_ENV).expect("run by processes_share_a_bare_remote");
-    let report = std::env::var(CHILD_REPORT_ENV).expect("run by processes_share_a_bare_remote");
-    let (url, w) = spec.rsplit_once(' ').unwrap();
-    let (ok, errors) = writer(url, w.parse().unwrap());
-    let mut text = String::new();
-    for (id, round) in ok {
-        text.push_str(&format!("written {id} {round}\n"));
-    }
-    for e in errors {
-        text.push_str(&format!("error {}\n", e.replace('\n', " ")));
-    }
-    std::fs::write(report, text).unwrap();
 }
 
 /// Points `refname` of `repo` at `id` by writing the ref file, as a broken tool might (libgit2

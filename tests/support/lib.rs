@@ -6,6 +6,7 @@ pub mod procs;
 pub mod program;
 pub mod reference;
 pub mod repo;
+pub mod status_writer;
 
 /// Cargo cannot watch a path that does not exist yet (`build.rs`), so reference data, kube-local
 /// or chromium that appeared after the build would leave their tests ignored: this test says
