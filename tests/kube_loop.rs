@@ -137,6 +137,31 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     // Nothing changed: a refresh pass writes no status commit.
     assert!(r.poll().unwrap().is_none(), "no change, no status commit");
 
+    // A commit that changes nothing an object renders from (a comment in project.yaml) is a
+    // new revision, but no live object is written: every resourceVersion stays.
+    let versions = |client: &kube::Client| -> Vec<(String, String)> {
+        inventory
+            .objects
+            .iter()
+            .map(|e| {
+                let live = rt.block_on(get(client, &e.key())).expect("live object");
+                (
+                    e.key().to_string(),
+                    live["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = versions(&client);
+    let project = work.join("projects/recsys/project.yaml");
+    let text = std::fs::read_to_string(&project).unwrap();
+    std::fs::write(&project, format!("# owned by the recsys team\n{text}")).unwrap();
+    commit_all(&work, "recsys: a comment");
+    let o = r.poll().unwrap().expect("a new revision is reconciled");
+    let report = o.clusters[CLUSTER].report.as_ref().expect("prod-bj planned");
+    assert_eq!((report.created, report.updated), (0, 0), "{report:?}");
+    assert_eq!(versions(&client), before, "no object was rewritten");
+
     // 2. The engine's controller reports the run Failed: health reaches the status branch.
     let controller = PatchParams {
         field_manager: Some("workflow-controller".into()),

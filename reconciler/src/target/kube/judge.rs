@@ -1,7 +1,9 @@
 //! Plan and drift: each rendered object against what the cluster holds.
 
 use super::apply::{Ssa, conflict_note, imperative_only, ssa};
-use super::live::{Live, Owner, Wanted, clean, contains, crd_kinds, live_hash, overlay};
+use super::live::{
+    Live, Owner, Wanted, clean, contains_but_revision, crd_kinds, live_hash, overlay,
+};
 use super::{KubeError, KubeTarget, diff_label, wants_force};
 use crate::render::stage_of;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
@@ -207,7 +209,7 @@ async fn judge(
             change(key, Action::Conflict, None, Some(note))
         }
         Live::Present(v, _) => {
-            if live_hash(&v) == Some(o.hash.as_str()) && contains(&v, &o.body) {
+            if live_hash(&v) == Some(o.hash.as_str()) && contains_but_revision(&v, &o.body) {
                 return Ok(change(key, Action::Unchanged, None, None));
             }
             match ssa(t, cluster, o, &key, true, wants_force(&o.body)).await? {
