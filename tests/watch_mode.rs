@@ -113,7 +113,7 @@ fn saving_a_file_reconciles_without_touching_the_user_repository() {
     // Save a change: a new status commit for a new snapshot that holds the change.
     let service = work.join("projects/team-0001/services/service-0.yaml");
     let text = std::fs::read_to_string(&service).unwrap();
-    std::fs::write(&service, text.replace("target: 50", "target: 60")).unwrap();
+    std::fs::write(&service, text.replace("target: 70", "target: 60")).unwrap();
     let (status, source) = wait_for_status(&private, Some(first_source));
     let repo = Repository::open_bare(&private).unwrap();
     assert!(repo.graph_descendant_of(status, first_status).unwrap());

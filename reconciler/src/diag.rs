@@ -242,7 +242,13 @@ pub mod codes {
             INTERNAL,
             "cubist hit an internal error (a bug) on the revision: report it",
         ),
+        (
+            RENDER,
+            "rendering a valid project failed: the project is held at its last good revision",
+        ),
     ];
+    /// Codes only the reconcile loop reports (no manifest makes `cubist validate` give them).
+    pub const LOOP_ONLY: &[&str] = &[INTERNAL, RENDER];
     /// File could not be read.
     pub const READ: &str = "E0001";
     /// File over the size limit.
