@@ -184,18 +184,31 @@ impl Positions {
     /// sequence's index.
     fn child(&self, index: usize, seg: &str) -> Option<usize> {
         let mut children = self.children(index);
-        match self.spots[index].shape {
+        match self.spots.get(index)?.shape {
             Shape::Map => children.find(|&c| self.key_name(c) == Some(seg)),
             Shape::Seq => children.nth(seg.parse::<usize>().ok()?),
             Shape::Null | Shape::Scalar => None,
         }
     }
 
-    /// Indexes of the direct children of the value at `index`, in document order.
+    /// Indexes of the direct children of the value at `index`, in document order. Only
+    /// entries inside the table are read: the last child of the last value ends the table.
     fn children(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
-        let end = (self.spots[index].end as usize).min(self.spots.len());
-        std::iter::successors(Some(index + 1), |&c| Some(self.spots[c].end as usize))
-            .take_while(move |&c| c < end)
+        let end = self
+            .spots
+            .get(index)
+            .map_or(0, |s| s.end as usize)
+            .min(self.spots.len());
+        let mut next = index + 1;
+        std::iter::from_fn(move || {
+            let child = next;
+            if child >= end {
+                return None;
+            }
+            // A subtree always ends after its top value: the walk moves forward.
+            next = (self.spots[child].end as usize).max(child + 1);
+            Some(child)
+        })
     }
 
     fn key_name(&self, index: usize) -> Option<&str> {
@@ -232,6 +245,49 @@ mod tests {
         assert_eq!(p.locate_key([], "b"), (2, 1));
         assert_eq!(p.locate_key(["a"], "0"), (1, 4), "a list has no keys");
         assert_eq!(p.size(p.subtree(0)), 7, "5 values and 2 keys");
+    }
+
+    /// The positions of every document of a YAML text.
+    fn read(text: &str) -> Vec<Positions> {
+        crate::model::yaml::parse_documents("a.yaml", text)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.positions)
+            .collect()
+    }
+
+    #[test]
+    fn a_key_missing_from_the_last_mapping_is_the_mapping_itself() {
+        let last_doc = &read("a: 1\nspec:\n  image: x\n")[0];
+        assert_eq!(last_doc.locate(["spec", "resources"]), (3, 3));
+        assert_eq!(last_doc.locate(["spec", "resources", "cpu"]), (3, 3));
+        assert_eq!(last_doc.locate_key(["spec"], "resources"), (3, 3));
+        assert_eq!(last_doc.locate_key(["spec", "resources"], "cpu"), (3, 3));
+        let docs = read("a: 1\n---\nspec:\n  image: x\n---\nb:\n  c: 2\n");
+        assert_eq!(docs[1].locate(["spec", "resources"]), (4, 3));
+        assert_eq!(docs[2].locate(["b", "d"]), (7, 3));
+        assert_eq!(docs[2].locate_key(["b"], "d"), (7, 3));
+    }
+
+    #[test]
+    fn empty_and_short_collections_at_the_end_have_no_children() {
+        for (text, path, at) in [
+            ("a: {}\n", &["a", "x"][..], (1, 4)),
+            ("a: []\n", &["a", "0"], (1, 4)),
+            ("a: [1]\n", &["a", "3"], (1, 4)),
+            ("a: [1]\n", &["a", "x"], (1, 4)),
+            ("{}\n", &["x"], (1, 1)),
+            ("[]\n", &["0"], (1, 1)),
+            ("a:\n  - b: {}\n", &["a", "0", "b", "c"], (2, 8)),
+            ("x\n", &["x"], (1, 1)),
+            ("a: ~\n", &["a", "b"], (1, 1)),
+        ] {
+            let p = &read(text)[0];
+            assert_eq!(p.locate(path.iter().copied()), at, "{text:?} {path:?}");
+            assert_eq!(p.locate_key(path.iter().copied(), "k"), at, "{text:?}");
+        }
+        assert_eq!(Positions::new().locate(["a"]), (0, 0));
+        assert_eq!(Positions::new().locate_key(["a"], "b"), (0, 0));
     }
 
     #[test]
