@@ -220,7 +220,10 @@ pub mod codes {
             PARAMETERS_SCHEMA,
             "a template's parameters are not a valid JSON Schema",
         ),
-        (EMPTY_FILE, "the file holds no manifest"),
+        (
+            EMPTY_FILE,
+            "the file holds no manifest (empty or only comments)",
+        ),
         (NO_CLUSTER, "a project is placed on no cluster"),
     ];
     /// File could not be read.
@@ -239,6 +242,8 @@ pub mod codes {
     pub const ALIAS_LIMIT: &str = "E0007";
     /// Document is not a manifest mapping.
     pub const NOT_A_MANIFEST: &str = "E0008";
+    /// A file without any manifest: an error, so that nothing it held is pruned.
+    pub const EMPTY_FILE: &str = "E0009";
     /// Unknown apiVersion.
     pub const API_VERSION: &str = "E0101";
     /// Unknown kind.
@@ -303,8 +308,6 @@ pub mod codes {
     pub const CAPABILITY: &str = "E0901";
     /// Rendering a valid project failed (reported by the reconcile loop, not by validate).
     pub const RENDER: &str = "E0999";
-    /// Empty file (warning).
-    pub const EMPTY_FILE: &str = "W0001";
     /// Project placed on no cluster (warning).
     pub const NO_CLUSTER: &str = "W0002";
 }
