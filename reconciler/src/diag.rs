@@ -219,6 +219,10 @@ pub mod codes {
         (RESERVED_NAMESPACE, "a project name is a reserved namespace"),
         (MISSING_PROJECT, "a project directory has no project.yaml"),
         (
+            NAME_TOO_LONG,
+            "a name makes a generated object's name longer than its kind allows",
+        ),
+        (
             UNKNOWN_CLUSTER,
             "reference to a cluster that does not exist",
         ),
@@ -315,6 +319,8 @@ pub mod codes {
     pub const RESERVED_NAMESPACE: &str = "E0205";
     /// Project directory without project.yaml.
     pub const MISSING_PROJECT: &str = "E0206";
+    /// A generated object name over its kind's limit.
+    pub const NAME_TOO_LONG: &str = "E0207";
     /// Unknown cluster.
     pub const UNKNOWN_CLUSTER: &str = "E0301";
     /// Unknown template.

@@ -2,6 +2,7 @@
 
 pub mod args;
 mod dag;
+pub mod names;
 pub mod quota;
 mod refs;
 pub mod schedule;
@@ -81,6 +82,7 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
         let rest = collect(&|d| {
             args::check(model, d);
             services::check(model, d);
+            names::check(model, d);
         });
         let (schedule, quota) = heavy
             .join()

@@ -101,12 +101,7 @@ pub fn workloads(
                     continue;
                 }
             };
-            let workers = task
-                .args
-                .get("workers")
-                .and_then(|v| v.as_u64())
-                .or(t.spec.workers.map(u64::from))
-                .unwrap_or(1);
+            let workers = task.workers(&t.spec);
             let replicas = match t.spec.engine.as_str() {
                 "container" => 1,
                 "katib" => t
