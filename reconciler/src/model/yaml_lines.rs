@@ -518,50 +518,57 @@ fn quoted(text: &str, at: usize) -> Option<(Cow<'_, str>, ScalarStyle, usize)> {
     Some((value, style, i + 1))
 }
 
+/// An event with its start (`None` for the ends of collections, whose position is unused).
+type Seen<'a> = Vec<(Event<'a>, Option<(usize, usize)>)>;
+
+/// The events that matter, with their starts: no stream or document events.
+fn seen<'a>(events: impl Iterator<Item = (Event<'a>, Span)>) -> Seen<'a> {
+    events
+        .filter(|(e, _)| {
+            !matches!(
+                e,
+                Event::StreamStart
+                    | Event::StreamEnd
+                    | Event::DocumentStart(_)
+                    | Event::DocumentEnd
+                    | Event::Nothing
+            )
+        })
+        .map(|(e, s)| {
+            let end = matches!(e, Event::SequenceEnd | Event::MappingEnd);
+            let at = (!end).then_some((s.start.line(), s.start.col()));
+            (e, at)
+        })
+        .collect()
+}
+
+/// Checks the line reader against saphyr on one text (the fuzz target `yaml_readers` and the
+/// tests below): `Ok(true)` when the line reader read it and saphyr gives the same events,
+/// `Ok(false)` when the line reader gave it up, `Err` describing any disagreement.
+pub fn compare_with_saphyr(text: &str) -> Result<bool, String> {
+    let Some(fast) = events(text) else {
+        return Ok(false);
+    };
+    let slow: Result<Vec<_>, _> = Parser::new_from_str(text).collect();
+    let slow =
+        slow.map_err(|e| format!("saphyr rejects what the line reader read ({e}):\n{text}"))?;
+    let (fast, slow) = (seen(fast.into_iter()), seen(slow.into_iter()));
+    if fast != slow {
+        return Err(format!(
+            "the line reader gives {fast:?}\nsaphyr gives {slow:?}\nfor:\n{text}"
+        ));
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saphyr_parser::Parser;
-
-    /// An event with its start (`None` for the ends of collections, whose position is unused).
-    type Seen<'a> = Vec<(Event<'a>, Option<(usize, usize)>)>;
-
-    fn seen<'a>(events: impl Iterator<Item = (Event<'a>, Span)>) -> Seen<'a> {
-        events
-            .filter(|(e, _)| {
-                !matches!(
-                    e,
-                    Event::StreamStart
-                        | Event::StreamEnd
-                        | Event::DocumentStart(_)
-                        | Event::DocumentEnd
-                        | Event::Nothing
-                )
-            })
-            .map(|(e, s)| {
-                let end = matches!(e, Event::SequenceEnd | Event::MappingEnd);
-                let at = (!end).then_some((s.start.line(), s.start.col()));
-                (e, at)
-            })
-            .collect()
-    }
-
-    /// saphyr's events, or `None` when it reports an error.
-    fn saphyr(text: &str) -> Option<Seen<'_>> {
-        let events: Result<Vec<_>, _> = Parser::new_from_str(text).collect();
-        events.ok().map(|e| seen(e.into_iter()))
-    }
 
     /// When the line reader reads a text, saphyr reads it too and gives the same events. Returns
     /// whether the line reader read it.
     fn agrees(text: &str) -> bool {
-        let Some(fast) = events(text) else {
-            return false;
-        };
-        let slow = saphyr(text)
-            .unwrap_or_else(|| panic!("saphyr rejects what the line reader read:\n{text}"));
-        assert_eq!(seen(fast.into_iter()), slow, "\n{text}");
-        true
+        compare_with_saphyr(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn repository_texts() -> Vec<(String, String)> {
