@@ -4,6 +4,8 @@
 //! One flat table per document instead of a tree: an entry per value in document order, each
 //! knowing where its subtree ends, and the key names of all mappings in one string.
 
+use std::collections::HashMap;
+
 /// The 1-based line and column of every value of one document, and of every mapping key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Positions {
@@ -11,7 +13,13 @@ pub struct Positions {
     spots: Vec<Spot>,
     /// The names of the mapping keys, one after the other (see [`Spot::key`]).
     keys: String,
+    /// The children of each long sequence, in order: a path into its `i`th item is one lookup,
+    /// not a walk over the items before it (which made locating every item quadratic).
+    long_seqs: HashMap<u32, Vec<u32>>,
 }
+
+/// Sequences with at least this many items get an entry in [`Positions::long_seqs`].
+const LONG_SEQ: usize = 32;
 
 /// The position of one value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,6 +64,7 @@ impl Positions {
         Positions {
             spots: Vec::new(),
             keys: String::new(),
+            long_seqs: HashMap::new(),
         }
     }
 
@@ -99,6 +108,11 @@ impl Positions {
     pub(super) fn close(&mut self, index: u32) {
         let end = self.spots.len() as u32;
         self.spots[index as usize].end = end;
+        let i = index as usize;
+        if self.spots[i].shape == Shape::Seq && self.children(i).nth(LONG_SEQ - 1).is_some() {
+            let items = self.children(i).map(|c| c as u32).collect();
+            self.long_seqs.insert(index, items);
+        }
     }
 
     /// The entries of the value at `index` and its subtree.
@@ -186,7 +200,13 @@ impl Positions {
         let mut children = self.children(index);
         match self.spots.get(index)?.shape {
             Shape::Map => children.find(|&c| self.key_name(c) == Some(seg)),
-            Shape::Seq => children.nth(seg.parse::<usize>().ok()?),
+            Shape::Seq => {
+                let n = seg.parse::<usize>().ok()?;
+                match self.long_seqs.get(&(index as u32)) {
+                    Some(items) => items.get(n).map(|&c| c as usize),
+                    None => children.nth(n),
+                }
+            }
             Shape::Null | Shape::Scalar => None,
         }
     }
@@ -288,6 +308,36 @@ mod tests {
         }
         assert_eq!(Positions::new().locate(["a"]), (0, 0));
         assert_eq!(Positions::new().locate_key(["a"], "b"), (0, 0));
+    }
+
+    /// Every item of a 100,000-item sequence is found where it was written, one lookup each.
+    #[test]
+    fn items_of_a_long_sequence_are_found_directly() {
+        let n = 100_000;
+        let mut text = String::from("tasks:\n");
+        for i in 0..n {
+            text += &format!("  - {{name: t{i}, template: x}}\n");
+        }
+        text += "short: [a, b]\n";
+        let p = &read(&text)[0];
+        for i in 0..n {
+            let line = i as u32 + 2;
+            assert_eq!(
+                p.locate(["tasks", &i.to_string(), "template"]),
+                (line, 25 + digits(i))
+            );
+        }
+        assert_eq!(
+            p.locate(["tasks", &n.to_string()]),
+            (2, 3),
+            "past the end: the list"
+        );
+        assert_eq!(p.locate(["short", "1"]), (n as u32 + 2, 12));
+        assert_eq!(p.long_seqs.len(), 1, "only the long list is indexed");
+    }
+
+    fn digits(i: usize) -> u32 {
+        i.to_string().len() as u32
     }
 
     #[test]
