@@ -49,7 +49,9 @@ const MAX_KEY: usize = 1024;
 /// The events of `text` without the stream and document events, or `None` when the text uses
 /// YAML this reader does not take.
 fn events(text: &str) -> Option<Events<'_>> {
-    if text.contains(['\t', '\r', '\u{feff}']) {
+    if text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f)
+        || (!text.is_ascii() && text.chars().any(unusual))
+    {
         return None;
     }
     let lines = content_lines(text)?;
@@ -61,6 +63,15 @@ fn events(text: &str) -> Option<Events<'_>> {
     };
     reader.documents()?;
     Some(reader.events)
+}
+
+/// A character outside printable ASCII that YAML rejects or may read as a break or a mark
+/// (C1 controls, the byte order mark, line separators, non-characters): saphyr decides.
+fn unusual(c: char) -> bool {
+    matches!(
+        c,
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 /// A line with content (not blank, not only a comment).
@@ -634,6 +645,32 @@ mod tests {
             assert!(events(text).is_none(), "{text}");
         }
         assert!(agrees("a: 1\n"));
+    }
+
+    /// Control and unusual characters anywhere (the fuzz target `yaml_readers` found a NUL in a
+    /// plain scalar that the line reader took and saphyr rejects): the line reader gives up.
+    #[test]
+    fn control_characters_are_left_to_saphyr() {
+        let odd = ('\0'..' ')
+            .chain([
+                '\x7f', '\u{80}', '\u{85}', '\u{9f}', '\u{2028}', '\u{feff}', '\u{ffff}',
+            ])
+            .filter(|c| *c != '\n');
+        for c in odd {
+            for text in [
+                format!("a: b{c}c\n"),
+                format!("a: 'b{c}'\n"),
+                format!("k{c}: v\n"),
+                format!("a: 1\n# {c}\n"),
+            ] {
+                assert!(events(&text).is_none(), "{text:?}");
+                agrees(&text);
+            }
+        }
+        assert!(
+            agrees("a: é\u{a0}ü\n"),
+            "printable Unicode stays with the line reader"
+        );
     }
 
     /// Damaged manifests (a character inserted or removed here and there): whatever the line
