@@ -50,7 +50,7 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
 }
 
 /// `example` (the longest generated name, `len` characters) is over the limit of `kind`:
-/// reported at `path` of manifest `m`, whose name `part` is shortened by the fix.
+/// reported at `path` of manifest `m`; the help says how short its name must be.
 fn too_long<S>(m: &Manifest<S>, path: &str, kind: &str, example: &str, len: usize) -> Diagnostic {
     let (max, why) = limit(kind);
     let name = m.name();
@@ -58,7 +58,7 @@ fn too_long<S>(m: &Manifest<S>, path: &str, kind: &str, example: &str, len: usiz
     Diagnostic::error(
         codes::NAME_TOO_LONG,
         &m.at(path),
-        format!("`{name}` makes the {kind} name `{example}` {len} characters long; the limit is {max} ({why})"),
+        format!("the {kind} name `{example}` is {len} characters long; the limit is {max} ({why})"),
     )
     .help(format!("shorten `{name}` to at most {shorter} characters"))
 }
