@@ -20,6 +20,10 @@ const LAPTOP: u32 = 1280;
 const PHONE: u32 = 390;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_chromium),
+    ignore = "needs chromium and chromedriver (apt-get install chromium chromium-driver); see README, Tests"
+)]
 async fn status_page_in_chromium() {
     let chromium = require_program(&["chromium", "chromium-browser"]);
     let chromedriver = require_program(&["chromedriver"]);

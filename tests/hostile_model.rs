@@ -62,7 +62,7 @@ fn objects_of(tree: &BTreeMap<String, String>, project: &str) -> usize {
 
 /// Emptying `projects/nlp/project.yaml` (or leaving only a comment) is an error that holds nlp
 /// at its last good state: every object stays in the directory target. Deleting the whole
-/// directory, as the error's help says, removes them.
+/// directory with the prune guard's allowance, as the error's help says, removes them.
 #[test]
 fn an_emptied_project_yaml_holds_the_project_instead_of_pruning_it() {
     let mut fx = Fixture::new();
@@ -123,7 +123,8 @@ fn an_emptied_project_yaml_holds_the_project_instead_of_pruning_it() {
     assert_eq!(fx.rendered(), before);
 
     std::fs::remove_dir_all(fx.repo().join("projects/nlp")).unwrap();
-    let o = fx.commit_and_reconcile("remove nlp");
+    // Removing a project needs an allowance from the prune guard (README, "The prune guard").
+    let o = fx.commit_and_reconcile("Remove nlp\n\nCubist-Allow-Prune: project/nlp");
     assert!(o.projects_held.is_empty(), "{:?}", o.diagnostics);
     let after = fx.rendered();
     assert_eq!(

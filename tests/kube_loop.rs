@@ -9,9 +9,8 @@ use cubist::report::status_branch::read_status;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime};
+use cubist_tests::kube_local::{Server, dynamic, get, install_crds, point_prod_bj_at, runtime};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, init_and_commit};
-use cubist_tests::require_kube_local;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -57,8 +56,11 @@ fn poll_until_outcome(r: &mut Reconciler, timeout: Duration) -> Outcome {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
-    require_kube_local!();
     let server = Server::start(None);
     let rt = runtime();
     let client = rt.block_on(async {
@@ -72,11 +74,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     let work = tmp.path().join("work");
     copy_tree(&examples_repo(), &work);
     let cluster_file = work.join("clusters/prod-bj.yaml");
-    edit(
-        &cluster_file,
-        "kubeconfig: ~/.kube/config\n      context: prod-bj",
-        &format!("kubeconfig: {}", server.kubeconfig.display()),
-    );
+    point_prod_bj_at(&cluster_file, &server);
     edit(&cluster_file, "selfHeal: true", "selfHeal: false");
     init_and_commit(&work, "platform");
     let mut r = Reconciler::new(Config::local(&work, tmp.path().join("cache"))).unwrap();

@@ -2,8 +2,9 @@
 //! CRDs only, no built-in kinds), with the real upstream CRDs of every engine installed.
 //!
 //! One server serves this file's tests (each test works in namespaces of its own); the
-//! restart test starts a second one that it stops and starts again. Skipped, loudly, only when
-//! the kube-local binary has not been built (`tests/kube-local/setup.sh`).
+//! restart test starts a second one that it stops and starts again. Ignored, with the reason,
+//! when the kube-local binary has not been built (`tests/kube-local/setup.sh`) or the upstream
+//! CRDs are not in ../shared/reference/crds.
 
 use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, RenderedSet, content_hash,
@@ -13,18 +14,13 @@ use cubist::target::kube::{
     FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeTarget, RequestCounts,
 };
 use cubist::target::{Action, ApplyReport, Inventory, Plan};
-use cubist_tests::corpus::copy_tree;
-use cubist_tests::kube_local::{Server, dynamic, get, install_crds, runtime, shared};
-use cubist_tests::require_kube_local;
-use kube::api::{Patch, PatchParams};
+use cubist_tests::corpus::{copy_tree, examples_repo};
+use cubist_tests::kube_local::{Server, dynamic, get, install_crds, on_shared_server, runtime};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 // ---------------------------------------------------------------- rendering examples-repo
-
-fn examples_repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo")
-}
 
 /// Renders a platform repository for one cluster.
 fn render_repo(root: &Path, cluster: &str) -> RenderedSet {
@@ -87,6 +83,8 @@ fn crd_kind(kind: &str) -> bool {
             | "XGBoostJob"
             | "RayJob"
             | "Experiment"
+            | "HTTPRoute"
+            | "VirtualService"
     ) || kind == "Job"
 }
 
@@ -118,37 +116,95 @@ async fn plan_and_apply(
     (plan, report, inventory, t.requests() - before)
 }
 
+/// Edits the object `key` of `set` and stamps its new content hash, as rendering would.
+fn edit_object(set: &mut RenderedSet, key: &ObjectKey, edit: impl FnOnce(&mut Value)) {
+    let o = set.objects.iter_mut().find(|o| &o.key() == key).unwrap();
+    o.body.edit(edit);
+    o.hash = content_hash(&o.body);
+    o.body
+        .edit(|b| b["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash));
+}
+
+/// Server-side applies `body` (named by its `metadata.name`) as field manager `manager`.
+async fn apply_as(api: &Api<DynamicObject>, manager: &str, body: &Value) {
+    let name = body["metadata"]["name"].as_str().expect("metadata.name");
+    api.patch(name, &PatchParams::apply(manager), &Patch::Apply(body))
+        .await
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- tests
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn applies_crd_objects_once_and_builtin_kinds_are_not_served() {
-    require_kube_local!();
-    let server = shared();
-    runtime().block_on(async {
-        let t = server.target("local").await;
+    on_shared_server(|t| async move {
         let set = examples("t1");
         let (served, builtin) = (count(&set, true), count(&set, false));
-        assert!(served >= 20 && builtin >= 10, "{served} served, {builtin} built-in");
+        assert!(
+            served >= 20 && builtin >= 10,
+            "{served} served, {builtin} built-in"
+        );
 
-        let (plan, report, inventory, requests) = plan_and_apply(&t, &set, &Inventory::default()).await;
+        let (plan, report, inventory, requests) =
+            plan_and_apply(&t, &set, &Inventory::default()).await;
         assert_eq!(plan.count(Action::Create), served, "{plan:#?}");
         assert_eq!(report.created, served, "{report:#?}");
         assert_eq!(report.failed.len(), builtin, "{report:#?}");
         for (object, message) in &report.failed {
-            assert!(message.contains("is not served by cluster local"), "{object}: {message}");
+            assert!(
+                message.contains("is not served by cluster local"),
+                "{object}: {message}"
+            );
         }
-        let ns = report.failed.iter().find(|(o, _)| o.starts_with("Namespace ")).expect("Namespace reported");
-        assert_eq!(ns.1, "Namespace v1 is not served by cluster local: it is a built-in Kubernetes kind and this API server does not serve the `core/v1` API (not a full Kubernetes API server?)");
-        assert!(report.failed.iter().any(|(o, m)| o.starts_with("RoleBinding ") && m.contains("`rbac.authorization.k8s.io/v1`")));
-        assert_eq!(requests.writes as usize, served, "one write per object: {requests:?}");
+        let ns = report
+            .failed
+            .iter()
+            .find(|(o, _)| o.starts_with("Namespace "))
+            .expect("Namespace reported");
+        assert_eq!(
+            ns.1,
+            "Namespace v1 is not served by cluster local: it is a built-in Kubernetes kind and this API server does not serve the `core/v1` API (not a full Kubernetes API server?)"
+        );
+        assert!(
+            report
+                .failed
+                .iter()
+                .any(|(o, m)| o.starts_with("RoleBinding ")
+                    && m.contains("`rbac.authorization.k8s.io/v1`"))
+        );
+        assert_eq!(
+            requests.writes as usize, served,
+            "one write per object: {requests:?}"
+        );
         assert_eq!(inventory.objects.len(), served);
 
         // Present, with cubist's managedFields (an Apply entry).
         for o in set.objects.iter().filter(|o| crd_kind(&o.key().kind)) {
-            let live = get(t.client(), &o.key()).await.unwrap_or_else(|| panic!("{} missing", o.key()));
-            let fields = live.pointer("/metadata/managedFields").and_then(Value::as_array).unwrap();
-            assert!(fields.iter().any(|f| f["manager"] == FIELD_MANAGER && f["operation"] == "Apply"), "{}: {fields:?}", o.key());
-            assert_eq!(live.pointer(&format!("/metadata/annotations/{}", HASH_ANNOTATION.replace('/', "~1"))), Some(&json!(o.hash)));
+            let live = get(t.client(), &o.key())
+                .await
+                .unwrap_or_else(|| panic!("{} missing", o.key()));
+            let fields = live
+                .pointer("/metadata/managedFields")
+                .and_then(Value::as_array)
+                .unwrap();
+            assert!(
+                fields
+                    .iter()
+                    .any(|f| f["manager"] == FIELD_MANAGER && f["operation"] == "Apply"),
+                "{}: {fields:?}",
+                o.key()
+            );
+            assert_eq!(
+                live.pointer(&format!(
+                    "/metadata/annotations/{}",
+                    HASH_ANNOTATION.replace('/', "~1")
+                )),
+                Some(&json!(o.hash))
+            );
         }
 
         // A no-change re-apply: reads only, zero writes, zero dry-runs.
@@ -164,11 +220,12 @@ fn applies_crd_objects_once_and_builtin_kinds_are_not_served() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn prunes_only_labelled_objects_of_the_project() {
-    require_kube_local!();
-    let server = shared();
-    runtime().block_on(async {
-        let t = server.target("local").await;
+    on_shared_server(|t| async move {
         let repo = tempfile::tempdir().unwrap();
         copy_tree(&examples_repo(), repo.path());
         let set = isolate(render_repo(repo.path(), "local"), "t2");
@@ -182,35 +239,71 @@ fn prunes_only_labelled_objects_of_the_project() {
         let foreign = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
             "metadata": {"name": "hand-made", "namespace": template.namespace, "labels": {PROJECT_LABEL: "nlp-t2"}},
             "spec": {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "busybox"}}]}});
-        api.patch("hand-made", &PatchParams::apply("someone"), &Patch::Apply(&foreign)).await.unwrap();
+        apply_as(&api, "someone", &foreign).await;
         let mut other_project = foreign.clone();
         other_project["metadata"]["name"] = json!("other-project");
-        other_project["metadata"]["labels"] = json!({MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: "vision-t2"});
-        api.patch("other-project", &PatchParams::apply("cubist"), &Patch::Apply(&other_project)).await.unwrap();
+        other_project["metadata"]["labels"] =
+            json!({MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: "vision-t2"});
+        apply_as(&api, "cubist", &other_project).await;
 
         // The pipeline leaves the repository: its WorkflowTemplate and CronWorkflow are pruned.
-        std::fs::remove_file(repo.path().join("projects/nlp/pipelines/weekly-embeddings.yaml")).unwrap();
+        std::fs::remove_file(
+            repo.path()
+                .join("projects/nlp/pipelines/weekly-embeddings.yaml"),
+        )
+        .unwrap();
         let smaller = isolate(render_repo(repo.path(), "local"), "t2");
         let plan = t.plan(&smaller, &inventory).await.unwrap();
-        let mut deletes: Vec<&ObjectKey> = plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| &c.key).collect();
+        let mut deletes: Vec<&ObjectKey> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| &c.key)
+            .collect();
         deletes.sort();
         assert_eq!(deletes, vec![&cron, &template], "{plan:#?}");
-        assert!(plan.changes.iter().find(|c| c.key == template).unwrap().diff.as_ref().unwrap().contains("-kind: WorkflowTemplate"));
+        assert!(
+            plan.changes
+                .iter()
+                .find(|c| c.key == template)
+                .unwrap()
+                .diff
+                .as_ref()
+                .unwrap()
+                .contains("-kind: WorkflowTemplate")
+        );
         let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
         assert_eq!(report.deleted, 2, "{report:#?}");
         assert!(get(t.client(), &template).await.is_none());
         assert!(get(t.client(), &cron).await.is_none());
-        assert!(!inventory.objects.iter().any(|e| e.key() == template || e.key() == cron));
+        assert!(
+            !inventory
+                .objects
+                .iter()
+                .any(|e| e.key() == template || e.key() == cron)
+        );
         let mut hand_made = template.clone();
         hand_made.name = "hand-made".into();
-        assert!(get(t.client(), &hand_made).await.is_some(), "unlabelled object pruned");
+        assert!(
+            get(t.client(), &hand_made).await.is_some(),
+            "unlabelled object pruned"
+        );
         hand_made.name = "other-project".into();
-        assert!(get(t.client(), &hand_made).await.is_some(), "another project's object pruned");
+        assert!(
+            get(t.client(), &hand_made).await.is_some(),
+            "another project's object pruned"
+        );
 
         // An inventory entry whose live object lost cubist's label is forgotten, not deleted.
         let wt = key_of(&smaller, "WorkflowTemplate", "llm-finetune");
         let api = dynamic(t.client(), &wt).await;
-        api.patch(&wt.name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {MANAGED_BY.0: null}}}))).await.unwrap();
+        api.patch(
+            &wt.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {MANAGED_BY.0: null}}})),
+        )
+        .await
+        .unwrap();
         let mut without = smaller.clone();
         without.objects.retain(|o| o.key() != wt);
         let plan = t.plan(&without, &inventory).await.unwrap();
@@ -218,18 +311,25 @@ fn prunes_only_labelled_objects_of_the_project() {
         assert_eq!(c.action, Action::Conflict, "{c:#?}");
         let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
         assert_eq!(report.deleted, 0);
-        assert!(report.failed.iter().any(|(o, m)| o == &wt.to_string() && m.contains("not pruned")), "{report:#?}");
+        assert!(
+            report
+                .failed
+                .iter()
+                .any(|(o, m)| o == &wt.to_string() && m.contains("not pruned")),
+            "{report:#?}"
+        );
         assert!(get(t.client(), &wt).await.is_some());
         assert!(!inventory.objects.iter().any(|e| e.key() == wt));
     });
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn hand_edits_are_drift_and_healed_by_reapply() {
-    require_kube_local!();
-    let server = shared();
-    runtime().block_on(async {
-        let t = server.target("local").await;
+    on_shared_server(|t| async move {
         let set = examples("t3");
         let (_, _, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
         assert_eq!(t.drift(&set).await.unwrap(), Vec::<ObjectKey>::new());
@@ -298,11 +398,12 @@ fn hand_edits_are_drift_and_healed_by_reapply() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn another_applier_is_a_conflict_named_not_forced() {
-    require_kube_local!();
-    let server = shared();
-    runtime().block_on(async {
-        let t = server.target("local").await;
+    on_shared_server(|t| async move {
         let set = examples("t4");
         let (_, _, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
 
@@ -312,7 +413,11 @@ fn another_applier_is_a_conflict_named_not_forced() {
             "metadata": {"name": cron.name, "namespace": cron.namespace}, "spec": {"concurrencyPolicy": "Allow"}});
         dynamic(t.client(), &cron)
             .await
-            .patch(&cron.name, &PatchParams::apply("other-tool").force(), &Patch::Apply(&theirs))
+            .patch(
+                &cron.name,
+                &PatchParams::apply("other-tool").force(),
+                &Patch::Apply(&theirs),
+            )
             .await
             .unwrap();
 
@@ -320,53 +425,89 @@ fn another_applier_is_a_conflict_named_not_forced() {
         let c = plan.changes.iter().find(|c| c.key == cron).unwrap();
         assert_eq!(c.action, Action::Conflict, "{c:#?}");
         let note = c.note.as_deref().unwrap();
-        assert!(note.contains("\"other-tool\"") && note.contains(".spec.concurrencyPolicy") && note.contains("applies its own configuration"), "{note}");
-        assert_eq!(plan.changes.iter().filter(|c| c.action == Action::Conflict && crd_kind(&c.key.kind)).count(), 1);
+        assert!(
+            note.contains("\"other-tool\"")
+                && note.contains(".spec.concurrencyPolicy")
+                && note.contains("applies its own configuration"),
+            "{note}"
+        );
+        assert_eq!(
+            plan.changes
+                .iter()
+                .filter(|c| c.action == Action::Conflict && crd_kind(&c.key.kind))
+                .count(),
+            1
+        );
 
         // Apply reports it for that object only, and does not force.
         let before = t.requests();
         let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
         assert_eq!((t.requests() - before).writes, 0);
-        let (_, message) = report.failed.iter().find(|(o, _)| o == &cron.to_string()).expect("conflict reported");
+        let (_, message) = report
+            .failed
+            .iter()
+            .find(|(o, _)| o == &cron.to_string())
+            .expect("conflict reported");
         assert!(message.contains("\"other-tool\""), "{message}");
-        assert_eq!(get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"], "Allow");
+        assert_eq!(
+            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
+            "Allow"
+        );
 
         // Even a changed object that gets applied reports the conflict from the server (409),
         // with the manager's name: the apply is never forced.
         let mut changed = set.clone();
-        let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
-        o.body.edit(|b| b["spec"]["startingDeadlineSeconds"] = json!(120));
-        o.hash = content_hash(&o.body);
-        o.body.edit(|b| b["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash));
+        edit_object(&mut changed, &cron, |b| {
+            b["spec"]["startingDeadlineSeconds"] = json!(120)
+        });
         let mut plan = t.plan(&changed, &inventory).await.unwrap();
         for c in plan.changes.iter_mut().filter(|c| c.key == cron) {
             c.action = Action::Update; // as if planned before the other tool came
         }
         let before = t.requests();
         let (report, _) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
-        let (_, message) = report.failed.iter().find(|(o, _)| o == &cron.to_string()).expect("conflict reported");
-        assert!(message.contains("\"other-tool\"") && message.contains(".spec.concurrencyPolicy"), "{message}");
+        let (_, message) = report
+            .failed
+            .iter()
+            .find(|(o, _)| o == &cron.to_string())
+            .expect("conflict reported");
+        assert!(
+            message.contains("\"other-tool\"") && message.contains(".spec.concurrencyPolicy"),
+            "{message}"
+        );
         assert_eq!((t.requests() - before).writes, 1, "one apply, refused");
-        assert_eq!(get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"], "Allow");
+        assert_eq!(
+            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
+            "Allow"
+        );
 
         // The annotation cubist.dev/force-apply: "true" takes the field over.
-        let o = changed.objects.iter_mut().find(|o| o.key() == cron).unwrap();
-        o.body.edit(|b| b["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true"));
-        o.hash = content_hash(&o.body);
-        o.body.edit(|b| b["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash));
+        edit_object(&mut changed, &cron, |b| {
+            b["metadata"]["annotations"][FORCE_ANNOTATION] = json!("true")
+        });
         let (plan, report, _, _) = plan_and_apply(&t, &changed, &inventory).await;
-        assert_eq!(plan.changes.iter().find(|c| c.key == cron).unwrap().action, Action::Update);
-        assert!(!report.failed.iter().any(|(o, _)| o == &cron.to_string()), "{report:#?}");
-        assert_eq!(get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"], "Forbid");
+        assert_eq!(
+            plan.changes.iter().find(|c| c.key == cron).unwrap().action,
+            Action::Update
+        );
+        assert!(
+            !report.failed.iter().any(|(o, _)| o == &cron.to_string()),
+            "{report:#?}"
+        );
+        assert_eq!(
+            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
+            "Forbid"
+        );
     });
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn health_follows_the_engines_status() {
-    require_kube_local!();
-    let server = shared();
-    runtime().block_on(async {
-        let t = server.target("local").await;
+    on_shared_server(|t| async move {
         let set = examples("t5");
         plan_and_apply(&t, &set, &Inventory::default()).await;
         let wf = set
@@ -480,11 +621,12 @@ fn stamped(mut body: Value, project: Option<&str>) -> cubist::render::RenderedOb
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn a_crd_in_the_set_is_established_before_its_objects() {
-    require_kube_local!();
-    let server = shared();
-    runtime().block_on(async {
-        let t = server.target("local").await;
+    on_shared_server(|t| async move {
         let crd = stamped(
             json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.t7.cubist.dev"},
                 "spec": {"group": "t7.cubist.dev", "scope": "Namespaced",
@@ -493,34 +635,79 @@ fn a_crd_in_the_set_is_established_before_its_objects() {
                         "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}}}}}}]}}),
             None,
         );
-        let widget = |size: i64| stamped(json!({"apiVersion": "t7.cubist.dev/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "nlp-t7"}, "spec": {"size": size}}), Some("nlp-t7"));
-        let mut set = RenderedSet { cluster: "local".into(), objects: vec![widget(3), crd.clone()] };
+        let widget = |size: i64| {
+            stamped(
+                json!({"apiVersion": "t7.cubist.dev/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "nlp-t7"}, "spec": {"size": size}}),
+                Some("nlp-t7"),
+            )
+        };
+        let mut set = RenderedSet {
+            cluster: "local".into(),
+            objects: vec![widget(3), crd.clone()],
+        };
         set.sort();
         assert_eq!(set.objects[0].key().kind, "CustomResourceDefinition");
 
         let plan = t.plan(&set, &Inventory::default()).await.unwrap();
-        let w = plan.changes.iter().find(|c| c.key.kind == "Widget").unwrap();
+        let w = plan
+            .changes
+            .iter()
+            .find(|c| c.key.kind == "Widget")
+            .unwrap();
         assert_eq!(w.action, Action::Create);
-        assert_eq!(w.note.as_deref(), Some("applied once CRD widgets.t7.cubist.dev is established"));
+        assert_eq!(
+            w.note.as_deref(),
+            Some("applied once CRD widgets.t7.cubist.dev is established")
+        );
         let mut order = Vec::new();
-        let (report, inventory) = t.apply(&plan, &Inventory::default(), &mut |c| order.push(c.key.kind.clone())).await.unwrap();
+        let (report, inventory) = t
+            .apply(&plan, &Inventory::default(), &mut |c| {
+                order.push(c.key.kind.clone())
+            })
+            .await
+            .unwrap();
         assert_eq!(report.created, 2, "{report:#?}");
         assert_eq!(order, ["CustomResourceDefinition", "Widget"]);
-        assert_eq!(t.health(&crd.key()).await.unwrap().status, HealthStatus::Healthy);
-        assert_eq!(get(t.client(), &set.objects[1].key()).await.unwrap()["spec"]["size"], 3);
+        assert_eq!(
+            t.health(&crd.key()).await.unwrap().status,
+            HealthStatus::Healthy
+        );
+        assert_eq!(
+            get(t.client(), &set.objects[1].key()).await.unwrap()["spec"]["size"],
+            3
+        );
 
         // An object the API server rejects (schema: minimum 1) is a conflict at plan time, with
         // the server's reason, and does not stop the others.
-        let bad = RenderedSet { cluster: "local".into(), objects: vec![crd.clone(), widget(0)] };
+        let bad = RenderedSet {
+            cluster: "local".into(),
+            objects: vec![crd.clone(), widget(0)],
+        };
         let plan = t.plan(&bad, &inventory).await.unwrap();
-        let w = plan.changes.iter().find(|c| c.key.kind == "Widget").unwrap();
+        let w = plan
+            .changes
+            .iter()
+            .find(|c| c.key.kind == "Widget")
+            .unwrap();
         assert_eq!(w.action, Action::Conflict, "{w:#?}");
         assert!(w.note.as_deref().unwrap().contains("spec.size"), "{w:#?}");
 
         // Pruned in reverse: the Widget, then its CRD.
         let mut order = Vec::new();
-        let plan = t.plan(&RenderedSet { cluster: "local".into(), objects: vec![] }, &inventory).await.unwrap();
-        let (report, inventory) = t.apply(&plan, &inventory, &mut |c| order.push(c.key.kind.clone())).await.unwrap();
+        let plan = t
+            .plan(
+                &RenderedSet {
+                    cluster: "local".into(),
+                    objects: vec![],
+                },
+                &inventory,
+            )
+            .await
+            .unwrap();
+        let (report, inventory) = t
+            .apply(&plan, &inventory, &mut |c| order.push(c.key.kind.clone()))
+            .await
+            .unwrap();
         assert_eq!(report.deleted, 2, "{report:#?}");
         assert_eq!(order, ["Widget", "CustomResourceDefinition"]);
         assert!(inventory.objects.is_empty());
@@ -528,8 +715,11 @@ fn a_crd_in_the_set_is_established_before_its_objects() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
 fn unreachable_cluster_then_restart_converges() {
-    require_kube_local!();
     let server = Server::start(None);
     runtime().block_on(async {
         let t = server.target("bj").await;
@@ -563,7 +753,7 @@ fn unreachable_cluster_then_restart_converges() {
                 desired: None,
                 note: None,
             }],
-            untouched: 0,
+            ..Default::default()
         };
         assert!(
             t.apply(&prune, &inventory, &mut |_| {})

@@ -1,6 +1,7 @@
 //! Every object cubist renders for `examples-repo` is valid for the real APIs it is sent to.
 //!
-//! * Custom resources (Argo Workflow / WorkflowTemplate / CronWorkflow, KServe InferenceService)
+//! * Custom resources (Argo Workflow / WorkflowTemplate / CronWorkflow, KServe InferenceService,
+//!   Gateway API HTTPRoute, Istio VirtualService)
 //!   and every engine object embedded in an Argo `resource` step (PyTorchJob, TFJob, MPIJob,
 //!   XGBoostJob, Volcano Job, RayJob, Katib Experiment) are validated against the served
 //!   version's `openAPIV3Schema` of the real upstream CRD in `shared/reference/crds/`, with the
@@ -16,11 +17,11 @@ use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, REVISION_ANNOTATION, RenderedSet,
     SOURCE_ANNOTATION, content_hash, render,
 };
+use cubist_tests::corpus::examples_repo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const CRD_KINDS: &[&str] = &[
@@ -28,6 +29,8 @@ const CRD_KINDS: &[&str] = &[
     "WorkflowTemplate",
     "CronWorkflow",
     "InferenceService",
+    "HTTPRoute",
+    "VirtualService",
 ];
 const ENGINE_KINDS: &[(&str, &str)] = &[
     ("kubeflow.org", "PyTorchJob"),
@@ -41,6 +44,7 @@ const ENGINE_KINDS: &[(&str, &str)] = &[
 const BUILTIN_KINDS: &[&str] = &[
     "Namespace",
     "ServiceAccount",
+    "Role",
     "RoleBinding",
     "ResourceQuota",
     "LimitRange",
@@ -48,14 +52,6 @@ const BUILTIN_KINDS: &[&str] = &[
     "Service",
     "HorizontalPodAutoscaler",
 ];
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn examples_repo() -> PathBuf {
-    manifest_dir().join("../examples-repo")
-}
 
 fn load_examples() -> Model {
     let snapshot = cubist::source::snapshot_dir(&examples_repo()).expect("snapshot examples-repo");
@@ -191,6 +187,17 @@ fn to_json_schema(s: &Value, top: bool) -> Value {
             json!([{"type": "integer"}, {"type": "string"}]),
         );
     }
+    // The apiserver keeps apiVersion, kind and metadata at the root even where the schema does
+    // not declare them (Istio's CRDs declare only spec and status).
+    if top && let Some(Value::Object(props)) = out.get_mut("properties") {
+        for (name, kind) in [
+            ("apiVersion", "string"),
+            ("kind", "string"),
+            ("metadata", "object"),
+        ] {
+            props.entry(name).or_insert_with(|| json!({"type": kind}));
+        }
+    }
     if out.get("type") == Some(&json!("object"))
         && out.contains_key("properties")
         && !out.contains_key("additionalProperties")
@@ -213,29 +220,8 @@ struct Crd {
 fn crds() -> &'static BTreeMap<(String, String), Crd> {
     static C: OnceLock<BTreeMap<(String, String), Crd>> = OnceLock::new();
     C.get_or_init(|| {
-        let dir = manifest_dir().join("../../shared/reference/crds");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-            .map(|e| e.expect("dir entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        files.sort();
-        // Parse in parallel: the Argo CRDs are megabytes of YAML.
-        let parsed: Vec<Vec<Value>> = std::thread::scope(|s| {
-            let handles: Vec<_> = files
-                .iter()
-                .map(|p| s.spawn(move || parse_yaml(p)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("parse thread"))
-                .collect()
-        });
         let mut out = BTreeMap::new();
-        for doc in parsed.into_iter().flatten() {
-            if doc["kind"] != "CustomResourceDefinition" {
-                continue;
-            }
+        for doc in cubist_tests::reference::crds(&[]) {
             let group = str_at(&doc, "/spec/group").to_string();
             let kind = str_at(&doc, "/spec/names/kind").to_string();
             let mut versions = BTreeMap::new();
@@ -274,14 +260,6 @@ fn crds() -> &'static BTreeMap<(String, String), Crd> {
     })
 }
 
-fn parse_yaml(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let docs = cubist::model::yaml::parse_documents(&path.display().to_string(), &text)
-        .unwrap_or_else(|d| panic!("{}:{}: {}", path.display(), d.line, d.message));
-    docs.into_iter().map(|d| d.json).collect()
-}
-
 /// Validates one object against its CRD; returns the failures (object, instance path, message).
 fn validate_crd(what: &str, v: &Value) -> Result<Vec<String>, String> {
     let (group, version) = str_at(v, "/apiVersion")
@@ -302,6 +280,10 @@ fn validate_crd(what: &str, v: &Value) -> Result<Vec<String>, String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_reference_crds),
+    ignore = "needs ../shared/reference/crds (upstream CRDs); see README, Tests"
+)]
 fn custom_resources_and_engine_objects_match_the_upstream_crds() {
     let mut failures = Vec::new();
     let mut seen_crd: BTreeSet<String> = BTreeSet::new();
@@ -370,6 +352,10 @@ fn custom_resources_and_engine_objects_match_the_upstream_crds() {
 
 /// The converted schemas reject what the apiserver rejects (so the check above means something).
 #[test]
+#[cfg_attr(
+    not(has_reference_crds),
+    ignore = "needs ../shared/reference/crds (upstream CRDs); see README, Tests"
+)]
 fn crd_check_rejects_unknown_fields_and_wrong_types() {
     let (_, sets) = rendered();
     let wt = sets["local"]
@@ -493,6 +479,7 @@ fn check_builtin(v: &Value) -> Result<Vec<String>, String> {
         ("v1", "ResourceQuota") => unknown_fields::<core::v1::ResourceQuota>(v),
         ("v1", "LimitRange") => unknown_fields::<core::v1::LimitRange>(v),
         ("v1", "Service") => unknown_fields::<core::v1::Service>(v),
+        ("rbac.authorization.k8s.io/v1", "Role") => unknown_fields::<rbac::v1::Role>(v),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             unknown_fields::<rbac::v1::RoleBinding>(v)
         }
@@ -944,13 +931,18 @@ fn placement_concrete_examples() {
             .unwrap()
             .contains(&json!({"name": "S3_ENDPOINT", "value": "http://minio.storage.svc:9000"}))
     );
-    // ...and on local the same service is a KServe InferenceService on the same pool.
-    let isvc = find("local", "InferenceService", "recsys", "ranker");
+    // ...and on local the same service is one KServe InferenceService per serving version on
+    // the same pool, the canary with its own model (the HTTPRoute weighs them).
+    let isvc = find("local", "InferenceService", "recsys", "ranker-v13");
     assert_eq!(
         isvc.body["spec"]["predictor"]["nodeSelector"],
         json!({"node-pool": "cpu"})
     );
-    assert_eq!(isvc.body["spec"]["predictor"]["canaryTrafficPercent"], 10);
+    assert_eq!(
+        isvc.body["spec"]["predictor"]["model"]["storageUri"],
+        "s3://models/ranker/2026-11-18/"
+    );
+    assert!(isvc.body["spec"]["predictor"]["canaryTrafficPercent"].is_null());
 
     // The daily ranker's CronWorkflow runs its WorkflowTemplate on Shanghai time.
     let cron = find("local", "CronWorkflow", "recsys", "daily-ranker");

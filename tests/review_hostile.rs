@@ -66,6 +66,10 @@ async fn refused(s: &Setup, request: Request<Body>, code: StatusCode) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn forged_missing_and_tampered_signatures_are_401() {
     let s = setup().await;
     let forged = signature::sign(b"attacker-guess", &body(&s));
@@ -83,6 +87,10 @@ async fn forged_missing_and_tampered_signatures_are_401() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn oversized_and_malformed_bodies_are_refused() {
     let s = setup().await;
     let mut big = pull_request("opened", &s.head);
@@ -107,6 +115,10 @@ async fn oversized_and_malformed_bodies_are_refused() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn commands_from_outsiders_and_users_without_write_access_do_nothing() {
     let s = setup().await;
     let mut command = plan_command("NONE");
@@ -142,6 +154,10 @@ async fn commands_from_outsiders_and_users_without_write_access_do_nothing() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn other_repositories_branches_and_pushes_are_left_alone() {
     let s = setup().await;
     let mut elsewhere = pull_request("opened", &s.head);
@@ -165,6 +181,10 @@ async fn other_repositories_branches_and_pushes_are_left_alone() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn a_replayed_delivery_is_planned_once() {
     let s = setup().await;
     let opened = pull_request("opened", &s.head);

@@ -42,6 +42,10 @@ fn changed_on_local(description: &Value) -> usize {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn cycle_fails_fix_turns_the_same_comment_green_and_merge_is_reported() {
     let github = FakeGitHub::default();
     let server = github.start().await;
@@ -243,14 +247,19 @@ async fn cycle_fails_fix_turns_the_same_comment_green_and_merge_is_reported() {
             .join("p/argoproj.io_WorkflowTemplate_daily.yaml"),
     )
     .unwrap();
+    // workers: 2 → torchrun is told {{nodes}} = 1 master + 2 workers.
     assert!(
-        template.contains("--nnodes=2"),
+        template.contains("--nnodes=3"),
         "the merge is on the cluster"
     );
     assert!(!apply.contains(TOKEN) && !github.comments(PR)[0].1.contains(TOKEN));
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn plan_command_from_a_writer_replans_the_current_head() {
     let github = FakeGitHub::default();
     let server = github.start().await;

@@ -63,13 +63,13 @@ fn main() {
     // directory reads files younger than that again (their stamps are not trusted yet), and
     // its watch restarts trusting after the burst of events the first apply made.
     std::thread::sleep(Duration::from_millis(1100));
-    let qps = |n: usize| format!("autoscale: {{metric: qps, target: {n}}}");
-    bench.edit(SERVICE, &qps(50), &qps(51));
+    let cpu = |n: usize| format!("autoscale: {{metric: cpu, target: {n}}}");
+    bench.edit(SERVICE, &cpu(70), &cpu(71));
     bench.reconcile_new_head(&mut rec);
 
     let mut local = Vec::new();
     for i in 0..runs {
-        bench.edit(SERVICE, &qps(51 + i), &qps(52 + i));
+        bench.edit(SERVICE, &cpu(71 + i), &cpu(72 + i));
         let o = bench.reconcile_new_head(&mut rec);
         assert_eq!(
             (o.projects_rendered, o.projects_held.len()),

@@ -278,10 +278,26 @@ pub mod codes {
             "a template's parameters are not a valid JSON Schema",
         ),
         (
+            TARGET_PATH,
+            "a directory target is absolute, leaves the target root or is inside the repository",
+        ),
+        (
+            SHARED_TARGET,
+            "two clusters' directory targets are the same or one is inside the other",
+        ),
+        (
+            KUBECONFIG_PATH,
+            "a kubeconfig is not a file name inside the kubeconfig directory",
+        ),
+        (
             EMPTY_FILE,
             "the file holds no manifest (empty or only comments)",
         ),
         (NO_CLUSTER, "a project is placed on no cluster"),
+        (
+            NODE_COUNT,
+            "an argument states a node count other than the pods the engine starts",
+        ),
     ];
     /// File could not be read.
     pub const READ: &str = "E0001";
@@ -367,8 +383,16 @@ pub mod codes {
     pub const CAPABILITY: &str = "E0901";
     /// Rendering a valid project failed (reported by the reconcile loop, not by validate).
     pub const RENDER: &str = "E0999";
+    /// Directory target outside its boundary.
+    pub const TARGET_PATH: &str = "E1001";
+    /// Directory target shared with, or nested in, another cluster's.
+    pub const SHARED_TARGET: &str = "E1002";
+    /// Kubeconfig outside the kubeconfig directory.
+    pub const KUBECONFIG_PATH: &str = "E1003";
     /// Project placed on no cluster (warning).
     pub const NO_CLUSTER: &str = "W0002";
+    /// A node-count argument that differs from the replicas rendered (warning).
+    pub const NODE_COUNT: &str = "W0003";
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ spec:
   labels:
     env: prod
     shard: \"{c}\"
-  capabilities: [argo-workflows, kserve, training-operator, volcano, kuberay, katib]
+  capabilities: [argo-workflows, kserve, training-operator, volcano, kuberay, katib, gateway-api]
   resourceGroups:
     - name: cpu-pool
       nodeSelector: {{node-pool: cpu}}
@@ -369,7 +369,7 @@ spec:
     - {{name: v2, model: \"s3://models/{p}/{i}/2/\", traffic: 10}}
   resources: {{cpu: 2, memory: 4Gi, gpu: {{a100: 1}}}}
   replicas: {{min: 1, max: 1}}
-  autoscale: {{metric: qps, target: 50}}
+  autoscale: {{metric: cpu, target: 70}}
   health: {{path: /v2/health/ready, port: 8080}}
   port: 8080
   env:

@@ -24,6 +24,12 @@ pub enum SyncState {
     Failed,
     /// The target cluster could not be reached.
     Unreachable,
+    /// The prune guard holds the deletion of this object (of a cluster: some deletions), until a
+    /// commit allows it (see [`HeldPrune`]).
+    Held,
+    /// The credentials to reach the cluster are not set up where cubist runs (no kubeconfig):
+    /// neutral, nothing was tried; the cluster's message says what to set.
+    NotConfigured,
 }
 
 /// Health of a workload as reported by its controller.
@@ -132,6 +138,16 @@ pub struct StateCounts {
     pub failed: u64,
     /// Objects in [`SyncState::Unreachable`].
     pub unreachable: u64,
+    /// Objects in [`SyncState::Held`]: owned, no longer desired, deletion held.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub held: u64,
+    /// Objects in [`SyncState::NotConfigured`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_configured: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Object counts per [`Health`], keyed by the health name (`{Healthy: 10, ...}`).
@@ -213,6 +229,34 @@ pub struct ClusterStatus {
     pub changes: ChangeCounts,
     /// Errors of this cluster (apply errors, unreachable).
     pub errors: Vec<ErrorEntry>,
+    /// Deletions the prune guard holds (state `Held`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldPrune>,
+}
+
+/// Deletions the prune guard holds on a cluster: what, why, and how to allow them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HeldPrune {
+    /// Objects whose deletion is held.
+    pub deletions: u64,
+    /// Objects cubist owned on the cluster before the plan.
+    pub owned: u64,
+    /// Held deletions per project (`""`: objects of no project).
+    pub projects: BTreeMap<String, u64>,
+    /// The first held objects, `Kind namespace/name`; at most [`HeldPrune::MAX_OBJECTS`].
+    pub objects: Vec<String>,
+    /// Why the deletions are held.
+    pub reasons: Vec<String>,
+    /// Trailer lines (`Cubist-Allow-Prune: …`), any one of which in a new commit allows them.
+    pub allow: Vec<String>,
+    /// How to allow (or undo) them, in words.
+    pub help: String,
+}
+
+impl HeldPrune {
+    /// Most objects listed in [`HeldPrune::objects`].
+    pub const MAX_OBJECTS: usize = 50;
 }
 
 /// One project in [`Summary::projects`].

@@ -1,6 +1,6 @@
 //! kube-local: a real Kubernetes API server (apiextensions-apiserver + etcd, CRDs only) for
 //! tests, started from the kit in `tests/kube-local`, with the upstream CRDs of every engine
-//! read from ../shared/reference/crds (never copied into the repository).
+//! ([`crate::reference::crds`]) installed.
 
 use cubist::render::ObjectKey;
 use cubist::target::kube::KubeTarget;
@@ -16,31 +16,33 @@ pub fn kit() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("kube-local")
 }
 
-/// The built API server (`~/.cache/kube-local` unless `KUBE_LOCAL_CACHE` is set).
-pub fn apiserver_binary() -> PathBuf {
-    let cache = std::env::var_os("KUBE_LOCAL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/kube-local")
-        });
-    cache.join("bin/kube-local-apiserver")
+/// The kube-local cache the build found (`~/.cache/kube-local` unless `KUBE_LOCAL_CACHE` was
+/// set when the tests were built). Tests that need it carry
+/// `#[cfg_attr(not(has_kube_local), ignore = "…")]`.
+pub fn cache() -> &'static Path {
+    Path::new(env!("KUBE_LOCAL_CACHE"))
 }
 
-/// Skips the test (loudly) when kube-local has not been built.
-#[macro_export]
-macro_rules! require_kube_local {
-    () => {
-        if !$crate::kube_local::apiserver_binary().exists() {
-            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!! SKIPPED: {} is missing; run tests/kube-local/setup.sh to test the Kubernetes target !!!!!!!!\n",
-                $crate::kube_local::apiserver_binary().display()
-            );
-            return;
-        }
-    };
+/// The built API server.
+pub fn apiserver_binary() -> PathBuf {
+    cache().join("bin/kube-local-apiserver")
+}
+
+/// Points examples-repo's `prod-bj` cluster file at `server`: its `kubeconfig` becomes the
+/// server's kubeconfig file name, and `CUBIST_KUBECONFIG_DIR` (the directory the operator sets,
+/// read by every reconcile of this process) the server's directory.
+pub fn point_prod_bj_at(cluster_file: &Path, server: &Server) {
+    crate::repo::edit(
+        cluster_file,
+        "kubeconfig: prod-bj.yaml\n      context: prod-bj",
+        &format!(
+            "kubeconfig: {}",
+            server.kubeconfig.file_name().unwrap().to_str().unwrap()
+        ),
+    );
+    // SAFETY: every caller sets the same value, once per test process, and no other thread of
+    // these tests writes the environment.
+    unsafe { std::env::set_var("CUBIST_KUBECONFIG_DIR", server.kubeconfig.parent().unwrap()) };
 }
 
 /// One running kube-local: its state directory and kubeconfig.
@@ -75,7 +77,13 @@ impl Server {
     }
 
     fn run_start(dir: Option<&Path>) -> Server {
+        assert!(
+            apiserver_binary().exists(),
+            "{} is missing: run `bash tests/kube-local/setup.sh`",
+            apiserver_binary().display()
+        );
         let mut cmd = Command::new(kit().join("start.sh"));
+        cmd.env("KUBE_LOCAL_CACHE", cache());
         if let Some(d) = dir {
             cmd.arg(d);
         }
@@ -106,6 +114,7 @@ impl Server {
         Server::run_start(Some(&self.dir))
     }
 
+    /// A Kubernetes target named `name` connected to this server.
     pub async fn target(&self, name: &str) -> KubeTarget {
         KubeTarget::connect(Some(&self.kubeconfig), None)
             .await
@@ -134,6 +143,16 @@ pub fn shared() -> &'static Server {
     })
 }
 
+/// Runs a test's body on a new runtime with a target named `local` on the [`shared`] server.
+pub fn on_shared_server<F, Fut>(test: F)
+where
+    F: FnOnce(KubeTarget) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let server = shared();
+    runtime().block_on(async { test(server.target("local").await).await });
+}
+
 /// A two-thread tokio runtime for a test.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -141,40 +160,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// The upstream CRDs (`/work/shared/reference/crds`), never copied into the repository.
-/// `only`: file name prefixes (all files when empty). Parsed on two threads (14 MB of YAML).
-pub fn reference_crds(only: &[&str]) -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/crds");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .filter(|p| {
-            only.is_empty()
-                || only
-                    .iter()
-                    .any(|o| p.file_name().unwrap().to_string_lossy().starts_with(o))
-        })
-        .collect();
-    files.sort();
-    let parse = |p: &PathBuf| {
-        let text = std::fs::read_to_string(p).unwrap();
-        cubist::model::yaml::parse_documents(&p.display().to_string(), &text)
-            .unwrap_or_else(|d| panic!("{}: {}", p.display(), d.message))
-            .into_iter()
-            .map(|n| n.json)
-            .filter(|v| v.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
-            .collect::<Vec<_>>()
-    };
-    let (odd, even): (Vec<_>, Vec<_>) = files.iter().enumerate().partition(|(i, _)| i % 2 == 1);
-    std::thread::scope(|s| {
-        let other = s.spawn(|| odd.iter().flat_map(|(_, p)| parse(p)).collect::<Vec<_>>());
-        let mut all: Vec<Value> = even.iter().flat_map(|(_, p)| parse(p)).collect();
-        all.extend(other.join().unwrap());
-        all
-    })
 }
 
 /// The CustomResourceDefinition resource.
@@ -199,7 +184,7 @@ pub fn established(crd: &Value) -> bool {
 /// Established.
 pub async fn install_crds(client: &kube::Client, only: &[&str]) {
     let crds: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
-    let all = reference_crds(only);
+    let all = crate::reference::crds(only);
     assert!(!all.is_empty());
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
     let mut tasks = tokio::task::JoinSet::new();

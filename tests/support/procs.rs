@@ -67,20 +67,13 @@ pub fn cubist_binary() -> PathBuf {
 
 /// The first of `names` found on `PATH`; fails the test, naming `.ci/run`, when none is.
 pub fn require_program(names: &[&str]) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in names {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!(
-        "{} is not installed: run `bash .ci/run` (it installs the Debian packages chromium and \
-         chromium-driver), or `apt-get install chromium chromium-driver`",
-        names.join(" / ")
-    )
+    crate::program::find(names).unwrap_or_else(|| {
+        panic!(
+            "{} is not installed: run `bash .ci/run` (it installs the Debian packages chromium \
+             and chromium-driver), or `apt-get install chromium chromium-driver`",
+            names.join(" / ")
+        )
+    })
 }
 
 /// A child process killed (and reaped) when dropped.

@@ -23,6 +23,10 @@ fn pr_body() -> Vec<u8> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn forged_signature_is_401_without_event() {
     let (app, mut rx) = app(8);
     let body = pr_body();
@@ -34,6 +38,10 @@ async fn forged_signature_is_401_without_event() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn tampered_body_is_401() {
     let (app, mut rx) = app(8);
     let body = pr_body();
@@ -46,6 +54,10 @@ async fn tampered_body_is_401() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn missing_signature_is_401() {
     let (app, mut rx) = app(8);
     let (status, json, _) = send(&app, unsigned("pull_request", pr_body(), None)).await;
@@ -60,6 +72,10 @@ async fn missing_signature_is_401() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn body_over_one_mib_is_413() {
     let (app, mut rx) = app(8);
     let mut value = payload("push.with-new-branch.json");
@@ -102,6 +118,10 @@ async fn form_encoded_delivery_is_415() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn replayed_delivery_is_ignored_and_queues_once() {
     let (app, mut rx) = app(8);
     let body = pr_body();
@@ -115,6 +135,10 @@ async fn replayed_delivery_is_ignored_and_queues_once() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn full_queue_is_503_with_retry_after_and_redelivery_works() {
     let (app, mut rx) = app(1);
     let body = pr_body();

@@ -8,6 +8,10 @@ use cubist_webhook::HookEvent;
 use serde_json::json;
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn ping_answers_pong_without_event() {
     let (app, mut rx) = app(8);
     let body = payload("ping.json").to_string();
@@ -18,6 +22,10 @@ async fn ping_answers_pong_without_event() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn branch_push_becomes_push_event() {
     let (app, mut rx) = app(8);
     let body = payload("push.with-new-branch.json").to_string();
@@ -39,6 +47,10 @@ async fn branch_push_becomes_push_event() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn push_to_main_is_reported_with_after_sha() {
     let (app, mut rx) = app(8);
     let mut body = payload("push.json");
@@ -66,6 +78,10 @@ async fn push_to_main_is_reported_with_after_sha() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn deletion_push_is_ignored() {
     let (app, mut rx) = app(8);
     // push.json as published is a tag deletion (deleted: true).
@@ -80,6 +96,10 @@ async fn deletion_push_is_ignored() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn pull_request_actions_become_pull_request_events() {
     let (app, mut rx) = app(8);
     for (i, action) in ["opened", "synchronize", "reopened"]
@@ -108,6 +128,10 @@ async fn pull_request_actions_become_pull_request_events() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn ready_for_review_of_a_draft_is_reported() {
     let (app, mut rx) = app(8);
     let mut body = payload("pull_request.opened.json");
@@ -122,6 +146,10 @@ async fn ready_for_review_of_a_draft_is_reported() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn merged_close_becomes_pull_request_merged() {
     let (app, mut rx) = app(8);
     let mut body = payload("pull_request.closed.json");
@@ -140,6 +168,10 @@ async fn merged_close_becomes_pull_request_merged() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn unmerged_close_and_other_events_are_ignored() {
     let (app, mut rx) = app(8);
     let closed = payload("pull_request.closed.json").to_string();
@@ -167,6 +199,10 @@ fn plan_comment(association: &str, body: &str) -> String {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn plan_command_from_member_becomes_plan_command() {
     let (app, mut rx) = app(8);
     let body = plan_comment("MEMBER", "  /cubist plan\r\n");
@@ -184,6 +220,10 @@ async fn plan_command_from_member_becomes_plan_command() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn plan_command_from_outsider_is_forbidden() {
     let (app, mut rx) = app(8);
     let body = plan_comment("NONE", "/cubist plan");
@@ -194,6 +234,10 @@ async fn plan_command_from_outsider_is_forbidden() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_reference_webhooks),
+    ignore = "needs ../shared/reference/github-webhooks (real GitHub payloads); see README, Tests"
+)]
 async fn ordinary_comments_and_issue_comments_are_ignored() {
     let (app, mut rx) = app(8);
     // The published payload: an OWNER comment on a plain issue.

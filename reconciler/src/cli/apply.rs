@@ -1,24 +1,29 @@
 //! `cubist plan` and `cubist apply` against each cluster's target.
 
-use super::Format;
 use super::stages::load_and_render;
+use super::{Format, PlanArgs};
 use crate::model::kinds::Target as TargetSpec;
 use crate::report::plan;
+use crate::target::guard::{Allowances, guard};
 use crate::target::select::directory_target;
 use crate::target::{Plan, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 
-pub(super) fn run(
-    repo: &Path,
-    cluster: Option<&str>,
-    format: Format,
-    apply: bool,
-) -> anyhow::Result<ExitCode> {
+/// Plans every cluster (of `args.cluster`), holding the deletions the prune guard stops unless
+/// `--allow-prune`; with `apply`, applies directory targets. Exit 1 when something failed or
+/// deletions were held by `apply`.
+pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
+    let (repo, cluster, format) = (args.repo.as_path(), args.cluster.as_deref(), args.format);
+    let base = super::targets_base(repo, args.target_root.as_deref());
     let Some(r) = load_and_render(repo, cluster)? else {
         return Ok(ExitCode::from(1));
+    };
+    let allow = if args.allow_prune {
+        Allowances::all()
+    } else {
+        Allowances::default()
     };
     let mut plans: Vec<Plan> = Vec::new();
     let mut skipped = Vec::new();
@@ -35,27 +40,32 @@ pub(super) fn run(
             }
             let _span = tracing::info_span!("plan", cluster = %name).entered();
             match super::kube_plan::plan(repo, name, spec, set) {
-                Ok((p, note)) => {
+                Ok((mut p, note)) => {
+                    guard(&mut p, spec.prune_limit, &allow);
                     if let Some(n) = note {
                         eprintln!("note: {n}");
                     }
                     plans.push(p);
                 }
                 Err(e) => {
-                    failed = true;
+                    // Absent credentials are a neutral state, not a failure of the plan.
+                    let neutral = crate::target::kube::KubeError::find(&e)
+                        .is_some_and(|k| k.is_not_configured());
+                    failed |= !neutral;
                     skipped.push((name.clone(), format!("{e:#}")));
                 }
             }
             continue;
         }
-        let target = match directory_target(repo, spec) {
+        let target = match directory_target(&base, spec) {
             Ok(t) => t,
             Err(why) => {
                 skipped.push((name.clone(), why));
                 continue;
             }
         };
-        let p = target.plan(set)?;
+        let mut p = target.plan(set)?;
+        guard(&mut p, spec.prune_limit, &allow);
         if apply {
             let _span = tracing::info_span!("apply", cluster = %name).entered();
             let bar = progress_bar(p.changes.len() as u64, name);
@@ -65,6 +75,13 @@ pub(super) fn run(
                 eprintln!("error: cluster {name}: {obj}: {err}");
             }
             failed |= !report.failed.is_empty();
+            if let Some(h) = &p.held {
+                failed = true;
+                eprintln!(
+                    "error: cluster {name}: {} deletion(s) held by the prune guard; rerun with --allow-prune to delete them",
+                    h.changes.len()
+                );
+            }
             tracing::info!(
                 created = report.created,
                 updated = report.updated,

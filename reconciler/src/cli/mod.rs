@@ -2,6 +2,7 @@
 
 mod apply;
 mod codeowners;
+pub mod install;
 mod kube_plan;
 mod render;
 mod serve;
@@ -89,6 +90,8 @@ pub enum Command {
     StatusSite(status_site::SiteArgs),
     /// List every diagnostic code and what it means.
     Codes,
+    /// Print the manifests that install cubist in a Kubernetes cluster (those of `deploy/`).
+    Install(install::InstallArgs),
 }
 
 /// Arguments of `plan` and `apply`.
@@ -103,6 +106,14 @@ pub struct PlanArgs {
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Allow deletions the prune guard would hold (a whole project, every object, or more
+    /// than the cluster's `pruneLimit`).
+    #[arg(long)]
+    allow_prune: bool,
+    /// Directory targets (`../<dir>`) are written in this directory instead of the one that
+    /// holds the repository (env CUBIST_TARGET_ROOT).
+    #[arg(long)]
+    target_root: Option<PathBuf>,
 }
 
 /// Exit code for usage and I/O errors.
@@ -115,12 +126,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { repo, format } => validate::run(&repo, format),
         Command::Render { repo, out, cluster } => render::run(&repo, &out, cluster.as_deref()),
-        Command::Plan(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, false),
-        Command::Apply(a) => apply::run(&a.repo, a.cluster.as_deref(), a.format, true),
+        Command::Plan(a) => apply::run(&a, false),
+        Command::Apply(a) => apply::run(&a, true),
         Command::Reconcile { args } => serve::reconcile(args),
         Command::Serve { args, listen } => serve::serve(args, listen),
         Command::Codeowners { repo } => codeowners::run(&repo),
         Command::StatusSite(a) => status_site::run(&a),
+        Command::Install(a) => install::run(&a),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");
@@ -132,6 +144,21 @@ pub fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_USAGE)
     })
+}
+
+/// The directory that stands for the repository when directory targets are placed: its
+/// parent is the target root (`../rendered/local` is `<target root>/rendered/local`). It is
+/// `repo` itself, unless `--target-root` (else `CUBIST_TARGET_ROOT`) names the target root.
+fn targets_base(repo: &Path, target_root: Option<&Path>) -> PathBuf {
+    let root = target_root.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("CUBIST_TARGET_ROOT")
+            .filter(|r| !r.is_empty())
+            .map(PathBuf::from)
+    });
+    match root {
+        Some(root) => root.join("repository"),
+        None => repo.to_path_buf(),
+    }
 }
 
 /// The cache directory of mirrors: `explicit`, else $XDG_CACHE_HOME/cubist, else ~/.cache/cubist.

@@ -41,6 +41,10 @@ pub struct LoopArgs {
     /// Author of status commits, `Name <email>`.
     #[arg(long, default_value = "cubist <cubist@localhost>")]
     pub author: String,
+    /// Directory targets (`../<dir>`) are written in this directory instead of the one that
+    /// holds the repository (env CUBIST_TARGET_ROOT).
+    #[arg(long)]
+    pub target_root: Option<PathBuf>,
 }
 
 fn cache_dir(args: &LoopArgs) -> PathBuf {
@@ -77,6 +81,7 @@ fn config(args: &LoopArgs) -> Result<Config> {
             path.to_path_buf(),
         )
     };
+    let target_root = super::targets_base(&target_root, args.target_root.as_deref());
     Ok(Config {
         repo,
         branch: args.branch.clone(),

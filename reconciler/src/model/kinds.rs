@@ -113,23 +113,31 @@ pub struct ClusterSpec {
     /// Re-apply objects changed by hand.
     #[serde(default)]
     pub self_heal: bool,
+    /// Most deletions one reconcile may make without an allowance (default `50%`).
+    #[serde(default)]
+    pub prune_limit: Option<crate::target::guard::PruneLimit>,
 }
 
 /// Where a cluster's objects go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Target {
-    /// Hydrated manifests in a directory (relative to the repository root).
+    /// Hydrated manifests in a directory beside the repository (`../<dir>`, see
+    /// [`crate::target::select`]).
     Directory {
         /// Path of the output directory.
         path: String,
     },
     /// A real cluster reached with kube.
     Kubernetes {
-        /// Kubeconfig path (default: the usual lookup).
+        /// Kubeconfig name in the kubeconfig directory (default: the usual lookup).
         kubeconfig: Option<String>,
         /// Context name.
         context: Option<String>,
+        /// The cluster cubist runs in, through its pod's service account
+        /// (`kube::Config::incluster`); excludes `kubeconfig` and `context`.
+        #[serde(default, rename = "inCluster")]
+        in_cluster: bool,
     },
 }
 
@@ -456,6 +464,17 @@ pub struct ServiceSpec {
     /// Secret-backed environment.
     #[serde(default)]
     pub secret_env: BTreeMap<String, SecretRef>,
+    /// A copy of some requests sent to one version, its answers dropped.
+    pub mirror: Option<Mirror>,
+}
+
+/// Traffic mirroring: `percent` of the requests are also sent to `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mirror {
+    /// The version that receives the copies.
+    pub version: String,
+    /// Percent of requests copied.
+    pub percent: u32,
 }
 
 /// A served model version.

@@ -171,7 +171,7 @@ fn parse_file(
                     &Location::file(path),
                     format!("cannot read the file: {why}"),
                 )
-                .help("make it a readable regular file (a link must point to one), or delete it; cubist reads every .yaml/.yml file outside hidden directories"),
+                .help("make it a readable regular file (not a link), or delete it; cubist reads every .yaml/.yml file outside hidden directories"),
             );
             return None;
         }
@@ -252,7 +252,7 @@ fn empty_file(path: &str) -> Diagnostic {
         .any(|name| path == format!("projects/{project}/{name}"))
     {
         format!(
-            "restore the Project manifest, or delete the whole directory projects/{project}/ to remove the project"
+            "restore the Project manifest, or delete the whole directory projects/{project}/ to remove the project (in a commit with the trailer `Cubist-Allow-Prune: project/{project}`)"
         )
     } else {
         "restore the manifest it held, or delete the file to remove what it defined".to_string()

@@ -7,6 +7,7 @@ use super::{ClusterOutcome, Owned};
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::ObjectKey;
 use crate::target::desired::Desired;
+use crate::target::guard::{Allowances, PruneLimit, guard};
 use crate::target::kube::{KubeError, KubeTarget};
 use crate::target::memory::Memory;
 use crate::target::select::directory_target;
@@ -24,7 +25,8 @@ pub(super) enum Pass {
     Apply,
     /// Same revision: Kubernetes clusters that are due are planned against live state
     /// (drift), healed when `selfHeal` is set or a previous apply did not finish, and their
-    /// health read.
+    /// health read; directory targets are compared with the desired objects and what was
+    /// deleted or changed by hand is written again.
     Refresh,
 }
 
@@ -38,6 +40,8 @@ pub(super) struct Clusters {
     resumed: BTreeMap<String, Inventory>,
     /// What each directory target saw last: unchanged files are not read again.
     memories: BTreeMap<String, Memory>,
+    /// Deletions the newest reconciled commits allow (prune guard), also for refresh passes.
+    allow: Allowances,
 }
 
 /// A Kubernetes cluster's client and memory between passes.
@@ -49,6 +53,8 @@ struct KubeSlot {
     retry_at: Option<Instant>,
     /// The last revision never reached the cluster: apply it on the next refresh.
     pending: bool,
+    /// The error of the last pass, while waiting to retry.
+    error: Option<KubeError>,
 }
 
 impl KubeSlot {
@@ -60,6 +66,7 @@ impl KubeSlot {
             failures: 0,
             retry_at: None,
             pending: true,
+            error: None,
         }
     }
 }
@@ -74,7 +81,14 @@ impl Clusters {
             applied_at: BTreeMap::new(),
             resumed: BTreeMap::new(),
             memories: BTreeMap::new(),
+            allow: Allowances::default(),
         }
+    }
+
+    /// Sets the deletions the reconciled commits allow (their `Cubist-Allow-Prune:` trailers),
+    /// used until the next reconcile.
+    pub(super) fn set_allowances(&mut self, allow: Allowances) {
+        self.allow = allow;
     }
 
     /// Seeds a cluster's inventory, read from the status branch after a restart: git is the only
@@ -83,16 +97,45 @@ impl Clusters {
         self.resumed.insert(cluster.to_string(), inventory);
     }
 
-    /// True when some Kubernetes cluster should be looked at again now.
+    /// True when some cluster should be looked at again now: a Kubernetes cluster due, or any
+    /// directory target (a look costs little: the memory knows the files nothing touched).
     pub(super) fn refresh_due(&self) -> bool {
         let now = Instant::now();
-        self.kube
-            .values()
-            .any(|s| s.retry_at.is_none_or(|t| t <= now))
+        !self.memories.is_empty()
+            || self
+                .kube
+                .values()
+                .any(|s| s.retry_at.is_none_or(|t| t <= now))
+    }
+
+    /// True when a directory target of `desired` differs from it (a file deleted, edited or
+    /// left over that cubist owns), or cannot be planned; temporary files a crash left are
+    /// deleted on the way. Used after a restart, before anything else was applied.
+    pub(super) fn directories_differ(
+        &mut self,
+        specs: &BTreeMap<String, ClusterSpec>,
+        desired: &BTreeMap<String, Desired>,
+    ) -> bool {
+        desired.iter().any(|(name, set)| {
+            let Some(spec) = specs.get(name) else {
+                return false;
+            };
+            let TargetSpec::Directory { .. } = spec.target else {
+                return false;
+            };
+            let memory = self.memories.entry(name.clone()).or_default().clone();
+            let Ok(target) = directory_target(&self.target_root, spec) else {
+                return true;
+            };
+            let target = target.with_memory(memory);
+            target.clean_leftovers().is_err()
+                || !target.plan_desired(set).is_ok_and(|p| !writes(&p))
+        })
     }
 
     /// Plans and applies (or refreshes) every cluster in `desired` (cluster → objects).
-    /// Directory clusters are only visited by [`Pass::Apply`].
+    /// On a [`Pass::Refresh`], a directory cluster is in the result only when its target
+    /// differed from `desired` and was written again, or could not be looked at.
     pub(super) fn run(
         &mut self,
         specs: &BTreeMap<String, ClusterSpec>,
@@ -106,11 +149,11 @@ impl Clusters {
                 continue;
             };
             match &spec.target {
-                TargetSpec::Directory { .. } if pass == Pass::Apply => {
-                    let co = self.directory(&name, spec, set);
-                    out.insert(name, co);
+                TargetSpec::Directory { .. } => {
+                    if let Some(co) = self.directory(&name, spec, set, pass) {
+                        out.insert(name, co);
+                    }
                 }
-                TargetSpec::Directory { .. } => {}
                 TargetSpec::Kubernetes { .. } => kube_sets.push((name, spec.clone(), set)),
             }
         }
@@ -122,22 +165,41 @@ impl Clusters {
         out
     }
 
-    fn directory(&mut self, name: &str, spec: &ClusterSpec, desired: Desired) -> ClusterOutcome {
+    /// Plans and applies a directory target. On a refresh, only a target that differs from
+    /// `desired` is applied (its objects count as repaired); `None` when it does not.
+    fn directory(
+        &mut self,
+        name: &str,
+        spec: &ClusterSpec,
+        desired: Desired,
+        pass: Pass,
+    ) -> Option<ClusterOutcome> {
         let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = match directory_target(&self.target_root, spec) {
             Ok(t) => t.with_memory(memory),
-            Err(why) => return ClusterOutcome::failed(desired, why),
+            Err(why) => return Some(ClusterOutcome::failed(desired, why)),
         };
-        match target.plan_desired(&desired).and_then(|p| {
+        let planned = target.plan_desired(&desired).and_then(|mut p| {
+            guard(&mut p, spec.prune_limit, &self.allow);
+            if pass == Pass::Refresh && !writes(&p) {
+                return target.clean_leftovers().map(|_| None);
+            }
             // A test-only pause point (see `test_hook`), a no-op otherwise.
             target
                 .apply(&p, &mut super::test_hook::apply_progress())
-                .map(|r| (p, r))
-        }) {
-            Ok((plan, report)) => {
+                .map(|r| Some((p, r)))
+        });
+        Some(match planned {
+            Ok(None) => return None,
+            Ok(Some((plan, report))) => {
                 let now = Utc::now();
                 self.applied_at.insert(name.to_string(), now);
-                let inventory = if report.failed.is_empty() {
+                let inventory = if let Some(inv) =
+                    plan.held.as_ref().and_then(|_| target.inventory().ok())
+                {
+                    // Held deletions stay owned: the target's inventory lists them.
+                    Owned::Listed(Inventory::clone(&inv))
+                } else if report.failed.is_empty() {
                     Owned::Desired
                 } else {
                     let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
@@ -149,17 +211,23 @@ impl Clusters {
                             .collect(),
                     })
                 };
+                let repaired = if pass == Pass::Refresh {
+                    report.created + report.updated + report.deleted
+                } else {
+                    0
+                };
                 ClusterOutcome {
                     plan: Some(plan),
                     report: Some(report),
                     applied_at: Some(now),
                     inventory: Some(inventory),
                     desired,
+                    repaired,
                     ..Default::default()
                 }
             }
             Err(e) => ClusterOutcome::failed(desired, format!("apply failed: {e:#}")),
-        }
+        })
     }
 
     /// Every due Kubernetes cluster concurrently; the others report their backoff.
@@ -192,7 +260,10 @@ impl Clusters {
                 slot.retry_at = None;
             }
             if let Some(at) = slot.retry_at.filter(|at| *at > now) {
-                let mut co = ClusterOutcome::unreachable(set, "still unreachable".into());
+                let mut co = match &slot.error {
+                    Some(e) => failure(set, e),
+                    None => ClusterOutcome::unreachable(set, "still unreachable".into()),
+                };
                 co.retry_in = Some(at - now);
                 co.inventory = Some(Owned::Listed(slot.inventory.clone()));
                 co.applied_at = self.applied_at.get(&name).copied();
@@ -207,6 +278,7 @@ impl Clusters {
                 inventory: slot.inventory.clone(),
                 desired: set,
                 apply,
+                allow: self.allow.clone(),
             };
             jobs.push(job);
         }
@@ -218,6 +290,7 @@ impl Clusters {
                 Ok(co) => {
                     slot.failures = 0;
                     slot.retry_at = None;
+                    slot.error = None;
                     if let Some(Owned::Listed(inv)) = &co.inventory {
                         slot.inventory = inv.clone();
                     }
@@ -239,11 +312,8 @@ impl Clusters {
                         slot.target = None;
                     }
                     tracing::warn!(cluster = %name, error = %e, retry_in_s = wait.as_secs(), "cluster pass failed");
-                    let mut co = if e.is_unreachable() {
-                        ClusterOutcome::unreachable(set, e.to_string())
-                    } else {
-                        ClusterOutcome::failed(set, e.to_string())
-                    };
+                    let mut co = failure(set, &e);
+                    slot.error = Some(e);
                     co.retry_in = Some(wait);
                     co.inventory = Some(Owned::Listed(slot.inventory.clone()));
                     co
@@ -257,6 +327,27 @@ impl Clusters {
     }
 }
 
+/// True when applying `plan` would write or delete a file (conflicts are left as they are).
+fn writes(plan: &crate::target::Plan) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
+}
+
+/// The outcome of a Kubernetes cluster whose pass failed with `e`.
+fn failure(set: Desired, e: &KubeError) -> ClusterOutcome {
+    if e.is_not_configured() {
+        ClusterOutcome {
+            not_configured: true,
+            ..ClusterOutcome::failed(set, e.to_string())
+        }
+    } else if e.is_unreachable() {
+        ClusterOutcome::unreachable(set, e.to_string())
+    } else {
+        ClusterOutcome::failed(set, e.to_string())
+    }
+}
+
 /// One Kubernetes cluster's pass, run on the runtime.
 struct Job {
     name: String,
@@ -265,6 +356,7 @@ struct Job {
     inventory: Inventory,
     desired: Desired,
     apply: bool,
+    allow: Allowances,
 }
 
 type JobResult = (
@@ -282,6 +374,7 @@ impl Job {
             inventory,
             desired,
             apply,
+            allow,
         } = self;
         let target = match target {
             Some(t) => t,
@@ -290,23 +383,29 @@ impl Job {
                 Err(e) => return (name, None, Err((desired, e))),
             },
         };
-        let result = pass(&target, &inventory, desired, apply).await;
+        let limit = spec.prune_limit;
+        let result = pass(&target, &inventory, desired, apply, limit, &allow).await;
         (name, Some(target), result)
     }
 }
 
-/// Plan against live state; apply when asked, else report what differs as drift; then health.
+/// Plan against live state, hold deletions the prune guard stops; apply when asked,
+/// else report what differs as drift; then health.
 async fn pass(
     target: &KubeTarget,
     inventory: &Inventory,
     desired: Desired,
     apply: bool,
+    limit: Option<PruneLimit>,
+    allow: &Allowances,
 ) -> Result<ClusterOutcome, (Desired, KubeError)> {
     let set = desired.to_set();
-    let plan = match target.plan(&set, inventory).await {
+    let mut plan = match target.plan(&set, inventory).await {
         Ok(p) => p,
         Err(e) => return Err((desired, e)),
     };
+    // Held deletions are neither applied nor drift: the cluster is Held.
+    guard(&mut plan, limit, allow);
     let mut co = ClusterOutcome {
         desired,
         ..Default::default()

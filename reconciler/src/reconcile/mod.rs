@@ -15,6 +15,7 @@ use crate::render::{Blueprints, ObjectKey, render_project};
 use crate::report::status_branch::{Author, Written, read_status, write_status};
 use crate::source::git::GitMirror;
 use crate::target::desired::{Desired, Group, group};
+use crate::target::guard::Allowances;
 use crate::target::kube::Health;
 use crate::target::{ApplyReport, Inventory, Plan};
 use anyhow::{Context, Result};
@@ -36,7 +37,8 @@ pub struct Config {
     pub status_branch: String,
     /// Where the bare mirror lives.
     pub cache_dir: PathBuf,
-    /// Directory that `target.directory.path` of clusters is relative to.
+    /// The directory that stands for the repository when directory targets are placed: a
+    /// target `../<dir>` is written in its parent (the target root), and nowhere else.
     pub target_root: PathBuf,
     /// Author of status commits.
     pub author: Author,
@@ -118,6 +120,12 @@ pub struct ClusterOutcome {
     pub skipped: Option<String>,
     /// The cluster could not be reached.
     pub unreachable: bool,
+    /// The cluster's credentials are absent where cubist runs (neutral; `skipped` says what
+    /// to set).
+    pub not_configured: bool,
+    /// Objects of a directory target found deleted or changed by hand on a refresh, and
+    /// written again.
+    pub repaired: usize,
     /// When the next attempt happens, after a failure.
     pub retry_in: Option<std::time::Duration>,
     /// When the cluster was last applied successfully.
@@ -238,6 +246,18 @@ pub struct Reconciler {
     status_written: Written,
     clusters: Clusters,
     last: Option<Last>,
+    /// The last revision whose clusters were planned (at start, the status branch's):
+    /// `Cubist-Allow-Prune:` trailers are read from the commits after it.
+    allow_since: Option<Oid>,
+    /// After a restart on a revision synced everywhere, what its directory targets must hold:
+    /// each refresh compares them, until one differs and the revision is reconciled again.
+    resumed: Option<Resumed>,
+}
+
+/// The clusters of the revision a restart resumed, and their desired objects.
+struct Resumed {
+    specs: BTreeMap<String, ClusterSpec>,
+    desired: BTreeMap<String, Desired>,
 }
 
 /// The last reconcile, kept for refresh passes between revisions.
@@ -253,6 +273,22 @@ fn cluster_specs(model: &Model) -> BTreeMap<String, ClusterSpec> {
         .clusters
         .iter()
         .map(|(n, c)| (n.clone(), ClusterSpec::clone(&c.spec)))
+        .collect()
+}
+
+/// Each cluster's desired objects: those of the projects in `current` placed on it.
+fn desired_of(model: &Model, current: &BTreeMap<String, Arc<Good>>) -> BTreeMap<String, Desired> {
+    model
+        .clusters
+        .keys()
+        .map(|name| {
+            let projects = current
+                .iter()
+                .filter_map(|(p, g)| Some((Some(p.clone()), g.rendered.get(name)?.clone())))
+                .collect();
+            let cluster = name.clone();
+            (name.clone(), Desired { cluster, projects })
+        })
         .collect()
 }
 
@@ -286,8 +322,9 @@ fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
 impl Reconciler {
     /// Opens the mirror and resumes from the status branch: projects held at a last good
     /// revision stay held after a restart, and the revision the status branch shows synced on
-    /// every cluster is not reconciled again (a restart after a completed reconcile writes
-    /// nothing; one after a crash mid-apply, before the status commit, reconciles again).
+    /// every cluster is not reconciled again unless a directory target no longer holds it (a
+    /// restart after a completed reconcile writes nothing; one after a crash mid-apply, before
+    /// the status commit, or after the target's files were deleted or edited, reconciles again).
     pub fn new(cfg: Config) -> Result<Self> {
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
@@ -298,9 +335,11 @@ impl Reconciler {
             last_revision: None,
             good: BTreeMap::new(),
             last: None,
+            resumed: None,
             reader: inputs::Reader::default(),
             status_memo: status::Memo::default(),
             status_written: Written::default(),
+            allow_since: None,
         };
         r.fetch()?;
         r.resume();
@@ -336,6 +375,7 @@ impl Reconciler {
         let Some(Ok(summary)) = tree.summary() else {
             return;
         };
+        self.allow_since = Oid::from_str(&summary.revision).ok();
         for c in &summary.clusters {
             if let Some(Ok(objects)) = tree.inventory_of(&c.name) {
                 self.clusters
@@ -384,6 +424,14 @@ impl Reconciler {
                 );
             }
         }
+        if let Some(rev) = self.last_revision
+            && let Ok(inputs::Revision { model, .. }) = self.reader.read(&self.mirror, rev)
+        {
+            self.resumed = Some(Resumed {
+                specs: cluster_specs(&model),
+                desired: desired_of(&model, &self.good),
+            });
+        }
     }
 
     /// Fetches; if the watched branch moved, reconciles its newest commit. A no-change poll
@@ -404,8 +452,28 @@ impl Reconciler {
     }
 
     /// Same revision: looks at the Kubernetes clusters that are due (drift, health, retry after
-    /// a failure) without rendering, and writes a status commit only when what it saw changed.
+    /// a failure) and at the directory targets (files deleted or edited are written again)
+    /// without rendering, and writes a status commit only when what it saw changed. After a
+    /// restart, before the first reconcile, a directory target that differs from the resumed
+    /// revision has the revision reconciled again.
     pub fn refresh(&mut self) -> Result<Option<Outcome>> {
+        if let Some(resumed) = &self.resumed
+            && let Some(rev) = self.last_revision
+            && self
+                .clusters
+                .directories_differ(&resumed.specs, &resumed.desired)
+        {
+            // A directory target lost files since the status commit: apply the revision again.
+            self.resumed = None;
+            let mut outcome = self.reconcile(rev)?;
+            for co in outcome.clusters.values_mut() {
+                co.repaired = co
+                    .report
+                    .as_ref()
+                    .map_or(0, |r| r.created + r.updated + r.deleted);
+            }
+            return Ok(Some(outcome));
+        }
         if !self.clusters.refresh_due() {
             return Ok(None);
         }
@@ -430,7 +498,11 @@ impl Reconciler {
                 .as_ref()
                 .is_some_and(|r| r.created + r.updated + r.deleted > 0);
             if wrote || before.as_ref() != Some(&observed(&co)) {
-                changed.push(format!("{name} {:?}", status::cluster_state(&co)));
+                let repaired = match co.repaired {
+                    0 => String::new(),
+                    n => format!(" (drift repaired: {n} object(s) written again)"),
+                };
+                changed.push(format!("{name} {:?}{repaired}", status::cluster_state(&co)));
             }
             outcome.clusters.insert(name, co);
         }
@@ -588,15 +660,10 @@ impl Reconciler {
         timings.render = split();
         if !repo_wide {
             let specs = cluster_specs(&model);
-            let mut desired: BTreeMap<String, Desired> = BTreeMap::new();
-            for name in model.clusters.keys() {
-                let projects = current
-                    .iter()
-                    .filter_map(|(p, g)| Some((Some(p.clone()), g.rendered.get(name)?.clone())))
-                    .collect();
-                let cluster = name.clone();
-                desired.insert(name.clone(), Desired { cluster, projects });
-            }
+            let desired = desired_of(&model, &current);
+            let allow = Allowances::between(self.mirror.repo(), revision, self.allow_since);
+            self.clusters.set_allowances(allow);
+            self.allow_since = Some(revision);
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
         }
         timings.apply = split();
@@ -621,6 +688,7 @@ impl Reconciler {
                 .collect();
         }
         self.last_revision = Some(revision);
+        self.resumed = None;
         self.last = Some(Last {
             model,
             current: self.good.clone(),

@@ -6,6 +6,7 @@ use crate::model::Model;
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
 use crate::target::desired::Group;
+use crate::target::guard::Held;
 use crate::target::kube::HealthStatus;
 use crate::target::{Action, Inventory, InventoryEntry};
 use cubist_status_ui::doc::{self, SyncState};
@@ -48,6 +49,9 @@ pub(super) fn files(
     for (name, co) in &o.clusters {
         let target = match &model.clusters[name].spec.target {
             crate::model::kinds::Target::Directory { path } => format!("directory {path}"),
+            crate::model::kinds::Target::Kubernetes {
+                in_cluster: true, ..
+            } => "kubernetes in-cluster".to_string(),
             crate::model::kinds::Target::Kubernetes { context, .. } => {
                 format!("kubernetes {}", context.as_deref().unwrap_or("default"))
             }
@@ -71,6 +75,8 @@ pub(super) fn files(
             counts.out_of_sync += made.counts.out_of_sync;
             counts.failed += made.counts.failed;
             counts.unreachable += made.counts.unreachable;
+            counts.held += made.counts.held;
+            counts.not_configured += made.counts.not_configured;
         }
         let mut cluster_errors: Vec<doc::ErrorEntry> = failures
             .iter()
@@ -81,7 +87,9 @@ pub(super) fn files(
                 .retry_in
                 .map(|d| format!(" (retrying in {}s)", d.as_secs().max(1)))
                 .unwrap_or_default();
-            let code = if co.unreachable {
+            let code = if co.not_configured {
+                "not configured"
+            } else if co.unreachable {
                 "unreachable"
             } else {
                 "skipped"
@@ -107,6 +115,7 @@ pub(super) fn files(
                 ..changes
             },
             errors: cluster_errors,
+            held: held_of(co).map(held_doc),
         });
     }
     let mut projects = Vec::new();
@@ -224,13 +233,17 @@ fn units<'a>(
         .collect()
 }
 
-/// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed),
-/// OutOfSync (drift), else Synced.
+/// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed), Held
+/// (the prune guard holds deletions), OutOfSync (drift), else Synced.
 pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
-    if co.unreachable {
+    if co.not_configured {
+        SyncState::NotConfigured
+    } else if co.unreachable {
         SyncState::Unreachable
     } else if co.skipped.is_some() || !co.failures().is_empty() {
         SyncState::Failed
+    } else if held_of(co).is_some() {
+        SyncState::Held
     } else if !co.drifted.is_empty() {
         SyncState::OutOfSync
     } else {
@@ -238,9 +251,38 @@ pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
     }
 }
 
+/// The deletions the prune guard holds on the cluster, if any.
+fn held_of(co: &ClusterOutcome) -> Option<&Held> {
+    co.plan.as_ref()?.held.as_ref()
+}
+
+/// The status document of held deletions: counts, the first objects, reasons and the fix.
+fn held_doc(h: &Held) -> doc::HeldPrune {
+    doc::HeldPrune {
+        deletions: h.changes.len() as u64,
+        owned: h.owned as u64,
+        projects: h
+            .by_project()
+            .into_iter()
+            .map(|(p, n)| (p, n as u64))
+            .collect(),
+        objects: h
+            .changes
+            .iter()
+            .take(doc::HeldPrune::MAX_OBJECTS)
+            .map(|c| c.key.to_string())
+            .collect(),
+        reasons: h.reasons.clone(),
+        allow: h.allow.clone(),
+        help: h.how_to_allow(),
+    }
+}
+
 /// One object's state within its cluster.
 fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState {
-    if co.unreachable {
+    if co.not_configured {
+        SyncState::NotConfigured
+    } else if co.unreachable {
         SyncState::Unreachable
     } else if failed || (co.skipped.is_some() && co.report.is_none()) {
         SyncState::Failed
@@ -249,6 +291,37 @@ fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState
     } else {
         SyncState::Synced
     }
+}
+
+/// The statuses of the unit's owned objects whose deletion the prune guard holds.
+fn held_objects(u: &UnitInput) -> Vec<doc::ObjectStatus> {
+    let Some(held) = held_of(u.co) else {
+        return Vec::new();
+    };
+    let owned: HashMap<[&str; 4], &InventoryEntry> =
+        u.owned.iter().map(|e| (e.key_parts(), *e)).collect();
+    held.changes
+        .iter()
+        .filter(|c| c.project.as_ref() == u.project)
+        .map(|c| doc::ObjectStatus {
+            api_version: c.key.api_version.clone(),
+            kind: c.key.kind.clone(),
+            namespace: c.key.namespace.clone(),
+            name: c.key.name.clone(),
+            state: SyncState::Held,
+            hash: owned
+                .get(&c.key.key_parts())
+                .map(|e| e.hash.clone())
+                .unwrap_or_default(),
+            revision: String::new(),
+            message: format!(
+                "no longer rendered; its deletion is held by the prune guard: {}",
+                held.allow.join(" or ")
+            ),
+            health: None,
+            source: c.source.clone(),
+        })
+        .collect()
 }
 
 /// Adds what the clusters report to a project's digest: each service's health per cluster (its
@@ -416,6 +489,8 @@ impl Files<'_> {
                 SyncState::OutOfSync => counts.out_of_sync += 1,
                 SyncState::Failed => counts.failed += 1,
                 SyncState::Unreachable => counts.unreachable += 1,
+                SyncState::Held => counts.held += 1,
+                SyncState::NotConfigured => counts.not_configured += 1,
             }
             let health = co.health.get(&key).map(|h| doc::ObjectHealth {
                 status: health_of(h.status),
@@ -431,6 +506,7 @@ impl Files<'_> {
                     |n| format!("changed in the cluster: {n}"),
                 ),
                 (None, SyncState::Unreachable) => "cluster unreachable".into(),
+                (None, SyncState::NotConfigured) => "cluster not configured".into(),
                 _ if u.held => "held at last good revision".into(),
                 _ => String::new(),
             };
@@ -447,6 +523,11 @@ impl Files<'_> {
                 health,
                 source: obj.source.clone(),
             };
+            files.insert(rel.clone(), self.file(format!("{dir}{rel}"), status));
+        }
+        for status in held_objects(u) {
+            counts.held += 1;
+            let rel = paths::object_in_unit(&status.kind, &status.name);
             files.insert(rel.clone(), self.file(format!("{dir}{rel}"), status));
         }
         let mut owned: Vec<InventoryEntry> = match &co.inventory {

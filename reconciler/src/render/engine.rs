@@ -64,6 +64,7 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
         "serviceaccount",
         include_str!("../../../blueprints/serviceaccount.yaml.hbs"),
     ),
+    ("role", include_str!("../../../blueprints/role.yaml.hbs")),
     (
         "rolebinding",
         include_str!("../../../blueprints/rolebinding.yaml.hbs"),
@@ -126,6 +127,14 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
         include_str!("../../../blueprints/service.yaml.hbs"),
     ),
     ("hpa", include_str!("../../../blueprints/hpa.yaml.hbs")),
+    (
+        "httproute",
+        include_str!("../../../blueprints/httproute.yaml.hbs"),
+    ),
+    (
+        "virtualservice",
+        include_str!("../../../blueprints/virtualservice.yaml.hbs"),
+    ),
 ];
 
 /// A compiled set of blueprints.

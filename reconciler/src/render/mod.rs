@@ -10,6 +10,7 @@ mod json_text;
 mod pipeline;
 mod pod;
 mod project;
+mod rbac;
 mod service;
 mod shape;
 mod skeleton;
@@ -259,6 +260,7 @@ pub fn render_project(
     };
     project::render(model, project, c, &mut out)?;
     pipeline::render(model, project, c, &mut out)?;
+    rbac::render_runner_role(project.manifest.file(), &mut out)?;
     service::render(model, project, c, &mut out)?;
     Ok(out.objects)
 }

@@ -1,9 +1,9 @@
 //! Pipelines → Argo WorkflowTemplate (+ CronWorkflow when scheduled); Runs → one Workflow per
 //! execution date. Distributed engines become Argo `resource` steps creating the engine's object.
 
-use super::pod::{ContainerSpec, container, pod, substitute, with_defaults};
+use super::pod::{ContainerSpec, container, pod, substitute};
 use super::{Out, RenderError, duration_seconds, obj, project_labels};
-use crate::model::checks::args::merge;
+use crate::model::checks::args::{merge, nodes, with_defaults, workers};
 use crate::model::checks::schedule::parse_date;
 use crate::model::kinds::{ClusterSpec, PipelineSpec, TemplateSpec};
 use crate::model::{Manifest, Model, Project};
@@ -108,10 +108,13 @@ fn workflow_context(
         let t = model.template(project, &task.template).ok_or_else(|| {
             out.error(p.file(), format!("template `{}` not found", task.template))
         })?;
-        let args = with_defaults(
+        let mut args = with_defaults(
             t.spec.parameters.as_ref(),
             &merge(&task.args, overrides.get(&task.name).unwrap_or(&Map::new())),
         );
+        let workers = workers(&args, &t.spec);
+        let nodes = nodes(&t.spec.engine, workers);
+        args.entry("nodes").or_insert_with(|| json!(nodes));
         let spec = ContainerSpec {
             image: &t.spec.image,
             command: t
@@ -139,11 +142,6 @@ fn workflow_context(
             owner: &p.spec.owner,
         };
         let c = container(project, &spec);
-        let workers = args
-            .get("workers")
-            .and_then(Value::as_u64)
-            .or(t.spec.workers.map(u64::from))
-            .unwrap_or(1);
         let resource = match t.spec.engine.as_str() {
             "container" => Value::Null,
             engine => {

@@ -184,26 +184,6 @@ pub(super) fn substitute(text: &str, args: &Map<String, Value>) -> String {
     out
 }
 
-/// Task args completed with the defaults of the template's parameters.
-pub(super) fn with_defaults(
-    parameters: Option<&Value>,
-    args: &Map<String, Value>,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    if let Some(props) = parameters
-        .and_then(|p| p.get("properties"))
-        .and_then(Value::as_object)
-    {
-        for (k, schema) in props {
-            if let Some(d) = schema.get("default") {
-                out.insert(k.clone(), d.clone());
-            }
-        }
-    }
-    out.extend(args.iter().map(|(k, v)| (k.clone(), v.clone())));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

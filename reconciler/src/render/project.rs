@@ -1,7 +1,7 @@
-//! A project on a cluster: Namespace, ServiceAccount, a RoleBinding per member, ResourceQuota
-//! and LimitRange from its quota.
+//! A project on a cluster: Namespace, the `pipeline-runner` ServiceAccount, the member Roles
+//! and a RoleBinding per member, ResourceQuota and LimitRange from its quota.
 
-use super::{Out, RenderError};
+use super::{Out, RenderError, rbac};
 use crate::model::kinds::ClusterSpec;
 use crate::model::quantity::{Limit, fmt_cpu, fmt_memory};
 use crate::model::{Manifest, Model, Project};
@@ -16,13 +16,13 @@ pub(super) fn render(
     let ns = project.name();
     let source = project.manifest.file().to_string();
     out.emit("namespace", &source, json!({"namespace": ns}))?;
-    out.emit("serviceaccount", &source, json!({"namespace": ns}))?;
+    out.emit(
+        "serviceaccount",
+        &source,
+        json!({"name": "pipeline-runner", "namespace": ns, "automount": true}),
+    )?;
+    rbac::render_member_roles(&cluster.spec.capabilities, &source, out)?;
     for m in &project.manifest.spec.members {
-        let role = match m.role.as_str() {
-            "admin" => "cubist-admin",
-            "developer" => "cubist-edit",
-            _ => "cubist-view",
-        };
         let (kind, user) = match m.user.strip_prefix('@') {
             Some(team) => ("Group", team.to_string()),
             None => ("User", m.user.clone()),
@@ -30,7 +30,8 @@ pub(super) fn render(
         out.emit(
             "rolebinding",
             &source,
-            json!({"namespace": ns, "name": format!("member-{}", dns_name(&m.user)), "cluster_role": role, "subject_kind": kind, "user": user}),
+            json!({"namespace": ns, "name": format!("member-{}", dns_name(&m.user)), "role": rbac::member_role(&m.role),
+                "subject": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": user}}),
         )?;
     }
     let Some(q) = model.quota_for(project, cluster.name()) else {

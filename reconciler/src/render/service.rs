@@ -1,10 +1,14 @@
 //! Services → KServe InferenceService where the cluster has `kserve`, else a Deployment and a
-//! HorizontalPodAutoscaler per version plus one Service.
+//! HorizontalPodAutoscaler per version plus one Service. A split between versions (or a mirror)
+//! gets one predictor per serving version and a route whose weights are the declared traffic:
+//! an HTTPRoute (Gateway API for mesh, attached to the service's Service) or an Istio
+//! VirtualService.
 
 use super::pod::{ContainerSpec, container, pod};
 use super::project::dns_name;
 use super::{Out, RenderError, obj};
-use crate::model::kinds::{ClusterSpec, ServiceSpec};
+use crate::model::checks::services::{needs_route, router, serving_versions, split};
+use crate::model::kinds::{ClusterSpec, ServiceSpec, Version};
 use crate::model::{Manifest, Model, Project};
 use serde_json::{Value, json};
 
@@ -26,14 +30,42 @@ pub(super) fn render(
     out: &mut Out,
 ) -> Result<(), RenderError> {
     let kserve = cluster.spec.capabilities.iter().any(|c| c == "kserve");
-    for s in model.project_services_on(project, cluster.name()) {
-        if kserve {
-            inference_service(model, project, cluster, s, out)?;
-        } else {
-            deployments(model, project, cluster, s, out)?;
+    let services: Vec<_> = model.project_services_on(project, cluster.name()).collect();
+    if !services.is_empty() {
+        // Servers call no Kubernetes API: their identity has no permissions and no token.
+        out.emit(
+            "serviceaccount",
+            project.manifest.file(),
+            json!({"name": "model-server", "namespace": project.name(), "automount": false}),
+        )?;
+    }
+    for s in services {
+        let serving = serving_versions(&s.spec);
+        let split = serving.len() > 1;
+        for v in &serving {
+            let name = split.then(|| version_name(s, v));
+            if kserve {
+                inference_service(model, project, cluster, s, v, name, out)?;
+            } else {
+                deployment(model, project, cluster, s, v, out)?;
+            }
+        }
+        if !kserve || split {
+            // KServe predictors listen on 8080 unless the service says otherwise.
+            let port = s.spec.port.unwrap_or(8080);
+            let selector = json!({"app.kubernetes.io/name": s.name()});
+            out.emit("service", s.file(), json!({"name": s.name(), "namespace": project.name(), "selector": selector, "port": port}))?;
+        }
+        if split {
+            route(project, cluster, s, kserve, out)?;
         }
     }
     Ok(())
+}
+
+/// The name of one version's predictor: `<service>-<version>`.
+fn version_name(s: &Manifest<ServiceSpec>, v: &Version) -> String {
+    format!("{}-{}", s.name(), dns_name(&v.name))
 }
 
 fn container_spec<'a>(
@@ -57,16 +89,18 @@ fn replicas(s: &ServiceSpec) -> (u32, u32) {
     s.replicas.as_ref().map_or((1, 1), |r| (r.min, r.max))
 }
 
+/// One InferenceService serving version `v`: named after the service, or `name` (one of a
+/// split, in RawDeployment mode so that its predictor Service is `<name>-predictor`).
 fn inference_service(
     model: &Model,
     project: &Project,
     cluster: &Manifest<ClusterSpec>,
     s: &Manifest<ServiceSpec>,
+    v: &Version,
+    name: Option<String>,
     out: &mut Out,
 ) -> Result<(), RenderError> {
-    let newest = s.spec.versions.last().expect("schema requires a version");
-    let canary = (s.spec.versions.len() > 1 && newest.traffic < 100).then_some(newest.traffic);
-    let image = newest
+    let image = v
         .image
         .clone()
         .or_else(|| s.spec.image.clone())
@@ -87,81 +121,155 @@ fn inference_service(
         Some((m, t)) => (Some(m), Some(t)),
         None => (None, None),
     };
-    let versions_note: Vec<String> = s
-        .spec
-        .versions
-        .iter()
-        .map(|v| format!("{}={}%", v.name, v.traffic))
-        .collect();
+    let pod_labels = name
+        .is_some()
+        .then(|| json!({"app.kubernetes.io/name": s.name(), "cubist.dev/version": v.name}));
     out.emit(
         "inferenceservice",
         s.file(),
         obj([
-            ("name", json!(s.name())),
+            ("name", json!(name.as_deref().unwrap_or(s.name()))),
             ("namespace", json!(project.name())),
             ("min_replicas", json!(min)),
             ("max_replicas", json!(max)),
             ("scale_metric", json!(metric)),
             ("scale_target", json!(target.map(|t| t.round() as u64))),
-            ("canary_percent", json!(canary)),
+            ("pod_labels", json!(pod_labels)),
             ("framework", json!(s.spec.framework)),
-            ("model", json!(newest.model)),
+            ("model", json!(v.model)),
             ("custom", json!(s.spec.framework == "custom")),
             ("container", c),
             ("pod", pod(model, project, &cluster.spec)),
-            ("versions_note", json!(versions_note.join(","))),
+            ("versions_note", json!(split(&s.spec, "=").join(","))),
         ]),
     )
 }
 
-fn deployments(
+/// One version on a cluster without KServe: a Deployment (with an HPA when autoscaled), and
+/// when it is one of a split, a Service of its own for the route.
+fn deployment(
     model: &Model,
     project: &Project,
     cluster: &Manifest<ClusterSpec>,
     s: &Manifest<ServiceSpec>,
+    v: &Version,
     out: &mut Out,
 ) -> Result<(), RenderError> {
     let port = s.spec.port.unwrap_or(8080);
     let (min, max) = replicas(&s.spec);
-    let pod_ctx = pod(model, project, &cluster.spec);
-    for v in s.spec.versions.iter().filter(|v| v.traffic > 0) {
-        let image = v
-            .image
-            .clone()
-            .or_else(|| s.spec.image.clone())
-            .unwrap_or_else(|| default_image(&s.spec.framework));
-        let args = vec![
-            format!("--model-uri={}", v.model),
-            format!("--http-port={port}"),
-        ];
-        let c = container(project, &container_spec(project, &s.spec, &image, args));
-        let name = format!("{}-{}", s.name(), dns_name(&v.name));
-        // Traffic follows replica counts: each version's share of the bounds.
-        let share = |n: u32| ((u64::from(n) * u64::from(v.traffic)).div_ceil(100)).max(1) as u32;
-        let selector = json!({"app.kubernetes.io/name": s.name(), "cubist.dev/version": v.name});
+    let image = v
+        .image
+        .clone()
+        .or_else(|| s.spec.image.clone())
+        .unwrap_or_else(|| default_image(&s.spec.framework));
+    let args = vec![
+        format!("--model-uri={}", v.model),
+        format!("--http-port={port}"),
+    ];
+    let c = container(project, &container_spec(project, &s.spec, &image, args));
+    let name = version_name(s, v);
+    let selector = json!({"app.kubernetes.io/name": s.name(), "cubist.dev/version": v.name});
+    out.emit(
+        "deployment",
+        s.file(),
+        obj([
+            ("name", json!(name)),
+            ("namespace", json!(project.name())),
+            ("min_replicas", json!(min.max(1))),
+            ("selector", selector.clone()),
+            ("container", c),
+            ("pod", pod(model, project, &cluster.spec)),
+            ("port", json!(port)),
+            ("health", json!(s.spec.health)),
+        ]),
+    )?;
+    if let Some(a) = &s.spec.autoscale {
         out.emit(
-            "deployment",
+            "hpa",
             s.file(),
-            obj([
-                ("name", json!(name)),
-                ("namespace", json!(project.name())),
-                ("min_replicas", json!(share(min))),
-                ("selector", selector),
-                ("container", c),
-                ("pod", pod_ctx.clone()),
-                ("port", json!(port)),
-                ("health", json!(s.spec.health)),
-            ]),
+            json!({"name": name, "namespace": project.name(), "min_replicas": min.max(1), "max_replicas": max.max(min.max(1)), "metric": hpa_metric(&a.metric, a.target)}),
         )?;
-        if let Some(a) = &s.spec.autoscale {
-            out.emit(
-                "hpa",
-                s.file(),
-                json!({"name": name, "namespace": project.name(), "min_replicas": share(min), "max_replicas": share(max).max(share(min)), "metric": hpa_metric(&a.metric, a.target)}),
-            )?;
-        }
     }
-    out.emit("service", s.file(), json!({"name": s.name(), "namespace": project.name(), "selector": {"app.kubernetes.io/name": s.name()}, "port": port}))
+    if needs_route(&s.spec) {
+        out.emit(
+            "service",
+            s.file(),
+            json!({"name": name, "namespace": project.name(), "selector": selector, "port": port}),
+        )?;
+    }
+    Ok(())
+}
+
+/// The route of a split: each version with traffic weighted by it, the mirror's version
+/// receiving its copies. Backends are the versions' Services (KServe: `<name>-predictor`).
+fn route(
+    project: &Project,
+    cluster: &Manifest<ClusterSpec>,
+    s: &Manifest<ServiceSpec>,
+    kserve: bool,
+    out: &mut Out,
+) -> Result<(), RenderError> {
+    let ns = project.name();
+    let backend = |v: &Version| {
+        let name = version_name(s, v);
+        if kserve {
+            format!("{name}-predictor")
+        } else {
+            name
+        }
+    };
+    let weighted: Vec<(String, u32)> = s
+        .spec
+        .versions
+        .iter()
+        .filter(|v| v.traffic > 0)
+        .map(|v| (backend(v), v.traffic))
+        .collect();
+    let mirror = s.spec.mirror.as_ref().and_then(|m| {
+        let v = s.spec.versions.iter().find(|v| v.name == m.version)?;
+        Some((backend(v), m.percent))
+    });
+    match router(&cluster.spec) {
+        Some("gateway-api") => {
+            let backends: Vec<Value> = weighted
+                .iter()
+                .map(|(name, weight)| json!({"name": name, "port": 80, "weight": weight}))
+                .collect();
+            let mirror = mirror.map(|(name, percent)| {
+                json!({"backend": {"name": name, "port": 80}, "percent": percent})
+            });
+            out.emit(
+                "httproute",
+                s.file(),
+                json!({"name": s.name(), "namespace": ns, "backends": backends, "mirror": mirror}),
+            )
+        }
+        Some(_) => {
+            let host = |name: &str| format!("{name}.{ns}.svc.cluster.local");
+            let destination =
+                |name: &str| json!({"host": host(name), "port": {"number": 80}});
+            let routes: Vec<Value> = weighted
+                .iter()
+                .map(|(name, weight)| json!({"destination": destination(name), "weight": weight}))
+                .collect();
+            let mirror = mirror.map(|(name, percent)| {
+                json!({"destination": destination(&name), "percent": f64::from(percent)})
+            });
+            out.emit(
+                "virtualservice",
+                s.file(),
+                json!({"name": s.name(), "namespace": ns, "host": host(s.name()), "routes": routes, "mirror": mirror}),
+            )
+        }
+        None => Err(out.error(
+            s.file(),
+            format!(
+                "service `{}` splits its traffic but cluster `{}` has no `gateway-api` or `istio` to enforce the weights",
+                s.name(),
+                cluster.name()
+            ),
+        )),
+    }
 }
 
 /// One autoscaling/v2 metric: utilisation for cpu/memory, per-pod averages for the rest.

@@ -1,5 +1,6 @@
 //! Plans as text (terminal), JSON (machines) or markdown (pull requests).
 
+use crate::target::guard::Held;
 use crate::target::{Action, Change, Plan};
 use serde_json::json;
 
@@ -16,8 +17,14 @@ pub fn counts(plan: &Plan) -> String {
     if conflicts > 0 {
         s += &format!(", conflicts {conflicts}");
     }
+    if let Some(h) = &plan.held {
+        s += &format!(", deletions held {}", h.changes.len());
+    }
     s
 }
+
+/// Objects of a held deletion listed in text and markdown; the rest are counted.
+pub const MAX_HELD_LISTED: usize = 20;
 
 /// Terminal text: per cluster the counts, each change, and its diff.
 pub fn text(plans: &[Plan], skipped: &[(String, String)]) -> String {
@@ -41,6 +48,9 @@ pub fn text(plans: &[Plan], skipped: &[(String, String)]) -> String {
                 }
             }
         }
+        if let Some(h) = &p.held {
+            out += &text_held(h);
+        }
     }
     for (cluster, why) in skipped {
         out += &format!("cluster {cluster}: skipped: {why}\n");
@@ -56,6 +66,7 @@ pub fn json(plans: &[Plan], skipped: &[(String, String)]) -> String {
             "created": p.count(Action::Create), "changed": p.count(Action::Update),
             "deleted": p.count(Action::Delete), "unchanged": p.count(Action::Unchanged),
             "conflicts": p.count(Action::Conflict),
+            "held": p.held,
             "changes": p.changes.iter().filter(|c| c.action != Action::Unchanged).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "skipped": skipped.iter().map(|(c, why)| json!({"cluster": c, "reason": why})).collect::<Vec<_>>(),
@@ -65,7 +76,8 @@ pub fn json(plans: &[Plan], skipped: &[(String, String)]) -> String {
 
 /// Markdown for a pull request: a table of counts per cluster and each change's diff folded.
 pub fn markdown(plans: &[Plan], skipped: &[(String, String)]) -> String {
-    let mut out = markdown_table(plans, skipped);
+    let mut out = markdown_held_all(plans);
+    out += &markdown_table(plans, skipped);
     for p in plans {
         for c in p.changes.iter().filter(|c| c.action != Action::Unchanged) {
             out += &markdown_change(&p.cluster, c);
@@ -96,6 +108,63 @@ pub fn markdown_table(plans: &[Plan], skipped: &[(String, String)]) -> String {
         );
     }
     out
+}
+
+/// The held deletions of one cluster as terminal text: why, the first objects, how to allow.
+fn text_held(h: &Held) -> String {
+    let mut out = format!(
+        "  HELD: {} deletion(s) of {} owned object(s) are held by the prune guard:\n",
+        h.changes.len(),
+        h.owned
+    );
+    for r in &h.reasons {
+        out += &format!("    {r}\n");
+    }
+    for c in h.changes.iter().take(MAX_HELD_LISTED) {
+        out += &format!("  - {}  ({})  held\n", c.key, c.source);
+    }
+    if h.changes.len() > MAX_HELD_LISTED {
+        out += &format!("  … and {} more\n", h.changes.len() - MAX_HELD_LISTED);
+    }
+    out + &format!("  {}\n", h.how_to_allow())
+}
+
+/// A GitHub warning block per cluster whose deletions the prune guard holds (empty if none).
+pub fn markdown_held_all(plans: &[Plan]) -> String {
+    plans
+        .iter()
+        .filter_map(|p| Some(markdown_held(&p.cluster, p.held.as_ref()?)))
+        .collect()
+}
+
+/// A GitHub warning block: the deletions held on `cluster`, why, per project, the first
+/// objects, and how to allow them.
+pub fn markdown_held(cluster: &str, h: &Held) -> String {
+    let mut out = format!(
+        "\n> [!WARNING]\n> **Deletions held on `{}`**: {} of the {} objects cubist owns there would be deleted. cubist will not delete them:\n",
+        escape_html(cluster),
+        h.changes.len(),
+        h.owned
+    );
+    for r in &h.reasons {
+        out += &format!("> - {}\n", escape_html(r));
+    }
+    let per_project: Vec<String> = h
+        .by_project()
+        .iter()
+        .map(|(p, n)| {
+            let name = if p.is_empty() { "(no project)" } else { p };
+            format!("`{}` {n}", escape_html(name))
+        })
+        .collect();
+    out += &format!(">\n> Per project: {}.\n>\n", per_project.join(", "));
+    for c in h.changes.iter().take(MAX_HELD_LISTED) {
+        out += &format!("> - `{}`\n", escape_html(&c.key.to_string()));
+    }
+    if h.changes.len() > MAX_HELD_LISTED {
+        out += &format!("> - … and {} more\n", h.changes.len() - MAX_HELD_LISTED);
+    }
+    out + &format!(">\n> {}\n", escape_html(&h.how_to_allow()))
 }
 
 /// One change of `cluster` as a folded `<details>` block holding its note and diff.

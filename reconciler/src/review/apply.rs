@@ -3,8 +3,9 @@
 
 use super::links::Links;
 use crate::reconcile::Outcome;
-use crate::report::plan::escape_html;
+use crate::report::plan::{escape_html, markdown_held};
 use crate::target::Action;
+use crate::target::guard::Held;
 use cubist_status_ui::doc::HealthCounts;
 use cubist_webhook::github::CommitState;
 
@@ -41,6 +42,8 @@ pub struct ClusterApply {
     pub skipped: Option<String>,
     /// Health of the cluster's objects, when the target reports it.
     pub health: Option<HealthCounts>,
+    /// Deletions the prune guard held, if any.
+    pub prune_held: Option<Held>,
 }
 
 impl ApplyResult {
@@ -64,6 +67,7 @@ impl ApplyResult {
                         .unwrap_or_default(),
                     skipped: co.skipped.clone(),
                     health: co.health_counts(),
+                    prune_held: plan.and_then(|p| p.held.clone()),
                 }
             })
             .collect();
@@ -82,7 +86,7 @@ impl ApplyResult {
             && self
                 .clusters
                 .iter()
-                .all(|c| c.skipped.is_none() && c.failed.is_empty())
+                .all(|c| c.skipped.is_none() && c.failed.is_empty() && c.prune_held.is_none())
     }
 }
 
@@ -123,6 +127,7 @@ pub fn apply_comment(result: &ApplyResult, links: &Links) -> String {
     for c in &result.clusters {
         let state = match (&c.skipped, c.failed.is_empty()) {
             (Some(why), _) => format!("⚠️ skipped: {}", escape_html(why).replace('|', "\\|")),
+            (None, true) if c.prune_held.is_some() => "⚠️ applied, deletions held".to_string(),
             (None, true) => "✅ applied".to_string(),
             (None, false) => "❌ failed".to_string(),
         };
@@ -148,6 +153,11 @@ pub fn apply_comment(result: &ApplyResult, links: &Links) -> String {
             held.join(", ")
         );
     }
+    for c in &result.clusters {
+        if let Some(h) = &c.prune_held {
+            out += &markdown_held(&c.cluster, h);
+        }
+    }
     for c in result.clusters.iter().filter(|c| !c.failed.is_empty()) {
         out += &format!(
             "\n<details><summary>{} failed on <code>{}</code></summary>\n\n",
@@ -168,7 +178,16 @@ pub fn apply_status(result: &ApplyResult) -> (CommitState, String) {
     for c in &result.clusters {
         parts.push(match (&c.skipped, c.failed.len()) {
             (Some(_), _) => format!("{} skipped", c.cluster),
-            (None, 0) => format!("{} +{} -{}", c.cluster, c.applied, c.pruned),
+            (None, 0) => match &c.prune_held {
+                Some(h) => format!(
+                    "{} +{} -{} ({} deletions held)",
+                    c.cluster,
+                    c.applied,
+                    c.pruned,
+                    h.changes.len()
+                ),
+                None => format!("{} +{} -{}", c.cluster, c.applied, c.pruned),
+            },
             (None, n) => format!("{} {n} failed", c.cluster),
         });
     }

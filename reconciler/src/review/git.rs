@@ -3,6 +3,7 @@
 
 use crate::source::Snapshot;
 use crate::source::git::{GitMirror, callbacks, redact_url};
+use crate::target::guard::Allowances;
 use anyhow::{Context, Result};
 use git2::{FetchOptions, Oid};
 use std::path::Path;
@@ -19,6 +20,8 @@ pub struct PullSnapshots {
     pub base: Snapshot,
     /// The pull request's head commit.
     pub head: Snapshot,
+    /// Deletions the pull request's commits (those not on the base) allow.
+    pub allow: Allowances,
 }
 
 impl PullMirror {
@@ -66,6 +69,7 @@ impl PullMirror {
         Ok(PullSnapshots {
             base: self.mirror.snapshot(base_tip)?,
             head: self.mirror.snapshot(head)?,
+            allow: Allowances::between(repo, head, Some(base_tip)),
         })
     }
 }

@@ -5,7 +5,7 @@
 use super::links::Links;
 use super::plan::PrPlan;
 use crate::diag::Severity;
-use crate::report::plan::{escape_html, markdown_change, markdown_table};
+use crate::report::plan::{escape_html, markdown_change, markdown_held_all, markdown_table};
 use crate::target::{Action, Plan};
 use cubist_webhook::github::{CommitState, truncate_comment};
 
@@ -29,6 +29,9 @@ pub fn plan_comment(plan: &PrPlan, links: &Links, limit: usize) -> String {
     let verdict = match (&plan.not_planned, errors) {
         (Some(_), 0) => "⚠️ not planned".to_string(),
         (Some(_), _) => format!("❌ {}", plural(errors, "error")),
+        (None, _) if plan.plans.iter().any(|p| p.held.is_some()) => {
+            "⚠️ valid, deletions would be held".to_string()
+        }
         (None, _) => "✅ valid".to_string(),
     };
     let mut head = format!(
@@ -73,7 +76,8 @@ pub fn plan_comment(plan: &PrPlan, links: &Links, limit: usize) -> String {
         );
     } else {
         head += &format!(
-            "\n#### Plan per cluster\n\n{}",
+            "\n#### Plan per cluster\n{}\n{}",
+            markdown_held_all(&plan.plans),
             markdown_table(&plan.plans, &[])
         );
         for note in &plan.notes {
@@ -170,10 +174,29 @@ pub fn validate_status(plan: &PrPlan) -> (CommitState, String) {
     }
 }
 
-/// `cubist/plan`: success with per-cluster counts, failure when nothing could be planned.
+/// `cubist/plan`: success with per-cluster counts; failure when nothing could be planned, or
+/// when merging would have deletions held by the prune guard (naming the trailer to allow them).
 pub fn plan_status(plan: &PrPlan) -> (CommitState, String) {
     if let Some(why) = &plan.not_planned {
         return (CommitState::Failure, format!("not planned: {why}"));
+    }
+    let held: Vec<String> = plan
+        .plans
+        .iter()
+        .filter_map(|p| {
+            let h = p.held.as_ref()?;
+            Some(format!("{} -{} held", p.cluster, h.changes.len()))
+        })
+        .collect();
+    if let Some(h) = plan.plans.iter().find_map(|p| p.held.as_ref()) {
+        return (
+            CommitState::Failure,
+            format!(
+                "action required: deletions would be held ({}); allow them with a trailer, e.g. `{}`",
+                held.join("; "),
+                h.allow.first().map_or("", String::as_str)
+            ),
+        );
     }
     if plan.plans.iter().all(Plan::is_empty) {
         return (

@@ -8,6 +8,7 @@ use crate::render::{
     render,
 };
 use crate::source::Snapshot;
+use crate::target::guard::{Allowances, guard};
 use crate::target::{Action, Change, Plan, unified_diff};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,11 +40,14 @@ impl PrPlan {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
 
-    /// Validates and renders `base` and `head`, and plans every cluster of either.
+    /// Validates and renders `base` and `head`, and plans every cluster of either. Deletions
+    /// the prune guard would hold after the merge (with the head's `pruneLimit` and the
+    /// allowances `allow` of the pull request's commits) are held in the plans.
     pub fn compute(
         base_ref: &str,
         base: &Snapshot,
         head: &Snapshot,
+        allow: &Allowances,
         blueprints: &Blueprints,
     ) -> PrPlan {
         let (head_model, diagnostics) = crate::model::load(head);
@@ -87,7 +91,12 @@ impl PrPlan {
         let clusters: BTreeSet<&String> = base_sets.keys().chain(head_sets.keys()).collect();
         plan.plans = clusters
             .into_iter()
-            .map(|c| diff_sets(c, base_sets.get(c), head_sets.get(c)))
+            .map(|c| {
+                let mut p = diff_sets(c, base_sets.get(c), head_sets.get(c));
+                let limit = head_model.clusters.get(c).and_then(|c| c.spec.prune_limit);
+                guard(&mut p, limit, allow);
+                p
+            })
             .collect();
         plan.quota = quota_impact(&base_model, &head_model);
         plan
@@ -123,6 +132,7 @@ pub fn diff_sets(cluster: &str, base: Option<&RenderedSet>, head: Option<&Render
         cluster: cluster.to_string(),
         changes,
         untouched: 0,
+        held: None,
     }
 }
 

@@ -155,6 +155,7 @@ impl Reviewer {
                 &base,
                 &snapshots.base,
                 &snapshots.head,
+                &snapshots.allow,
                 &blueprints,
             ))
         })

@@ -7,6 +7,7 @@ use super::plan::PrPlan;
 use crate::render::Blueprints;
 use crate::source::{Snapshot, snapshot_dir};
 use crate::target::Action;
+use crate::target::guard::Allowances;
 use cubist_status_ui::doc::HealthCounts;
 use cubist_webhook::github::{CommitState, GITHUB_COMMENT_LIMIT};
 use std::path::Path;
@@ -42,6 +43,7 @@ fn plan(edit: impl Fn(String) -> String) -> PrPlan {
         "main",
         &snapshot(BASE, |s| s),
         &snapshot(HEAD, edit),
+        &Default::default(),
         &blueprints,
     )
 }
@@ -153,25 +155,33 @@ fn diffs_that_do_not_fit_are_left_out_with_a_note() {
     assert!(!full.contains("did not fit"));
 }
 
-#[test]
-fn apply_comment_shows_each_cluster_and_fails_on_failures() {
-    let mut result = ApplyResult {
+/// The reconcile of `HEAD` with `local` as `cluster` says, and its apply comment.
+fn merged(cluster: ClusterApply) -> (ApplyResult, String) {
+    let result = ApplyResult {
         revision: HEAD.into(),
         clusters: vec![ClusterApply {
             cluster: "local".into(),
-            applied: 3,
-            pruned: 1,
-            unchanged: 40,
-            health: Some(HealthCounts {
-                healthy: 43,
-                progressing: 1,
-                ..Default::default()
-            }),
-            ..Default::default()
+            ..cluster
         }],
         ..Default::default()
     };
     let md = apply_comment(&result, &links());
+    (result, md)
+}
+
+#[test]
+fn apply_comment_shows_each_cluster_and_fails_on_failures() {
+    let (mut result, md) = merged(ClusterApply {
+        applied: 3,
+        pruned: 1,
+        unchanged: 40,
+        health: Some(HealthCounts {
+            healthy: 43,
+            progressing: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     assert!(
         md.contains("| `local` | ✅ applied | 3 | 1 | 40 | 0 | 43 healthy, 1 progressing |"),
         "{md}"
@@ -199,4 +209,70 @@ fn apply_comment_shows_each_cluster_and_fails_on_failures() {
             "incomplete: local 1 failed; prod skipped".into()
         )
     );
+}
+
+/// A head that removes project `p`, planned with the trailers `message` allows.
+fn plan_without_p(message: &str) -> PrPlan {
+    let mut head = snapshot(HEAD, |s| s);
+    head.files
+        .retain(|path, _| !path.starts_with("projects/p/"));
+    let mut allow = Allowances::default();
+    allow.read_message(message);
+    let blueprints = Blueprints::embedded().unwrap();
+    PrPlan::compute("main", &snapshot(BASE, |s| s), &head, &allow, &blueprints)
+}
+
+#[test]
+fn a_head_that_removes_a_project_warns_that_its_deletions_would_be_held() {
+    let plan = plan_without_p("remove p");
+    assert_eq!(plan.errors(), 0, "{:?}", plan.diagnostics);
+    let local = &plan.plans[0];
+    let held = local.held.as_ref().expect("deletions held");
+    assert!(!held.changes.is_empty() && local.count(Action::Delete) == 0);
+    let md = plan_comment(&plan, &links(), GITHUB_COMMENT_LIMIT);
+    assert!(
+        md.contains("### cubist plan: ⚠️ valid, deletions would be held"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "> **Deletions held on `local`**: {} of the {} objects",
+            held.changes.len(),
+            held.owned
+        )),
+        "{md}"
+    );
+    assert!(md.contains("> - project `p` would lose all"), "{md}");
+    assert!(md.contains("`Cubist-Allow-Prune: project/p`"), "{md}");
+    let (state, text) = plan_status(&plan);
+    assert_eq!(state, CommitState::Failure);
+    assert!(
+        text.starts_with("action required: deletions would be held (local -"),
+        "{text}"
+    );
+
+    // Merged as is: the apply comment and `cubist/apply` say the deletions were held.
+    let (result, md) = merged(ClusterApply {
+        unchanged: held.owned - held.changes.len(),
+        prune_held: Some(held.clone()),
+        ..Default::default()
+    });
+    assert!(
+        md.contains("| `local` | ⚠️ applied, deletions held |"),
+        "{md}"
+    );
+    assert!(md.contains("> **Deletions held on `local`**"), "{md}");
+    let (state, text) = apply_status(&result);
+    assert_eq!(state, CommitState::Failure);
+    assert!(
+        text.contains(&format!("({} deletions held)", held.changes.len())),
+        "{text}"
+    );
+
+    let allowed = plan_without_p("remove p\n\nCubist-Allow-Prune: project/p");
+    assert!(allowed.plans[0].held.is_none());
+    assert_eq!(allowed.plans[0].count(Action::Delete), held.changes.len());
+    assert_eq!(plan_status(&allowed).0, CommitState::Success);
+    let md = plan_comment(&allowed, &links(), GITHUB_COMMENT_LIMIT);
+    assert!(!md.contains("Deletions held"), "{md}");
 }

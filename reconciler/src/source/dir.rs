@@ -5,9 +5,11 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Reads every manifest candidate below `root` into a [`Snapshot`] (revision `None`).
-/// Hidden directories (`.git`, …) and symlinked directories are skipped; a symlinked file is
-/// read through the link. A candidate that cannot be read (a dangling link, a FIFO, an I/O
-/// error) and a directory that cannot be listed become [`FileBody::Unreadable`].
+/// Hidden directories (`.git`, …) are skipped. A symbolic link is never followed (it could
+/// lead out of the repository): a link that could stand for manifests (see
+/// [`super::is_reported_link`]) becomes [`FileBody::Unreadable`] saying so, as in a git source. A candidate that
+/// cannot be read (a FIFO, an I/O error) and a directory that cannot be listed become
+/// [`FileBody::Unreadable`] too.
 pub fn snapshot_dir(root: &Path) -> Result<Snapshot> {
     let meta = std::fs::metadata(root).with_context(|| {
         format!(
@@ -85,7 +87,13 @@ fn walk(
             continue;
         }
         let rel = format!("{prefix}{name}");
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+        let kind = entry.file_type();
+        if kind.as_ref().is_ok_and(|t| t.is_symlink()) {
+            if super::is_reported_link(&rel) {
+                let why = FileBody::Unreadable(super::LINK_NOT_FOLLOWED.into());
+                snap.files.insert(rel, why);
+            }
+        } else if kind.is_ok_and(|t| t.is_dir()) {
             match deeper.as_mut() {
                 Some((1, dirs)) => dirs.push((rel, entry.path())),
                 Some((n, dirs)) => {
@@ -119,35 +127,47 @@ fn list(
     }
 }
 
-/// The content of a manifest candidate that is not a directory, following a symlink; `None`
-/// for a symlinked directory.
+/// The content of a manifest candidate that is not a directory; `None` for a directory. A
+/// link is not followed: it is unreadable.
 pub(super) fn read_entry(path: &Path) -> Option<FileBody> {
-    let meta = match std::fs::metadata(path) {
+    let meta = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => return None,
         Ok(m) => m,
         Err(e) => return Some(FileBody::Unreadable(e.to_string())),
     };
-    Some(if !meta.is_file() {
+    Some(if meta.is_symlink() {
+        FileBody::Unreadable(super::LINK_NOT_FOLLOWED.into())
+    } else if !meta.is_file() {
         FileBody::Unreadable("it is not a regular file (a FIFO, socket or device)".into())
     } else if meta.len() > MAX_MANIFEST_BYTES {
         FileBody::TooLarge(meta.len())
     } else {
-        match read_file(path, meta.len()) {
+        match read_file(path, &meta) {
             Ok(bytes) => FileBody::limited(bytes),
             Err(e) => FileBody::Unreadable(e.to_string()),
         }
     })
 }
 
-/// The bytes of a regular file of about `size` bytes, in one buffer of that size. Unlike
+/// The bytes of the regular file `meta` describes, in one buffer of its size. Unlike
 /// `std::fs::read`, it asks the file for no size: the caller's metadata has it. Reading stops
-/// past the manifest size limit (a file that grew since then is still seen as too large).
-fn read_file(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
+/// past the manifest size limit (a file that grew since then is still seen as too large). A
+/// file replaced (by a link) since `meta` was read is not read.
+fn read_file(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut bytes = Vec::with_capacity(size as usize);
-    std::fs::File::open(path)?
-        .take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let file = std::fs::File::open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let opened = file.metadata()?;
+        if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+            return Err(std::io::Error::other(
+                "it was replaced while being read; read it again",
+            ));
+        }
+    }
+    file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
@@ -161,9 +181,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::write(root.join("real.yaml"), "a: 1\n").unwrap();
-        symlink("real.yaml", root.join("link.yaml")).unwrap();
-        symlink("missing.yaml", root.join("dangling.yaml")).unwrap();
-        symlink("loop.yaml", root.join("loop.yaml")).unwrap();
         std::fs::create_dir(root.join("dir.yaml")).unwrap();
         std::fs::write(root.join("dir.yaml/inner.yaml"), "b: 2\n").unwrap();
         let fifo = std::process::Command::new("mkfifo")
@@ -177,15 +194,66 @@ mod tests {
             FileBody::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             other => panic!("{p}: {other:?}"),
         };
-        let why = |p: &str| match &snap.files[p] {
-            FileBody::Unreadable(why) => why.clone(),
-            other => panic!("{p}: {other:?}"),
-        };
-        assert_eq!(text("link.yaml"), "a: 1\n", "a link to a file is read");
+        assert_eq!(text("real.yaml"), "a: 1\n");
         assert_eq!(text("dir.yaml/inner.yaml"), "b: 2\n");
-        assert!(why("dangling.yaml").contains("No such file"));
-        assert!(!why("loop.yaml").is_empty());
-        assert!(why("fifo.yaml").contains("not a regular file"));
+        assert!(
+            matches!(&snap.files["fifo.yaml"], FileBody::Unreadable(why) if why.contains("not a regular file"))
+        );
         assert!(!snap.files.contains_key("dir.yaml"));
+    }
+
+    #[test]
+    fn symbolic_links_are_never_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("secret.yaml"),
+            "token: s3cr3t-outside\n",
+        )
+        .unwrap();
+        std::fs::create_dir(outside.path().join("projects")).unwrap();
+        std::fs::write(
+            outside.path().join("projects/p.yaml"),
+            "token: s3cr3t-dir\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("real.yaml"), "a: 1\n").unwrap();
+        symlink("real.yaml", root.join("inside.yaml")).unwrap();
+        symlink(
+            outside.path().join("secret.yaml"),
+            root.join("outside.yaml"),
+        )
+        .unwrap();
+        symlink(outside.path().join("projects"), root.join("projects")).unwrap();
+        symlink("missing.yaml", root.join("dangling.yaml")).unwrap();
+        symlink("loop.yaml", root.join("loop.yaml")).unwrap();
+        symlink(outside.path().join("secret.yaml"), root.join("README")).unwrap();
+
+        let snap = snapshot_dir(root).expect("a snapshot, not an error");
+        for link in [
+            "inside.yaml",
+            "outside.yaml",
+            "projects",
+            "dangling.yaml",
+            "loop.yaml",
+        ] {
+            match &snap.files.get(link) {
+                Some(FileBody::Unreadable(why)) => {
+                    assert_eq!(why, crate::source::LINK_NOT_FOLLOWED)
+                }
+                other => panic!("{link}: {other:?}"),
+            }
+        }
+        assert!(
+            !snap.files.keys().any(|p| p.starts_with("projects/")),
+            "{:?}",
+            snap.files.keys()
+        );
+        assert!(
+            !snap.files.contains_key("README"),
+            "a link that is no manifest is left out"
+        );
+        assert!(!format!("{snap:?}").contains("s3cr3t"), "{snap:?}");
     }
 }

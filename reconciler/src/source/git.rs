@@ -1,7 +1,9 @@
 //! Git source: a bare mirror of the platform repository in a cache directory; snapshots are
 //! read straight from the object database (no worktree, no index).
 
-use super::{FileBody, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path};
+use super::{
+    FileBody, LINK_NOT_FOLLOWED, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path, is_reported_link,
+};
 use anyhow::{Context, Result};
 use git2::{Cred, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
@@ -161,7 +163,9 @@ impl TreeReader<'_> {
                 _ => continue, // submodules
             };
             let is_dir = path.ends_with('/');
-            if !is_dir && !is_manifest_path(&path) {
+            let is_link = entry.filemode() == i32::from(git2::FileMode::Link);
+            let wanted = is_manifest_path(&path) || (is_link && is_reported_link(&path));
+            if !is_dir && !wanted {
                 continue;
             }
             if snap.ids.get(&path) != Some(&entry.id()) {
@@ -185,12 +189,11 @@ impl TreeReader<'_> {
         Ok(())
     }
 
-    /// The content of a blob entry; a symlink is not followed (git stores its target's path).
+    /// The content of a blob entry; a symlink (to a file or a directory) is not followed (git
+    /// stores its target's path): it is unreadable.
     fn body(&self, entry: &git2::TreeEntry) -> Result<FileBody> {
         if entry.filemode() == i32::from(git2::FileMode::Link) {
-            return Ok(FileBody::Unreadable(
-                "it is a symbolic link, and cubist does not follow links in a commit".into(),
-            ));
+            return Ok(FileBody::Unreadable(LINK_NOT_FOLLOWED.into()));
         }
         let (size, _) = self.odb.read_header(entry.id())?;
         if size as u64 > MAX_MANIFEST_BYTES {

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Commits the files of `dir` (all of them but hidden ones and, in a git working tree, those
-/// its `.gitignore` ignores; links to files as the files, links that resolve to nothing as
-/// links; FIFOs and sockets are left out) on `branch` of a repository kept under `cache`, never
+/// its `.gitignore` ignores; symbolic links as links, never followed, which the snapshot
+/// reports; FIFOs and sockets are left out) on `branch` of a repository kept under `cache`, never
 /// writing `dir` itself (nor its `.git`); a commit is made only when the content changed.
 /// Returns the repository path.
 pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBuf> {
@@ -82,23 +82,22 @@ fn tree_of(
         }
         let path = e.path();
         let ft = e.file_type()?;
-        if ft.is_dir() {
+        if ft.is_symlink() {
+            // A link stays a link, whatever it points to: it is never read through (it could
+            // lead out of the directory), and the snapshot reports it (E0001).
+            let target = std::fs::read_link(&path)
+                .with_context(|| format!("cannot read the link {}", path.display()))?;
+            let target = target.to_string_lossy().into_owned();
+            tb.insert(&name, repo.blob(target.as_bytes())?, 0o120000)?;
+        } else if ft.is_dir() {
             let sub = tree_of(repo, root, &rel.join(&name), ignored)?;
-            if repo.find_tree(sub)?.len() > 0 {
+            if !repo.find_tree(sub)?.is_empty() {
                 tb.insert(&name, sub, 0o040000)?;
             }
-        } else if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            // A regular file, or a link to one: its content, as `cubist validate` reads it.
+        } else if ft.is_file() {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             tb.insert(&name, repo.blob(&bytes)?, 0o100644)?;
-        } else if ft.is_symlink()
-            && std::fs::metadata(&path).is_err()
-            && let Ok(target) = std::fs::read_link(&path)
-        {
-            // A dangling or looping link stays a link: the model reports it (E0001).
-            let target = target.to_string_lossy().into_owned();
-            tb.insert(&name, repo.blob(target.as_bytes())?, 0o120000)?;
         }
     }
     Ok(tb.write()?)

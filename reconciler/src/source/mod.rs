@@ -33,7 +33,7 @@ pub enum FileBody {
     Bytes(Arc<[u8]>),
     /// The file exceeds [`MAX_MANIFEST_BYTES`]; its size in bytes. Its bytes are never read.
     TooLarge(u64),
-    /// The file could not be read (a dangling symlink, a FIFO, an I/O error): why.
+    /// The file could not be read (a symbolic link, a FIFO, an I/O error): why.
     Unreadable(String),
 }
 
@@ -46,6 +46,20 @@ impl FileBody {
             FileBody::Bytes(bytes.into())
         }
     }
+}
+
+/// Why a symbolic link in a repository is unreadable: cubist never follows one, in a working
+/// directory or in a commit, so that no repository makes it read a file outside itself.
+pub const LINK_NOT_FOLLOWED: &str = "it is a symbolic link, and cubist never follows links (they can lead out of the repository): replace it with a copy of the file or directory it names";
+
+/// True for the symbolic links a snapshot reports (as [`LINK_NOT_FOLLOWED`]): those named like
+/// manifests, and those in (or standing for) the directories manifests live in, `clusters/`,
+/// `projects/` and `templates/`, where a link could stand for manifests. Other links, like
+/// other files that are not manifests, are left out; no link is ever followed.
+pub fn is_reported_link(path: &str) -> bool {
+    let top = path.split('/').next().unwrap_or("");
+    !path.split('/').any(|part| part.starts_with('.'))
+        && (is_manifest_path(path) || matches!(top, "clusters" | "projects" | "templates"))
 }
 
 /// Manifests larger than this are rejected without being read.

@@ -20,6 +20,8 @@ pub const INVENTORY_FILE: &str = "cubist-inventory.yaml";
 pub struct DirectoryTarget {
     root: PathBuf,
     memory: Option<Memory>,
+    /// The directory `root` must stay inside on disk, links resolved (see [`Self::confined_to`]).
+    bound: Option<PathBuf>,
 }
 
 impl DirectoryTarget {
@@ -28,7 +30,94 @@ impl DirectoryTarget {
         DirectoryTarget {
             root: root.into(),
             memory: None,
+            bound: None,
         }
+    }
+
+    /// This target, refusing to plan or write unless its directory is inside `bound` once
+    /// links are resolved, and holds no link of its own (cubist makes none): a link there could
+    /// lead reads and writes out of the target root.
+    pub fn confined_to(self, bound: impl Into<PathBuf>) -> Self {
+        DirectoryTarget {
+            bound: Some(bound.into()),
+            ..self
+        }
+    }
+
+    /// The target's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Checks that the target directory (or, before it exists, its nearest existing ancestor)
+    /// is inside the bound on disk, and that no entry of it is a link.
+    fn check_confined(&self) -> Result<()> {
+        let Some(bound) = &self.bound else {
+            return Ok(());
+        };
+        let real_bound = bound.canonicalize().with_context(|| {
+            format!(
+                "the target root {} does not exist: create it",
+                bound.display()
+            )
+        })?;
+        let mut probe = self.root.as_path();
+        let real = loop {
+            match probe.canonicalize() {
+                Ok(p) => break p,
+                Err(_) => probe = probe.parent().context("a target directory has a parent")?,
+            }
+        };
+        anyhow::ensure!(
+            real.starts_with(&real_bound) && (probe != self.root || real != real_bound),
+            "{} leads out of the target root {} through a symbolic link: cubist writes only inside the target root; remove the link",
+            probe.display(),
+            real_bound.display()
+        );
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Ok(());
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            anyhow::ensure!(
+                !e.file_type().is_ok_and(|t| t.is_symlink()),
+                "{} is a symbolic link: cubist never reads or writes a target through links; remove it",
+                e.path().display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the temporary files a write interrupted by a crash left in the target directory
+    /// and its namespace directories (only files named like [`write_atomic`]'s, never links).
+    /// Returns how many were deleted.
+    pub fn clean_leftovers(&self) -> Result<usize> {
+        self.check_confined()?;
+        let mut cleaned = 0;
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Ok(0);
+        };
+        let mut dirs = vec![self.root.clone()];
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+        for dir in dirs {
+            for e in std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+            {
+                let leftover = e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                    && e.file_type().is_ok_and(|t| t.is_file());
+                if leftover {
+                    std::fs::remove_file(e.path())
+                        .with_context(|| format!("cannot delete {}", e.path().display()))?;
+                    cleaned += 1;
+                }
+            }
+        }
+        Ok(cleaned)
     }
 
     /// This target, skipping files unchanged since `memory` saw them (see [`Memory`]).
@@ -156,6 +245,7 @@ impl DirectoryTarget {
     /// last applied in full and whose files nothing touched is counted as unchanged without
     /// looking at its objects (see [`Memory`]); the others are compared object by object.
     pub fn plan_desired(&self, desired: &Desired) -> Result<Plan> {
+        self.check_confined()?;
         let memory = self.memory.as_ref();
         if let Some(m) = memory {
             m.begin(&self.root);
@@ -254,11 +344,18 @@ impl Target for DirectoryTarget {
     }
 
     fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
+        self.clean_leftovers()?;
         let mut report = ApplyReport::default();
+        // Projects with held deletions own more than their group: look at them again.
+        let mut unsettled: HashSet<Option<String>> = plan
+            .held
+            .iter()
+            .flat_map(|h| h.changes.iter().map(|c| c.project.clone()))
+            .collect();
         if plan.is_empty() && self.root.join(INVENTORY_FILE).exists() {
             report.unchanged = plan.len();
             if let Some(m) = &self.memory {
-                m.applied(&HashSet::new());
+                m.applied(&unsettled);
             }
             return Ok(report);
         }
@@ -281,10 +378,12 @@ impl Target for DirectoryTarget {
         if !claimed.is_empty() {
             self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
         }
-        let mut unsettled = HashSet::new();
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
+                _ if !plain_names(&c.key) => Err(anyhow::anyhow!(
+                    "its namespace or name is not a plain file name; nothing was written"
+                )),
                 (Action::Create | Action::Update, Some(o)) => {
                     write_atomic(&path, &o.body.to_yaml()).map(|_| {
                         if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
@@ -346,6 +445,15 @@ impl Target for DirectoryTarget {
     }
 }
 
+/// True when an object's namespace and name are plain file names (no separator, not `.` or
+/// `..`), so that its file stays in its namespace directory of the target.
+fn plain_names(key: &ObjectKey) -> bool {
+    [key.namespace.as_str(), key.name.as_str(), key.kind.as_str()]
+        .iter()
+        .all(|n| !n.contains(['/', '\\', '\0']) && !matches!(*n, "." | ".."))
+        && key.api_version.matches('/').count() <= 1
+}
+
 /// The metadata of the file at `path`, `None` when there is none.
 fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
     match std::fs::metadata(path) {
@@ -383,5 +491,93 @@ fn remove(path: &Path) -> Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot delete {}", path.display())),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn desired() -> RenderedSet {
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "ns"}, "data": {"k": "v"}});
+        let object = RenderedObject {
+            hash: content_hash(&body),
+            body: body.into(),
+            project: Some("p".into()),
+            source: "projects/p/a.yaml".into(),
+        };
+        RenderedSet {
+            cluster: "c".into(),
+            objects: vec![object],
+        }
+    }
+
+    #[test]
+    fn an_apply_deletes_the_temporary_files_a_crash_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget::new(dir.path().join("t"));
+        let set = desired();
+        target
+            .apply(&target.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        let clean = std::fs::read_dir(dir.path().join("t/ns")).unwrap().count();
+        std::fs::write(
+            dir.path().join("t").join(format!("{TEMP_PREFIX}x1")),
+            "half",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t/ns").join(format!("{TEMP_PREFIX}x2")),
+            "half",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("t/ns/mine.txt"), "not cubist's").unwrap();
+        let plan = target.plan(&set).unwrap();
+        assert!(plan.is_empty());
+        target.apply(&plan, &mut |_| {}).unwrap();
+        let names = |d: &str| -> Vec<String> {
+            std::fs::read_dir(dir.path().join(d))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert!(
+            !names("t").iter().any(|n| n.starts_with(TEMP_PREFIX)),
+            "{:?}",
+            names("t")
+        );
+        assert!(
+            !names("t/ns").iter().any(|n| n.starts_with(TEMP_PREFIX)),
+            "{:?}",
+            names("t/ns")
+        );
+        assert_eq!(
+            names("t/ns").len(),
+            clean + 1,
+            "only the temporary files went"
+        );
+    }
+
+    #[test]
+    fn a_confined_target_never_writes_through_a_link_out_of_its_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("rendered")).unwrap();
+        let target =
+            DirectoryTarget::new(root.path().join("rendered/local")).confined_to(root.path());
+        let err = target.plan(&desired()).unwrap_err().to_string();
+        assert!(err.contains("leads out of the target root"), "{err}");
+        // Inside the target: a namespace directory that is a link.
+        let target = DirectoryTarget::new(root.path().join("own")).confined_to(root.path());
+        std::fs::create_dir(root.path().join("own")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("own/ns")).unwrap();
+        let err = target.plan(&desired()).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "nothing written outside"
+        );
     }
 }

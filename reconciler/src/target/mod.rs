@@ -3,6 +3,7 @@
 
 pub mod desired;
 pub mod directory;
+pub mod guard;
 pub mod kube;
 pub mod memory;
 mod plan;

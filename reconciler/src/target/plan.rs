@@ -52,6 +52,9 @@ pub struct Plan {
     /// with a memory). Counted as [`Action::Unchanged`].
     #[serde(default)]
     pub untouched: usize,
+    /// Deletions held by the prune guard (not in `changes`): see [`super::guard`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<super::guard::Held>,
 }
 
 impl Plan {

@@ -1,6 +1,6 @@
 //! `/clusters/<name>`: a cluster's objects with their state and health.
 
-use super::common::{badge, commit, empty, error_list, state_counts, time};
+use super::common::{badge, commit, empty, error_list, held_prune, state_counts, time};
 use super::{Body, View};
 use crate::doc::ObjectStatus;
 use crate::html::Html;
@@ -29,6 +29,9 @@ pub fn render(v: &View, name: &str) -> Option<Body> {
     };
     h.raw("</dd></dl>");
     state_counts(&mut h, &c.counts);
+    if let Some(held) = &c.held {
+        held_prune(&mut h, held);
+    }
     error_list(&mut h, &c.errors, &c.revision, &v.links);
 
     h.raw("<h2>Objects</h2>");

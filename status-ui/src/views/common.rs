@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::doc::{
-    ChangeCounts, ErrorEntry, Health, HealthCounts, ProjectState, RunPhase, StateCounts, SyncState,
+    ChangeCounts, ErrorEntry, Health, HealthCounts, HeldPrune, ProjectState, RunPhase, StateCounts,
+    SyncState,
 };
 use crate::format;
 use crate::html::Html;
@@ -23,7 +24,8 @@ impl Tone for SyncState {
             SyncState::Synced => "ok",
             SyncState::OutOfSync => "warn",
             SyncState::Failed => "bad",
-            SyncState::Unreachable => "none",
+            SyncState::Unreachable | SyncState::NotConfigured => "none",
+            SyncState::Held => "warn",
         }
     }
     fn label(&self) -> &'static str {
@@ -32,6 +34,8 @@ impl Tone for SyncState {
             SyncState::OutOfSync => "OutOfSync",
             SyncState::Failed => "Failed",
             SyncState::Unreachable => "Unreachable",
+            SyncState::Held => "Held",
+            SyncState::NotConfigured => "NotConfigured",
         }
     }
 }
@@ -131,6 +135,10 @@ pub fn state_counts(h: &mut Html, c: &StateCounts) {
     count_badge(h, &SyncState::OutOfSync, c.out_of_sync);
     count_badge(h, &SyncState::Failed, c.failed);
     count_badge(h, &SyncState::Unreachable, c.unreachable);
+    if c.held > 0 {
+        count_badge(h, &SyncState::Held, c.held);
+    }
+    count_badge(h, &SyncState::NotConfigured, c.not_configured);
     h.raw("</div>");
 }
 
@@ -252,4 +260,38 @@ pub fn changes_text(c: &ChangeCounts) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// The deletions the prune guard holds on a cluster: why, how many per project, the first
+/// objects, and how to allow them.
+pub fn held_prune(h: &mut Html, held: &HeldPrune) {
+    h.raw("<div class=\"held card\"><p><strong>Deletions held:</strong> ")
+        .display(held.deletions)
+        .raw(" of the ")
+        .display(held.owned)
+        .raw(" objects cubist owns here would be deleted, and were not.</p><ul>");
+    for r in &held.reasons {
+        h.raw("<li>").text(r).raw("</li>");
+    }
+    h.raw("</ul><p class=\"small\">");
+    let per_project: Vec<String> = held
+        .projects
+        .iter()
+        .map(|(p, n)| {
+            let name = if p.is_empty() { "(no project)" } else { p };
+            format!("{name}: {n}")
+        })
+        .collect();
+    h.text(&per_project.join(", "))
+        .raw("</p><ul class=\"small\">");
+    for o in &held.objects {
+        h.raw("<li><code>").text(o).raw("</code></li>");
+    }
+    let listed = held.objects.len() as u64;
+    if held.deletions > listed {
+        h.raw("<li>… and ")
+            .display(held.deletions - listed)
+            .raw(" more</li>");
+    }
+    h.raw("</ul><p>").text(&held.help).raw("</p></div>");
 }

@@ -1,7 +1,7 @@
 //! `/`: the newest reconcile, each cluster, every project's state, and the current errors.
 
 use super::common::{
-    badge, changes_text, commit, empty, error_list, health_counts, state_counts, time,
+    badge, changes_text, commit, empty, error_list, health_counts, held_prune, state_counts, time,
 };
 use super::{Body, View};
 use crate::doc::{ClusterStatus, ProjectState};
@@ -135,6 +135,9 @@ fn cluster_card(h: &mut Html, v: &View, c: &ClusterStatus) {
     state_counts(h, &c.counts);
     h.raw("<div class=\"small muted\">Health</div>");
     health_counts(h, &c.health);
+    if let Some(held) = &c.held {
+        held_prune(h, held);
+    }
     error_list(h, &c.errors, &c.revision, &v.links);
     h.raw("</section>");
 }

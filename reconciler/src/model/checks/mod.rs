@@ -1,12 +1,14 @@
 //! Semantic checks over the typed model: each returns diagnostics with its own codes.
 
 pub mod args;
+mod clusters;
 mod dag;
 pub mod names;
 pub mod quota;
 mod refs;
 pub mod schedule;
-mod services;
+pub mod services;
+mod targets;
 
 pub use dag::topological_order;
 pub use quota::{Workload, peak, workloads};
@@ -94,9 +96,12 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
     })
 }
 
-/// The checks across projects: project quotas against resource-group capacity.
+/// The checks across projects: project quotas against resource-group capacity; and the
+/// clusters' targets.
 pub fn across_projects(model: &Model, diags: &mut Vec<Diagnostic>) {
     quota::capacity(model, diags);
+    targets::check(model, diags);
+    clusters::check(model, diags);
 }
 
 /// The cluster capability an engine needs.

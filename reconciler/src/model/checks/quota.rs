@@ -135,13 +135,8 @@ pub fn workloads(
                 continue;
             }
         };
-        let versions = s
-            .spec
-            .versions
-            .iter()
-            .filter(|v| v.traffic > 0)
-            .count()
-            .max(1) as u64;
+        // Versions with traffic, and the mirror's: each runs its own pods.
+        let versions = super::services::serving_versions(&s.spec).len().max(1) as u64;
         let max = s.spec.replicas.as_ref().map_or(1, |r| u64::from(r.max));
         out.push(Workload {
             label: s.name().to_string(),

@@ -38,56 +38,160 @@ pub fn expand_tilde(path: &Path) -> PathBuf {
     }
 }
 
+/// The environment variable naming the directory kubeconfigs a repository names are read
+/// from. Unset, a cluster that names a kubeconfig is not configured.
+pub const KUBECONFIG_DIR_ENV: &str = "CUBIST_KUBECONFIG_DIR";
+
+/// The relative path a cluster's `kubeconfig` names inside the kubeconfig directory, or why it
+/// is refused: absolute, `~`, `.` or `..` would let a repository name any file of the host.
+pub fn kubeconfig_name(name: &str) -> Result<PathBuf, String> {
+    let fix = "name a file inside the kubeconfig directory, such as `prod-bj.yaml`";
+    if name.starts_with('~') {
+        return Err(format!("kubeconfig `{name}` names a home directory: {fix}"));
+    }
+    let mut out = PathBuf::new();
+    for c in Path::new(name).components() {
+        match c {
+            std::path::Component::Normal(p) => out.push(p),
+            _ => {
+                return Err(format!(
+                    "kubeconfig `{name}` is not a plain path inside the kubeconfig directory (absolute, `.` or `..`): {fix}"
+                ));
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(format!("kubeconfig `{name}` names no file: {fix}"));
+    }
+    Ok(out)
+}
+
+/// The kubeconfig file a cluster names, in the directory of [`KUBECONFIG_DIR_ENV`]; without
+/// that directory, or without the file in it, the cluster is not configured.
+pub fn cluster_kubeconfig(cluster: &str, name: &str) -> Result<PathBuf, KubeError> {
+    let not_configured = |message: String| KubeError::NotConfigured {
+        cluster: cluster.to_string(),
+        message,
+    };
+    let rel = kubeconfig_name(name).map_err(not_configured)?;
+    let Some(dir) = std::env::var_os(KUBECONFIG_DIR_ENV).filter(|d| !d.is_empty()) else {
+        return Err(not_configured(format!(
+            "its kubeconfig `{name}` is read from the kubeconfig directory, and none is set: set {KUBECONFIG_DIR_ENV} to the directory holding `{name}`"
+        )));
+    };
+    let path = Path::new(&dir).join(rel);
+    if !path.is_file() {
+        return Err(not_configured(format!(
+            "there is no kubeconfig `{name}` in {} ({KUBECONFIG_DIR_ENV}): put the cluster's kubeconfig there",
+            Path::new(&dir).display()
+        )));
+    }
+    Ok(path)
+}
+
 /// Loads the client configuration: the given kubeconfig, else `$KUBECONFIG` / `~/.kube/config`,
-/// else the in-cluster service account. Returns it with the context name used.
+/// else the in-cluster service account. Returns it with the context name used. No error quotes
+/// a kubeconfig's content (it holds credentials): only its path, and the context's name.
 pub async fn load_config(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<(Config, String), KubeError> {
-    let options = KubeConfigOptions {
-        context: context.map(str::to_string),
-        ..Default::default()
-    };
     let label = context.unwrap_or("current context").to_string();
     let config_err = |message: String| KubeError::Config {
         cluster: label.clone(),
         message,
     };
-    let (mut config, name) = match kubeconfig {
+    let invalid = |path: &Path| {
+        config_err(format!(
+            "{} is not a valid kubeconfig (a YAML file with clusters, contexts and users): replace it",
+            path.display()
+        ))
+    };
+    let found = match kubeconfig {
         Some(path) => {
             let path = expand_tilde(path);
-            let kc = Kubeconfig::read_from(&path).map_err(|e| {
-                config_err(format!("cannot read kubeconfig {}: {e}", path.display()))
-            })?;
+            match Kubeconfig::read_from(&path) {
+                Ok(kc) => Some((kc, path)),
+                Err(_) if !path.is_file() => {
+                    return Err(KubeError::NotConfigured {
+                        cluster: label.clone(),
+                        message: format!("there is no kubeconfig at {}", path.display()),
+                    });
+                }
+                Err(_) => return Err(invalid(&path)),
+            }
+        }
+        None => default_kubeconfig().map_err(|path| invalid(&path))?,
+    };
+    let (mut config, name) = match found {
+        Some((kc, path)) => {
             let name = context
                 .map(str::to_string)
                 .or_else(|| kc.current_context.clone())
                 .unwrap_or_else(|| "default".into());
-            let config = Config::from_custom_kubeconfig(kc, &options)
-                .await
-                .map_err(|e| config_err(format!("kubeconfig {}: {e}", path.display())))?;
+            let known = kc.contexts.iter().any(|c| c.name == name);
+            let options = KubeConfigOptions {
+                context: context.map(str::to_string),
+                ..Default::default()
+            };
+            let config = Config::from_custom_kubeconfig(kc, &options).await.map_err(|_| {
+                config_err(if known {
+                    format!("the context `{name}` of kubeconfig {} cannot be used (a cluster, user or credential it names is missing or invalid): check the file", path.display())
+                } else {
+                    format!("kubeconfig {} has no context `{name}`: add it, or name another context", path.display())
+                })
+            })?;
             (config, name)
         }
-        None if context.is_some() => {
-            let config = Config::from_kubeconfig(&options)
-                .await
-                .map_err(|e| config_err(format!("kubeconfig: {e}")))?;
-            (config, label.clone())
-        }
+        None if context.is_none() => match Config::incluster() {
+            Ok(config) => (config, "in-cluster".into()),
+            Err(_) => {
+                return Err(KubeError::NotConfigured {
+                    cluster: label,
+                    message: "no kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster: name a kubeconfig in the cluster's spec and set CUBIST_KUBECONFIG_DIR".into(),
+                });
+            }
+        },
         None => {
-            let name = Kubeconfig::read()
-                .ok()
-                .and_then(|k| k.current_context)
-                .unwrap_or_else(|| "in-cluster".into());
-            let config = Config::infer()
-                .await
-                .map_err(|e| config_err(format!("no kubeconfig and not in a cluster: {e}")))?;
-            (config, name)
+            return Err(KubeError::NotConfigured {
+                cluster: label,
+                message: "no kubeconfig ($KUBECONFIG, ~/.kube/config) to find the context in: name a kubeconfig in the cluster's spec and set CUBIST_KUBECONFIG_DIR".into(),
+            });
         }
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(READ_TIMEOUT);
     Ok((config, name))
+}
+
+/// The operator's default kubeconfig (`$KUBECONFIG`'s first file, else `~/.kube/config`) with
+/// its path; `None` when there is none; the path when it is not a valid kubeconfig.
+fn default_kubeconfig() -> Result<Option<(Kubeconfig, PathBuf)>, PathBuf> {
+    let path = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(list) => std::env::split_paths(&list).next().unwrap_or_default(),
+        None => expand_tilde(Path::new("~/.kube/config")),
+    };
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Kubeconfig::read_from(&path)
+        .map(|kc| Some((kc, path.clone())))
+        .map_err(|_| path)
+}
+
+/// The configuration of the pod cubist runs in: the API server of `KUBERNETES_SERVICE_HOST`
+/// and `KUBERNETES_SERVICE_PORT`, the service account's token and CA certificate.
+pub fn in_cluster_config(cluster: &str) -> Result<Config, KubeError> {
+    let mut config = Config::incluster().map_err(|e| KubeError::Config {
+        cluster: cluster.to_string(),
+        message: format!(
+            "inCluster: true, but cubist does not run in a Kubernetes pod with a service \
+             account ({e}); run it in the cluster (deploy/) or give a kubeconfig instead"
+        ),
+    })?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    Ok(config)
 }
 
 /// Builds a client from a configuration, counting requests into `counts`.
@@ -208,6 +312,62 @@ mod tests {
         );
         assert_eq!(expand_tilde(Path::new("/etc/kube")), Path::new("/etc/kube"));
         assert_eq!(expand_tilde(Path::new("~other/x")), Path::new("~other/x"));
+    }
+
+    /// Outside a pod (no `KUBERNETES_SERVICE_HOST`), `inCluster: true` says why it cannot be
+    /// used and what to do instead, rather than fall back to a kubeconfig.
+    #[test]
+    fn in_cluster_outside_a_pod_is_an_error_naming_the_cluster() {
+        match in_cluster_config("prod") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.starts_with("cluster prod: inCluster: true, but"), "{e}");
+                assert!(e.contains("give a kubeconfig instead"), "{e}");
+            }
+            Ok(c) => assert!(
+                std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+                "in-cluster configuration outside a pod: {}",
+                c.cluster_url
+            ),
+        }
+    }
+
+    #[test]
+    fn a_kubeconfig_is_a_plain_name_inside_the_kubeconfig_directory() {
+        assert_eq!(
+            kubeconfig_name("prod/bj.yaml"),
+            Ok(PathBuf::from("prod/bj.yaml"))
+        );
+        for bad in [
+            "/etc/shadow",
+            "~/.kube/config",
+            "../x",
+            "a/../../x",
+            "./x",
+            ".",
+        ] {
+            assert!(kubeconfig_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_kubeconfig_is_named_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kc");
+        std::fs::write(&path, "clusters: \"ghp_FAKE_TOKEN_0123\"\n").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(load_config(Some(&path), Some("x")))
+            .err()
+            .expect("an error");
+        let text = err.to_string();
+        assert!(text.contains("not a valid kubeconfig"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(!text.contains("ghp_FAKE"), "{text}");
+        let text = format!("{err:?}");
+        assert!(!text.contains("ghp_FAKE"), "{text}");
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub enum KubeError {
         /// What is wrong.
         message: String,
     },
+    /// The credentials to reach the cluster are absent (no kubeconfig directory, no such file,
+    /// no default kubeconfig): a neutral state, with what the operator should set.
+    #[error("cluster {cluster} is not configured: {message}")]
+    NotConfigured {
+        /// Cluster name.
+        cluster: String,
+        /// What is missing and what to set.
+        message: String,
+    },
     /// The cluster does not serve this kind.
     #[error("{message}")]
     NotServed {
@@ -47,6 +56,11 @@ pub enum KubeError {
 }
 
 impl KubeError {
+    /// True when the cluster's credentials are absent (see [`KubeError::NotConfigured`]).
+    pub fn is_not_configured(&self) -> bool {
+        matches!(self, KubeError::NotConfigured { .. })
+    }
+
     /// True when the cluster could not be reached at all (the caller should back off).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, KubeError::Unreachable { .. })

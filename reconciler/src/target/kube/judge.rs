@@ -88,6 +88,7 @@ pub(super) async fn plan(
         cluster,
         changes,
         untouched: 0,
+        held: None,
     })
 }
 

@@ -25,7 +25,10 @@ mod live;
 mod prune;
 mod resolve;
 
-pub use client::{RequestCounts, expand_tilde, install_crypto_provider};
+pub use client::{
+    KUBECONFIG_DIR_ENV, RequestCounts, cluster_kubeconfig, expand_tilde, install_crypto_provider,
+    kubeconfig_name,
+};
 pub use error::{FieldConflict, KubeError, parse_conflicts};
 pub use health::{Health, HealthStatus, health_of};
 pub use resolve::{capability_of, not_served_message};
@@ -97,8 +100,18 @@ impl KubeTarget {
         kubeconfig: Option<&Path>,
         context: Option<&str>,
     ) -> Result<KubeTarget, KubeError> {
-        install_crypto_provider();
         let (config, name) = client::load_config(kubeconfig, context).await?;
+        Self::from_config(config, name)
+    }
+
+    /// A client for the cluster cubist runs in, through its pod's service account
+    /// (`inCluster: true`). Does not contact the cluster.
+    pub fn in_cluster(cluster: &str) -> Result<KubeTarget, KubeError> {
+        Self::from_config(client::in_cluster_config(cluster)?, cluster.to_string())
+    }
+
+    fn from_config(config: ::kube::Config, name: String) -> Result<KubeTarget, KubeError> {
+        install_crypto_provider();
         let counters = Arc::new(Counters::default());
         let client = client::build_client(config, counters.clone(), &name)?;
         Ok(KubeTarget {
@@ -112,21 +125,33 @@ impl KubeTarget {
 
     /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the
     /// cluster. Fields changed by hand are taken back only when the cluster asks for
-    /// `selfHeal`; otherwise they are conflicts, reported.
+    /// `selfHeal`; otherwise they are conflicts, reported. A kubeconfig the cluster names is
+    /// read from the kubeconfig directory only (see [`cluster_kubeconfig`]).
     pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
         match &spec.target {
             TargetSpec::Kubernetes {
                 kubeconfig,
                 context,
-            } => Ok(
-                KubeTarget::connect(kubeconfig.as_deref().map(Path::new), context.as_deref())
+                in_cluster,
+            } => {
+                let target = if *in_cluster {
+                    KubeTarget::in_cluster(name)?
+                } else {
+                    KubeTarget::connect(
+                        kubeconfig
+                            .as_deref()
+                            .map(|k| client::cluster_kubeconfig(name, k))
+                            .transpose()?
+                            .as_deref(),
+                        context.as_deref(),
+                    )
                     .await?
-                    .named(name)
-                    .with_options(KubeOptions {
-                        revert_manual_edits: spec.self_heal,
-                        ..KubeOptions::default()
-                    }),
-            ),
+                };
+                Ok(target.named(name).with_options(KubeOptions {
+                    revert_manual_edits: spec.self_heal,
+                    ..KubeOptions::default()
+                }))
+            }
             TargetSpec::Directory { .. } => Err(KubeError::Config {
                 cluster: name.to_string(),
                 message: "the cluster's target is a directory, not kubernetes".into(),
