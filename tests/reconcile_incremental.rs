@@ -105,10 +105,10 @@ fn project_change_renders_one_project_and_template_change_reaches_its_users() {
     let other_status = fx.status_dir("status/clusters/cluster-0/team-0001");
     edit(
         &fx.work.join("projects/team-0003/services/service-0.yaml"),
-        "target: 50",
+        "target: 70",
         "target: 75",
     );
-    let o = fx.commit_and_reconcile("team-0003: autoscale at 75 qps");
+    let o = fx.commit_and_reconcile("team-0003: autoscale at 75% cpu");
     assert_eq!(
         (o.projects_rendered, o.projects_skipped),
         (1, 9),

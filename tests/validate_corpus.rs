@@ -169,10 +169,12 @@ fn every_code_is_covered_by_a_case() {
         );
         covered.insert(e.code);
     }
+    // Reported by the reconcile loop when cubist itself fails, never by validation.
+    let loop_only = [codes::INTERNAL];
     let missing: Vec<&str> = known
         .iter()
         .copied()
-        .filter(|c| !covered.contains(*c))
+        .filter(|c| !covered.contains(*c) && !loop_only.contains(c))
         .collect();
     assert!(
         missing.is_empty(),

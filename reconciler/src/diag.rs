@@ -298,6 +298,10 @@ pub mod codes {
             NODE_COUNT,
             "an argument states a node count other than the pods the engine starts",
         ),
+        (
+            INTERNAL,
+            "cubist hit an internal error (a bug) on the revision: report it",
+        ),
     ];
     /// File could not be read.
     pub const READ: &str = "E0001";
@@ -381,6 +385,8 @@ pub mod codes {
     pub const COUNTS: &str = "E0805";
     /// Missing cluster capability.
     pub const CAPABILITY: &str = "E0901";
+    /// cubist panicked while reconciling a revision (a bug in cubist; reported by the loop).
+    pub const INTERNAL: &str = "E0998";
     /// Rendering a valid project failed (reported by the reconcile loop, not by validate).
     pub const RENDER: &str = "E0999";
     /// Directory target outside its boundary.

@@ -1,9 +1,11 @@
-//! The shared page layout: head (viewport, optional refresh, embedded CSS), nav, footer.
+//! The shared page layout: head (viewport, optional refresh, embedded CSS), nav, the stall
+//! banner when there is one, footer.
 
 use chrono::{DateTime, Utc};
 
 use crate::html::Html;
 use crate::links::Links;
+use crate::site::PageOptions;
 
 const CSS: &str = include_str!("style.css");
 
@@ -26,13 +28,13 @@ pub fn document(
     section: Section,
     body: Html,
     links: &Links,
-    refresh_secs: Option<u32>,
+    opts: &PageOptions,
     now: DateTime<Utc>,
 ) -> String {
     let mut h = Html::new();
     h.raw("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    if let Some(secs) = refresh_secs {
+    if let Some(secs) = opts.refresh_secs {
         h.empty(
             "meta",
             &[("http-equiv", "refresh"), ("content", &secs.to_string())],
@@ -64,6 +66,11 @@ pub fn document(
         }
     }
     h.raw("</nav></header><main>");
+    if let Some(banner) = &opts.banner {
+        h.open("div", &[("class", "callout"), ("role", "alert")])
+            .text(banner)
+            .close("div");
+    }
     h.append(body);
     h.raw("</main><footer>Read-only view of the status branch, rendered ");
     h.text(&crate::format::utc(now));

@@ -12,13 +12,16 @@ pub mod doc;
 pub mod format;
 pub mod html;
 mod layout;
+mod limits;
 mod links;
+pub mod liveness;
 pub mod server;
 pub mod site;
 pub mod tree;
 mod views;
 pub mod yaml;
 
+pub use liveness::Liveness;
 pub use server::{DirSource, StatusSource, router};
 pub use site::{Page, PageOptions, render_page, write_static_site};
 pub use tree::StatusTree;

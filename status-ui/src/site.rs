@@ -16,6 +16,8 @@ use crate::views::{self, Body, View, common};
 pub struct PageOptions {
     /// Adds `<meta http-equiv="refresh" content="N">` when set.
     pub refresh_secs: Option<u32>,
+    /// A warning shown at the top of every page (the reconcile loop is stalled), when set.
+    pub banner: Option<String>,
 }
 
 /// A rendered page.
@@ -96,14 +98,7 @@ pub fn not_found_page(path: &str, now: DateTime<Utc>, opts: &PageOptions) -> Pag
         .raw("</code>. ");
     h.el("a", &[("href", &links.page(&[]))], "Back to the overview")
         .raw(".</p>");
-    let html = layout::document(
-        "Not found",
-        Section::None,
-        h,
-        &links,
-        opts.refresh_secs,
-        now,
-    );
+    let html = layout::document("Not found", Section::None, h, &links, opts, now);
     Page { status: 404, html }
 }
 
@@ -114,14 +109,7 @@ pub fn unavailable_page(reason: &str, now: DateTime<Utc>, opts: &PageOptions) ->
     h.raw("<h1>Status unavailable</h1><div class=\"callout\">")
         .text(reason)
         .raw("</div>");
-    let html = layout::document(
-        "Status unavailable",
-        Section::None,
-        h,
-        &links,
-        opts.refresh_secs,
-        now,
-    );
+    let html = layout::document("Status unavailable", Section::None, h, &links, opts, now);
     Page { status: 503, html }
 }
 
@@ -235,13 +223,6 @@ fn render_route(
         html.raw("</div>");
     }
     html.append(body.html);
-    let html = layout::document(
-        &body.title,
-        body.section,
-        html,
-        &view.links,
-        opts.refresh_secs,
-        now,
-    );
+    let html = layout::document(&body.title, body.section, html, &view.links, opts, now);
     Some(Page { status: 200, html })
 }

@@ -61,6 +61,7 @@ fn overview_shows_clusters_states_counts_and_errors() {
 fn refresh_is_optional() {
     let opts = PageOptions {
         refresh_secs: Some(10),
+        ..PageOptions::default()
     };
     let page = render_page(&fixture(), "/", now(), &opts).unwrap();
     assert!(

@@ -89,7 +89,8 @@ pub fn edit(path: &Path, from: &str, to: &str) {
 /// The `cubist` binary of this workspace, next to the test executable
 /// (`<target>/<profile>/deps/<test>` → `<target>/<profile>/cubist`): only the `cubist`
 /// package's own tests get `CARGO_BIN_EXE_cubist`. `cargo test --workspace` builds it; alone,
-/// run `cargo build -p cubist` first. Panics when it is missing or older than a source file of
+/// run `cargo build --workspace --bin cubist` first (the workspace build turns on the
+/// `test-hooks` feature the tests need). Panics when it is missing or older than a source file of
 /// the `cubist` package, rather than test a stale binary.
 pub fn cubist_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
@@ -100,11 +101,16 @@ pub fn cubist_binary() -> PathBuf {
     let bin = profile_dir.join(format!("cubist{}", std::env::consts::EXE_SUFFIX));
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: run `cargo build -p cubist`", bin.display()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run `cargo build --workspace --bin cubist`",
+                bin.display()
+            )
+        });
     let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reconciler/src");
     if let Some(newer) = newest_file(&sources).filter(|(t, _)| *t > built) {
         panic!(
-            "{} is older than {}: run `cargo build -p cubist`",
+            "{} is older than {}: run `cargo build --workspace --bin cubist`",
             bin.display(),
             newer.1.display()
         );

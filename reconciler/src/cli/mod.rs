@@ -6,6 +6,7 @@ pub mod install;
 mod kube_plan;
 mod render;
 mod serve;
+mod server;
 mod stages;
 mod status_site;
 mod validate;
@@ -74,9 +75,9 @@ pub enum Command {
         /// Loop options.
         #[command(flatten)]
         args: serve::LoopArgs,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
+        /// Server options.
+        #[command(flatten)]
+        server: server::ServerArgs,
     },
     /// Print a .github/CODEOWNERS: platform admins own clusters/ and templates/, each project's
     /// admins own projects/<p>/.
@@ -129,7 +130,7 @@ pub fn main() -> ExitCode {
         Command::Plan(a) => apply::run(&a, false),
         Command::Apply(a) => apply::run(&a, true),
         Command::Reconcile { args } => serve::reconcile(args),
-        Command::Serve { args, listen } => serve::serve(args, listen),
+        Command::Serve { args, server } => server::serve(args, server),
         Command::Codeowners { repo } => codeowners::run(&repo),
         Command::StatusSite(a) => status_site::run(&a),
         Command::Install(a) => install::run(&a),

@@ -1,10 +1,13 @@
-//! `cubist reconcile` and `cubist serve`: the GitOps loop, with the status page and the GitHub
-//! webhook on one HTTP server.
+//! `cubist reconcile`: the GitOps loop (which `cubist serve`, in `server.rs`, runs next to its
+//! HTTP server).
 
-use crate::reconcile::{Config, MAX_BACKOFF, Reconciler, backoff};
-use crate::report::status_branch::{Author, read_status};
+use crate::reconcile::schedule::{self, Schedule};
+use crate::reconcile::{Config, Reconciler, guard};
+use crate::report::status_branch::Author;
 use crate::source::watch::{DEBOUNCE, DirectoryWatcher, watch_directory};
 use anyhow::{Context, Result};
+use chrono::Utc;
+use cubist_status_ui::Liveness;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -47,12 +50,12 @@ pub struct LoopArgs {
     pub target_root: Option<PathBuf>,
 }
 
-fn cache_dir(args: &LoopArgs) -> PathBuf {
+pub(super) fn cache_dir(args: &LoopArgs) -> PathBuf {
     super::cache_dir(args.cache_dir.as_deref())
 }
 
 /// Builds the loop's configuration; a plain directory becomes a local git repository.
-fn config(args: &LoopArgs) -> Result<Config> {
+pub(super) fn config(args: &LoopArgs) -> Result<Config> {
     let cache = cache_dir(args);
     let author = match args.author.split_once('<') {
         Some((n, e)) => Author {
@@ -101,7 +104,7 @@ fn local_authoring(args: &LoopArgs) -> Option<&Path> {
 }
 
 /// With `--watch`, a watcher that nudges the loop after each burst of saves.
-fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWatcher>> {
+pub(super) fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWatcher>> {
     if !args.watch {
         return Ok(None);
     }
@@ -117,192 +120,183 @@ fn watch(args: &LoopArgs, nudge: mpsc::Sender<()>) -> Result<Option<DirectoryWat
     Ok(Some(watcher))
 }
 
-/// Parses `60s`, `5m`, `1h`.
-fn interval(s: &str) -> Result<Duration> {
+/// Parses `--interval`.
+pub(super) fn interval(s: &str) -> Result<Duration> {
+    duration("--interval", s)
+}
+
+/// Parses the duration `s` of the option `flag`: `60s`, `5m`, `1h` (zero is refused).
+pub(super) fn duration(flag: &str, s: &str) -> Result<Duration> {
     crate::render::duration_seconds(s)
         .map(Duration::from_secs)
-        .with_context(|| format!("--interval `{s}` is not a duration like 30s, 5m or 1h"))
+        .with_context(|| format!("{flag} `{s}` is not a duration like 30s, 5m or 1h"))
 }
 
 /// `cubist reconcile`: the loop without a server.
 pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
+    let cfg = config(&args)?;
     let (tx, rx) = mpsc::channel();
     let _watcher = watch(&args, tx)?;
-    run_loop(&args, rx, |_| {}, |_| {})
+    let liveness = Liveness::new(interval(&args.interval)?, Utc::now());
+    run_loop(&args, cfg, rx, &liveness, |_| {}, |_| {})
 }
 
-/// Runs the loop: poll at the interval or when nudged; back off with jitter on failures.
-fn run_loop(
+/// Runs the loop: a pass at the interval or when nudged, backoff after failures (one
+/// [`Schedule`]). Each pass is recorded in `liveness`; a panic in a pass is a failed pass (the
+/// reconciler is opened again, as after a restart), never the end of the loop.
+pub(super) fn run_loop(
     args: &LoopArgs,
+    cfg: Config,
     nudges: mpsc::Receiver<()>,
+    liveness: &Liveness,
     mut on_ready: impl FnMut(&Reconciler),
     mut on_outcome: impl FnMut(&crate::reconcile::Outcome),
 ) -> Result<ExitCode> {
-    let every = interval(&args.interval)?;
-    let mut failures = 0;
-    let mut reconciler = loop {
-        match Reconciler::new(config(args)?) {
-            Ok(r) => break r,
-            Err(e) if !args.once => {
-                failures += 1;
-                let wait = backoff(failures, MAX_BACKOFF);
-                eprintln!(
-                    "cubist: cannot reach the repository ({e:#}); retrying in {}s",
-                    wait.as_secs()
-                );
-                std::thread::sleep(wait);
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    on_ready(&reconciler);
-    if args.watch {
-        println!(
-            "watching {}: snapshots and the status branch `{}` are in {}",
-            args.repo,
-            args.status_branch,
-            reconciler.config().repo
-        );
-    }
-    failures = 0;
-    let local = local_authoring(args).filter(|_| !args.once);
+    let mut schedule = Schedule::new(interval(&args.interval)?);
+    let mut reconciler: Option<Reconciler> = None;
     loop {
-        if let Some(dir) = local {
-            // Local authoring: commit the directory again if it changed.
-            if let Err(e) =
-                crate::source::local::commit_directory(dir, &cache_dir(args), &args.branch)
-            {
-                eprintln!("cubist: {e:#}");
+        let pass =
+            guard::catch(|| pass(args, &cfg, &mut reconciler, &mut on_ready, &mut on_outcome));
+        // Whether the repository was reached: failures before are "not reachable yet".
+        let (result, reached) = match pass {
+            Ok(result) => (result, reconciler.is_some()),
+            Err(panic) => {
+                // Opened again on the next pass, as after a restart.
+                reconciler = None;
+                let e = anyhow::anyhow!("internal error (cubist panicked): {panic}");
+                (Err(e), true)
             }
-        }
-        let wait = match reconciler.poll() {
-            Ok(Some(o)) => {
-                on_outcome(&o);
-                let errors = o.diagnostics.iter().filter(|d| d.is_error()).count();
-                println!(
-                    "reconciled {} : {} rendered, {} skipped, {} held, {errors} error(s)",
-                    &o.revision[..7],
-                    o.projects_rendered,
-                    o.projects_skipped,
-                    o.projects_held.len()
-                );
-                for (c, co) in &o.clusters {
-                    match (&co.plan, &co.skipped) {
-                        (Some(p), _) => {
-                            println!("  cluster {c}: {}", crate::report::plan::counts(p))
-                        }
-                        (None, Some(why)) => println!("  cluster {c}: skipped: {why}"),
-                        _ => {}
-                    }
-                }
-                failures = 0;
-                every
+        };
+        let wait = match result {
+            Ok(()) => {
+                liveness.pass_completed(Utc::now());
+                schedule.succeeded()
             }
-            Ok(None) => every,
+            Err(e) if args.once && !reached => return Err(e),
+            Err(e) if args.once => {
+                eprintln!("cubist: reconcile failed ({e:#})");
+                return Ok(ExitCode::from(1));
+            }
             Err(e) => {
-                failures += 1;
-                let w = backoff(failures, MAX_BACKOFF);
-                eprintln!(
-                    "cubist: reconcile failed ({e:#}); the last good state keeps serving; retrying in {}s",
-                    w.as_secs()
-                );
-                if args.once {
-                    return Ok(ExitCode::from(1));
-                }
-                w
+                let wait = schedule.failed();
+                let why = if reached {
+                    format!("reconcile failed: {e:#}")
+                } else {
+                    format!("the repository is not reachable yet: {e:#}")
+                };
+                let why = redact(&why, &cfg.repo);
+                let keeps = if reached {
+                    "the last good state keeps serving; "
+                } else {
+                    ""
+                };
+                eprintln!("cubist: {why}; {keeps}retrying in {}s", wait.as_secs());
+                liveness.pass_failed(Utc::now(), &why);
+                wait
             }
         };
         if args.once {
             return Ok(ExitCode::SUCCESS);
         }
-        // A nudge (webhook push) wakes the loop early; bursts coalesce into one poll.
-        if nudges.recv_timeout(wait).is_ok() {
-            while nudges.try_recv().is_ok() {}
-        }
+        schedule::wait(&nudges, wait);
     }
 }
 
-/// The status page's data: the status branch of the mirror.
-struct GitStatus {
-    mirror: PathBuf,
-    branch: String,
-}
-
-impl cubist_status_ui::StatusSource for GitStatus {
-    fn load(&self) -> Result<cubist_status_ui::StatusTree> {
-        let repo = git2::Repository::open_bare(&self.mirror)?;
-        Ok(cubist_status_ui::StatusTree::new(read_status(
-            &repo,
-            &self.branch,
-        )?))
-    }
-}
-
-/// `cubist serve`: the loop plus the status page (and the webhook when a secret is set).
-pub(super) fn serve(args: LoopArgs, listen: String) -> Result<ExitCode> {
-    let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
-    let _watcher = watch(&args, nudge_tx.clone())?;
-    let (ready_tx, ready_rx) = mpsc::channel::<(PathBuf, String)>();
-    let (reconciled_tx, reconciled_rx) = crate::review::reconciled_channel();
-    let loop_args = args.clone();
-    let looper = std::thread::spawn(move || {
-        run_loop(
-            &loop_args,
-            nudge_rx,
-            |r| {
-                let _ = ready_tx.send((r.mirror().path().to_path_buf(), r.config().repo.clone()));
-            },
-            |o| reconciled_tx.send(o),
-        )
-    });
-    let (mirror, repo_url) = ready_rx
-        .recv()
-        .map_err(|_| anyhow::anyhow!("the reconcile loop stopped before it started"))?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        let mut app = cubist_status_ui::router(GitStatus {
-            mirror,
-            branch: args.status_branch.clone(),
-        });
-        let secret = std::env::var("CUBIST_WEBHOOK_SECRET").ok();
-        match cubist_webhook::WebhookConfig::from_secret(secret) {
-            Ok(cfg) => {
-                let (queue, events) = cubist_webhook::event_queue(256);
-                app = app.merge(cubist_webhook::router(cfg, queue));
-                // The repository the loop resolved (a plain directory becomes a local repo).
-                let reviewer = crate::review::Reviewer::from_env(
-                    &repo_url,
-                    &args.branch,
-                    cache_dir(&args).join("review"),
-                )
-                .unwrap_or_else(|e| {
-                    eprintln!("cubist: pull request review disabled: {e:#}");
-                    None
-                });
-                if reviewer.is_some() {
-                    println!("pull request review: on");
+/// One pass: open the reconciler if it is not yet (fetching the repository for the first
+/// time), commit the local directory again when authoring locally, poll, report.
+fn pass(
+    args: &LoopArgs,
+    cfg: &Config,
+    reconciler: &mut Option<Reconciler>,
+    on_ready: &mut impl FnMut(&Reconciler),
+    on_outcome: &mut impl FnMut(&crate::reconcile::Outcome),
+) -> Result<()> {
+    let r = match reconciler {
+        Some(r) => {
+            if let Some(dir) = local_authoring(args).filter(|_| !args.once) {
+                // Local authoring: commit the directory again if it changed.
+                if let Err(e) =
+                    crate::source::local::commit_directory(dir, &cache_dir(args), &args.branch)
+                {
+                    eprintln!("cubist: {e:#}");
                 }
-                tokio::spawn(crate::review::run(
-                    events,
-                    reconciled_rx,
-                    reviewer,
-                    args.branch.clone(),
-                    move || {
-                        let _ = nudge_tx.send(());
-                    },
-                ));
-                println!("webhook: POST /hooks/github");
             }
-            Err(e) => println!("{e}"),
+            r
         }
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        println!("status page: http://{}/", listener.local_addr()?);
-        axum::serve(listener, app).await?;
-        anyhow::Ok(())
-    })?;
-    looper
-        .join()
-        .map_err(|_| anyhow::anyhow!("reconcile loop panicked"))?
+        None => {
+            let r = reconciler.insert(Reconciler::new(cfg.clone())?);
+            on_ready(r);
+            if args.watch {
+                println!(
+                    "watching {}: snapshots and the status branch `{}` are in {}",
+                    args.repo,
+                    args.status_branch,
+                    r.config().repo
+                );
+            }
+            r
+        }
+    };
+    if let Some(o) = r.poll()? {
+        on_outcome(&o);
+        let errors = o.diagnostics.iter().filter(|d| d.is_error()).count();
+        println!(
+            "reconciled {} : {} rendered, {} skipped, {} held, {errors} error(s)",
+            &o.revision[..7],
+            o.projects_rendered,
+            o.projects_skipped,
+            o.projects_held.len()
+        );
+        for (c, co) in &o.clusters {
+            match (&co.plan, &co.skipped) {
+                (Some(p), _) => println!("  cluster {c}: {}", crate::report::plan::counts(p)),
+                (None, Some(why)) => println!("  cluster {c}: skipped: {why}"),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `message` with the credentials of the repository URL `repo` (`user:token@`), if it has
+/// any, replaced by `***`: messages go to the log, the page and `/readyz`.
+pub(super) fn redact(message: &str, repo: &str) -> String {
+    let Some((scheme_end, at)) = repo.find("://").zip(repo.find('@')) else {
+        return message.to_string();
+    };
+    match repo.get(scheme_end + 3..at) {
+        Some(userinfo) if at > scheme_end && !userinfo.is_empty() => {
+            message.replace(userinfo, "***")
+        }
+        _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_of_the_repository_url_are_not_repeated() {
+        let url = "https://bot:s3cr3t@git.example.com/acme/platform.git";
+        let message = format!("cannot fetch main from {url}: 401");
+        let redacted = redact(&message, url);
+        assert!(!redacted.contains("s3cr3t"), "{redacted}");
+        assert!(redacted.contains("https://***@git.example.com/acme/platform.git"));
+        assert_eq!(redact("no url here", "/srv/platform"), "no url here");
+    }
+
+    #[test]
+    fn durations_are_whole_seconds_of_at_least_one() {
+        assert_eq!(
+            duration("--interval", "5m").unwrap(),
+            Duration::from_secs(300)
+        );
+        let zero = duration("--header-timeout", "0s").unwrap_err().to_string();
+        assert!(
+            zero.contains("--header-timeout `0s` is not a duration"),
+            "{zero}"
+        );
+        assert!(duration("--interval", "soon").is_err());
+    }
 }

@@ -306,7 +306,7 @@ impl Clusters {
                 Err((set, e)) => {
                     slot.failures += 1;
                     slot.pending = true;
-                    let wait = super::backoff(slot.failures, super::MAX_BACKOFF);
+                    let wait = super::schedule::retry_after(slot.failures);
                     slot.retry_at = Some(Instant::now() + wait);
                     if e.is_unreachable() {
                         slot.target = None;

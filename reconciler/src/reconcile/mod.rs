@@ -4,7 +4,9 @@
 
 mod clusters;
 pub mod digest;
+pub(crate) mod guard;
 mod inputs;
+pub mod schedule;
 mod status;
 pub mod test_hook;
 
@@ -12,7 +14,7 @@ use crate::diag::Diagnostic;
 use crate::model::kinds::ClusterSpec;
 use crate::model::{Model, Project};
 use crate::render::{Blueprints, ObjectKey, render_project};
-use crate::report::status_branch::{Author, Written, read_status, write_status};
+use crate::report::status_branch::{Author, Written, write_status};
 use crate::source::git::GitMirror;
 use crate::target::desired::{Desired, Group, group};
 use crate::target::guard::Allowances;
@@ -219,19 +221,8 @@ impl ClusterOutcome {
     }
 }
 
-/// Longest wait between attempts on an unreachable repository or cluster.
-pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Exponential backoff after `failures` failures in a row (1 s, 2 s, 4 s, …, at most `max`),
-/// plus up to 20% jitter so many clusters or replicas do not retry in step.
-pub fn backoff(failures: u32, max: std::time::Duration) -> std::time::Duration {
-    let base = std::time::Duration::from_secs(1u64 << failures.saturating_sub(1).min(16)).min(max);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 1000) / 5000.0)
-}
+/// The backoff of the loop and of each cluster, kept here for callers of the older path.
+pub use schedule::{MAX_BACKOFF, backoff};
 
 /// The reconcile loop's state.
 pub struct Reconciler {
@@ -368,20 +359,10 @@ impl Reconciler {
 
     /// Reads held projects from the status branch; a corrupt or missing status is ignored.
     fn resume(&mut self) {
-        let Ok(files) = read_status(self.mirror.repo(), &self.cfg.status_branch) else {
-            return;
-        };
-        let tree = cubist_status_ui::StatusTree::new(files);
-        let Some(Ok(summary)) = tree.summary() else {
+        let Some(summary) = self.resume_inventories() else {
             return;
         };
         self.allow_since = Oid::from_str(&summary.revision).ok();
-        for c in &summary.clusters {
-            if let Some(Ok(objects)) = tree.inventory_of(&c.name) {
-                self.clusters
-                    .resume_inventory(&c.name, Inventory { objects });
-            }
-        }
         // A revision synced everywhere is not reconciled again after a restart; Kubernetes
         // clusters are, so that their drift and health are looked at from the start (a no-change
         // plan writes nothing).
@@ -435,7 +416,8 @@ impl Reconciler {
     }
 
     /// Fetches; if the watched branch moved, reconciles its newest commit. A no-change poll
-    /// renders nothing and returns `None`.
+    /// renders nothing and returns `None`. A pass that panics holds the revision with an
+    /// internal error in its status commit (see `guard`).
     pub fn poll(&mut self) -> Result<Option<Outcome>> {
         self.fetch()?;
         let head = self.mirror.head(&self.cfg.branch).with_context(|| {
@@ -445,10 +427,11 @@ impl Reconciler {
                 self.mirror.url()
             )
         })?;
+        // A panic in the pass is caught there (see `guard`): the loop goes on.
         if self.last_revision == Some(head) {
-            return self.refresh();
+            return self.guarded(head, Self::refresh);
         }
-        self.reconcile(head).map(Some)
+        self.guarded(head, |r| r.reconcile(head).map(Some))
     }
 
     /// Same revision: looks at the Kubernetes clusters that are due (drift, health, retry after
@@ -583,6 +566,7 @@ impl Reconciler {
             input_hashes,
             snapshot_time,
         } = self.reader.read(&self.mirror, revision)?;
+        test_hook::panic_on_path(self.mirror.repo(), revision);
         timings.snapshot = snapshot_time;
         timings.validate = split() - snapshot_time;
         let rev = revision.to_string();

@@ -1,19 +1,33 @@
-//! Test-only hook into applies, for tests that kill the loop mid-apply
-//! (`tests/crash_restart.rs`). With `CUBIST_TEST_HOLD_APPLY_AFTER=N` set, an apply stops after
-//! its N-th object, prints `cubist: test hook: holding the apply after N objects` on stderr and
-//! sleeps until the process is killed. Unset (always, outside tests) it does nothing.
+//! Test-only fault injection, compiled in with the cargo feature `test-hooks` (which the
+//! end-to-end tests of `cubist-tests` turn on); without it the variables below are never read.
+//!
+//! - `CUBIST_TEST_HOLD_APPLY_AFTER=N`: an apply stops after its N-th object, prints
+//!   `cubist: test hook: holding the apply after N objects` on stderr and sleeps until the
+//!   process is killed (`tests/crash_restart.rs`).
+//! - `CUBIST_TEST_PANIC_ON_PATH=PATH`: reconciling a commit whose tree holds the
+//!   repository-relative `PATH` panics after the commit was read (`tests/fault_loop.rs`).
 
 use crate::target::Change;
 use std::time::Duration;
 
-/// The environment variable that arms the hook.
+/// The environment variable that holds applies.
 pub const HOLD_APPLY_AFTER: &str = "CUBIST_TEST_HOLD_APPLY_AFTER";
+
+/// The environment variable that makes a reconcile panic.
+pub const PANIC_ON_PATH: &str = "CUBIST_TEST_PANIC_ON_PATH";
+
+/// The value of a hook's variable: `None` unless the hooks are compiled in and it is set.
+fn armed(var: &str) -> Option<String> {
+    if cfg!(feature = "test-hooks") {
+        std::env::var(var).ok()
+    } else {
+        None
+    }
+}
 
 /// The progress callback of an apply: a no-op unless the hook is armed.
 pub(super) fn apply_progress() -> impl FnMut(&Change) {
-    let hold_after: Option<usize> = std::env::var(HOLD_APPLY_AFTER)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let hold_after: Option<usize> = armed(HOLD_APPLY_AFTER).and_then(|v| v.parse().ok());
     let mut applied = 0;
     move |_| {
         applied += 1;
@@ -23,5 +37,19 @@ pub(super) fn apply_progress() -> impl FnMut(&Change) {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
+    }
+}
+
+/// Panics when the hook is armed and `revision`'s tree holds the path it names.
+pub(super) fn panic_on_path(repo: &git2::Repository, revision: git2::Oid) {
+    let Some(path) = armed(PANIC_ON_PATH) else {
+        return;
+    };
+    let found = repo
+        .find_commit(revision)
+        .and_then(|c| c.tree())
+        .is_ok_and(|t| t.get_path(std::path::Path::new(&path)).is_ok());
+    if found {
+        panic!("test hook: {PANIC_ON_PATH} names {path}, which this commit holds");
     }
 }

@@ -4,4 +4,5 @@ pub mod codeowners;
 pub mod diagnostics;
 pub mod plan;
 pub mod status_branch;
+mod status_push;
 pub mod status_tree;

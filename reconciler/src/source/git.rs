@@ -51,41 +51,9 @@ impl GitMirror {
         &self.url
     }
 
-    /// Fetches the given branches (force-updating the mirror's copies); a branch missing on the
-    /// remote is removed from the mirror.
+    /// Fetches the given branches into the mirror (see [`fetch_branches`]).
     pub fn fetch(&self, branches: &[&str]) -> Result<()> {
-        let mut remote = self.repo.remote_anonymous(&self.url)?;
-        let specs: Vec<String> = branches
-            .iter()
-            .map(|b| format!("+refs/heads/{b}:refs/heads/{b}"))
-            .collect();
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks());
-        opts.prune(git2::FetchPrune::On);
-        remote
-            .fetch(&specs, Some(&mut opts), None)
-            .with_context(|| {
-                format!(
-                    "cannot fetch {} from {}",
-                    branches.join(", "),
-                    redact_url(&self.url)
-                )
-            })?;
-        // A branch deleted on the remote keeps a stale copy after a refspec fetch: drop it.
-        let remote_heads: Vec<String> = remote
-            .list()?
-            .iter()
-            .map(|h| h.name().to_string())
-            .collect();
-        for b in branches {
-            let name = format!("refs/heads/{b}");
-            if !remote_heads.contains(&name)
-                && let Ok(mut r) = self.repo.find_reference(&name)
-            {
-                r.delete()?;
-            }
-        }
-        Ok(())
+        fetch_branches(&self.repo, &self.url, branches)
     }
 
     /// The commit a branch points at, if the branch exists.
@@ -123,6 +91,43 @@ impl GitMirror {
             Err(_) => (String::new(), String::new()),
         }
     }
+}
+
+/// Fetches `branches` of `url` into the same names in `repo`, force-updating them (the copies
+/// mirror the remote); a branch missing on the remote is removed from `repo`.
+pub fn fetch_branches(repo: &Repository, url: &str, branches: &[&str]) -> Result<()> {
+    let mut remote = repo.remote_anonymous(url)?;
+    let specs: Vec<String> = branches
+        .iter()
+        .map(|b| format!("+refs/heads/{b}:refs/heads/{b}"))
+        .collect();
+    let mut opts = FetchOptions::new();
+    opts.remote_callbacks(callbacks());
+    opts.prune(git2::FetchPrune::On);
+    remote
+        .fetch(&specs, Some(&mut opts), None)
+        .with_context(|| {
+            format!(
+                "cannot fetch {} from {}",
+                branches.join(", "),
+                redact_url(url)
+            )
+        })?;
+    // A branch deleted on the remote keeps a stale copy after a refspec fetch: drop it.
+    let remote_heads: Vec<String> = remote
+        .list()?
+        .iter()
+        .map(|h| h.name().to_string())
+        .collect();
+    for b in branches {
+        let name = format!("refs/heads/{b}");
+        if !remote_heads.contains(&name)
+            && let Ok(mut r) = repo.find_reference(&name)
+        {
+            r.delete()?;
+        }
+    }
+    Ok(())
 }
 
 /// Brings `snap` to the manifest files of `commit` in any repository (see

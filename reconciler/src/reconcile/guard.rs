@@ -1,0 +1,135 @@
+//! The reconcile boundary: a panic anywhere in one pass (a bug in cubist that some manifest
+//! triggers) is caught here. The loop's caches are dropped, as after a restart; the revision is
+//! held at the last good state with an internal error (E0998) in its status commit; and the
+//! loop goes on with the next commit.
+
+use super::clusters::Clusters;
+use super::{ClusterOutcome, Outcome, Reconciler, inputs, status};
+use crate::diag::{Diagnostic, Location, codes};
+use crate::model::Model;
+use crate::report::status_branch::{Written, read_status};
+use crate::target::Inventory;
+use anyhow::Result;
+use cubist_status_ui::doc::Summary;
+use git2::Oid;
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+/// Runs `f`; a panic in it becomes `Err` with the panic's message.
+pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+impl Reconciler {
+    /// Runs one pass on `head`; after a panic, holds `head` with an internal error.
+    pub(super) fn guarded(
+        &mut self,
+        head: Oid,
+        pass: impl FnOnce(&mut Self) -> Result<Option<Outcome>>,
+    ) -> Result<Option<Outcome>> {
+        // Prune allowances count from the last revision that reached the clusters.
+        let allow_since = self.allow_since;
+        match catch(|| pass(self)) {
+            Ok(result) => result,
+            Err(message) => {
+                tracing::error!(revision = %head, panic = %message, "reconcile panicked");
+                self.allow_since = allow_since;
+                self.forget_caches();
+                self.hold_after_panic(head, &message).map(Some)
+            }
+        }
+    }
+
+    /// Drops every cache a panicking pass may have left half-updated (the reader's previous
+    /// snapshot, the status memo, the cluster targets' memories and clients); what cubist owns
+    /// in each cluster is read again from the status branch, as after a restart. The last good
+    /// projects are kept: they are only replaced once a pass has written its status.
+    fn forget_caches(&mut self) {
+        self.reader = inputs::Reader::default();
+        self.status_memo = status::Memo::default();
+        self.status_written = Written::default();
+        self.clusters = Clusters::new(self.cfg.target_root.clone());
+        self.resume_inventories();
+    }
+
+    /// Seeds each cluster's inventory from the status branch; returns the branch's summary
+    /// (`None` when the status is missing or corrupt: then nothing is seeded).
+    pub(super) fn resume_inventories(&mut self) -> Option<Summary> {
+        let files = read_status(self.mirror.repo(), &self.cfg.status_branch).ok()?;
+        let tree = cubist_status_ui::StatusTree::new(files);
+        let summary = tree.summary()?.ok()?;
+        for c in &summary.clusters {
+            if let Some(Ok(objects)) = tree.inventory_of(&c.name) {
+                self.clusters
+                    .resume_inventory(&c.name, Inventory { objects });
+            }
+        }
+        Some(summary)
+    }
+
+    /// Writes the status of a revision whose pass panicked: every project held at its last
+    /// good revision, every cluster failed (nothing, or only part, of the revision was
+    /// applied), and the internal error. Until the next commit
+    /// the revision is not tried again (a panic is a bug that would come back).
+    fn hold_after_panic(&mut self, head: Oid, message: &str) -> Result<Outcome> {
+        let started = Instant::now();
+        let last = self.last.take();
+        let model = match &last {
+            Some(l) => l.model.clone(),
+            None => Model {
+                projects: self
+                    .good
+                    .iter()
+                    .map(|(n, g)| (n.clone(), g.project.clone()))
+                    .collect(),
+                ..Model::default()
+            },
+        };
+        let why = "not applied (or only in part): cubist hit an internal error on this revision";
+        let clusters = last
+            .iter()
+            .flat_map(|l| &l.outcome.clusters)
+            .filter(|(name, _)| model.clusters.contains_key(*name))
+            .map(|(name, co)| {
+                let mut failed = ClusterOutcome::failed(co.desired.clone(), why.into());
+                failed.inventory = co.inventory.clone();
+                failed.applied_at = co.applied_at;
+                (name.clone(), failed)
+            })
+            .collect();
+        let diagnostic = Diagnostic::error(
+            codes::INTERNAL,
+            &Location::default(),
+            format!(
+                "internal error: cubist panicked while reconciling this revision ({message}). \
+                 This is a bug in cubist, not in the repository: every project stays at its \
+                 last good revision until the next commit. Please report it to the cubist \
+                 maintainers with this message and the server log."
+            ),
+        );
+        let outcome = Outcome {
+            revision: head.to_string(),
+            projects_held: self.good.keys().cloned().collect(),
+            clusters,
+            diagnostics: vec![diagnostic],
+            ..Outcome::default()
+        };
+        let current = self.good.clone();
+        let commit = self.write(&model, &current, &outcome, started, "internal error: held")?;
+        self.last_revision = Some(head);
+        Ok(Outcome {
+            status_commit: Some(commit),
+            ..outcome
+        })
+    }
+}
