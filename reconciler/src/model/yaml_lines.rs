@@ -463,6 +463,12 @@ fn plain_flow(text: &str, at: usize) -> Option<&str> {
                 break;
             }
             b'[' | b'{' => return None,
+            // saphyr refuses `-` after a space when a flow indicator follows (`[a -]`).
+            b'-' if b[i - 1] == b' '
+                && matches!(b.get(i + 1), None | Some(b',' | b'[' | b']' | b'{' | b'}')) =>
+            {
+                return None;
+            }
             b':' if matches!(
                 b.get(i + 1),
                 None | Some(b' ' | b',' | b']' | b'}' | b'[' | b'{')
@@ -671,6 +677,21 @@ mod tests {
             agrees("a: é\u{a0}ü\n"),
             "printable Unicode stays with the line reader"
         );
+    }
+
+    /// A `-` after a space and before a flow indicator inside a flow collection: saphyr
+    /// refuses it, so the line reader gives up (found by the fuzz target `yaml_readers`).
+    #[test]
+    fn a_dash_before_a_flow_indicator_is_left_to_saphyr() {
+        for text in [
+            "n: [\\ -]\n",
+            "n: [a -, b]\n",
+            "n: {k: v -}\n",
+            "n: [a -[]]\n",
+        ] {
+            assert!(events(text).is_none(), "{text:?}");
+        }
+        assert!(agrees("n: [a - b, c-, -d]\n"));
     }
 
     /// Damaged manifests (a character inserted or removed here and there): whatever the line
