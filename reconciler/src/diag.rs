@@ -58,7 +58,7 @@ impl Diagnostic {
             column: at.column,
             severity,
             code,
-            message: message.into(),
+            message: bounded(&message.into(), MAX_MESSAGE_CHARS),
             help: None,
             project: project_of_path(&at.file),
         }
@@ -66,7 +66,7 @@ impl Diagnostic {
 
     /// Adds the fix to suggest.
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(bounded(&help.into(), MAX_MESSAGE_CHARS));
         self
     }
 
@@ -111,6 +111,59 @@ impl std::fmt::Display for Location {
             write!(f, "{}:{}:{}", self.file, self.line, self.column)
         }
     }
+}
+
+/// Longest message or help kept: a longer one (a huge value quoted from a file) is cut with `…`.
+pub const MAX_MESSAGE_CHARS: usize = 600;
+
+/// Widest part of a source line a snippet shows, around the reported column.
+pub const SNIPPET_CHARS: usize = 120;
+
+/// `text` without terminal control characters (each written as its `\u{…}` escape; a newline
+/// stays) and cut to `max` characters with `…`.
+pub fn bounded(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The part of a source line to show for a diagnostic at 1-based character `column`: at most
+/// [`SNIPPET_CHARS`] characters around it, `…` where the line is cut, a tab or any other
+/// control character shown as one character (space or `�`) so that the caret stays aligned.
+/// Returns the text and the caret's 0-based character offset in it.
+pub fn snippet(line: &str, column: usize) -> (String, usize) {
+    let len = line.chars().count();
+    let at = column.saturating_sub(1).min(len);
+    let start = if len <= SNIPPET_CHARS {
+        0
+    } else {
+        at.saturating_sub(SNIPPET_CHARS / 2)
+            .min(len - SNIPPET_CHARS)
+    };
+    let end = (start + SNIPPET_CHARS).min(len);
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(line.chars().skip(start).take(end - start).map(|c| match c {
+        '\t' => ' ',
+        c if c.is_control() => '\u{fffd}',
+        c => c,
+    }));
+    if end < len {
+        shown.push('…');
+    }
+    (shown, at - start + usize::from(start > 0))
 }
 
 /// The project that owns a repository path: `projects/<p>/…` → `<p>`.
@@ -165,6 +218,10 @@ pub mod codes {
         ),
         (RESERVED_NAMESPACE, "a project name is a reserved namespace"),
         (MISSING_PROJECT, "a project directory has no project.yaml"),
+        (
+            NAME_TOO_LONG,
+            "a name makes a generated object's name longer than its kind allows",
+        ),
         (
             UNKNOWN_CLUSTER,
             "reference to a cluster that does not exist",
@@ -232,7 +289,10 @@ pub mod codes {
             KUBECONFIG_PATH,
             "a kubeconfig is not a file name inside the kubeconfig directory",
         ),
-        (EMPTY_FILE, "the file holds no manifest"),
+        (
+            EMPTY_FILE,
+            "the file holds no manifest (empty or only comments)",
+        ),
         (NO_CLUSTER, "a project is placed on no cluster"),
         (
             NODE_COUNT,
@@ -265,6 +325,8 @@ pub mod codes {
     pub const ALIAS_LIMIT: &str = "E0007";
     /// Document is not a manifest mapping.
     pub const NOT_A_MANIFEST: &str = "E0008";
+    /// A file without any manifest: an error, so that nothing it held is pruned.
+    pub const EMPTY_FILE: &str = "E0009";
     /// Unknown apiVersion.
     pub const API_VERSION: &str = "E0101";
     /// Unknown kind.
@@ -283,6 +345,8 @@ pub mod codes {
     pub const RESERVED_NAMESPACE: &str = "E0205";
     /// Project directory without project.yaml.
     pub const MISSING_PROJECT: &str = "E0206";
+    /// A generated object name over its kind's limit.
+    pub const NAME_TOO_LONG: &str = "E0207";
     /// Unknown cluster.
     pub const UNKNOWN_CLUSTER: &str = "E0301";
     /// Unknown template.
@@ -337,10 +401,59 @@ pub mod codes {
     pub const SHARED_TARGET: &str = "E1002";
     /// Kubeconfig outside the kubeconfig directory.
     pub const KUBECONFIG_PATH: &str = "E1003";
-    /// Empty file (warning).
-    pub const EMPTY_FILE: &str = "W0001";
     /// Project placed on no cluster (warning).
     pub const NO_CLUSTER: &str = "W0002";
     /// A node-count argument that differs from the replicas rendered (warning).
     pub const NODE_COUNT: &str = "W0003";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_of_a_huge_line_is_bounded_around_the_column() {
+        let line = format!("key: {}x{}", "a".repeat(1_000_000), "b".repeat(1_000_000));
+        let (shown, caret) = snippet(&line, 1_000_006);
+        assert_eq!(shown.chars().count(), SNIPPET_CHARS + 2, "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().nth(caret), Some('x'));
+        let (shown, caret) = snippet(&line, 1);
+        assert!(shown.starts_with("key: aaa") && shown.ends_with('…'));
+        assert_eq!(caret, 0);
+        let (shown, caret) = snippet(&line, line.len() + 1);
+        assert!(shown.starts_with('…') && shown.ends_with("bbb"));
+        assert_eq!(caret, shown.chars().count());
+    }
+
+    #[test]
+    fn a_snippet_is_utf8_safe_and_shows_no_control_characters() {
+        let line = format!("名前: \u{1b}[31m{}é", "中".repeat(500));
+        let (shown, caret) = snippet(&line, 300);
+        assert_eq!(shown.chars().count(), SNIPPET_CHARS + 2);
+        assert_eq!(shown.chars().nth(caret), Some('中'));
+        let (shown, caret) = snippet(&line, 5);
+        assert!(shown.starts_with("名前: \u{fffd}[31m中"), "{shown}");
+        assert_eq!(shown.chars().nth(caret), Some('\u{fffd}'));
+        assert_eq!(snippet("\ta: 1", 2), (" a: 1".to_string(), 1));
+        assert_eq!(snippet("", 7), (String::new(), 0));
+    }
+
+    #[test]
+    fn messages_are_bounded_and_escaped() {
+        let d = Diagnostic::error(
+            codes::INVALID_NAME,
+            &Location::file("a.yaml"),
+            format!("name `{}\u{1b}[2J` is bad", "n".repeat(1_000_000)),
+        )
+        .help("x".repeat(5000));
+        assert_eq!(d.message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(d.message.ends_with('…'));
+        assert_eq!(
+            d.help.as_deref().map(|h| h.chars().count()),
+            Some(MAX_MESSAGE_CHARS + 1)
+        );
+        let d = Diagnostic::error(codes::SCHEMA, &Location::file("a.yaml"), "a\u{1b}[2Jb\nc");
+        assert_eq!(d.message, "a\\u{1b}[2Jb\nc");
+    }
 }

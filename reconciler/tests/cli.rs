@@ -110,13 +110,13 @@ fn every_corpus_case_through_the_binary() {
 }
 
 #[test]
-fn empty_file_is_a_warning_and_exits_0() {
+fn empty_file_is_an_error_and_exits_1() {
     let repo = corpus::materialize("empty-file");
     let (code, items) = validate_json(repo.path());
-    assert_eq!(code, 0, "{items:?}");
+    assert_eq!(code, 1, "{items:?}");
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(
         (items[0]["severity"].as_str(), items[0]["code"].as_str()),
-        (Some("warning"), Some("W0001"))
+        (Some("error"), Some("E0009"))
     );
 }

@@ -408,6 +408,18 @@ pub struct Task {
     pub env: BTreeMap<String, String>,
 }
 
+impl Task {
+    /// Worker replicas of this task with `template`: its `workers` argument, else the
+    /// template's `workers`, else 1.
+    pub fn workers(&self, template: &TemplateSpec) -> u64 {
+        self.args
+            .get("workers")
+            .and_then(|v| v.as_u64())
+            .or(template.workers.map(u64::from))
+            .unwrap_or(1)
+    }
+}
+
 /// Pipeline alerts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alerts {

@@ -223,16 +223,41 @@ fn parse_file(
         })
         .collect();
     if docs.is_empty() {
-        diags.push(
-            Diagnostic::warning(
-                codes::EMPTY_FILE,
-                &Location::file(path),
-                "file holds no manifest",
-            )
-            .help("add a manifest or delete the file"),
-        );
+        diags.push(empty_file(path));
     }
     Some(docs)
+}
+
+/// An empty or comment-only file is an error, never a silent removal: what it held would be
+/// pruned. In a project's directory the error holds the project at its last good state.
+fn empty_file(path: &str) -> Diagnostic {
+    let at = Location {
+        file: path.to_string(),
+        line: 1,
+        column: 1,
+    };
+    let Some(project) = diag::project_of_path(path) else {
+        return Diagnostic::error(
+            codes::EMPTY_FILE,
+            &at,
+            "file holds no manifest (it is empty or only comments)",
+        )
+        .help("write the manifest into it (or restore the one it held), or delete the file");
+    };
+    let message = format!(
+        "file holds no manifest (it is empty or only comments); project `{project}` is held at its last good state"
+    );
+    let help = if ["project.yaml", "project.yml"]
+        .iter()
+        .any(|name| path == format!("projects/{project}/{name}"))
+    {
+        format!(
+            "restore the Project manifest, or delete the whole directory projects/{project}/ to remove the project (in a commit with the trailer `Cubist-Allow-Prune: project/{project}`)"
+        )
+    } else {
+        "restore the manifest it held, or delete the file to remove what it defined".to_string()
+    };
+    Diagnostic::error(codes::EMPTY_FILE, &at, message).help(help)
 }
 
 #[derive(Default, Clone)]

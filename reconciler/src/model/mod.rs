@@ -8,7 +8,7 @@ pub mod positions;
 pub mod quantity;
 pub mod schema;
 pub mod yaml;
-pub(crate) mod yaml_lines;
+pub mod yaml_lines;
 
 pub use load::{Loader, load};
 

@@ -4,6 +4,8 @@
 //! One flat table per document instead of a tree: an entry per value in document order, each
 //! knowing where its subtree ends, and the key names of all mappings in one string.
 
+use std::collections::HashMap;
+
 /// The 1-based line and column of every value of one document, and of every mapping key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Positions {
@@ -11,7 +13,13 @@ pub struct Positions {
     spots: Vec<Spot>,
     /// The names of the mapping keys, one after the other (see [`Spot::key`]).
     keys: String,
+    /// The children of each long sequence, in order: a path into its `i`th item is one lookup,
+    /// not a walk over the items before it (which made locating every item quadratic).
+    long_seqs: HashMap<u32, Vec<u32>>,
 }
+
+/// Sequences with at least this many items get an entry in [`Positions::long_seqs`].
+const LONG_SEQ: usize = 32;
 
 /// The position of one value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,6 +64,7 @@ impl Positions {
         Positions {
             spots: Vec::new(),
             keys: String::new(),
+            long_seqs: HashMap::new(),
         }
     }
 
@@ -99,6 +108,11 @@ impl Positions {
     pub(super) fn close(&mut self, index: u32) {
         let end = self.spots.len() as u32;
         self.spots[index as usize].end = end;
+        let i = index as usize;
+        if self.spots[i].shape == Shape::Seq && self.children(i).nth(LONG_SEQ - 1).is_some() {
+            let items = self.children(i).map(|c| c as u32).collect();
+            self.long_seqs.insert(index, items);
+        }
     }
 
     /// The entries of the value at `index` and its subtree.
@@ -184,18 +198,37 @@ impl Positions {
     /// sequence's index.
     fn child(&self, index: usize, seg: &str) -> Option<usize> {
         let mut children = self.children(index);
-        match self.spots[index].shape {
+        match self.spots.get(index)?.shape {
             Shape::Map => children.find(|&c| self.key_name(c) == Some(seg)),
-            Shape::Seq => children.nth(seg.parse::<usize>().ok()?),
+            Shape::Seq => {
+                let n = seg.parse::<usize>().ok()?;
+                match self.long_seqs.get(&(index as u32)) {
+                    Some(items) => items.get(n).map(|&c| c as usize),
+                    None => children.nth(n),
+                }
+            }
             Shape::Null | Shape::Scalar => None,
         }
     }
 
-    /// Indexes of the direct children of the value at `index`, in document order.
+    /// Indexes of the direct children of the value at `index`, in document order. Only
+    /// entries inside the table are read: the last child of the last value ends the table.
     fn children(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
-        let end = (self.spots[index].end as usize).min(self.spots.len());
-        std::iter::successors(Some(index + 1), |&c| Some(self.spots[c].end as usize))
-            .take_while(move |&c| c < end)
+        let end = self
+            .spots
+            .get(index)
+            .map_or(0, |s| s.end as usize)
+            .min(self.spots.len());
+        let mut next = index + 1;
+        std::iter::from_fn(move || {
+            let child = next;
+            if child >= end {
+                return None;
+            }
+            // A subtree always ends after its top value: the walk moves forward.
+            next = (self.spots[child].end as usize).max(child + 1);
+            Some(child)
+        })
     }
 
     fn key_name(&self, index: usize) -> Option<&str> {
@@ -232,6 +265,79 @@ mod tests {
         assert_eq!(p.locate_key([], "b"), (2, 1));
         assert_eq!(p.locate_key(["a"], "0"), (1, 4), "a list has no keys");
         assert_eq!(p.size(p.subtree(0)), 7, "5 values and 2 keys");
+    }
+
+    /// The positions of every document of a YAML text.
+    fn read(text: &str) -> Vec<Positions> {
+        crate::model::yaml::parse_documents("a.yaml", text)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.positions)
+            .collect()
+    }
+
+    #[test]
+    fn a_key_missing_from_the_last_mapping_is_the_mapping_itself() {
+        let last_doc = &read("a: 1\nspec:\n  image: x\n")[0];
+        assert_eq!(last_doc.locate(["spec", "resources"]), (3, 3));
+        assert_eq!(last_doc.locate(["spec", "resources", "cpu"]), (3, 3));
+        assert_eq!(last_doc.locate_key(["spec"], "resources"), (3, 3));
+        assert_eq!(last_doc.locate_key(["spec", "resources"], "cpu"), (3, 3));
+        let docs = read("a: 1\n---\nspec:\n  image: x\n---\nb:\n  c: 2\n");
+        assert_eq!(docs[1].locate(["spec", "resources"]), (4, 3));
+        assert_eq!(docs[2].locate(["b", "d"]), (7, 3));
+        assert_eq!(docs[2].locate_key(["b"], "d"), (7, 3));
+    }
+
+    #[test]
+    fn empty_and_short_collections_at_the_end_have_no_children() {
+        for (text, path, at) in [
+            ("a: {}\n", &["a", "x"][..], (1, 4)),
+            ("a: []\n", &["a", "0"], (1, 4)),
+            ("a: [1]\n", &["a", "3"], (1, 4)),
+            ("a: [1]\n", &["a", "x"], (1, 4)),
+            ("{}\n", &["x"], (1, 1)),
+            ("[]\n", &["0"], (1, 1)),
+            ("a:\n  - b: {}\n", &["a", "0", "b", "c"], (2, 8)),
+            ("x\n", &["x"], (1, 1)),
+            ("a: ~\n", &["a", "b"], (1, 1)),
+        ] {
+            let p = &read(text)[0];
+            assert_eq!(p.locate(path.iter().copied()), at, "{text:?} {path:?}");
+            assert_eq!(p.locate_key(path.iter().copied(), "k"), at, "{text:?}");
+        }
+        assert_eq!(Positions::new().locate(["a"]), (0, 0));
+        assert_eq!(Positions::new().locate_key(["a"], "b"), (0, 0));
+    }
+
+    /// Every item of a 100,000-item sequence is found where it was written, one lookup each.
+    #[test]
+    fn items_of_a_long_sequence_are_found_directly() {
+        let n = 100_000;
+        let mut text = String::from("tasks:\n");
+        for i in 0..n {
+            text += &format!("  - {{name: t{i}, template: x}}\n");
+        }
+        text += "short: [a, b]\n";
+        let p = &read(&text)[0];
+        for i in 0..n {
+            let line = i as u32 + 2;
+            assert_eq!(
+                p.locate(["tasks", &i.to_string(), "template"]),
+                (line, 25 + digits(i))
+            );
+        }
+        assert_eq!(
+            p.locate(["tasks", &n.to_string()]),
+            (2, 3),
+            "past the end: the list"
+        );
+        assert_eq!(p.locate(["short", "1"]), (n as u32 + 2, 12));
+        assert_eq!(p.long_seqs.len(), 1, "only the long list is indexed");
+    }
+
+    fn digits(i: usize) -> u32 {
+        i.to_string().len() as u32
     }
 
     #[test]

@@ -96,21 +96,27 @@ pub struct Demand {
 }
 
 impl Demand {
-    /// Adds another demand.
+    /// Adds another demand. Sums saturate: a huge quantity (`cpu: 1e300`) stays over every
+    /// limit instead of wrapping around to a small number.
     pub fn add(&mut self, other: &Demand) {
-        self.cpu += other.cpu;
-        self.memory += other.memory;
+        self.cpu = self.cpu.saturating_add(other.cpu);
+        self.memory = self.memory.saturating_add(other.memory);
         for (t, n) in &other.gpu {
-            *self.gpu.entry(t.clone()).or_default() += n;
+            let sum = self.gpu.entry(t.clone()).or_default();
+            *sum = sum.saturating_add(*n);
         }
     }
 
-    /// This demand times `n` (replicas).
+    /// This demand times `n` (replicas), saturating like [`Demand::add`].
     pub fn times(&self, n: u64) -> Demand {
         Demand {
-            cpu: self.cpu * n,
-            memory: self.memory * n,
-            gpu: self.gpu.iter().map(|(t, v)| (t.clone(), v * n)).collect(),
+            cpu: self.cpu.saturating_mul(n),
+            memory: self.memory.saturating_mul(n),
+            gpu: self
+                .gpu
+                .iter()
+                .map(|(t, v)| (t.clone(), v.saturating_mul(n)))
+                .collect(),
         }
     }
 
@@ -218,6 +224,23 @@ pub fn replica_demand(r: &Resources, default_gpu: Result<&str, String>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_demands_saturate_instead_of_wrapping() {
+        let huge = cpu_millis(&Quantity::Text("1e300".into())).unwrap();
+        assert_eq!(huge, u64::MAX);
+        let mut d = Demand {
+            cpu: huge,
+            memory: u64::MAX - 1,
+            gpu: BTreeMap::from([("a100".to_string(), u64::MAX)]),
+        };
+        d.add(&d.clone());
+        let d = d.times(3);
+        assert_eq!(
+            (d.cpu, d.memory, d.gpu["a100"]),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+    }
 
     #[test]
     fn parses_quantities() {

@@ -76,7 +76,14 @@ pub fn validate(kind: &str, file: &str, positions: &Positions, json: &Value) -> 
     if c.validator.is_valid(json) {
         return Vec::new();
     }
-    let errors: Vec<_> = c.validator.iter_errors(json).collect();
+    // Each error is located by walking the document: report a bounded number of them.
+    let mut errors: Vec<_> = c
+        .validator
+        .iter_errors(json)
+        .take(MAX_SCHEMA_ERRORS + 1)
+        .collect();
+    let more = errors.len() > MAX_SCHEMA_ERRORS;
+    errors.truncate(MAX_SCHEMA_ERRORS);
     // A misspelt required field shows up twice (unknown + missing): keep only the unknown one.
     let misspelt: Vec<(String, String)> = errors
         .iter()
@@ -141,8 +148,17 @@ pub fn validate(kind: &str, file: &str, positions: &Positions, json: &Value) -> 
             }
             Diagnostic::error(codes::SCHEMA, &at, message).help(help)
         })
+        .chain(more.then(|| {
+            let (line, column) = positions.locate([]);
+            let at = Location { file: file.to_string(), line: line as usize, column: column as usize };
+            Diagnostic::error(codes::SCHEMA, &at, format!("this {kind} has more than {MAX_SCHEMA_ERRORS} schema errors; only the first {MAX_SCHEMA_ERRORS} are reported"))
+                .help("fix the errors above and validate again")
+        }))
         .collect()
 }
+
+/// Most schema errors reported for one document.
+pub const MAX_SCHEMA_ERRORS: usize = 50;
 
 /// Where to report something about the mapping at `segments` as a whole (a field missing in
 /// it): its key, or for a list item or the document itself, its start.
@@ -446,4 +462,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 30,000 annotations of the wrong type: a bounded number of errors, found without walking
+    /// the document once per error.
+    #[test]
+    fn schema_errors_of_one_document_are_bounded() {
+        let mut text = String::from("kind: Project\nmetadata:\n  name: p\n  annotations:\n");
+        for i in 0..30_000 {
+            text += &format!("    a{i}: [{i}]\n");
+        }
+        let doc = &crate::model::yaml::parse_documents("p.yaml", &text).unwrap()[0];
+        let diags = validate("Project", "p.yaml", &doc.positions, &doc.json);
+        assert_eq!(diags.len(), MAX_SCHEMA_ERRORS + 1, "{:?}", &diags[..3]);
+        assert!(
+            diags.iter().any(|d| (d.line, d.column) == (5, 9)),
+            "the first annotation's value is reported: {:?}",
+            &diags[..3]
+        );
+        let last = diags.last().unwrap();
+        assert!(
+            last.message.contains("more than 50 schema errors"),
+            "{}",
+            last.message
+        );
+        assert_eq!((last.line, last.column), (1, 1));
+    }
 }

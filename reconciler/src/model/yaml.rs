@@ -74,7 +74,6 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Parsed>, Diagnostic
         anchors: HashMap::new(),
         alias_nodes: 0,
         spare_items: Vec::new(),
-        spare_entries: Vec::new(),
     }
     .run()
 }
@@ -89,7 +88,8 @@ enum Frame {
     Map {
         spot: u32,
         anchor: usize,
-        entries: Vec<(String, Json)>,
+        /// The entries read so far: a hash map, so a duplicate key is found in constant time.
+        entries: serde_json::Map<String, Json>,
         key: Option<(String, KeyRef)>,
     },
 }
@@ -113,9 +113,8 @@ struct Builder<'a> {
     positions: Positions,
     anchors: HashMap<usize, Anchored>,
     alias_nodes: usize,
-    /// Emptied buffers of closed frames, reused by the next ones.
+    /// Emptied buffers of closed sequences, reused by the next ones.
     spare_items: Vec<Vec<Json>>,
-    spare_entries: Vec<Vec<(String, Json)>>,
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -156,11 +155,10 @@ impl Builder<'_> {
                 Event::MappingStart(anchor, _) => {
                     self.check_depth(line, col)?;
                     let spot = self.open(line, col, Shape::Map);
-                    let entries = self.spare_entries.pop().unwrap_or_default();
                     self.stack.push(Frame::Map {
                         spot,
                         anchor,
-                        entries,
+                        entries: serde_json::Map::new(),
                         key: None,
                     });
                 }
@@ -178,13 +176,9 @@ impl Builder<'_> {
                         Some(Frame::Map {
                             spot,
                             anchor,
-                            mut entries,
+                            entries,
                             ..
-                        }) => {
-                            let json = Json::Object(entries.drain(..).collect());
-                            self.spare_entries.push(entries);
-                            (json, spot, anchor)
-                        }
+                        }) => (Json::Object(entries), spot, anchor),
                         None => continue,
                     };
                     self.positions.close(spot);
@@ -334,7 +328,7 @@ impl Builder<'_> {
         let Some(Frame::Map { spot, entries, .. }) = self.stack.last() else {
             unreachable!("a key is only read in a mapping");
         };
-        if entries.iter().any(|(k, _)| *k == name) {
+        if entries.contains_key(&name) {
             let (first_line, first_col) = self.positions.key_of(*spot, &name).unwrap_or_default();
             return Err(Diagnostic::error(
                 codes::DUPLICATE_KEY,
@@ -363,7 +357,7 @@ impl Builder<'_> {
             Some(Frame::Seq { items, .. }) => items.push(json),
             Some(Frame::Map { entries, key, .. }) => {
                 let (name, _) = key.take().expect("a mapping value follows its key");
-                entries.push((name, json));
+                entries.insert(name, json);
             }
         }
     }
@@ -664,6 +658,46 @@ mod tests {
             (codes::DUPLICATE_KEY, 3, 1)
         );
         assert!(err.message.contains("line 1"), "{}", err.message);
+    }
+
+    /// `n` keys `k0: 0` … in one mapping under `spec:`, as the line reader and as saphyr read
+    /// them (a leading `!!map` tag makes the line reader give up).
+    fn wide_mapping(n: usize, saphyr: bool) -> String {
+        let mut text = String::from(if saphyr { "spec: !!map\n" } else { "spec:\n" });
+        for i in 0..n {
+            text += &format!("  k{i}: {i}\n");
+        }
+        text
+    }
+
+    #[test]
+    fn a_mapping_of_100000_keys_loads_with_either_reader() {
+        for saphyr in [false, true] {
+            let docs = parse_documents("wide.yaml", &wide_mapping(100_000, saphyr)).unwrap();
+            let spec = docs[0].json["spec"].as_object().unwrap();
+            assert_eq!(spec.len(), 100_000, "saphyr: {saphyr}");
+            assert_eq!(spec.keys().nth(99_999).map(String::as_str), Some("k99999"));
+            assert_eq!(docs[0].positions.locate(["spec", "k99999"]), (100_001, 11));
+        }
+    }
+
+    #[test]
+    fn a_duplicate_among_100000_keys_is_reported_at_its_line() {
+        for saphyr in [false, true] {
+            let mut text = wide_mapping(100_000, saphyr);
+            text += "  k17: again\n";
+            let err = parse_documents("wide.yaml", &text).unwrap_err();
+            assert_eq!(
+                (err.code, err.line, err.column),
+                (codes::DUPLICATE_KEY, 100_002, 3),
+                "saphyr: {saphyr}"
+            );
+            assert!(
+                err.message.contains("first defined at line 19, column 3"),
+                "{}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod args;
 mod clusters;
 mod dag;
+pub mod names;
 pub mod quota;
 mod refs;
 pub mod schedule;
@@ -83,6 +84,7 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
         let rest = collect(&|d| {
             args::check(model, d);
             services::check(model, d);
+            names::check(model, d);
         });
         let (schedule, quota) = heavy
             .join()

@@ -101,12 +101,7 @@ pub fn workloads(
                     continue;
                 }
             };
-            let workers = task
-                .args
-                .get("workers")
-                .and_then(|v| v.as_u64())
-                .or(t.spec.workers.map(u64::from))
-                .unwrap_or(1);
+            let workers = task.workers(&t.spec);
             let replicas = match t.spec.engine.as_str() {
                 "container" => 1,
                 "katib" => t
@@ -115,7 +110,7 @@ pub fn workloads(
                     .as_ref()
                     .and_then(|e| e.parallel_trials)
                     .map_or(1, u64::from),
-                _ => workers + 1,
+                _ => workers.saturating_add(1),
             };
             out.push(Workload {
                 label: format!("{}/{}", p.name(), task.name),
@@ -149,7 +144,7 @@ pub fn workloads(
             owner: s.spec.owner.clone(),
             at,
             replica,
-            replicas: max * versions,
+            replicas: max.saturating_mul(versions),
             written: Some((s.doc.clone(), "spec/resources".to_string())),
         });
     }
@@ -198,7 +193,7 @@ pub fn peak(project: &Project, workloads: &[Workload]) -> (Demand, Vec<(String, 
 fn top_k(items: &[Demand], k: usize) -> Demand {
     let sum_top = |mut v: Vec<u64>| -> u64 {
         v.sort_unstable_by(|a, b| b.cmp(a));
-        v.into_iter().take(k).sum()
+        v.into_iter().take(k).fold(0, u64::saturating_add)
     };
     let mut d = Demand {
         cpu: sum_top(items.iter().map(|d| d.cpu).collect()),

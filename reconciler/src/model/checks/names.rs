@@ -1,0 +1,144 @@
+//! Generated object names fit their kind: cubist derives the names of Argo, KServe and
+//! training-operator objects from manifest names, and an engine rejects (or fails to
+//! reconcile) a name longer than it allows. Reported at the manifest name that makes it long.
+
+use crate::diag::{Diagnostic, codes};
+use crate::model::{Manifest, Model, Project};
+
+/// The longest name of each generated object that depends on more than one manifest name, and
+/// why. Every other object is named after one DNS-1123 label (at most 63 characters).
+pub const NAME_LIMITS: &[(&str, usize, &str)] = &[
+    (
+        "CronWorkflow",
+        52,
+        "Argo adds an 11-character timestamp to the Workflows it starts",
+    ),
+    (
+        "Workflow",
+        63,
+        "Argo puts the Workflow's name in a label of its pods",
+    ),
+    (
+        "InferenceService",
+        63,
+        "KServe names the predictor's host `<service>-predictor-<project>`, one DNS label",
+    ),
+    (
+        "training job replica",
+        63,
+        "the training operator names each replica's pod and host `<job>-<role>-<index>`, one DNS label",
+    ),
+];
+
+/// Characters the API server adds to a `generateName`.
+const GENERATED_SUFFIX: usize = 5;
+
+/// The limit and reason of a row of [`NAME_LIMITS`].
+fn limit(kind: &str) -> (usize, &'static str) {
+    NAME_LIMITS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, n, why)| (*n, *why))
+        .expect("a kind of NAME_LIMITS")
+}
+
+pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
+    for project in model.projects.values() {
+        pipelines(model, project, diags);
+        services(model, project, diags);
+    }
+}
+
+/// `example` (the longest generated name, `len` characters) is over the limit of `kind`:
+/// reported at `path` of manifest `m`; the help says how short its name must be.
+fn too_long<S>(m: &Manifest<S>, path: &str, kind: &str, example: &str, len: usize) -> Diagnostic {
+    let (max, why) = limit(kind);
+    let name = m.name();
+    let shorter = name.chars().count().saturating_sub(len - max);
+    Diagnostic::error(
+        codes::NAME_TOO_LONG,
+        &m.at(path),
+        format!("the {kind} name `{example}` is {len} characters long; the limit is {max} ({why})"),
+    )
+    .help(format!("shorten `{name}` to at most {shorter} characters"))
+}
+
+fn pipelines(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
+    for p in project.pipelines.values() {
+        let name = p.name();
+        let len = name.chars().count();
+        if p.spec.schedule.is_some() && len > limit("CronWorkflow").0 {
+            diags.push(too_long(p, "metadata/name", "CronWorkflow", name, len));
+        }
+        // One Workflow per execution date: `<pipeline>-<yyyymmdd>`.
+        let has_runs = project.runs.values().any(|r| r.spec.pipeline == name);
+        if has_runs && len + 9 > limit("Workflow").0 {
+            let example = format!("{name}-yyyymmdd");
+            diags.push(too_long(p, "metadata/name", "Workflow", &example, len + 9));
+        }
+        for (i, task) in p.spec.tasks.iter().enumerate() {
+            let Some(t) = model.template(project, &task.template) else {
+                continue;
+            };
+            let one = match t.spec.engine.as_str() {
+                "pytorchjob" | "xgboostjob" => "master",
+                "tfjob" => "chief",
+                "mpijob" => "launcher",
+                _ => continue,
+            };
+            let last_worker = task.workers(&t.spec).saturating_sub(1);
+            let longest = [format!("{one}-0"), format!("worker-{last_worker}")]
+                .into_iter()
+                .max_by_key(String::len)
+                .unwrap_or_default();
+            let random = "x".repeat(GENERATED_SUFFIX);
+            let example = format!("{name}-{}-{random}-{longest}", task.name);
+            let len = example.chars().count();
+            if len > limit("training job replica").0 {
+                let mut d = too_long(
+                    p,
+                    &format!("spec/tasks/{i}/name"),
+                    "training job replica",
+                    &example,
+                    len,
+                );
+                d.help = Some(format!(
+                    "shorten the pipeline name `{name}` or the task name `{}` by {} characters in all",
+                    task.name,
+                    len - limit("training job replica").0
+                ));
+                diags.push(d);
+            }
+        }
+    }
+}
+
+fn services(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
+    for s in project.services.values() {
+        let name = s.name();
+        if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_NAME,
+                    &s.at("metadata/name"),
+                    format!("service name `{name}` does not start with a letter: Kubernetes Services and KServe InferenceServices need a DNS-1035 label"),
+                )
+                .help("start the name with a lowercase letter"),
+            );
+        }
+        let kserve = model
+            .service_clusters(project, &s.spec)
+            .iter()
+            .any(|c| c.spec.capabilities.iter().any(|x| x == "kserve"));
+        let host = format!("{name}-predictor-{}", project.name());
+        let len = host.chars().count();
+        if kserve && len > limit("InferenceService").0 {
+            let mut d = too_long(s, "metadata/name", "InferenceService", &host, len);
+            d.help = Some(format!(
+                "shorten the service name `{name}` to at most {} characters (or the project name)",
+                name.len().saturating_sub(len - limit("InferenceService").0)
+            ));
+            diags.push(d);
+        }
+    }
+}
