@@ -92,12 +92,4 @@ pub(super) fn render(
     Ok(())
 }
 
-/// A user or team name as a DNS-1123 label fragment.
-pub(super) fn dns_name(s: &str) -> String {
-    let v: String = s
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    v.trim_matches('-').chars().take(50).collect()
-}
+use crate::model::checks::services::dns_name;

@@ -5,9 +5,8 @@
 //! VirtualService.
 
 use super::pod::{ContainerSpec, container, pod};
-use super::project::dns_name;
 use super::{Out, RenderError, obj};
-use crate::model::checks::services::{needs_route, router, serving_versions, split};
+use crate::model::checks::services::{needs_route, router, serving_versions, split, version_name};
 use crate::model::kinds::{ClusterSpec, ServiceSpec, Version};
 use crate::model::{Manifest, Model, Project};
 use serde_json::{Value, json};
@@ -43,7 +42,7 @@ pub(super) fn render(
         let serving = serving_versions(&s.spec);
         let split = serving.len() > 1;
         for v in &serving {
-            let name = split.then(|| version_name(s, v));
+            let name = split.then(|| version_name(s.name(), &v.name));
             if kserve {
                 inference_service(model, project, cluster, s, v, name, out)?;
             } else {
@@ -61,11 +60,6 @@ pub(super) fn render(
         }
     }
     Ok(())
-}
-
-/// The name of one version's predictor: `<service>-<version>`.
-fn version_name(s: &Manifest<ServiceSpec>, v: &Version) -> String {
-    format!("{}-{}", s.name(), dns_name(&v.name))
 }
 
 fn container_spec<'a>(
@@ -167,7 +161,7 @@ fn deployment(
         format!("--http-port={port}"),
     ];
     let c = container(project, &container_spec(project, &s.spec, &image, args));
-    let name = version_name(s, v);
+    let name = version_name(s.name(), &v.name);
     let selector = json!({"app.kubernetes.io/name": s.name(), "cubist.dev/version": v.name});
     out.emit(
         "deployment",
@@ -211,7 +205,7 @@ fn route(
 ) -> Result<(), RenderError> {
     let ns = project.name();
     let backend = |v: &Version| {
-        let name = version_name(s, v);
+        let name = version_name(s.name(), &v.name);
         if kserve {
             format!("{name}-predictor")
         } else {

@@ -3,6 +3,7 @@
 //! reconcile) a name longer than it allows. Reported at the manifest name that makes it long.
 
 use crate::diag::{Diagnostic, codes};
+use crate::model::checks::services::{serving_versions, version_name};
 use crate::model::{Manifest, Model, Project};
 
 /// The longest name of each generated object that depends on more than one manifest name, and
@@ -23,6 +24,7 @@ pub const NAME_LIMITS: &[(&str, usize, &str)] = &[
         63,
         "KServe names the predictor's host `<service>-predictor-<project>`, one DNS label",
     ),
+    ("Service", 63, "a Service name is one DNS-1035 label"),
     (
         "training job replica",
         63,
@@ -130,13 +132,42 @@ fn services(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
             .service_clusters(project, &s.spec)
             .iter()
             .any(|c| c.spec.capabilities.iter().any(|x| x == "kserve"));
-        let host = format!("{name}-predictor-{}", project.name());
-        let len = host.chars().count();
-        if kserve && len > limit("InferenceService").0 {
-            let mut d = too_long(s, "metadata/name", "InferenceService", &host, len);
+        let serving = serving_versions(&s.spec);
+        let split = serving.len() > 1;
+        for v in serving {
+            // One predictor per serving version when they are split (`<service>-<version>`,
+            // an InferenceService or a Deployment and a Service), else the service's own name.
+            let predictor = if split {
+                version_name(name, &v.name)
+            } else {
+                name.to_string()
+            };
+            let (kind, example) = if kserve {
+                (
+                    "InferenceService",
+                    format!("{predictor}-predictor-{}", project.name()),
+                )
+            } else {
+                ("Service", predictor.clone())
+            };
+            let len = example.chars().count();
+            if len <= limit(kind).0 {
+                continue;
+            }
+            let index = s.spec.versions.iter().position(|x| std::ptr::eq(x, v));
+            let path = match (split, index) {
+                (true, Some(i)) => format!("spec/versions/{i}/name"),
+                _ => "metadata/name".to_string(),
+            };
+            let mut d = too_long(s, &path, kind, &example, len);
             d.help = Some(format!(
-                "shorten the service name `{name}` to at most {} characters (or the project name)",
-                name.len().saturating_sub(len - limit("InferenceService").0)
+                "shorten the service name `{name}`{} (or the project name) by {} character(s) in all",
+                if split {
+                    format!(" or the version name `{}`", v.name)
+                } else {
+                    String::new()
+                },
+                len - limit(kind).0
             ));
             diags.push(d);
         }

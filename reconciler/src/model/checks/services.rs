@@ -15,6 +15,22 @@ pub fn serving_versions(s: &ServiceSpec) -> Vec<&Version> {
         .collect()
 }
 
+/// `s` as a DNS label part: lowercase, runs of other characters as `-`, at most 50 characters.
+pub fn dns_name(s: &str) -> String {
+    let v: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    v.trim_matches('-').chars().take(50).collect()
+}
+
+/// The name of one version's predictor (InferenceService, or Deployment and Service) when more
+/// than one version serves: `<service>-<version>`.
+pub fn version_name(service: &str, version: &str) -> String {
+    format!("{service}-{}", dns_name(version))
+}
+
 /// Each version and its traffic, as `<name><sep><traffic>%`.
 pub fn split(s: &ServiceSpec, sep: &str) -> Vec<String> {
     s.versions
