@@ -32,6 +32,10 @@ pub enum SyncState {
     NotConfigured,
 }
 
+/// The code of the entry that says what to set for a [`SyncState::NotConfigured`] cluster: a
+/// note, shown neutral, not an error.
+pub const NOT_CONFIGURED_CODE: &str = "not configured";
+
 /// Health of a workload as reported by its controller.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,

@@ -305,3 +305,48 @@ fn hostile_names_are_escaped_everywhere() {
     assert!(pipeline.contains(">x&quot;&lt;y&gt;</text>"));
     assert!(pipeline.contains("at 09:00 on weekdays"));
 }
+
+/// A cluster whose credentials are not set up is neutral: a grey badge and a note on what to
+/// set, not a red error.
+#[test]
+fn a_cluster_that_is_not_configured_is_a_neutral_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let mut stack = vec![std::path::PathBuf::from(fixtures)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let to = dir.path().join(p.strip_prefix(fixtures).unwrap());
+            if p.is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+                stack.push(p);
+            } else {
+                std::fs::copy(&p, &to).unwrap();
+            }
+        }
+    }
+    let summary = dir.path().join("status/summary.yaml");
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let text = text
+        .replacen(
+            "    state: Failed\n    revision: 9e8d7c6b",
+            "    state: NotConfigured\n    revision: 9e8d7c6b",
+            1,
+        )
+        .replace(
+            r#"{file: projects/nlp/services/sentiment.yaml, line: 0, column: 0, code: "", message: "apply InferenceService nlp/sentiment: admission webhook denied the request"}"#,
+            r#"{file: "", line: 0, column: 0, code: "not configured", message: "set CUBIST_KUBECONFIG_DIR"}"#,
+        );
+    std::fs::write(&summary, text).unwrap();
+    let tree = cubist_status_ui::StatusTree::from_dir(dir.path()).unwrap();
+    let html = page(&tree, "/");
+    let prod = between(&html, r#"class="name">prod-bj</a>"#, "</section>");
+    assert!(
+        prod.starts_with(r#"<span class="badge none">NotConfigured</span>"#),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(r#"<li class="note"><span class="code">not configured</span> set CUBIST_KUBECONFIG_DIR</li>"#),
+        "{prod}"
+    );
+}

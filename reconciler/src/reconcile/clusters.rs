@@ -311,7 +311,12 @@ impl Clusters {
                     if e.is_unreachable() {
                         slot.target = None;
                     }
-                    tracing::warn!(cluster = %name, error = %e, retry_in_s = wait.as_secs(), "cluster pass failed");
+                    if e.is_not_configured() {
+                        // Neutral: nothing was tried; the status says what to set.
+                        tracing::info!(cluster = %name, reason = %e, "cluster not configured");
+                    } else {
+                        tracing::warn!(cluster = %name, error = %e, retry_in_s = wait.as_secs(), "cluster pass failed");
+                    }
                     let mut co = failure(set, &e);
                     slot.error = Some(e);
                     co.retry_in = Some(wait);

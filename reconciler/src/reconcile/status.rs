@@ -83,12 +83,14 @@ pub(super) fn files(
             .map(|(k, e)| plain_error("apply", format!("{k}: {e}")))
             .collect();
         if let Some(why) = &co.skipped {
+            // A cluster that is not configured is a note on what to set; its retries are not news.
             let retry = co
                 .retry_in
+                .filter(|_| !co.not_configured)
                 .map(|d| format!(" (retrying in {}s)", d.as_secs().max(1)))
                 .unwrap_or_default();
             let code = if co.not_configured {
-                "not configured"
+                doc::NOT_CONFIGURED_CODE
             } else if co.unreachable {
                 "unreachable"
             } else {

@@ -211,7 +211,12 @@ pub fn error_list(h: &mut Html, errors: &[ErrorEntry], revision: &str, links: &L
     }
     h.raw("<ul class=\"errors\">");
     for e in errors {
-        h.raw("<li>");
+        // What to set for a cluster that is not configured is a neutral note, not an error.
+        h.raw(if e.code == crate::doc::NOT_CONFIGURED_CODE {
+            "<li class=\"note\">"
+        } else {
+            "<li>"
+        });
         if !e.file.is_empty() {
             let place = location(e);
             let href = links.file(revision, &e.file, e.line);
