@@ -34,8 +34,14 @@ for target in "${targets[@]}"; do
   mkdir -p "$work"
   echo "fuzz/run.sh: $target for ${seconds}s" >&2
   # A single input that runs for more than 60 s counts as a hang, and fails the target.
-  if ! cargo fuzz run "${flags[@]}" "$target" "$work" "fuzz/corpus/$target" -- \
-      -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1; then
+  # libFuzzer prints a line per new input: keep it in a log, show its end (all of it on a crash).
+  log="fuzz/target/$target.log"
+  if cargo fuzz run "${flags[@]}" "$target" "$work" "fuzz/corpus/$target" -- \
+      -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+      >"$log" 2>&1; then
+    grep -E '^(Done|stat::number_of_executed_units)' "$log" >&2 || tail -n 3 "$log" >&2
+  else
+    tail -n 60 "$log" >&2
     failed+=("$target")
   fi
 done
