@@ -26,6 +26,11 @@ pub const NAME_LIMITS: &[(&str, usize, &str)] = &[
     ),
     ("Service", 63, "a Service name is one DNS-1035 label"),
     (
+        "engine job",
+        63,
+        "Volcano, KubeRay and Katib put the job's name in label values of its pods and children",
+    ),
+    (
         "training job replica",
         63,
         "the training operator names each replica's pod and host `<job>-<role>-<index>`, one DNS label",
@@ -86,7 +91,25 @@ fn pipelines(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
                 "pytorchjob" | "xgboostjob" => "master",
                 "tfjob" => "chief",
                 "mpijob" => "launcher",
-                _ => continue,
+                "container" => continue,
+                _ => {
+                    // Volcano Job, RayJob, Katib Experiment: `<pipeline>-<task>-<5 random>`.
+                    let random = "x".repeat(GENERATED_SUFFIX);
+                    let example = format!("{name}-{}-{random}", task.name);
+                    let len = example.chars().count();
+                    if len > limit("engine job").0 {
+                        let mut d = too_long(
+                            p,
+                            &format!("spec/tasks/{i}/name"),
+                            "engine job",
+                            &example,
+                            len,
+                        );
+                        d.help = Some(shorten_task(name, &task.name, len - limit("engine job").0));
+                        diags.push(d);
+                    }
+                    continue;
+                }
             };
             let last_worker = task.workers(&t.spec).saturating_sub(1);
             let longest = [format!("{one}-0"), format!("worker-{last_worker}")]
@@ -104,15 +127,22 @@ fn pipelines(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
                     &example,
                     len,
                 );
-                d.help = Some(format!(
-                    "shorten the pipeline name `{name}` or the task name `{}` by {} characters in all",
-                    task.name,
-                    len - limit("training job replica").0
+                d.help = Some(shorten_task(
+                    name,
+                    &task.name,
+                    len - limit("training job replica").0,
                 ));
                 diags.push(d);
             }
         }
     }
+}
+
+/// The help of a name a task makes too long by `over` characters.
+fn shorten_task(pipeline: &str, task: &str, over: usize) -> String {
+    format!(
+        "shorten the pipeline name `{pipeline}` or the task name `{task}` by {over} characters in all"
+    )
 }
 
 fn services(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
