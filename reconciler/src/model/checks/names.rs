@@ -87,62 +87,40 @@ fn pipelines(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
             let Some(t) = model.template(project, &task.template) else {
                 continue;
             };
-            let one = match t.spec.engine.as_str() {
-                "pytorchjob" | "xgboostjob" => "master",
-                "tfjob" => "chief",
-                "mpijob" => "launcher",
+            // The engine job a task creates is `<pipeline>-<task>-<5 random>`; a training
+            // operator names each replica `<job>-<role>-<index>` after it.
+            let job = format!("{name}-{}-{}", task.name, "x".repeat(GENERATED_SUFFIX));
+            let (kind, example) = match t.spec.engine.as_str() {
                 "container" => continue,
-                _ => {
-                    // Volcano Job, RayJob, Katib Experiment: `<pipeline>-<task>-<5 random>`.
-                    let random = "x".repeat(GENERATED_SUFFIX);
-                    let example = format!("{name}-{}-{random}", task.name);
-                    let len = example.chars().count();
-                    if len > limit("engine job").0 {
-                        let mut d = too_long(
-                            p,
-                            &format!("spec/tasks/{i}/name"),
-                            "engine job",
-                            &example,
-                            len,
-                        );
-                        d.help = Some(shorten_task(name, &task.name, len - limit("engine job").0));
-                        diags.push(d);
-                    }
-                    continue;
+                engine @ ("pytorchjob" | "xgboostjob" | "tfjob" | "mpijob") => {
+                    let one = match engine {
+                        "tfjob" => "chief",
+                        "mpijob" => "launcher",
+                        _ => "master",
+                    };
+                    let last_worker = task.workers(&t.spec).saturating_sub(1);
+                    let longest = [format!("{one}-0"), format!("worker-{last_worker}")]
+                        .into_iter()
+                        .max_by_key(String::len)
+                        .unwrap_or_default();
+                    ("training job replica", format!("{job}-{longest}"))
                 }
+                // Volcano Job, RayJob, Katib Experiment.
+                _ => ("engine job", job),
             };
-            let last_worker = task.workers(&t.spec).saturating_sub(1);
-            let longest = [format!("{one}-0"), format!("worker-{last_worker}")]
-                .into_iter()
-                .max_by_key(String::len)
-                .unwrap_or_default();
-            let random = "x".repeat(GENERATED_SUFFIX);
-            let example = format!("{name}-{}-{random}-{longest}", task.name);
             let len = example.chars().count();
-            if len > limit("training job replica").0 {
-                let mut d = too_long(
-                    p,
-                    &format!("spec/tasks/{i}/name"),
-                    "training job replica",
-                    &example,
-                    len,
-                );
-                d.help = Some(shorten_task(
-                    name,
-                    &task.name,
-                    len - limit("training job replica").0,
+            let max = limit(kind).0;
+            if len > max {
+                let mut d = too_long(p, &format!("spec/tasks/{i}/name"), kind, &example, len);
+                d.help = Some(format!(
+                    "shorten the pipeline name `{name}` or the task name `{}` by {} characters in all",
+                    task.name,
+                    len - max
                 ));
                 diags.push(d);
             }
         }
     }
-}
-
-/// The help of a name a task makes too long by `over` characters.
-fn shorten_task(pipeline: &str, task: &str, over: usize) -> String {
-    format!(
-        "shorten the pipeline name `{pipeline}` or the task name `{task}` by {over} characters in all"
-    )
 }
 
 fn services(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
