@@ -10,12 +10,12 @@ use cubist::report::status_branch::read_status;
 use cubist::synth::{self, Shape};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Summary, SyncState};
+use cubist_tests::procs::{Lines, Running, spawn_all};
 use cubist_tests::repo::{commit_all, cubist_binary, git, init_and_commit, read_dir_tree};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Generous: only there so that a broken build fails instead of hanging.
@@ -55,76 +55,25 @@ fn summary(remote: &Path) -> Summary {
 
 /// A running `cubist` whose stdout and stderr lines arrive on one channel; killed when dropped.
 struct Proc {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
+    running: Running,
+    lines: Lines,
 }
 
 impl Proc {
-    fn start(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cubist");
-        let (tx, lines) = channel();
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        for stream in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
+    fn start(cmd: Command) -> Proc {
+        let (running, lines) = spawn_all(cmd);
+        Proc { running, lines }
     }
 
-    /// The first line from now on that matches `want`; fails with the output when cubist exits
-    /// or [`PATIENCE`] runs out.
+    /// The first line not returned before that matches `want`; fails with the output when
+    /// cubist exits or [`PATIENCE`] runs out.
     fn wait_for(&mut self, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if want(&line) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!(
-                    "cubist: {} before the expected line; its output:\n{}",
-                    match e {
-                        RecvTimeoutError::Timeout => "no such line in time",
-                        RecvTimeoutError::Disconnected => "exited",
-                    },
-                    self.seen.join("\n")
-                ),
-            }
-        }
+        self.lines.wait_for(PATIENCE, want)
     }
 
-    /// Every line printed during the next `window` (at most 10,000: more is a runaway loop).
+    /// Every line printed during the next `window`.
     fn lines_during(&mut self, window: Duration) -> Vec<String> {
-        let deadline = Instant::now() + window;
-        let mut out = Vec::new();
-        while out.len() < 10_000 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => out.push(line),
-                Err(_) => break,
-            }
-        }
-        out
+        self.lines.lines_during(window)
     }
 
     /// `cubist serve`'s address, from its `status page: http://ADDR/` line.
@@ -136,15 +85,8 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// CPU time (user + system, in clock ticks) a child has used so far, from `/proc`.
-fn cpu_ticks(child: &Child) -> u64 {
+fn cpu_ticks(child: &Running) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
     // Fields after the command name (which may hold spaces): state is the 3rd field overall,
     // utime and stime the 14th and 15th.
@@ -206,9 +148,9 @@ fn reconcile_waits_and_backs_off_while_the_remote_is_down() {
     p.wait_for(|l| l.starts_with("  cluster cluster-0: "));
     // Idle at a 1 s interval: a handful of polls in 3 s, each printing nothing and using a
     // few milliseconds of CPU (a loop that does not wait burns all it gets).
-    let before = cpu_ticks(&p.child);
+    let before = cpu_ticks(&p.running);
     let idle = p.lines_during(Duration::from_secs(3));
-    let used = cpu_ticks(&p.child) - before;
+    let used = cpu_ticks(&p.running) - before;
     assert!(idle.is_empty(), "idle polls printed: {idle:?}");
     assert!(used < 50, "{used} CPU ticks (1/100 s) in 3 s of idling");
     // The remote goes away: 1 s, 2 s, 4 s backoff, so at most four attempts fail in 5 s.

@@ -1,7 +1,7 @@
 //! Child processes of end-to-end tests: the built `cubist` binary, programs that must be
 //! installed, and long-running servers whose output lines the test waits on.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -79,6 +79,13 @@ pub fn require_program(names: &[&str]) -> PathBuf {
 /// A child process killed (and reaped) when dropped.
 pub struct Running(Child);
 
+impl Running {
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -127,25 +134,61 @@ impl Lines {
             }
         }
     }
+
+    /// Every line printed during the next `window` (at most 10,000: more is a runaway loop);
+    /// lines printed before it and not yet returned are dropped.
+    pub fn lines_during(&mut self, window: Duration) -> Vec<String> {
+        while self.rx.try_recv().is_ok() {}
+        self.pending.clear();
+        let deadline = Instant::now() + window;
+        let mut out = Vec::new();
+        while out.len() < 10_000 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => out.push(line),
+                Err(_) => break,
+            }
+        }
+        out
+    }
 }
 
 /// Starts `cmd` with its stdout piped into [`Lines`] (stderr is inherited).
-pub fn spawn(mut cmd: Command) -> (Running, Lines) {
+pub fn spawn(cmd: Command) -> (Running, Lines) {
+    start(cmd, false)
+}
+
+/// Starts `cmd` with its stdout and stderr lines both piped into [`Lines`].
+pub fn spawn_all(cmd: Command) -> (Running, Lines) {
+    start(cmd, true)
+}
+
+fn start(mut cmd: Command, stderr: bool) -> (Running, Lines) {
     let what = format!("{:?}", cmd.get_program());
+    if stderr {
+        cmd.stderr(Stdio::piped());
+    }
     let mut child = cmd
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let stdout = child.stdout.take().expect("piped stdout");
+    let mut streams: Vec<Box<dyn Read + Send>> =
+        vec![Box::new(child.stdout.take().expect("piped stdout"))];
+    if stderr {
+        streams.push(Box::new(child.stderr.take().expect("piped stderr")));
+    }
     let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+    for stream in streams {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        });
+    }
     let lines = Lines {
         rx,
         pending: Vec::new(),
