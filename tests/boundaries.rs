@@ -11,7 +11,7 @@ use cubist::synth::{self, Shape};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::SyncState;
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::repo::{cubist_binary, edit, git, init_and_commit, read_dir_tree};
+use cubist_tests::repo::{cubist_binary, edit, init_with_bare_remote, read_dir_tree};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -176,19 +176,12 @@ fn kubeconfigs_outside_the_kubeconfig_directory_are_refused_at_validation() {
     }
 }
 
-/// examples-repo committed to a bare remote at `<tmp>/remote.git` (the loop pushes status).
-fn remote_of(tmp: &Path, work: &Path) -> std::path::PathBuf {
-    init_and_commit(work, "platform");
-    git(tmp, &["clone", "-q", "--bare", "work", "remote.git"]);
-    tmp.join("remote.git")
-}
-
 #[test]
 fn an_invalid_kubeconfig_is_never_quoted_and_a_missing_one_is_not_configured() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     copy_tree(&examples_repo(), &work);
-    let remote = remote_of(tmp.path(), &work);
+    let (remote, _) = init_with_bare_remote(tmp.path(), "platform");
     let status_of = |cache: &Path, kubeconfigs: Option<&Path>| {
         let mut cmd = Command::new(cubist_binary());
         cmd.args(["reconcile", "--once", "--repo"])
@@ -350,7 +343,10 @@ fn synthetic(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         ..Shape::small()
     };
     synth::write(&shape, &work).unwrap();
-    (remote_of(tmp, &work), tmp.join("rendered/cluster-0"))
+    (
+        init_with_bare_remote(tmp, "platform").0,
+        tmp.join("rendered/cluster-0"),
+    )
 }
 
 fn reconcile_once(remote: &Path, cache: &Path) -> Output {

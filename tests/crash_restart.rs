@@ -10,7 +10,7 @@ use cubist::reconcile::{Config, Reconciler};
 use cubist::report::status_branch::Author;
 use cubist::synth::{self, Shape};
 use cubist::target::directory::{DirectoryTarget, INVENTORY_FILE};
-use cubist_tests::repo::{cubist_binary, git, init_and_commit, read_dir_tree};
+use cubist_tests::repo::{cubist_binary, init_with_bare_remote, read_dir_tree};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -51,10 +51,7 @@ fn kill_during_apply_then_restart_converges() {
         ..Shape::small()
     };
     synth::write(&shape, &work).unwrap();
-    let revision = init_and_commit(&work, "synthetic platform");
-    // The loop pushes status commits: to a bare repository (libgit2 pushes to no other).
-    let remote = tmp.path().join("remote.git");
-    git(tmp.path(), &["clone", "-q", "--bare", "work", "remote.git"]);
+    let (remote, revision) = init_with_bare_remote(tmp.path(), "synthetic platform");
     let cache = tmp.path().join("cache");
     // clusters/cluster-0.yaml targets `../rendered/cluster-0`, relative to the repository.
     let target = tmp.path().join("rendered/cluster-0");

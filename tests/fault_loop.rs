@@ -11,7 +11,7 @@ use cubist::synth::{self, Shape};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Summary, SyncState};
 use cubist_tests::procs::{Lines, Running, spawn_all};
-use cubist_tests::repo::{commit_all, cubist_binary, git, init_and_commit, read_dir_tree};
+use cubist_tests::repo::{commit_all, cubist_binary, git, init_with_bare_remote, read_dir_tree};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -31,9 +31,8 @@ fn fixture(root: &Path) -> (PathBuf, PathBuf, String) {
         ..Shape::small()
     };
     synth::write(&shape, &work).unwrap();
-    let first = init_and_commit(&work, "synthetic platform");
-    git(root, &["clone", "-q", "--bare", "work", "remote.git"]);
-    (work, root.join("remote.git"), first)
+    let (remote, first) = init_with_bare_remote(root, "synthetic platform");
+    (work, remote, first)
 }
 
 /// Commits everything in `work` and pushes it to `remote`'s `main`; returns the commit.

@@ -42,6 +42,15 @@ pub fn init_and_commit(dir: &Path, message: &str) -> String {
     commit_all(dir, message)
 }
 
+/// Makes `root/work` (already holding files) a repository with one commit on `main` and clones
+/// it bare to `root/remote.git`, the remote a loop fetches from and pushes status commits to
+/// (libgit2 pushes to no other kind); returns the remote and the commit.
+pub fn init_with_bare_remote(root: &Path, message: &str) -> (PathBuf, String) {
+    let first = init_and_commit(&root.join("work"), message);
+    git(root, &["clone", "-q", "--bare", "work", "remote.git"]);
+    (root.join("remote.git"), first)
+}
+
 /// Commits everything in the working tree of `dir`; returns the new commit.
 pub fn commit_all(dir: &Path, message: &str) -> String {
     git(dir, &["add", "-A"]);
