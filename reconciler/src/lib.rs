@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod review;
+pub mod runs;
 pub mod source;
 pub mod synth;
 pub mod target;

@@ -95,6 +95,8 @@ impl Role {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 pub enum RunPhase {
+    /// Due, not created yet: held by `concurrency` or an unfinished previous run.
+    Waiting,
     /// Created, waiting to start.
     Pending,
     /// Running.
@@ -105,8 +107,10 @@ pub enum RunPhase {
     Failed,
     /// The engine failed to run it.
     Error,
-    /// Skipped (e.g. by `dependsOnPast` or `keepLast`).
+    /// Never created: an older waiting run dropped by `keepLast`.
     Skipped,
+    /// Waiting behind a failed previous run of a `dependsOnPast` chain.
+    Blocked,
     /// No phase known (the default), or one this version does not know.
     #[default]
     #[serde(other)]

@@ -16,6 +16,7 @@ mod limits;
 mod links;
 pub mod liveness;
 pub mod server;
+pub mod runs;
 pub mod site;
 pub mod tree;
 mod views;

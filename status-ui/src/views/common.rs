@@ -78,19 +78,21 @@ impl Tone for RunPhase {
     fn tone(&self) -> &'static str {
         match self {
             RunPhase::Succeeded => "ok",
-            RunPhase::Pending | RunPhase::Running => "warn",
-            RunPhase::Failed | RunPhase::Error => "bad",
+            RunPhase::Waiting | RunPhase::Pending | RunPhase::Running => "warn",
+            RunPhase::Failed | RunPhase::Error | RunPhase::Blocked => "bad",
             RunPhase::Skipped | RunPhase::Unknown => "none",
         }
     }
     fn label(&self) -> &'static str {
         match self {
+            RunPhase::Waiting => "Waiting",
             RunPhase::Pending => "Pending",
             RunPhase::Running => "Running",
             RunPhase::Succeeded => "Succeeded",
             RunPhase::Failed => "Failed",
             RunPhase::Error => "Error",
             RunPhase::Skipped => "Skipped",
+            RunPhase::Blocked => "Blocked",
             RunPhase::Unknown => "Unknown",
         }
     }

@@ -1,0 +1,177 @@
+//! Execution times of a pipeline schedule: every cron fire time in the schedule's timezone, from
+//! a start to a moment, correct across daylight-saving changes (croner follows Vixie cron: a
+//! fixed-time job in a spring-forward gap runs right after the gap, once; on a fall-back day it
+//! runs once).
+
+use crate::model::checks::schedule::parse_cron;
+use crate::model::kinds::Schedule;
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// One execution of a schedule: the fire time in the schedule's timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Execution {
+    /// Fire time, with the timezone's offset at that moment.
+    pub at: DateTime<FixedOffset>,
+}
+
+impl Execution {
+    /// The execution date (`{{execution_date}}`): the local calendar date of the fire time.
+    pub fn date(&self) -> NaiveDate {
+        self.at.date_naive()
+    }
+
+    /// The local time of day as `HHMM` (`{{execution_time}}` is `HH:MM`).
+    pub fn hhmm(&self) -> String {
+        self.at.format("%H%M").to_string()
+    }
+}
+
+/// A parsed schedule: cron expression and timezone.
+#[derive(Debug, Clone)]
+pub struct Cadence {
+    cron: croner::Cron,
+    tz: Tz,
+}
+
+impl Cadence {
+    /// Parses a pipeline schedule; validation has already accepted it, so an error here names
+    /// the field to fix.
+    pub fn new(s: &Schedule) -> Result<Cadence, String> {
+        let cron = parse_cron(&s.cron)?;
+        let tz = match &s.timezone {
+            Some(t) => t
+                .parse::<Tz>()
+                .map_err(|_| format!("unknown timezone `{t}`"))?,
+            None => Tz::UTC,
+        };
+        Ok(Cadence { cron, tz })
+    }
+
+    /// The schedule's timezone.
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
+    /// Whether the cron fires more than once on some day (then Workflow names carry the time).
+    pub fn sub_daily(&self) -> bool {
+        let start = self.tz.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
+        let mut it = self.cron.iter_from(start, croner::Direction::Forward);
+        // Two fires on one local date among the first few days of a year.
+        let mut last: Option<NaiveDate> = None;
+        for t in it.by_ref().take(40) {
+            if last == Some(t.date_naive()) {
+                return true;
+            }
+            last = Some(t.date_naive());
+        }
+        false
+    }
+
+    /// Every execution with `from <= at <= to`, oldest first, at most `limit` of them (the
+    /// newest are cut; callers pass a limit and report when it was reached).
+    pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: usize) -> Vec<Execution> {
+        let start = from.with_timezone(&self.tz);
+        self.cron
+            .iter_from(start, croner::Direction::Forward)
+            .take_while(|t| t.with_timezone(&Utc) <= to)
+            .take(limit)
+            .map(|t| Execution { at: t.fixed_offset() })
+            .collect()
+    }
+
+    /// The next `n` executions strictly after `after`.
+    pub fn next(&self, after: DateTime<Utc>, n: usize) -> Vec<Execution> {
+        self.cron
+            .iter_after(after.with_timezone(&self.tz))
+            .take(n)
+            .map(|t| Execution { at: t.fixed_offset() })
+            .collect()
+    }
+
+    /// Midnight of `date` in the schedule's timezone (the start of a `startFrom` date), or the
+    /// first moment after midnight when a DST gap swallows it.
+    pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight");
+        (0..180)
+            .find_map(|m| {
+                self.tz
+                    .from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
+                    .earliest()
+            })
+            .expect("a valid local time within three hours of midnight")
+            .with_timezone(&Utc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cadence(cron: &str, tz: &str) -> Cadence {
+        Cadence::new(&Schedule {
+            cron: cron.into(),
+            timezone: Some(tz.into()),
+            start_from: None,
+            concurrency: None,
+            depends_on_past: false,
+            keep_last: None,
+        })
+        .unwrap()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn daily_in_shanghai_from_start_date() {
+        let c = cadence("0 2 * * *", "Asia/Shanghai");
+        let from = c.start_of(NaiveDate::from_ymd_opt(2026, 11, 29).unwrap());
+        let got = c.between(from, utc("2026-12-01T17:00:00Z"), 100);
+        let at: Vec<String> = got.iter().map(|e| e.at.to_rfc3339()).collect();
+        assert_eq!(
+            at,
+            [
+                "2026-11-29T02:00:00+08:00",
+                "2026-11-30T02:00:00+08:00",
+                "2026-12-01T02:00:00+08:00",
+            ]
+        );
+        assert_eq!(got[2].date().to_string(), "2026-12-01");
+        assert!(!c.sub_daily());
+    }
+
+    #[test]
+    fn new_york_spring_forward_runs_once_after_the_gap() {
+        // 2026-03-08: 02:00 EST jumps to 03:00 EDT; 02:30 does not exist that day.
+        let c = cadence("30 2 * * *", "America/New_York");
+        let got = c.between(utc("2026-03-07T00:00:00Z"), utc("2026-03-10T00:00:00Z"), 100);
+        let at: Vec<String> = got.iter().map(|e| e.at.to_rfc3339()).collect();
+        assert_eq!(at.len(), 3, "{at:?}");
+        assert_eq!(at[0], "2026-03-07T02:30:00-05:00");
+        assert_eq!(got[1].date().to_string(), "2026-03-08");
+        assert!(at[1].ends_with("-04:00"), "{at:?}");
+        assert_eq!(at[2], "2026-03-09T02:30:00-04:00");
+    }
+
+    #[test]
+    fn new_york_fall_back_runs_once() {
+        // 2026-11-01: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
+        let c = cadence("30 1 * * *", "America/New_York");
+        let got = c.between(utc("2026-10-31T00:00:00Z"), utc("2026-11-03T00:00:00Z"), 100);
+        let dates: Vec<String> = got.iter().map(|e| e.date().to_string()).collect();
+        assert_eq!(dates, ["2026-10-31", "2026-11-01", "2026-11-02"]);
+    }
+
+    #[test]
+    fn hourly_is_sub_daily_and_limit_cuts() {
+        let c = cadence("0 * * * *", "UTC");
+        assert!(c.sub_daily());
+        let got = c.between(utc("2026-12-01T00:00:00Z"), utc("2026-12-02T00:00:00Z"), 5);
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[4].hhmm(), "0400");
+        let next = c.next(utc("2026-12-01T00:00:00Z"), 2);
+        assert_eq!(next[0].at.to_rfc3339(), "2026-12-01T01:00:00+00:00");
+    }
+}
