@@ -3,6 +3,7 @@
 
 mod review_support;
 
+use cubist::metrics::Metrics;
 use cubist::review::{reconciled_channel, run};
 use cubist_webhook::{HookEvent, event_queue};
 use review_support::platform::Platform;
@@ -42,6 +43,7 @@ async fn a_push_nudges_the_loop_while_github_is_still_answering() {
     let (queue, events) = event_queue(8);
     let (sender, results) = reconciled_channel();
     let (nudged_tx, mut nudged) = tokio_mpsc::unbounded_channel();
+    let metrics = Metrics::new();
     queue
         .try_enqueue(HookEvent::PlanCommand {
             repo: REPO.into(),
@@ -58,6 +60,7 @@ async fn a_push_nudges_the_loop_while_github_is_still_answering() {
         move || {
             let _ = nudged_tx.send(());
         },
+        Some(metrics.clone()),
     ));
     arrived.recv().await.expect("the reviewer asks GitHub");
     queue
@@ -76,4 +79,15 @@ async fn a_push_nudges_the_loop_while_github_is_still_answering() {
     drop((release, queue, sender));
     worker.await.unwrap();
     assert!(nudged.try_recv().is_err(), "one push, one nudge");
+    // The plan command was reviewed once (GitHub answered 404: it failed); a push is no review.
+    let text = metrics.encode();
+    let reviews: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("cubist_pr_reviews_total{"))
+        .collect();
+    assert_eq!(
+        reviews,
+        ["cubist_pr_reviews_total{result=\"failed\"} 1"],
+        "{text}"
+    );
 }

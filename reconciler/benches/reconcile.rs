@@ -147,6 +147,7 @@ impl Bench {
                 target_root: root.join("root"),
                 author: Author::default(),
                 push_status: false,
+                metrics: None,
             },
         }
     }

@@ -20,6 +20,6 @@ pub use queue::{
 };
 pub use router::{
     ConfigError, DEFAULT_DEDUP_CAPACITY, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETRY_AFTER_SECS,
-    WEBHOOK_PATH, WebhookConfig, router,
+    DeliveryObserver, WEBHOOK_PATH, WebhookConfig, event_label, router,
 };
 pub use truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};

@@ -28,6 +28,25 @@ pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 /// Longest `X-GitHub-Delivery` accepted (GitHub sends 36-character GUIDs).
 const MAX_DELIVERY_ID_LEN: usize = 128;
 
+/// Called once per delivery with its event and its outcome, both from fixed lists (so they
+/// can be metric labels): the event is `push`, `pull_request`, `issue_comment`, `ping` or
+/// `other` (see [`event_label`]); the outcome is `queued`, `ignored`, `pong`, `duplicate`,
+/// `forbidden`, `rejected` (signature missing or wrong), `too_large`, `bad_request`,
+/// `unsupported_media_type` or `unavailable`.
+pub type DeliveryObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
+
+/// The event header as one of the events cubist knows, or `other` (absent, unknown or forged:
+/// the header is read before the signature is checked).
+pub fn event_label(event: Option<&str>) -> &'static str {
+    match event {
+        Some("push") => "push",
+        Some("pull_request") => "pull_request",
+        Some("issue_comment") => "issue_comment",
+        Some("ping") => "ping",
+        _ => "other",
+    }
+}
+
 /// Settings of the webhook receiver. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct WebhookConfig {
@@ -35,6 +54,7 @@ pub struct WebhookConfig {
     max_body_bytes: usize,
     dedup_capacity: usize,
     retry_after_secs: u64,
+    observer: Option<DeliveryObserver>,
 }
 
 /// Why the webhook receiver cannot be built.
@@ -58,6 +78,7 @@ impl WebhookConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             dedup_capacity: DEFAULT_DEDUP_CAPACITY,
             retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+            observer: None,
         })
     }
 
@@ -78,6 +99,12 @@ impl WebhookConfig {
         self.retry_after_secs = secs;
         self
     }
+
+    /// Tells `observer` the event and outcome of every delivery (for `/metrics`).
+    pub fn with_observer(mut self, observer: DeliveryObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -87,6 +114,7 @@ impl fmt::Debug for WebhookConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("dedup_capacity", &self.dedup_capacity)
             .field("retry_after_secs", &self.retry_after_secs)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -115,23 +143,48 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn reply(status: StatusCode, body: Value) -> Response {
-    (
+/// The outcome of a delivery (see [`DeliveryObserver`]), carried by its response.
+#[derive(Debug, Clone, Copy)]
+struct Delivered(&'static str);
+
+fn reply(status: StatusCode, outcome: &'static str, body: Value) -> Response {
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(Delivered(outcome));
+    response
 }
 
-fn error(status: StatusCode, label: &str, message: impl fmt::Display) -> Response {
+fn error(
+    status: StatusCode,
+    outcome: &'static str,
+    label: &str,
+    message: impl fmt::Display,
+) -> Response {
     reply(
         status,
+        outcome,
         json!({ "status": label, "error": message.to_string() }),
     )
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let event = event_label(header_str(request.headers(), "x-github-event"));
+    let response = handle(&shared, request).await;
+    // Every answer of `handle` carries its outcome.
+    if let (Some(observe), Some(Delivered(outcome))) = (
+        &shared.config.observer,
+        response.extensions().get::<Delivered>(),
+    ) {
+        observe(event, outcome);
+    }
+    response
+}
+
+async fn handle(shared: &Shared, request: Request) -> Response {
     let headers = request.headers();
     let delivery = header_str(headers, "x-github-delivery").map(str::to_owned);
     let event = header_str(headers, "x-github-event").map(str::to_owned);
@@ -144,6 +197,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         warn!(delivery = ?log_id, outcome = "unauthorized", "missing X-Hub-Signature-256");
         return error(
             StatusCode::UNAUTHORIZED,
+            "rejected",
             "unauthorized",
             signature::SignatureError::Missing,
         );
@@ -154,6 +208,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             warn!(delivery = ?log_id, outcome = "too_large", "body over limit");
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
                 "payload_too_large",
                 format!("body exceeds {} bytes", shared.config.max_body_bytes),
             );
@@ -163,19 +218,21 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             return error(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
+                "bad_request",
                 "could not read request body",
             );
         }
     };
     if let Err(e) = signature::verify(&shared.config.secret, signature.as_deref(), &body) {
         warn!(delivery = ?log_id, outcome = "unauthorized", "{e}");
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", e);
+        return error(StatusCode::UNAUTHORIZED, "rejected", "unauthorized", e);
     }
 
     // Authenticated from here on.
     let Some(event) = event else {
         return error(
             StatusCode::BAD_REQUEST,
+            "bad_request",
             "bad_request",
             "missing X-GitHub-Event header",
         );
@@ -185,6 +242,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return error(
             StatusCode::BAD_REQUEST,
             "bad_request",
+            "bad_request",
             "missing or over-long X-GitHub-Delivery header",
         );
     };
@@ -193,6 +251,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
+            "unsupported_media_type",
             "set the GitHub webhook content type to application/json",
         );
     }
@@ -200,7 +259,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Ok(outcome) => outcome,
         Err(e) => {
             warn!(delivery = ?delivery, event = %event, outcome = "bad_request", "{e}");
-            return error(StatusCode::BAD_REQUEST, "bad_request", e);
+            return error(StatusCode::BAD_REQUEST, "bad_request", "bad_request", e);
         }
     };
     if !shared
@@ -212,18 +271,20 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         info!(delivery = ?delivery, event = %event, outcome = "duplicate");
         return reply(
             StatusCode::OK,
+            "duplicate",
             json!({ "status": "duplicate delivery ignored", "delivery": delivery }),
         );
     }
     match outcome {
         Outcome::Pong => {
             info!(delivery = ?delivery, event = %event, outcome = "pong");
-            reply(StatusCode::OK, json!({ "status": "pong" }))
+            reply(StatusCode::OK, "pong", json!({ "status": "pong" }))
         }
         Outcome::Ignored(reason) => {
             info!(delivery = ?delivery, event = %event, outcome = "ignored", %reason);
             reply(
                 StatusCode::ACCEPTED,
+                "ignored",
                 json!({ "status": "ignored", "reason": reason }),
             )
         }
@@ -231,6 +292,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             warn!(delivery = ?delivery, event = %event, outcome = "forbidden", %reason);
             reply(
                 StatusCode::FORBIDDEN,
+                "forbidden",
                 json!({ "status": "forbidden", "reason": reason }),
             )
         }
@@ -241,6 +303,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                     info!(delivery = ?delivery, event = %event, outcome = "queued", kind);
                     reply(
                         StatusCode::ACCEPTED,
+                        "queued",
                         json!({ "status": "queued", "event": kind }),
                     )
                 }
@@ -252,7 +315,12 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                         .unwrap_or_else(PoisonError::into_inner)
                         .forget(&delivery);
                     warn!(delivery = ?delivery, event = %event, outcome = "unavailable", "{e}");
-                    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e);
+                    let mut response = error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "unavailable",
+                        e,
+                    );
                     if e == EnqueueError::Full {
                         response.headers_mut().insert(
                             header::RETRY_AFTER,

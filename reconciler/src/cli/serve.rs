@@ -11,7 +11,7 @@ use cubist_status_ui::Liveness;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Options shared by `reconcile` and `serve`.
 #[derive(clap::Args, Debug, Clone)]
@@ -93,6 +93,7 @@ pub(super) fn config(args: &LoopArgs) -> Result<Config> {
         target_root,
         author,
         push_status: true,
+        metrics: None,
     })
 }
 
@@ -155,6 +156,7 @@ pub(super) fn run_loop(
     let mut schedule = Schedule::new(interval(&args.interval)?);
     let mut reconciler: Option<Reconciler> = None;
     loop {
+        let started = Instant::now();
         let pass =
             guard::catch(|| pass(args, &cfg, &mut reconciler, &mut on_ready, &mut on_outcome));
         // Whether the repository was reached: failures before are "not reachable yet".
@@ -167,6 +169,9 @@ pub(super) fn run_loop(
                 (Err(e), true)
             }
         };
+        if let Some(m) = &cfg.metrics {
+            m.pass_ended(result.is_ok(), started.elapsed());
+        }
         let wait = match result {
             Ok(()) => {
                 liveness.pass_completed(Utc::now());
@@ -211,6 +216,7 @@ fn pass(
     on_ready: &mut impl FnMut(&Reconciler),
     on_outcome: &mut impl FnMut(&crate::reconcile::Outcome),
 ) -> Result<()> {
+    let started = Instant::now();
     let r = match reconciler {
         Some(r) => {
             if let Some(dir) = local_authoring(args).filter(|_| !args.once) {
@@ -239,6 +245,9 @@ fn pass(
     };
     if let Some(o) = r.poll()? {
         on_outcome(&o);
+        if let Some(m) = &cfg.metrics {
+            m.reconciled(r.mirror().repo(), &o, started.elapsed());
+        }
         let errors = o.diagnostics.iter().filter(|d| d.is_error()).count();
         println!(
             "reconciled {} : {} rendered, {} skipped, {} held, {errors} error(s)",

@@ -1,5 +1,5 @@
 //! `cubist serve`: the reconcile loop on its own thread, and one HTTP server for the status
-//! page, `/healthz`, `/readyz` and the GitHub webhook. The server opens at once, before the
+//! page, `/healthz`, `/readyz`, `/metrics` and the GitHub webhook. The server opens at once, before the
 //! repository was ever reached, and serves within limits (header-read and idle timeouts, a
 //! connection cap).
 
@@ -66,7 +66,11 @@ impl ServerArgs {
 /// server opens at once, before the repository was ever reached: the page and `/readyz` say
 /// why the loop is not live.
 pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
-    let cfg = config(&args)?;
+    let metrics = crate::metrics::Metrics::new();
+    let cfg = crate::reconcile::Config {
+        metrics: Some(metrics.clone()),
+        ..config(&args)?
+    };
     let limits = server.limits()?;
     let liveness = Arc::new(Liveness::new(interval(&args.interval)?, Utc::now()));
     let (nudge_tx, nudge_rx) = mpsc::channel::<()>();
@@ -108,10 +112,12 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
                 branch: args.status_branch.clone(),
             },
             liveness,
-        );
+        )
+        .merge(crate::metrics::router(metrics.clone()));
         let secret = std::env::var("CUBIST_WEBHOOK_SECRET").ok();
         match cubist_webhook::WebhookConfig::from_secret(secret) {
             Ok(webhook) => {
+                let webhook = webhook.with_observer(metrics.delivery_observer());
                 let (queue, events) = cubist_webhook::event_queue(256);
                 app = app.merge(cubist_webhook::router(webhook, queue));
                 // The repository the loop resolved (a plain directory becomes a local repo).
@@ -135,6 +141,7 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
                     move || {
                         let _ = nudge_tx.send(());
                     },
+                    Some(metrics),
                 ));
                 println!("webhook: POST /hooks/github");
             }

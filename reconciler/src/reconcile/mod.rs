@@ -46,6 +46,8 @@ pub struct Config {
     pub author: Author,
     /// Push status commits to the remote (false: keep them in the mirror only).
     pub push_status: bool,
+    /// Where fetches and passes are recorded (`cubist serve`'s `/metrics`); `None`: nowhere.
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             target_root: repo.to_path_buf(),
             author: Author::default(),
             push_status: false,
+            metrics: None,
         }
     }
 }
@@ -348,13 +351,18 @@ impl Reconciler {
     }
 
     fn fetch(&self) -> Result<()> {
+        let started = Instant::now();
         // Without pushing, the status branch lives only in the mirror: never prune it.
-        if self.cfg.push_status {
+        let fetched = if self.cfg.push_status {
             self.mirror
                 .fetch(&[&self.cfg.branch, &self.cfg.status_branch])
         } else {
             self.mirror.fetch(&[&self.cfg.branch])
+        };
+        if let Some(m) = &self.cfg.metrics {
+            m.fetched(started.elapsed(), fetched.is_ok());
         }
+        fetched
     }
 
     /// Reads held projects from the status branch; a corrupt or missing status is ignored.

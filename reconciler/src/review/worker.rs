@@ -3,6 +3,7 @@
 
 use super::apply::ApplyResult;
 use super::reviewer::{Handled, Reviewer};
+use crate::metrics::Metrics;
 use crate::reconcile::Outcome;
 use cubist_webhook::{DEFAULT_QUEUE_CAPACITY, EventReceiver, HookEvent, coalesce};
 use tokio::sync::mpsc;
@@ -40,14 +41,22 @@ pub fn is_watched_push(event: &HookEvent, branch: &str, repo: Option<&str>) -> b
 /// Runs until the webhook queue and the reconcile channel are both closed. Pushes to
 /// `branch` call `nudge` as soon as they arrive, whatever the reviewer is doing; with a
 /// reviewer, pull request events are planned (coalesced per pull request while it is busy) and
-/// reconcile results reported. Failures are logged, never fatal.
+/// reconcile results reported. Failures are logged, never fatal; each review's result is
+/// counted in `metrics` when given.
 pub async fn run(
     mut events: EventReceiver,
     mut reconciled: ReconciledReceiver,
     reviewer: Option<Reviewer>,
     branch: String,
     mut nudge: impl FnMut() + Send,
+    metrics: Option<Metrics>,
 ) {
+    let record = |what: &str, handled: anyhow::Result<Handled>| {
+        if let Some(m) = &metrics {
+            m.review(result_label(&handled));
+        }
+        log(what, handled);
+    };
     let repo = reviewer.as_ref().map(|r| r.config().full_name());
     let (tx, mut rx) = mpsc::channel::<HookEvent>(DEFAULT_QUEUE_CAPACITY);
     let dispatch = async move {
@@ -73,19 +82,31 @@ pub async fn run(
                     hooks_open = n > 0;
                     for event in coalesce(std::mem::take(&mut batch)) {
                         if let Some(r) = &reviewer {
-                            log(event.kind(), r.handle(&event).await);
+                            record(event.kind(), r.handle(&event).await);
                         }
                     }
                 }
                 result = reconciled.0.recv(), if results_open => match (result, &reviewer) {
                     (None, _) => results_open = false,
-                    (Some(result), Some(r)) => log("reconciled", r.report_apply(&result).await),
+                    (Some(result), Some(r)) => {
+                        record("reconciled", r.report_apply(&result).await)
+                    }
                     (Some(_), None) => {}
                 },
             }
         }
     };
     tokio::join!(dispatch, review);
+}
+
+/// The `result` label of a review: `planned`, `reported`, `ignored` or `failed`.
+fn result_label(handled: &anyhow::Result<Handled>) -> &'static str {
+    match handled {
+        Ok(Handled::Planned { .. }) => "planned",
+        Ok(Handled::Reported { .. }) => "reported",
+        Ok(Handled::Ignored(_)) => "ignored",
+        Err(_) => "failed",
+    }
 }
 
 fn log(what: &str, handled: anyhow::Result<Handled>) {
@@ -149,7 +170,7 @@ mod tests {
         sender.send(&Outcome::default());
         drop((queue, sender));
         let mut nudges = 0;
-        run(events, results, None, "main".into(), || nudges += 1).await;
+        run(events, results, None, "main".into(), || nudges += 1, None).await;
         assert_eq!(nudges, 1);
     }
 }
