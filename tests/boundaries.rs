@@ -406,6 +406,7 @@ fn a_lost_directory_target_is_restored_while_the_loop_runs() {
         target_root: remote.clone(),
         author: Author::default(),
         push_status: false,
+        metrics: None,
     })
     .unwrap();
     r.poll().unwrap().expect("the first reconcile");

@@ -105,6 +105,7 @@ fn kill_during_apply_then_restart_converges() {
         target_root: clean_root.join("repo"),
         author: Author::default(),
         push_status: false,
+        metrics: None,
     })
     .unwrap();
     let o = clean

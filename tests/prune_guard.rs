@@ -53,6 +53,7 @@ impl Fixture {
             // clusters/local.yaml says `../rendered/local`: lands in <tmp>/rendered/local.
             target_root: root,
             push_status: true,
+            metrics: None,
             ..Config::local(&remote, tmp.path().join("cache"))
         };
         let fx = Fixture { cfg, work, tmp };

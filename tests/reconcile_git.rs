@@ -73,6 +73,7 @@ impl Fixture {
             target_root: root,
             author: Author::default(),
             push_status: true,
+            metrics: None,
         };
         let fx = Fixture {
             tmp,
@@ -463,6 +464,7 @@ fn local_status_branch_accumulates_without_push() {
     let fx = Fixture::new();
     let cfg = Config {
         push_status: false,
+        metrics: None,
         ..fx.cfg.clone()
     };
     let mut rec = Reconciler::new(cfg.clone()).unwrap();

@@ -79,7 +79,8 @@ async fn a_push_nudges_the_loop_while_github_is_still_answering() {
     drop((release, queue, sender));
     worker.await.unwrap();
     assert!(nudged.try_recv().is_err(), "one push, one nudge");
-    // The plan command was reviewed once (GitHub answered 404: it failed); a push is no review.
+    // Both events reached the reviewer and were counted: the plan command (GitHub answered
+    // 404, so no write access was seen) and the push (not a pull request) were ignored.
     let text = metrics.encode();
     let reviews: Vec<&str> = text
         .lines()
@@ -87,7 +88,7 @@ async fn a_push_nudges_the_loop_while_github_is_still_answering() {
         .collect();
     assert_eq!(
         reviews,
-        ["cubist_pr_reviews_total{result=\"failed\"} 1"],
+        ["cubist_pr_reviews_total{result=\"ignored\"} 2"],
         "{text}"
     );
 }

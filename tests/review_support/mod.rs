@@ -115,6 +115,7 @@ pub async fn deliver(
         Some(reviewer.clone()),
         "main".into(),
         || nudges += 1,
+        None,
     )
     .await;
     Delivered { codes, nudges }

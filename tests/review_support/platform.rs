@@ -79,6 +79,7 @@ impl Platform {
             target_root: self.tmp.path().join("root"),
             author: Author::default(),
             push_status: true,
+            metrics: None,
         })
         .unwrap()
     }
