@@ -1,7 +1,7 @@
 //! `cubist serve`: the reconcile loop on its own thread, and one HTTP server for the status
-//! page, `/healthz`, `/readyz`, `/metrics` and the GitHub webhook. The server opens at once, before the
-//! repository was ever reached, and serves within limits (header-read and idle timeouts, a
-//! connection cap).
+//! page, `/healthz`, `/readyz`, `/metrics` and the GitHub webhook. The server opens at once,
+//! before the repository was ever reached, and serves within limits (header-read and idle
+//! timeouts, a connection cap).
 
 use super::serve::{LoopArgs, cache_dir, config, duration, interval, redact, run_loop, watch};
 use crate::reconcile::guard;
