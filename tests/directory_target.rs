@@ -137,7 +137,7 @@ fn assert_only_owned_files(target: &DirectoryTarget, root: &Path, allowed: &[&st
         .iter()
         .map(|e| {
             target
-                .path_of(&e.key())
+                .path_of(&ObjectKey::from(e))
                 .strip_prefix(root)
                 .unwrap()
                 .display()
@@ -199,9 +199,8 @@ fn first_apply_creates_everything_second_changes_nothing() {
     for e in &inventory.objects {
         assert_eq!(
             Some(&e.hash.as_str()),
-            hashes.get(&e.key()),
-            "{:?}",
-            e.key()
+            hashes.get(&ObjectKey::from(e)),
+            "{e:?}"
         );
         assert!(e.project.is_some() && !e.source.is_empty(), "{e:?}");
     }
@@ -344,7 +343,7 @@ fn deleting_a_pipeline_prunes_exactly_its_objects() {
         .unwrap()
         .objects
         .iter()
-        .map(|e| e.key())
+        .map(ObjectKey::from)
         .collect();
     assert_eq!(inventory, keys(&after_set));
     assert_only_owned_files(&target, &f.out(), &[]);
@@ -421,7 +420,7 @@ fn files_cubist_does_not_own_are_never_touched() {
             .unwrap()
             .objects
             .iter()
-            .any(|e| e.key() == taken),
+            .any(|e| ObjectKey::from(e) == taken),
         "cubist claimed a file it did not write"
     );
 
@@ -461,7 +460,7 @@ fn files_cubist_does_not_own_are_never_touched() {
             .unwrap()
             .objects
             .iter()
-            .any(|e| e.key() == taken)
+            .any(|e| ObjectKey::from(e) == taken)
     );
 }
 

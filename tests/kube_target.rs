@@ -13,7 +13,8 @@ use cubist::render::{
 use cubist::target::kube::{
     FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeTarget, RequestCounts,
 };
-use cubist::target::{Action, ApplyReport, Inventory, Plan};
+use cubist::target::{Action, ApplyReport, Plan};
+use cubist_status_ui::doc::Inventory;
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, on_shared_server, runtime};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -280,7 +281,7 @@ fn prunes_only_labelled_objects_of_the_project() {
             !inventory
                 .objects
                 .iter()
-                .any(|e| e.key() == template || e.key() == cron)
+                .any(|e| ObjectKey::from(e) == template || ObjectKey::from(e) == cron)
         );
         let mut hand_made = template.clone();
         hand_made.name = "hand-made".into();
@@ -319,7 +320,7 @@ fn prunes_only_labelled_objects_of_the_project() {
             "{report:#?}"
         );
         assert!(get(t.client(), &wt).await.is_some());
-        assert!(!inventory.objects.iter().any(|e| e.key() == wt));
+        assert!(!inventory.objects.iter().any(|e| ObjectKey::from(e) == wt));
     });
 }
 

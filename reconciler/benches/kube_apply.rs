@@ -8,8 +8,8 @@
 use cubist::render::{
     HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, RenderedObject, RenderedSet, content_hash,
 };
-use cubist::target::Inventory;
 use cubist::target::kube::KubeTarget;
+use cubist_status_ui::doc::Inventory;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

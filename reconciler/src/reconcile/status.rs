@@ -5,11 +5,12 @@ use super::{ClusterOutcome, Config, Good, Outcome, Owned};
 use crate::model::Model;
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
+use crate::target::Action;
 use crate::target::desired::Group;
 use crate::target::guard::Held;
 use crate::target::kube::HealthStatus;
-use crate::target::{Action, Inventory, InventoryEntry};
 use cubist_status_ui::doc::{self, SyncState};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use cubist_status_ui::tree::paths;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -537,7 +538,7 @@ impl Files<'_> {
                 .group
                 .into_iter()
                 .flat_map(|g| g.iter())
-                .map(InventoryEntry::of)
+                .map(InventoryEntry::from)
                 .collect(),
             _ => u.owned.iter().map(|e| (*e).clone()).collect(),
         };

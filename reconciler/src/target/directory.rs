@@ -3,10 +3,11 @@
 
 use super::desired::Desired;
 use super::memory::Memory;
-use super::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan, Target, unified_diff};
+use super::{Action, ApplyReport, Change, Plan, Target, unified_diff};
 use crate::model::yaml::parse_documents;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet, content_hash};
 use anyhow::{Context, Result};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -313,11 +314,12 @@ impl DirectoryTarget {
 
     /// The change that prunes the owned object of `e`.
     fn plan_delete(&self, e: &InventoryEntry) -> Result<Change> {
-        let path = self.path_of(&e.key());
+        let key = ObjectKey::from(e);
+        let path = self.path_of(&key);
         let current = self.current(&path)?;
         let label = self.label(&path);
         Ok(Change {
-            key: e.key(),
+            key,
             action: Action::Delete,
             project: e.project.clone(),
             source: e.source.clone(),
@@ -372,7 +374,7 @@ impl Target for DirectoryTarget {
             creates()
                 .filter_map(|c| c.desired.as_ref())
                 .filter(|o| !owned.contains(&o.key_parts()))
-                .map(InventoryEntry::of)
+                .map(InventoryEntry::from)
                 .collect()
         };
         if !claimed.is_empty() {
@@ -435,7 +437,7 @@ impl Target for DirectoryTarget {
             .changes
             .iter()
             .filter(|c| c.action != Action::Conflict)
-            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::of));
+            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::from));
         kept.extend(written);
         self.write_inventory(kept)?;
         if let Some(m) = &self.memory {

@@ -9,7 +9,7 @@ pub mod memory;
 mod plan;
 pub mod select;
 
-pub use plan::{Action, Change, Inventory, InventoryEntry, Plan, unified_diff};
+pub use plan::{Action, Change, Plan, unified_diff};
 
 use crate::render::RenderedSet;
 

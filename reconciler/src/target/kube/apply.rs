@@ -4,8 +4,9 @@ use super::error::{FieldConflict, classify, parse_conflicts};
 use super::prune::{Pruned, prune_one};
 use super::{FIELD_MANAGER, FORCE_ANNOTATION, KubeError, KubeTarget, wants_force};
 use crate::render::{ObjectKey, RenderedObject, stage_of};
-use crate::target::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan};
+use crate::target::{Action, ApplyReport, Change, Plan};
 use ::kube::api::{Patch, PatchParams};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -180,7 +181,7 @@ pub(super) async fn apply(
     let mut inv: BTreeMap<ObjectKey, InventoryEntry> = inventory
         .objects
         .iter()
-        .map(|e| (e.key(), e.clone()))
+        .map(|e| (ObjectKey::from(e), e.clone()))
         .collect();
     let mut report = ApplyReport::default();
     let n = t.options.concurrency.max(1);
@@ -195,7 +196,7 @@ pub(super) async fn apply(
                 Action::Create | Action::Update => writes.push(c),
                 Action::Unchanged => {
                     report.unchanged += 1;
-                    inv.insert(c.key.clone(), InventoryEntry::of(o));
+                    inv.insert(c.key.clone(), InventoryEntry::from(o));
                     progress(c);
                 }
                 _ => {
@@ -225,7 +226,7 @@ pub(super) async fn apply(
                     if let Some(note) = note {
                         tracing::info!(cluster, object = %c.key, "{note}");
                     }
-                    inv.insert(c.key.clone(), InventoryEntry::of(o));
+                    inv.insert(c.key.clone(), InventoryEntry::from(o));
                     if c.key.kind == "CustomResourceDefinition" {
                         crds.push(c);
                     }

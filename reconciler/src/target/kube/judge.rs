@@ -7,7 +7,8 @@ use super::live::{
 use super::{KubeError, KubeTarget, diff_label, wants_force};
 use crate::render::stage_of;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
-use crate::target::{Action, Change, Inventory, InventoryEntry, Plan, unified_diff};
+use crate::target::{Action, Change, Plan, unified_diff};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -27,17 +28,17 @@ pub(super) async fn plan(
     inventory: &Inventory,
 ) -> Result<Plan, KubeError> {
     let cluster = t.cluster_name(&desired.cluster).to_string();
-    let owned: HashSet<ObjectKey> = inventory.objects.iter().map(InventoryEntry::key).collect();
+    let owned: HashSet<ObjectKey> = inventory.objects.iter().map(ObjectKey::from).collect();
     let mut changes = compare(t, &cluster, &desired.objects, &owned, Mode::Plan).await?;
 
     let rendered: HashSet<ObjectKey> = desired.objects.iter().map(RenderedObject::key).collect();
     let mut gone: Vec<&InventoryEntry> = inventory
         .objects
         .iter()
-        .filter(|e| !rendered.contains(&e.key()))
+        .filter(|e| !rendered.contains(&ObjectKey::from(*e)))
         .collect();
-    gone.sort_by_cached_key(|e| Reverse((stage_of(&e.kind), e.key())));
-    let keys: Vec<ObjectKey> = gone.iter().map(|e| e.key()).collect();
+    gone.sort_by_cached_key(|e| Reverse((stage_of(&e.kind), ObjectKey::from(*e))));
+    let keys: Vec<ObjectKey> = gone.iter().map(|e| ObjectKey::from(*e)).collect();
     let wanted: Vec<Wanted> = keys
         .iter()
         .zip(&gone)

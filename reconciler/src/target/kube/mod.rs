@@ -35,8 +35,9 @@ pub use resolve::{capability_of, not_served_message};
 
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
-use crate::target::{ApplyReport, Change, Inventory, Plan};
+use crate::target::{ApplyReport, Change, Plan};
 use client::Counters;
+use cubist_status_ui::doc::Inventory;
 use resolve::Resolver;
 use serde_json::Value;
 use std::path::Path;
