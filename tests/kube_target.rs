@@ -121,7 +121,7 @@ async fn plan_and_apply(
 fn edit_object(set: &mut RenderedSet, key: &ObjectKey, edit: impl FnOnce(&mut Value)) {
     let o = set.objects.iter_mut().find(|o| &o.key() == key).unwrap();
     o.body.edit(edit);
-    o.hash = content_hash(&o.body);
+    o.hash = content_hash(o.body.value());
     o.body
         .edit(|b| b["metadata"]["annotations"][HASH_ANNOTATION] = json!(o.hash));
 }

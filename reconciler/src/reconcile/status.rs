@@ -341,9 +341,11 @@ fn fill_live(digest: &mut doc::ProjectDigest, live: &Live) {
         {
             s.health.insert(cluster.clone(), health_of(h.status));
         }
-        let pipeline = obj
-            .body
-            .pointer("/metadata/labels/cubist.dev~1pipeline")
+        // Only a Workflow's body is read here, from a copy that is not kept.
+        let workflow = (key.kind == "Workflow").then(|| obj.body.to_value());
+        let pipeline = workflow
+            .as_ref()
+            .and_then(|b| b.pointer("/metadata/labels/cubist.dev~1pipeline"))
             .and_then(|v| v.as_str());
         if key.kind == "Workflow"
             && let Some(p) = digest

@@ -300,10 +300,11 @@ async fn wait_established<'a>(
     let deadline = Instant::now() + t.options.crd_timeout;
     let mut failed = Vec::new();
     'crds: for c in crds {
-        let group = c
-            .desired
+        // A CRD's body, parsed for this wait only.
+        let body = c.desired.as_ref().map(|o| o.body.to_value());
+        let group = body
             .as_ref()
-            .and_then(|o| o.body.pointer("/spec/group"))
+            .and_then(|b| b.pointer("/spec/group"))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -334,7 +335,7 @@ async fn wait_established<'a>(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Discovery may lag behind Established: wait until every served version lists the kind.
-        let body = c.desired.as_ref().map(|o| &o.body);
+        let body = body.as_ref();
         let kind = body
             .and_then(|b| b.pointer("/spec/names/kind"))
             .and_then(Value::as_str)

@@ -117,13 +117,13 @@ async fn compare(
     mode: Mode,
 ) -> Result<Vec<Change>, KubeError> {
     let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
-    // Only CRDs are parsed for this (bodies are kept as text).
-    let crds = crd_kinds(
-        objects
-            .iter()
-            .filter(|o| o.key_parts()[1] == "CustomResourceDefinition")
-            .map(|o| &*o.body),
-    );
+    // Only CRDs are parsed for this, and not kept (bodies are kept as text).
+    let crd_bodies: Vec<serde_json::Value> = objects
+        .iter()
+        .filter(|o| o.key_parts()[1] == "CustomResourceDefinition")
+        .map(|o| o.body.to_value())
+        .collect();
+    let crds = crd_kinds(crd_bodies.iter());
     let wanted: Vec<Wanted> = keys
         .iter()
         .zip(objects)
@@ -169,7 +169,7 @@ async fn judge(
             desired: Some(o.clone()),
             note,
         };
-    let created = || plan.then(|| unified_diff(None, Some(&o.body), &label));
+    let created = || plan.then(|| unified_diff(None, Some(&o.body.to_value()), &label));
     Ok(match live {
         Live::NotServed(message) => change(key, Action::Conflict, None, Some(message)),
         Live::AfterCrd(crd) => change(
@@ -210,7 +210,9 @@ async fn judge(
             change(key, Action::Conflict, None, Some(note))
         }
         Live::Present(v, _) => {
-            if live_hash(&v) == Some(o.hash.as_str()) && contains_but_revision(&v, &o.body) {
+            if live_hash(&v) == Some(o.hash.as_str())
+                && contains_but_revision(&v, o.body.to_value())
+            {
                 return Ok(change(key, Action::Unchanged, None, None));
             }
             match ssa(t, cluster, o, &key, true, wants_force(&o.body)).await? {
@@ -234,7 +236,7 @@ async fn judge(
                     let diff = plan.then(|| {
                         unified_diff(
                             Some(&clean(&v)),
-                            Some(&clean(&overlay(&v, &o.body))),
+                            Some(&clean(&overlay(&v, &o.body.to_value()))),
                             &label,
                         )
                     });
