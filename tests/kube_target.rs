@@ -6,9 +6,9 @@
 //! when the kube-local binary has not been built (`tests/kube-local/setup.sh`) or the upstream
 //! CRDs are not in ../shared/reference/crds.
 
+use cubist::render::hash::content_hash;
 use cubist::render::{
-    Blueprints, HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, RenderedSet, content_hash,
-    render,
+    Blueprints, HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, RenderedSet, render,
 };
 use cubist::target::kube::{
     FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeTarget, RequestCounts,

@@ -12,10 +12,11 @@
 //!   the project's placement (nodeSelector, tolerations, volumes, mounts, env) reaches every pod.
 
 use cubist::model::Model;
+use cubist::render::hash::content_hash;
 use cubist::render::yaml_out::to_yaml;
 use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, REVISION_ANNOTATION, RenderedSet,
-    SOURCE_ANNOTATION, content_hash, render,
+    SOURCE_ANNOTATION, render,
 };
 use cubist_tests::corpus::examples_repo;
 use serde::Serialize;

@@ -3,7 +3,7 @@
 
 use super::helpers::MARK;
 use super::json_text::{write_map, write_seq, write_value};
-use crate::model::yaml::plain_scalar_json;
+use crate::model::yaml_scalar::unquoted_scalar_json;
 use saphyr_parser::{Event, ScalarStyle};
 use serde_json::{Map, Value};
 
@@ -197,7 +197,7 @@ pub(super) fn parse(text: &str) -> Option<Skeleton> {
                 } else if as_str {
                     Skel::Lit(Value::String(text.into_owned()))
                 } else {
-                    Skel::Lit(plain_scalar_json(&text))
+                    Skel::Lit(unquoted_scalar_json(&text))
                 }
             }
             Event::Alias(_) => return None,

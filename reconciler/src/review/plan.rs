@@ -186,7 +186,7 @@ fn unstamped(mut body: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::content_hash;
+    use crate::render::hash::content_hash;
     use serde_json::json;
 
     fn obj(kind: &str, name: &str, data: Value) -> RenderedObject {

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod guard;
 pub mod kube;
 pub mod memory;
+pub mod order;
 mod plan;
 pub mod select;
 

@@ -3,7 +3,8 @@
 use super::error::{FieldConflict, classify, parse_conflicts};
 use super::prune::{Pruned, prune_one};
 use super::{FIELD_MANAGER, FORCE_ANNOTATION, KubeError, KubeTarget, wants_force};
-use crate::render::{ObjectKey, RenderedObject, stage_of};
+use crate::render::{ObjectKey, RenderedObject};
+use crate::target::order::stage_of;
 use crate::target::{Action, ApplyReport, Change, Plan};
 use ::kube::api::{Patch, PatchParams};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};

@@ -5,8 +5,8 @@ use super::live::{
     Live, Owner, Wanted, clean, contains_but_revision, crd_kinds, live_hash, overlay,
 };
 use super::{KubeError, KubeTarget, diff_label, wants_force};
-use crate::render::stage_of;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
+use crate::target::order::stage_of;
 use crate::target::{Action, Change, Plan, unified_diff};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, TryStreamExt, stream};
