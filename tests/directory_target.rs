@@ -408,6 +408,7 @@ fn files_cubist_does_not_own_are_never_touched() {
     assert!(
         report.failed[0]
             .0
+            .to_string()
             .contains("InferenceService recsys/ranker"),
         "{report:?}"
     );

@@ -164,7 +164,7 @@ fn applies_crd_objects_once_and_builtin_kinds_are_not_served() {
         let ns = report
             .failed
             .iter()
-            .find(|(o, _)| o.starts_with("Namespace "))
+            .find(|(o, _)| o.kind == "Namespace")
             .expect("Namespace reported");
         assert_eq!(
             ns.1,
@@ -174,7 +174,7 @@ fn applies_crd_objects_once_and_builtin_kinds_are_not_served() {
             report
                 .failed
                 .iter()
-                .any(|(o, m)| o.starts_with("RoleBinding ")
+                .any(|(o, m)| o.kind == "RoleBinding"
                     && m.contains("`rbac.authorization.k8s.io/v1`"))
         );
         assert_eq!(
@@ -316,7 +316,7 @@ fn prunes_only_labelled_objects_of_the_project() {
             report
                 .failed
                 .iter()
-                .any(|(o, m)| o == &wt.to_string() && m.contains("not pruned")),
+                .any(|(o, m)| o == &wt && m.contains("not pruned")),
             "{report:#?}"
         );
         assert!(get(t.client(), &wt).await.is_some());
@@ -447,7 +447,7 @@ fn another_applier_is_a_conflict_named_not_forced() {
         let (_, message) = report
             .failed
             .iter()
-            .find(|(o, _)| o == &cron.to_string())
+            .find(|(o, _)| o == &cron)
             .expect("conflict reported");
         assert!(message.contains("\"other-tool\""), "{message}");
         assert_eq!(
@@ -470,7 +470,7 @@ fn another_applier_is_a_conflict_named_not_forced() {
         let (_, message) = report
             .failed
             .iter()
-            .find(|(o, _)| o == &cron.to_string())
+            .find(|(o, _)| o == &cron)
             .expect("conflict reported");
         assert!(
             message.contains("\"other-tool\"") && message.contains(".spec.concurrencyPolicy"),
@@ -492,7 +492,7 @@ fn another_applier_is_a_conflict_named_not_forced() {
             Action::Update
         );
         assert!(
-            !report.failed.iter().any(|(o, _)| o == &cron.to_string()),
+            !report.failed.iter().any(|(o, _)| o == &cron),
             "{report:#?}"
         );
         assert_eq!(

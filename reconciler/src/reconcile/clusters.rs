@@ -203,11 +203,11 @@ impl Clusters {
                 } else if report.failed.is_empty() {
                     Owned::Desired
                 } else {
-                    let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
+                    let failed: Vec<&ObjectKey> = report.failed.iter().map(|(k, _)| k).collect();
                     Owned::Listed(Inventory {
                         objects: desired
                             .objects()
-                            .filter(|o| !failed.contains(&o.key().to_string().as_str()))
+                            .filter(|o| !failed.contains(&&o.key()))
                             .map(InventoryEntry::from)
                             .collect(),
                     })

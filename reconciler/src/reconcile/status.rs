@@ -79,7 +79,11 @@ pub(super) fn files(
             counts.held += made.counts.held;
             counts.not_configured += made.counts.not_configured;
         }
-        let mut cluster_errors: Vec<doc::ErrorEntry> = failures
+        // Listed by the object as written ("Kind namespace/name").
+        let mut failed: Vec<(String, &String)> =
+            failures.iter().map(|(k, e)| (k.to_string(), e)).collect();
+        failed.sort_unstable();
+        let mut cluster_errors: Vec<doc::ErrorEntry> = failed
             .iter()
             .map(|(k, e)| plain_error("apply", format!("{k}: {e}")))
             .collect();
@@ -190,7 +194,7 @@ struct UnitInput<'a> {
     project: Option<&'a String>,
     group: Option<&'a Group>,
     owned: Vec<&'a InventoryEntry>,
-    failures: &'a BTreeMap<String, String>,
+    failures: &'a BTreeMap<ObjectKey, String>,
     held: bool,
     /// Every object is applied and synced, and cubist owns exactly the group: the unit's
     /// files follow from the group and `held` alone.
@@ -200,7 +204,7 @@ struct UnitInput<'a> {
 /// The units of a cluster: each project with desired or owned objects there.
 fn units<'a>(
     co: &'a ClusterOutcome,
-    failures: &'a BTreeMap<String, String>,
+    failures: &'a BTreeMap<ObjectKey, String>,
     held: &'a [String],
 ) -> Vec<UnitInput<'a>> {
     let listed = match &co.inventory {
@@ -487,7 +491,7 @@ impl Files<'_> {
         let mut counts = doc::StateCounts::default();
         for obj in u.group.into_iter().flat_map(|g| g.iter()) {
             let key = obj.key();
-            let err = u.failures.get(&key.to_string());
+            let err = u.failures.get(&key);
             let state = object_state(co, &key, err.is_some());
             match state {
                 SyncState::Synced => counts.synced += 1,

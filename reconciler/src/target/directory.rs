@@ -409,7 +409,7 @@ impl Target for DirectoryTarget {
                     unsettled.insert(c.project.clone());
                     report
                         .failed
-                        .push((c.key.to_string(), c.note.clone().unwrap_or_default()));
+                        .push((c.key.clone(), c.note.clone().unwrap_or_default()));
                     Ok(())
                 }
                 _ => {
@@ -419,7 +419,7 @@ impl Target for DirectoryTarget {
             };
             if let Err(e) = result {
                 unsettled.insert(c.project.clone());
-                report.failed.push((c.key.to_string(), format!("{e:#}")));
+                report.failed.push((c.key.clone(), format!("{e:#}")));
             }
             progress(c);
         }

@@ -202,7 +202,7 @@ pub(super) async fn apply(
                 }
                 _ => {
                     report.failed.push((
-                        c.key.to_string(),
+                        c.key.clone(),
                         c.note.clone().unwrap_or_else(|| "conflict".into()),
                     ));
                     progress(c);
@@ -232,13 +232,13 @@ pub(super) async fn apply(
                         crds.push(c);
                     }
                 }
-                Outcome::Failed(message) => report.failed.push((c.key.to_string(), message)),
+                Outcome::Failed(message) => report.failed.push((c.key.clone(), message)),
             }
             progress(c);
         }
         drop(results);
         for (c, err) in wait_established(t, cluster, &crds).await? {
-            report.failed.push((c.key.to_string(), err));
+            report.failed.push((c.key.clone(), err));
         }
     }
 
@@ -274,10 +274,10 @@ pub(super) async fn apply(
                     inv.remove(&c.key);
                 }
                 Pruned::Kept(message) => {
-                    report.failed.push((c.key.to_string(), message));
+                    report.failed.push((c.key.clone(), message));
                     inv.remove(&c.key);
                 }
-                Pruned::Failed(message) => report.failed.push((c.key.to_string(), message)),
+                Pruned::Failed(message) => report.failed.push((c.key.clone(), message)),
             }
             progress(c);
         }
