@@ -198,7 +198,7 @@ struct UnitInput<'a> {
     held: bool,
     /// Every object is applied and synced, and cubist owns exactly the group: the unit's
     /// files follow from the group and `held` alone.
-    plain: bool,
+    settled: bool,
 }
 
 /// The units of a cluster: each project with desired or owned objects there.
@@ -215,7 +215,7 @@ fn units<'a>(
     for e in listed.into_iter().flat_map(|inv| &inv.objects) {
         owned.entry(e.project.as_ref()).or_default().push(e);
     }
-    let plain = co.inventory == Some(Owned::Desired)
+    let settled = co.inventory == Some(Owned::Desired)
         && failures.is_empty()
         && co.health.is_empty()
         && co.drifted.is_empty()
@@ -235,7 +235,7 @@ fn units<'a>(
             owned: owned.remove(&project).unwrap_or_default(),
             failures,
             held: project.is_some_and(|p| held.contains(p)),
-            plain,
+            settled,
         })
         .collect()
 }
@@ -422,7 +422,7 @@ pub(super) struct Memo {
 #[derive(Clone)]
 struct UnitMade {
     /// The group it was made from, when that and `held` alone decided its files.
-    plain: Option<Group>,
+    settled_group: Option<Group>,
     held: bool,
     unit: Unit,
     counts: doc::StateCounts,
@@ -468,10 +468,10 @@ impl Files<'_> {
         let dir = paths::unit(cluster, u.project.map(String::as_str));
         let made = match self.previous.units.remove(&dir) {
             Some(last)
-                if u.plain
+                if u.settled
                     && last.held == u.held
                     && last
-                        .plain
+                        .settled_group
                         .as_ref()
                         .zip(u.group)
                         .is_some_and(|(a, b)| Arc::ptr_eq(a, b)) =>
@@ -555,7 +555,7 @@ impl Files<'_> {
             files.insert(paths::INVENTORY.to_string(), file);
         }
         UnitMade {
-            plain: u.group.filter(|_| u.plain).cloned(),
+            settled_group: u.group.filter(|_| u.settled).cloned(),
             held: u.held,
             unit: Arc::new(files),
             counts,
@@ -574,8 +574,8 @@ impl Files<'_> {
         live: &Live,
     ) {
         let path = paths::project(name);
-        let plain = good.filter(|_| !held && !live.contains_key(name));
-        let file = match (self.previous.digests.remove(&path), plain) {
+        let settled = good.filter(|_| !held && !live.contains_key(name));
+        let file = match (self.previous.digests.remove(&path), settled) {
             (Some((last, file)), Some(g)) if Arc::ptr_eq(&last, g) => file,
             _ => {
                 let shown = good.map(|g| &g.project).unwrap_or(project);
@@ -584,7 +584,7 @@ impl Files<'_> {
                 self.file(path.clone(), digest)
             }
         };
-        if let Some(g) = plain {
+        if let Some(g) = settled {
             self.next
                 .digests
                 .insert(path.clone(), (g.clone(), file.clone()));

@@ -175,9 +175,9 @@ mod tests {
     use super::*;
 
     /// The fast path (placeholders, skeleton cache, flat blueprints, threads) renders exactly
-    /// what the plain way does, on examples-repo and on a synthetic repository.
+    /// what the slow path does, on examples-repo and on a synthetic repository.
     #[test]
-    fn fast_path_renders_what_the_plain_way_does() {
+    fn fast_path_renders_what_the_slow_path_does() {
         let examples = crate::source::snapshot_dir(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo"),
         )
@@ -190,7 +190,7 @@ mod tests {
             assert!(!diags.iter().any(|d| d.is_error()), "{diags:#?}");
             let fast = Blueprints::embedded().unwrap();
             let a = render(&model, &fast).unwrap();
-            let b = render(&model, &Blueprints::embedded_plain()).unwrap();
+            let b = render(&model, &Blueprints::embedded_slow_path()).unwrap();
             assert!(a.values().map(|s| s.objects.len()).sum::<usize>() > 50);
             for (cluster, set) in &a {
                 for (x, y) in set.objects.iter().zip(&b[cluster].objects) {

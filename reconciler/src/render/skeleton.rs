@@ -182,7 +182,7 @@ pub(super) fn parse(text: &str) -> Option<Skeleton> {
                 let as_str =
                     tag.as_ref().is_some_and(|t| t.suffix == "str") || style != ScalarStyle::Plain;
                 if text.contains(MARK) {
-                    // Only a whole plain scalar that is exactly a placeholder is a slot.
+                    // Only a whole unquoted scalar that is exactly a placeholder is a slot.
                     let i: usize = text.strip_prefix(MARK)?.strip_suffix("__")?.parse().ok()?;
                     if as_str || matches!(stack.last(), Some(Frame::Map(_, None))) {
                         return None;

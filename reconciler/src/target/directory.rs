@@ -384,7 +384,7 @@ impl Target for DirectoryTarget {
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
-                _ if !plain_names(&c.key) => Err(anyhow::anyhow!(
+                _ if !safe_file_names(&c.key) => Err(anyhow::anyhow!(
                     "its namespace or name is not a plain file name; nothing was written"
                 )),
                 (Action::Create | Action::Update, Some(o)) => {
@@ -448,9 +448,9 @@ impl Target for DirectoryTarget {
     }
 }
 
-/// True when an object's namespace and name are plain file names (no separator, not `.` or
+/// True when an object's namespace and name are safe as file names (no separator, not `.` or
 /// `..`), so that its file stays in its namespace directory of the target.
-fn plain_names(key: &ObjectKey) -> bool {
+fn safe_file_names(key: &ObjectKey) -> bool {
     [key.namespace.as_str(), key.name.as_str(), key.kind.as_str()]
         .iter()
         .all(|n| !n.contains(['/', '\\', '\0']) && !matches!(*n, "." | ".."))

@@ -80,7 +80,7 @@ fn managers(live: &Value) -> Vec<(&str, &str, &str)> {
         .collect()
 }
 
-/// True when every conflicting manager changed the object only with plain updates/patches of
+/// True when every conflicting manager changed the object only with updates/patches (not apply) of
 /// the object itself (hand edits), never by applying its own configuration nor through a
 /// subresource (a controller's `scale`/`status`).
 pub(super) fn imperative_only(live: &Value, conflicts: &[FieldConflict]) -> bool {
