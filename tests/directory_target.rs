@@ -105,7 +105,7 @@ fn keys(set: &RenderedSet) -> BTreeSet<ObjectKey> {
 fn first_of(set: &RenderedSet, kind: &str) -> ObjectKey {
     set.objects
         .iter()
-        .find(|o| o.body["kind"] == kind)
+        .find(|o| o.body.value()["kind"] == kind)
         .unwrap_or_else(|| panic!("no {kind} rendered"))
         .key()
 }
@@ -115,7 +115,8 @@ fn daily_ranker(set: &RenderedSet) -> ObjectKey {
     set.objects
         .iter()
         .find(|o| {
-            o.body["kind"] == "WorkflowTemplate" && o.body["metadata"]["name"] == "daily-ranker"
+            o.body.value()["kind"] == "WorkflowTemplate"
+                && o.body.value()["metadata"]["name"] == "daily-ranker"
         })
         .expect("examples-repo renders daily-ranker")
         .key()
@@ -137,7 +138,7 @@ fn assert_only_owned_files(target: &DirectoryTarget, root: &Path, allowed: &[&st
         .iter()
         .map(|e| {
             target
-                .path_of(&e.key())
+                .path_of(&ObjectKey::from(e))
                 .strip_prefix(root)
                 .unwrap()
                 .display()
@@ -199,9 +200,8 @@ fn first_apply_creates_everything_second_changes_nothing() {
     for e in &inventory.objects {
         assert_eq!(
             Some(&e.hash.as_str()),
-            hashes.get(&e.key()),
-            "{:?}",
-            e.key()
+            hashes.get(&ObjectKey::from(e)),
+            "{e:?}"
         );
         assert!(e.project.is_some() && !e.source.is_empty(), "{e:?}");
     }
@@ -209,7 +209,7 @@ fn first_apply_creates_everything_second_changes_nothing() {
         let text = std::fs::read_to_string(target.path_of(&o.key())).unwrap();
         assert_eq!(
             text,
-            cubist::render::yaml_out::to_yaml(&o.body),
+            cubist::render::yaml_out::to_yaml(o.body.value()),
             "{} on disk is not its rendered YAML",
             o.key()
         );
@@ -254,10 +254,10 @@ fn deleting_a_pipeline_prunes_exactly_its_objects() {
     let expected: BTreeSet<ObjectKey> = before_set
         .objects
         .iter()
-        .filter(|o| o.body["metadata"]["namespace"] == "recsys")
+        .filter(|o| o.body.value()["metadata"]["namespace"] == "recsys")
         .filter(|o| {
-            let name = o.body["metadata"]["name"].as_str().unwrap();
-            match o.body["kind"].as_str().unwrap() {
+            let name = o.body.value()["metadata"]["name"].as_str().unwrap();
+            match o.body.value()["kind"].as_str().unwrap() {
                 "WorkflowTemplate" | "CronWorkflow" => name == "daily-ranker",
                 "Workflow" => name.starts_with("daily-ranker-"),
                 _ => false,
@@ -344,7 +344,7 @@ fn deleting_a_pipeline_prunes_exactly_its_objects() {
         .unwrap()
         .objects
         .iter()
-        .map(|e| e.key())
+        .map(ObjectKey::from)
         .collect();
     assert_eq!(inventory, keys(&after_set));
     assert_only_owned_files(&target, &f.out(), &[]);
@@ -360,7 +360,8 @@ fn files_cubist_does_not_own_are_never_touched() {
         .objects
         .iter()
         .find(|o| {
-            o.body["kind"] == "InferenceService" && o.body["metadata"]["name"] == "ranker-v12"
+            o.body.value()["kind"] == "InferenceService"
+                && o.body.value()["metadata"]["name"] == "ranker-v12"
         })
         .unwrap()
         .key();
@@ -407,6 +408,7 @@ fn files_cubist_does_not_own_are_never_touched() {
     assert!(
         report.failed[0]
             .0
+            .to_string()
             .contains("InferenceService recsys/ranker"),
         "{report:?}"
     );
@@ -421,7 +423,7 @@ fn files_cubist_does_not_own_are_never_touched() {
             .unwrap()
             .objects
             .iter()
-            .any(|e| e.key() == taken),
+            .any(|e| ObjectKey::from(e) == taken),
         "cubist claimed a file it did not write"
     );
 
@@ -461,7 +463,7 @@ fn files_cubist_does_not_own_are_never_touched() {
             .unwrap()
             .objects
             .iter()
-            .any(|e| e.key() == taken)
+            .any(|e| ObjectKey::from(e) == taken)
     );
 }
 

@@ -7,7 +7,9 @@ use cubist::reconcile::{Config, Outcome, Reconciler};
 use cubist::render::ObjectKey;
 use cubist::report::status_branch::read_status;
 use cubist_status_ui::StatusTree;
-use cubist_status_ui::doc::{Health, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState};
+use cubist_status_ui::doc::{
+    Health, Inventory, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState,
+};
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, point_prod_bj_at, runtime};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, init_and_commit};
@@ -108,11 +110,9 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
         .unwrap();
     assert_eq!(ns_status.state, SyncState::Failed);
     assert!(ns_status.message.contains("not served"), "{ns_status:?}");
-    let inventory = cubist::target::Inventory {
-        objects: tree.inventory_of(CLUSTER).unwrap().unwrap(),
-    };
-    assert!(inventory.objects.iter().any(|e| e.key() == cron));
-    assert!(!inventory.objects.iter().any(|e| e.key() == ns));
+    let inventory = tree.inventory(CLUSTER).unwrap().unwrap();
+    assert!(inventory.objects.iter().any(|e| ObjectKey::from(e) == cron));
+    assert!(!inventory.objects.iter().any(|e| ObjectKey::from(e) == ns));
 
     // `cubist plan --cluster prod-bj` diffs against the live objects: nothing left to create.
     let out = std::process::Command::new(cubist_binary())
@@ -144,10 +144,15 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
             .objects
             .iter()
             .map(|e| {
-                let live = rt.block_on(get(client, &e.key())).expect("live object");
+                let live = rt
+                    .block_on(get(client, &ObjectKey::from(e)))
+                    .expect("live object");
                 (
-                    e.key().to_string(),
-                    live["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+                    ObjectKey::from(e).to_string(),
+                    live["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
                 )
             })
             .collect()
@@ -158,7 +163,10 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     std::fs::write(&project, format!("# owned by the recsys team\n{text}")).unwrap();
     commit_all(&work, "recsys: a comment");
     let o = r.poll().unwrap().expect("a new revision is reconciled");
-    let report = o.clusters[CLUSTER].report.as_ref().expect("prod-bj planned");
+    let report = o.clusters[CLUSTER]
+        .report
+        .as_ref()
+        .expect("prod-bj planned");
     assert_eq!((report.created, report.updated), (0, 0), "{report:?}");
     assert_eq!(versions(&client), before, "no object was rewritten");
 
@@ -271,11 +279,8 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     );
     assert_eq!(object(&tree, "recsys", &cron).state, SyncState::Unreachable);
     // What cubist owns there survives the outage.
-    let kept = cubist::target::Inventory {
-        objects: tree.inventory_of(CLUSTER).unwrap().unwrap(),
-    };
-    let keys =
-        |i: &cubist::target::Inventory| i.objects.iter().map(|e| e.key()).collect::<Vec<_>>();
+    let kept = tree.inventory(CLUSTER).unwrap().unwrap();
+    let keys = |i: &Inventory| i.objects.iter().map(ObjectKey::from).collect::<Vec<_>>();
     assert_eq!(keys(&kept), keys(&inventory));
     // Within the backoff, polls do not touch the cluster.
     if started.elapsed() < retry {

@@ -7,9 +7,9 @@
 
 use cubist::reconcile::{Config, Outcome, Reconciler};
 use cubist::report::status_branch::read_status;
-use cubist::target::InventoryEntry;
 use cubist::target::guard::Held;
 use cubist_status_ui::StatusTree;
+use cubist_status_ui::doc::InventoryEntry;
 use cubist_status_ui::doc::{ClusterStatus, SyncState};
 use cubist_tests::corpus::copy_tree;
 use cubist_tests::repo::{commit_all, cubist_binary, edit, git, init_and_commit, read_dir_tree};
@@ -158,7 +158,7 @@ fn a_removed_project_is_held_until_a_trailer_allows_it() {
     );
     assert!(doc.help.contains("pruneLimit: 100%"), "{}", doc.help);
     assert_eq!(local.counts.held, held.changes.len() as u64);
-    let inventory: Vec<InventoryEntry> = fx.status().inventory_of("local").unwrap().unwrap();
+    let inventory: Vec<InventoryEntry> = fx.status().inventory("local").unwrap().unwrap().objects;
     let owned_nlp = inventory
         .iter()
         .filter(|e| e.project.as_deref() == Some("nlp"))

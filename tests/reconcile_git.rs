@@ -231,7 +231,7 @@ fn status_commit_hold_and_resume() {
         .unwrap();
     for p in ["nlp", "recsys", "vision"] {
         assert!(
-            inv.objects.iter().any(|e| e.project == p),
+            inv.objects.iter().any(|e| e.project.as_deref() == Some(p)),
             "the cluster's inventory has no object of {p}"
         );
     }

@@ -12,10 +12,11 @@
 //!   the project's placement (nodeSelector, tolerations, volumes, mounts, env) reaches every pod.
 
 use cubist::model::Model;
+use cubist::render::hash::content_hash;
 use cubist::render::yaml_out::to_yaml;
 use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, REVISION_ANNOTATION, RenderedSet,
-    SOURCE_ANNOTATION, content_hash, render,
+    SOURCE_ANNOTATION, render,
 };
 use cubist_tests::corpus::examples_repo;
 use serde::Serialize;
@@ -290,18 +291,18 @@ fn custom_resources_and_engine_objects_match_the_upstream_crds() {
     let mut seen_engine: BTreeSet<(String, String)> = BTreeSet::new();
     let mut checked = 0;
     for (cluster, o) in objects() {
-        let kind = str_at(&o.body, "/kind");
+        let kind = str_at(o.body.value(), "/kind");
         if !CRD_KINDS.contains(&kind) {
             continue;
         }
         seen_crd.insert(kind.to_string());
-        let what = describe(cluster, &o.body);
-        match validate_crd(&what, &o.body) {
+        let what = describe(cluster, o.body.value());
+        match validate_crd(&what, o.body.value()) {
             Ok(f) => failures.extend(f),
             Err(e) => failures.push(e),
         }
         checked += 1;
-        for (task, m) in embedded_manifests(&o.body) {
+        for (task, m) in embedded_manifests(o.body.value()) {
             let group = str_at(&m, "/apiVersion")
                 .rsplit_once('/')
                 .map(|(g, _)| g)
@@ -361,9 +362,9 @@ fn crd_check_rejects_unknown_fields_and_wrong_types() {
     let wt = sets["local"]
         .objects
         .iter()
-        .find(|o| o.body["kind"] == "WorkflowTemplate")
+        .find(|o| o.body.value()["kind"] == "WorkflowTemplate")
         .expect("a WorkflowTemplate");
-    let mut bad = (*wt.body).clone();
+    let mut bad = wt.body.to_value();
     bad["spec"]["entrypointz"] = json!("dag");
     bad["spec"]["parallelism"] = json!("three");
     let errs = validate_crd("bad", &bad).unwrap();
@@ -376,8 +377,12 @@ fn crd_check_rejects_unknown_fields_and_wrong_types() {
     // fields: its trial Job goes through the typed check instead).
     let mut deep = 0;
     for (_, o) in objects() {
-        let mut docs = vec![(*o.body).clone()];
-        docs.extend(embedded_manifests(&o.body).into_iter().map(|(_, m)| m));
+        let mut docs = vec![o.body.to_value()];
+        docs.extend(
+            embedded_manifests(o.body.value())
+                .into_iter()
+                .map(|(_, m)| m),
+        );
         for doc in docs
             .into_iter()
             .filter(|d| d["kind"] != "Experiment" && !BUILTIN_KINDS.contains(&str_at(d, "/kind")))
@@ -418,7 +423,7 @@ fn crd_check_rejects_unknown_fields_and_wrong_types() {
     }
     assert!(deep >= 10, "{deep}");
     // ...but metadata and preserve-unknown-fields subtrees are left to the apiserver / controller.
-    let mut ok = (*wt.body).clone();
+    let mut ok = wt.body.to_value();
     ok["metadata"]["labels"]["x"] = json!("y");
     assert_eq!(validate_crd("ok", &ok).unwrap(), Vec::<String>::new());
 }
@@ -496,13 +501,13 @@ fn builtin_objects_have_no_unknown_fields() {
     let mut failures = Vec::new();
     let mut seen = BTreeSet::new();
     for (cluster, o) in objects() {
-        let kind = str_at(&o.body, "/kind");
+        let kind = str_at(o.body.value(), "/kind");
         if CRD_KINDS.contains(&kind) {
             continue;
         }
         seen.insert(kind.to_string());
-        let what = describe(cluster, &o.body);
-        match check_builtin(&o.body) {
+        let what = describe(cluster, o.body.value());
+        match check_builtin(o.body.value()) {
             Ok(fields) => failures.extend(
                 fields
                     .into_iter()
@@ -544,7 +549,7 @@ fn all_yaml(sets: &BTreeMap<String, RenderedSet>) -> String {
         out += &format!("# cluster {cluster}\n");
         for o in &set.objects {
             out += "---\n";
-            out += &to_yaml(&o.body);
+            out += &to_yaml(o.body.value());
         }
     }
     out
@@ -560,14 +565,14 @@ fn rendering_is_deterministic() {
     assert!(first.len() > 10_000);
     // The YAML reads back as the same objects.
     for (cluster, o) in objects() {
-        let text = to_yaml(&o.body);
+        let text = to_yaml(o.body.value());
         let back = cubist::model::yaml::parse_documents("x.yaml", &text)
-            .unwrap_or_else(|d| panic!("{}: {}", describe(cluster, &o.body), d.message));
+            .unwrap_or_else(|d| panic!("{}: {}", describe(cluster, o.body.value()), d.message));
         assert_eq!(
             back[0].json,
-            *o.body,
+            *o.body.value(),
             "{} does not read back\n{text}",
-            describe(cluster, &o.body)
+            describe(cluster, o.body.value())
         );
     }
 }
@@ -601,9 +606,9 @@ fn every_object_carries_cubist_labels_annotations_and_its_hash() {
     let mut n = 0;
     for (cluster, o) in objects() {
         n += 1;
-        let what = describe(cluster, &o.body);
-        let labels = &o.body["metadata"]["labels"];
-        let annotations = &o.body["metadata"]["annotations"];
+        let what = describe(cluster, o.body.value());
+        let labels = &o.body.value()["metadata"]["labels"];
+        let annotations = &o.body.value()["metadata"]["annotations"];
         if labels[MANAGED_BY.0] != MANAGED_BY.1 {
             failures.push(format!(
                 "{what}: label {} is {}",
@@ -632,25 +637,25 @@ fn every_object_carries_cubist_labels_annotations_and_its_hash() {
             failures.push(format!("{what}: no {REVISION_ANNOTATION} annotation"));
         }
         if annotations[HASH_ANNOTATION] != o.hash.as_str()
-            || content_hash(&o.body) != o.hash
+            || content_hash(o.body.value()) != o.hash
             || !o.hash.starts_with("sha256:")
         {
             failures.push(format!(
                 "{what}: hash {} / annotation {} / content {}",
                 o.hash,
                 annotations[HASH_ANNOTATION],
-                content_hash(&o.body)
+                content_hash(o.body.value())
             ));
         }
         check_labels(&what, Some(labels), &mut failures);
-        for (pointer, _) in label_maps(&o.body) {
+        for (pointer, _) in label_maps(o.body.value()) {
             check_labels(
                 &format!("{what} {pointer}"),
-                o.body.pointer(&pointer),
+                o.body.value().pointer(&pointer),
                 &mut failures,
             );
         }
-        for (task, m) in embedded_manifests(&o.body) {
+        for (task, m) in embedded_manifests(o.body.value()) {
             let w = format!("{what} task {task}");
             check_labels(&w, m.pointer("/metadata/labels"), &mut failures);
             if m["metadata"]["labels"][PROJECT_LABEL] != project {
@@ -669,7 +674,7 @@ fn every_object_carries_cubist_labels_annotations_and_its_hash() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The hash ignores the revision and hash annotations, and nothing else.
     let o = &rendered().1["local"].objects[0];
-    let mut b = (*o.body).clone();
+    let mut b = o.body.to_value();
     b["metadata"]["annotations"][REVISION_ANNOTATION] = json!("other");
     assert_eq!(content_hash(&b), o.hash);
     b["metadata"]["labels"]["x"] = json!("y");
@@ -769,11 +774,11 @@ fn placement_mounts_and_env_reach_every_pod() {
                 .resource_group(project, cluster_spec)
                 .expect("examples place every project on a resource group");
             let spec = &project.manifest.spec;
-            let mut docs = vec![(describe(cluster, &o.body), (*o.body).clone())];
+            let mut docs = vec![(describe(cluster, o.body.value()), o.body.to_value())];
             docs.extend(
-                embedded_manifests(&o.body)
+                embedded_manifests(o.body.value())
                     .into_iter()
-                    .map(|(t, m)| (format!("{} task {t}", describe(cluster, &o.body)), m)),
+                    .map(|(t, m)| (format!("{} task {t}", describe(cluster, o.body.value())), m)),
             );
             for (what, doc) in &docs {
                 let mut found = Vec::new();
@@ -869,9 +874,9 @@ fn placement_concrete_examples() {
             .objects
             .iter()
             .find(|o| {
-                o.body["kind"] == kind
-                    && o.body["metadata"]["namespace"] == ns
-                    && o.body["metadata"]["name"] == name
+                o.body.value()["kind"] == kind
+                    && o.body.value()["metadata"]["namespace"] == ns
+                    && o.body.value()["metadata"]["name"] == name
             })
             .unwrap_or_else(|| panic!("no {kind} {ns}/{name} on {cluster}"))
     };
@@ -879,8 +884,11 @@ fn placement_concrete_examples() {
     // nlp runs on the A100 group: LLM fine-tuning's PyTorchJob lands on A100 nodes with GPU tolerations,
     // the user's workspace (subPath = pipeline owner) and the shared datasets read-only.
     let wt = find("local", "WorkflowTemplate", "nlp", "llm-finetune");
-    assert_eq!(wt.body["spec"]["nodeSelector"], json!({"gpu-type": "A100"}));
-    let (_, job) = embedded_manifests(&wt.body)
+    assert_eq!(
+        wt.body.value()["spec"]["nodeSelector"],
+        json!({"gpu-type": "A100"})
+    );
+    let (_, job) = embedded_manifests(wt.body.value())
         .into_iter()
         .find(|(t, _)| t == "finetune")
         .expect("finetune resource step");
@@ -919,7 +927,7 @@ fn placement_concrete_examples() {
 
     // recsys on prod-bj (no KServe): the ranker's Deployment is on the CPU pool with the owner's workspace.
     let d = find("prod-bj", "Deployment", "recsys", "ranker-v12");
-    let pod = &d.body["spec"]["template"]["spec"];
+    let pod = &d.body.value()["spec"]["template"]["spec"];
     assert_eq!(pod["nodeSelector"], json!({"node-pool": "cpu"}));
     assert_eq!(
         pod["containers"][0]["volumeMounts"],
@@ -935,21 +943,21 @@ fn placement_concrete_examples() {
     // the same pool, the canary with its own model (the HTTPRoute weighs them).
     let isvc = find("local", "InferenceService", "recsys", "ranker-v13");
     assert_eq!(
-        isvc.body["spec"]["predictor"]["nodeSelector"],
+        isvc.body.value()["spec"]["predictor"]["nodeSelector"],
         json!({"node-pool": "cpu"})
     );
     assert_eq!(
-        isvc.body["spec"]["predictor"]["model"]["storageUri"],
+        isvc.body.value()["spec"]["predictor"]["model"]["storageUri"],
         "s3://models/ranker/2026-11-18/"
     );
-    assert!(isvc.body["spec"]["predictor"]["canaryTrafficPercent"].is_null());
+    assert!(isvc.body.value()["spec"]["predictor"]["canaryTrafficPercent"].is_null());
 
     // The daily ranker's CronWorkflow runs its WorkflowTemplate on Shanghai time.
     let cron = find("local", "CronWorkflow", "recsys", "daily-ranker");
     assert_eq!(
-        cron.body["spec"]["workflowSpec"]["workflowTemplateRef"]["name"],
+        cron.body.value()["spec"]["workflowSpec"]["workflowTemplateRef"]["name"],
         "daily-ranker"
     );
-    assert_eq!(cron.body["spec"]["timezone"], "Asia/Shanghai");
-    assert_eq!(cron.body["spec"]["schedules"], json!(["0 2 * * *"]));
+    assert_eq!(cron.body.value()["spec"]["timezone"], "Asia/Shanghai");
+    assert_eq!(cron.body.value()["spec"]["schedules"], json!(["0 2 * * *"]));
 }

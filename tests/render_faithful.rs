@@ -101,7 +101,7 @@ fn of_kind<'a>(
 ) -> impl Iterator<Item = &'a Value> {
     set.objects
         .iter()
-        .map(|o| &*o.body)
+        .map(|o| o.body.value())
         .filter(move |b| str_at(b, "/kind") == kind && str_at(b, "/metadata/namespace") == ns)
 }
 
@@ -129,7 +129,7 @@ fn granted(role: &Value) -> BTreeSet<Triple> {
 }
 
 fn role<'a>(set: &'a RenderedSet, ns: &str, name: &str) -> Option<&'a Value> {
-    set.objects.iter().map(|o| &*o.body).find(|b| {
+    set.objects.iter().map(|o| o.body.value()).find(|b| {
         str_at(b, "/kind") == "Role"
             && str_at(b, "/metadata/namespace") == ns
             && str_at(b, "/metadata/name") == name
@@ -344,7 +344,7 @@ fn pipeline_runner_role_is_exactly_what_the_workflows_need() {
     // pipeline's).
     for set in sets.values() {
         for o in &set.objects {
-            let b = &*o.body;
+            let b = o.body.value();
             let account = match str_at(b, "/kind") {
                 "Deployment" => str_at(b, "/spec/template/spec/serviceAccountName"),
                 "InferenceService" => str_at(b, "/spec/predictor/serviceAccountName"),
@@ -563,7 +563,7 @@ fn distributed_programs_are_told_the_replicas_rendered() {
     let (_, sets) = rendered();
     let mut checked = 0;
     for set in sets.values() {
-        for w in set.objects.iter().map(|o| &*o.body) {
+        for w in set.objects.iter().map(|o| o.body.value()) {
             if !matches!(str_at(w, "/kind"), "WorkflowTemplate" | "Workflow") {
                 continue;
             }

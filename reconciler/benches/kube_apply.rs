@@ -5,11 +5,10 @@
 //! `cargo bench -p cubist --bench kube_apply` (needs `tests/kube-local/setup.sh` to have run and
 //! /usr/bin/kubectl; prints a notice and exits 0 otherwise). `KUBE_APPLY_N` changes the count.
 
-use cubist::render::{
-    HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, RenderedObject, RenderedSet, content_hash,
-};
-use cubist::target::Inventory;
+use cubist::render::hash::content_hash;
+use cubist::render::{HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, RenderedObject, RenderedSet};
 use cubist::target::kube::KubeTarget;
+use cubist_status_ui::doc::Inventory;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

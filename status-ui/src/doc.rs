@@ -490,7 +490,8 @@ pub struct ObjectHealth {
 }
 
 /// `status/clusters/<cluster>/<project>/inventory.yaml`: what cubist owns of that project in
-/// that cluster, sorted.
+/// that cluster, sorted. A directory target's `cubist-inventory.yaml` and a Kubernetes target's
+/// record of what it owns are the same document.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Inventory {
@@ -498,22 +499,35 @@ pub struct Inventory {
     pub objects: Vec<InventoryEntry>,
 }
 
-/// One object in an [`Inventory`].
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+/// One object in an [`Inventory`]. apiVersion, kind, name and hash are required: an entry
+/// without them names no object, so its file is unreadable rather than guessed at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
     /// Kubernetes apiVersion.
     pub api_version: String,
     /// Kubernetes kind.
     pub kind: String,
     /// Namespace, empty for cluster-scoped objects.
+    #[serde(default)]
     pub namespace: String,
     /// Object name.
     pub name: String,
-    /// Owning project, empty for cluster-level objects.
-    pub project: String,
-    /// `sha256:...` of the applied spec.
+    /// Owning project, absent for cluster-level objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// `sha256:...` of the applied object.
     pub hash: String,
+    /// Repository path it was rendered from (empty in files written before it was recorded).
+    #[serde(default)]
+    pub source: String,
+}
+
+impl InventoryEntry {
+    /// apiVersion, kind, namespace and name, borrowed: the object's identity.
+    pub fn key_parts(&self) -> [&str; 4] {
+        [&self.api_version, &self.kind, &self.namespace, &self.name]
+    }
 }
 
 /// `status/history/<yyyy-mm-dd>/<hhmmss>-<short-sha>.yaml`: one reconcile.

@@ -127,20 +127,6 @@ impl StatusTree {
     /// and `inventory.yaml` of the cluster as older status branches wrote it), merged and
     /// sorted; `None` when there is none, the first undecodable one's error if any.
     pub fn inventory(&self, cluster: &str) -> Option<Result<Inventory, ErrorEntry>> {
-        self.inventory_of(cluster)
-            .map(|r| r.map(|objects| Inventory { objects }))
-    }
-
-    /// Like [`StatusTree::inventory`], with the entries read as `T`.
-    pub fn inventory_of<T: DeserializeOwned + Ord>(
-        &self,
-        cluster: &str,
-    ) -> Option<Result<Vec<T>, ErrorEntry>> {
-        #[derive(serde::Deserialize)]
-        struct Listing<T> {
-            #[serde(default = "Vec::new")]
-            objects: Vec<T>,
-        }
         let dir = format!("{}{cluster}/", paths::CLUSTERS_DIR);
         let mut found = false;
         let mut all = Vec::new();
@@ -151,14 +137,14 @@ impl StatusTree {
                     .is_some_and(|(_, f)| f == paths::INVENTORY)
         }) {
             found = true;
-            match decode::<Listing<T>>(&format!("{dir}{rest}"), bytes) {
+            match decode::<Inventory>(&format!("{dir}{rest}"), bytes) {
                 Ok(listing) => all.extend(listing.objects),
                 Err(e) => return Some(Err(e)),
             }
         }
         all.sort();
         all.dedup();
-        found.then_some(Ok(all))
+        found.then_some(Ok(Inventory { objects: all }))
     }
 
     /// Decodes the document at `path`, `None` when absent.

@@ -305,3 +305,26 @@ fn formatting() {
     assert_eq!(usage(4.0, 16.0, "gpus"), "4 / 16 gpus");
     assert_eq!(usage(3.0, 4.0, ""), "3 / 4");
 }
+
+/// The inventory the reconciler writes reads back whole on the page's side (one type): `source`
+/// is kept, a cluster-level object has no project, and an entry naming no object makes the file
+/// unreadable instead of being guessed at.
+#[test]
+fn inventory_entries_keep_source_and_absent_project() {
+    let text = "objects:\n  - {apiVersion: v1, kind: Namespace, name: nlp, hash: \"sha256:aa\", source: projects/nlp/project.yaml}\n";
+    let inventory: Inventory = from_yaml(text.as_bytes()).unwrap();
+    let e = &inventory.objects[0];
+    assert_eq!(
+        (
+            e.namespace.as_str(),
+            e.project.as_deref(),
+            e.source.as_str()
+        ),
+        ("", None, "projects/nlp/project.yaml")
+    );
+    assert_eq!(e.key_parts(), ["v1", "Namespace", "", "nlp"]);
+    let back = to_yaml(&inventory).unwrap();
+    assert!(!back.contains("project:"), "{back}");
+    assert_eq!(from_yaml::<Inventory>(back.as_bytes()).unwrap(), inventory);
+    assert!(from_yaml::<Inventory>(b"objects:\n  - {kind: Namespace, name: x}\n").is_err());
+}

@@ -4,8 +4,9 @@
 use crate::model::kinds::ClusterSpec;
 use crate::render::{REVISION_ANNOTATION, RenderedSet};
 use crate::report::status_branch::read_status_ref;
+use crate::target::Plan;
 use crate::target::kube::KubeTarget;
-use crate::target::{Inventory, Plan};
+use cubist_status_ui::doc::Inventory;
 use std::path::Path;
 
 /// Refs the inventory is looked for in, in order.
@@ -62,7 +63,6 @@ fn inventory(repo: &Path, cluster: &str) -> Option<Inventory> {
     STATUS_REFS.iter().find_map(|refname| {
         let files = read_status_ref(&git, refname).ok()?;
         let tree = cubist_status_ui::StatusTree::new(files);
-        let objects = tree.inventory_of(cluster)?.ok()?;
-        Some(Inventory { objects })
+        tree.inventory(cluster)?.ok()
     })
 }

@@ -128,7 +128,7 @@ pub(super) fn interval(s: &str) -> Result<Duration> {
 
 /// Parses the duration `s` of the option `flag`: `60s`, `5m`, `1h` (zero is refused).
 pub(super) fn duration(flag: &str, s: &str) -> Result<Duration> {
-    crate::render::duration_seconds(s)
+    crate::model::duration::duration_seconds(s)
         .map(Duration::from_secs)
         .with_context(|| format!("{flag} `{s}` is not a duration like 30s, 5m or 1h"))
 }

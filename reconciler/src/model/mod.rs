@@ -2,6 +2,7 @@
 
 mod check_cache;
 pub mod checks;
+pub mod duration;
 pub mod kinds;
 mod load;
 pub mod positions;
@@ -9,6 +10,8 @@ pub mod quantity;
 pub mod schema;
 pub mod yaml;
 pub mod yaml_lines;
+pub mod yaml_scalar;
+mod yaml_syntax;
 
 pub use load::{Loader, load};
 

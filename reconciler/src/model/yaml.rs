@@ -4,9 +4,12 @@
 //! Why our own builder: it rejects duplicate keys, bounds alias expansion (no "billion laughs"),
 //! bounds nesting depth, and keeps the line and column of every key and value (in a
 //! [`Positions`] table beside the value) so that a JSON Schema instance path maps back to
-//! `file:line:col`. The JSON value is built directly: no intermediate tree.
+//! `file:line:col`. The JSON value is built directly: no intermediate tree. Scalars resolve
+//! with the YAML 1.2 core schema ([`super::yaml_scalar`]); a syntax error is located where the
+//! mistake was made ([`super::yaml_syntax`]).
 
 use super::positions::{KeyRef, Positions, Shape};
+use super::yaml_scalar::{Scalar, resolve_unquoted};
 use crate::diag::{Diagnostic, Location, codes};
 use saphyr_parser::{Event, ScalarStyle, Span};
 use serde_json::Value as Json;
@@ -25,41 +28,6 @@ pub struct Parsed {
     pub json: Json,
     /// The 1-based line and column of every value and key.
     pub positions: Positions,
-}
-
-/// A scalar resolved with the YAML 1.2 core schema.
-#[derive(Debug, Clone, PartialEq)]
-enum Scalar {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-}
-
-impl Scalar {
-    fn into_json(self) -> Json {
-        match self {
-            Scalar::Null => Json::Null,
-            Scalar::Bool(b) => Json::Bool(b),
-            Scalar::Int(i) => Json::from(i),
-            Scalar::Float(f) => serde_json::Number::from_f64(f)
-                .map(Json::Number)
-                .unwrap_or_else(|| Json::String(f.to_string())),
-            Scalar::Str(s) => Json::String(s),
-        }
-    }
-
-    /// The scalar as a mapping key.
-    fn into_key(self) -> String {
-        match self {
-            Scalar::Str(s) => s,
-            Scalar::Null => "null".into(),
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-        }
-    }
 }
 
 /// Parses every document of a YAML text. An error stops at the first problem in the file,
@@ -197,7 +165,7 @@ impl Builder<'_> {
                     let value = if as_str {
                         Scalar::Str(text.into_owned())
                     } else {
-                        resolve_plain(&text)
+                        resolve_unquoted(&text)
                     };
                     if anchor != 0 {
                         self.anchors.insert(anchor, Anchored::Scalar(value.clone()));
@@ -362,230 +330,15 @@ impl Builder<'_> {
         }
     }
 
+    /// The syntax error at `line`:`col` (see [`super::yaml_syntax`]).
     fn syntax_error(&self, line: u32, col: u32, info: &str) -> Diagnostic {
-        let text_line = self
-            .text
-            .lines()
-            .nth(line.saturating_sub(1) as usize)
-            .unwrap_or("");
-        let indent: String = text_line
-            .chars()
-            .take_while(|c| c.is_whitespace())
-            .collect();
-        if let Some(tab) = indent.find('\t') {
-            return Diagnostic::error(
-                codes::TAB_INDENT,
-                &self.at(line, tab as u32 + 1),
-                "tab character used for indentation",
-            )
-            .help("YAML indentation must use spaces; replace the tab with spaces");
-        }
-        // The parser notices some mistakes only on a later line: point at the mistake itself.
-        let stopped = format!("the parser stopped at line {line}, column {col}: {info}");
-        if (info.contains("mapping values are not allowed")
-            || info.contains("simple key expect ':'"))
-            && let Some((l, c, text)) = missing_colon(self.text, line)
-        {
-            let fixed = match text.split_once(char::is_whitespace) {
-                Some((k, v)) => format!("{k}: {}", v.trim_start()),
-                None => format!("{text}:"),
-            };
-            return Diagnostic::error(
-                codes::YAML_SYNTAX,
-                &self.at(l, c),
-                format!("YAML syntax error: `{text}` is not a `key: value` pair ({stopped})"),
-            )
-            .help(format!("add the missing `:` after the key, e.g. `{fixed}`"));
-        }
-        if (info.contains("flow") || info.contains("':' indicator"))
-            && let Some((l, c, open)) = unclosed_flow(self.text, line, col)
-            && l < line
-        {
-            let close = if open == '{' { '}' } else { ']' };
-            return Diagnostic::error(
-                codes::YAML_SYNTAX,
-                &self.at(l, c),
-                format!("YAML syntax error: `{open}` is never closed ({stopped})"),
-            )
-            .help(format!(
-                "close it with `{close}` (and separate its items with `,`)"
-            ));
-        }
-        Diagnostic::error(
-            codes::YAML_SYNTAX,
-            &self.at(line, col),
-            format!("YAML syntax error: {info}"),
-        )
-        .help("fix the YAML at this position (check indentation, quotes and `:` after keys)")
+        super::yaml_syntax::syntax_error(self.text, |l, c| self.at(l, c), line, col, info)
     }
-}
-
-/// For an error at `line` where a plain value ran into a `key:`, the line before that holds
-/// text without any `:` (a key whose `:` is missing): its 1-based position and text.
-fn missing_colon(text: &str, line: u32) -> Option<(u32, u32, String)> {
-    let lines: Vec<&str> = text.lines().take(line.saturating_sub(1) as usize).collect();
-    let content = |l: &str| {
-        let t = l.trim();
-        !t.is_empty() && !t.starts_with('#')
-    };
-    let mut i = lines.iter().rposition(|l| content(l))?;
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let plain = |l: &str| {
-        !l.contains(':')
-            && !l
-                .trim_start()
-                .starts_with(['-', '[', '{', '"', '\'', '|', '>', '&', '*', '!', '%'])
-    };
-    if !plain(lines[i]) {
-        return None;
-    }
-    // A multi-line plain value: go back to its first line.
-    while i > 0
-        && content(lines[i - 1])
-        && plain(lines[i - 1])
-        && indent(lines[i - 1]) == indent(lines[i])
-    {
-        i -= 1;
-    }
-    let l = lines[i];
-    Some((
-        i as u32 + 1,
-        (l[..indent(l)].chars().count() + 1) as u32,
-        l.trim().to_string(),
-    ))
-}
-
-/// The innermost flow collection (`{` or `[`) still open at `line`:`col`, with its position.
-/// Quoted scalars and comments are skipped.
-fn unclosed_flow(text: &str, line: u32, col: u32) -> Option<(u32, u32, char)> {
-    let mut open: Vec<(u32, u32, char)> = Vec::new();
-    for (i, l) in text.lines().enumerate().take(line as usize) {
-        let ln = i as u32 + 1;
-        let mut quote: Option<char> = None;
-        let mut prev = ' ';
-        let mut chars = l.chars().enumerate().peekable();
-        while let Some((j, c)) = chars.next() {
-            let cn = j as u32 + 1;
-            if ln == line && cn >= col {
-                break;
-            }
-            match quote {
-                Some('"') if c == '\\' => {
-                    chars.next();
-                }
-                Some(q) if c == q => {
-                    if q == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') {
-                        chars.next();
-                    } else {
-                        quote = None;
-                    }
-                }
-                Some(_) => {}
-                None => match c {
-                    '#' if prev.is_whitespace() => break,
-                    '"' | '\''
-                        if l[..l.char_indices().nth(j).map_or(l.len(), |(b, _)| b)]
-                            .trim_end()
-                            .chars()
-                            .last()
-                            .is_none_or(|p| ":-[{,?".contains(p)) =>
-                    {
-                        quote = Some(c)
-                    }
-                    '{' | '[' => open.push((ln, cn, c)),
-                    '}' | ']'
-                        if open
-                            .last()
-                            .is_some_and(|(_, _, o)| (*o == '{') == (c == '}')) =>
-                    {
-                        open.pop();
-                    }
-                    _ => {}
-                },
-            }
-            prev = c;
-        }
-    }
-    open.pop()
-}
-
-/// A plain (unquoted) scalar resolved with the YAML 1.2 core schema, as JSON.
-pub fn plain_scalar_json(s: &str) -> serde_json::Value {
-    resolve_plain(s).into_json()
-}
-
-/// Resolves a plain scalar with the YAML 1.2 core schema.
-fn resolve_plain(s: &str) -> Scalar {
-    // Every null, boolean and number starts with one of these: most text is known at once.
-    let special = |b: &u8| {
-        matches!(
-            b,
-            b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'.' | b'+' | b'-' | b'0'..=b'9'
-        )
-    };
-    if s.as_bytes().first().is_some_and(|b| !special(b)) {
-        return Scalar::Str(s.to_string());
-    }
-    match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
-        "true" | "True" | "TRUE" => return Scalar::Bool(true),
-        "false" | "False" | "FALSE" => return Scalar::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Scalar::Float(f64::INFINITY);
-        }
-        "-.inf" | "-.Inf" | "-.INF" => return Scalar::Float(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
-        _ => {}
-    }
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = s.parse::<i64>() {
-            return Scalar::Int(i);
-        }
-    }
-    if let Some(hex) = s.strip_prefix("0x")
-        && let Ok(i) = i64::from_str_radix(hex, 16)
-    {
-        return Scalar::Int(i);
-    }
-    if let Some(oct) = s.strip_prefix("0o")
-        && let Ok(i) = i64::from_str_radix(oct, 8)
-    {
-        return Scalar::Int(i);
-    }
-    if looks_like_float(digits)
-        && let Ok(f) = s.parse::<f64>()
-    {
-        return Scalar::Float(f);
-    }
-    Scalar::Str(s.to_string()) // an exact-size copy: the parser's buffers hold 32 bytes or more
-}
-
-fn looks_like_float(s: &str) -> bool {
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let mantissa_ok = {
-        let mut parts = mantissa.splitn(2, '.');
-        let int = parts.next().unwrap_or("");
-        let frac = parts.next();
-        int.bytes().all(|b| b.is_ascii_digit())
-            && frac.is_none_or(|f| f.bytes().all(|b| b.is_ascii_digit()))
-            && (!int.is_empty() || frac.is_some_and(|f| !f.is_empty()))
-            && (frac.is_some() || exp.is_some())
-    };
-    let exp_ok = exp.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
-    });
-    mantissa_ok && exp_ok
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn positions_of_nested_values() {
@@ -624,30 +377,6 @@ mod tests {
         assert_eq!(j["f"], "2026-11-01");
         assert_eq!(j["g"], 31);
         assert_eq!(j["h"], 1000.0);
-    }
-
-    #[test]
-    fn plain_scalars_of_every_leading_character() {
-        let cases = [
-            ("~", json!(null)),
-            ("", json!(null)),
-            ("NULL", json!(null)),
-            ("nope", json!("nope")),
-            ("True", json!(true)),
-            ("FALSE", json!(false)),
-            ("-12", json!(-12)),
-            ("+7", json!(7)),
-            ("0o17", json!(15)),
-            (".5", json!(0.5)),
-            ("-.inf", json!("-inf")),
-            ("1e3", json!(1000.0)),
-            ("e5", json!("e5")),
-            ("yes", json!("yes")),
-            ("Ünïcode", json!("Ünïcode")),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(plain_scalar_json(text), expected, "{text:?}");
-        }
     }
 
     #[test]

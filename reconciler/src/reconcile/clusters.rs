@@ -11,8 +11,9 @@ use crate::target::guard::{Allowances, PruneLimit, guard};
 use crate::target::kube::{KubeError, KubeTarget};
 use crate::target::memory::Memory;
 use crate::target::select::directory_target;
-use crate::target::{Action, Inventory, InventoryEntry, Target};
+use crate::target::{Action, Target};
 use chrono::{DateTime, Utc};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -202,12 +203,12 @@ impl Clusters {
                 } else if report.failed.is_empty() {
                     Owned::Desired
                 } else {
-                    let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
+                    let failed: Vec<&ObjectKey> = report.failed.iter().map(|(k, _)| k).collect();
                     Owned::Listed(Inventory {
                         objects: desired
                             .objects()
-                            .filter(|o| !failed.contains(&o.key().to_string().as_str()))
-                            .map(InventoryEntry::of)
+                            .filter(|o| !failed.contains(&&o.key()))
+                            .map(InventoryEntry::from)
                             .collect(),
                     })
                 };
@@ -428,7 +429,7 @@ async fn pass(
         // taken over by hand), are drift; other conflicts (a kind not served, an object owned
         // by someone else) stay failures.
         let owned: std::collections::BTreeSet<ObjectKey> =
-            inventory.objects.iter().map(InventoryEntry::key).collect();
+            inventory.objects.iter().map(ObjectKey::from).collect();
         co.drifted = plan
             .changes
             .iter()

@@ -8,7 +8,6 @@ use super::{ClusterOutcome, Outcome, Reconciler, inputs, status};
 use crate::diag::{Diagnostic, Location, codes};
 use crate::model::Model;
 use crate::report::status_branch::{Written, read_status};
-use crate::target::Inventory;
 use anyhow::Result;
 use cubist_status_ui::doc::Summary;
 use git2::Oid;
@@ -69,9 +68,8 @@ impl Reconciler {
         let tree = cubist_status_ui::StatusTree::new(files);
         let summary = tree.summary()?.ok()?;
         for c in &summary.clusters {
-            if let Some(Ok(objects)) = tree.inventory_of(&c.name) {
-                self.clusters
-                    .resume_inventory(&c.name, Inventory { objects });
+            if let Some(Ok(inventory)) = tree.inventory(&c.name) {
+                self.clusters.resume_inventory(&c.name, inventory);
             }
         }
         Some(summary)

@@ -19,9 +19,10 @@ use crate::source::git::GitMirror;
 use crate::target::desired::{Desired, Group, group};
 use crate::target::guard::Allowances;
 use crate::target::kube::Health;
-use crate::target::{ApplyReport, Inventory, Plan};
+use crate::target::{ApplyReport, Plan};
 use anyhow::{Context, Result};
 use clusters::{Clusters, Pass};
+use cubist_status_ui::doc::Inventory;
 use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -174,7 +175,7 @@ impl ClusterOutcome {
 
     /// Objects that failed (`object → why`): apply failures, or on a pass without apply, the
     /// plan's conflicts that are not drift.
-    pub fn failures(&self) -> BTreeMap<String, String> {
+    pub fn failures(&self) -> BTreeMap<ObjectKey, String> {
         match (&self.report, &self.plan) {
             (Some(r), _) => r.failed.iter().cloned().collect(),
             (None, Some(p)) => p
@@ -183,7 +184,7 @@ impl ClusterOutcome {
                 .filter(|c| {
                     c.action == crate::target::Action::Conflict && !self.drifted.contains(&c.key)
                 })
-                .map(|c| (c.key.to_string(), c.note.clone().unwrap_or_default()))
+                .map(|c| (c.key.clone(), c.note.clone().unwrap_or_default()))
                 .collect(),
             (None, None) => BTreeMap::new(),
         }
@@ -301,7 +302,7 @@ fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
             format!(
                 "{k} {} {} {:?}",
                 o.hash,
-                failures.get(&k.to_string()).map_or("", String::as_str),
+                failures.get(&k).map_or("", String::as_str),
                 health
             ) + if co.drifted.contains(&k) {
                 " drifted"

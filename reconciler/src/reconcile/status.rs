@@ -5,11 +5,12 @@ use super::{ClusterOutcome, Config, Good, Outcome, Owned};
 use crate::model::Model;
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
+use crate::target::Action;
 use crate::target::desired::Group;
 use crate::target::guard::Held;
 use crate::target::kube::HealthStatus;
-use crate::target::{Action, Inventory, InventoryEntry};
 use cubist_status_ui::doc::{self, SyncState};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use cubist_status_ui::tree::paths;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -78,7 +79,11 @@ pub(super) fn files(
             counts.held += made.counts.held;
             counts.not_configured += made.counts.not_configured;
         }
-        let mut cluster_errors: Vec<doc::ErrorEntry> = failures
+        // Listed by the object as written ("Kind namespace/name").
+        let mut failed: Vec<(String, &String)> =
+            failures.iter().map(|(k, e)| (k.to_string(), e)).collect();
+        failed.sort_unstable();
+        let mut cluster_errors: Vec<doc::ErrorEntry> = failed
             .iter()
             .map(|(k, e)| plain_error("apply", format!("{k}: {e}")))
             .collect();
@@ -189,17 +194,17 @@ struct UnitInput<'a> {
     project: Option<&'a String>,
     group: Option<&'a Group>,
     owned: Vec<&'a InventoryEntry>,
-    failures: &'a BTreeMap<String, String>,
+    failures: &'a BTreeMap<ObjectKey, String>,
     held: bool,
     /// Every object is applied and synced, and cubist owns exactly the group: the unit's
     /// files follow from the group and `held` alone.
-    plain: bool,
+    settled: bool,
 }
 
 /// The units of a cluster: each project with desired or owned objects there.
 fn units<'a>(
     co: &'a ClusterOutcome,
-    failures: &'a BTreeMap<String, String>,
+    failures: &'a BTreeMap<ObjectKey, String>,
     held: &'a [String],
 ) -> Vec<UnitInput<'a>> {
     let listed = match &co.inventory {
@@ -210,7 +215,7 @@ fn units<'a>(
     for e in listed.into_iter().flat_map(|inv| &inv.objects) {
         owned.entry(e.project.as_ref()).or_default().push(e);
     }
-    let plain = co.inventory == Some(Owned::Desired)
+    let settled = co.inventory == Some(Owned::Desired)
         && failures.is_empty()
         && co.health.is_empty()
         && co.drifted.is_empty()
@@ -230,7 +235,7 @@ fn units<'a>(
             owned: owned.remove(&project).unwrap_or_default(),
             failures,
             held: project.is_some_and(|p| held.contains(p)),
-            plain,
+            settled,
         })
         .collect()
 }
@@ -340,9 +345,11 @@ fn fill_live(digest: &mut doc::ProjectDigest, live: &Live) {
         {
             s.health.insert(cluster.clone(), health_of(h.status));
         }
-        let pipeline = obj
-            .body
-            .pointer("/metadata/labels/cubist.dev~1pipeline")
+        // Only a Workflow's body is read here, from a copy that is not kept.
+        let workflow = (key.kind == "Workflow").then(|| obj.body.to_value());
+        let pipeline = workflow
+            .as_ref()
+            .and_then(|b| b.pointer("/metadata/labels/cubist.dev~1pipeline"))
             .and_then(|v| v.as_str());
         if key.kind == "Workflow"
             && let Some(p) = digest
@@ -415,7 +422,7 @@ pub(super) struct Memo {
 #[derive(Clone)]
 struct UnitMade {
     /// The group it was made from, when that and `held` alone decided its files.
-    plain: Option<Group>,
+    settled_group: Option<Group>,
     held: bool,
     unit: Unit,
     counts: doc::StateCounts,
@@ -461,10 +468,10 @@ impl Files<'_> {
         let dir = paths::unit(cluster, u.project.map(String::as_str));
         let made = match self.previous.units.remove(&dir) {
             Some(last)
-                if u.plain
+                if u.settled
                     && last.held == u.held
                     && last
-                        .plain
+                        .settled_group
                         .as_ref()
                         .zip(u.group)
                         .is_some_and(|(a, b)| Arc::ptr_eq(a, b)) =>
@@ -484,7 +491,7 @@ impl Files<'_> {
         let mut counts = doc::StateCounts::default();
         for obj in u.group.into_iter().flat_map(|g| g.iter()) {
             let key = obj.key();
-            let err = u.failures.get(&key.to_string());
+            let err = u.failures.get(&key);
             let state = object_state(co, &key, err.is_some());
             match state {
                 SyncState::Synced => counts.synced += 1,
@@ -537,7 +544,7 @@ impl Files<'_> {
                 .group
                 .into_iter()
                 .flat_map(|g| g.iter())
-                .map(InventoryEntry::of)
+                .map(InventoryEntry::from)
                 .collect(),
             _ => u.owned.iter().map(|e| (*e).clone()).collect(),
         };
@@ -548,7 +555,7 @@ impl Files<'_> {
             files.insert(paths::INVENTORY.to_string(), file);
         }
         UnitMade {
-            plain: u.group.filter(|_| u.plain).cloned(),
+            settled_group: u.group.filter(|_| u.settled).cloned(),
             held: u.held,
             unit: Arc::new(files),
             counts,
@@ -567,8 +574,8 @@ impl Files<'_> {
         live: &Live,
     ) {
         let path = paths::project(name);
-        let plain = good.filter(|_| !held && !live.contains_key(name));
-        let file = match (self.previous.digests.remove(&path), plain) {
+        let settled = good.filter(|_| !held && !live.contains_key(name));
+        let file = match (self.previous.digests.remove(&path), settled) {
             (Some((last, file)), Some(g)) if Arc::ptr_eq(&last, g) => file,
             _ => {
                 let shown = good.map(|g| &g.project).unwrap_or(project);
@@ -577,7 +584,7 @@ impl Files<'_> {
                 self.file(path.clone(), digest)
             }
         };
-        if let Some(g) = plain {
+        if let Some(g) = settled {
             self.next
                 .digests
                 .insert(path.clone(), (g.clone(), file.clone()));

@@ -9,7 +9,7 @@
 //! replaced by the kept values, so inserted values are never printed and parsed back; values of
 //! the context are moved into the object rather than copied. Anything the fast path cannot take
 //! exactly (a placeholder inside a longer scalar or used as a key, anchors, duplicate keys, a
-//! YAML error, a render error) renders again the plain way, which gives the same result or the
+//! YAML error, a render error) renders again on the slow path, which gives the same result or the
 //! same error. Skeletons repeat (the same blueprint with the same shape of context renders the
 //! same text), so parsed skeletons are cached by their text.
 //!
@@ -148,7 +148,7 @@ pub struct Blueprints {
     by_shape: HashSet<String>,
     /// Blueprint name → name of its version with partials written out.
     inlined: HashMap<String, String>,
-    /// Placeholders, skeleton cache and flat versions; off only to test them against the plain way.
+    /// Placeholders, skeleton cache and flat versions; off only to test them against the slow path.
     fast: bool,
 }
 
@@ -218,9 +218,9 @@ impl Blueprints {
         })
     }
 
-    /// The embedded blueprints rendered only the plain way (every value printed and parsed).
+    /// The embedded blueprints rendered only on the slow path (every value printed and parsed).
     #[cfg(test)]
-    pub(crate) fn embedded_plain() -> Self {
+    pub(crate) fn embedded_slow_path() -> Self {
         Blueprints {
             fast: false,
             ..Self::embedded().expect("embedded blueprints")
@@ -257,7 +257,7 @@ impl Blueprints {
         let flat = self.inlined.get(name).map_or(name, String::as_str);
         let (text, inserted) =
             with_placeholders(&context, || self.hb.render_with_context(flat, &context));
-        // A failing render is redone the plain way, whose error names the blueprint as written.
+        // A failing render is redone on the slow path, whose error names the blueprint as written.
         let Ok(text) = text else { return Err(context) };
         let Some(skeleton) = self.skeleton(text) else {
             return Err(context);
@@ -456,7 +456,7 @@ mod tests {
     }
 
     /// A value that is not in the context fails the render, in a helper parameter too, with the
-    /// blueprint, the line and the value; the fast path reports the error of the plain way.
+    /// blueprint, the line and the value; the fast path reports the error of the slow path.
     #[test]
     fn a_missing_value_fails_with_its_name_and_line() {
         let texts = [

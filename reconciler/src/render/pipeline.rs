@@ -2,9 +2,11 @@
 //! execution date. Distributed engines become Argo `resource` steps creating the engine's object.
 
 use super::pod::{ContainerSpec, container, pod, substitute};
-use super::{Out, RenderError, duration_seconds, obj, project_labels};
+use super::stamp::project_labels;
+use super::{Out, RenderError, obj};
 use crate::model::checks::args::{merge, nodes, with_defaults, workers};
 use crate::model::checks::schedule::parse_date;
+use crate::model::duration::duration_seconds;
 use crate::model::kinds::{ClusterSpec, PipelineSpec, TemplateSpec};
 use crate::model::{Manifest, Model, Project};
 use serde_json::{Map, Value, json};

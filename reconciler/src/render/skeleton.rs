@@ -3,7 +3,7 @@
 
 use super::helpers::MARK;
 use super::json_text::{write_map, write_seq, write_value};
-use crate::model::yaml::plain_scalar_json;
+use crate::model::yaml_scalar::unquoted_scalar_json;
 use saphyr_parser::{Event, ScalarStyle};
 use serde_json::{Map, Value};
 
@@ -182,7 +182,7 @@ pub(super) fn parse(text: &str) -> Option<Skeleton> {
                 let as_str =
                     tag.as_ref().is_some_and(|t| t.suffix == "str") || style != ScalarStyle::Plain;
                 if text.contains(MARK) {
-                    // Only a whole plain scalar that is exactly a placeholder is a slot.
+                    // Only a whole unquoted scalar that is exactly a placeholder is a slot.
                     let i: usize = text.strip_prefix(MARK)?.strip_suffix("__")?.parse().ok()?;
                     if as_str || matches!(stack.last(), Some(Frame::Map(_, None))) {
                         return None;
@@ -197,7 +197,7 @@ pub(super) fn parse(text: &str) -> Option<Skeleton> {
                 } else if as_str {
                     Skel::Lit(Value::String(text.into_owned()))
                 } else {
-                    Skel::Lit(plain_scalar_json(&text))
+                    Skel::Lit(unquoted_scalar_json(&text))
                 }
             }
             Event::Alias(_) => return None,

@@ -63,7 +63,12 @@ impl ApplyResult {
                     failed: co
                         .report
                         .as_ref()
-                        .map(|r| r.failed.clone())
+                        .map(|r| {
+                            r.failed
+                                .iter()
+                                .map(|(k, e)| (k.to_string(), e.clone()))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     skipped: co.skipped.clone(),
                     health: co.health_counts(),

@@ -151,8 +151,8 @@ fn change(
         };
         let label = format!("{namespace}/{}/{}", key.kind, key.name);
         unified_diff(
-            old.map(|o| unstamped(&o.body)).as_ref(),
-            new.map(|o| unstamped(&o.body)).as_ref(),
+            old.map(|o| unstamped(o.body.to_value())).as_ref(),
+            new.map(|o| unstamped(o.body.to_value())).as_ref(),
             &label,
         )
     });
@@ -172,8 +172,7 @@ fn objects(set: Option<&RenderedSet>) -> &[RenderedObject] {
 }
 
 /// The body without the revision and hash annotations (they change with every commit).
-fn unstamped(body: &Value) -> Value {
-    let mut body = body.clone();
+fn unstamped(mut body: Value) -> Value {
     if let Some(a) = body
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
@@ -187,7 +186,7 @@ fn unstamped(body: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::content_hash;
+    use crate::render::hash::content_hash;
     use serde_json::json;
 
     fn obj(kind: &str, name: &str, data: Value) -> RenderedObject {

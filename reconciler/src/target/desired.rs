@@ -3,7 +3,8 @@
 //! so the stages after render can tell an unchanged project by identity, without looking at
 //! its objects.
 
-use crate::render::{RenderedObject, RenderedSet, sort_for_apply};
+use super::order::sort_for_apply;
+use crate::render::{RenderedObject, RenderedSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

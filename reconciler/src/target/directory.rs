@@ -3,10 +3,12 @@
 
 use super::desired::Desired;
 use super::memory::Memory;
-use super::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan, Target, unified_diff};
+use super::{Action, ApplyReport, Change, Plan, Target, unified_diff};
 use crate::model::yaml::parse_documents;
-use crate::render::{ObjectKey, RenderedObject, RenderedSet, content_hash};
+use crate::render::hash::content_hash;
+use crate::render::{ObjectKey, RenderedObject, RenderedSet};
 use anyhow::{Context, Result};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -313,11 +315,12 @@ impl DirectoryTarget {
 
     /// The change that prunes the owned object of `e`.
     fn plan_delete(&self, e: &InventoryEntry) -> Result<Change> {
-        let path = self.path_of(&e.key());
+        let key = ObjectKey::from(e);
+        let path = self.path_of(&key);
         let current = self.current(&path)?;
         let label = self.label(&path);
         Ok(Change {
-            key: e.key(),
+            key,
             action: Action::Delete,
             project: e.project.clone(),
             source: e.source.clone(),
@@ -372,7 +375,7 @@ impl Target for DirectoryTarget {
             creates()
                 .filter_map(|c| c.desired.as_ref())
                 .filter(|o| !owned.contains(&o.key_parts()))
-                .map(InventoryEntry::of)
+                .map(InventoryEntry::from)
                 .collect()
         };
         if !claimed.is_empty() {
@@ -381,7 +384,7 @@ impl Target for DirectoryTarget {
         for c in &plan.changes {
             let path = self.path_of(&c.key);
             let result = match (c.action, &c.desired) {
-                _ if !plain_names(&c.key) => Err(anyhow::anyhow!(
+                _ if !safe_file_names(&c.key) => Err(anyhow::anyhow!(
                     "its namespace or name is not a plain file name; nothing was written"
                 )),
                 (Action::Create | Action::Update, Some(o)) => {
@@ -406,7 +409,7 @@ impl Target for DirectoryTarget {
                     unsettled.insert(c.project.clone());
                     report
                         .failed
-                        .push((c.key.to_string(), c.note.clone().unwrap_or_default()));
+                        .push((c.key.clone(), c.note.clone().unwrap_or_default()));
                     Ok(())
                 }
                 _ => {
@@ -416,7 +419,7 @@ impl Target for DirectoryTarget {
             };
             if let Err(e) = result {
                 unsettled.insert(c.project.clone());
-                report.failed.push((c.key.to_string(), format!("{e:#}")));
+                report.failed.push((c.key.clone(), format!("{e:#}")));
             }
             progress(c);
         }
@@ -435,7 +438,7 @@ impl Target for DirectoryTarget {
             .changes
             .iter()
             .filter(|c| c.action != Action::Conflict)
-            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::of));
+            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::from));
         kept.extend(written);
         self.write_inventory(kept)?;
         if let Some(m) = &self.memory {
@@ -445,9 +448,9 @@ impl Target for DirectoryTarget {
     }
 }
 
-/// True when an object's namespace and name are plain file names (no separator, not `.` or
+/// True when an object's namespace and name are safe as file names (no separator, not `.` or
 /// `..`), so that its file stays in its namespace directory of the target.
-fn plain_names(key: &ObjectKey) -> bool {
+fn safe_file_names(key: &ObjectKey) -> bool {
     [key.namespace.as_str(), key.name.as_str(), key.kind.as_str()]
         .iter()
         .all(|n| !n.contains(['/', '\\', '\0']) && !matches!(*n, "." | ".."))

@@ -16,8 +16,8 @@
 //! the watch is trusted, a project whose group is that very `Arc` again and none of whose files
 //! an event named is unchanged as a whole: a plan does not look at its objects one by one.
 
-use super::Inventory;
 use super::desired::Group;
+use cubist_status_ui::doc::Inventory;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;

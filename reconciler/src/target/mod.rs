@@ -6,12 +6,13 @@ pub mod directory;
 pub mod guard;
 pub mod kube;
 pub mod memory;
+pub mod order;
 mod plan;
 pub mod select;
 
-pub use plan::{Action, Change, Inventory, InventoryEntry, Plan, unified_diff};
+pub use plan::{Action, Change, Plan, unified_diff};
 
-use crate::render::RenderedSet;
+use crate::render::{ObjectKey, RenderedSet};
 
 /// What one apply did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct ApplyReport {
     /// Objects already as desired.
     pub unchanged: usize,
     /// `(object, error)` for objects that could not be applied.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(ObjectKey, String)>,
 }
 
 impl ApplyReport {

@@ -1,6 +1,7 @@
 //! Plans: per object, create / update / delete / unchanged, with a redacted unified diff.
 
 use crate::render::{ObjectKey, RenderedObject, yaml_out::to_yaml};
+use cubist_status_ui::doc::InventoryEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -80,54 +81,9 @@ impl Plan {
     }
 }
 
-/// What cubist owns in a target: written after every apply.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Inventory {
-    /// Owned objects, sorted.
-    pub objects: Vec<InventoryEntry>,
-}
-
-/// One owned object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InventoryEntry {
-    /// apiVersion.
-    pub api_version: String,
-    /// Kind.
-    pub kind: String,
-    /// Namespace ("" for cluster-scoped).
-    #[serde(default)]
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-    /// Owning project.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    /// Hash of the applied object.
-    pub hash: String,
-    /// Repository path it came from.
-    #[serde(default)]
-    pub source: String,
-}
-
-impl InventoryEntry {
-    /// The entry's object key.
-    pub fn key(&self) -> ObjectKey {
-        ObjectKey {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
-    }
-
-    /// The fields of [`Self::key`], borrowed: apiVersion, kind, namespace, name.
-    pub fn key_parts(&self) -> [&str; 4] {
-        [&self.api_version, &self.kind, &self.namespace, &self.name]
-    }
-
-    /// The entry for a rendered object.
-    pub fn of(o: &RenderedObject) -> Self {
+/// The inventory entry of a rendered object (what a target records after applying it).
+impl From<&RenderedObject> for InventoryEntry {
+    fn from(o: &RenderedObject) -> Self {
         let k = o.key();
         InventoryEntry {
             api_version: k.api_version,
@@ -137,6 +93,18 @@ impl InventoryEntry {
             project: o.project.clone(),
             hash: o.hash.clone(),
             source: o.source.clone(),
+        }
+    }
+}
+
+/// The identity of the object an inventory entry records.
+impl From<&InventoryEntry> for ObjectKey {
+    fn from(e: &InventoryEntry) -> Self {
+        ObjectKey {
+            api_version: e.api_version.clone(),
+            kind: e.kind.clone(),
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
         }
     }
 }

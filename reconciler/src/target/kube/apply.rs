@@ -3,9 +3,11 @@
 use super::error::{FieldConflict, classify, parse_conflicts};
 use super::prune::{Pruned, prune_one};
 use super::{FIELD_MANAGER, FORCE_ANNOTATION, KubeError, KubeTarget, wants_force};
-use crate::render::{ObjectKey, RenderedObject, stage_of};
-use crate::target::{Action, ApplyReport, Change, Inventory, InventoryEntry, Plan};
+use crate::render::{ObjectKey, RenderedObject};
+use crate::target::order::stage_of;
+use crate::target::{Action, ApplyReport, Change, Plan};
 use ::kube::api::{Patch, PatchParams};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,7 +80,7 @@ fn managers(live: &Value) -> Vec<(&str, &str, &str)> {
         .collect()
 }
 
-/// True when every conflicting manager changed the object only with plain updates/patches of
+/// True when every conflicting manager changed the object only with updates/patches (not apply) of
 /// the object itself (hand edits), never by applying its own configuration nor through a
 /// subresource (a controller's `scale`/`status`).
 pub(super) fn imperative_only(live: &Value, conflicts: &[FieldConflict]) -> bool {
@@ -180,7 +182,7 @@ pub(super) async fn apply(
     let mut inv: BTreeMap<ObjectKey, InventoryEntry> = inventory
         .objects
         .iter()
-        .map(|e| (e.key(), e.clone()))
+        .map(|e| (ObjectKey::from(e), e.clone()))
         .collect();
     let mut report = ApplyReport::default();
     let n = t.options.concurrency.max(1);
@@ -195,12 +197,12 @@ pub(super) async fn apply(
                 Action::Create | Action::Update => writes.push(c),
                 Action::Unchanged => {
                     report.unchanged += 1;
-                    inv.insert(c.key.clone(), InventoryEntry::of(o));
+                    inv.insert(c.key.clone(), InventoryEntry::from(o));
                     progress(c);
                 }
                 _ => {
                     report.failed.push((
-                        c.key.to_string(),
+                        c.key.clone(),
                         c.note.clone().unwrap_or_else(|| "conflict".into()),
                     ));
                     progress(c);
@@ -225,18 +227,18 @@ pub(super) async fn apply(
                     if let Some(note) = note {
                         tracing::info!(cluster, object = %c.key, "{note}");
                     }
-                    inv.insert(c.key.clone(), InventoryEntry::of(o));
+                    inv.insert(c.key.clone(), InventoryEntry::from(o));
                     if c.key.kind == "CustomResourceDefinition" {
                         crds.push(c);
                     }
                 }
-                Outcome::Failed(message) => report.failed.push((c.key.to_string(), message)),
+                Outcome::Failed(message) => report.failed.push((c.key.clone(), message)),
             }
             progress(c);
         }
         drop(results);
         for (c, err) in wait_established(t, cluster, &crds).await? {
-            report.failed.push((c.key.to_string(), err));
+            report.failed.push((c.key.clone(), err));
         }
     }
 
@@ -272,10 +274,10 @@ pub(super) async fn apply(
                     inv.remove(&c.key);
                 }
                 Pruned::Kept(message) => {
-                    report.failed.push((c.key.to_string(), message));
+                    report.failed.push((c.key.clone(), message));
                     inv.remove(&c.key);
                 }
-                Pruned::Failed(message) => report.failed.push((c.key.to_string(), message)),
+                Pruned::Failed(message) => report.failed.push((c.key.clone(), message)),
             }
             progress(c);
         }
@@ -299,10 +301,11 @@ async fn wait_established<'a>(
     let deadline = Instant::now() + t.options.crd_timeout;
     let mut failed = Vec::new();
     'crds: for c in crds {
-        let group = c
-            .desired
+        // A CRD's body, parsed for this wait only.
+        let body = c.desired.as_ref().map(|o| o.body.to_value());
+        let group = body
             .as_ref()
-            .and_then(|o| o.body.pointer("/spec/group"))
+            .and_then(|b| b.pointer("/spec/group"))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -333,7 +336,7 @@ async fn wait_established<'a>(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Discovery may lag behind Established: wait until every served version lists the kind.
-        let body = c.desired.as_ref().map(|o| &o.body);
+        let body = body.as_ref();
         let kind = body
             .and_then(|b| b.pointer("/spec/names/kind"))
             .and_then(Value::as_str)

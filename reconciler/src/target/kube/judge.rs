@@ -5,9 +5,10 @@ use super::live::{
     Live, Owner, Wanted, clean, contains_but_revision, crd_kinds, live_hash, overlay,
 };
 use super::{KubeError, KubeTarget, diff_label, wants_force};
-use crate::render::stage_of;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
-use crate::target::{Action, Change, Inventory, InventoryEntry, Plan, unified_diff};
+use crate::target::order::stage_of;
+use crate::target::{Action, Change, Plan, unified_diff};
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -27,17 +28,17 @@ pub(super) async fn plan(
     inventory: &Inventory,
 ) -> Result<Plan, KubeError> {
     let cluster = t.cluster_name(&desired.cluster).to_string();
-    let owned: HashSet<ObjectKey> = inventory.objects.iter().map(InventoryEntry::key).collect();
+    let owned: HashSet<ObjectKey> = inventory.objects.iter().map(ObjectKey::from).collect();
     let mut changes = compare(t, &cluster, &desired.objects, &owned, Mode::Plan).await?;
 
     let rendered: HashSet<ObjectKey> = desired.objects.iter().map(RenderedObject::key).collect();
     let mut gone: Vec<&InventoryEntry> = inventory
         .objects
         .iter()
-        .filter(|e| !rendered.contains(&e.key()))
+        .filter(|e| !rendered.contains(&ObjectKey::from(*e)))
         .collect();
-    gone.sort_by_cached_key(|e| Reverse((stage_of(&e.kind), e.key())));
-    let keys: Vec<ObjectKey> = gone.iter().map(|e| e.key()).collect();
+    gone.sort_by_cached_key(|e| Reverse((stage_of(&e.kind), ObjectKey::from(*e))));
+    let keys: Vec<ObjectKey> = gone.iter().map(|e| ObjectKey::from(*e)).collect();
     let wanted: Vec<Wanted> = keys
         .iter()
         .zip(&gone)
@@ -116,13 +117,13 @@ async fn compare(
     mode: Mode,
 ) -> Result<Vec<Change>, KubeError> {
     let keys: Vec<ObjectKey> = objects.iter().map(RenderedObject::key).collect();
-    // Only CRDs are parsed for this (bodies are kept as text).
-    let crds = crd_kinds(
-        objects
-            .iter()
-            .filter(|o| o.key_parts()[1] == "CustomResourceDefinition")
-            .map(|o| &*o.body),
-    );
+    // Only CRDs are parsed for this, and not kept (bodies are kept as text).
+    let crd_bodies: Vec<serde_json::Value> = objects
+        .iter()
+        .filter(|o| o.key_parts()[1] == "CustomResourceDefinition")
+        .map(|o| o.body.to_value())
+        .collect();
+    let crds = crd_kinds(crd_bodies.iter());
     let wanted: Vec<Wanted> = keys
         .iter()
         .zip(objects)
@@ -168,7 +169,7 @@ async fn judge(
             desired: Some(o.clone()),
             note,
         };
-    let created = || plan.then(|| unified_diff(None, Some(&o.body), &label));
+    let created = || plan.then(|| unified_diff(None, Some(&o.body.to_value()), &label));
     Ok(match live {
         Live::NotServed(message) => change(key, Action::Conflict, None, Some(message)),
         Live::AfterCrd(crd) => change(
@@ -209,7 +210,9 @@ async fn judge(
             change(key, Action::Conflict, None, Some(note))
         }
         Live::Present(v, _) => {
-            if live_hash(&v) == Some(o.hash.as_str()) && contains_but_revision(&v, &o.body) {
+            if live_hash(&v) == Some(o.hash.as_str())
+                && contains_but_revision(&v, o.body.to_value())
+            {
                 return Ok(change(key, Action::Unchanged, None, None));
             }
             match ssa(t, cluster, o, &key, true, wants_force(&o.body)).await? {
@@ -233,7 +236,7 @@ async fn judge(
                     let diff = plan.then(|| {
                         unified_diff(
                             Some(&clean(&v)),
-                            Some(&clean(&overlay(&v, &o.body))),
+                            Some(&clean(&overlay(&v, &o.body.to_value()))),
                             &label,
                         )
                     });

@@ -345,8 +345,7 @@ pub fn contains(live: &Value, desired: &Value) -> bool {
 /// Whether `live` holds every field of `desired` but its revision annotation: an object whose
 /// content a new commit did not change (same content hash) keeps the revision that last changed
 /// it, and is not written again.
-pub fn contains_but_revision(live: &Value, desired: &Value) -> bool {
-    let mut desired = desired.clone();
+pub fn contains_but_revision(live: &Value, mut desired: Value) -> bool {
     if let Some(a) = desired
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)

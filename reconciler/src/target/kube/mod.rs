@@ -34,9 +34,10 @@ pub use health::{Health, HealthStatus, health_of};
 pub use resolve::{capability_of, not_served_message};
 
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
-use crate::render::{ObjectKey, RenderedObject, RenderedSet};
-use crate::target::{ApplyReport, Change, Inventory, Plan};
+use crate::render::{Body, ObjectKey, RenderedObject, RenderedSet};
+use crate::target::{ApplyReport, Change, Plan};
 use client::Counters;
+use cubist_status_ui::doc::Inventory;
 use resolve::Resolver;
 use serde_json::Value;
 use std::path::Path;
@@ -285,12 +286,16 @@ impl KubeTarget {
     }
 }
 
-/// True when the object asks to be applied with force.
-fn wants_force(body: &Value) -> bool {
-    body.pointer("/metadata/annotations")
-        .and_then(|a| a.get(FORCE_ANNOTATION))
-        .and_then(Value::as_str)
-        == Some("true")
+/// True when the object asks to be applied with force. Bodies without the annotation's name
+/// anywhere in their text (nearly all) are not parsed.
+fn wants_force(body: &Body) -> bool {
+    body.text().contains(FORCE_ANNOTATION)
+        && body
+            .to_value()
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(FORCE_ANNOTATION))
+            .and_then(Value::as_str)
+            == Some("true")
 }
 
 /// A short label for an object in diffs: `group/Kind namespace/name`.
@@ -332,13 +337,20 @@ mod tests {
 
     #[test]
     fn force_only_when_annotated() {
-        assert!(wants_force(
-            &serde_json::json!({"metadata": {"annotations": {FORCE_ANNOTATION: "true"}}})
-        ));
-        assert!(!wants_force(
-            &serde_json::json!({"metadata": {"annotations": {FORCE_ANNOTATION: "yes"}}})
-        ));
-        assert!(!wants_force(&serde_json::json!({"metadata": {}})));
+        assert!(wants_force(&Body::from(
+            serde_json::json!({"metadata": {"annotations": {FORCE_ANNOTATION: "true"}}})
+        )));
+        assert!(!wants_force(&Body::from(
+            serde_json::json!({"metadata": {"annotations": {FORCE_ANNOTATION: "yes"}}})
+        )));
+        assert!(!wants_force(&Body::from(
+            serde_json::json!({"metadata": {}})
+        )));
+        // The name elsewhere (a pod template's annotations) is not the object's own.
+        assert!(!wants_force(&Body::from(
+            serde_json::json!({"metadata": {},
+            "spec": {"template": {"metadata": {"annotations": {FORCE_ANNOTATION: "true"}}}}})
+        )));
     }
 
     #[test]
