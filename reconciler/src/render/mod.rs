@@ -18,6 +18,7 @@ pub mod yaml_out;
 
 pub use body::Body;
 pub use engine::{BLUEPRINTS, Blueprints};
+pub use pipeline::execution_dates;
 
 use crate::model::{Model, Project};
 use serde::{Deserialize, Serialize};
