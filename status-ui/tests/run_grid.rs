@@ -193,7 +193,10 @@ fn the_grid_replaces_the_digest_runs_with_rows_per_execution_and_cells_per_task(
         r#"<td colspan="5" data-label="Tasks" class="cell none small">keepLast: 2 kept newer runs</td>"#
     ));
     assert!(local.contains(r#"<span class="badge none">Skipped</span>"#));
-    assert!(local.contains(r#"<tr class="run warn">"#), "a running row");
+    assert!(
+        local.contains(r#"<tr class="run" data-phase="Running">"#),
+        "a running row"
+    );
     // The heading's badge is the newest run's phase.
     assert!(html.contains(r#"daily-ranker<span class="badge warn">Running</span></h1>"#));
 }

@@ -98,7 +98,7 @@ fn table(h: &mut Html, columns: &[String], c: &ClusterRuns, now: DateTime<Utc>) 
 }
 
 fn row(h: &mut Html, columns: &[String], r: &RunRecord, now: DateTime<Utc>) {
-    h.open("tr", &[("class", &format!("run {}", r.phase.tone()))]);
+    h.open("tr", &[("class", "run"), ("data-phase", r.phase.label())]);
     h.raw("<td data-label=\"Execution\">");
     h.el(
         "code",
