@@ -6,19 +6,32 @@ use chrono::{DateTime, FixedOffset, Utc};
 use crate::doc::RunPhase;
 use crate::runs::{ClusterRuns, PipelineRuns, RunRecord, TaskRecord};
 
+/// Most columns a record's tasks add beyond the pipeline's own (a runs file is read as it is).
+pub const MAX_EXTRA_COLUMNS: usize = 20;
+
 /// The task columns of a pipeline's run table: the pipeline's tasks in `declared` order, then
-/// any other task a record names (a task removed since), in the order first met.
+/// any other task a record names (a task removed since), in the order first met, at most
+/// [`MAX_EXTRA_COLUMNS`] of those.
 pub fn task_columns<'a>(
     declared: impl IntoIterator<Item = &'a str>,
     clusters: impl IntoIterator<Item = &'a ClusterRuns>,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    for name in declared {
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    let limit = out.len() + MAX_EXTRA_COLUMNS;
     let records = clusters
         .into_iter()
         .flat_map(|c| c.runs.iter().flat_map(|r| r.tasks.iter()));
-    for name in declared.into_iter().chain(records.map(|t| t.name.as_str())) {
-        if !out.iter().any(|n| n == name) {
-            out.push(name.to_string());
+    for t in records {
+        if out.len() == limit {
+            break;
+        }
+        if !out.contains(&t.name) {
+            out.push(t.name.clone());
         }
     }
     out
@@ -186,6 +199,14 @@ mod tests {
             task_columns(["extract", "train"], [&c]),
             ["extract", "train", "old"]
         );
+        // A runs file naming thousands of other tasks adds a bounded number of columns.
+        let names: Vec<String> = (0..5000).map(|i| format!("t{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let many = ClusterRuns {
+            runs: vec![run(1, 1, RunPhase::Failed, &names)],
+            ..ClusterRuns::default()
+        };
+        assert_eq!(task_columns(["a"], [&many]).len(), 1 + MAX_EXTRA_COLUMNS);
     }
 
     #[test]
