@@ -163,7 +163,117 @@ async fn scenario(
     assert!(main_text(c).await.contains("Tasks"));
     screenshots(c, "pipeline").await;
 
+    // Run records on the status branch become the run grid: the loop keeps the file in its
+    // next status commit (a comment-only commit makes one).
+    write_runs(repo, cache);
+    let vision = repo.join("projects/vision/project.yaml");
+    let text = std::fs::read_to_string(&vision).unwrap();
+    replace_file(&vision, &format!("{text}# reviewed\n"));
+    serve.wait_for(PATIENCE, |l| l.starts_with("reconciled "));
+    c.refresh().await.unwrap();
+    let grid = main_text(c).await;
+    assert_shows(
+        &grid,
+        &[
+            "Blocked:",
+            "To unblock:",
+            "Waiting 3",
+            "build-index",
+            "keepLast: 2 kept newer runs",
+        ],
+    );
+    screenshots(c, "run-grid").await;
+
     static_site(c, cubist, repo, cache, tmp).await;
+}
+
+/// Writes a runs file for nlp/weekly-embeddings on the status branch `cubist serve` keeps for
+/// the directory `repo`: on `local`, a failed run blocking the chain, a success, a skipped one.
+fn write_runs(repo: &Path, cache: &Path) {
+    use cubist_status_ui::doc::RunPhase;
+    use cubist_status_ui::runs::*;
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let at = |d| Some(chrono::TimeZone::with_ymd_and_hms(&tz, 2026, 11, d, 3, 0, 0).unwrap());
+    let task = |name: &str, phase| TaskRecord {
+        name: name.into(),
+        phase,
+        retries: u32::from(phase == RunPhase::Failed),
+        message: if phase == RunPhase::Failed {
+            "OOMKilled: <b>exit 137</b>".into()
+        } else {
+            String::new()
+        },
+        ..TaskRecord::default()
+    };
+    let run = |d, phase, tasks: Vec<TaskRecord>, message: &str| RunRecord {
+        execution: at(d),
+        workflow: format!("weekly-embeddings-202611{d:02}"),
+        attempt: 1,
+        phase,
+        duration_seconds: (!tasks.is_empty()).then_some(4000),
+        message: message.into(),
+        tasks,
+        ..RunRecord::default()
+    };
+    let mut runs = PipelineRuns {
+        project: "nlp".into(),
+        pipeline: "weekly-embeddings".into(),
+        ..PipelineRuns::default()
+    };
+    runs.clusters.insert(
+        "local".into(),
+        ClusterRuns {
+            waiting: Some(Waiting {
+                count: 3,
+                oldest: at(23),
+                newest: at(30),
+            }),
+            blocked: Some(Blocked {
+                workflow: "weekly-embeddings-20261116".into(),
+                execution: at(16),
+                reason: "dependsOnPast: weekly-embeddings-20261116 failed".into(),
+                fix: "commit a Run for 2026-11-16 to re-run it".into(),
+            }),
+            runs: vec![
+                run(
+                    16,
+                    RunPhase::Failed,
+                    vec![
+                        task("extract-docs", RunPhase::Succeeded),
+                        task("embed", RunPhase::Failed),
+                    ],
+                    "child 'embed' failed",
+                ),
+                run(
+                    9,
+                    RunPhase::Succeeded,
+                    vec![
+                        task("extract-docs", RunPhase::Succeeded),
+                        task("embed", RunPhase::Succeeded),
+                        task("build-index", RunPhase::Succeeded),
+                    ],
+                    "",
+                ),
+                run(2, RunPhase::Skipped, vec![], "keepLast: 2 kept newer runs"),
+            ],
+            ..ClusterRuns::default()
+        },
+    );
+    let git =
+        git2::Repository::open(cubist::source::local::repo_path(repo, cache).unwrap()).unwrap();
+    let files = std::collections::BTreeMap::from([(
+        cubist_status_ui::tree::paths::runs("nlp", "weekly-embeddings"),
+        cubist_status_ui::yaml::to_yaml(&runs).unwrap().into_bytes(),
+    )]);
+    cubist::report::status_branch::add_status_files(
+        &git,
+        None,
+        "cubist/status",
+        &Default::default(),
+        "status: runs (test)",
+        &files,
+    )
+    .unwrap();
 }
 
 /// A display name that would run script if it were not escaped.

@@ -35,6 +35,11 @@ pub fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// A UTC timestamp to the second, `2026-11-22 10:00:05 UTC` (run and task times).
+pub fn utc_seconds(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// A duration in milliseconds: "412 ms", "3.2 s", "2 min 5 s".
 pub fn duration_ms(ms: u64) -> String {
     if ms < 1000 {

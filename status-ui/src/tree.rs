@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::doc::{ErrorEntry, HistoryRecord, Inventory, ObjectStatus, ProjectDigest, Summary};
+use crate::runs::PipelineRuns;
 use crate::yaml::from_yaml;
 
 /// Error code of a status file that cannot be decoded (shown on the page instead of its content).
@@ -21,6 +22,14 @@ pub mod paths {
     pub const CLUSTERS_DIR: &str = "status/clusters/";
     /// Directory of the history records.
     pub const HISTORY_DIR: &str = "status/history/";
+
+    /// Directory of the run records.
+    pub const RUNS_DIR: &str = "status/runs/";
+
+    /// `status/runs/<project>/<pipeline>.yaml`: the runs of one pipeline.
+    pub fn runs(project: &str, pipeline: &str) -> String {
+        format!("{RUNS_DIR}{project}/{pipeline}.yaml")
+    }
 
     /// `status/projects/<project>.yaml`.
     pub fn project(project: &str) -> String {
@@ -93,6 +102,22 @@ impl StatusTree {
     /// `status/projects/<name>.yaml`: `None` when absent.
     pub fn project(&self, name: &str) -> Option<Result<ProjectDigest, ErrorEntry>> {
         self.parse(&paths::project(name))
+    }
+
+    /// `status/runs/<project>/<pipeline>.yaml`: `None` when the pipeline has no runs file.
+    pub fn pipeline_runs(
+        &self,
+        project: &str,
+        pipeline: &str,
+    ) -> Option<Result<PipelineRuns, ErrorEntry>> {
+        self.parse(&paths::runs(project, pipeline))
+    }
+
+    /// Every runs file, in path order (project, then pipeline).
+    pub fn all_runs(&self) -> impl Iterator<Item = Result<PipelineRuns, ErrorEntry>> + '_ {
+        self.under(paths::RUNS_DIR)
+            .filter(|(rest, _)| rest.ends_with(".yaml") && rest.matches('/').count() == 1)
+            .map(|(rest, bytes)| decode(&format!("{}{rest}", paths::RUNS_DIR), bytes))
     }
 
     /// Names of the projects that have a digest, sorted.

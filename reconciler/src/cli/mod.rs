@@ -5,6 +5,7 @@ mod codeowners;
 pub mod install;
 mod kube_plan;
 mod render;
+mod runs;
 mod serve;
 mod server;
 mod stages;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Write the status page as static HTML files (relative links: open from disk or publish
     /// on any web root, such as GitHub Pages).
     StatusSite(status_site::SiteArgs),
+    /// The runs of pipelines recorded on the status branch; `runs next PIPELINE`: the next
+    /// execution times of its schedule.
+    Runs(runs::RunsArgs),
     /// List every diagnostic code and what it means.
     Codes,
     /// Print the manifests that install cubist in a Kubernetes cluster (those of `deploy/`).
@@ -134,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Codeowners { repo } => codeowners::run(&repo),
         Command::StatusSite(a) => status_site::run(&a),
         Command::Install(a) => install::run(&a),
+        Command::Runs(a) => runs::run(&a),
         Command::Codes => {
             for (code, meaning) in crate::diag::codes::ALL {
                 println!("{code}  {meaning}");

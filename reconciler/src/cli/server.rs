@@ -126,6 +126,7 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
                     &args.branch,
                     cache_dir(&args).join("review"),
                 )
+                .map(|r| r.map(|r| r.with_status_branch(&args.status_branch)))
                 .unwrap_or_else(|e| {
                     eprintln!("cubist: pull request review disabled: {e:#}");
                     None

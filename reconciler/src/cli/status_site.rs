@@ -29,19 +29,7 @@ pub struct SiteArgs {
 
 /// Writes the site and prints where it is.
 pub(super) fn run(args: &SiteArgs) -> Result<ExitCode> {
-    let git_dir = status_repository(args)?;
-    let repo = Repository::open(&git_dir)
-        .with_context(|| format!("cannot open the git repository {}", git_dir.display()))?;
-    let refname = format!("refs/heads/{}", args.status_branch);
-    if repo.refname_to_id(&refname).is_err() {
-        bail!(
-            "no branch `{}` in {}: run `cubist serve` or `cubist reconcile --once` on this \
-             repository first",
-            args.status_branch,
-            redact_url(&args.repo)
-        );
-    }
-    let tree = cubist_status_ui::StatusTree::new(read_status(&repo, &args.status_branch)?);
+    let tree = read_tree(&args.repo, &args.status_branch, args.cache_dir.as_deref())?;
     let pages = cubist_status_ui::write_static_site(&tree, &args.out, chrono::Utc::now())
         .with_context(|| format!("cannot write the site to {}", args.out.display()))?;
     println!(
@@ -53,13 +41,36 @@ pub(super) fn run(args: &SiteArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The status tree at the tip of `branch` of `repo` (a git repository path, a URL read through
+/// the mirror under `cache_dir`, or a watched plain directory); an error when there is none.
+pub(super) fn read_tree(
+    repo_arg: &str,
+    branch: &str,
+    cache_dir: Option<&Path>,
+) -> Result<cubist_status_ui::StatusTree> {
+    let git_dir = status_repository(repo_arg, branch, cache_dir)?;
+    let repo = Repository::open(&git_dir)
+        .with_context(|| format!("cannot open the git repository {}", git_dir.display()))?;
+    let refname = format!("refs/heads/{branch}");
+    if repo.refname_to_id(&refname).is_err() {
+        bail!(
+            "no branch `{branch}` in {}: run `cubist serve` or `cubist reconcile --once` on this \
+             repository first",
+            redact_url(repo_arg)
+        );
+    }
+    Ok(cubist_status_ui::StatusTree::new(read_status(
+        &repo, branch,
+    )?))
+}
+
 /// The git directory holding the status branch.
-fn status_repository(args: &SiteArgs) -> Result<PathBuf> {
-    let cache = super::cache_dir(args.cache_dir.as_deref());
-    let path = Path::new(&args.repo);
-    if args.repo.contains("://") || args.repo.contains('@') {
-        let mirror = GitMirror::open(&args.repo, &cache)?;
-        if let Err(e) = mirror.fetch(&[&args.status_branch]) {
+fn status_repository(repo: &str, branch: &str, cache_dir: Option<&Path>) -> Result<PathBuf> {
+    let cache = super::cache_dir(cache_dir);
+    let path = Path::new(repo);
+    if repo.contains("://") || repo.contains('@') {
+        let mirror = GitMirror::open(repo, &cache)?;
+        if let Err(e) = mirror.fetch(&[branch]) {
             eprintln!("cubist: {e:#}; writing the mirror's last copy");
         }
         Ok(mirror.path().to_path_buf())
@@ -71,12 +82,12 @@ fn status_repository(args: &SiteArgs) -> Result<PathBuf> {
             bail!(
                 "no status for the directory {} under {}: run `cubist serve --repo {0}` (with the \
                  same --cache-dir) first",
-                args.repo,
+                repo,
                 cache.display()
             );
         }
         Ok(local)
     } else {
-        bail!("{} is neither a git repository nor a directory", args.repo)
+        bail!("{repo} is neither a git repository nor a directory")
     }
 }

@@ -45,6 +45,56 @@ pub fn write_status(
     status: &StatusFiles,
     written: &mut Written,
 ) -> Result<Oid> {
+    let mut made = None;
+    let id = commit_retrying(repo, remote, branch, author, message, |previous| {
+        let (tree, m) = status_tree::build(repo, previous, status, written)?;
+        made = Some(m);
+        Ok(tree)
+    })?;
+    if let Some(m) = made {
+        *written = m;
+    }
+    Ok(id)
+}
+
+/// Adds (or replaces) `files` on `branch`, leaving everything else of its tree as it is (a
+/// writer beside the reconcile loop, such as the reviewer recording what it commented);
+/// moves the branch like [`write_status`] does.
+pub fn add_status_files(
+    repo: &Repository,
+    remote: Option<&str>,
+    branch: &str,
+    author: &Author,
+    message: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Oid> {
+    commit_retrying(repo, remote, branch, author, message, |previous| {
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, bytes) in files {
+            update.upsert(path.as_str(), repo.blob(bytes)?, git2::FileMode::Blob);
+        }
+        let empty;
+        let base = match previous {
+            Some(t) => t,
+            None => {
+                empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
+                &empty
+            }
+        };
+        Ok(update.create_updated(repo, base)?)
+    })
+}
+
+/// Builds a commit with the tree `build` makes over the branch's tree and moves the branch to
+/// it (see [`write_status`]), again on top of another writer's commit when one came first.
+fn commit_retrying(
+    repo: &Repository,
+    remote: Option<&str>,
+    branch: &str,
+    author: &Author,
+    message: &str,
+    mut build: impl FnMut(Option<&git2::Tree>) -> Result<Oid>,
+) -> Result<Oid> {
     let remote = remote.map(Remote::open).transpose()?;
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
@@ -54,20 +104,15 @@ pub fn write_status(
         let base = status_push::base(repo, remote.as_ref(), branch, attempt > 0)?;
         let parent = base.map(|id| repo.find_commit(id)).transpose()?;
         let previous = parent.as_ref().map(|p| p.tree()).transpose()?;
-        let (tree, made) = status_tree::build(repo, previous.as_ref(), status, written)?;
-        let tree = repo.find_tree(tree)?;
+        let tree = repo.find_tree(build(previous.as_ref())?)?;
         if let Some(p) = parent.as_ref().filter(|p| p.tree_id() == tree.id()) {
-            *written = made;
             return Ok(p.id());
         }
         let sig = Signature::now(&author.name, &author.email)?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
         match status_push::deliver(repo, remote.as_ref(), branch, commit, base)? {
-            Delivery::Done => {
-                *written = made;
-                return Ok(commit);
-            }
+            Delivery::Done => return Ok(commit),
             Delivery::Moved(why) => {
                 tracing::info!(attempt, %why, "the status branch moved; building on top of it");
                 last = why;

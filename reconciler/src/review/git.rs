@@ -32,6 +32,15 @@ impl PullMirror {
         })
     }
 
+    /// Fetches the status branch `branch` and reads its tree (the run records a plan counts
+    /// catch-up against); an empty tree when the remote has no such branch.
+    pub fn status_tree(&self, branch: &str) -> Result<cubist_status_ui::StatusTree> {
+        self.mirror.fetch(&[branch])?;
+        Ok(cubist_status_ui::StatusTree::new(
+            crate::report::status_branch::read_status(self.mirror.repo(), branch)?,
+        ))
+    }
+
     /// Fetches `refs/pull/<number>/head` and branch `base`, then reads the base tip and the
     /// commit `head_sha`. Fails when the head commit did not arrive (the pull request moved on:
     /// the newer push gets its own event).

@@ -84,6 +84,7 @@ pub fn plan_comment(plan: &PrPlan, links: &Links, limit: usize) -> String {
             head += &format!("\n> {}\n", escape_html(note));
         }
         head += &quota_table(plan);
+        head += &super::schedule::markdown(&plan.schedules);
     }
     let footer = "\n<sub>cubist updates this comment on every push; comment `/cubist plan` to plan again.</sub>\n";
     let changes: Vec<(&Plan, String)> = plan

@@ -14,6 +14,8 @@ pub mod markdown;
 pub mod plan;
 pub mod quota;
 mod reviewer;
+pub mod run_notice;
+pub mod schedule;
 mod worker;
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! diagnostics, per cluster what merging would create / change / delete, and quota impact.
 
 use super::quota::{QuotaImpact, quota_impact};
+use super::schedule::{ScheduleChange, schedule_changes};
 use crate::diag::Diagnostic;
 use crate::render::{
     Blueprints, HASH_ANNOTATION, ObjectKey, REVISION_ANNOTATION, RenderedObject, RenderedSet,
@@ -10,6 +11,7 @@ use crate::render::{
 use crate::source::Snapshot;
 use crate::target::guard::{Allowances, guard};
 use crate::target::{Action, Change, Plan, unified_diff};
+use cubist_status_ui::runs::PipelineRuns;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +34,8 @@ pub struct PrPlan {
     pub quota: Vec<QuotaImpact>,
     /// Caveats about the comparison (e.g. the base does not render).
     pub notes: Vec<String>,
+    /// Pipelines whose executions the merge changes.
+    pub schedules: Vec<ScheduleChange>,
 }
 
 impl PrPlan {
@@ -49,6 +53,28 @@ impl PrPlan {
         head: &Snapshot,
         allow: &Allowances,
         blueprints: &Blueprints,
+    ) -> PrPlan {
+        Self::compute_with_runs(
+            base_ref,
+            base,
+            head,
+            allow,
+            blueprints,
+            &|_, _| None,
+            chrono::Utc::now(),
+        )
+    }
+
+    /// [`PrPlan::compute`], with schedule changes counted against the runs files `runs`
+    /// gives per project and pipeline, at `now`.
+    pub fn compute_with_runs(
+        base_ref: &str,
+        base: &Snapshot,
+        head: &Snapshot,
+        allow: &Allowances,
+        blueprints: &Blueprints,
+        runs: &dyn Fn(&str, &str) -> Option<PipelineRuns>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> PrPlan {
         let (head_model, diagnostics) = crate::model::load(head);
         let mut plan = PrPlan {
@@ -99,6 +125,7 @@ impl PrPlan {
             })
             .collect();
         plan.quota = quota_impact(&base_model, &head_model);
+        plan.schedules = schedule_changes(&base_model, &head_model, runs, now);
         plan
     }
 }

@@ -7,6 +7,7 @@ use super::git::PullMirror;
 use super::links::Links;
 use super::markdown::{PLAN_MARKER, plan_comment, plan_status, validate_status};
 use super::plan::PrPlan;
+use super::run_notice;
 use crate::render::Blueprints;
 use anyhow::{Context, Result};
 use cubist_webhook::HookEvent;
@@ -52,6 +53,7 @@ pub struct Reviewer {
     cfg: Arc<ReviewConfig>,
     gh: GitHub,
     links: Links,
+    status_branch: Option<String>,
 }
 
 impl Reviewer {
@@ -66,7 +68,15 @@ impl Reviewer {
             cfg: Arc::new(cfg),
             gh,
             links,
+            status_branch: None,
         }
+    }
+
+    /// Reads run records from the status branch `branch` of the repository, so that a plan
+    /// that changes a schedule counts catch-up runs against what already ran.
+    pub fn with_status_branch(mut self, branch: impl Into<String>) -> Self {
+        self.status_branch = Some(branch.into());
+        self
     }
 
     /// A reviewer from the environment (see [`ReviewConfig::from_env`]); `None` without a
@@ -147,16 +157,27 @@ impl Reviewer {
         let (owner, name) = (&self.cfg.owner, &self.cfg.name);
         let cfg = self.cfg.clone();
         let (head, base) = (head_sha.to_string(), base_ref.to_string());
+        let status_branch = self.status_branch.clone();
         let computed = tokio::task::spawn_blocking(move || -> Result<PrPlan> {
             let mirror = PullMirror::open(&cfg.repo_url, &cfg.cache_dir)?;
             let snapshots = mirror.fetch_pull(number, &head, &base)?;
             let blueprints = Blueprints::embedded()?;
-            Ok(PrPlan::compute(
+            // Without run records, catch-up is counted from the schedule alone.
+            let status = status_branch.and_then(|b| {
+                mirror
+                    .status_tree(&b)
+                    .inspect_err(|e| tracing::warn!("review: no run records: {e:#}"))
+                    .ok()
+            });
+            let runs = |p: &str, n: &str| status.as_ref()?.pipeline_runs(p, n)?.ok();
+            Ok(PrPlan::compute_with_runs(
                 &base,
                 &snapshots.base,
                 &snapshots.head,
                 &snapshots.allow,
                 &blueprints,
+                &runs,
+                chrono::Utc::now(),
             ))
         })
         .await
@@ -224,6 +245,68 @@ impl Reviewer {
             revision: sha.clone(),
             pull,
         })
+    }
+}
+
+impl Reviewer {
+    /// Comments on the merged pull request of each `Run` whose executions have all finished
+    /// (once: a record on the status branch says it was done, and the comment is sticky per
+    /// Run). Needs [`Reviewer::with_status_branch`]; returns `(run, pull request, comment)`
+    /// per Run handled (`None`s when it was pushed without a pull request).
+    pub async fn report_runs(&self) -> Result<Vec<(String, Option<(u64, u64)>)>> {
+        let Some(status_branch) = self.status_branch.clone() else {
+            return Ok(Vec::new());
+        };
+        let (owner, name) = (&self.cfg.owner, &self.cfg.name);
+        let (cfg, branch) = (self.cfg.clone(), status_branch.clone());
+        let pending = tokio::task::spawn_blocking(move || run_notice::pending(&cfg, &branch))
+            .await
+            .context("the run check panicked")??;
+        let mut records = Vec::new();
+        let mut done = Vec::new();
+        for (f, commit) in pending {
+            let commented = async {
+                let pull = if commit.is_empty() {
+                    None
+                } else {
+                    self.gh.merged_pull_for_commit(owner, name, &commit).await?
+                };
+                let Some(number) = pull else {
+                    return Ok::<_, anyhow::Error>((None, None));
+                };
+                let marker = run_notice::marker(&f.project, &f.run);
+                let body = run_notice::comment(&f, &commit, &self.links);
+                let id = self
+                    .gh
+                    .upsert_sticky_comment(owner, name, number, &marker, &body)
+                    .await?;
+                Ok((pull, Some(id)))
+            };
+            // A failure leaves this Run unrecorded: the next check tries it again, and the
+            // comment is sticky, so it is never posted twice.
+            let (pull, comment) = match commented.await {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::warn!("review: run {}/{}: {e:#}", f.project, f.run);
+                    continue;
+                }
+            };
+            done.push((format!("{}/{}", f.project, f.run), pull.zip(comment)));
+            records.push(run_notice::RunComment {
+                project: f.project,
+                run: f.run,
+                file: f.file,
+                commit,
+                pull,
+                comment,
+                at: Some(chrono::Utc::now()),
+            });
+        }
+        let cfg = self.cfg.clone();
+        tokio::task::spawn_blocking(move || run_notice::record(&cfg, &status_branch, &records))
+            .await
+            .context("recording run comments panicked")??;
+        Ok(done)
     }
 }
 

@@ -276,3 +276,88 @@ fn a_head_that_removes_a_project_warns_that_its_deletions_would_be_held() {
     let md = plan_comment(&allowed, &links(), GITHUB_COMMENT_LIMIT);
     assert!(!md.contains("Deletions held"), "{md}");
 }
+
+/// `daily` moved from 02:00 to 06:00 (and `keepLast: 1` when `keep`), planned on 2026-11-05
+/// 08:00 in Shanghai against `runs`.
+fn schedule_plan(keep: bool, runs: Option<cubist_status_ui::runs::PipelineRuns>) -> PrPlan {
+    let blueprints = Blueprints::embedded().unwrap();
+    let head = snapshot(HEAD, |s| {
+        let s = s.replacen("cron: \"0 2 * * *\"", "cron: \"0 6 * * *\"", 1);
+        if keep {
+            s.replacen(
+                "startFrom: 2026-11-01",
+                "startFrom: 2026-11-01\n    keepLast: 1",
+                1,
+            )
+        } else {
+            s
+        }
+    });
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-05T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let lookup = move |p: &str, n: &str| runs.clone().filter(|_| (p, n) == ("p", "daily"));
+    PrPlan::compute_with_runs(
+        "main",
+        &snapshot(BASE, |s| s),
+        &head,
+        &Allowances::default(),
+        &blueprints,
+        &lookup,
+        now,
+    )
+}
+
+#[test]
+fn a_schedule_change_shows_next_dates_before_and_after_and_its_catch_up() {
+    use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
+    // No runs file: every execution from startFrom to now is due again.
+    let moved = schedule_plan(false, None);
+    assert_eq!(moved.errors(), 0, "{:?}", moved.diagnostics);
+    let md = plan_comment(&moved, &links(), GITHUB_COMMENT_LIMIT);
+    let section = &md[md.find("#### Schedules").expect("a schedules section")..];
+    assert!(
+        section.contains("**`p/daily`**: `0 2 * * * Asia/Shanghai` → `0 6 * * * Asia/Shanghai`"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| 1 | 2026-11-06 02:00 +08:00 | 2026-11-06 06:00 +08:00 |"),
+        "{section}"
+    );
+    assert!(section.contains("| 5 | 2026-11-10 02:00 +08:00 | 2026-11-10 06:00 +08:00 |"));
+    assert!(
+        section.contains("Catch-up from 2026-10-31 16:00 UTC (executions up to now not yet recorded): 5 runs on each cluster of the project."),
+        "{section}"
+    );
+
+    // With runs settled through 2026-11-04 02:00, the 06:00 executions before it are known.
+    let mut runs = PipelineRuns::default();
+    runs.clusters.insert(
+        "local".into(),
+        ClusterRuns {
+            settled_through: chrono::DateTime::parse_from_rfc3339("2026-11-04T02:00:00+08:00").ok(),
+            ..ClusterRuns::default()
+        },
+    );
+    let md = plan_comment(
+        &schedule_plan(false, Some(runs.clone())),
+        &links(),
+        GITHUB_COMMENT_LIMIT,
+    );
+    assert!(md.contains("not yet recorded): `local`: 2 runs."), "{md}");
+    let md = plan_comment(
+        &schedule_plan(true, Some(runs)),
+        &links(),
+        GITHUB_COMMENT_LIMIT,
+    );
+    assert!(
+        md.contains(
+            "`local`: 2 executions due: the newest 1 run, 1 recorded as Skipped (`keepLast: 1`)."
+        ),
+        "{md}"
+    );
+
+    // A change that leaves the executions alone has no section.
+    let md = plan_comment(&plan(more_workers), &links(), GITHUB_COMMENT_LIMIT);
+    assert!(!md.contains("#### Schedules"), "{md}");
+}

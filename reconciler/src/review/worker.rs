@@ -10,6 +10,9 @@ use tokio::sync::mpsc;
 
 /// Events taken from the webhook queue at once (then coalesced per pull request and ref).
 const BATCH: usize = 64;
+/// How often finished `Run`s are looked for between reconciles (runs finish on the clusters,
+/// not with commits).
+const RUN_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Sending side of reconcile results, for the (synchronous) reconcile loop. Never blocks.
 #[derive(Debug, Clone)]
@@ -76,6 +79,8 @@ pub async fn run(
     let review = async {
         let (mut hooks_open, mut results_open) = (true, true);
         let mut batch = Vec::new();
+        let mut run_check = tokio::time::interval(RUN_CHECK);
+        run_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while hooks_open || results_open {
             tokio::select! {
                 n = rx.recv_many(&mut batch, BATCH), if hooks_open => {
@@ -89,10 +94,16 @@ pub async fn run(
                 result = reconciled.0.recv(), if results_open => match (result, &reviewer) {
                     (None, _) => results_open = false,
                     (Some(result), Some(r)) => {
-                        record("reconciled", r.report_apply(&result).await)
+                        record("reconciled", r.report_apply(&result).await);
+                        log_runs(r.report_runs().await);
                     }
                     (Some(_), None) => {}
                 },
+                _ = run_check.tick(), if reviewer.is_some() => {
+                    if let Some(r) = &reviewer {
+                        log_runs(r.report_runs().await);
+                    }
+                }
             }
         }
     };
@@ -106,6 +117,18 @@ fn result_label(handled: &anyhow::Result<Handled>) -> &'static str {
         Ok(Handled::Reported { .. }) => "reported",
         Ok(Handled::Ignored(_)) => "ignored",
         Err(_) => "failed",
+    }
+}
+
+/// Logs the runs whose finish was reported on their pull request.
+fn log_runs(done: anyhow::Result<Vec<(String, Option<(u64, u64)>)>>) {
+    match done {
+        Ok(done) => {
+            for (run, pull) in done {
+                tracing::info!("review: run {run} finished; commented on {pull:?}");
+            }
+        }
+        Err(e) => tracing::warn!("review: finished runs not reported: {e:#}"),
     }
 }
 

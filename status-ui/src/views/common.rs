@@ -117,7 +117,7 @@ fn badge_class(tone: &str) -> &'static str {
 }
 
 /// A badge with a count, `Synced 40`; dimmed when the count is 0.
-fn count_badge(h: &mut Html, state: &impl Tone, n: u64) {
+pub fn count_badge(h: &mut Html, state: &impl Tone, n: u64) {
     let class = if n == 0 {
         "badge none zero"
     } else {

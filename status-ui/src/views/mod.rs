@@ -7,6 +7,7 @@ pub mod overview;
 pub mod pipeline;
 pub mod project;
 pub mod projects;
+pub mod runs;
 pub mod service;
 
 use chrono::{DateTime, Utc};

@@ -1,13 +1,16 @@
 //! `/`: the newest reconcile, each cluster, every project's state, and the current errors.
 
 use super::common::{
-    badge, changes_text, commit, empty, error_list, health_counts, held_prune, state_counts, time,
+    badge, changes_text, commit, count_badge, empty, error_list, health_counts, held_prune,
+    state_counts, time,
 };
 use super::{Body, View};
-use crate::doc::{ClusterStatus, ProjectState};
+use crate::doc::{ClusterStatus, ProjectState, RunPhase};
 use crate::format;
 use crate::html::Html;
 use crate::layout::Section;
+use crate::run_table::{Attention, attention, execution_text};
+use crate::runs::PipelineRuns;
 
 /// The overview page.
 pub fn render(v: &View) -> Body {
@@ -63,6 +66,7 @@ pub fn render(v: &View) -> Body {
         cluster_card(&mut h, v, c);
     }
     h.raw("</div>");
+    runs(&mut h, v);
     projects(&mut h, v);
 
     let project_errors = s.projects.iter().filter(|p| !p.errors.is_empty());
@@ -90,6 +94,92 @@ pub fn render(v: &View) -> Body {
         section: Section::Overview,
         html: h,
     }
+}
+
+/// Items listed under "Runs"; the rest are counted.
+const MAX_ATTENTION: usize = 20;
+
+/// Failed and blocked runs of every pipeline (nothing when no pipeline has a runs file): the
+/// counts, then each one linked to its pipeline.
+fn runs(h: &mut Html, v: &View) {
+    let all: Vec<_> = v.tree.all_runs().collect();
+    if all.is_empty() {
+        return;
+    }
+    let mut items = Html::new();
+    let (mut failed, mut blocked, mut listed) = (0usize, 0usize, 0usize);
+    let mut corrupt = Vec::new();
+    for file in &all {
+        let runs = match file {
+            Ok(r) => r,
+            Err(e) => {
+                corrupt.push(e.clone());
+                continue;
+            }
+        };
+        for a in attention(runs) {
+            match a {
+                Attention::Failed { .. } => failed += 1,
+                Attention::Blocked { .. } => blocked += 1,
+            }
+            listed += 1;
+            if listed <= MAX_ATTENTION {
+                attention_item(&mut items, v, runs, &a);
+            }
+        }
+    }
+    h.raw("<h2>Runs</h2><p>");
+    count_badge(h, &RunPhase::Failed, failed as u64);
+    h.raw(" ");
+    count_badge(h, &RunPhase::Blocked, blocked as u64);
+    h.raw(" <span class=\"small muted\">executions whose newest attempt failed, and blocked <code>dependsOnPast</code> chains, over ")
+        .display(all.len())
+        .raw(" pipelines with runs</span></p>");
+    if listed > 0 {
+        h.raw("<ul class=\"errors\">").append(items);
+        if listed > MAX_ATTENTION {
+            h.raw("<li class=\"note\">… and ")
+                .display(listed - MAX_ATTENTION)
+                .raw(" more</li>");
+        }
+        h.raw("</ul>");
+    }
+    error_list(h, &corrupt, "", &v.links);
+}
+
+/// `project/pipeline` on `cluster`: what failed or blocks it.
+fn attention_item(h: &mut Html, v: &View, runs: &PipelineRuns, a: &Attention) {
+    let (cluster, phase) = match a {
+        Attention::Failed { cluster, run } => (*cluster, run.phase),
+        Attention::Blocked { cluster, .. } => (*cluster, RunPhase::Blocked),
+    };
+    let href = v
+        .links
+        .page(&["projects", &runs.project, "pipelines", &runs.pipeline]);
+    h.raw("<li>");
+    badge(h, &phase);
+    h.raw(" ");
+    h.el(
+        "a",
+        &[("href", &href)],
+        &format!("{}/{}", runs.project, runs.pipeline),
+    )
+    .raw(" on ")
+    .text(cluster)
+    .raw(": ");
+    match a {
+        Attention::Failed { run, .. } => {
+            h.raw("<code>").text(&run.workflow).raw("</code> (");
+            h.text(&execution_text(run, false)).raw(")");
+            if !run.message.is_empty() {
+                h.raw(" ").text(&run.message);
+            }
+        }
+        Attention::Blocked { blocked, .. } => {
+            h.text(&blocked.reason).raw(". ").text(&blocked.fix);
+        }
+    }
+    h.raw("</li>");
 }
 
 /// Every project as a chip: its name (linked) and state.

@@ -1,6 +1,7 @@
-//! `/projects/<p>/pipelines/<name>`: schedule, next run, DAG and runs of a pipeline.
+//! `/projects/<p>/pipelines/<name>`: schedule, next run, DAG and runs of a pipeline (the run
+//! grid when the pipeline has a runs file, else the runs of its digest).
 
-use super::common::{badge, empty};
+use super::common::{badge, empty, error_list};
 use super::{Body, View};
 use crate::cron;
 use crate::dag;
@@ -8,6 +9,7 @@ use crate::doc::{PipelineDigest, Schedule};
 use crate::format;
 use crate::html::Html;
 use crate::layout::Section;
+use crate::runs::{PipelineRuns, RunRecord};
 
 /// The pipeline page; `None` when the project digest or the pipeline is missing.
 pub fn render(v: &View, project: &str, name: &str) -> Option<Body> {
@@ -28,8 +30,19 @@ pub fn render(v: &View, project: &str, name: &str) -> Option<Body> {
         project_label,
     );
     h.raw(" / pipelines</p><h1>").text(&p.name);
-    if let Some(r) = p.runs.first() {
-        badge(&mut h, &r.phase);
+    // Only this pipeline's runs file is read (not every pipeline's).
+    let recorded = v.tree.pipeline_runs(project, name);
+    match &recorded {
+        Some(Ok(runs)) => {
+            if let Some(r) = newest(runs) {
+                badge(&mut h, &r.phase);
+            }
+        }
+        _ => {
+            if let Some(r) = p.runs.first() {
+                badge(&mut h, &r.phase);
+            }
+        }
     }
     h.raw("</h1>");
     details(&mut h, v, p);
@@ -42,7 +55,14 @@ pub fn render(v: &View, project: &str, name: &str) -> Option<Body> {
             .raw("</div>");
     }
     h.raw("<h2>Runs</h2>");
-    runs(&mut h, p);
+    match &recorded {
+        Some(Ok(recorded)) => super::runs::grid(&mut h, p, recorded, v.now),
+        Some(Err(e)) => {
+            error_list(&mut h, std::slice::from_ref(e), "", &v.links);
+            runs(&mut h, p);
+        }
+        None => runs(&mut h, p),
+    }
     Some(Body {
         title: format!("{} · {project}", p.name),
         section: Section::Projects,
@@ -74,6 +94,14 @@ fn details(h: &mut Html, v: &View, p: &PipelineDigest) {
         }
     }
     h.raw("</dd></dl>");
+}
+
+/// The run with the latest execution on any cluster (first of each cluster's list).
+fn newest(runs: &PipelineRuns) -> Option<&RunRecord> {
+    runs.clusters
+        .values()
+        .filter_map(|c| c.runs.first())
+        .max_by_key(|r| r.execution)
 }
 
 fn runs(h: &mut Html, p: &PipelineDigest) {
