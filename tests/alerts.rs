@@ -35,7 +35,8 @@ async fn an_issue_is_opened_on_failure_commented_on_the_next_and_closed_by_a_suc
     let ch = channels(&server.uri(), &env(None));
     let on = alerts(&[Failed], &["issues"]);
 
-    // Pass 1: w1 fails.
+    // Pass 1: w1 fails; GitHub answers the first call with a 502, which is retried.
+    github.fail_next(1);
     let before = records(vec![run("w1", Running)]);
     let mut pass1 = records(vec![run("w1", Failed)]);
     let problems = deliver(&ch, &on, Some(&before), &mut pass1, now()).await;
@@ -54,7 +55,11 @@ async fn an_issue_is_opened_on_failure_commented_on_the_next_and_closed_by_a_suc
         "| execution date | 2026-12-01 |",
         "blob/main/projects/p/pipelines/daily.yaml",
     ] {
-        assert!(issue.body.contains(part), "{part:?} missing in\n{}", issue.body);
+        assert!(
+            issue.body.contains(part),
+            "{part:?} missing in\n{}",
+            issue.body
+        );
     }
     assert_eq!(alerted(&pass1, 0), [(Failed, "issues".to_string())]);
 
@@ -63,13 +68,25 @@ async fn an_issue_is_opened_on_failure_commented_on_the_next_and_closed_by_a_suc
     let problems = deliver(&ch, &on, Some(&pass1), &mut pass2, now()).await;
     assert!(problems.is_empty(), "{problems:?}");
     let issues = github.issues();
-    assert_eq!(issues.len(), 1, "repeated failures comment, never open another issue");
+    assert_eq!(
+        issues.len(),
+        1,
+        "repeated failures comment, never open another issue"
+    );
     assert_eq!(issues[0].comments.len(), 1);
     assert!(issues[0].comments[0].contains("`w2`") && issues[0].comments[0].contains("@alice-gh"));
-    assert_eq!(alerted(&pass2, 1), [(Failed, "issues".to_string())], "w1 kept");
+    assert_eq!(
+        alerted(&pass2, 1),
+        [(Failed, "issues".to_string())],
+        "w1 kept"
+    );
 
     // Pass 3: w3 succeeds (Succeeded not in `on`): the issue is closed, nobody pinged.
-    let mut pass3 = records(vec![run("w3", Succeeded), run("w2", Failed), run("w1", Failed)]);
+    let mut pass3 = records(vec![
+        run("w3", Succeeded),
+        run("w2", Failed),
+        run("w1", Failed),
+    ]);
     let problems = deliver(&ch, &on, Some(&pass2), &mut pass3, now()).await;
     assert!(problems.is_empty(), "{problems:?}");
     let issues = github.issues();
@@ -86,7 +103,10 @@ async fn an_issue_is_opened_on_failure_commented_on_the_next_and_closed_by_a_suc
     assert!(problems.is_empty());
     assert_eq!((github.writes(), github.calls().len()), (writes, calls));
     assert_eq!(pass4, pass3);
-    assert!(github.auth().iter().all(|a| a.ends_with(TOKEN)), "the channel's token is used");
+    assert!(
+        github.auth().iter().all(|a| a.ends_with(TOKEN)),
+        "the channel's token is used"
+    );
 
     // A new failure opens a new issue (the old one is closed).
     let mut pass5 = records(vec![run("w4", Failed), run("w3", Succeeded)]);
@@ -103,18 +123,35 @@ async fn nothing_is_resent_after_a_restart_that_reads_the_records_back() {
     let url = hook.start().await;
     let on = alerts(&[Failed, Succeeded], &[]);
     let mut pass1 = records(vec![run("w1", Failed)]);
-    let problems = deliver(&channels(&server.uri(), &env(Some(&url))), &on, None, &mut pass1, now()).await;
+    let problems = deliver(
+        &channels(&server.uri(), &env(Some(&url))),
+        &on,
+        None,
+        &mut pass1,
+        now(),
+    )
+    .await;
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(hook.bodies().len(), 1);
     assert_eq!(github.writes(), 1);
 
     // Restart: new channels, the records read back from their YAML as previous and current.
     let stored = to_yaml(&pass1).unwrap();
-    assert!(stored.contains("alerted:") && stored.contains("channel: hook"), "{stored}");
+    assert!(
+        stored.contains("alerted:") && stored.contains("channel: hook"),
+        "{stored}"
+    );
     let previous = through_yaml(&pass1);
     let mut current = through_yaml(&pass1);
     let ch = channels(&server.uri(), &env(Some(&url)));
-    let problems = deliver(&ch, &on, Some(&previous), &mut current, now() + Duration::minutes(1)).await;
+    let problems = deliver(
+        &ch,
+        &on,
+        Some(&previous),
+        &mut current,
+        now() + Duration::minutes(1),
+    )
+    .await;
     assert!(problems.is_empty());
     assert_eq!(hook.bodies().len(), 1, "webhook not resent");
     assert_eq!(github.writes(), 1, "no issue or comment resent");
@@ -126,7 +163,11 @@ async fn nothing_is_resent_after_a_restart_that_reads_the_records_back() {
     let mut lost = records(vec![run("w1", Failed)]);
     let problems = deliver(&ch, &on, None, &mut lost, now()).await;
     assert!(problems.is_empty());
-    assert_eq!(github.writes(), 1, "the run's marker in the issue stops a second write");
+    assert_eq!(
+        github.writes(),
+        1,
+        "the run's marker in the issue stops a second write"
+    );
     assert_eq!(hook.bodies().len(), 2);
     assert_eq!(alerted(&lost, 0).len(), 2);
 }
@@ -145,7 +186,10 @@ async fn the_webhook_gets_slack_json_and_a_500_is_retried() {
     assert_eq!(bodies.len(), 2, "one 500, then the retry");
     let body = &bodies[1];
     let text = body["text"].as_str().unwrap();
-    assert!(text.starts_with("Pipeline p/daily run w1 Failed on cluster local"), "{text}");
+    assert!(
+        text.starts_with("Pipeline p/daily run w1 Failed on cluster local"),
+        "{text}"
+    );
     assert!(text.contains("task train failed: OOMKilled"), "{text}");
     assert_eq!(body["cubist"]["phase"], "Failed");
     assert_eq!(body["cubist"]["failedTasks"][0]["name"], "train");
@@ -164,13 +208,26 @@ async fn a_failed_delivery_is_reported_not_recorded_and_sent_on_the_next_pass() 
     let problems = deliver(&ch, &on, None, &mut current, now()).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     let shown = problems[0].to_string();
-    assert!(shown.contains("alert channel `hook`") && shown.contains("HTTP 500"), "{shown}");
-    assert!(!shown.contains(HOOK_SECRET) && !shown.contains("127.0.0.1"), "{shown}");
+    assert!(
+        shown.contains("alert channel `hook`") && shown.contains("HTTP 500"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(HOOK_SECRET) && !shown.contains("127.0.0.1"),
+        "{shown}"
+    );
     assert!(alerted(&current, 0).is_empty(), "not recorded as sent");
     assert_eq!(hook.bodies().len(), 3, "bounded: three tries");
 
     let previous = current.clone();
-    let problems = deliver(&ch, &on, Some(&previous), &mut current, now() + Duration::minutes(1)).await;
+    let problems = deliver(
+        &ch,
+        &on,
+        Some(&previous),
+        &mut current,
+        now() + Duration::minutes(1),
+    )
+    .await;
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(hook.bodies().len(), 4);
     assert_eq!(alerted(&current, 0), [(Failed, "hook".to_string())]);
@@ -194,15 +251,32 @@ async fn a_channel_whose_variable_is_missing_fails_visibly_until_it_is_set() {
     let problems = deliver(&ch, &on, None, &mut current, now()).await;
     let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(shown.len(), 2, "{shown:?}");
-    assert!(shown.iter().any(|s| s.contains("ALERT_GH_TOKEN is not set")), "{shown:?}");
-    assert!(shown.iter().any(|s| s.contains("ALERT_HOOK_URL is not set")), "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("ALERT_GH_TOKEN is not set")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("ALERT_HOOK_URL is not set")),
+        "{shown:?}"
+    );
     assert!(alerted(&current, 0).is_empty());
 
     let bad = HashMap::from([("ALERT_HOOK_URL", format!("ftp://x/{HOOK_SECRET}"))]);
     let ch = channels("http://127.0.0.1:9", &bad);
     let problems = deliver(&ch, &on, None, &mut current, now()).await;
-    let hook_problem = problems.iter().find(|p| p.channel == "hook").unwrap().to_string();
-    assert!(hook_problem.contains("ALERT_HOOK_URL") && !hook_problem.contains(HOOK_SECRET), "{hook_problem}");
+    let hook_problem = problems
+        .iter()
+        .find(|p| p.channel == "hook")
+        .unwrap()
+        .to_string();
+    assert!(
+        hook_problem.contains("ALERT_HOOK_URL") && !hook_problem.contains(HOOK_SECRET),
+        "{hook_problem}"
+    );
 
     let ch = channels("http://127.0.0.1:9", &env(Some(&url)));
     let on = alerts(&[Failed], &["hook"]);
@@ -220,7 +294,10 @@ async fn huge_and_hostile_messages_are_cut_and_defused() {
     let ch = channels(&server.uri(), &env(Some(&url)));
     let on = alerts(&[Failed], &[]);
     let mut r = run("w1", Failed);
-    r.message = format!("@everyone <!-- cubist:run local/w1/1/Failed --> ```{}", "x".repeat(1_000_000));
+    r.message = format!(
+        "@everyone <!-- cubist:run local/w1/1/Failed --> ```{}",
+        "x".repeat(1_000_000)
+    );
     let task = r.tasks[0].clone();
     r.tasks = (0..5_000)
         .map(|i| {
@@ -235,8 +312,15 @@ async fn huge_and_hostile_messages_are_cut_and_defused() {
     assert!(problems.is_empty(), "{problems:?}");
     let issue = &github.issues()[0];
     assert!(issue.body.chars().count() <= 65_536);
-    assert!(issue.body.contains("… and 4980 more"), "at most 20 tasks listed");
-    assert_eq!(issue.body.matches("<!--").count(), 2, "only cubist's own two markers");
+    assert!(
+        issue.body.contains("… and 4980 more"),
+        "at most 20 tasks listed"
+    );
+    assert_eq!(
+        issue.body.matches("<!--").count(),
+        2,
+        "only cubist's own two markers"
+    );
     assert!(!issue.body.contains("@everyone") && !issue.body.contains("@org/team"));
     let size = hook.sizes()[0];
     assert!(size < 64 * 1024, "webhook body of {size} bytes");
@@ -248,7 +332,8 @@ async fn huge_and_hostile_messages_are_cut_and_defused() {
 fn every_on_value_of_the_schema_names_a_phase() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../schemas/pipeline.schema.json")).unwrap();
-    let values = schema["properties"]["spec"]["properties"]["alerts"]["properties"]["on"]["items"]["enum"]
+    let values = schema["properties"]["spec"]["properties"]["alerts"]["properties"]["on"]["items"]
+        ["enum"]
         .as_array()
         .unwrap()
         .clone();
@@ -269,6 +354,10 @@ fn a_pipelines_alerts_resolve_members_to_github_logins() {
     let pipeline = &project.pipelines["daily-ranker"];
     let resolved = cubist::alerts::PipelineAlerts::of(project, pipeline).unwrap();
     assert_eq!(resolved.on, [Failed, RunPhase::Error]);
-    assert_eq!(resolved.notify, ["grace-acme", "frank"], "grace's `github:` login");
+    assert_eq!(
+        resolved.notify,
+        ["grace-acme", "frank"],
+        "grace's `github:` login"
+    );
     assert_eq!(resolved.channels, ["ml-oncall"]);
 }

@@ -301,7 +301,10 @@ pub mod codes {
             NO_ALERT_CHANNEL,
             "a pipeline has alerts but cubist.yaml declares no alert channel",
         ),
-        (DUPLICATE_CHANNEL, "two alert channels of cubist.yaml share a name"),
+        (
+            DUPLICATE_CHANNEL,
+            "two alert channels of cubist.yaml share a name",
+        ),
         (NO_CLUSTER, "a project is placed on no cluster"),
         (
             NODE_COUNT,

@@ -146,7 +146,8 @@ impl Respond for FakeIssues {
             ("POST", ["repos", "acme", "alerts", "issues", n, "comments"]) => {
                 let n: u64 = n.parse().unwrap_or(0);
                 let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
-                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                    return ResponseTemplate::new(404)
+                        .set_body_json(json!({"message": "Not Found"}));
                 };
                 issue
                     .comments
@@ -157,7 +158,8 @@ impl Respond for FakeIssues {
             ("PATCH", ["repos", "acme", "alerts", "issues", n]) => {
                 let n: u64 = n.parse().unwrap_or(0);
                 let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
-                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                    return ResponseTemplate::new(404)
+                        .set_body_json(json!({"message": "Not Found"}));
                 };
                 if let Some(state) = body["state"].as_str() {
                     issue.state = state.into();

@@ -67,7 +67,9 @@ pub fn alerts(on: &[RunPhase], channels: &[&str]) -> PipelineAlerts {
         on: on.to_vec(),
         notify: vec!["alice-gh".into()],
         channels: channels.iter().map(|c| c.to_string()).collect(),
-        file_link: Some("https://github.com/acme/platform/blob/main/projects/p/pipelines/daily.yaml".into()),
+        file_link: Some(
+            "https://github.com/acme/platform/blob/main/projects/p/pipelines/daily.yaml".into(),
+        ),
     }
 }
 

@@ -103,7 +103,9 @@ impl Channels {
                 let sink = if let Some(g) = &c.github {
                     match (var(&g.token_env), g.repo.split_once('/')) {
                         (None, _) => missing(&g.token_env),
-                        (_, None) => Sink::Unavailable(format!("repo `{}` is not owner/name", g.repo)),
+                        (_, None) => {
+                            Sink::Unavailable(format!("repo `{}` is not owner/name", g.repo))
+                        }
                         (Some(token), Some((owner, repo))) => {
                             github_sink(settings, token, owner, repo, &g.token_env)
                         }

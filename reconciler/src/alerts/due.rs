@@ -219,7 +219,13 @@ mod tests {
     fn a_failure_is_due_once_per_channel_and_not_after_it_was_recorded() {
         let before = runs(vec![run("w1", RunPhase::Running, None)]);
         let mut now = runs(vec![run("w1", RunPhase::Failed, Some(t(3)))]);
-        let due = due(&[RunPhase::Failed], &routes(), Some(&before), &mut now, t(4));
+        let due = due(
+            &[RunPhase::Failed],
+            &routes(),
+            Some(&before),
+            &mut now,
+            t(4),
+        );
         assert_eq!(
             summary(&due),
             [
@@ -231,8 +237,18 @@ mod tests {
             record(&mut now, d, t(4));
         }
         record(&mut now, &due[0], t(5));
-        assert_eq!(now.clusters["local"].runs[0].alerted.len(), 2, "recorded once each");
-        let again = super::due(&[RunPhase::Failed], &routes(), Some(&before), &mut now, t(5));
+        assert_eq!(
+            now.clusters["local"].runs[0].alerted.len(),
+            2,
+            "recorded once each"
+        );
+        let again = super::due(
+            &[RunPhase::Failed],
+            &routes(),
+            Some(&before),
+            &mut now,
+            t(5),
+        );
         assert!(again.is_empty(), "{again:?}");
     }
 
@@ -245,9 +261,22 @@ mod tests {
             at: Some(t(3)),
         }];
         let mut now = runs(vec![run("w1", RunPhase::Failed, Some(t(3)))]);
-        let due = due(&[RunPhase::Failed], &routes(), Some(&before), &mut now, t(4));
-        assert_eq!(summary(&due), [(0, RunPhase::Failed, "issues", Action::Notify)]);
-        assert_eq!(now.clusters["local"].runs[0].alerted.len(), 1, "carried over");
+        let due = due(
+            &[RunPhase::Failed],
+            &routes(),
+            Some(&before),
+            &mut now,
+            t(4),
+        );
+        assert_eq!(
+            summary(&due),
+            [(0, RunPhase::Failed, "issues", Action::Notify)]
+        );
+        assert_eq!(
+            now.clusters["local"].runs[0].alerted.len(),
+            1,
+            "carried over"
+        );
     }
 
     #[test]
@@ -260,8 +289,16 @@ mod tests {
         }
         let mut now = runs(vec![run("w1", RunPhase::Succeeded, Some(t(3)))]);
         let due = due(&[RunPhase::Failed], &routes(), None, &mut now, t(4));
-        assert_eq!(summary(&due), [(0, RunPhase::Succeeded, "issues", Action::Resolve)]);
-        for phase in [RunPhase::Running, RunPhase::Skipped, RunPhase::Blocked, RunPhase::Waiting] {
+        assert_eq!(
+            summary(&due),
+            [(0, RunPhase::Succeeded, "issues", Action::Resolve)]
+        );
+        for phase in [
+            RunPhase::Running,
+            RunPhase::Skipped,
+            RunPhase::Blocked,
+            RunPhase::Waiting,
+        ] {
             let mut now = runs(vec![run("w1", phase, Some(t(3)))]);
             assert!(super::due(&ALERT_PHASES, &routes(), None, &mut now, t(4)).is_empty());
         }
@@ -273,9 +310,24 @@ mod tests {
         let mut now = runs(vec![run("w0", RunPhase::Failed, old)]);
         let before = now.clone();
         assert!(due(&[RunPhase::Failed], &routes(), None, &mut now, t(4)).is_empty());
-        assert!(due(&[RunPhase::Failed], &routes(), Some(&before), &mut now, t(4)).is_empty());
+        assert!(
+            due(
+                &[RunPhase::Failed],
+                &routes(),
+                Some(&before),
+                &mut now,
+                t(4)
+            )
+            .is_empty()
+        );
         let running = runs(vec![run("w0", RunPhase::Running, None)]);
-        let seen = due(&[RunPhase::Failed], &routes(), Some(&running), &mut now, t(4));
+        let seen = due(
+            &[RunPhase::Failed],
+            &routes(),
+            Some(&running),
+            &mut now,
+            t(4),
+        );
         assert_eq!(seen.len(), 2, "ended while cubist was down, seen now");
     }
 

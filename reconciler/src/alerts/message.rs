@@ -52,10 +52,7 @@ impl Alert<'_> {
 
     /// Title of the issue a failure opens.
     pub fn issue_title(&self) -> String {
-        format!(
-            "Pipeline {}/{} is failing",
-            self.project, self.pipeline
-        )
+        format!("Pipeline {}/{} is failing", self.project, self.pipeline)
     }
 
     /// Body of the issue a failure opens: both markers, the recipients and the run.
@@ -77,7 +74,11 @@ impl Alert<'_> {
             out += &format!("{}: ", who.join(" "));
         }
         out += &format!("**{}**\n\n", self.headline());
-        out += &format!("| | |\n|---|---|\n| run | `{}` (attempt {}) |\n", plain(&self.run.workflow, 253), self.run.attempt);
+        out += &format!(
+            "| | |\n|---|---|\n| run | `{}` (attempt {}) |\n",
+            plain(&self.run.workflow, 253),
+            self.run.attempt
+        );
         out += &format!("| cluster | `{}` |\n", self.cluster);
         if let Some(date) = self.run.date {
             out += &format!("| execution date | {date} |\n");
@@ -142,7 +143,10 @@ impl Alert<'_> {
         for (name, message) in self.failed_tasks().iter().take(TASKS_LISTED) {
             text += &format!("\ntask {} failed: {}", plain(name, 63), inline(message));
         }
-        text += &format!("\n{}", self.alerts.file_link.as_deref().unwrap_or(self.file));
+        text += &format!(
+            "\n{}",
+            self.alerts.file_link.as_deref().unwrap_or(self.file)
+        );
         let tasks: Vec<Value> = self
             .failed_tasks()
             .into_iter()

@@ -115,7 +115,11 @@ pub async fn deliver(
         let Some(channel) = channels.get(&d.channel) else {
             continue;
         };
-        let Some(run) = current.clusters.get(&d.cluster).and_then(|c| c.runs.get(d.index)) else {
+        let Some(run) = current
+            .clusters
+            .get(&d.cluster)
+            .and_then(|c| c.runs.get(d.index))
+        else {
             continue;
         };
         let alert = Alert {
@@ -129,11 +133,10 @@ pub async fn deliver(
         };
         let sent = match &channel.sink {
             Sink::Unavailable(why) => Err(why.clone()),
-            Sink::Webhook(hook) if d.action == Action::Notify => {
-                hook.post(&alert.webhook_payload()).await.map_err(|e| {
-                    format!("the webhook {e}")
-                })
-            }
+            Sink::Webhook(hook) if d.action == Action::Notify => hook
+                .post(&alert.webhook_payload())
+                .await
+                .map_err(|e| format!("the webhook {e}")),
             Sink::Webhook(_) => Ok(()),
             Sink::GitHub {
                 client,

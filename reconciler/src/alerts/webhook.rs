@@ -57,10 +57,7 @@ impl Webhook {
     /// An endpoint at `url` (`http://` or `https://` with a host); the error never repeats
     /// the URL.
     pub fn new(url: &str, policy: WebhookPolicy) -> Result<Webhook, String> {
-        let uri: http::Uri = url
-            .trim()
-            .parse()
-            .map_err(|_| "is not a URL".to_string())?;
+        let uri: http::Uri = url.trim().parse().map_err(|_| "is not a URL".to_string())?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err("is not an http:// or https:// URL with a host".into());
         }

@@ -50,9 +50,8 @@ impl GitHub {
             ));
         }
         for page in 1..=MAX_PAGES {
-            let path = format!(
-                "{base}/issues?state=open&labels={label}&per_page={PER_PAGE}&page={page}"
-            );
+            let path =
+                format!("{base}/issues?state=open&labels={label}&per_page={PER_PAGE}&page={page}");
             let issues: Vec<Issue> = self.call(Verb::Get, &path, None).await?;
             let found = issues.iter().find(|i| {
                 i.pull_request.is_none()
@@ -97,7 +96,12 @@ impl GitHub {
     }
 
     /// Closes issue `number` as completed (`PATCH /repos/{o}/{r}/issues/{n}`).
-    pub async fn close_issue(&self, owner: &str, repo: &str, number: u64) -> Result<(), GitHubError> {
+    pub async fn close_issue(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+    ) -> Result<(), GitHubError> {
         let path = format!("{}/issues/{number}", repo_path(owner, repo)?);
         let _: Issue = self
             .call(

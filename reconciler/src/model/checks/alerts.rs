@@ -89,7 +89,10 @@ pub(super) fn unique_channels(model: &Model, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::error(
                     codes::DUPLICATE_CHANNEL,
                     &platform.at(&format!("spec/alerts/channels/{i}/name")),
-                    format!("alert channel `{name}` is declared twice (first as channel {})", first + 1),
+                    format!(
+                        "alert channel `{name}` is declared twice (first as channel {})",
+                        first + 1
+                    ),
                 )
                 .help("give each channel of spec.alerts.channels its own name"),
             );
