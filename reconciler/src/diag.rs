@@ -293,6 +293,18 @@ pub mod codes {
             EMPTY_FILE,
             "the file holds no manifest (empty or only comments)",
         ),
+        (
+            UNKNOWN_CHANNEL,
+            "a pipeline's alerts name a channel cubist.yaml does not declare",
+        ),
+        (
+            NO_ALERT_CHANNEL,
+            "a pipeline has alerts but cubist.yaml declares no alert channel",
+        ),
+        (
+            DUPLICATE_CHANNEL,
+            "two alert channels of cubist.yaml share a name",
+        ),
         (NO_CLUSTER, "a project is placed on no cluster"),
         (
             NODE_COUNT,
@@ -401,6 +413,12 @@ pub mod codes {
     pub const SHARED_TARGET: &str = "E1002";
     /// Kubeconfig outside the kubeconfig directory.
     pub const KUBECONFIG_PATH: &str = "E1003";
+    /// Alerts naming a channel cubist.yaml does not declare.
+    pub const UNKNOWN_CHANNEL: &str = "E1401";
+    /// Alerts while cubist.yaml declares no channel.
+    pub const NO_ALERT_CHANNEL: &str = "E1402";
+    /// Two alert channels with one name.
+    pub const DUPLICATE_CHANNEL: &str = "E1403";
     /// Project placed on no cluster (warning).
     pub const NO_CLUSTER: &str = "W0002";
     /// A node-count argument that differs from the replicas rendered (warning).

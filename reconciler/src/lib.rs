@@ -10,6 +10,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod alerts;
 pub mod cli;
 pub mod diag;
 pub mod metrics;

@@ -165,6 +165,9 @@ metadata:
 spec:
   description: Synthetic platform repository for benchmarks.
   admins: [carol, \"@acme/ml-platform\"]
+  alerts:
+    channels:
+      - {name: oncall, webhook: {urlEnv: CUBIST_ALERTS_URL}}
 "
     .to_string()
 }

@@ -91,6 +91,45 @@ pub struct PlatformSpec {
     pub admins: Vec<String>,
     /// Free text.
     pub description: Option<String>,
+    /// Where pipeline alerts go.
+    pub alerts: Option<AlertSettings>,
+}
+
+/// `cubist.yaml` `spec.alerts`: the alert channels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertSettings {
+    /// Channels, names unique.
+    #[serde(default)]
+    pub channels: Vec<AlertChannel>,
+}
+
+/// One alert channel: a name and exactly one of `github` or `webhook`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertChannel {
+    /// Name pipelines refer to and run records keep.
+    pub name: String,
+    /// A GitHub issue per failing pipeline.
+    pub github: Option<GitHubChannel>,
+    /// A Slack-compatible webhook.
+    pub webhook: Option<WebhookChannel>,
+}
+
+/// A GitHub issues channel; the token is read from the environment variable named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitHubChannel {
+    /// `owner/name` of the repository issues are opened in.
+    pub repo: String,
+    /// Environment variable holding the token.
+    pub token_env: String,
+}
+
+/// A webhook channel; the URL (often a secret) is read from the environment variable named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookChannel {
+    /// Environment variable holding the URL.
+    pub url_env: String,
 }
 
 /// `Cluster.spec`.
@@ -192,6 +231,16 @@ pub struct Member {
     pub user: String,
     /// admin | developer | viewer.
     pub role: String,
+    /// GitHub login when it differs from `user`.
+    #[serde(default)]
+    pub github: Option<String>,
+}
+
+impl Member {
+    /// The GitHub login alerts mention: `github`, else `user`.
+    pub fn github_login(&self) -> &str {
+        self.github.as_deref().unwrap_or(&self.user)
+    }
 }
 
 /// Where a project runs.
@@ -429,6 +478,9 @@ pub struct Alerts {
     /// Members to notify.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// Channels of `cubist.yaml` to send to, by name (empty: every channel).
+    #[serde(default)]
+    pub channels: Vec<String>,
 }
 
 /// `Service.spec`.

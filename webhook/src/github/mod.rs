@@ -1,6 +1,7 @@
 //! The GitHub REST client cubist uses to report: sticky PR comments, commit
 //! statuses, merged-PR lookup and permission checks, with bounded retries.
 
+mod issues;
 mod pulls;
 mod retry;
 mod token;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tracing::warn;
 
 pub use crate::truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};
+pub use issues::OpenIssue;
 pub use pulls::PullInfo;
 pub use retry::RetryPolicy;
 pub use token::GitHubToken;
@@ -284,29 +286,12 @@ impl GitHub {
         }
         let base = repo_path(owner, repo)?;
         let text = with_marker(marker, body);
-        for page in 1..=MAX_PAGES {
-            let path =
-                format!("{base}/issues/{pr_number}/comments?per_page={PER_PAGE}&page={page}");
-            let comments: Vec<IssueComment> = self.call(Verb::Get, &path, None).await?;
-            let ours = |c: &&IssueComment| match (&self.author, &c.user) {
-                (None, _) => true,
-                (Some(a), Some(u)) => u.login.eq_ignore_ascii_case(a),
-                (Some(_), None) => false,
-            };
-            let found = comments
-                .iter()
-                .filter(ours)
-                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
-            if let Some(existing) = found {
-                let path = format!("{base}/issues/comments/{}", existing.id);
-                let updated: IssueComment = self
-                    .call(Verb::Patch, &path, Some(&json!({ "body": text })))
-                    .await?;
-                return Ok(updated.id);
-            }
-            if comments.len() < PER_PAGE {
-                break;
-            }
+        if let Some(id) = self.find_comment(owner, repo, pr_number, marker).await? {
+            let path = format!("{base}/issues/comments/{id}");
+            let updated: IssueComment = self
+                .call(Verb::Patch, &path, Some(&json!({ "body": text })))
+                .await?;
+            return Ok(updated.id);
         }
         let path = format!("{base}/issues/{pr_number}/comments");
         let created: IssueComment = self
@@ -315,7 +300,45 @@ impl GitHub {
         Ok(created.id)
     }
 
-    /// Posts a new comment on pull request `pr_number` (cut to GitHub's limit); returns its id.
+    /// The first comment of issue or pull request `number` that contains `marker` (only
+    /// comments by [`GitHub::with_comment_author`] when set), searched page by page (100 per
+    /// page, at most 10 000 comments).
+    pub async fn find_comment(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        marker: &str,
+    ) -> Result<Option<u64>, GitHubError> {
+        let base = repo_path(owner, repo)?;
+        for page in 1..=MAX_PAGES {
+            let path = format!("{base}/issues/{number}/comments?per_page={PER_PAGE}&page={page}");
+            let comments: Vec<IssueComment> = self.call(Verb::Get, &path, None).await?;
+            let found = comments
+                .iter()
+                .filter(|c| self.is_ours(c.user.as_ref()))
+                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
+            if let Some(existing) = found {
+                return Ok(Some(existing.id));
+            }
+            if comments.len() < PER_PAGE {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// True when `user` wrote it as cubist: any author unless [`GitHub::with_comment_author`]
+    /// is set.
+    fn is_ours(&self, user: Option<&CommentUser>) -> bool {
+        match (&self.author, user) {
+            (None, _) => true,
+            (Some(a), Some(u)) => u.login.eq_ignore_ascii_case(a),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Posts a new comment on issue or pull request `pr_number` (cut to GitHub's limit); returns its id.
     pub async fn comment(
         &self,
         owner: &str,

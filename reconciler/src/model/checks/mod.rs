@@ -1,5 +1,6 @@
 //! Semantic checks over the typed model: each returns diagnostics with its own codes.
 
+mod alerts;
 pub mod args;
 mod clusters;
 mod dag;
@@ -79,6 +80,7 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
         });
         let mut diags = collect(&|d| {
             refs::check(model, rejected, d);
+            alerts::check(model, rejected, d);
             dag::check(model, d);
         });
         let rest = collect(&|d| {
@@ -102,6 +104,7 @@ pub fn across_projects(model: &Model, diags: &mut Vec<Diagnostic>) {
     quota::capacity(model, diags);
     targets::check(model, diags);
     clusters::check(model, diags);
+    alerts::unique_channels(model, diags);
 }
 
 /// The cluster capability an engine needs.

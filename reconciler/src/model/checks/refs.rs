@@ -229,14 +229,14 @@ fn unknown_cluster(model: &Model, name: &str, at: crate::diag::Location) -> Diag
     ))
 }
 
-fn did_you_mean(name: &str, known: &[&str]) -> String {
+pub(super) fn did_you_mean(name: &str, known: &[&str]) -> String {
     let known: Vec<String> = known.iter().map(|k| k.to_string()).collect();
     crate::model::schema::closest(name, &known)
         .map(|k| format!("did you mean `{k}`? "))
         .unwrap_or_default()
 }
 
-fn list(items: &[&str]) -> String {
+pub(super) fn list(items: &[&str]) -> String {
     if items.is_empty() {
         "(none)".into()
     } else {
