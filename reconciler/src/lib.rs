@@ -12,6 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cli;
 pub mod diag;
+pub mod lease;
 pub mod model;
 pub mod par;
 pub mod reconcile;

@@ -15,14 +15,14 @@ mod layout;
 mod limits;
 mod links;
 pub mod liveness;
-pub mod server;
 pub mod runs;
+pub mod server;
 pub mod site;
 pub mod tree;
 mod views;
 pub mod yaml;
 
-pub use liveness::Liveness;
+pub use liveness::{Liveness, Role};
 pub use server::{DirSource, StatusSource, router};
 pub use site::{Page, PageOptions, render_page, write_static_site};
 pub use tree::StatusTree;

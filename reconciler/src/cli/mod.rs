@@ -5,6 +5,7 @@ mod codeowners;
 pub mod install;
 mod kube_plan;
 mod render;
+mod replicas;
 mod serve;
 mod server;
 mod stages;

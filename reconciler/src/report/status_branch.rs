@@ -65,6 +65,7 @@ pub fn write_status(
         let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
         match status_push::deliver(repo, remote.as_ref(), branch, commit, base)? {
             Delivery::Done => {
+                tracing::info!(commit = %commit, "status commit written");
                 *written = made;
                 return Ok(commit);
             }
