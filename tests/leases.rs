@@ -31,7 +31,7 @@ async fn install_lease_crd(client: &kube::Client) {
     let path = cubist_tests::kube_local::kit().join("lease-crd.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let crd = cubist::model::yaml::parse_documents("lease-crd.yaml", &text)
-        .unwrap()
+        .unwrap_or_else(|d| panic!("lease-crd.yaml: {}", d.message))
         .remove(0)
         .json;
     let crds: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
@@ -74,7 +74,13 @@ fn lease_writes_are_fenced_by_resource_version_and_expire_by_observation() {
         // A write from a stale resourceVersion is refused (409), however it is meant.
         assert!(matches!(a.renew(&held_a).await.unwrap(), Fenced::Lost(_)));
         assert!(matches!(b.renew(&held_a).await.unwrap(), Fenced::Lost(_)));
-        // Not renewed for its duration, as b sees it: b takes it, and a's renewal is refused.
+        // Expiry runs from when b first saw the Lease's newest version: b has not seen a's
+        // renewal yet, so the Lease is not expired for b however old it is.
+        assert!(matches!(
+            b.acquire("t", "test").await.unwrap(),
+            Fenced::Lost(Some(_))
+        ));
+        // Not renewed for its duration since b saw it: b takes it, and a's renewal is refused.
         tokio::time::sleep(Duration::from_millis(2300)).await;
         let Fenced::Done(held_b) = b.acquire("t", "test").await.unwrap() else {
             panic!("an expired Lease is taken");
@@ -146,11 +152,13 @@ impl Replica {
         owned_of(&self.role())
     }
 
-    /// Status commits this replica wrote, from its log (`status commit written commit=<id>`).
+    /// Status commits this replica wrote, from its log (`status commit written commit=<id>`,
+    /// colours taken out).
     fn status_commits(&mut self) -> Vec<String> {
         self.lines
             .printed()
             .into_iter()
+            .map(|l| without_colours(&l))
             .filter(|l| l.contains("status commit written"))
             .filter_map(|l| {
                 let commit = l.split("commit=").nth(1)?;
@@ -158,6 +166,24 @@ impl Replica {
             })
             .collect()
     }
+}
+
+/// `line` without ANSI colour sequences (`ESC [ … m`).
+fn without_colours(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn owned_of(role: &str) -> BTreeSet<String> {
@@ -345,8 +371,8 @@ fn replicas_share_clusters_fail_over_rescale_and_stop_cleanly() {
     }
 
     // 1 → 3: two per replica, and r1 keeps two of its own.
-    let r2 = Replica::start("r2", &remote, root, &server);
-    let r3 = Replica::start("r3", &remote, root, &server);
+    let mut r2 = Replica::start("r2", &remote, root, &server);
+    let mut r3 = Replica::start("r3", &remote, root, &server);
     let three = wait_for_ownership(&[&r1, &r2, &r3], "three replicas share", spread(2));
     assert!(r2.role().contains("follower (leader: r1)"), "{}", r2.role());
 
@@ -423,6 +449,7 @@ fn replicas_share_clusters_fail_over_rescale_and_stop_cleanly() {
          expired",
         exited.elapsed()
     );
+    eprintln!("{:?} taken over {:?} after SIGTERM's exit", its, exited.elapsed());
     assert!(its.iter().all(|c| after.values().any(|s| s.contains(c))));
     let printed = stopped.lines.printed().join("\n");
     assert!(printed.contains("lease released"), "{printed}");
