@@ -449,7 +449,11 @@ fn replicas_share_clusters_fail_over_rescale_and_stop_cleanly() {
          expired",
         exited.elapsed()
     );
-    eprintln!("{:?} taken over {:?} after SIGTERM's exit", its, exited.elapsed());
+    eprintln!(
+        "{:?} taken over {:?} after SIGTERM's exit",
+        its,
+        exited.elapsed()
+    );
     assert!(its.iter().all(|c| after.values().any(|s| s.contains(c))));
     let printed = stopped.lines.printed().join("\n");
     assert!(printed.contains("lease released"), "{printed}");
