@@ -105,19 +105,7 @@ fn cubist(args: &[&str], repo: &str, cache: &Path) -> Command {
 
 /// `GET path` on a fresh connection: status code and body.
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("GET {path}: no answer: {e}"));
-    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (code, body.to_string())
+    cubist_tests::procs::http_get(addr, path, PATIENCE)
 }
 
 /// Polls `GET path` until it answers `code` with a body that holds `text` (the loop retries

@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod alerts;
 pub mod cli;
 pub mod diag;
+pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod par;

@@ -5,7 +5,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -129,6 +129,8 @@ fn every_object_is_its_kubernetes_type_with_no_unknown_field() {
             "ServiceAccount" => round_trip::<ServiceAccount>(object),
             "ClusterRole" => round_trip::<ClusterRole>(object),
             "ClusterRoleBinding" => round_trip::<ClusterRoleBinding>(object),
+            "Role" => round_trip::<Role>(object),
+            "RoleBinding" => round_trip::<RoleBinding>(object),
             "ConfigMap" => round_trip::<ConfigMap>(object),
             "Deployment" => round_trip::<Deployment>(object),
             "Service" => round_trip::<Service>(object),

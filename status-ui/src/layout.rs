@@ -74,6 +74,12 @@ pub fn document(
     h.append(body);
     h.raw("</main><footer>Read-only view of the status branch, rendered ");
     h.text(&crate::format::utc(now));
-    h.raw(".</footer></body></html>\n");
+    h.raw(".");
+    if let Some(replica) = &opts.replica {
+        h.raw(" Served by ");
+        h.text(replica);
+        h.raw(".");
+    }
+    h.raw("</footer></body></html>\n");
     h.into_string()
 }

@@ -23,7 +23,7 @@ pub mod tree;
 mod views;
 pub mod yaml;
 
-pub use liveness::Liveness;
+pub use liveness::{Liveness, Role};
 pub use server::{DirSource, StatusSource, router};
 pub use site::{Page, PageOptions, render_page, write_static_site};
 pub use tree::StatusTree;

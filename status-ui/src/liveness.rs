@@ -3,7 +3,7 @@
 //! when the loop is stalled: stopped, failing since its last completed pass, or with no pass
 //! completed for several intervals.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,11 +15,19 @@ pub const INTERVALS: u32 = 3;
 /// Added to [`INTERVALS`] intervals: a pass that takes a while (a large apply) is not a stall.
 pub const GRACE: Duration = Duration::from_secs(30);
 
+/// What this process is among several replicas (leader or follower, clusters owned), asked
+/// for each `/readyz` and page, so what they say is current.
+pub trait Role: Send + Sync + std::fmt::Debug {
+    /// One line.
+    fn describe(&self) -> String;
+}
+
 /// The loop's liveness, updated by the loop and read by the server.
 #[derive(Debug)]
 pub struct Liveness {
     window: chrono::Duration,
     state: Mutex<State>,
+    role: Mutex<Option<Arc<dyn Role>>>,
 }
 
 #[derive(Debug)]
@@ -54,7 +62,19 @@ impl Liveness {
                 failing: None,
                 stopped: None,
             }),
+            role: Mutex::new(None),
         }
+    }
+
+    /// Sets what this replica is (see [`Role`]): `/readyz` and every page say it.
+    pub fn set_role(&self, role: Arc<dyn Role>) {
+        *self.role.lock().unwrap_or_else(|e| e.into_inner()) = Some(role);
+    }
+
+    /// What this replica is now, when it is one of several.
+    pub fn role(&self) -> Option<String> {
+        let role = self.role.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        role.map(|r| r.describe())
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

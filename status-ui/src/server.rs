@@ -78,9 +78,14 @@ pub fn router_with_liveness<S: StatusSource>(source: S, liveness: Arc<Liveness>)
         .route(
             "/readyz",
             get(move || async move {
+                // A replica among several says what it is on a second line.
+                let role = liveness
+                    .role()
+                    .map(|r| format!("\n{r}"))
+                    .unwrap_or_default();
                 match liveness.ready(Utc::now()) {
-                    Ok(()) => text(StatusCode::OK, "ready"),
-                    Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, &why),
+                    Ok(()) => text(StatusCode::OK, &format!("ready{role}")),
+                    Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("{why}{role}")),
                 }
             }),
         )
@@ -111,6 +116,7 @@ async fn serve_page<S: StatusSource>(State(state): State<Arc<Shared<S>>>, uri: U
         let now = Utc::now();
         let mut opts = state.opts.clone();
         let live = state.liveness.as_deref();
+        opts.replica = live.and_then(|l| l.role());
         opts.banner = live.and_then(|l| l.stall(now)).map(|s| {
             format!(
                 "reconcile loop stalled since {}: {}. What this page shows may be out of date.",

@@ -18,6 +18,8 @@ pub struct PageOptions {
     pub refresh_secs: Option<u32>,
     /// A warning shown at the top of every page (the reconcile loop is stalled), when set.
     pub banner: Option<String>,
+    /// What the serving replica is among several (role, clusters owned), in the footer.
+    pub replica: Option<String>,
 }
 
 /// A rendered page.

@@ -84,6 +84,46 @@ impl Running {
     pub fn id(&self) -> u32 {
         self.0.id()
     }
+
+    /// Sends SIGTERM and waits up to `patience` for the child to exit; its exit status.
+    pub fn terminate(&mut self, patience: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.0.id());
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the child did not exit within {patience:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `GET path` of the HTTP server at `addr` on a fresh connection, waiting up to `patience` for
+/// the answer: status code and body.
+pub fn http_get(addr: &str, path: &str, patience: Duration) -> (u16, String) {
+    use std::io::Write;
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    s.set_read_timeout(Some(patience)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("GET {path}: no answer: {e}"));
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (code, body.to_string())
 }
 
 impl Drop for Running {
@@ -138,18 +178,32 @@ impl Lines {
     /// Every line printed during the next `window` (at most 10,000: more is a runaway loop);
     /// lines printed before it and not yet returned are dropped.
     pub fn lines_during(&mut self, window: Duration) -> Vec<String> {
-        while self.rx.try_recv().is_ok() {}
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
         self.pending.clear();
         let deadline = Instant::now() + window;
         let mut out = Vec::new();
         while out.len() < 10_000 {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(line) => out.push(line),
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    out.push(line)
+                }
                 Err(_) => break,
             }
         }
         out
+    }
+
+    /// Every line printed so far (by a child that may have exited), in order.
+    pub fn printed(&mut self) -> Vec<String> {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line.clone());
+            self.pending.push(line);
+        }
+        self.seen.clone()
     }
 }
 

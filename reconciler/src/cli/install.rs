@@ -25,6 +25,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../deploy/clusterrolebinding.yaml"),
     ),
     (
+        "leases-role.yaml",
+        include_str!("../../../deploy/leases-role.yaml"),
+    ),
+    (
         "configmap.yaml",
         include_str!("../../../deploy/configmap.yaml"),
     ),

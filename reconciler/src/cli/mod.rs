@@ -6,6 +6,7 @@ pub mod install;
 mod kube_plan;
 mod render;
 mod runs;
+mod replicas;
 mod serve;
 mod server;
 mod stages;

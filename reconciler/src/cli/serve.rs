@@ -10,8 +10,19 @@ use chrono::Utc;
 use cubist_status_ui::Liveness;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
+
+/// What steers the loop from outside: the replica it shares clusters as (see `crate::lease`),
+/// and a stop request (SIGTERM), honoured between passes.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Control {
+    /// Shares the clusters with other replicas.
+    pub replica: Option<Arc<crate::lease::Replica>>,
+    /// Set to stop after the running pass (nudge the loop so that a wait ends at once).
+    pub stop: Arc<AtomicBool>,
+}
 
 /// Options shared by `reconcile` and `serve`.
 #[derive(clap::Args, Debug, Clone)]
@@ -139,7 +150,8 @@ pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
     let (tx, rx) = mpsc::channel();
     let _watcher = watch(&args, tx)?;
     let liveness = Liveness::new(interval(&args.interval)?, Utc::now());
-    run_loop(&args, cfg, rx, &liveness, |_| {}, |_| {})
+    let control = Control::default();
+    run_loop(&args, cfg, rx, &liveness, &control, |_| {}, |_| {})
 }
 
 /// Runs the loop: a pass at the interval or when nudged, backoff after failures (one
@@ -150,6 +162,7 @@ pub(super) fn run_loop(
     cfg: Config,
     nudges: mpsc::Receiver<()>,
     liveness: &Liveness,
+    control: &Control,
     mut on_ready: impl FnMut(&Reconciler),
     mut on_outcome: impl FnMut(&crate::reconcile::Outcome),
 ) -> Result<ExitCode> {
@@ -157,8 +170,16 @@ pub(super) fn run_loop(
     let mut reconciler: Option<Reconciler> = None;
     loop {
         let started = Instant::now();
-        let pass =
-            guard::catch(|| pass(args, &cfg, &mut reconciler, &mut on_ready, &mut on_outcome));
+        let pass = guard::catch(|| {
+            pass(
+                args,
+                &cfg,
+                control,
+                &mut reconciler,
+                &mut on_ready,
+                &mut on_outcome,
+            )
+        });
         // Whether the repository was reached: failures before are "not reachable yet".
         let (result, reached) = match pass {
             Ok(result) => (result, reconciler.is_some()),
@@ -200,10 +221,13 @@ pub(super) fn run_loop(
                 wait
             }
         };
-        if args.once {
+        if args.once || control.stop.load(Ordering::SeqCst) {
             return Ok(ExitCode::SUCCESS);
         }
         schedule::wait(&nudges, wait);
+        if control.stop.load(Ordering::SeqCst) {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
 }
 
@@ -212,6 +236,7 @@ pub(super) fn run_loop(
 fn pass(
     args: &LoopArgs,
     cfg: &Config,
+    control: &Control,
     reconciler: &mut Option<Reconciler>,
     on_ready: &mut impl FnMut(&Reconciler),
     on_outcome: &mut impl FnMut(&crate::reconcile::Outcome),
@@ -231,6 +256,9 @@ fn pass(
         }
         None => {
             let r = reconciler.insert(Reconciler::new(cfg.clone())?);
+            if let Some(replica) = &control.replica {
+                r.set_replica(replica.clone());
+            }
             on_ready(r);
             if args.watch {
                 println!(

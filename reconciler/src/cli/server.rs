@@ -3,7 +3,9 @@
 //! before the repository was ever reached, and serves within limits (header-read and idle
 //! timeouts, a connection cap).
 
-use super::serve::{LoopArgs, cache_dir, config, duration, interval, redact, run_loop, watch};
+use super::serve::{
+    Control, LoopArgs, cache_dir, config, duration, interval, redact, run_loop, watch,
+};
 use crate::reconcile::guard;
 use crate::report::status_branch::read_status;
 use anyhow::{Context, Result};
@@ -50,6 +52,9 @@ pub struct ServerArgs {
     /// Connections served at once; more wait in the listen backlog until one closes.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Several replicas: leader election and cluster sharding with Leases.
+    #[command(flatten)]
+    pub lease: crate::lease::LeaseArgs,
 }
 
 impl ServerArgs {
@@ -81,9 +86,23 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(&server.listen))
         .with_context(|| format!("cannot listen on {}", server.listen))?;
-    let (loop_args, loop_cfg, loop_live, loop_mirror) =
-        (args.clone(), cfg.clone(), liveness.clone(), mirror.clone());
+    let control = Control {
+        replica: super::replicas::start(&rt, &server.lease, nudge_tx.clone())?,
+        ..Control::default()
+    };
+    if let Some(replica) = &control.replica {
+        liveness.set_role(replica.clone());
+    }
+    let (loop_args, loop_cfg, loop_live, loop_mirror, loop_control) = (
+        args.clone(),
+        cfg.clone(),
+        liveness.clone(),
+        mirror.clone(),
+        control.clone(),
+    );
     let loop_cfg_repo = cfg.repo.clone();
+    let sharded = control.replica.is_some();
+    let (loop_done_tx, loop_done) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
         let ended = guard::catch(|| {
             run_loop(
@@ -91,20 +110,31 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
                 loop_cfg,
                 nudge_rx,
                 &loop_live,
+                &loop_control,
                 |r| {
                     let _ = loop_mirror.set(r.mirror().path().to_path_buf());
                 },
-                |o| reconciled_tx.send(o),
+                |o| {
+                    // Shared clusters: no replica sees every cluster's result, so none comments.
+                    if !sharded {
+                        reconciled_tx.send(o)
+                    }
+                },
             )
         });
         let why = match ended {
+            Ok(Ok(_)) if loop_control.stop.load(std::sync::atomic::Ordering::SeqCst) => {
+                "cubist is shutting down".to_string()
+            }
             Ok(Ok(_)) => "it ended (--once)".to_string(),
             Ok(Err(e)) => redact(&format!("{e:#}"), &loop_cfg_repo),
             Err(panic) => format!("it panicked: {panic}"),
         };
         eprintln!("cubist: the reconcile loop stopped: {why}");
         loop_live.stopped(Utc::now(), &why);
+        let _ = loop_done_tx.send(());
     });
+    let stop_nudge = nudge_tx.clone();
     rt.block_on(async move {
         let mut app = cubist_status_ui::server::router_with_liveness(
             GitStatus {
@@ -149,7 +179,10 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
             Err(e) => println!("{e}"),
         }
         println!("status page: http://{}/", listener.local_addr()?);
-        cubist_status_ui::server::serve(listener, app, limits).await?;
+        tokio::select! {
+            served = cubist_status_ui::server::serve(listener, app, limits) => served?,
+            () = super::replicas::shutdown(&control, stop_nudge, loop_done) => {}
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ pub mod digest;
 pub(crate) mod guard;
 mod inputs;
 pub mod schedule;
+mod shard;
 mod status;
 pub mod test_hook;
 
@@ -247,6 +248,12 @@ pub struct Reconciler {
     /// After a restart on a revision synced everywhere, what its directory targets must hold:
     /// each refresh compares them, until one differs and the revision is reconciled again.
     resumed: Option<Resumed>,
+    /// Shares the clusters with other replicas (see `shard`).
+    replica: Option<Arc<crate::lease::Replica>>,
+    /// The running pass's clusters, when shared.
+    pass: Option<crate::lease::Pass>,
+    /// The clusters the previous pass owned, when shared.
+    owned_before: Option<BTreeSet<String>>,
 }
 
 /// The clusters of the revision a restart resumed, and their desired objects.
@@ -335,6 +342,9 @@ impl Reconciler {
             status_memo: status::Memo::default(),
             status_written: Written::default(),
             allow_since: None,
+            replica: None,
+            pass: None,
+            owned_before: None,
         };
         r.fetch()?;
         r.resume();
@@ -436,11 +446,15 @@ impl Reconciler {
                 self.mirror.url()
             )
         })?;
+        let reshard = self.begin_pass();
         // A panic in the pass is caught there (see `guard`): the loop goes on.
-        if self.last_revision == Some(head) {
-            return self.guarded(head, Self::refresh);
-        }
-        self.guarded(head, |r| r.reconcile(head).map(Some))
+        let result = if self.last_revision == Some(head) && !reshard {
+            self.guarded(head, Self::refresh)
+        } else {
+            self.guarded(head, |r| r.reconcile(head).map(Some))
+        };
+        self.end_pass();
+        result
     }
 
     /// Same revision: looks at the Kubernetes clusters that are due (drift, health, retry after
@@ -451,9 +465,10 @@ impl Reconciler {
     pub fn refresh(&mut self) -> Result<Option<Outcome>> {
         if let Some(resumed) = &self.resumed
             && let Some(rev) = self.last_revision
-            && self
-                .clusters
-                .directories_differ(&resumed.specs, &resumed.desired)
+            && self.clusters.directories_differ(
+                &shard::owned(self.pass.as_ref(), &resumed.specs),
+                &resumed.desired,
+            )
         {
             // A directory target lost files since the status commit: apply the revision again.
             self.resumed = None;
@@ -473,7 +488,8 @@ impl Reconciler {
             return Ok(None);
         };
         let started = Instant::now();
-        let specs = cluster_specs(&last.model);
+        let mut specs = cluster_specs(&last.model);
+        shard::owned_only(self.pass.as_ref(), &mut specs);
         let desired = last
             .outcome
             .clusters
@@ -482,6 +498,7 @@ impl Reconciler {
             .collect();
         let fresh = self.clusters.run(&specs, desired, Pass::Refresh);
         let mut outcome = last.outcome.clone();
+        shard::owned_only(self.pass.as_ref(), &mut outcome.clusters);
         let mut changed = Vec::new();
         for (name, co) in fresh {
             let before = outcome.clusters.get(&name).map(observed);
@@ -525,8 +542,13 @@ impl Reconciler {
     ) -> Result<Oid> {
         let rev = &outcome.revision;
         let oid = Oid::from_str(rev)?;
+        if self.nothing_to_write()
+            && let Some(tip) = self.mirror.head(&self.cfg.status_branch)
+        {
+            return Ok(tip);
+        }
         let (author, message) = self.mirror.describe(oid);
-        let files = status::files(
+        let mut files = status::files(
             model,
             current,
             outcome,
@@ -536,6 +558,7 @@ impl Reconciler {
             &self.cfg,
             &mut self.status_memo,
         );
+        files.shard = self.shard(model);
         let msg = format!(
             "status: {} {summary}\n\nCubist-Source-Revision: {rev}\n",
             &rev[..7.min(rev.len())]
@@ -651,8 +674,10 @@ impl Reconciler {
         outcome.projects_held.sort();
         outcome.projects_held.dedup();
         timings.render = split();
+        self.note_clusters(&model);
         if !repo_wide {
-            let specs = cluster_specs(&model);
+            let mut specs = cluster_specs(&model);
+            shard::owned_only(self.pass.as_ref(), &mut specs);
             let desired = desired_of(&model, &current);
             let allow = Allowances::between(self.mirror.repo(), revision, self.allow_since);
             self.clusters.set_allowances(allow);

@@ -5,4 +5,5 @@ pub mod diagnostics;
 pub mod plan;
 pub mod status_branch;
 mod status_push;
+pub mod status_shard;
 pub mod status_tree;

@@ -112,7 +112,10 @@ fn commit_retrying(
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
         match status_push::deliver(repo, remote.as_ref(), branch, commit, base)? {
-            Delivery::Done => return Ok(commit),
+            Delivery::Done => {
+                tracing::info!(commit = %commit, "status commit written");
+                return Ok(commit);
+            }
             Delivery::Moved(why) => {
                 tracing::info!(attempt, %why, "the status branch moved; building on top of it");
                 last = why;

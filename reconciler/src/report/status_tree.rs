@@ -46,6 +46,9 @@ pub struct StatusFiles {
     pub files: BTreeMap<String, StatusFile>,
     /// Units by directory.
     pub units: BTreeMap<String, Unit>,
+    /// When several replicas share the clusters: which this commit speaks for (the rest is
+    /// kept as the previous tree has it; see [`super::status_shard`]).
+    pub shard: Option<super::status_shard::Shard>,
 }
 
 /// What the last status write made: each file's blob id, each unit with its tree id and each
@@ -65,7 +68,20 @@ pub(crate) fn build(
     status: &StatusFiles,
     written: &Written,
 ) -> Result<(Oid, Written)> {
-    let files = &status.files;
+    let merged;
+    let (files, kept) = match &status.shard {
+        Some(shard) => {
+            let base = previous
+                .and_then(|t| {
+                    t.get_path(std::path::Path::new(cubist_status_ui::tree::paths::SUMMARY))
+                        .ok()
+                })
+                .and_then(|e| repo.find_blob(e.id()).ok());
+            merged = shard.files(&status.files, base.as_ref().map(|b| b.content()))?;
+            (&merged, shard.kept())
+        }
+        None => (&status.files, Vec::new()),
+    };
     /// Marks the directories above `path` (`a/`, `a/b/`) as dirty.
     fn mark<'p>(dirty: &mut HashSet<&'p str>, path: &'p str) {
         let mut end = path.len();
@@ -87,6 +103,10 @@ pub(crate) fn build(
             mark(&mut dirty, path);
         }
     }
+    for dir in &kept {
+        // What another writer put there is not known to `written`: look again.
+        mark(&mut dirty, dir.trim_end_matches('/'));
+    }
     let mut units = BTreeMap::new();
     for (dir, unit) in status.units.iter().filter(|(_, u)| !u.is_empty()) {
         let id = match written.units.get(dir) {
@@ -107,6 +127,7 @@ pub(crate) fn build(
         repo,
         files,
         units: &units,
+        kept: &kept,
         dirty,
         previous: &written.trees,
         trees: BTreeMap::new(),
@@ -130,6 +151,7 @@ fn write_unit(repo: &Repository, unit: &BTreeMap<String, StatusFile>) -> Result<
         repo,
         files: unit,
         units: &BTreeMap::new(),
+        kept: &[],
         dirty: HashSet::new(),
         previous: &BTreeMap::new(),
         trees: BTreeMap::new(),
@@ -142,6 +164,8 @@ struct Merge<'a> {
     files: &'a BTreeMap<String, StatusFile>,
     /// Tree ids of the units, by directory.
     units: &'a BTreeMap<&'a str, Oid>,
+    /// Replaced directories whose previous content stays (see [`StatusFiles::shard`]).
+    kept: &'a [String],
     /// Directories (`a/b/`) with a file added, changed or removed since the last write.
     dirty: HashSet<&'a str>,
     previous: &'a BTreeMap<String, Oid>,
@@ -164,7 +188,8 @@ impl Merge<'_> {
             .iter()
             .filter(|(name, (_, mode))| {
                 let dir = if *mode == 0o040000 { "/" } else { "" };
-                !replaced(&format!("{prefix}{name}{dir}"))
+                let path = format!("{prefix}{name}{dir}");
+                !replaced(&path) || self.kept.iter().any(|k| path.starts_with(k.as_str()))
             })
             .map(|(n, e)| (n.clone(), *e))
             .collect();
@@ -197,6 +222,14 @@ impl Merge<'_> {
                     subdirs.insert(name);
                 }
                 None => {}
+            }
+        }
+        for kept in self.kept {
+            // A directory above a kept one is walked, so that the kept one is found.
+            if let Some((name, more)) = kept.strip_prefix(prefix).and_then(|r| r.split_once('/'))
+                && !more.is_empty()
+            {
+                subdirs.insert(name);
             }
         }
         for dir in subdirs {
