@@ -71,7 +71,7 @@ impl LeaseArgs {
     /// valid start of a Lease name).
     pub fn timing(&self) -> anyhow::Result<Timing> {
         let d = |flag, s: &str| {
-            crate::render::duration_seconds(s)
+            crate::model::duration::duration_seconds(s)
                 .map(Duration::from_secs)
                 .ok_or_else(|| anyhow::anyhow!("{flag} `{s}` is not a duration like 2s or 15s"))
         };
