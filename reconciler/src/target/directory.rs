@@ -8,7 +8,7 @@ use crate::model::yaml::parse_documents;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet, content_hash};
 use anyhow::{Context, Result};
 use std::cell::OnceCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -370,29 +370,18 @@ impl DirectoryTarget {
     }
 
     /// Writes the file of every create and update of `changes` (in order, objects with plain
-    /// names only), several at once: each to a temporary file that is synced and then
-    /// renamed over the object's file ([`write_atomic`]); then each directory written in is
-    /// synced once, so that the renames last too. Returns each write's result with the new
-    /// file's metadata; an error only when a directory cannot be synced.
-    fn write_objects(&self, changes: &[Change]) -> Result<Vec<Result<Option<std::fs::Metadata>>>> {
+    /// names only), several at once, each through a synced temporary file renamed over the
+    /// object's file ([`write_atomic`]). Returns each write's result with the new file's
+    /// metadata.
+    fn write_objects(&self, changes: &[Change]) -> Vec<Result<Option<std::fs::Metadata>>> {
         let files: Vec<(PathBuf, &RenderedObject)> = changes
             .iter()
             .filter(|c| plain_names(&c.key) && matches!(c.action, Action::Create | Action::Update))
             .filter_map(|c| Some((self.path_of(&c.key), c.desired.as_ref()?)))
             .collect();
-        let written = crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
+        crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
             write_atomic(path, &o.body.to_yaml()).map(|()| std::fs::metadata(path).ok())
-        });
-        let dirs: BTreeSet<&Path> = files
-            .iter()
-            .zip(&written)
-            .filter(|(_, w)| w.is_ok())
-            .filter_map(|((path, _), _)| path.parent())
-            .collect();
-        for dir in dirs {
-            sync_dir(dir)?;
-        }
-        Ok(written)
+        })
     }
 
     /// The change that prunes the owned object of `e`.
@@ -464,7 +453,7 @@ impl Target for DirectoryTarget {
         }
         // Batches of files written at once, then reported one by one.
         for batch in plan.changes.chunks(WRITE_BATCH) {
-            let mut written = self.write_objects(batch)?.into_iter();
+            let mut written = self.write_objects(batch).into_iter();
             for c in batch {
                 self.apply_change(c, &mut written, &mut report, &mut unsettled);
                 progress(c);
@@ -517,8 +506,7 @@ fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
 pub(super) const TEMP_PREFIX: &str = ".cubist-tmp";
 
 /// Writes a file through a temporary file in its directory, synced to disk before it replaces
-/// the file: readers see the old or the new content, never a mix, even after a crash. The
-/// rename itself lasts once the directory is synced ([`sync_dir`]).
+/// the file: readers see the old or the new content, never a mix, even after a crash.
 pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
     let dir = path.parent().context("path has a parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -530,18 +518,6 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .map_err(|e| anyhow::anyhow!("cannot replace {}: {}", path.display(), e.error))?;
-    Ok(())
-}
-
-/// Syncs a directory, so that the files created, renamed or deleted in it last after a crash.
-/// Where directories cannot be opened as files (Windows), there is nothing to do.
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))?;
-    #[cfg(not(unix))]
-    let _ = dir;
     Ok(())
 }
 
