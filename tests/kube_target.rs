@@ -785,3 +785,65 @@ fn unreachable_cluster_then_restart_converges() {
         server.stop();
     });
 }
+
+/// The loop's pass (`plan_and_apply`) sends one request per new object, no validating dry-run,
+/// and still gives the plan a validating `plan` gives: an object the API server rejects is a
+/// conflict with the server's reason (and a failure in the report), the others are created.
+#[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
+fn plan_and_apply_validates_new_objects_by_their_apply() {
+    on_shared_server(|t| async move {
+        let crd = stamped(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "gadgets.t9.cubist.dev"},
+                "spec": {"group": "t9.cubist.dev", "scope": "Namespaced",
+                    "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget", "listKind": "GadgetList"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}}}}}}]}}),
+            None,
+        );
+        let gadget = |name: &str, size: i64| {
+            stamped(
+                json!({"apiVersion": "t9.cubist.dev/v1", "kind": "Gadget", "metadata": {"name": name, "namespace": "nlp-t9"}, "spec": {"size": size}}),
+                Some("nlp-t9"),
+            )
+        };
+        let only_crd = RenderedSet {
+            cluster: "local".into(),
+            objects: vec![crd.clone()],
+        };
+        let (_, report, _, _) = plan_and_apply(&t, &only_crd, &Inventory::default()).await;
+        assert_eq!(report.created, 1, "{report:#?}");
+
+        // The gadgets alone (the CRD stays, outside this inventory).
+        let inventory = Inventory::default();
+        let mut set = RenderedSet {
+            cluster: "local".into(),
+            objects: vec![gadget("good", 2), gadget("bad", 0)],
+        };
+        set.sort();
+        let validated = t.plan(&set, &inventory).await.unwrap();
+        let before = t.requests();
+        let (plan, report, after) = t
+            .plan_and_apply(&set, &inventory, |_| {}, &mut |_| {})
+            .await
+            .unwrap();
+        let requests = t.requests() - before;
+        assert_eq!(plan, validated, "the same plan as a validating plan");
+        let bad = plan.changes.iter().find(|c| c.key.name == "bad").unwrap();
+        assert_eq!(bad.action, Action::Conflict, "{bad:#?}");
+        assert!(bad.note.as_deref().unwrap().contains("spec.size"), "{bad:#?}");
+        assert_eq!(report.created, 1, "only the good one: {report:#?}");
+        assert_eq!(report.failed.len(), 1, "{report:#?}");
+        assert_eq!(report.failed[0].1, bad.note.clone().unwrap());
+        assert_eq!(
+            (requests.dry_runs, requests.writes),
+            (0, 2),
+            "one apply per new object, no dry-run: {requests:?}"
+        );
+        assert_eq!(after.objects.len(), 1, "the good one");
+        assert!(get(t.client(), &set.objects.iter().find(|o| o.key().name == "good").unwrap().key()).await.is_some());
+    });
+}

@@ -11,7 +11,7 @@ use crate::target::guard::{Allowances, PruneLimit, guard};
 use crate::target::kube::{KubeError, KubeTarget};
 use crate::target::memory::Memory;
 use crate::target::select::directory_target;
-use crate::target::{Action, Target};
+use crate::target::{Action, Plan, Target};
 use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use std::collections::BTreeMap;
@@ -406,25 +406,32 @@ async fn pass(
     allow: &Allowances,
 ) -> Result<ClusterOutcome, (Desired, KubeError)> {
     let set = desired.to_set();
-    let mut plan = match target.plan(&set, inventory).await {
-        Ok(p) => p,
-        Err(e) => return Err((desired, e)),
-    };
-    // Held deletions are neither applied nor drift: the cluster is Held.
-    guard(&mut plan, limit, allow);
     let mut co = ClusterOutcome {
         desired,
         ..Default::default()
     };
-    if apply {
-        match target.apply(&plan, inventory, &mut |_| {}).await {
-            Ok((report, inv)) => {
+    // Held deletions are neither applied nor drift: the cluster is Held.
+    let hold = |plan: &mut Plan| {
+        guard(plan, limit, allow);
+    };
+    let plan = if apply {
+        match target
+            .plan_and_apply(&set, inventory, hold, &mut |_| {})
+            .await
+        {
+            Ok((plan, report, inv)) => {
                 co.report = Some(report);
                 co.inventory = Some(Owned::Listed(inv));
+                plan
             }
             Err(e) => return Err((co.desired, e)),
         }
     } else {
+        let mut plan = match target.plan(&set, inventory).await {
+            Ok(p) => p,
+            Err(e) => return Err((co.desired, e)),
+        };
+        hold(&mut plan);
         // Differences from the desired state, and conflicts on objects cubist owns (fields
         // taken over by hand), are drift; other conflicts (a kind not served, an object owned
         // by someone else) stay failures.
@@ -441,7 +448,8 @@ async fn pass(
             .map(|c| c.key.clone())
             .collect();
         co.inventory = Some(Owned::Listed(inventory.clone()));
-    }
+        plan
+    };
     co.plan = Some(plan);
     match target.health_all(&set.objects).await {
         Ok(h) => co.health = h.into_iter().collect::<BTreeMap<ObjectKey, _>>(),

@@ -14,6 +14,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Files one thread writes at least, when writing in parallel (fewer stay on one thread).
+const MIN_FILES_PER_THREAD: usize = 16;
+
+/// Changes an apply carries out at once (their files written in parallel) before it reports
+/// them: large enough to keep every core busy, small enough that progress is steady.
+const WRITE_BATCH: usize = 64;
+
 /// Name of the inventory file in the target directory.
 pub const INVENTORY_FILE: &str = "cubist-inventory.yaml";
 
@@ -313,6 +320,72 @@ impl DirectoryTarget {
         })
     }
 
+    /// Records one change of an apply whose file, for a create or update, `written` holds
+    /// the result of writing (see [`Self::write_objects`]); deletes the file of a delete.
+    fn apply_change(
+        &self,
+        c: &Change,
+        written: &mut impl Iterator<Item = Result<Option<std::fs::Metadata>>>,
+        report: &mut ApplyReport,
+        unsettled: &mut HashSet<Option<String>>,
+    ) {
+        let path = self.path_of(&c.key);
+        let result = match (c.action, &c.desired) {
+            _ if !safe_file_names(&c.key) => Err(anyhow::anyhow!(
+                "its namespace or name is not a plain file name; nothing was written"
+            )),
+            (Action::Create | Action::Update, Some(o)) => {
+                let done = written.next().expect("one result per file to write");
+                done.map(|meta| {
+                    if let (Some(m), Some(meta)) = (&self.memory, meta) {
+                        m.remember(&path, &meta, &o.hash, &o.project);
+                    }
+                    if c.action == Action::Create {
+                        report.created += 1
+                    } else {
+                        report.updated += 1
+                    }
+                })
+            }
+            (Action::Delete, _) => remove(&path).map(|_| {
+                if let Some(m) = &self.memory {
+                    m.forget(&path);
+                }
+                report.deleted += 1
+            }),
+            (Action::Conflict, _) => {
+                unsettled.insert(c.project.clone());
+                report
+                    .failed
+                    .push((c.key.clone(), c.note.clone().unwrap_or_default()));
+                Ok(())
+            }
+            _ => {
+                report.unchanged += 1;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            unsettled.insert(c.project.clone());
+            report.failed.push((c.key.clone(), format!("{e:#}")));
+        }
+    }
+
+    /// Writes the file of every create and update of `changes` (in order, objects with plain
+    /// names only), several at once, each through a synced temporary file renamed over the
+    /// object's file ([`write_atomic`]). Returns each write's result with the new file's
+    /// metadata.
+    fn write_objects(&self, changes: &[Change]) -> Vec<Result<Option<std::fs::Metadata>>> {
+        let files: Vec<(PathBuf, &RenderedObject)> = changes
+            .iter()
+            .filter(|c| safe_file_names(&c.key) && matches!(c.action, Action::Create | Action::Update))
+            .filter_map(|c| Some((self.path_of(&c.key), c.desired.as_ref()?)))
+            .collect();
+        crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
+            write_atomic(path, &o.body.to_yaml()).map(|()| std::fs::metadata(path).ok())
+        })
+    }
+
     /// The change that prunes the owned object of `e`.
     fn plan_delete(&self, e: &InventoryEntry) -> Result<Change> {
         let key = ObjectKey::from(e);
@@ -381,47 +454,13 @@ impl Target for DirectoryTarget {
         if !claimed.is_empty() {
             self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
         }
-        for c in &plan.changes {
-            let path = self.path_of(&c.key);
-            let result = match (c.action, &c.desired) {
-                _ if !safe_file_names(&c.key) => Err(anyhow::anyhow!(
-                    "its namespace or name is not a plain file name; nothing was written"
-                )),
-                (Action::Create | Action::Update, Some(o)) => {
-                    write_atomic(&path, &o.body.to_yaml()).map(|_| {
-                        if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
-                            m.remember(&path, &meta, &o.hash, &o.project);
-                        }
-                        if c.action == Action::Create {
-                            report.created += 1
-                        } else {
-                            report.updated += 1
-                        }
-                    })
-                }
-                (Action::Delete, _) => remove(&path).map(|_| {
-                    if let Some(m) = &self.memory {
-                        m.forget(&path);
-                    }
-                    report.deleted += 1
-                }),
-                (Action::Conflict, _) => {
-                    unsettled.insert(c.project.clone());
-                    report
-                        .failed
-                        .push((c.key.clone(), c.note.clone().unwrap_or_default()));
-                    Ok(())
-                }
-                _ => {
-                    report.unchanged += 1;
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                unsettled.insert(c.project.clone());
-                report.failed.push((c.key.clone(), format!("{e:#}")));
+        // Batches of files written at once, then reported one by one.
+        for batch in plan.changes.chunks(WRITE_BATCH) {
+            let mut written = self.write_objects(batch).into_iter();
+            for c in batch {
+                self.apply_change(c, &mut written, &mut report, &mut unsettled);
+                progress(c);
             }
-            progress(c);
         }
         report.unchanged += plan.untouched;
         // What cubist owns now: what the plan did not name, as before, and what it wrote or
@@ -469,7 +508,8 @@ fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
 /// How the names of [`write_atomic`]'s temporary files begin.
 pub(super) const TEMP_PREFIX: &str = ".cubist-tmp";
 
-/// Writes a file so that readers see the old or the new content, never a mix.
+/// Writes a file through a temporary file in its directory, synced to disk before it replaces
+/// the file: readers see the old or the new content, never a mix, even after a crash.
 pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
     let dir = path.parent().context("path has a parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -1,174 +1,25 @@
 //! Apply: server-side apply stage by stage, CRDs first (waiting until Established), then prune.
 
-use super::error::{FieldConflict, classify, parse_conflicts};
 use super::prune::{Pruned, prune_one};
-use super::{FIELD_MANAGER, FORCE_ANNOTATION, KubeError, KubeTarget, wants_force};
-use crate::render::{ObjectKey, RenderedObject};
+use super::ssa::{Outcome, apply_object};
+use super::{KubeError, KubeTarget};
+use crate::render::ObjectKey;
 use crate::target::order::stage_of;
 use crate::target::{Action, ApplyReport, Change, Plan};
-use ::kube::api::{Patch, PatchParams};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-/// The answer to one server-side apply.
-pub(super) enum Ssa {
-    /// Applied (or would be, for a dry-run): the resulting object.
-    Done(Value),
-    /// Other field managers own fields cubist sets to other values.
-    Conflict(Vec<FieldConflict>),
-    /// Refused (invalid, forbidden, kind not served...): the HTTP code (0 when none) and why,
-    /// in one sentence.
-    Rejected(u16, String),
-}
-
-/// Server-side applies one rendered object (field manager `cubist`).
-pub(super) async fn ssa(
-    t: &KubeTarget,
-    cluster: &str,
-    o: &RenderedObject,
-    key: &ObjectKey,
-    dry_run: bool,
-    force: bool,
-) -> Result<Ssa, KubeError> {
-    let r = match t.resolve_key(cluster, key).await? {
-        Ok(r) => r,
-        Err(message) => return Ok(Ssa::Rejected(0, message)),
-    };
-    let mut pp = PatchParams::apply(FIELD_MANAGER);
-    if force {
-        pp = pp.force();
-    }
-    if dry_run {
-        pp = pp.dry_run();
-    }
-    match t
-        .api(&r, &key.namespace)
-        .patch(&key.name, &pp, &Patch::Apply(&o.body))
-        .await
-    {
-        Ok(obj) => Ok(Ssa::Done(serde_json::to_value(&obj).unwrap_or_default())),
-        Err(::kube::Error::Api(s)) if s.code == 409 && !parse_conflicts(&s).is_empty() => {
-            Ok(Ssa::Conflict(parse_conflicts(&s)))
-        }
-        Err(::kube::Error::Api(s)) => Ok(Ssa::Rejected(
-            s.code,
-            format!(
-                "{key} was rejected by cluster {cluster}: {} (HTTP {})",
-                s.message, s.code
-            ),
-        )),
-        Err(e) => match classify(cluster, e) {
-            e @ KubeError::Unreachable { .. } => Err(e),
-            e => Ok(Ssa::Rejected(0, format!("{key}: {e}"))),
-        },
-    }
-}
-
-/// `(manager, operation, subresource)` of each managedFields entry of a live object.
-fn managers(live: &Value) -> Vec<(&str, &str, &str)> {
-    fn s<'a>(e: &'a Value, k: &str) -> &'a str {
-        e.get(k).and_then(Value::as_str).unwrap_or_default()
-    }
-    live.pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|e| (s(e, "manager"), s(e, "operation"), s(e, "subresource")))
-        .collect()
-}
-
-/// True when every conflicting manager changed the object only with updates/patches (not apply) of
-/// the object itself (hand edits), never by applying its own configuration nor through a
-/// subresource (a controller's `scale`/`status`).
-pub(super) fn imperative_only(live: &Value, conflicts: &[FieldConflict]) -> bool {
-    let entries = managers(live);
-    !conflicts.is_empty()
-        && conflicts.iter().all(|c| {
-            let mine: Vec<_> = entries.iter().filter(|(m, _, _)| *m == c.manager).collect();
-            !mine.is_empty()
-                && mine
-                    .iter()
-                    .all(|(_, op, sub)| *op == "Update" && sub.is_empty())
-        })
-}
-
-/// The per-object message for a conflict cubist does not force.
-pub(super) fn conflict_note(key: &ObjectKey, conflicts: &[FieldConflict], live: &Value) -> String {
-    let entries = managers(live);
-    let parts: Vec<String> = conflicts
-        .iter()
-        .map(|c| {
-            let how = match entries.iter().find(|(m, _, _)| *m == c.manager) {
-                Some((_, "Apply", _)) => " (applies its own configuration)",
-                Some((_, _, sub)) if !sub.is_empty() => " (through a subresource)",
-                Some(_) => " (edited by hand)",
-                None => "",
-            };
-            format!(
-                "field manager \"{}\"{how} owns {}",
-                c.manager,
-                c.fields.join(", ")
-            )
-        })
-        .collect();
-    format!(
-        "{key}: conflict with another field manager: {}; cubist does not force: remove these fields from the other manager's configuration, \
-         or set annotation {FORCE_ANNOTATION}: \"true\" to take them over",
-        parts.join("; ")
-    )
-}
-
-/// The outcome of applying one change.
-enum Outcome {
-    Applied(Option<String>),
-    Failed(String),
-}
-
-async fn apply_one(t: &KubeTarget, cluster: &str, c: &Change) -> Result<Outcome, KubeError> {
-    let o = c.desired.as_ref().expect("create/update carry the object");
-    let force = wants_force(&o.body);
-    match ssa(t, cluster, o, &c.key, false, force).await? {
-        Ssa::Done(_) => Ok(Outcome::Applied(None)),
-        Ssa::Rejected(_, m) => Ok(Outcome::Failed(m)),
-        Ssa::Conflict(conflicts) => {
-            let live = live_object(t, cluster, &c.key).await?.unwrap_or_default();
-            if !force && t.options.revert_manual_edits && imperative_only(&live, &conflicts) {
-                let list = conflicts
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return Ok(match ssa(t, cluster, o, &c.key, false, true).await? {
-                    Ssa::Done(_) => {
-                        Outcome::Applied(Some(format!("took back fields edited by hand: {list}")))
-                    }
-                    Ssa::Rejected(_, m) => Outcome::Failed(m),
-                    Ssa::Conflict(c2) => Outcome::Failed(conflict_note(&c.key, &c2, &live)),
-                });
-            }
-            Ok(Outcome::Failed(conflict_note(&c.key, &conflicts, &live)))
-        }
-    }
-}
-
-/// The live object, if any.
-async fn live_object(
-    t: &KubeTarget,
-    cluster: &str,
-    key: &ObjectKey,
-) -> Result<Option<Value>, KubeError> {
-    let Ok(r) = t.resolve_key(cluster, key).await? else {
-        return Ok(None);
-    };
-    let o = t
-        .api(&r, &key.namespace)
-        .get_opt(&key.name)
-        .await
-        .map_err(|e| classify(cluster, e))?;
-    Ok(o.map(|o| serde_json::to_value(&o).unwrap_or_default()))
+/// What an apply did.
+pub(super) struct Applied {
+    /// Counts and per-object failures.
+    pub report: ApplyReport,
+    /// Objects cubist owns in the cluster now.
+    pub inventory: Inventory,
+    /// Changes (indexes into the plan's) the API server refused, with its HTTP code and reason.
+    pub rejected: Vec<(usize, u16, String)>,
 }
 
 pub(super) async fn apply(
@@ -176,7 +27,7 @@ pub(super) async fn apply(
     plan: &Plan,
     inventory: &Inventory,
     progress: &mut (dyn FnMut(&Change) + Send),
-) -> Result<(ApplyReport, Inventory), KubeError> {
+) -> Result<Applied, KubeError> {
     let cluster = t.cluster_name(&plan.cluster).to_string();
     let cluster = cluster.as_str();
     let mut inv: BTreeMap<ObjectKey, InventoryEntry> = inventory
@@ -185,16 +36,20 @@ pub(super) async fn apply(
         .map(|e| (ObjectKey::from(e), e.clone()))
         .collect();
     let mut report = ApplyReport::default();
+    let mut rejected = Vec::new();
     let n = t.options.concurrency.max(1);
 
     for stage in 0..=3u8 {
         let mut writes = Vec::new();
-        for c in plan.changes.iter().filter(|c| c.action != Action::Delete) {
+        for (i, c) in plan.changes.iter().enumerate() {
+            if c.action == Action::Delete {
+                continue;
+            }
             let Some(o) = c.desired.as_ref().filter(|o| o.stage() == stage) else {
                 continue;
             };
             match c.action {
-                Action::Create | Action::Update => writes.push(c),
+                Action::Create | Action::Update => writes.push((i, c, o)),
                 Action::Unchanged => {
                     report.unchanged += 1;
                     inv.insert(c.key.clone(), InventoryEntry::from(o));
@@ -212,11 +67,10 @@ pub(super) async fn apply(
         let mut crds = Vec::new();
         let writes: Vec<_> = writes
             .into_iter()
-            .map(|c| async move { (c, apply_one(t, cluster, c).await) })
+            .map(|(i, c, o)| async move { (i, c, o, apply_object(t, cluster, o, &c.key).await) })
             .collect();
         let mut results = stream::iter(writes).buffer_unordered(n);
-        while let Some((c, outcome)) = results.next().await {
-            let o = c.desired.as_ref().expect("create/update carry the object");
+        while let Some((i, c, o, outcome)) = results.next().await {
             match outcome? {
                 Outcome::Applied(note) => {
                     if c.action == Action::Create {
@@ -231,6 +85,10 @@ pub(super) async fn apply(
                     if c.key.kind == "CustomResourceDefinition" {
                         crds.push(c);
                     }
+                }
+                Outcome::Rejected(code, message) => {
+                    report.failed.push((c.key.clone(), message.clone()));
+                    rejected.push((i, code, message));
                 }
                 Outcome::Failed(message) => report.failed.push((c.key.clone(), message)),
             }
@@ -282,12 +140,13 @@ pub(super) async fn apply(
             progress(c);
         }
     }
-    Ok((
+    Ok(Applied {
         report,
-        Inventory {
+        inventory: Inventory {
             objects: inv.into_values().collect(),
         },
-    ))
+        rejected,
+    })
 }
 
 /// Waits until each applied CRD is Established and discovery lists its kind (forgetting what
@@ -310,7 +169,7 @@ async fn wait_established<'a>(
             .unwrap_or_default()
             .to_string();
         loop {
-            let live = live_object(t, cluster, &c.key).await?;
+            let live = t.live_object(cluster, &c.key).await?;
             let established = live
                 .as_ref()
                 .and_then(|v| v.pointer("/status/conditions"))

@@ -1,6 +1,6 @@
 //! Plan and drift: each rendered object against what the cluster holds.
 
-use super::apply::{Ssa, conflict_note, imperative_only, ssa};
+use super::ssa::{Ssa, conflict_note, imperative_only, ssa};
 use super::live::{
     Live, Owner, Wanted, clean, contains_but_revision, crd_kinds, live_hash, overlay,
 };
@@ -15,9 +15,12 @@ use std::collections::HashSet;
 
 /// What the comparison is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     /// A plan: diffs, and new objects validated by a dry-run.
     Plan,
+    /// A plan applied right away: diffs; new objects are validated by their apply (one
+    /// request instead of two), see [`KubeTarget::plan_and_apply`].
+    Apply,
     /// Drift detection: no diffs, no validation.
     Drift,
 }
@@ -26,10 +29,11 @@ pub(super) async fn plan(
     t: &KubeTarget,
     desired: &RenderedSet,
     inventory: &Inventory,
+    mode: Mode,
 ) -> Result<Plan, KubeError> {
     let cluster = t.cluster_name(&desired.cluster).to_string();
     let owned: HashSet<ObjectKey> = inventory.objects.iter().map(ObjectKey::from).collect();
-    let mut changes = compare(t, &cluster, &desired.objects, &owned, Mode::Plan).await?;
+    let mut changes = compare(t, &cluster, &desired.objects, &owned, mode).await?;
 
     let rendered: HashSet<ObjectKey> = desired.objects.iter().map(RenderedObject::key).collect();
     let mut gone: Vec<&InventoryEntry> = inventory
@@ -108,6 +112,15 @@ pub(super) async fn drift(
         .collect())
 }
 
+/// The note of a new namespaced object the API server cannot validate before its namespace
+/// exists.
+pub(super) fn after_namespace(key: &ObjectKey) -> String {
+    format!(
+        "validated when applied, after namespace {} exists",
+        key.namespace
+    )
+}
+
 /// One change per rendered object, in order.
 async fn compare(
     t: &KubeTarget,
@@ -158,7 +171,7 @@ async fn judge(
     mode: Mode,
 ) -> Result<Change, KubeError> {
     let label = diff_label(&key);
-    let plan = mode == Mode::Plan;
+    let plan = mode != Mode::Drift;
     let change =
         |key: ObjectKey, action: Action, diff: Option<String>, note: Option<String>| Change {
             key,
@@ -179,14 +192,11 @@ async fn judge(
             Some(format!("applied once CRD {crd} is established")),
         ),
         Live::Absent => {
-            if plan && t.options.validate_creates {
+            if mode == Mode::Plan && t.options.validate_creates {
                 match ssa(t, cluster, o, &key, true, wants_force(&o.body)).await? {
                     // The namespace does not exist yet (it is created in an earlier stage).
                     Ssa::Rejected(404, _) if !key.namespace.is_empty() => {
-                        let note = format!(
-                            "validated when applied, after namespace {} exists",
-                            key.namespace
-                        );
+                        let note = after_namespace(&key);
                         return Ok(change(key, Action::Create, created(), Some(note)));
                     }
                     Ssa::Rejected(_, message) => {

@@ -234,6 +234,23 @@ impl KubeTarget {
             .collect())
     }
 
+    /// The live object at a key, if any (`None` too when its kind is not served).
+    pub(super) async fn live_object(
+        &self,
+        cluster: &str,
+        key: &ObjectKey,
+    ) -> Result<Option<Value>, KubeError> {
+        let Ok(r) = self.resolve_key(cluster, key).await? else {
+            return Ok(None);
+        };
+        let o = self
+            .api(&r, &key.namespace)
+            .get_opt(&key.name)
+            .await
+            .map_err(|e| classify(cluster, e))?;
+        Ok(o.map(|o| serde_json::to_value(&o).unwrap_or_default()))
+    }
+
     /// Names of every object of a resource in a namespace (metadata only).
     async fn list_names(
         &self,

@@ -24,6 +24,7 @@ mod judge;
 mod live;
 mod prune;
 mod resolve;
+mod ssa;
 
 pub use client::{
     KUBECONFIG_DIR_ENV, RequestCounts, cluster_kubeconfig, expand_tilde, install_crypto_provider,
@@ -35,7 +36,7 @@ pub use resolve::{capability_of, not_served_message};
 
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::{Body, ObjectKey, RenderedObject, RenderedSet};
-use crate::target::{ApplyReport, Change, Plan};
+use crate::target::{Action, ApplyReport, Change, Plan};
 use client::Counters;
 use cubist_status_ui::doc::Inventory;
 use resolve::Resolver;
@@ -172,6 +173,11 @@ impl KubeTarget {
         self
     }
 
+    /// The tuning in use.
+    pub fn options(&self) -> &KubeOptions {
+        &self.options
+    }
+
     /// The cluster's name in messages.
     pub fn name(&self) -> &str {
         &self.name
@@ -207,7 +213,7 @@ impl KubeTarget {
         desired: &RenderedSet,
         inventory: &Inventory,
     ) -> Result<Plan, KubeError> {
-        judge::plan(self, desired, inventory).await
+        judge::plan(self, desired, inventory, judge::Mode::Plan).await
     }
 
     /// Carries out a plan; `progress` is called after each object. Returns what happened and
@@ -218,7 +224,41 @@ impl KubeTarget {
         inventory: &Inventory,
         progress: &mut (dyn FnMut(&Change) + Send),
     ) -> Result<(ApplyReport, Inventory), KubeError> {
-        apply::apply(self, plan, inventory, progress).await
+        let done = apply::apply(self, plan, inventory, progress).await?;
+        Ok((done.report, done.inventory))
+    }
+
+    /// Plans and applies at once, as the reconcile loop does; `hold` may take changes out of
+    /// the plan before it is applied (the prune guard). The plan, report and inventory are
+    /// those of [`Self::plan`] then [`Self::apply`], but a new object is validated by its apply
+    /// rather than by a dry-run first (one request instead of two): one the API server refuses
+    /// is, in the returned plan, the conflict with the server's reason that the dry-run would
+    /// have made it, and a failure in the report.
+    pub async fn plan_and_apply(
+        &self,
+        desired: &RenderedSet,
+        inventory: &Inventory,
+        hold: impl FnOnce(&mut Plan) + Send,
+        progress: &mut (dyn FnMut(&Change) + Send),
+    ) -> Result<(Plan, ApplyReport, Inventory), KubeError> {
+        let mut plan = judge::plan(self, desired, inventory, judge::Mode::Apply).await?;
+        hold(&mut plan);
+        let done = apply::apply(self, &plan, inventory, progress).await?;
+        for (i, code, message) in done.rejected {
+            let c = &mut plan.changes[i];
+            // Only new objects a plan would have dry-run (not those waiting for a CRD).
+            if !self.options.validate_creates || c.action != Action::Create || c.note.is_some() {
+                continue;
+            }
+            if code == 404 && !c.key.namespace.is_empty() {
+                c.note = Some(judge::after_namespace(&c.key));
+            } else {
+                c.action = Action::Conflict;
+                c.diff = None;
+                c.note = Some(message);
+            }
+        }
+        Ok((plan, done.report, done.inventory))
     }
 
     /// Objects whose live state differs from the rendered one: changed or deleted by hand,
@@ -329,6 +369,7 @@ mod tests {
         fn send<T: Send>(_: T) {}
         send(t.plan(set, inv));
         send(t.apply(plan, inv, &mut |_| {}));
+        send(t.plan_and_apply(set, inv, |_| {}, &mut |_| {}));
         send(t.drift(set));
         send(t.health(key));
         send(t.health_all(&set.objects));
