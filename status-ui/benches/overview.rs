@@ -29,6 +29,7 @@ fn tree() -> StatusTree {
                 out_of_sync: 12,
                 failed: 3,
                 unreachable: 0,
+                held: 0,
                 not_configured: 0,
             },
             ..Default::default()

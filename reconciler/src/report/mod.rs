@@ -2,7 +2,9 @@
 
 pub mod codeowners;
 pub mod diagnostics;
+mod object_pack;
 pub mod plan;
 pub mod status_branch;
 mod status_push;
+pub mod status_read;
 pub mod status_tree;
