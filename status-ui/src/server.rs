@@ -24,8 +24,9 @@ pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 's
 
 /// Where the server gets the status tree from, on every request.
 pub trait StatusSource: Send + Sync + 'static {
-    /// The current status tree (the reconciler reads its status branch head).
-    fn load(&self) -> anyhow::Result<StatusTree>;
+    /// The current status tree (the reconciler's: the one of its status branch head, read
+    /// once per commit and shared by the requests until the branch moves).
+    fn load(&self) -> anyhow::Result<Arc<StatusTree>>;
 }
 
 /// A status tree read from a directory (the one that contains `status/`) on every request.
@@ -43,8 +44,8 @@ impl DirSource {
 }
 
 impl StatusSource for DirSource {
-    fn load(&self) -> anyhow::Result<StatusTree> {
-        Ok(StatusTree::from_dir(&self.root)?)
+    fn load(&self) -> anyhow::Result<Arc<StatusTree>> {
+        Ok(Arc::new(StatusTree::from_dir(&self.root)?))
     }
 }
 
@@ -190,9 +191,9 @@ mod tests {
     struct Fake(bool);
 
     impl StatusSource for Fake {
-        fn load(&self) -> anyhow::Result<StatusTree> {
+        fn load(&self) -> anyhow::Result<Arc<StatusTree>> {
             anyhow::ensure!(self.0, "/secret/cache/mirror-1234.git: not found");
-            Ok(StatusTree::new(BTreeMap::new()))
+            Ok(Arc::new(StatusTree::new(BTreeMap::new())))
         }
     }
 

@@ -1,7 +1,12 @@
 //! The status tree: the files of one status-branch commit, and typed access to its documents.
+//! A document is decoded once per tree: later reads of the same file as the same type get a
+//! copy of the first decoding (see [`StatusTree::parse`]).
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
@@ -68,16 +73,91 @@ pub mod paths {
 
 /// The status files of one commit: repository path (`/`-separated, e.g. `status/summary.yaml`)
 /// to content. The reconciler builds it from a git tree; [`StatusTree::from_dir`] from a directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct StatusTree {
     /// Path to file content.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The documents decoded so far.
+    decoded: Decoded,
+}
+
+impl Clone for StatusTree {
+    /// The same files; documents are decoded again on demand.
+    fn clone(&self) -> Self {
+        StatusTree::new(self.files.clone())
+    }
+}
+
+impl PartialEq for StatusTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.files == other.files
+    }
+}
+
+impl Eq for StatusTree {}
+
+/// Decoded documents by path, each with the fingerprint of the bytes it was decoded from (a
+/// file changed through the public `files` is decoded again) and its type.
+#[derive(Default)]
+struct Decoded(Mutex<HashMap<String, Vec<DecodedDoc>>>);
+
+/// One decoding of a file: `Result<T, ErrorEntry>` for the `T` of `kind`.
+#[derive(Clone)]
+struct DecodedDoc {
+    fingerprint: u64,
+    kind: TypeId,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "Decoded({n} files)")
+    }
+}
+
+impl Decoded {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<DecodedDoc>>> {
+        // A panic while the lock was held leaves at worst a missing entry: keep going.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A fingerprint of a file's bytes.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 impl StatusTree {
     /// A tree from path → content pairs.
     pub fn new(files: BTreeMap<String, Vec<u8>>) -> Self {
-        StatusTree { files }
+        StatusTree {
+            files,
+            decoded: Decoded::default(),
+        }
+    }
+
+    /// Takes over what `older` (an earlier commit's tree) decoded, for the files whose bytes
+    /// are the same here: a document that did not change between commits is not decoded again.
+    pub fn keep_decoded(&self, older: &StatusTree) {
+        let old = older.decoded.map();
+        let mut new = self.decoded.map();
+        for (path, docs) in old.iter() {
+            let Some(bytes) = self.files.get(path) else {
+                continue;
+            };
+            let same = fingerprint(bytes);
+            let kept: Vec<DecodedDoc> = docs
+                .iter()
+                .filter(|d| d.fingerprint == same)
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                new.insert(path.clone(), kept);
+            }
+        }
     }
 
     /// Loads every regular file under `root` (the directory that contains `status/`), keyed by
@@ -86,7 +166,7 @@ impl StatusTree {
     pub fn from_dir(root: impl AsRef<Path>) -> std::io::Result<Self> {
         let mut files = BTreeMap::new();
         load_dir(root.as_ref(), "", &mut files)?;
-        Ok(StatusTree { files })
+        Ok(StatusTree::new(files))
     }
 
     /// Content of the file at `path`.
@@ -135,7 +215,7 @@ impl StatusTree {
             .rev()
             .filter(|(rest, _)| rest.ends_with(".yaml"))
             .take(limit)
-            .map(|(rest, bytes)| decode(&format!("{}{rest}", paths::HISTORY_DIR), bytes))
+            .map(|(rest, bytes)| self.decode_once(&format!("{}{rest}", paths::HISTORY_DIR), bytes))
             .collect()
     }
 
@@ -144,7 +224,7 @@ impl StatusTree {
         let dir = format!("{}{cluster}/", paths::CLUSTERS_DIR);
         self.under(&dir)
             .filter(|(rest, _)| rest.ends_with(".yaml") && rest.matches('/').count() == 2)
-            .map(|(rest, bytes)| decode(&format!("{dir}{rest}"), bytes))
+            .map(|(rest, bytes)| self.decode_once(&format!("{dir}{rest}"), bytes))
             .collect()
     }
 
@@ -172,9 +252,44 @@ impl StatusTree {
         found.then_some(Ok(Inventory { objects: all }))
     }
 
-    /// Decodes the document at `path`, `None` when absent.
-    pub fn parse<T: DeserializeOwned>(&self, path: &str) -> Option<Result<T, ErrorEntry>> {
-        self.get(path).map(|bytes| decode(path, bytes))
+    /// Decodes the document at `path`, `None` when absent. Decoded once per tree: later calls
+    /// for the same file and type return a copy of the first result.
+    pub fn parse<T>(&self, path: &str) -> Option<Result<T, ErrorEntry>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let bytes = self.get(path)?;
+        Some(self.decode_once(path, bytes))
+    }
+
+    /// [`decode`] of `bytes`, the file at `path`, remembered per tree (see [`StatusTree::parse`]).
+    fn decode_once<T>(&self, path: &str, bytes: &[u8]) -> Result<T, ErrorEntry>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let kind = TypeId::of::<T>();
+        let print = fingerprint(bytes);
+        let found = self.decoded.map().get(path).and_then(|docs| {
+            docs.iter()
+                .find(|d| d.kind == kind && d.fingerprint == print)
+                .map(|d| d.value.clone())
+        });
+        if let Some(value) = found.as_ref().and_then(|v| v.downcast_ref()) {
+            let value: &Result<T, ErrorEntry> = value;
+            return value.clone();
+        }
+        // Decoded outside the lock: requests for other files go on meanwhile.
+        let value: Result<T, ErrorEntry> = decode(path, bytes);
+        let doc = DecodedDoc {
+            fingerprint: print,
+            kind,
+            value: Arc::new(value.clone()),
+        };
+        let mut map = self.decoded.map();
+        let docs = map.entry(path.to_string()).or_default();
+        docs.retain(|d| d.kind != kind);
+        docs.push(doc);
+        value
     }
 
     /// Files under the directory `prefix` (ending in `/`), as (rest of the path, content), in path
@@ -231,4 +346,72 @@ fn load_dir(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Summary;
+
+    fn summary_yaml(revision: &str) -> Vec<u8> {
+        format!("revision: {revision}\ndurationMs: 1\nauthor: a\nmessage: m\nclusters: []\nprojects: []\nerrors: []\n")
+            .into_bytes()
+    }
+
+    fn decoded_count(tree: &StatusTree) -> usize {
+        tree.decoded.map().values().map(Vec::len).sum()
+    }
+
+    #[test]
+    fn a_document_is_decoded_once_and_again_when_its_bytes_change() {
+        let mut tree = StatusTree::new(BTreeMap::from([(
+            paths::SUMMARY.to_string(),
+            summary_yaml("aaa"),
+        )]));
+        let first: Summary = tree.summary().unwrap().unwrap();
+        assert_eq!(first.revision, "aaa");
+        assert_eq!(decoded_count(&tree), 1);
+        assert_eq!(tree.summary().unwrap().unwrap(), first);
+        assert_eq!(decoded_count(&tree), 1, "the second read decodes nothing");
+
+        // Files changed through the public map are decoded again, never served stale.
+        tree.files
+            .insert(paths::SUMMARY.to_string(), summary_yaml("bbb"));
+        assert_eq!(tree.summary().unwrap().unwrap().revision, "bbb");
+        tree.files
+            .insert(paths::SUMMARY.to_string(), b"revision: [".to_vec());
+        let err = tree.summary().unwrap().unwrap_err();
+        assert_eq!(err.code, CORRUPT_STATUS_FILE);
+        assert_eq!(
+            tree.summary().unwrap().unwrap_err(),
+            err,
+            "errors are kept too"
+        );
+        // A clone decodes on its own.
+        assert_eq!(decoded_count(&tree.clone()), 0);
+    }
+
+    #[test]
+    fn a_newer_tree_keeps_only_what_did_not_change() {
+        let project = paths::project("nlp");
+        let old = StatusTree::new(BTreeMap::from([
+            (paths::SUMMARY.to_string(), summary_yaml("aaa")),
+            (project.clone(), b"name: nlp\n".to_vec()),
+        ]));
+        old.summary().unwrap().unwrap();
+        old.project("nlp").unwrap().unwrap();
+        let new = StatusTree::new(BTreeMap::from([
+            (paths::SUMMARY.to_string(), summary_yaml("bbb")),
+            (project.clone(), b"name: nlp\n".to_vec()),
+        ]));
+        new.keep_decoded(&old);
+        let kept = new.decoded.map();
+        assert!(kept.contains_key(&project), "the same digest is kept");
+        assert!(
+            !kept.contains_key(paths::SUMMARY),
+            "a changed summary is not"
+        );
+        drop(kept);
+        assert_eq!(new.summary().unwrap().unwrap().revision, "bbb");
+    }
 }

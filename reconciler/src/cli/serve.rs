@@ -268,6 +268,10 @@ fn pass(
                     r.config().repo
                 );
             }
+            // Nothing new since the status branch's last word: stop without rendering.
+            if args.once && r.synced_at_head() {
+                return Ok(());
+            }
             r
         }
     };

@@ -7,32 +7,38 @@ use super::serve::{
     Control, LoopArgs, cache_dir, config, duration, interval, redact, run_loop, watch,
 };
 use crate::reconcile::guard;
-use crate::report::status_branch::read_status;
+use crate::report::status_read::StatusReader;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use cubist_status_ui::Liveness;
 use cubist_status_ui::server::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
-/// The status page's data: the status branch of the mirror, once the loop has opened it.
+/// The status page's data: the status branch of the mirror, once the loop has opened it. Each
+/// status commit is read once (see [`StatusReader`]); requests until the next one share it.
 struct GitStatus {
     mirror: Arc<OnceLock<PathBuf>>,
     branch: String,
+    /// The mirror, opened at the first request, and the reader.
+    read: Mutex<(Option<git2::Repository>, StatusReader)>,
 }
 
 impl cubist_status_ui::StatusSource for GitStatus {
-    fn load(&self) -> Result<cubist_status_ui::StatusTree> {
+    fn load(&self) -> Result<Arc<cubist_status_ui::StatusTree>> {
         let mirror = self
             .mirror
             .get()
             .context("the repository has not been fetched yet")?;
-        let repo = git2::Repository::open_bare(mirror)?;
-        Ok(cubist_status_ui::StatusTree::new(read_status(
-            &repo,
-            &self.branch,
-        )?))
+        // A request that panicked while reading left at worst a reader to start over.
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        let (repo, reader) = &mut *read;
+        let repo = match repo {
+            Some(repo) => repo,
+            None => repo.insert(git2::Repository::open_bare(mirror)?),
+        };
+        reader.read_branch(repo, &self.branch)
     }
 }
 
@@ -140,6 +146,7 @@ pub(super) fn serve(args: LoopArgs, server: ServerArgs) -> Result<ExitCode> {
             GitStatus {
                 mirror,
                 branch: args.status_branch.clone(),
+                read: Mutex::default(),
             },
             liveness,
         )

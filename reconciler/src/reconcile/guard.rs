@@ -7,9 +7,11 @@ use super::clusters::Clusters;
 use super::{ClusterOutcome, Outcome, Reconciler, inputs, status};
 use crate::diag::{Diagnostic, Location, codes};
 use crate::model::Model;
-use crate::report::status_branch::{Written, read_status};
+use crate::report::status_branch::Written;
+use crate::report::status_read::{self, StatusReader};
 use anyhow::Result;
-use cubist_status_ui::doc::Summary;
+use cubist_status_ui::doc::{ClusterStatus, Summary};
+use cubist_status_ui::tree::paths;
 use git2::Oid;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -61,18 +63,28 @@ impl Reconciler {
         self.resume_inventories();
     }
 
-    /// Seeds each cluster's inventory from the status branch; returns the branch's summary
-    /// (`None` when the status is missing or corrupt: then nothing is seeded).
-    pub(super) fn resume_inventories(&mut self) -> Option<Summary> {
-        let files = read_status(self.mirror.repo(), &self.cfg.status_branch).ok()?;
-        let tree = cubist_status_ui::StatusTree::new(files);
-        let summary = tree.summary()?.ok()?;
-        for c in &summary.clusters {
-            if let Some(Ok(inventory)) = tree.inventory(&c.name) {
-                self.clusters.resume_inventory(&c.name, inventory);
+    /// Seeds each Kubernetes cluster's inventory from the status branch (a directory target
+    /// keeps its own); returns the branch's summary and the message of its newest commit
+    /// (`None` when the status is missing or corrupt: then nothing is seeded). Only the summary
+    /// is read unless some cluster is a Kubernetes one.
+    pub(super) fn resume_inventories(&mut self) -> Option<(Summary, String)> {
+        let repo = self.mirror.repo();
+        let refname = format!("refs/heads/{}", self.cfg.status_branch);
+        let tip = status_read::status_commit(repo, &refname).ok()??;
+        let summary = status_read::read_file(repo, tip, paths::SUMMARY).ok()??;
+        let summary: Summary = cubist_status_ui::yaml::from_yaml(&summary).ok()?;
+        let commit = repo.find_commit(tip).ok()?;
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let kube = |c: &&ClusterStatus| c.target.starts_with("kubernetes");
+        if summary.clusters.iter().any(|c| kube(&c)) {
+            let tree = StatusReader::default().read_commit(repo, tip).ok()?;
+            for c in summary.clusters.iter().filter(kube) {
+                if let Some(Ok(inventory)) = tree.inventory(&c.name) {
+                    self.clusters.resume_inventory(&c.name, inventory);
+                }
             }
         }
-        Some(summary)
+        Some((summary, message))
     }
 
     /// Writes the status of a revision whose pass panicked: every project held at its last

@@ -6,8 +6,10 @@ mod clusters;
 pub mod digest;
 pub(crate) mod guard;
 mod inputs;
+mod resume;
 pub mod schedule;
 mod shard;
+mod stamp;
 mod status;
 pub mod test_hook;
 
@@ -254,6 +256,8 @@ pub struct Reconciler {
     pass: Option<crate::lease::Pass>,
     /// The clusters the previous pass owned, when shared.
     owned_before: Option<BTreeSet<String>>,
+    /// After a restart, the status summary read, until the projects are restored from it.
+    pending: Option<resume::Pending>,
 }
 
 /// The clusters of the revision a restart resumed, and their desired objects.
@@ -328,6 +332,7 @@ impl Reconciler {
     /// restart after a completed reconcile writes nothing; one after a crash mid-apply, before
     /// the status commit, or after the target's files were deleted or edited, reconciles again).
     pub fn new(cfg: Config) -> Result<Self> {
+        stamp::prepare();
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
             blueprints: Blueprints::embedded()?,
@@ -338,6 +343,7 @@ impl Reconciler {
             good: BTreeMap::new(),
             last: None,
             resumed: None,
+            pending: None,
             reader: inputs::Reader::default(),
             status_memo: status::Memo::default(),
             status_written: Written::default(),
@@ -376,64 +382,6 @@ impl Reconciler {
         fetched
     }
 
-    /// Reads held projects from the status branch; a corrupt or missing status is ignored.
-    fn resume(&mut self) {
-        let Some(summary) = self.resume_inventories() else {
-            return;
-        };
-        self.allow_since = Oid::from_str(&summary.revision).ok();
-        // A revision synced everywhere is not reconciled again after a restart; Kubernetes
-        // clusters are, so that their drift and health are looked at from the start (a no-change
-        // plan writes nothing).
-        if summary.clusters.iter().all(|c| {
-            c.state == cubist_status_ui::doc::SyncState::Synced
-                && !c.target.starts_with("kubernetes")
-        }) {
-            self.last_revision = Oid::from_str(&summary.revision).ok();
-        }
-        for p in summary.projects.iter().filter(|p| !p.revision.is_empty()) {
-            let Ok(oid) = Oid::from_str(&p.revision) else {
-                continue;
-            };
-            let Ok(inputs::Revision {
-                model,
-                diags,
-                input_hashes,
-                ..
-            }) = self.reader.read(&self.mirror, oid)
-            else {
-                continue;
-            };
-            if diags
-                .iter()
-                .any(|d| d.is_error() && d.project.as_deref() == Some(p.name.as_str()))
-            {
-                continue;
-            }
-            if let Some(project) = model.projects.get(&p.name) {
-                let rendered = self.render_all(&model, project).unwrap_or_default();
-                let input_hash = input_hashes.get(&p.name).cloned().unwrap_or_default();
-                self.good.insert(
-                    p.name.clone(),
-                    Arc::new(Good {
-                        revision: p.revision.clone(),
-                        input_hash,
-                        project: project.clone(),
-                        rendered,
-                    }),
-                );
-            }
-        }
-        if let Some(rev) = self.last_revision
-            && let Ok(inputs::Revision { model, .. }) = self.reader.read(&self.mirror, rev)
-        {
-            self.resumed = Some(Resumed {
-                specs: cluster_specs(&model),
-                desired: desired_of(&model, &self.good),
-            });
-        }
-    }
-
     /// Fetches; if the watched branch moved, reconciles its newest commit. A no-change poll
     /// renders nothing and returns `None`. A pass that panics holds the revision with an
     /// internal error in its status commit (see `guard`).
@@ -463,6 +411,7 @@ impl Reconciler {
     /// restart, before the first reconcile, a directory target that differs from the resumed
     /// revision has the revision reconciled again.
     pub fn refresh(&mut self) -> Result<Option<Outcome>> {
+        self.restore();
         if let Some(resumed) = &self.resumed
             && let Some(rev) = self.last_revision
             && self.clusters.directories_differ(
@@ -559,10 +508,13 @@ impl Reconciler {
             &mut self.status_memo,
         );
         files.shard = self.shard(model);
-        let msg = format!(
+        let mut msg = format!(
             "status: {} {summary}\n\nCubist-Source-Revision: {rev}\n",
             &rev[..7.min(rev.len())]
         );
+        if let Some(digest) = stamp::digest(&self.cfg) {
+            msg += &stamp::trailer(&digest);
+        }
         let remote = self.cfg.push_status.then_some(self.cfg.repo.as_str());
         write_status(
             self.mirror.repo(),
@@ -587,6 +539,7 @@ impl Reconciler {
 
     /// Reconciles one revision of the watched branch.
     pub fn reconcile(&mut self, revision: Oid) -> Result<Outcome> {
+        self.restore();
         let started = Instant::now();
         let _span = tracing::info_span!("reconcile", revision = %revision).entered();
         let mut timings = Timings::default();

@@ -1,11 +1,13 @@
 //! Writes status as one commit per reconcile on the status branch: never on the watched branch,
 //! never forced. A race with another writer is retried on top of its commit, so both survive.
 
-use super::status_push::{self, Delivery, Remote, Tip};
+use super::status_push::{self, Delivery, Remote};
+use super::status_read::StatusReader;
 use super::status_tree;
 use anyhow::{Result, bail};
 use git2::{Oid, Repository, Signature};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use super::status_tree::{REPLACED, StatusFile, StatusFiles, Unit, Written};
 
@@ -129,21 +131,6 @@ fn commit_retrying(
     )
 }
 
-/// All blobs of a tree as `path → blob id`.
-fn flatten(tree: &git2::Tree) -> Result<BTreeMap<String, Oid>> {
-    let mut out = BTreeMap::new();
-    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        if entry.kind() == Some(git2::ObjectType::Blob) {
-            out.insert(
-                format!("{dir}{}", entry.name().unwrap_or_default()),
-                entry.id(),
-            );
-        }
-        git2::TreeWalkResult::Ok
-    })?;
-    Ok(out)
-}
-
 /// The status tree at the tip of `branch` as `path → bytes` (empty when the branch is missing).
 pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, Vec<u8>>> {
     read_status_ref(repo, &format!("refs/heads/{branch}"))
@@ -152,22 +139,7 @@ pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, V
 /// The status tree at the commit `refname` (a full ref name) points to; empty when it is
 /// missing, an error naming it when it is not a commit.
 pub fn read_status_ref(repo: &Repository, refname: &str) -> Result<BTreeMap<String, Vec<u8>>> {
-    // A symbolic ref is read where it leads (only writing needs the ref itself to be a commit).
-    let resolved = repo.find_reference(refname).and_then(|r| r.resolve());
-    let name = resolved
-        .as_ref()
-        .ok()
-        .and_then(|r| r.name().ok())
-        .unwrap_or(refname);
-    let id = match status_push::tip(repo, name)? {
-        Tip::Missing => return Ok(BTreeMap::new()),
-        Tip::Commit(id) => id,
-        Tip::NotCommit(found) => bail!("{name} points at {found}, not a commit"),
-    };
-    let tree = repo.find_commit(id)?.tree()?;
-    let mut out = BTreeMap::new();
-    for (path, blob) in flatten(&tree)? {
-        out.insert(path, repo.find_blob(blob)?.content().to_vec());
-    }
-    Ok(out)
+    // The reader is dropped at once: the tree is then this function's alone.
+    let tree = StatusReader::default().read_ref(repo, refname)?;
+    Ok(Arc::try_unwrap(tree).map_or_else(|t| t.files.clone(), |t| t.files))
 }

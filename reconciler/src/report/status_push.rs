@@ -15,6 +15,7 @@
 //!   anything is sent, the advertised id is checked to be the new commit's parent, so the old id
 //!   the remote compares is the one the commit was built on.
 
+use super::object_pack::NewObjects;
 use crate::source::git::{callbacks, fetch_branches, redact_url};
 use anyhow::{Context, Result, anyhow};
 use git2::{ErrorCode, ObjectType, Oid, PushOptions, Repository};
@@ -265,16 +266,18 @@ fn refuse_checked_out(repo: &Repository, refname: &str, branch: &str) -> Result<
 }
 
 /// Copies `tip` and all it reaches that `to` lacks from `from` into `to`, each object after
-/// the ones it points to: an object present in `to` always has all it reaches, as git keeps it.
+/// the ones it points to (or all in one pack, see [`NewObjects`]): an object present in `to`
+/// always has all it reaches, as git keeps it.
 fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
     let (src, dst) = (from.odb()?, to.odb()?);
     let mut seen = HashSet::new();
+    let mut new = NewObjects::default();
     // (id, whether what it points to is copied already)
     let mut stack = vec![(tip, false)];
     while let Some((id, ready)) = stack.pop() {
         if ready {
             let object = src.read(id)?;
-            dst.write(object.kind(), object.data())?;
+            new.add(id, object.kind(), object.data().into());
             continue;
         }
         if !seen.insert(id) || dst.exists(id) {
@@ -295,7 +298,7 @@ fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    new.write(&dst)
 }
 
 /// Pushes `commit` to `branch` of `url` without force, only if the remote advertises

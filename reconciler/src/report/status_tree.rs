@@ -3,8 +3,10 @@
 //! are written, and a directory none of whose files changed since the last write (and whose
 //! previous tree is the one that write made) keeps its tree without being walked. A *unit* (a
 //! directory handed over as a whole, such as one project's statuses on one cluster) that is
-//! the very `Arc` written last time keeps its tree without even being looked at.
+//! the very `Arc` written last time keeps its tree without even being looked at. The new blobs
+//! and trees are written together at the end (see [`super::object_pack`]).
 
+use super::object_pack::NewObjects;
 use anyhow::Result;
 use git2::{Oid, Repository};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -107,13 +109,14 @@ pub(crate) fn build(
         // What another writer put there is not known to `written`: look again.
         mark(&mut dirty, dir.trim_end_matches('/'));
     }
+    let mut new = NewObjects::default();
     let mut units = BTreeMap::new();
     for (dir, unit) in status.units.iter().filter(|(_, u)| !u.is_empty()) {
         let id = match written.units.get(dir) {
             Some((last, id)) if Arc::ptr_eq(last, unit) => *id,
             _ => {
                 mark(&mut dirty, dir.trim_end_matches('/'));
-                write_unit(repo, unit)?
+                write_unit(repo, unit, &mut new)?
             }
         };
         units.insert(dir.as_str(), id);
@@ -131,8 +134,11 @@ pub(crate) fn build(
         dirty,
         previous: &written.trees,
         trees: BTreeMap::new(),
+        new: &mut new,
     };
     let root = merge.tree(previous, "")?;
+    let trees = merge.trees;
+    new.write(&repo.odb()?)?;
     let made = Written {
         files: files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
         units: status
@@ -140,13 +146,17 @@ pub(crate) fn build(
             .iter()
             .filter_map(|(d, u)| Some((d.clone(), (u.clone(), *units.get(d.as_str())?))))
             .collect(),
-        trees: merge.trees,
+        trees,
     };
     Ok((root, made))
 }
 
-/// Writes the blobs and trees of a unit; returns its tree id.
-fn write_unit(repo: &Repository, unit: &BTreeMap<String, StatusFile>) -> Result<Oid> {
+/// Adds the blobs and trees of a unit to `new`; returns its tree id.
+fn write_unit(
+    repo: &Repository,
+    unit: &BTreeMap<String, StatusFile>,
+    new: &mut NewObjects,
+) -> Result<Oid> {
     let mut merge = Merge {
         repo,
         files: unit,
@@ -155,6 +165,7 @@ fn write_unit(repo: &Repository, unit: &BTreeMap<String, StatusFile>) -> Result<
         dirty: HashSet::new(),
         previous: &BTreeMap::new(),
         trees: BTreeMap::new(),
+        new,
     };
     merge.tree(None, "")
 }
@@ -170,6 +181,8 @@ struct Merge<'a> {
     dirty: HashSet<&'a str>,
     previous: &'a BTreeMap<String, Oid>,
     trees: BTreeMap<String, Oid>,
+    /// The blobs and trees to write.
+    new: &'a mut NewObjects,
 }
 
 impl Merge<'_> {
@@ -201,7 +214,8 @@ impl Merge<'_> {
             match rest.split_once('/') {
                 None => {
                     if old.get(rest).map(|(id, _)| id) != Some(&file.id) {
-                        self.repo.blob(&file.bytes)?;
+                        self.new
+                            .add(file.id, git2::ObjectType::Blob, file.bytes.clone());
                     }
                     entries.insert(rest.to_string(), (file.id, 0o100644));
                 }
@@ -260,13 +274,13 @@ impl Merge<'_> {
         if let Some(t) = previous.filter(|_| entries == old) {
             return Ok(t.id());
         }
-        write_tree(self.repo, &entries)
+        self.new.add_tree(tree_bytes(&entries))
     }
 }
 
-/// Writes the tree of `entries` (name → id and mode) straight into the object database, in
-/// git's order (a directory sorts as if its name ended in `/`), without a lookup per entry.
-fn write_tree(repo: &Repository, entries: &BTreeMap<String, (Oid, i32)>) -> Result<Oid> {
+/// The bytes of the tree of `entries` (name → id and mode), in git's order (a directory sorts
+/// as if its name ended in `/`), made without a lookup per entry.
+fn tree_bytes(entries: &BTreeMap<String, (Oid, i32)>) -> Vec<u8> {
     const DIR: i32 = 0o040000;
     fn sort_key(name: &str, mode: i32) -> impl Iterator<Item = u8> + '_ {
         name.bytes().chain((mode == DIR).then_some(b'/'))
@@ -278,7 +292,7 @@ fn write_tree(repo: &Repository, entries: &BTreeMap<String, (Oid, i32)>) -> Resu
         bytes.extend_from_slice(format!("{mode:o} {name}\0").as_bytes());
         bytes.extend_from_slice(id.as_bytes());
     }
-    Ok(repo.odb()?.write(git2::ObjectType::Tree, &bytes)?)
+    bytes
 }
 
 /// True for a path each reconcile rewrites as a whole (see [`REPLACED`]).

@@ -14,39 +14,42 @@ use std::path::{Component, Path, PathBuf};
 /// `<repo_dir>/..`, or why there is none.
 pub fn directory_target(repo_dir: &Path, cluster: &ClusterSpec) -> Result<DirectoryTarget, String> {
     match &cluster.target {
-        TargetSpec::Directory { path } => {
-            let inside = beside_repository(path)?;
-            // `<repo>/..` as the system resolves it (the repository's directory may be a link);
-            // a stand-in that does not exist (`--target-root`) is resolved by its name.
-            let root = if repo_dir.is_dir() {
-                repo_dir.join("..")
-            } else {
-                let parent = std::path::absolute(repo_dir)
-                    .ok()
-                    .and_then(|p| Some(p.parent()?.to_path_buf()));
-                parent.ok_or_else(|| {
-                    format!(
-                        "{} has no parent directory to write targets in",
-                        repo_dir.display()
-                    )
-                })?
-            };
-            let dir = root.join(&inside);
-            if let (Ok(repo), Ok(real)) = (repo_dir.canonicalize(), root.canonicalize())
-                && real.join(&inside).starts_with(&repo)
-            {
-                return Err(format!(
-                    "target path `{path}` is inside the repository {}: name a directory beside it, such as `../rendered/<cluster>`",
-                    repo.display()
-                ));
-            }
-            Ok(DirectoryTarget::new(dir).confined_to(root))
-        }
+        TargetSpec::Directory { path } => directory_target_at(repo_dir, path),
         TargetSpec::Kubernetes { context, .. } => Err(format!(
             "kubernetes target (context {}) is not a directory; it is reached through `target::kube`",
             context.as_deref().unwrap_or("default")
         )),
     }
+}
+
+/// The directory target whose `path` is `path` (see [`directory_target`]).
+pub fn directory_target_at(repo_dir: &Path, path: &str) -> Result<DirectoryTarget, String> {
+    let inside = beside_repository(path)?;
+    // `<repo>/..` as the system resolves it (the repository's directory may be a link);
+    // a stand-in that does not exist (`--target-root`) is resolved by its name.
+    let root = if repo_dir.is_dir() {
+        repo_dir.join("..")
+    } else {
+        let parent = std::path::absolute(repo_dir)
+            .ok()
+            .and_then(|p| Some(p.parent()?.to_path_buf()));
+        parent.ok_or_else(|| {
+            format!(
+                "{} has no parent directory to write targets in",
+                repo_dir.display()
+            )
+        })?
+    };
+    let dir = root.join(&inside);
+    if let (Ok(repo), Ok(real)) = (repo_dir.canonicalize(), root.canonicalize())
+        && real.join(&inside).starts_with(&repo)
+    {
+        return Err(format!(
+            "target path `{path}` is inside the repository {}: name a directory beside it, such as `../rendered/<cluster>`",
+            repo.display()
+        ));
+    }
+    Ok(DirectoryTarget::new(dir).confined_to(root))
 }
 
 /// The directory a target `path` names inside the target root (`../a/b` → `a/b`), normalized;

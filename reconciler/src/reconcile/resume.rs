@@ -1,0 +1,145 @@
+//! Resuming from the status branch after a restart. Opening the reconciler reads only the
+//! status summary (and, for Kubernetes clusters, their inventories: git is their only record);
+//! the projects' last good states are rendered again when first needed ([`Reconciler::restore`]),
+//! so a `reconcile --once` that finds nothing to do ([`Reconciler::synced_at_head`]) never
+//! validates or renders anything.
+
+use super::{Good, Reconciler, Resumed, cluster_specs, desired_of, inputs, stamp};
+use crate::render::ObjectKey;
+use crate::target::select::directory_target_at;
+use cubist_status_ui::doc::{Summary, SyncState};
+use git2::Oid;
+use std::sync::Arc;
+
+/// What a restart read from the status branch, until the projects are restored from it.
+pub(super) struct Pending {
+    summary: Summary,
+    /// The newest status commit carries this process's configuration digest (see `stamp`).
+    same_config: bool,
+}
+
+impl Reconciler {
+    /// Reads the status branch's summary: the revision synced everywhere is not reconciled
+    /// again (see [`Reconciler::new`]), and projects held at a last good revision stay held
+    /// once restored. A corrupt or missing status is ignored.
+    pub(super) fn resume(&mut self) {
+        let Some((summary, message)) = self.resume_inventories() else {
+            return;
+        };
+        self.allow_since = Oid::from_str(&summary.revision).ok();
+        // A revision synced everywhere is not reconciled again after a restart; Kubernetes
+        // clusters are, so that their drift and health are looked at from the start (a no-change
+        // plan writes nothing).
+        if summary
+            .clusters
+            .iter()
+            .all(|c| c.state == SyncState::Synced && !c.target.starts_with("kubernetes"))
+        {
+            self.last_revision = Oid::from_str(&summary.revision).ok();
+        }
+        let same_config = stamp::of_message(&message)
+            .is_some_and(|d| stamp::digest(&self.cfg).as_deref() == Some(d));
+        self.pending = Some(Pending {
+            summary,
+            same_config,
+        });
+    }
+
+    /// Renders the last good state of every project the resumed summary names (each revision
+    /// read once), and what the directory targets of the revision synced everywhere must hold.
+    /// Does nothing once done.
+    pub(super) fn restore(&mut self) {
+        let Some(Pending { summary, .. }) = self.pending.take() else {
+            return;
+        };
+        let mut projects: Vec<_> = summary
+            .projects
+            .iter()
+            .filter_map(|p| Some((Oid::from_str(&p.revision).ok()?, p)))
+            .collect();
+        projects.sort_by_key(|(rev, _)| *rev);
+        let mut read: Option<(Oid, Option<inputs::Revision>)> = None;
+        for (oid, p) in projects {
+            if read.as_ref().is_none_or(|(r, _)| *r != oid) {
+                read = Some((oid, self.reader.read(&self.mirror, oid).ok()));
+            }
+            let Some((_, Some(revision))) = &read else {
+                continue;
+            };
+            if revision
+                .diags
+                .iter()
+                .any(|d| d.is_error() && d.project.as_deref() == Some(p.name.as_str()))
+            {
+                continue;
+            }
+            if let Some(project) = revision.model.projects.get(&p.name) {
+                let rendered = self
+                    .render_all(&revision.model, project)
+                    .unwrap_or_default();
+                let input_hash = revision
+                    .input_hashes
+                    .get(&p.name)
+                    .cloned()
+                    .unwrap_or_default();
+                self.good.insert(
+                    p.name.clone(),
+                    Arc::new(Good {
+                        revision: p.revision.clone(),
+                        input_hash,
+                        project: project.clone(),
+                        rendered,
+                    }),
+                );
+            }
+        }
+        let Some(rev) = self.last_revision else {
+            return;
+        };
+        let model = match read {
+            Some((r, Some(revision))) if r == rev => Some(revision.model),
+            _ => self.reader.read(&self.mirror, rev).ok().map(|r| r.model),
+        };
+        if let Some(model) = model {
+            self.resumed = Some(Resumed {
+                specs: cluster_specs(&model),
+                desired: desired_of(&model, &self.good),
+            });
+        }
+    }
+
+    /// For `reconcile --once`: true when there is nothing to do, found without validating or
+    /// rendering. The status branch shows the head of the watched branch synced on every
+    /// cluster, all of them directory targets; its newest commit was written with this
+    /// configuration (the same cubist executable, repository, branches and target root: see
+    /// `stamp`); and each target still holds a file for every object its inventory lists, as
+    /// many as the status counts (temporary files a crash left are deleted). The files' content
+    /// is not read: a file edited by hand is written again by the next reconcile, or by the
+    /// first poll of `reconcile`/`serve` without `--once`. False before [`Reconciler::restore`]
+    /// and whenever something could not be looked at.
+    pub fn synced_at_head(&mut self) -> bool {
+        let Some(pending) = &self.pending else {
+            return false;
+        };
+        let head = self.mirror.head(&self.cfg.branch);
+        if !pending.same_config || head.is_none() || self.last_revision != head {
+            return false;
+        }
+        pending.summary.clusters.iter().all(|c| {
+            let Some(path) = c.target.strip_prefix("directory ") else {
+                return false;
+            };
+            let Ok(target) = directory_target_at(&self.cfg.target_root, path) else {
+                return false;
+            };
+            let (Ok(_), Ok(inventory)) = (target.clean_leftovers(), target.inventory()) else {
+                return false;
+            };
+            inventory.objects.len() as u64 == c.counts.synced
+                && inventory.objects.iter().all(|e| {
+                    let file = target.path_of(&ObjectKey::from(e)).symlink_metadata();
+                    file.is_ok_and(|m| m.is_file())
+                })
+        })
+    }
+}
