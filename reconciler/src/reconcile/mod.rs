@@ -6,6 +6,7 @@ mod clusters;
 pub mod digest;
 pub(crate) mod guard;
 mod inputs;
+mod runs;
 pub mod schedule;
 mod status;
 pub mod test_hook;
@@ -73,6 +74,9 @@ struct Good {
     project: Project,
     /// cluster → objects, in apply order.
     rendered: BTreeMap<String, Group>,
+    /// cluster → the Workflows rendered for `Run` manifests: created by the run controller when
+    /// admitted, not applied.
+    run_workflows: BTreeMap<String, Vec<crate::render::RenderedObject>>,
 }
 
 /// What one reconcile did.
@@ -243,6 +247,8 @@ pub struct Reconciler {
     /// After a restart on a revision synced everywhere, what its directory targets must hold:
     /// each refresh compares them, until one differs and the revision is reconciled again.
     resumed: Option<Resumed>,
+    /// The run records of every pipeline (see `runs`).
+    records: runs::Records,
 }
 
 /// The clusters of the revision a restart resumed, and their desired objects.
@@ -331,6 +337,7 @@ impl Reconciler {
             status_memo: status::Memo::default(),
             status_written: Written::default(),
             allow_since: None,
+            records: runs::Records::default(),
         };
         r.fetch()?;
         r.resume();
@@ -392,7 +399,8 @@ impl Reconciler {
                 continue;
             }
             if let Some(project) = model.projects.get(&p.name) {
-                let rendered = self.render_all(&model, project).unwrap_or_default();
+                let (rendered, run_workflows) =
+                    self.render_all(&model, project).unwrap_or_default();
                 let input_hash = input_hashes.get(&p.name).cloned().unwrap_or_default();
                 self.good.insert(
                     p.name.clone(),
@@ -401,6 +409,7 @@ impl Reconciler {
                         input_hash,
                         project: project.clone(),
                         rendered,
+                        run_workflows,
                     }),
                 );
             }
@@ -489,6 +498,9 @@ impl Reconciler {
             }
             outcome.clusters.insert(name, co);
         }
+        if self.run_pipelines(&last.model, &last.current, &outcome) {
+            changed.push("runs".to_string());
+        }
         outcome.projects_rendered = 0;
         outcome.projects_skipped = last.current.len();
         let result = if changed.is_empty() {
@@ -517,10 +529,12 @@ impl Reconciler {
         let rev = &outcome.revision;
         let oid = Oid::from_str(rev)?;
         let (author, message) = self.mirror.describe(oid);
+        self.load_records();
         let files = status::files(
             model,
             current,
             outcome,
+            &self.records.docs,
             &author,
             &message,
             started.elapsed().as_millis() as u64,
@@ -543,14 +557,26 @@ impl Reconciler {
         )
     }
 
-    fn render_all(&self, model: &Model, project: &Project) -> Result<BTreeMap<String, Group>> {
+    /// A project's objects per cluster, and apart the Workflows of its `Run` manifests.
+    #[allow(clippy::type_complexity)]
+    fn render_all(
+        &self,
+        model: &Model,
+        project: &Project,
+    ) -> Result<(
+        BTreeMap<String, Group>,
+        BTreeMap<String, Vec<crate::render::RenderedObject>>,
+    )> {
         let mut out = BTreeMap::new();
+        let mut runs = BTreeMap::new();
         for c in model.project_clusters(project) {
             let objs = render_project(model, project, c.name(), &self.blueprints)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (objs, run_workflows) = runs::split_run_workflows(objs);
             out.insert(c.name().to_string(), group(objs));
+            runs.insert(c.name().to_string(), run_workflows);
         }
-        Ok(out)
+        Ok((out, runs))
     }
 
     /// Reconciles one revision of the watched branch.
@@ -602,7 +628,7 @@ impl Reconciler {
                 continue;
             }
             match self.render_all(&model, project) {
-                Ok(rendered) => {
+                Ok((rendered, run_workflows)) => {
                     outcome.projects_rendered += 1;
                     current.insert(
                         name.clone(),
@@ -611,6 +637,7 @@ impl Reconciler {
                             input_hash: hash,
                             project: project.clone(),
                             rendered,
+                            run_workflows,
                         }),
                     );
                 }
@@ -649,6 +676,7 @@ impl Reconciler {
             self.clusters.set_allowances(allow);
             self.allow_since = Some(revision);
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
+            self.run_pipelines(&model, &current, &outcome);
         }
         timings.apply = split();
         let errors = diags.iter().filter(|d| d.is_error()).count();

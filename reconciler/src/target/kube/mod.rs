@@ -24,6 +24,7 @@ mod judge;
 mod live;
 mod prune;
 mod resolve;
+mod workflows;
 
 pub use client::{
     KUBECONFIG_DIR_ENV, RequestCounts, cluster_kubeconfig, expand_tilde, install_crypto_provider,
