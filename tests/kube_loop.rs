@@ -83,7 +83,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     let o = r.poll().unwrap().expect("first reconcile");
     let co = &o.clusters[CLUSTER];
     let report = co.report.as_ref().expect("prod-bj applied");
-    assert!(report.created > 10, "{report:?}");
+    assert!(report.created >= 5, "{report:?}");
     assert!(!co.unreachable);
     assert!(o.clusters["local"].report.is_some());
     // The drift target: daily-ranker's WorkflowTemplate (runs are the run controller's).

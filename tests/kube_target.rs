@@ -443,15 +443,15 @@ fn another_applier_is_a_conflict_named_not_forced() {
             .expect("conflict reported");
         assert!(message.contains("\"other-tool\""), "{message}");
         assert_eq!(
-            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
-            "Allow"
+            get(t.client(), &cron).await.unwrap()["spec"]["parallelism"],
+            9
         );
 
         // Even a changed object that gets applied reports the conflict from the server (409),
         // with the manager's name: the apply is never forced.
         let mut changed = set.clone();
         edit_object(&mut changed, &cron, |b| {
-            b["spec"]["startingDeadlineSeconds"] = json!(120)
+            b["spec"]["activeDeadlineSeconds"] = json!(120)
         });
         let mut plan = t.plan(&changed, &inventory).await.unwrap();
         for c in plan.changes.iter_mut().filter(|c| c.key == cron) {
@@ -465,13 +465,13 @@ fn another_applier_is_a_conflict_named_not_forced() {
             .find(|(o, _)| o == &cron.to_string())
             .expect("conflict reported");
         assert!(
-            message.contains("\"other-tool\"") && message.contains(".spec.concurrencyPolicy"),
+            message.contains("\"other-tool\"") && message.contains(".spec.parallelism"),
             "{message}"
         );
         assert_eq!((t.requests() - before).writes, 1, "one apply, refused");
         assert_eq!(
-            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
-            "Allow"
+            get(t.client(), &cron).await.unwrap()["spec"]["parallelism"],
+            9
         );
 
         // The annotation cubist.dev/force-apply: "true" takes the field over.
@@ -488,8 +488,8 @@ fn another_applier_is_a_conflict_named_not_forced() {
             "{report:#?}"
         );
         assert_eq!(
-            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
-            "Forbid"
+            get(t.client(), &cron).await.unwrap()["spec"]["parallelism"],
+            3
         );
     });
 }

@@ -99,8 +99,8 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
     let api = Api::namespaced_with(client, "recsys", &ApiResource::from_gvk(&gvk));
     let argo = Argo { api, rt };
 
-    // examples-repo on kube-local; daily-ranker starts five days ago (Shanghai dates) and has
-    // no Runs; ctr-hpo fires daily at midnight from four days ago with keepLast 2.
+    // examples-repo on kube-local; daily-ranker starts five days ago (Shanghai dates), without
+    // keepLast and Runs; ctr-hpo fires daily at midnight from four days ago with keepLast 2.
     let today = (Utc::now() + Days::hours(8)).date_naive();
     let start = today - Days::days(5);
     let tmp = tempfile::tempdir().unwrap();
@@ -112,6 +112,11 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
         &ranker,
         "startFrom: 2026-11-01",
         &format!("startFrom: {start}"),
+    );
+    edit(
+        &ranker,
+        "    dependsOnPast: true\n    keepLast: 5\n",
+        "    dependsOnPast: true\n",
     );
     for f in ["backfill-2026-11.yaml", "rerun-2026-11-20.yaml"] {
         std::fs::remove_file(work.join("projects/recsys/runs").join(f)).unwrap();

@@ -74,8 +74,8 @@ struct Good {
     project: Project,
     /// cluster → objects, in apply order.
     rendered: BTreeMap<String, Group>,
-    /// cluster → the Workflows rendered for `Run` manifests: created by the run controller when
-    /// admitted, not applied.
+    /// Kubernetes cluster → the Workflows rendered for `Run` manifests: created by the run
+    /// controller when admitted, not applied.
     run_workflows: BTreeMap<String, Vec<crate::render::RenderedObject>>,
 }
 
@@ -557,7 +557,8 @@ impl Reconciler {
         )
     }
 
-    /// A project's objects per cluster, and apart the Workflows of its `Run` manifests.
+    /// A project's objects per cluster, and apart the Workflows of its `Run` manifests on
+    /// Kubernetes clusters.
     #[allow(clippy::type_complexity)]
     fn render_all(
         &self,
@@ -572,7 +573,12 @@ impl Reconciler {
         for c in model.project_clusters(project) {
             let objs = render_project(model, project, c.name(), &self.blueprints)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let (objs, run_workflows) = runs::split_run_workflows(objs);
+            // On a Kubernetes cluster the run controller creates a Run's Workflows when
+            // admitted; a directory target (no engine) is written every one, as `cubist apply`.
+            let (objs, run_workflows) = match c.spec.target {
+                crate::model::kinds::Target::Kubernetes { .. } => runs::split_run_workflows(objs),
+                crate::model::kinds::Target::Directory { .. } => (objs, Vec::new()),
+            };
             out.insert(c.name().to_string(), group(objs));
             runs.insert(c.name().to_string(), run_workflows);
         }

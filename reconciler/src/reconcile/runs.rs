@@ -77,11 +77,16 @@ impl Reconciler {
         let mut docs = BTreeMap::new();
         for (name, good) in current {
             let project = &good.project;
+            // Directory targets have no engine: see the README, Runs.
             let clusters: Vec<&str> = model
                 .project_clusters(project)
                 .iter()
+                .filter(|c| matches!(c.spec.target, Target::Kubernetes { .. }))
                 .map(|c| c.name())
                 .collect();
+            if clusters.is_empty() {
+                continue;
+            }
             let mut listed: BTreeMap<&str, Option<Vec<Value>>> = BTreeMap::new();
             for p in project.pipelines.values() {
                 let pipeline = pipeline_of(project, p);
@@ -104,7 +109,6 @@ impl Reconciler {
                         .cloned()
                         .unwrap_or_default();
                     let runs = self.cluster_step(
-                        model,
                         cluster,
                         good,
                         &pipeline,
@@ -130,7 +134,6 @@ impl Reconciler {
     #[allow(clippy::too_many_arguments)]
     fn cluster_step<'c>(
         &self,
-        model: &Model,
         cluster: &'c str,
         good: &Good,
         p: &Pipeline,
@@ -140,13 +143,6 @@ impl Reconciler {
         now: DateTime<Utc>,
         listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
     ) -> ClusterRuns {
-        let Some(spec) = model.clusters.get(cluster) else {
-            return prev.clone();
-        };
-        if !matches!(spec.spec.target, Target::Kubernetes { .. }) {
-            // Directory targets: see the README, Runs (no engine; nothing is created there yet).
-            return prev.clone();
-        }
         let reachable = outcome
             .clusters
             .get(cluster)
@@ -234,7 +230,5 @@ fn pipeline_of(project: &Project, p: &Manifest<PipelineSpec>) -> Pipeline {
 pub(super) fn split_run_workflows(
     objs: Vec<RenderedObject>,
 ) -> (Vec<RenderedObject>, Vec<RenderedObject>) {
-    objs.into_iter().partition(|o| {
-        !(o.key_parts()[1] == "Workflow" && o.key_parts()[0] == "argoproj.io/v1alpha1")
-    })
+    objs.into_iter().partition(|o| !workflow::is_run(o))
 }

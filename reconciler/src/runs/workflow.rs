@@ -40,3 +40,10 @@ pub fn body(
         "spec": spec,
     })
 }
+
+/// True for a Workflow render made for a `Run` manifest: on a Kubernetes cluster the run
+/// controller creates it when admitted; it is never applied.
+pub fn is_run(o: &crate::render::RenderedObject) -> bool {
+    let [api_version, kind, _, _] = o.key_parts();
+    kind == "Workflow" && api_version == "argoproj.io/v1alpha1"
+}
