@@ -132,7 +132,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
         (Some(CLUSTER), Some(0), Some(0)),
         "{plan:#}"
     );
-    assert!(c["unchanged"].as_u64().unwrap() > 10, "{plan:#}");
+    assert!(c["unchanged"].as_u64().unwrap() >= 5, "{plan:#}");
 
     // Nothing changed: a refresh pass writes no status commit.
     assert!(r.poll().unwrap().is_none(), "no change, no status commit");
