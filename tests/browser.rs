@@ -227,6 +227,7 @@ fn write_runs(repo: &Path, cache: &Path) {
                 count: 3,
                 oldest: at(23),
                 newest: at(30),
+                more_due: false,
             }),
             blocked: Some(Blocked {
                 workflow: "weekly-embeddings-20261116".into(),

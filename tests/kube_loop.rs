@@ -7,9 +7,7 @@ use cubist::reconcile::{Config, Outcome, Reconciler};
 use cubist::render::ObjectKey;
 use cubist::report::status_branch::read_status;
 use cubist_status_ui::StatusTree;
-use cubist_status_ui::doc::{
-    Health, Inventory, ObjectStatus, ProjectDigest, RunPhase, Summary, SyncState,
-};
+use cubist_status_ui::doc::{Inventory, ObjectStatus, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, point_prod_bj_at, runtime};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, init_and_commit};
@@ -85,11 +83,11 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     let o = r.poll().unwrap().expect("first reconcile");
     let co = &o.clusters[CLUSTER];
     let report = co.report.as_ref().expect("prod-bj applied");
-    assert!(report.created > 10, "{report:?}");
+    assert!(report.created >= 5, "{report:?}");
     assert!(!co.unreachable);
     assert!(o.clusters["local"].report.is_some());
-    let cron = key(&o, "CronWorkflow", "daily-ranker");
-    let run = key(&o, "Workflow", "daily-ranker-");
+    // The drift target: daily-ranker's WorkflowTemplate (runs are the run controller's).
+    let cron = key(&o, "WorkflowTemplate", "daily-ranker");
     let ns = key(&o, "Namespace", "recsys");
     let tree = status(&r);
     let live_cron = object(&tree, "recsys", &cron);
@@ -132,7 +130,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
         (Some(CLUSTER), Some(0), Some(0)),
         "{plan:#}"
     );
-    assert!(c["unchanged"].as_u64().unwrap() > 10, "{plan:#}");
+    assert!(c["unchanged"].as_u64().unwrap() >= 5, "{plan:#}");
 
     // Nothing changed: a refresh pass writes no status commit.
     assert!(r.poll().unwrap().is_none(), "no change, no status commit");
@@ -170,57 +168,13 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     assert_eq!((report.created, report.updated), (0, 0), "{report:?}");
     assert_eq!(versions(&client), before, "no object was rewritten");
 
-    // 2. The engine's controller reports the run Failed: health reaches the status branch.
-    let controller = PatchParams {
-        field_manager: Some("workflow-controller".into()),
-        ..Default::default()
-    };
-    rt.block_on(async {
-        dynamic(&client, &run)
-            .await
-            .patch(
-                &run.name,
-                &controller,
-                &Patch::Merge(
-                    json!({"status": {"phase": "Failed", "message": "child 'train' failed"}}),
-                ),
-            )
-            .await
-            .unwrap();
-    });
-    let o = r.poll().unwrap().expect("health change is written");
-    assert_eq!(
-        o.clusters[CLUSTER].health[&run].status,
-        cubist::target::kube::HealthStatus::Degraded
-    );
-    let tree = status(&r);
-    let run_status = object(&tree, "recsys", &run);
-    assert_eq!(run_status.health.unwrap().status, Health::Degraded);
-    let digest: ProjectDigest = tree
-        .parse(&cubist_status_ui::tree::paths::project("recsys"))
-        .unwrap()
-        .unwrap();
-    let ranker = digest
-        .pipelines
-        .iter()
-        .find(|p| p.name == "daily-ranker")
-        .unwrap();
-    assert!(
-        ranker
-            .runs
-            .iter()
-            .any(|x| x.name == run.name && x.cluster == CLUSTER && x.phase == RunPhase::Failed),
-        "{:?}",
-        ranker.runs
-    );
-
     // 3. A hand edit is drift: OutOfSync, not reverted while selfHeal is off.
     let edit_by_hand = || {
         let by_hand = PatchParams {
             field_manager: Some("kubectl-edit".into()),
             ..Default::default()
         };
-        let patch = Patch::Merge(json!({"spec": {"timezone": "UTC"}}));
+        let patch = Patch::Merge(json!({"spec": {"parallelism": 7}}));
         rt.block_on(async {
             let api = dynamic(&client, &cron).await;
             api.patch(&cron.name, &by_hand, &patch).await.unwrap();
@@ -232,20 +186,20 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     let tree = status(&r);
     assert_eq!(object(&tree, "recsys", &cron).state, SyncState::OutOfSync);
     assert_eq!(summary_cluster(&tree).counts.out_of_sync, 1);
-    let tz = |v: Option<serde_json::Value>| v.unwrap()["spec"]["timezone"].clone();
-    assert_eq!(tz(rt.block_on(get(&client, &cron))), "UTC");
+    let tz = |v: Option<serde_json::Value>| v.unwrap()["spec"]["parallelism"].clone();
+    assert_eq!(tz(rt.block_on(get(&client, &cron))), 7);
 
     // 4. selfHeal on: the next revision takes the field back.
     edit(&cluster_file, "selfHeal: false", "selfHeal: true");
     commit_all(&work, "prod-bj: self-heal");
     let o = r.poll().unwrap().expect("reconcile");
     assert!(o.clusters[CLUSTER].drifted.is_empty());
-    assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");
+    assert_eq!(tz(rt.block_on(get(&client, &cron))), 3);
     // ... and heals later hand edits on a refresh pass, without a new revision.
     edit_by_hand();
     let o = r.poll().unwrap().expect("heal is written");
     assert_eq!(o.clusters[CLUSTER].report.as_ref().unwrap().updated, 1);
-    assert_eq!(tz(rt.block_on(get(&client, &cron))), "Asia/Shanghai");
+    assert_eq!(tz(rt.block_on(get(&client, &cron))), 3);
     assert_eq!(
         object(&status(&r), "recsys", &cron).state,
         SyncState::Synced
@@ -254,8 +208,8 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     // 5. The server goes away: prod-bj is Unreachable and backs off; local still applies.
     server.stop();
     let pipeline = work.join("projects/recsys/pipelines/daily-ranker.yaml");
-    edit(&pipeline, "cron: \"0 2 * * *\"", "cron: \"30 2 * * *\"");
-    commit_all(&work, "recsys: ranker at 02:30");
+    edit(&pipeline, "parallelism: 3", "parallelism: 4");
+    commit_all(&work, "recsys: ranker runs 4 tasks at once");
     let started = Instant::now();
     let o = r.poll().unwrap().expect("reconcile while down");
     let co = &o.clusters[CLUSTER];
@@ -295,7 +249,7 @@ fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
     assert!(co.report.is_some());
     let client = rt.block_on(async { back.target(CLUSTER).await.client().clone() });
     let live = rt.block_on(get(&client, &cron)).unwrap();
-    assert_eq!(live["spec"]["schedules"], json!(["30 2 * * *"]), "{live:#}");
+    assert_eq!(live["spec"]["parallelism"], 4, "{live:#}");
     let tree = status(&r);
     assert_ne!(summary_cluster(&tree).state, SyncState::Unreachable);
     assert_eq!(object(&tree, "recsys", &cron).state, SyncState::Synced);

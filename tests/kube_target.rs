@@ -235,7 +235,6 @@ fn prunes_only_labelled_objects_of_the_project() {
 
         // Someone else's objects of the same kinds in the same namespace: never touched.
         let template = key_of(&set, "WorkflowTemplate", "weekly-embeddings");
-        let cron = key_of(&set, "CronWorkflow", "weekly-embeddings");
         let api = dynamic(t.client(), &template).await;
         let foreign = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
             "metadata": {"name": "hand-made", "namespace": template.namespace, "labels": {PROJECT_LABEL: "nlp-t2"}},
@@ -247,7 +246,7 @@ fn prunes_only_labelled_objects_of_the_project() {
             json!({MANAGED_BY.0: MANAGED_BY.1, PROJECT_LABEL: "vision-t2"});
         apply_as(&api, "cubist", &other_project).await;
 
-        // The pipeline leaves the repository: its WorkflowTemplate and CronWorkflow are pruned.
+        // The pipeline leaves the repository: its WorkflowTemplate is pruned.
         std::fs::remove_file(
             repo.path()
                 .join("projects/nlp/pipelines/weekly-embeddings.yaml"),
@@ -262,7 +261,7 @@ fn prunes_only_labelled_objects_of_the_project() {
             .map(|c| &c.key)
             .collect();
         deletes.sort();
-        assert_eq!(deletes, vec![&cron, &template], "{plan:#?}");
+        assert_eq!(deletes, vec![&template], "{plan:#?}");
         assert!(
             plan.changes
                 .iter()
@@ -274,15 +273,9 @@ fn prunes_only_labelled_objects_of_the_project() {
                 .contains("-kind: WorkflowTemplate")
         );
         let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
-        assert_eq!(report.deleted, 2, "{report:#?}");
+        assert_eq!(report.deleted, 1, "{report:#?}");
         assert!(get(t.client(), &template).await.is_none());
-        assert!(get(t.client(), &cron).await.is_none());
-        assert!(
-            !inventory
-                .objects
-                .iter()
-                .any(|e| ObjectKey::from(e) == template || ObjectKey::from(e) == cron)
-        );
+        assert!(!inventory.objects.iter().any(|e| ObjectKey::from(e) == template));
         let mut hand_made = template.clone();
         hand_made.name = "hand-made".into();
         assert!(
@@ -337,7 +330,7 @@ fn hand_edits_are_drift_and_healed_by_reapply() {
 
         // kubectl-edit style: a merge patch by another field manager changes a field cubist set,
         // and another object is deleted by hand.
-        let cron = key_of(&set, "CronWorkflow", "weekly-embeddings");
+        let cron = key_of(&set, "WorkflowTemplate", "weekly-embeddings");
         dynamic(t.client(), &cron)
             .await
             .patch(
@@ -346,7 +339,7 @@ fn hand_edits_are_drift_and_healed_by_reapply() {
                     field_manager: Some("kubectl-edit".into()),
                     ..Default::default()
                 },
-                &Patch::Merge(json!({"spec": {"timezone": "UTC"}})),
+                &Patch::Merge(json!({"spec": {"parallelism": 7}})),
             )
             .await
             .unwrap();
@@ -375,7 +368,7 @@ fn hand_edits_are_drift_and_healed_by_reapply() {
         assert_eq!(c.action, Action::Update, "{c:#?}");
         let diff = c.diff.as_deref().unwrap();
         assert!(
-            diff.contains("-  timezone: UTC") && diff.contains("+  timezone: Asia/Shanghai"),
+            diff.contains("-  parallelism: 7") && diff.contains("+  parallelism: 2"),
             "{diff}"
         );
         assert!(
@@ -393,7 +386,7 @@ fn hand_edits_are_drift_and_healed_by_reapply() {
         let (report, _) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
         assert_eq!((report.created, report.updated), (1, 1), "{report:#?}");
         let live = get(t.client(), &cron).await.unwrap();
-        assert_eq!(live["spec"]["timezone"], "Asia/Shanghai");
+        assert_eq!(live["spec"]["parallelism"], 2);
         assert_eq!(t.drift(&set).await.unwrap(), Vec::<ObjectKey>::new());
     });
 }
@@ -409,9 +402,9 @@ fn another_applier_is_a_conflict_named_not_forced() {
         let (_, _, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;
 
         // Another tool applies its own configuration over a field cubist sets.
-        let cron = key_of(&set, "CronWorkflow", "daily-ranker");
-        let theirs = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow",
-            "metadata": {"name": cron.name, "namespace": cron.namespace}, "spec": {"concurrencyPolicy": "Allow"}});
+        let cron = key_of(&set, "WorkflowTemplate", "daily-ranker");
+        let theirs = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+            "metadata": {"name": cron.name, "namespace": cron.namespace}, "spec": {"parallelism": 9}});
         dynamic(t.client(), &cron)
             .await
             .patch(
@@ -428,7 +421,7 @@ fn another_applier_is_a_conflict_named_not_forced() {
         let note = c.note.as_deref().unwrap();
         assert!(
             note.contains("\"other-tool\"")
-                && note.contains(".spec.concurrencyPolicy")
+                && note.contains(".spec.parallelism")
                 && note.contains("applies its own configuration"),
             "{note}"
         );
@@ -451,15 +444,15 @@ fn another_applier_is_a_conflict_named_not_forced() {
             .expect("conflict reported");
         assert!(message.contains("\"other-tool\""), "{message}");
         assert_eq!(
-            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
-            "Allow"
+            get(t.client(), &cron).await.unwrap()["spec"]["parallelism"],
+            9
         );
 
         // Even a changed object that gets applied reports the conflict from the server (409),
         // with the manager's name: the apply is never forced.
         let mut changed = set.clone();
         edit_object(&mut changed, &cron, |b| {
-            b["spec"]["startingDeadlineSeconds"] = json!(120)
+            b["spec"]["activeDeadlineSeconds"] = json!(120)
         });
         let mut plan = t.plan(&changed, &inventory).await.unwrap();
         for c in plan.changes.iter_mut().filter(|c| c.key == cron) {
@@ -473,13 +466,13 @@ fn another_applier_is_a_conflict_named_not_forced() {
             .find(|(o, _)| o == &cron)
             .expect("conflict reported");
         assert!(
-            message.contains("\"other-tool\"") && message.contains(".spec.concurrencyPolicy"),
+            message.contains("\"other-tool\"") && message.contains(".spec.parallelism"),
             "{message}"
         );
         assert_eq!((t.requests() - before).writes, 1, "one apply, refused");
         assert_eq!(
-            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
-            "Allow"
+            get(t.client(), &cron).await.unwrap()["spec"]["parallelism"],
+            9
         );
 
         // The annotation cubist.dev/force-apply: "true" takes the field over.
@@ -496,8 +489,8 @@ fn another_applier_is_a_conflict_named_not_forced() {
             "{report:#?}"
         );
         assert_eq!(
-            get(t.client(), &cron).await.unwrap()["spec"]["concurrencyPolicy"],
-            "Forbid"
+            get(t.client(), &cron).await.unwrap()["spec"]["parallelism"],
+            3
         );
     });
 }
@@ -724,9 +717,9 @@ fn unreachable_cluster_then_restart_converges() {
     let server = Server::start(None);
     runtime().block_on(async {
         let t = server.target("bj").await;
-        install_crds(t.client(), &["argoproj.io_cronworkflows"]).await;
+        install_crds(t.client(), &["argoproj.io_workflowtemplates"]).await;
         let mut set = examples("t6");
-        set.objects.retain(|o| o.key().kind == "CronWorkflow");
+        set.objects.retain(|o| o.key().kind == "WorkflowTemplate");
         set.cluster = "bj".into();
         assert!(set.objects.len() >= 3);
         let (_, report, inventory, _) = plan_and_apply(&t, &set, &Inventory::default()).await;

@@ -372,8 +372,8 @@ fn kubernetes_deletions_are_held_across_a_restart_until_allowed() {
         .desired
         .objects()
         .map(|obj| obj.key())
-        .find(|k| k.kind == "CronWorkflow" && k.namespace == "vision")
-        .expect("a vision CronWorkflow on prod-bj");
+        .find(|k| k.kind == "WorkflowTemplate" && k.namespace == "vision")
+        .expect("a vision WorkflowTemplate on prod-bj");
     assert!(rt.block_on(get(&client, &cron)).is_some());
     let held_on = |o: &Outcome, c: &str| o.clusters[c].plan.as_ref()?.held.clone();
 

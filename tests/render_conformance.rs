@@ -1,6 +1,6 @@
 //! Every object cubist renders for `examples-repo` is valid for the real APIs it is sent to.
 //!
-//! * Custom resources (Argo Workflow / WorkflowTemplate / CronWorkflow, KServe InferenceService,
+//! * Custom resources (Argo Workflow / WorkflowTemplate, KServe InferenceService,
 //!   Gateway API HTTPRoute, Istio VirtualService)
 //!   and every engine object embedded in an Argo `resource` step (PyTorchJob, TFJob, MPIJob,
 //!   XGBoostJob, Volcano Job, RayJob, Katib Experiment) are validated against the served
@@ -28,7 +28,6 @@ use std::sync::OnceLock;
 const CRD_KINDS: &[&str] = &[
     "Workflow",
     "WorkflowTemplate",
-    "CronWorkflow",
     "InferenceService",
     "HTTPRoute",
     "VirtualService",
@@ -329,6 +328,34 @@ fn custom_resources_and_engine_objects_match_the_upstream_crds() {
                     Err(e) => failures.push(format!("{what}: trialSpec: {e}")),
                 }
             }
+        }
+    }
+    // The run controller's Workflows: a scheduled execution's (a reference to the pipeline's
+    // WorkflowTemplate) and a Run's (the rendered Workflow's spec, its own metadata).
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T02:00:00+08:00").unwrap();
+    let run_spec = objects()
+        .find(|(_, o)| o.body.value()["kind"] == "Workflow")
+        .map(|(_, o)| o.body.value()["spec"].clone())
+        .expect("a Run's Workflow");
+    for (origin, spec) in [
+        (cubist::runs::naming::Origin::Schedule, None),
+        (
+            cubist::runs::naming::Origin::Run("rerun".into()),
+            Some(&run_spec),
+        ),
+    ] {
+        let body = cubist::runs::workflow::body(
+            "recsys",
+            "daily-ranker",
+            "daily-ranker-20261201",
+            at,
+            &origin,
+            2,
+            spec,
+        );
+        match validate_crd("a run controller Workflow", &body) {
+            Ok(f) => failures.extend(f),
+            Err(e) => failures.push(e),
         }
     }
     assert!(
@@ -952,12 +979,15 @@ fn placement_concrete_examples() {
     );
     assert!(isvc.body.value()["spec"]["predictor"]["canaryTrafficPercent"].is_null());
 
-    // The daily ranker's CronWorkflow runs its WorkflowTemplate on Shanghai time.
-    let cron = find("local", "CronWorkflow", "recsys", "daily-ranker");
+    // The daily ranker is scheduled by the run controller, not a CronWorkflow; its
+    // WorkflowTemplate takes the execution date and time as parameters.
+    let template = find("local", "WorkflowTemplate", "recsys", "daily-ranker");
     assert_eq!(
-        cron.body.value()["spec"]["workflowSpec"]["workflowTemplateRef"]["name"],
-        "daily-ranker"
+        template.body.value()["spec"]["arguments"]["parameters"],
+        json!([{"name": "execution_date", "value": ""}, {"name": "execution_time", "value": ""}])
     );
-    assert_eq!(cron.body.value()["spec"]["timezone"], "Asia/Shanghai");
-    assert_eq!(cron.body.value()["spec"]["schedules"], json!(["0 2 * * *"]));
+    assert!(
+        !objects().any(|(_, o)| o.body.value()["kind"] == "CronWorkflow"),
+        "no CronWorkflow is rendered"
+    );
 }

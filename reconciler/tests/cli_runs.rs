@@ -128,6 +128,7 @@ fn runs_file() -> PipelineRuns {
                 count: 2,
                 oldest: at(3),
                 newest: at(4),
+                more_due: false,
             }),
             blocked: Some(Blocked {
                 workflow: "daily-ranker-20261202".into(),

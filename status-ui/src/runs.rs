@@ -61,6 +61,10 @@ pub struct Waiting {
     /// The newest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest: Option<DateTime<FixedOffset>>,
+    /// More executions are due than one pass looks at (the catch-up cap): the newest are
+    /// not counted yet and come in later passes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more_due: bool,
 }
 
 /// What blocks a `dependsOnPast` chain.

@@ -27,11 +27,10 @@ pub mod paths {
     pub const CLUSTERS_DIR: &str = "status/clusters/";
     /// Directory of the history records.
     pub const HISTORY_DIR: &str = "status/history/";
-
     /// Directory of the run records.
     pub const RUNS_DIR: &str = "status/runs/";
 
-    /// `status/runs/<project>/<pipeline>.yaml`: the runs of one pipeline.
+    /// `status/runs/<project>/<pipeline>.yaml`.
     pub fn runs(project: &str, pipeline: &str) -> String {
         format!("{RUNS_DIR}{project}/{pipeline}.yaml")
     }

@@ -81,6 +81,7 @@ fn daily_ranker_runs() -> PipelineRuns {
                 count: 2,
                 oldest: shanghai(21),
                 newest: shanghai(22),
+                more_due: false,
             }),
             blocked: Some(Blocked {
                 workflow: "daily-ranker-20261120".into(),

@@ -36,6 +36,10 @@ pub(super) fn plan(
     // A working tree has no commit to name: leave each live object's revision annotation as
     // it is rather than plan a change of every object to `working-tree`.
     let mut desired = desired.clone();
+    // A `Run`'s Workflows are the run controller's to create on a Kubernetes cluster.
+    desired
+        .objects
+        .retain(|o| !crate::runs::workflow::is_run(o));
     for o in &mut desired.objects {
         o.body.edit(|body| {
             if let Some(a) = body

@@ -98,6 +98,16 @@ impl Clusters {
         self.resumed.insert(cluster.to_string(), inventory);
     }
 
+    /// The connected client of a Kubernetes cluster, if its last pass reached it.
+    pub(super) fn kube_target(&self, cluster: &str) -> Option<Arc<KubeTarget>> {
+        self.kube.get(cluster)?.target.clone()
+    }
+
+    /// The runtime Kubernetes clusters run on (once one was visited).
+    pub(super) fn runtime(&self) -> Option<&tokio::runtime::Runtime> {
+        self.runtime.as_ref()
+    }
+
     /// True when some cluster should be looked at again now: a Kubernetes cluster due, or any
     /// directory target (a look costs little: the memory knows the files nothing touched).
     pub(super) fn refresh_due(&self) -> bool {

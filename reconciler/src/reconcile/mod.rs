@@ -7,6 +7,7 @@ pub mod digest;
 pub(crate) mod guard;
 mod inputs;
 mod resume;
+mod runs;
 pub mod schedule;
 mod shard;
 mod stamp;
@@ -80,6 +81,9 @@ struct Good {
     project: Project,
     /// cluster → objects, in apply order.
     rendered: BTreeMap<String, Group>,
+    /// Kubernetes cluster → the Workflows rendered for `Run` manifests: created by the run
+    /// controller when admitted, not applied.
+    run_workflows: BTreeMap<String, Vec<crate::render::RenderedObject>>,
 }
 
 /// What one reconcile did.
@@ -258,6 +262,8 @@ pub struct Reconciler {
     owned_before: Option<BTreeSet<String>>,
     /// After a restart, the status summary read, until the projects are restored from it.
     pending: Option<resume::Pending>,
+    /// The run records of every pipeline (see `runs`).
+    records: runs::Records,
 }
 
 /// The clusters of the revision a restart resumed, and their desired objects.
@@ -351,6 +357,7 @@ impl Reconciler {
             replica: None,
             pass: None,
             owned_before: None,
+            records: runs::Records::default(),
         };
         r.fetch()?;
         r.resume();
@@ -464,6 +471,9 @@ impl Reconciler {
             }
             outcome.clusters.insert(name, co);
         }
+        if self.run_pipelines(&last.model, &last.current, &outcome) {
+            changed.push("runs".to_string());
+        }
         outcome.projects_rendered = 0;
         outcome.projects_skipped = last.current.len();
         let result = if changed.is_empty() {
@@ -497,10 +507,12 @@ impl Reconciler {
             return Ok(tip);
         }
         let (author, message) = self.mirror.describe(oid);
+        self.load_records();
         let mut files = status::files(
             model,
             current,
             outcome,
+            &self.records.docs,
             &author,
             &message,
             started.elapsed().as_millis() as u64,
@@ -527,14 +539,32 @@ impl Reconciler {
         )
     }
 
-    fn render_all(&self, model: &Model, project: &Project) -> Result<BTreeMap<String, Group>> {
+    /// A project's objects per cluster, and apart the Workflows of its `Run` manifests on
+    /// Kubernetes clusters.
+    #[allow(clippy::type_complexity)]
+    fn render_all(
+        &self,
+        model: &Model,
+        project: &Project,
+    ) -> Result<(
+        BTreeMap<String, Group>,
+        BTreeMap<String, Vec<crate::render::RenderedObject>>,
+    )> {
         let mut out = BTreeMap::new();
+        let mut runs = BTreeMap::new();
         for c in model.project_clusters(project) {
             let objs = render_project(model, project, c.name(), &self.blueprints)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // On a Kubernetes cluster the run controller creates a Run's Workflows when
+            // admitted; a directory target (no engine) is written every one, as `cubist apply`.
+            let (objs, run_workflows) = match c.spec.target {
+                crate::model::kinds::Target::Kubernetes { .. } => runs::split_run_workflows(objs),
+                crate::model::kinds::Target::Directory { .. } => (objs, Vec::new()),
+            };
             out.insert(c.name().to_string(), group(objs));
+            runs.insert(c.name().to_string(), run_workflows);
         }
-        Ok(out)
+        Ok((out, runs))
     }
 
     /// Reconciles one revision of the watched branch.
@@ -587,7 +617,7 @@ impl Reconciler {
                 continue;
             }
             match self.render_all(&model, project) {
-                Ok(rendered) => {
+                Ok((rendered, run_workflows)) => {
                     outcome.projects_rendered += 1;
                     current.insert(
                         name.clone(),
@@ -596,6 +626,7 @@ impl Reconciler {
                             input_hash: hash,
                             project: project.clone(),
                             rendered,
+                            run_workflows,
                         }),
                     );
                 }
@@ -636,6 +667,7 @@ impl Reconciler {
             self.clusters.set_allowances(allow);
             self.allow_since = Some(revision);
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
+            self.run_pipelines(&model, &current, &outcome);
         }
         timings.apply = split();
         let errors = diags.iter().filter(|d| d.is_error()).count();

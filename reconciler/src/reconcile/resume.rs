@@ -74,7 +74,7 @@ impl Reconciler {
                 continue;
             }
             if let Some(project) = revision.model.projects.get(&p.name) {
-                let rendered = self
+                let (rendered, run_workflows) = self
                     .render_all(&revision.model, project)
                     .unwrap_or_default();
                 let input_hash = revision
@@ -89,6 +89,7 @@ impl Reconciler {
                         input_hash,
                         project: project.clone(),
                         rendered,
+                        run_workflows,
                     }),
                 );
             }

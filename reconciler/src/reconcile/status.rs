@@ -11,6 +11,7 @@ use crate::target::guard::Held;
 use crate::target::kube::HealthStatus;
 use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
+use cubist_status_ui::runs::PipelineRuns;
 use cubist_status_ui::tree::paths;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,7 @@ pub(super) fn files(
     model: &Model,
     current: &BTreeMap<String, Arc<Good>>,
     o: &Outcome,
+    runs: &BTreeMap<(String, String), PipelineRuns>,
     author: &str,
     message: &str,
     duration_ms: u64,
@@ -146,7 +148,15 @@ pub(super) fn files(
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
         });
-        out.digest(model, name, good, held, project, &live);
+        let project_runs: Vec<&PipelineRuns> = runs
+            .range((name.clone(), String::new())..)
+            .take_while(|((p, _), _)| p == name)
+            .map(|(_, d)| d)
+            .collect();
+        out.digest(model, name, good, held, project, &live, &project_runs);
+    }
+    for ((project, pipeline), doc) in runs {
+        out.put(paths::runs(project, pipeline), doc.clone());
     }
     let repo_errors = errors(None);
     let summary = doc::Summary {
@@ -332,9 +342,8 @@ fn held_objects(u: &UnitInput) -> Vec<doc::ObjectStatus> {
 }
 
 /// Adds what the clusters report to a project's digest: each service's health per cluster (its
-/// InferenceService or Deployment) and each pipeline's runs (the Workflows of its Runs), with
-/// the phase read from the Workflow's health.
-fn fill_live(digest: &mut doc::ProjectDigest, live: &Live) {
+/// InferenceService or Deployment), and each pipeline's runs from its run records.
+fn fill_live(digest: &mut doc::ProjectDigest, live: &Live, runs: &[&PipelineRuns]) {
     for &(cluster, co, obj) in live.get(digest.name.as_str()).into_iter().flatten() {
         let key = obj.key();
         let Some(h) = co.health.get(&key) else {
@@ -345,34 +354,18 @@ fn fill_live(digest: &mut doc::ProjectDigest, live: &Live) {
         {
             s.health.insert(cluster.clone(), health_of(h.status));
         }
-        // Only a Workflow's body is read here, from a copy that is not kept.
-        let workflow = (key.kind == "Workflow").then(|| obj.body.to_value());
-        let pipeline = workflow
-            .as_ref()
-            .and_then(|b| b.pointer("/metadata/labels/cubist.dev~1pipeline"))
-            .and_then(|v| v.as_str());
-        if key.kind == "Workflow"
-            && let Some(p) = digest
-                .pipelines
-                .iter_mut()
-                .find(|p| Some(p.name.as_str()) == pipeline)
-        {
-            let date = key
-                .name
-                .rsplit('-')
-                .next()
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok());
-            p.runs.push(doc::RunDigest {
-                name: key.name.clone(),
+    }
+    for doc in runs {
+        let Some(p) = digest.pipelines.iter_mut().find(|p| p.name == doc.pipeline) else {
+            continue;
+        };
+        for (cluster, c) in &doc.clusters {
+            p.runs.extend(c.runs.iter().map(|r| doc::RunDigest {
+                name: r.workflow.clone(),
                 cluster: cluster.clone(),
-                date,
-                phase: match h.status {
-                    HealthStatus::Healthy => doc::RunPhase::Succeeded,
-                    HealthStatus::Progressing => doc::RunPhase::Running,
-                    HealthStatus::Degraded => doc::RunPhase::Failed,
-                    HealthStatus::Unknown => doc::RunPhase::Unknown,
-                },
-            });
+                date: r.date,
+                phase: r.phase,
+            }));
         }
     }
     for p in &mut digest.pipelines {
@@ -563,7 +556,8 @@ impl Files<'_> {
     }
 
     /// Adds the digest of project `name`: the previous file when the project's last good
-    /// state is the same and no cluster reports on its objects, built otherwise.
+    /// state is the same and no cluster reports on its objects or runs, built otherwise.
+    #[allow(clippy::too_many_arguments)]
     fn digest(
         &mut self,
         model: &Model,
@@ -572,15 +566,16 @@ impl Files<'_> {
         held: bool,
         project: &crate::model::Project,
         live: &Live,
+        runs: &[&PipelineRuns],
     ) {
         let path = paths::project(name);
-        let settled = good.filter(|_| !held && !live.contains_key(name));
+        let settled = good.filter(|_| !held && !live.contains_key(name) && runs.is_empty());
         let file = match (self.previous.digests.remove(&path), settled) {
             (Some((last, file)), Some(g)) if Arc::ptr_eq(&last, g) => file,
             _ => {
                 let shown = good.map(|g| &g.project).unwrap_or(project);
                 let mut digest = project_digest(model, shown);
-                fill_live(&mut digest, live);
+                fill_live(&mut digest, live, runs);
                 self.file(path.clone(), digest)
             }
         };

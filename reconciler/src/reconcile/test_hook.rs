@@ -4,6 +4,7 @@
 //! - `CUBIST_TEST_HOLD_APPLY_AFTER=N`: an apply stops after its N-th object, prints
 //!   `cubist: test hook: holding the apply after N objects` on stderr and sleeps until the
 //!   process is killed (`tests/crash_restart.rs`).
+//! - `CUBIST_TEST_NOW=<RFC 3339 time>`: the run controller's clock (`reconcile::runs::now`).
 //! - `CUBIST_TEST_PANIC_ON_PATH=PATH`: reconciling a commit whose tree holds the
 //!   repository-relative `PATH` panics after the commit was read (`tests/fault_loop.rs`).
 
@@ -23,6 +24,17 @@ fn armed(var: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The environment variable that sets the run controller's clock.
+pub const NOW: &str = "CUBIST_TEST_NOW";
+
+/// The run controller's time when the hook is armed.
+pub(super) fn now() -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = armed(NOW)?;
+    chrono::DateTime::parse_from_rfc3339(&t)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// The progress callback of an apply: a no-op unless the hook is armed.

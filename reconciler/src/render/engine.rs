@@ -82,10 +82,6 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
         include_str!("../../../blueprints/workflowtemplate.yaml.hbs"),
     ),
     (
-        "cronworkflow",
-        include_str!("../../../blueprints/cronworkflow.yaml.hbs"),
-    ),
-    (
         "workflow",
         include_str!("../../../blueprints/workflow.yaml.hbs"),
     ),

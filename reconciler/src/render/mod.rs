@@ -25,7 +25,6 @@ pub use object::{
     HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, REVISION_ANNOTATION, RenderError,
     RenderedObject, RenderedSet, SOURCE_ANNOTATION,
 };
-pub use pipeline::execution_dates;
 
 use crate::model::{Model, Project};
 use crate::target::order::{apply_order, reorder};

@@ -1,14 +1,19 @@
-//! Pipelines → Argo WorkflowTemplate (+ CronWorkflow when scheduled); Runs → one Workflow per
-//! execution date. Distributed engines become Argo `resource` steps creating the engine's object.
+//! Pipelines → Argo WorkflowTemplate; each execution a `Run` asks for → a whole Workflow (its
+//! args overrides applied), which the run controller creates when admission lets it (see
+//! `crate::runs`). Scheduled executions are Workflows the controller makes from the
+//! WorkflowTemplate; no CronWorkflow is rendered. Distributed engines become Argo `resource`
+//! steps creating the engine's object.
 
 use super::pod::{ContainerSpec, container, pod, substitute};
 use super::stamp::project_labels;
 use super::{Out, RenderError, obj};
 use crate::model::checks::args::{merge, nodes, with_defaults, workers};
-use crate::model::checks::schedule::parse_date;
 use crate::model::duration::duration_seconds;
 use crate::model::kinds::{ClusterSpec, PipelineSpec, TemplateSpec};
 use crate::model::{Manifest, Model, Project};
+use crate::runs::dates::Cadence;
+use crate::runs::due::run_executions;
+use crate::runs::naming::{Origin, workflow_name};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -21,29 +26,14 @@ pub(super) fn render(
     for p in project.pipelines.values() {
         let source = p.file().to_string();
         let ctx = workflow_context(model, project, cluster, p, &BTreeMap::new(), out)?;
-        let pod_labels = ctx["pod_labels"].clone();
         out.emit(
             "workflowtemplate",
             &source,
-            with(ctx, json!({"name": p.name(), "execution_date": ""})),
+            with(
+                ctx,
+                json!({"name": p.name(), "execution_date": "", "execution_time": ""}),
+            ),
         )?;
-        if let Some(s) = &p.spec.schedule {
-            let policy = if s.depends_on_past || s.concurrency.unwrap_or(1) <= 1 {
-                "Forbid"
-            } else {
-                "Allow"
-            };
-            out.emit(
-                "cronworkflow",
-                &source,
-                json!({
-                    "name": p.name(), "namespace": project.name(), "cron": s.cron,
-                    "timezone": s.timezone.as_deref().unwrap_or("UTC"), "concurrency_policy": policy,
-                    "keep_last": s.keep_last.unwrap_or(5), "pod_labels": pod_labels,
-                    "scheduled_time": "{{workflow.scheduledTime}}",
-                }),
-            )?;
-        }
     }
     for r in project.runs.values() {
         let Some(p) = project.pipelines.get(&r.spec.pipeline) else {
@@ -51,14 +41,19 @@ pub(super) fn render(
         };
         let source = r.file().to_string();
         let ctx = workflow_context(model, project, cluster, p, &r.spec.args, out)?;
-        for date in execution_dates(&r.spec) {
-            let name = format!("{}-{}", p.name(), date.replace('-', ""));
+        let cadence = cadence_of(&p.spec);
+        let origin = Origin::Run(r.name().to_string());
+        for e in run_executions(cadence.as_ref(), &r.spec) {
+            let name = workflow_name(p.name(), cadence.as_ref(), &e, &origin);
             out.emit(
                 "workflow",
                 &source,
                 with(
                     ctx.clone(),
-                    json!({"name": name, "execution_date": date, "pipeline": p.name()}),
+                    json!({
+                        "name": name, "execution_date": e.date().to_string(),
+                        "execution_time": e.at.format("%H:%M").to_string(), "pipeline": p.name(),
+                    }),
                 ),
             )?;
         }
@@ -66,23 +61,9 @@ pub(super) fn render(
     Ok(())
 }
 
-/// The execution dates a Run asks for, in order.
-pub fn execution_dates(run: &crate::model::kinds::RunSpec) -> Vec<String> {
-    if let Some(d) = &run.date {
-        return vec![d.clone()];
-    }
-    let Some(range) = &run.execution_dates else {
-        return Vec::new();
-    };
-    let (Some(mut d), Some(to)) = (parse_date(&range.from), parse_date(&range.to)) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    while d <= to {
-        out.push(d.format("%Y-%m-%d").to_string());
-        d = d.succ_opt().expect("date in range");
-    }
-    out
+/// A pipeline's parsed schedule, if it has one (validation rejected a bad one already).
+pub fn cadence_of(p: &PipelineSpec) -> Option<Cadence> {
+    p.schedule.as_ref().and_then(|s| Cadence::new(s).ok())
 }
 
 fn with(base: Value, extra: Value) -> Value {

@@ -22,12 +22,21 @@ pub(super) struct ContainerSpec<'a> {
     pub owner: &'a str,
 }
 
-/// Rewrites cubist placeholders in a string for Argo: `{{execution_date}}` → the workflow parameter.
+/// The cubist placeholders that become Argo workflow parameters: the run's execution date
+/// (`YYYY-MM-DD`) and, for sub-daily schedules, its local time (`HH:MM`).
+const RUN_PARAMETERS: [&str; 2] = ["execution_date", "execution_time"];
+
+/// Rewrites cubist placeholders in a string for Argo: `{{execution_date}}` and
+/// `{{execution_time}}` → the workflow parameters.
 pub(super) fn argo_placeholders(s: &str) -> String {
-    s.replace(
-        "{{execution_date}}",
-        "{{workflow.parameters.execution_date}}",
-    )
+    let mut out = s.to_string();
+    for p in RUN_PARAMETERS {
+        out = out.replace(
+            &format!("{{{{{p}}}}}"),
+            &format!("{{{{workflow.parameters.{p}}}}}"),
+        );
+    }
+    out
 }
 
 /// Container context: `{image, command, args, env, resources, volumeMounts}`.
@@ -158,7 +167,8 @@ pub(super) fn pod(model: &Model, project: &Project, cluster: &ClusterSpec) -> Va
 }
 
 /// Substitutes `{{param}}` placeholders in template args with task args (and parameter
-/// defaults); `{{execution_date}}` becomes Argo's workflow parameter, anything else stays.
+/// defaults); `{{execution_date}}` and `{{execution_time}}` become Argo's workflow parameters,
+/// anything else stays.
 pub(super) fn substitute(text: &str, args: &Map<String, Value>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -173,8 +183,8 @@ pub(super) fn substitute(text: &str, args: &Map<String, Value>) -> String {
         match args.get(name) {
             Some(Value::String(s)) => out.push_str(&argo_placeholders(s)),
             Some(v) => out.push_str(&v.to_string()),
-            None if name == "execution_date" => {
-                out.push_str("{{workflow.parameters.execution_date}}")
+            None if RUN_PARAMETERS.contains(&name) => {
+                out.push_str(&format!("{{{{workflow.parameters.{name}}}}}"))
             }
             None => out.push_str(&rest[start..start + 2 + end + 2]),
         }
@@ -199,6 +209,14 @@ mod tests {
         assert_eq!(
             substitute("--date={{execution_date}} {{other}}", &args),
             "--date={{workflow.parameters.execution_date}} {{other}}"
+        );
+        assert_eq!(
+            substitute("--at={{execution_time}}", &args),
+            "--at={{workflow.parameters.execution_time}}"
+        );
+        assert_eq!(
+            argo_placeholders("{{execution_date}}T{{execution_time}}"),
+            "{{workflow.parameters.execution_date}}T{{workflow.parameters.execution_time}}"
         );
     }
 }

@@ -17,6 +17,7 @@ pub const REPLACED: &[&str] = &[
     "status/summary.yaml",
     "status/projects/",
     "status/clusters/",
+    "status/runs/",
 ];
 
 /// One file of a status commit: its bytes and their git blob id.

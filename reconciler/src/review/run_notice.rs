@@ -234,12 +234,7 @@ pub fn pending(
             Some(crate::model::load(&snapshot).0)
         });
         let spec = &model.as_ref()?.projects.get(project)?.runs.get(run)?.spec;
-        Some(
-            crate::render::execution_dates(spec)
-                .iter()
-                .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .collect(),
-        )
+        Some(crate::runs::due::run_dates(spec).into_iter().collect())
     };
     let mut out = Vec::new();
     for f in finished_runs(&tree, dates) {

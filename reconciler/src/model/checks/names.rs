@@ -10,11 +10,6 @@ use crate::model::{Manifest, Model, Project};
 /// why. Every other object is named after one DNS-1123 label (at most 63 characters).
 pub const NAME_LIMITS: &[(&str, usize, &str)] = &[
     (
-        "CronWorkflow",
-        52,
-        "Argo adds an 11-character timestamp to the Workflows it starts",
-    ),
-    (
         "Workflow",
         63,
         "Argo puts the Workflow's name in a label of its pods",
@@ -73,15 +68,28 @@ fn too_long<S>(m: &Manifest<S>, path: &str, kind: &str, example: &str, len: usiz
 fn pipelines(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
     for p in project.pipelines.values() {
         let name = p.name();
-        let len = name.chars().count();
-        if p.spec.schedule.is_some() && len > limit("CronWorkflow").0 {
-            diags.push(too_long(p, "metadata/name", "CronWorkflow", name, len));
-        }
-        // One Workflow per execution date: `<pipeline>-<yyyymmdd>`.
+        // One Workflow per execution (see `crate::runs::naming`): `<pipeline>-<yyyymmdd>`,
+        // `-<hhmm>` (and `b` on a fall-back's repeated hour) for sub-daily crons, `-r<6 hex>`
+        // for a `Run`'s attempt.
         let has_runs = project.runs.values().any(|r| r.spec.pipeline == name);
-        if has_runs && len + 9 > limit("Workflow").0 {
-            let example = format!("{name}-yyyymmdd");
-            diags.push(too_long(p, "metadata/name", "Workflow", &example, len + 9));
+        let sub_daily = p
+            .spec
+            .schedule
+            .as_ref()
+            .and_then(|s| crate::runs::dates::Cadence::new(s).ok())
+            .is_some_and(|c| c.sub_daily());
+        if p.spec.schedule.is_some() || has_runs {
+            let mut example = format!("{name}-yyyymmdd");
+            if sub_daily {
+                example.push_str("-hhmmb");
+            }
+            if has_runs {
+                example.push_str("-rxxxxxx");
+            }
+            let n = example.chars().count();
+            if n > limit("Workflow").0 {
+                diags.push(too_long(p, "metadata/name", "Workflow", &example, n));
+            }
         }
         for (i, task) in p.spec.tasks.iter().enumerate() {
             let Some(t) = model.template(project, &task.template) else {

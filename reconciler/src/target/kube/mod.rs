@@ -25,6 +25,7 @@ mod live;
 mod prune;
 mod resolve;
 mod ssa;
+mod workflows;
 
 pub use client::{
     KUBECONFIG_DIR_ENV, RequestCounts, cluster_kubeconfig, expand_tilde, install_crypto_provider,
