@@ -5,6 +5,7 @@
 //! status commit writes to `status/runs/<project>/<pipeline>.yaml`.
 
 use super::{Good, Outcome, Reconciler};
+use crate::alerts::{Channels, PipelineAlerts};
 use crate::model::kinds::{PipelineSpec, Target};
 use crate::model::{Manifest, Model, Project};
 use crate::render::RenderedObject;
@@ -32,9 +33,25 @@ pub fn now() -> DateTime<Utc> {
     super::test_hook::now().unwrap_or_else(Utc::now)
 }
 
-/// Where alert delivery is called: once per pass and pipeline with the records before and after
-/// it. Delivery (alerts) compares the two; today nothing is delivered here.
-pub(super) fn deliver_alerts(_before: Option<&PipelineRuns>, _after: &PipelineRuns) {}
+/// Delivers the alerts of pipeline `p` due between the records `before` and `after` (see
+/// `crate::alerts`): each one delivered is recorded in its run's `alerted`, so the status commit
+/// keeps it and it is never sent again; one that fails is logged and tried on the next pass.
+fn deliver_alerts(
+    rt: Option<&tokio::runtime::Runtime>,
+    channels: &Channels,
+    project: &Project,
+    p: &Manifest<PipelineSpec>,
+    before: Option<&PipelineRuns>,
+    after: &mut PipelineRuns,
+    now: DateTime<Utc>,
+) {
+    let (Some(rt), Some(alerts)) = (rt, PipelineAlerts::of(project, p)) else {
+        return;
+    };
+    for problem in rt.block_on(crate::alerts::deliver(channels, &alerts, before, after, now)) {
+        tracing::warn!("{problem}");
+    }
+}
 
 impl Reconciler {
     /// Reads the records from the status branch the first time they are needed.
@@ -74,6 +91,12 @@ impl Reconciler {
     ) -> bool {
         self.load_records();
         let now = now();
+        let channels = Channels::from_env(
+            model
+                .platform
+                .as_ref()
+                .and_then(|pl| pl.spec.alerts.as_ref()),
+        );
         let mut docs = BTreeMap::new();
         for (name, good) in current {
             let project = &good.project;
@@ -120,7 +143,8 @@ impl Reconciler {
                     );
                     doc.clusters.insert(cluster.to_string(), runs);
                 }
-                deliver_alerts(before, &doc);
+                let rt = self.clusters.runtime();
+                deliver_alerts(rt, &channels, project, p, before, &mut doc, now);
                 docs.insert(key, doc);
             }
         }
