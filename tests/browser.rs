@@ -163,15 +163,24 @@ async fn scenario(
     assert!(main_text(c).await.contains("Tasks"));
     screenshots(c, "pipeline").await;
 
-    // Run records on the status branch become the run grid: the loop keeps the file in its
-    // next status commit (a comment-only commit makes one).
-    write_runs(repo, cache);
+    // Run records on the status branch become the run grid. The loop writes `status/runs/`
+    // whole from its own records (none on a directory target), so the file is written on top
+    // of its newest status commit (a comment-only commit makes one); the page shows it once
+    // the loop's next poll has fetched the status branch.
     let vision = repo.join("projects/vision/project.yaml");
     let text = std::fs::read_to_string(&vision).unwrap();
     replace_file(&vision, &format!("{text}# reviewed\n"));
     serve.wait_for(PATIENCE, |l| l.starts_with("reconciled "));
-    c.refresh().await.unwrap();
-    let grid = main_text(c).await;
+    write_runs(repo, cache);
+    let mut grid = String::new();
+    for _ in 0..60 {
+        c.refresh().await.unwrap();
+        grid = main_text(c).await;
+        if grid.contains("Blocked:") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert_shows(
         &grid,
         &[

@@ -370,26 +370,9 @@ fn status_commit(repo: &git2::Repository, summary: &Summary, runs: &[PipelineRun
         let path = format!("status/runs/{}/{}.yaml", r.project, r.pipeline);
         files.push((path, to_yaml(r).unwrap()));
     }
-    let mut index = git2::Index::new().unwrap();
-    for (path, text) in files {
-        let blob = repo.blob(text.as_bytes()).unwrap();
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            file_size: text.len() as u32,
-            id: blob,
-            flags: 0,
-            flags_extended: 0,
-            path: path.into_bytes(),
-        };
-        index.add(&entry).unwrap();
-    }
-    let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
+    let files = files.into_iter().map(|(p, t)| (p, t.into_bytes())).collect();
+    let tree = cubist::report::status_branch::tree_with(repo, None, &files).unwrap();
+    let tree = repo.find_tree(tree).unwrap();
     let sig = git2::Signature::now("t", "t@example.com").unwrap();
     repo.commit(None, &sig, &sig, "status", &tree, &[]).unwrap()
 }

@@ -129,6 +129,11 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
             today - Days::days(4)
         ),
     );
+    // daily-ranker's failures go to the Slack-compatible webhook channel, here a local receiver.
+    edit(&ranker, "channels: [ml-oncall]", "channels: [slack-ml]");
+    let hook = Receiver::start();
+    // SAFETY: the only test of this binary; set before any thread reads the environment.
+    unsafe { std::env::set_var("CUBIST_ALERTS_SLACK_URL", hook.url()) };
     init_and_commit(&work, "platform");
     let mut r = Reconciler::new(Config::local(&work, tmp.path().join("cache"))).unwrap();
 
@@ -176,6 +181,12 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
     let failed = rec.runs.iter().find(|x| x.workflow == second).unwrap();
     assert_eq!(failed.phase, RunPhase::Failed);
     assert_eq!(failed.tasks[0].name, "train");
+    // One alert of daily-ranker reached the webhook, and the record says so (ctr-hpo alerts
+    // on its own phases to every channel).
+    let posts = hook.posts_of("daily-ranker");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts[0].contains(&second) && posts[0].contains("\"text\""), "{}", posts[0]);
+    assert_eq!(failed.alerted.len(), 1, "{failed:?}");
     // ctr-hpo: its second kept execution ran after the first succeeded: two run in all.
     let hpo = records(&r, "ctr-hpo");
     assert_eq!(argo.names("ctr-hpo").len(), 2, "{hpo:?}");
@@ -226,9 +237,63 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
     let phase = |n: &str| rec.runs.iter().find(|x| x.workflow == n).unwrap().phase;
     assert_eq!(phase(&first), RunPhase::Succeeded);
     assert_eq!(phase(&second), RunPhase::Failed);
+    // The failure's alert was sent once, across polls and the restart.
+    let posts = hook.posts_of("daily-ranker");
+    assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(
         argo.names("daily-ranker").len(),
         2,
         "rerun and the third date only"
     );
+}
+
+/// A local HTTP receiver standing in for a Slack-compatible webhook: it keeps every POST body.
+struct Receiver {
+    addr: std::net::SocketAddr,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = posts.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    kept.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                }
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        Receiver { addr, posts }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// The bodies received about `pipeline`'s runs.
+    fn posts_of(&self, pipeline: &str) -> Vec<String> {
+        let needle = format!("\"pipeline\":\"{pipeline}\"");
+        let posts = self.posts.lock().unwrap();
+        posts.iter().filter(|p| p.contains(&needle)).cloned().collect()
+    }
 }

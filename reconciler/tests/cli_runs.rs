@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod corpus;
 
+mod common;
+use common::{cubist_alone as cubist, stdout_ok as stdout_ok};
 use chrono::{FixedOffset, TimeZone, Utc};
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{
@@ -14,28 +16,9 @@ use cubist_status_ui::runs::{
 use cubist_status_ui::tree::paths;
 use cubist_status_ui::yaml::to_yaml;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn cubist(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cubist"))
-        .args(args)
-        .env_remove("CUBIST_LOG")
-        .env("HOME", "/nonexistent")
-        .env_remove("XDG_CACHE_HOME")
-        .output()
-        .expect("run cubist")
-}
 
-fn stdout_ok(o: &Output, what: &str) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{what}: {}\n{out}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 fn stderr_failed(o: &Output, what: &str) -> String {
     assert_eq!(o.status.code(), Some(2), "{what}: {o:?}");
@@ -49,26 +32,12 @@ fn s(p: &Path) -> &str {
 /// A git repository whose `cubist/status` branch holds `files`.
 fn status_repo(dir: &Path, files: &[(String, String)]) {
     let repo = git2::Repository::init_bare(dir).unwrap();
-    let mut index = git2::Index::new().unwrap();
-    for (path, text) in files {
-        let blob = repo.blob(text.as_bytes()).unwrap();
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            file_size: text.len() as u32,
-            id: blob,
-            flags: path.len() as u16,
-            flags_extended: 0,
-            path: path.as_bytes().to_vec(),
-        };
-        index.add(&entry).unwrap();
-    }
-    let tree = repo.find_tree(index.write_tree_to(&repo).unwrap()).unwrap();
+    let files = files
+        .iter()
+        .map(|(p, t)| (p.clone(), t.clone().into_bytes()))
+        .collect();
+    let tree = cubist::report::status_branch::tree_with(&repo, None, &files).unwrap();
+    let tree = repo.find_tree(tree).unwrap();
     let sig = git2::Signature::now("cubist", "cubist@localhost").unwrap();
     repo.commit(
         Some("refs/heads/cubist/status"),

@@ -5,29 +5,11 @@
 #[path = "../../tests/support/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
+mod common;
+use common::{cubist_alone as cubist, stdout_ok as assert_ok};
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn cubist(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cubist"))
-        .args(args)
-        .env_remove("CUBIST_LOG")
-        .env("HOME", "/nonexistent")
-        .env_remove("XDG_CACHE_HOME")
-        .output()
-        .expect("run cubist")
-}
 
-fn assert_ok(o: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{what}: {}\n{stdout}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    stdout
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")

@@ -71,20 +71,30 @@ pub fn add_status_files(
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Oid> {
     commit_retrying(repo, remote, branch, author, message, |previous| {
-        let mut update = git2::build::TreeUpdateBuilder::new();
-        for (path, bytes) in files {
-            update.upsert(path.as_str(), repo.blob(bytes)?, git2::FileMode::Blob);
-        }
-        let empty;
-        let base = match previous {
-            Some(t) => t,
-            None => {
-                empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
-                &empty
-            }
-        };
-        Ok(update.create_updated(repo, base)?)
+        tree_with(repo, previous, files)
     })
+}
+
+/// Writes the tree of `base` (none: empty) with `files` (path → content) added or replaced, and
+/// returns its id.
+pub fn tree_with(
+    repo: &Repository,
+    base: Option<&git2::Tree>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Oid> {
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for (path, bytes) in files {
+        update.upsert(path.as_str(), repo.blob(bytes)?, git2::FileMode::Blob);
+    }
+    let empty;
+    let base = match base {
+        Some(t) => t,
+        None => {
+            empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
+            &empty
+        }
+    };
+    Ok(update.create_updated(repo, base)?)
 }
 
 /// Builds a commit with the tree `build` makes over the branch's tree and moves the branch to

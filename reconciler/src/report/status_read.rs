@@ -166,26 +166,12 @@ mod tests {
 
     /// Commits `files` (path → content) as the status branch's next commit.
     fn commit(repo: &Repository, files: &[(&str, &str)]) -> Oid {
-        let mut index = git2::Index::new().unwrap();
-        for (path, content) in files {
-            let id = repo.blob(content.as_bytes()).unwrap();
-            let entry = git2::IndexEntry {
-                ctime: git2::IndexTime::new(0, 0),
-                mtime: git2::IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode: 0o100644,
-                uid: 0,
-                gid: 0,
-                file_size: content.len() as u32,
-                id,
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
-            };
-            index.add(&entry).unwrap();
-        }
-        let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
+        let files = files
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+            .collect();
+        let tree = super::super::status_branch::tree_with(repo, None, &files).unwrap();
+        let tree = repo.find_tree(tree).unwrap();
         let sig = git2::Signature::now("t", "t@localhost").unwrap();
         let parent = repo
             .refname_to_id("refs/heads/cubist/status")

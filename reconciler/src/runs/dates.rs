@@ -105,10 +105,9 @@ impl Cadence {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cadence(cron: &str, tz: &str) -> Cadence {
+impl Cadence {
+    /// The cadence of `cron` in timezone `tz`, for tests.
+    pub(crate) fn of(cron: &str, tz: &str) -> Cadence {
         Cadence::new(&Schedule {
             cron: cron.into(),
             timezone: Some(tz.into()),
@@ -118,6 +117,15 @@ mod tests {
             keep_last: None,
         })
         .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cadence(cron: &str, tz: &str) -> Cadence {
+        Cadence::of(cron, tz)
     }
 
     fn utc(s: &str) -> DateTime<Utc> {

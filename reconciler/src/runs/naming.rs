@@ -172,18 +172,9 @@ pub fn identity(body: &Value) -> Option<Identity> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::Schedule;
 
     fn cadence(cron: &str, tz: &str) -> Cadence {
-        Cadence::new(&Schedule {
-            cron: cron.into(),
-            timezone: Some(tz.into()),
-            start_from: None,
-            concurrency: None,
-            depends_on_past: false,
-            keep_last: None,
-        })
-        .unwrap()
+        Cadence::of(cron, tz)
     }
 
     fn exec(s: &str) -> Execution {
