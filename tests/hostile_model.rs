@@ -2,6 +2,8 @@
 //! manifest holds its project instead of pruning it, and the README's own examples validate.
 
 use cubist::reconcile::{Config, Outcome, Reconciler};
+use cubist::report::status_branch::read_status;
+use cubist_status_ui::doc::{ProjectState, Summary};
 use cubist_tests::corpus::copy_tree;
 use cubist_tests::repo::{commit_all, init_and_commit, read_dir_tree};
 use std::collections::BTreeMap;
@@ -42,6 +44,12 @@ impl Fixture {
             .expect("a new revision was reconciled")
     }
 
+    /// The status summary of the newest status commit.
+    fn summary(&self) -> Summary {
+        let files = read_status(self.reconciler.mirror().repo(), "cubist/status").unwrap();
+        cubist_status_ui::yaml::from_yaml(&files["status/summary.yaml"]).unwrap()
+    }
+
     /// The local cluster's directory target (clusters/local.yaml: `../rendered/local`).
     fn rendered(&self) -> BTreeMap<String, String> {
         read_dir_tree(&self.tmp.path().join("rendered/local"))
@@ -78,6 +86,20 @@ fn an_emptied_project_yaml_holds_the_project_instead_of_pruning_it() {
         std::fs::write(fx.repo().join("projects/nlp/project.yaml"), content).unwrap();
         let o = fx.commit_and_reconcile(&format!("nlp: project.yaml {what}"));
         assert_eq!(o.projects_held, ["nlp"], "{what}: {:?}", o.diagnostics);
+        // The status summary lists the held project as Failed, with its error.
+        let summary = fx.summary();
+        let nlp = summary
+            .projects
+            .iter()
+            .find(|p| p.name == "nlp")
+            .unwrap_or_else(|| panic!("{what}: nlp missing from the summary: {summary:?}"));
+        assert_eq!(nlp.state, ProjectState::Failed, "{what}");
+        assert!(
+            nlp.errors
+                .iter()
+                .any(|e| e.file == "projects/nlp/project.yaml"),
+            "{what}: {nlp:?}"
+        );
         let error = o
             .diagnostics
             .iter()

@@ -155,6 +155,28 @@ pub(super) fn files(
             .collect();
         out.digest(model, name, good, held, project, &live, &project_runs);
     }
+    // A held project the model could not load (its project.yaml is broken) is still listed:
+    // Failed, with its errors, under its last good revision.
+    let unloaded: std::collections::BTreeSet<&str> = o
+        .projects_held
+        .iter()
+        .map(String::as_str)
+        .chain(o.diagnostics.iter().filter(|d| d.is_error()).filter_map(|d| d.project.as_deref()))
+        .filter(|p| !model.projects.contains_key(*p))
+        .collect();
+    for name in unloaded {
+        let good = current.get(name);
+        projects.push(doc::ProjectStatus {
+            name: name.to_string(),
+            display_name: good
+                .and_then(|g| g.project.manifest.spec.display_name.clone())
+                .unwrap_or_default(),
+            state: doc::ProjectState::Failed,
+            revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
+            errors: errors(Some(name)),
+        });
+    }
+    projects.sort_by(|a, b| a.name.cmp(&b.name));
     for ((project, pipeline), doc) in runs {
         out.put(paths::runs(project, pipeline), doc.clone());
     }
