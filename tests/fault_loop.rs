@@ -7,33 +7,20 @@
 use cubist::reconcile::test_hook::PANIC_ON_PATH;
 use cubist::reconcile::{Config, Reconciler};
 use cubist::report::status_branch::read_status;
-use cubist::synth::{self, Shape};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Summary, SyncState};
 use cubist_tests::procs::{Lines, Running, spawn_all};
-use cubist_tests::repo::{commit_all, cubist_binary, git, init_with_bare_remote, read_dir_tree};
+use cubist_tests::repo::{
+    commit_all, cubist_binary, git, read_dir_tree, synthetic_with_bare_remote,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Generous: only there so that a broken build fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// A platform repository (`work/`, on `main`), a bare clone of it (`remote.git`) that the
-/// loop fetches from and pushes status commits to, and its first commit.
-fn fixture(root: &Path) -> (PathBuf, PathBuf, String) {
-    let work = root.join("work");
-    let shape = Shape {
-        projects: 2,
-        clusters: 1,
-        ..Shape::small()
-    };
-    synth::write(&shape, &work).unwrap();
-    let (remote, first) = init_with_bare_remote(root, "synthetic platform");
-    (work, remote, first)
-}
 
 /// Commits everything in `work` and pushes it to `remote`'s `main`; returns the commit.
 fn push(work: &Path, remote: &Path) -> String {
@@ -128,7 +115,7 @@ fn wait_for_answer(addr: &str, path: &str, code: u16, text: &str) -> String {
 #[test]
 fn reconcile_waits_and_backs_off_while_the_remote_is_down() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_work, remote, _) = fixture(tmp.path());
+    let (_work, remote, _) = synthetic_with_bare_remote(tmp.path());
     let cache = tmp.path().join("cache");
     let mut p = Proc::start(cubist(&["reconcile"], remote.to_str().unwrap(), &cache));
     p.wait_for(|l| l.starts_with("reconciled "));
@@ -154,7 +141,7 @@ fn reconcile_waits_and_backs_off_while_the_remote_is_down() {
 #[test]
 fn a_panic_holds_the_revision_and_the_loop_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
-    let (work, remote, first) = fixture(tmp.path());
+    let (work, remote, first) = synthetic_with_bare_remote(tmp.path());
     let cache = tmp.path().join("cache");
     let mut cmd = cubist(&["reconcile"], remote.to_str().unwrap(), &cache);
     cmd.env(PANIC_ON_PATH, "poison");
@@ -256,7 +243,7 @@ fn serve_opens_at_once_while_the_remote_is_down() {
     assert!(page.contains("not reachable yet"), "{page}");
 
     // The remote appears: the loop reconciles, the server is ready, the banner is gone.
-    fixture(tmp.path());
+    synthetic_with_bare_remote(tmp.path());
     wait_for_answer(&addr, "/readyz", 200, "ready");
     let page = wait_for_answer(&addr, "/", 200, "");
     assert!(!page.contains("stalled"), "{page}");
@@ -266,7 +253,7 @@ fn serve_opens_at_once_while_the_remote_is_down() {
 #[test]
 fn slow_clients_do_not_starve_the_server() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_work, remote, _) = fixture(tmp.path());
+    let (_work, remote, _) = synthetic_with_bare_remote(tmp.path());
     let cache = tmp.path().join("cache");
     // 256 file descriptors; 300 clients that send half a request and wait.
     let serve = cubist(
@@ -319,7 +306,7 @@ fn slow_clients_do_not_starve_the_server() {
 #[test]
 fn a_connection_on_which_nothing_moves_is_closed_after_the_idle_timeout() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_work, remote, _) = fixture(tmp.path());
+    let (_work, remote, _) = synthetic_with_bare_remote(tmp.path());
     let cache = tmp.path().join("cache");
     // The header timeout is far longer than the test waits: only the idle timeout can close it.
     let mut cmd = cubist(

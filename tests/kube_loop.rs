@@ -9,7 +9,7 @@ use cubist::report::status_branch::read_status;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Inventory, ObjectStatus, Summary, SyncState};
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::kube_local::{Server, dynamic, get, install_crds, point_prod_bj_at, runtime};
+use cubist_tests::kube_local::{dynamic, get, point_prod_bj_at, with_crds};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, init_and_commit};
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -61,13 +61,7 @@ fn poll_until_outcome(r: &mut Reconciler, timeout: Duration) -> Outcome {
     ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
 )]
 fn loop_applies_reports_health_and_drift_heals_and_survives_an_outage() {
-    let server = Server::start(None);
-    let rt = runtime();
-    let client = rt.block_on(async {
-        let t = server.target(CLUSTER).await;
-        install_crds(t.client(), &[]).await;
-        t.client().clone()
-    });
+    let (server, rt, client) = with_crds(CLUSTER);
 
     // examples-repo, with prod-bj pointed at kube-local and no self-healing yet.
     let tmp = tempfile::tempdir().unwrap();

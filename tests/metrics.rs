@@ -11,7 +11,9 @@ use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ClusterStatus, StateCounts, Summary, SyncState};
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns, RunRecord};
 use cubist_tests::procs::{Lines, Running, spawn_all};
-use cubist_tests::repo::{commit_all, cubist_binary, git, init_with_bare_remote};
+use cubist_tests::repo::{
+    commit_all, cubist_binary, git, small_shape, synthetic_with_bare_remote,
+};
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use std::io::{Read, Write};
@@ -180,14 +182,7 @@ fn rand_id() -> u128 {
 fn metrics_follow_the_reconciles_the_fetches_and_the_webhook() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let work = root.join("work");
-    let shape = Shape {
-        projects: 2,
-        clusters: 1,
-        ..Shape::small()
-    };
-    synth::write(&shape, &work).unwrap();
-    let (remote, first) = init_with_bare_remote(root, "synthetic platform");
+    let (work, remote, first) = synthetic_with_bare_remote(root);
     let mut cmd = Command::new(cubist_binary());
     cmd.args([
         "serve",
@@ -247,7 +242,7 @@ fn metrics_follow_the_reconciles_the_fetches_and_the_webhook() {
     synth::write(
         &Shape {
             projects: 3,
-            ..shape.clone()
+            ..small_shape()
         },
         &work,
     )

@@ -349,14 +349,8 @@ fn cubist_apply_holds_unless_allowed_and_bad_limits_are_errors() {
     ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
 )]
 fn kubernetes_deletions_are_held_across_a_restart_until_allowed() {
-    use cubist_tests::kube_local::{Server, get, install_crds, runtime};
-    let server = Server::start(None);
-    let rt = runtime();
-    let client = rt.block_on(async {
-        let t = server.target("prod-bj").await;
-        install_crds(t.client(), &[]).await;
-        t.client().clone()
-    });
+    use cubist_tests::kube_local::{get, with_crds};
+    let (server, rt, client) = with_crds("prod-bj");
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     copy_tree(

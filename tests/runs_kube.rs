@@ -13,7 +13,7 @@ use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::kube_local::{Server, install_crds, point_prod_bj_at, runtime};
+use cubist_tests::kube_local::{point_prod_bj_at, with_crds};
 use cubist_tests::repo::{commit_all, edit, init_and_commit};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
@@ -88,13 +88,7 @@ fn ymd(d: NaiveDate) -> String {
     ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
 )]
 fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() {
-    let server = Server::start(None);
-    let rt = runtime();
-    let client = rt.block_on(async {
-        let t = server.target(CLUSTER).await;
-        install_crds(t.client(), &[]).await;
-        t.client().clone()
-    });
+    let (server, rt, client) = with_crds(CLUSTER);
     let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow");
     let api = Api::namespaced_with(client, "recsys", &ApiResource::from_gvk(&gvk));
     let argo = Argo { api, rt };

@@ -123,17 +123,25 @@ impl Server {
     }
 }
 
+/// A new server with every reference CRD installed, a runtime, and a client of it (through a
+/// target named `cluster`).
+pub fn with_crds(cluster: &str) -> (Server, tokio::runtime::Runtime, kube::Client) {
+    let server = Server::start(None);
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let t = server.target(cluster).await;
+        install_crds(t.client(), &[]).await;
+        t.client().clone()
+    });
+    (server, rt, client)
+}
+
 /// The server shared by this file's tests, with every reference CRD installed.
 pub fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let server = Server::start(None);
         let started = Instant::now();
-        let rt = runtime();
-        rt.block_on(async {
-            let t = server.target("local").await;
-            install_crds(t.client(), &[]).await;
-        });
+        let (server, _, _) = with_crds("local");
         eprintln!(
             "kube-local at {} ready with CRDs in {:?}",
             server.dir.display(),

@@ -51,6 +51,24 @@ pub fn init_with_bare_remote(root: &Path, message: &str) -> (PathBuf, String) {
     (root.join("remote.git"), first)
 }
 
+/// The shape of [`synthetic_with_bare_remote`]'s platform: 2 projects, 1 cluster.
+pub fn small_shape() -> cubist::synth::Shape {
+    cubist::synth::Shape {
+        projects: 2,
+        clusters: 1,
+        ..cubist::synth::Shape::small()
+    }
+}
+
+/// A [`small_shape`] synthetic platform at `root/work` with its bare remote (see
+/// [`init_with_bare_remote`]); returns the working tree, the remote and the first commit.
+pub fn synthetic_with_bare_remote(root: &Path) -> (PathBuf, PathBuf, String) {
+    let work = root.join("work");
+    cubist::synth::write(&small_shape(), &work).unwrap();
+    let (remote, first) = init_with_bare_remote(root, "synthetic platform");
+    (work, remote, first)
+}
+
 /// Commits everything in the working tree of `dir`; returns the new commit.
 pub fn commit_all(dir: &Path, message: &str) -> String {
     git(dir, &["add", "-A"]);
