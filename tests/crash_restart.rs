@@ -9,7 +9,7 @@ use cubist::reconcile::test_hook::HOLD_APPLY_AFTER;
 use cubist::reconcile::{Config, Reconciler};
 use cubist::report::status_branch::Author;
 use cubist::synth::{self, Shape};
-use cubist::target::directory::{DirectoryTarget, INVENTORY_FILE};
+use cubist::targets::directory::{DirectoryTarget, INVENTORY_FILE};
 use cubist_tests::repo::{cubist_binary, init_with_bare_remote, read_dir_tree};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -4,9 +4,9 @@
 //! show up as an update with a diff, and no temporary file is ever left behind.
 
 use cubist::render::{Blueprints, ObjectKey, RenderedSet, render};
-use cubist::target::directory::{DirectoryTarget, INVENTORY_FILE};
-use cubist::target::select::directory_target;
-use cubist::target::{Action, Plan, Target};
+use cubist::targets::directory::{DirectoryTarget, INVENTORY_FILE};
+use cubist::targets::select::directory_target;
+use cubist::targets::{Action, Plan, Target};
 use cubist_tests::corpus::copy_tree;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -64,7 +64,7 @@ impl Fixture {
         (set, target, plan)
     }
 
-    fn apply(&self) -> (RenderedSet, Plan, cubist::target::ApplyReport) {
+    fn apply(&self) -> (RenderedSet, Plan, cubist::targets::ApplyReport) {
         let (set, target, plan) = self.plan();
         let mut seen = 0;
         let report = target.apply(&plan, &mut |_| seen += 1).expect("apply");
@@ -550,7 +550,7 @@ fn a_deleted_file_or_a_corrupt_one_is_recreated() {
 /// file's size.
 #[test]
 fn a_remembering_target_still_sees_hand_edits() {
-    use cubist::target::memory::Memory;
+    use cubist::targets::memory::Memory;
     let f = Fixture::new();
     let memory = Memory::default();
     let plan = |memory: &Memory| {

@@ -10,10 +10,10 @@ use cubist::render::hash::content_hash;
 use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, RenderedSet, render,
 };
-use cubist::target::kube::{
+use cubist::targets::kube::{
     FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeTarget, RequestCounts,
 };
-use cubist::target::{Action, ApplyReport, Plan};
+use cubist::targets::{Action, ApplyReport, Plan};
 use cubist_status_ui::doc::Inventory;
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{Server, dynamic, get, install_crds, on_shared_server, runtime};
@@ -738,7 +738,7 @@ fn unreachable_cluster_then_restart_converges() {
         );
         let prune = Plan {
             cluster: "bj".into(),
-            changes: vec![cubist::target::Change {
+            changes: vec![cubist::targets::Change {
                 key: dropped.clone(),
                 action: Action::Delete,
                 project: set.objects[0].project.clone(),

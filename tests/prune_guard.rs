@@ -7,7 +7,7 @@
 
 use cubist::reconcile::{Config, Outcome, Reconciler};
 use cubist::report::status_branch::read_status;
-use cubist::target::guard::Held;
+use cubist::targets::guard::Held;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::InventoryEntry;
 use cubist_status_ui::doc::{ClusterStatus, SyncState};

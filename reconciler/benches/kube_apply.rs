@@ -10,8 +10,8 @@
 
 use cubist::render::hash::content_hash;
 use cubist::render::{HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, RenderedObject, RenderedSet};
-use cubist::target::Action;
-use cubist::target::kube::{KubeOptions, KubeTarget};
+use cubist::targets::Action;
+use cubist::targets::kube::{KubeOptions, KubeTarget};
 use cubist_status_ui::doc::Inventory;
 use std::collections::BTreeMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};

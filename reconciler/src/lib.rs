@@ -24,4 +24,4 @@ pub mod review;
 pub mod runs;
 pub mod source;
 pub mod synth;
-pub mod target;
+pub mod targets;

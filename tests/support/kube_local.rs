@@ -3,7 +3,7 @@
 //! ([`crate::reference::crds`]) installed.
 
 use cubist::render::ObjectKey;
-use cubist::target::kube::KubeTarget;
+use cubist::targets::kube::KubeTarget;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

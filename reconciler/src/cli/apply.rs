@@ -4,9 +4,9 @@ use super::stages::load_and_render;
 use super::{Format, PlanArgs};
 use crate::model::kinds::Target as TargetSpec;
 use crate::report::plan;
-use crate::target::guard::{Allowances, guard};
-use crate::target::select::directory_target;
-use crate::target::{Plan, Target};
+use crate::targets::guard::{Allowances, guard};
+use crate::targets::select::directory_target;
+use crate::targets::{Plan, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -49,7 +49,7 @@ pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => {
                     // Absent credentials are a neutral state, not a failure of the plan.
-                    let neutral = crate::target::kube::KubeError::find(&e)
+                    let neutral = crate::targets::kube::KubeError::find(&e)
                         .is_some_and(|k| k.is_not_configured());
                     failed |= !neutral;
                     skipped.push((name.clone(), format!("{e:#}")));

@@ -4,8 +4,8 @@
 use crate::model::kinds::ClusterSpec;
 use crate::render::{REVISION_ANNOTATION, RenderedSet};
 use crate::report::status_branch::read_status_ref;
-use crate::target::Plan;
-use crate::target::kube::KubeTarget;
+use crate::targets::Plan;
+use crate::targets::kube::KubeTarget;
 use cubist_status_ui::doc::Inventory;
 use std::path::Path;
 

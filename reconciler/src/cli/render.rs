@@ -1,7 +1,7 @@
 //! `cubist render`: writes every cluster's objects to a directory, without an inventory.
 
 use super::stages::load_and_render;
-use crate::target::directory::{DirectoryTarget, write_atomic};
+use crate::targets::directory::{DirectoryTarget, write_atomic};
 use std::path::Path;
 use std::process::ExitCode;
 

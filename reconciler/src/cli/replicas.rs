@@ -5,7 +5,7 @@
 use super::serve::Control;
 use crate::lease::client::LeaseClient;
 use crate::lease::{LeaseArgs, Replica};
-use crate::target::kube::KubeTarget;
+use crate::targets::kube::KubeTarget;
 use anyhow::{Context, Result};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};

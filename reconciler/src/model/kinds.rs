@@ -154,7 +154,7 @@ pub struct ClusterSpec {
     pub self_heal: bool,
     /// Most deletions one reconcile may make without an allowance (default `50%`).
     #[serde(default)]
-    pub prune_limit: Option<crate::target::guard::PruneLimit>,
+    pub prune_limit: Option<crate::targets::guard::PruneLimit>,
 }
 
 /// Where a cluster's objects go.
@@ -162,7 +162,7 @@ pub struct ClusterSpec {
 #[serde(rename_all = "camelCase")]
 pub enum Target {
     /// Hydrated manifests in a directory beside the repository (`../<dir>`, see
-    /// [`crate::target::select`]).
+    /// [`crate::targets::select`]).
     Directory {
         /// Path of the output directory.
         path: String,

@@ -6,12 +6,12 @@
 use super::{ClusterOutcome, Owned};
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::ObjectKey;
-use crate::target::desired::Desired;
-use crate::target::guard::{Allowances, PruneLimit, guard};
-use crate::target::kube::{KubeError, KubeTarget};
-use crate::target::memory::Memory;
-use crate::target::select::directory_target;
-use crate::target::{Action, Plan, Target};
+use crate::targets::desired::Desired;
+use crate::targets::guard::{Allowances, PruneLimit, guard};
+use crate::targets::kube::{KubeError, KubeTarget};
+use crate::targets::memory::Memory;
+use crate::targets::select::directory_target;
+use crate::targets::{Action, Plan, Target};
 use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use std::collections::BTreeMap;
@@ -344,7 +344,7 @@ impl Clusters {
 }
 
 /// True when applying `plan` would write or delete a file (conflicts are left as they are).
-fn writes(plan: &crate::target::Plan) -> bool {
+fn writes(plan: &crate::targets::Plan) -> bool {
     plan.changes
         .iter()
         .any(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))

@@ -20,10 +20,10 @@ use crate::model::{Model, Project};
 use crate::render::{Blueprints, ObjectKey, render_project};
 use crate::report::status_branch::{Author, Written, write_status};
 use crate::source::git::GitMirror;
-use crate::target::desired::{Desired, Group, group};
-use crate::target::guard::Allowances;
-use crate::target::kube::Health;
-use crate::target::{ApplyReport, Plan};
+use crate::targets::desired::{Desired, Group, group};
+use crate::targets::guard::Allowances;
+use crate::targets::kube::Health;
+use crate::targets::{ApplyReport, Plan};
 use anyhow::{Context, Result};
 use clusters::{Clusters, Pass};
 use cubist_status_ui::doc::Inventory;
@@ -189,7 +189,7 @@ impl ClusterOutcome {
                 .changes
                 .iter()
                 .filter(|c| {
-                    c.action == crate::target::Action::Conflict && !self.drifted.contains(&c.key)
+                    c.action == crate::targets::Action::Conflict && !self.drifted.contains(&c.key)
                 })
                 .map(|c| (c.key.clone(), c.note.clone().unwrap_or_default()))
                 .collect(),

@@ -6,7 +6,7 @@
 
 use super::{Good, Reconciler, Resumed, cluster_specs, desired_of, inputs, stamp};
 use crate::render::ObjectKey;
-use crate::target::select::directory_target_at;
+use crate::targets::select::directory_target_at;
 use cubist_status_ui::doc::{Summary, SyncState};
 use git2::Oid;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! - `CUBIST_TEST_PANIC_ON_PATH=PATH`: reconciling a commit whose tree holds the
 //!   repository-relative `PATH` panics after the commit was read (`tests/fault_loop.rs`).
 
-use crate::target::Change;
+use crate::targets::Change;
 use std::time::Duration;
 
 /// The environment variable that holds applies.

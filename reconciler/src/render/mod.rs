@@ -27,7 +27,7 @@ pub use object::{
 };
 
 use crate::model::{Model, Project};
-use crate::target::order::{apply_order, reorder};
+use crate::targets::order::{apply_order, reorder};
 use serde_json::{Map, Value};
 use stamp::{project_labels, stamp};
 use std::collections::BTreeMap;

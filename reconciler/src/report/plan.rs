@@ -1,7 +1,7 @@
 //! Plans as text (terminal), JSON (machines) or markdown (pull requests).
 
-use crate::target::guard::Held;
-use crate::target::{Action, Change, Plan};
+use crate::targets::guard::Held;
+use crate::targets::{Action, Change, Plan};
 use serde_json::json;
 
 /// Counts line: `created 2, changed 1, deleted 0, unchanged 37`.

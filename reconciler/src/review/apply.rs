@@ -4,8 +4,8 @@
 use super::links::Links;
 use crate::reconcile::Outcome;
 use crate::report::plan::{escape_html, markdown_held};
-use crate::target::Action;
-use crate::target::guard::Held;
+use crate::targets::Action;
+use crate::targets::guard::Held;
 use cubist_status_ui::doc::HealthCounts;
 use cubist_webhook::github::CommitState;
 

@@ -3,7 +3,7 @@
 
 use crate::source::Snapshot;
 use crate::source::git::{GitMirror, callbacks, redact_url};
-use crate::target::guard::Allowances;
+use crate::targets::guard::Allowances;
 use anyhow::{Context, Result};
 use git2::{FetchOptions, Oid};
 use std::path::Path;

@@ -6,7 +6,7 @@ use super::links::Links;
 use super::plan::PrPlan;
 use crate::diag::Severity;
 use crate::report::plan::{escape_html, markdown_change, markdown_held_all, markdown_table};
-use crate::target::{Action, Plan};
+use crate::targets::{Action, Plan};
 use cubist_webhook::github::{CommitState, truncate_comment};
 
 /// Hidden marker of the one plan comment per pull request.

@@ -9,8 +9,8 @@ use crate::render::{
     render,
 };
 use crate::source::Snapshot;
-use crate::target::guard::{Allowances, guard};
-use crate::target::{Action, Change, Plan, unified_diff};
+use crate::targets::guard::{Allowances, guard};
+use crate::targets::{Action, Change, Plan, unified_diff};
 use cubist_status_ui::runs::PipelineRuns;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -5,8 +5,8 @@
 use crate::diag::{Diagnostic, codes};
 use crate::model::Model;
 use crate::model::kinds::Target;
-use crate::target::kube::kubeconfig_name;
-use crate::target::select::beside_repository;
+use crate::targets::kube::kubeconfig_name;
+use crate::targets::select::beside_repository;
 use std::path::PathBuf;
 
 /// Reports every cluster whose target leaves its boundary or overlaps another's.

@@ -37,7 +37,7 @@ pub use resolve::{capability_of, not_served_message};
 
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::{Body, ObjectKey, RenderedObject, RenderedSet};
-use crate::target::{Action, ApplyReport, Change, Plan};
+use crate::targets::{Action, ApplyReport, Change, Plan};
 use client::Counters;
 use cubist_status_ui::doc::Inventory;
 use resolve::Resolver;
@@ -207,7 +207,7 @@ impl KubeTarget {
     /// Compares the rendered objects with the live ones. Creates and updates come in stage
     /// order, then deletes (inventory objects no longer rendered) in reverse stage order.
     /// Objects that cannot be applied (kind not served, owned by someone else, rejected by the
-    /// API server, conflicting with another applier) are [`Action::Conflict`](crate::target::Action)
+    /// API server, conflicting with another applier) are [`Action::Conflict`](crate::targets::Action)
     /// changes with a note.
     pub async fn plan(
         &self,

@@ -16,7 +16,7 @@ pub fn directory_target(repo_dir: &Path, cluster: &ClusterSpec) -> Result<Direct
     match &cluster.target {
         TargetSpec::Directory { path } => directory_target_at(repo_dir, path),
         TargetSpec::Kubernetes { context, .. } => Err(format!(
-            "kubernetes target (context {}) is not a directory; it is reached through `target::kube`",
+            "kubernetes target (context {}) is not a directory; it is reached through `targets::kube`",
             context.as_deref().unwrap_or("default")
         )),
     }

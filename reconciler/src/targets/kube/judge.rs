@@ -6,8 +6,8 @@ use super::live::{
 };
 use super::{KubeError, KubeTarget, diff_label, wants_force};
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
-use crate::target::order::stage_of;
-use crate::target::{Action, Change, Plan, unified_diff};
+use crate::targets::order::stage_of;
+use crate::targets::{Action, Change, Plan, unified_diff};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::cmp::Reverse;
