@@ -139,6 +139,29 @@ fn reconcile_waits_and_backs_off_while_the_remote_is_down() {
 }
 
 #[test]
+fn reconcile_stops_on_sigterm_after_its_pass_and_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, remote, _) = synthetic_with_bare_remote(tmp.path());
+    let cache = tmp.path().join("cache");
+    let mut p = Proc::start(cubist(&["reconcile"], remote.to_str().unwrap(), &cache));
+    p.wait_for(|l| l.starts_with("reconciled "));
+    // A new commit is reconciled, then SIGTERM arrives while the loop waits for the next poll:
+    // the process exits 0 (Kubernetes' stop, or Ctrl-C) with the status commit written. Before,
+    // the signal killed it (no exit code).
+    std::fs::write(work.join("README.md"), "another commit\n").unwrap();
+    let next = push(&work, &remote);
+    p.wait_for(|l| l.starts_with(&format!("reconciled {}", &next[..7])));
+    let status = p.running.terminate(PATIENCE);
+    assert!(status.success(), "cubist reconcile ended with {status} on SIGTERM");
+    let printed = p.lines.printed();
+    assert!(
+        printed.iter().any(|l| l.contains("stopping")),
+        "says it stops: {printed:?}"
+    );
+    assert_eq!(summary(&remote).revision, next, "the last pass's status commit is written");
+}
+
+#[test]
 fn a_panic_holds_the_revision_and_the_loop_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let (work, remote, first) = synthetic_with_bare_remote(tmp.path());

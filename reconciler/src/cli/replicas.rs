@@ -80,6 +80,25 @@ pub(super) async fn shutdown(
     println!("cubist: stopped");
 }
 
+/// On SIGTERM or SIGINT, asks the loop (without a server or Leases) to stop after its running
+/// pass: a thread with its own small runtime waits for the signal, then sets the stop flag and
+/// nudges the loop out of its wait.
+pub(super) fn stop_on_signal(control: &Control, nudge: mpsc::Sender<()>) -> anyhow::Result<()> {
+    let stop = control.stop.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    std::thread::Builder::new()
+        .name("cubist-signal".into())
+        .spawn(move || {
+            runtime.block_on(signal());
+            println!("cubist: stopping: the running pass finishes first");
+            stop.store(true, Ordering::SeqCst);
+            let _ = nudge.send(());
+        })?;
+    Ok(())
+}
+
 /// SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
 async fn signal() {
     #[cfg(unix)]

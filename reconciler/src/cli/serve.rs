@@ -144,13 +144,15 @@ pub(super) fn duration(flag: &str, s: &str) -> Result<Duration> {
         .with_context(|| format!("{flag} `{s}` is not a duration like 30s, 5m or 1h"))
 }
 
-/// `cubist reconcile`: the loop without a server.
+/// `cubist reconcile`: the loop without a server. SIGTERM or SIGINT stops it after the running
+/// pass (its status commit included), exiting 0.
 pub(super) fn reconcile(args: LoopArgs) -> Result<ExitCode> {
     let cfg = config(&args)?;
     let (tx, rx) = mpsc::channel();
+    let control = Control::default();
+    super::replicas::stop_on_signal(&control, tx.clone())?;
     let _watcher = watch(&args, tx)?;
     let liveness = Liveness::new(interval(&args.interval)?, Utc::now());
-    let control = Control::default();
     run_loop(&args, cfg, rx, &liveness, &control, |_| {}, |_| {})
 }
 
