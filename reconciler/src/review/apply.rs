@@ -6,8 +6,8 @@ use crate::reconcile::Outcome;
 use crate::report::plan::{escape_html, markdown_held};
 use crate::targets::Action;
 use crate::targets::guard::Held;
+use cubist_github::CommitState;
 use cubist_status_ui::doc::HealthCounts;
-use cubist_webhook::github::CommitState;
 
 /// Hidden marker of the apply comment on a merged pull request.
 pub const APPLY_MARKER: &str = "<!-- cubist:apply -->";

@@ -8,8 +8,8 @@ use crate::render::Blueprints;
 use crate::source::{Snapshot, snapshot_dir};
 use crate::targets::Action;
 use crate::targets::guard::Allowances;
+use cubist_github::{CommitState, GITHUB_COMMENT_LIMIT};
 use cubist_status_ui::doc::HealthCounts;
-use cubist_webhook::github::{CommitState, GITHUB_COMMENT_LIMIT};
 use std::path::Path;
 
 const BASE: &str = "1111111111111111111111111111111111111111";
