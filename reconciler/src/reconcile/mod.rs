@@ -3,7 +3,6 @@
 //! last good revision while every other project proceeds.
 
 mod clusters;
-pub mod digest;
 pub(crate) mod guard;
 mod inputs;
 mod resume;
@@ -11,7 +10,7 @@ mod runs;
 pub mod schedule;
 mod shard;
 mod stamp;
-mod status;
+mod state;
 pub mod test_hook;
 
 use crate::diag::Diagnostic;
@@ -19,6 +18,7 @@ use crate::model::kinds::ClusterSpec;
 use crate::model::{Model, Project};
 use crate::render::{Blueprints, ObjectKey, render_project};
 use crate::report::status_branch::{Author, Written, write_status};
+use crate::report::status_doc;
 use crate::source::git::GitMirror;
 use crate::targets::desired::{Desired, Group, group};
 use crate::targets::guard::Allowances;
@@ -32,6 +32,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use state::{ClusterState, HealthCounts};
 
 /// How the loop is set up.
 #[derive(Debug, Clone)]
@@ -75,10 +77,10 @@ impl Config {
 /// A project's last good state: what it rendered at which revision. Shared (`Arc`) between
 /// reconciles: a project that is skipped or held is not copied.
 #[derive(Debug)]
-struct Good {
-    revision: String,
+pub(crate) struct Good {
+    pub(crate) revision: String,
     input_hash: String,
-    project: Project,
+    pub(crate) project: Project,
     /// cluster → objects, in apply order.
     rendered: BTreeMap<String, Group>,
     /// Kubernetes cluster → the Workflows rendered for `Run` manifests: created by the run
@@ -197,29 +199,6 @@ impl ClusterOutcome {
         }
     }
 
-    /// Health counts of the desired objects (objects without a reading count as unknown);
-    /// `None` when the target reports no health at all (directory targets).
-    pub fn health_counts(&self) -> Option<cubist_status_ui::doc::HealthCounts> {
-        use cubist_status_ui::doc::Health as H;
-        if self.health.is_empty() {
-            return None;
-        }
-        let mut counts = cubist_status_ui::doc::HealthCounts::default();
-        for o in self.desired.objects() {
-            match self
-                .health
-                .get(&o.key())
-                .map_or(H::Unknown, |h| status::health_of(h.status))
-            {
-                H::Healthy => counts.healthy += 1,
-                H::Progressing => counts.progressing += 1,
-                H::Degraded => counts.degraded += 1,
-                H::Unknown => counts.unknown += 1,
-            }
-        }
-        Some(counts)
-    }
-
     /// The plan's note on an object (e.g. which manager took which field), if any.
     pub fn note(&self, key: &ObjectKey) -> Option<&str> {
         self.plan
@@ -243,7 +222,7 @@ pub struct Reconciler {
     last_revision: Option<Oid>,
     good: BTreeMap<String, Arc<Good>>,
     reader: inputs::Reader,
-    status_memo: status::Memo,
+    status_memo: status_doc::Memo,
     /// What the last status write made, so the next one walks only what changed.
     status_written: Written,
     clusters: Clusters,
@@ -328,7 +307,7 @@ fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
             }
         })
         .collect();
-    (format!("{:?}", status::cluster_state(co)), objects)
+    (format!("{:?}", co.state()), objects)
 }
 
 impl Reconciler {
@@ -351,7 +330,7 @@ impl Reconciler {
             resumed: None,
             pending: None,
             reader: inputs::Reader::default(),
-            status_memo: status::Memo::default(),
+            status_memo: status_doc::Memo::default(),
             status_written: Written::default(),
             allow_since: None,
             replica: None,
@@ -467,7 +446,7 @@ impl Reconciler {
                     0 => String::new(),
                     n => format!(" (drift repaired: {n} object(s) written again)"),
                 };
-                changed.push(format!("{name} {:?}{repaired}", status::cluster_state(&co)));
+                changed.push(format!("{name} {:?}{repaired}", co.state()));
             }
             outcome.clusters.insert(name, co);
         }
@@ -508,7 +487,7 @@ impl Reconciler {
         }
         let (author, message) = self.mirror.describe(oid);
         self.load_records();
-        let mut files = status::files(
+        let mut files = status_doc::files(
             model,
             current,
             outcome,
