@@ -2,7 +2,7 @@
 //!
 //! Data flows one way through stages with one job each:
 //! [`source`] (a snapshot of the repository at a revision) → [`model`] (parse + validate into a
-//! typed model) → `render` (blueprints → objects per cluster) → `target` (plan, apply, prune) →
+//! typed model) → `render` (blueprints → objects per cluster) → [`targets`] (plan, apply, prune) →
 //! `report` (status branch, PR comments, page); [`review`] plans pull requests on GitHub. The values between stages are plain data.
 
 /// mimalloc for every binary that links cubist (the CLI, benches, tests): rendering allocates

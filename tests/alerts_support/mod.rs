@@ -7,9 +7,9 @@ pub mod receiver;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cubist::alerts::{Channels, PipelineAlerts, Settings, webhook::WebhookPolicy};
 use cubist::model::kinds::{AlertChannel, AlertSettings, GitHubChannel, WebhookChannel};
+use cubist_github::RetryPolicy;
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns, RunRecord, TaskRecord};
-use cubist_webhook::github::RetryPolicy;
 use std::collections::HashMap;
 
 /// The GitHub token of the test channel (never to be seen in any output).

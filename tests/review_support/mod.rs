@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cubist::reconcile::Outcome;
 use cubist::review::{ReviewConfig, Reviewer, reconciled_channel, run};
-use cubist_webhook::github::{GitHub, GitHubToken, RetryPolicy};
+use cubist_github::{GitHub, GitHubToken, RetryPolicy};
 use fake_github::TOKEN;
 use platform::Platform;
 use serde_json::{Value, json};

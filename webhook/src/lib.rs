@@ -1,18 +1,15 @@
-//! GitHub webhook receiver and GitHub API reporter for cubist.
+//! GitHub webhook receiver for cubist.
 //!
-//! Inbound: [`router`] serves `POST /hooks/github`, verifies `X-Hub-Signature-256`,
+//! [`router`] serves `POST /hooks/github`, verifies `X-Hub-Signature-256`,
 //! turns deliveries into [`HookEvent`]s and hands them to an [`EventQueue`]; the
 //! consumer drains an [`EventReceiver`] (optionally [`coalesce`]d batches).
-//!
-//! Outbound: [`github::GitHub`] posts sticky comments and commit statuses.
+//! The outbound GitHub REST client (comments, statuses, issues) is the `cubist-github` crate.
 
 mod dedup;
 pub mod events;
-pub mod github;
 mod queue;
 mod router;
 pub mod signature;
-mod truncate;
 
 pub use events::{COMMAND_ASSOCIATIONS, HookEvent, PLAN_COMMAND};
 pub use queue::{
@@ -22,4 +19,3 @@ pub use router::{
     ConfigError, DEFAULT_DEDUP_CAPACITY, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETRY_AFTER_SECS,
     DeliveryObserver, WEBHOOK_PATH, WebhookConfig, event_label, router,
 };
-pub use truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};

@@ -5,7 +5,7 @@
 use super::due::Route;
 use super::webhook::{Webhook, WebhookPolicy};
 use crate::model::kinds::AlertSettings;
-use cubist_webhook::github::{DEFAULT_BASE_URL, GitHub, GitHubToken, RetryPolicy};
+use cubist_github::{DEFAULT_BASE_URL, GitHub, GitHubToken, RetryPolicy};
 
 /// How channels reach GitHub and webhooks (not secrets).
 #[derive(Debug, Clone)]

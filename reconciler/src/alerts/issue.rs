@@ -5,8 +5,8 @@
 
 use super::due::Action;
 use super::message::Alert;
+use cubist_github::{GitHub, GitHubError, OpenIssue};
 use cubist_status_ui::doc::RunPhase;
-use cubist_webhook::github::{GitHub, GitHubError, OpenIssue};
 
 /// The label of alert issues.
 pub const LABEL: &str = "cubist-alert";

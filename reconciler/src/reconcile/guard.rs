@@ -4,7 +4,7 @@
 //! loop goes on with the next commit.
 
 use super::clusters::Clusters;
-use super::{ClusterOutcome, Outcome, Reconciler, inputs, status};
+use super::{ClusterOutcome, Outcome, Reconciler, inputs};
 use crate::diag::{Diagnostic, Location, codes};
 use crate::model::Model;
 use crate::report::status_branch::Written;
@@ -57,7 +57,7 @@ impl Reconciler {
     /// projects are kept: they are only replaced once a pass has written its status.
     fn forget_caches(&mut self) {
         self.reader = inputs::Reader::default();
-        self.status_memo = status::Memo::default();
+        self.status_memo = crate::report::status_doc::Memo::default();
         self.status_written = Written::default();
         self.clusters = Clusters::new(self.cfg.target_root.clone());
         self.resume_inventories();

@@ -3,234 +3,42 @@
 //! last good revision while every other project proceeds.
 
 mod clusters;
-pub mod digest;
+mod config;
 pub(crate) mod guard;
 mod inputs;
+mod last_good;
+mod outcome;
 mod resume;
 mod runs;
 pub mod schedule;
 mod shard;
 mod stamp;
-mod status;
+mod state;
 pub mod test_hook;
 
 use crate::diag::Diagnostic;
 use crate::model::kinds::ClusterSpec;
 use crate::model::{Model, Project};
-use crate::render::{Blueprints, ObjectKey, render_project};
-use crate::report::status_branch::{Author, Written, write_status};
+use crate::render::{Blueprints, render_project};
+use crate::report::status_branch::{Written, write_status};
+use crate::report::status_doc;
 use crate::source::git::GitMirror;
 use crate::targets::desired::{Desired, Group, group};
 use crate::targets::guard::Allowances;
-use crate::targets::kube::Health;
-use crate::targets::{ApplyReport, Plan};
 use anyhow::{Context, Result};
 use clusters::{Clusters, Pass};
-use cubist_status_ui::doc::Inventory;
 use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How the loop is set up.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Remote URL or path of the platform repository.
-    pub repo: String,
-    /// Watched branch (desired state).
-    pub branch: String,
-    /// Branch status commits go to (observed state).
-    pub status_branch: String,
-    /// Where the bare mirror lives.
-    pub cache_dir: PathBuf,
-    /// The directory that stands for the repository when directory targets are placed: a
-    /// target `../<dir>` is written in its parent (the target root), and nowhere else.
-    pub target_root: PathBuf,
-    /// Author of status commits.
-    pub author: Author,
-    /// Push status commits to the remote (false: keep them in the mirror only).
-    pub push_status: bool,
-    /// Where fetches and passes are recorded (`cubist serve`'s `/metrics`); `None`: nowhere.
-    pub metrics: Option<crate::metrics::Metrics>,
-}
+pub use config::Config;
+pub(crate) use last_good::Good;
+pub use outcome::{ClusterOutcome, Outcome, Owned, Timings};
+pub use state::{ClusterState, HealthCounts};
 
-impl Config {
-    /// The loop on a local repository at `repo` (branch `main`, status on `cubist/status`, kept
-    /// in the mirror under `cache_dir`, not pushed), with directory targets relative to `repo`.
-    pub fn local(repo: &std::path::Path, cache_dir: PathBuf) -> Config {
-        Config {
-            repo: repo.display().to_string(),
-            branch: "main".into(),
-            status_branch: "cubist/status".into(),
-            cache_dir,
-            target_root: repo.to_path_buf(),
-            author: Author::default(),
-            push_status: false,
-            metrics: None,
-        }
-    }
-}
-
-/// A project's last good state: what it rendered at which revision. Shared (`Arc`) between
-/// reconciles: a project that is skipped or held is not copied.
-#[derive(Debug)]
-struct Good {
-    revision: String,
-    input_hash: String,
-    project: Project,
-    /// cluster → objects, in apply order.
-    rendered: BTreeMap<String, Group>,
-    /// Kubernetes cluster → the Workflows rendered for `Run` manifests: created by the run
-    /// controller when admitted, not applied.
-    run_workflows: BTreeMap<String, Vec<crate::render::RenderedObject>>,
-}
-
-/// What one reconcile did.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    /// The reconciled revision.
-    pub revision: String,
-    /// The status commit written.
-    pub status_commit: Option<Oid>,
-    /// Projects rendered this time.
-    pub projects_rendered: usize,
-    /// Projects whose inputs were unchanged (not re-rendered).
-    pub projects_skipped: usize,
-    /// Projects held at their last good revision.
-    pub projects_held: Vec<String>,
-    /// Per cluster: plan and apply report (None when the target was skipped or unreachable).
-    pub clusters: BTreeMap<String, ClusterOutcome>,
-    /// Every diagnostic of the revision.
-    pub diagnostics: Vec<Diagnostic>,
-    /// Where the time went.
-    pub timings: Timings,
-}
-
-/// Wall time of each stage of one reconcile.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timings {
-    /// Reading the commit's files.
-    pub snapshot: Duration,
-    /// Parsing, schema validation and semantic checks.
-    pub validate: Duration,
-    /// Rendering the projects whose inputs changed.
-    pub render: Duration,
-    /// Planning and applying every cluster.
-    pub apply: Duration,
-    /// Building and committing the status documents.
-    pub status: Duration,
-}
-
-/// One cluster's part of a reconcile.
-#[derive(Debug, Clone, Default)]
-pub struct ClusterOutcome {
-    /// The plan that was applied (or, on a refresh without apply, what differs).
-    pub plan: Option<Plan>,
-    /// What the apply did (`None` when nothing was applied).
-    pub report: Option<ApplyReport>,
-    /// Why the cluster was not applied, if it was not.
-    pub skipped: Option<String>,
-    /// The cluster could not be reached.
-    pub unreachable: bool,
-    /// The cluster's credentials are absent where cubist runs (neutral; `skipped` says what
-    /// to set).
-    pub not_configured: bool,
-    /// Objects of a directory target found deleted or changed by hand on a refresh, and
-    /// written again.
-    pub repaired: usize,
-    /// When the next attempt happens, after a failure.
-    pub retry_in: Option<std::time::Duration>,
-    /// When the cluster was last applied successfully.
-    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Objects whose live state differs from the desired one and were not re-applied.
-    pub drifted: Vec<ObjectKey>,
-    /// Health of live objects (Kubernetes targets).
-    pub health: BTreeMap<ObjectKey, Health>,
-    /// What cubist owns in the cluster after this pass.
-    pub inventory: Option<Owned>,
-    /// The desired objects.
-    pub desired: Desired,
-}
-
-/// What cubist owns in a cluster after a pass.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Owned {
-    /// Exactly the desired objects: every one of them was applied.
-    Desired,
-    /// These objects.
-    Listed(Inventory),
-}
-
-impl ClusterOutcome {
-    /// A cluster that could not be applied, and why.
-    fn failed(desired: Desired, why: String) -> Self {
-        ClusterOutcome {
-            skipped: Some(why),
-            desired,
-            ..Default::default()
-        }
-    }
-
-    /// A cluster that could not be reached.
-    fn unreachable(desired: Desired, why: String) -> Self {
-        ClusterOutcome {
-            unreachable: true,
-            ..ClusterOutcome::failed(desired, why)
-        }
-    }
-
-    /// Objects that failed (`object → why`): apply failures, or on a pass without apply, the
-    /// plan's conflicts that are not drift.
-    pub fn failures(&self) -> BTreeMap<ObjectKey, String> {
-        match (&self.report, &self.plan) {
-            (Some(r), _) => r.failed.iter().cloned().collect(),
-            (None, Some(p)) => p
-                .changes
-                .iter()
-                .filter(|c| {
-                    c.action == crate::targets::Action::Conflict && !self.drifted.contains(&c.key)
-                })
-                .map(|c| (c.key.clone(), c.note.clone().unwrap_or_default()))
-                .collect(),
-            (None, None) => BTreeMap::new(),
-        }
-    }
-
-    /// Health counts of the desired objects (objects without a reading count as unknown);
-    /// `None` when the target reports no health at all (directory targets).
-    pub fn health_counts(&self) -> Option<cubist_status_ui::doc::HealthCounts> {
-        use cubist_status_ui::doc::Health as H;
-        if self.health.is_empty() {
-            return None;
-        }
-        let mut counts = cubist_status_ui::doc::HealthCounts::default();
-        for o in self.desired.objects() {
-            match self
-                .health
-                .get(&o.key())
-                .map_or(H::Unknown, |h| status::health_of(h.status))
-            {
-                H::Healthy => counts.healthy += 1,
-                H::Progressing => counts.progressing += 1,
-                H::Degraded => counts.degraded += 1,
-                H::Unknown => counts.unknown += 1,
-            }
-        }
-        Some(counts)
-    }
-
-    /// The plan's note on an object (e.g. which manager took which field), if any.
-    pub fn note(&self, key: &ObjectKey) -> Option<&str> {
-        self.plan
-            .as_ref()?
-            .changes
-            .iter()
-            .find(|c| &c.key == key)?
-            .note
-            .as_deref()
-    }
-}
+use last_good::desired_of;
+use outcome::observed;
 
 /// The backoff of the loop and of each cluster, kept here for callers of the older path.
 pub use schedule::{MAX_BACKOFF, backoff};
@@ -243,7 +51,7 @@ pub struct Reconciler {
     last_revision: Option<Oid>,
     good: BTreeMap<String, Arc<Good>>,
     reader: inputs::Reader,
-    status_memo: status::Memo,
+    status_memo: status_doc::Memo,
     /// What the last status write made, so the next one walks only what changed.
     status_written: Written,
     clusters: Clusters,
@@ -288,49 +96,6 @@ fn cluster_specs(model: &Model) -> BTreeMap<String, ClusterSpec> {
         .collect()
 }
 
-/// Each cluster's desired objects: those of the projects in `current` placed on it.
-fn desired_of(model: &Model, current: &BTreeMap<String, Arc<Good>>) -> BTreeMap<String, Desired> {
-    model
-        .clusters
-        .keys()
-        .map(|name| {
-            let projects = current
-                .iter()
-                .filter_map(|(p, g)| Some((Some(p.clone()), g.rendered.get(name)?.clone())))
-                .collect();
-            let cluster = name.clone();
-            (name.clone(), Desired { cluster, projects })
-        })
-        .collect()
-}
-
-/// What a status page would show of a cluster: its state and each object's state and health.
-fn observed(co: &ClusterOutcome) -> (String, Vec<String>) {
-    let failures = co.failures();
-    let objects = co
-        .desired
-        .objects()
-        .map(|o| {
-            let k = o.key();
-            let health = co
-                .health
-                .get(&k)
-                .map(|h| format!("{:?} {}", h.status, h.message));
-            format!(
-                "{k} {} {} {:?}",
-                o.hash,
-                failures.get(&k).map_or("", String::as_str),
-                health
-            ) + if co.drifted.contains(&k) {
-                " drifted"
-            } else {
-                ""
-            }
-        })
-        .collect();
-    (format!("{:?}", status::cluster_state(co)), objects)
-}
-
 impl Reconciler {
     /// Opens the mirror and resumes from the status branch: projects held at a last good
     /// revision stay held after a restart, and the revision the status branch shows synced on
@@ -351,7 +116,7 @@ impl Reconciler {
             resumed: None,
             pending: None,
             reader: inputs::Reader::default(),
-            status_memo: status::Memo::default(),
+            status_memo: status_doc::Memo::default(),
             status_written: Written::default(),
             allow_since: None,
             replica: None,
@@ -467,7 +232,7 @@ impl Reconciler {
                     0 => String::new(),
                     n => format!(" (drift repaired: {n} object(s) written again)"),
                 };
-                changed.push(format!("{name} {:?}{repaired}", status::cluster_state(&co)));
+                changed.push(format!("{name} {:?}{repaired}", co.state()));
             }
             outcome.clusters.insert(name, co);
         }
@@ -508,7 +273,7 @@ impl Reconciler {
         }
         let (author, message) = self.mirror.describe(oid);
         self.load_records();
-        let mut files = status::files(
+        let mut files = status_doc::files(
             model,
             current,
             outcome,

@@ -2,9 +2,11 @@
 
 pub mod codeowners;
 pub mod diagnostics;
+pub mod digest;
 mod object_pack;
 pub mod plan;
 pub mod status_branch;
+pub(crate) mod status_doc;
 mod status_push;
 pub mod status_shard;
 pub mod status_read;

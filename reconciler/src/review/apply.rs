@@ -2,12 +2,12 @@
 //! merged pull request and the `cubist/apply` status made from it.
 
 use super::links::Links;
+use crate::reconcile::HealthCounts;
 use crate::reconcile::Outcome;
 use crate::report::plan::{escape_html, markdown_held};
 use crate::targets::Action;
 use crate::targets::guard::Held;
-use cubist_status_ui::doc::HealthCounts;
-use cubist_webhook::github::CommitState;
+use cubist_github::CommitState;
 
 /// Hidden marker of the apply comment on a merged pull request.
 pub const APPLY_MARKER: &str = "<!-- cubist:apply -->";

@@ -3,7 +3,7 @@
 //! never logged (`GitHubToken` has no `Display` and a redacting `Debug`).
 
 use anyhow::{Context, Result, bail};
-use cubist_webhook::github::{DEFAULT_BASE_URL, GitHubToken};
+use cubist_github::{DEFAULT_BASE_URL, GitHubToken};
 use std::path::PathBuf;
 
 /// Where pull requests are planned and reported.

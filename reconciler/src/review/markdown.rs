@@ -7,7 +7,7 @@ use super::plan::PrPlan;
 use crate::diag::Severity;
 use crate::report::plan::{escape_html, markdown_change, markdown_held_all, markdown_table};
 use crate::targets::{Action, Plan};
-use cubist_webhook::github::{CommitState, truncate_comment};
+use cubist_github::{CommitState, truncate_comment};
 
 /// Hidden marker of the one plan comment per pull request.
 pub const PLAN_MARKER: &str = "<!-- cubist:plan -->";

@@ -3,7 +3,7 @@
 
 use crate::model::Model;
 use crate::model::quantity::{fmt_cpu, fmt_memory};
-use crate::reconcile::digest::project_digest;
+use crate::report::digest::project_digest;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One resource of one project on one cluster whose usage or limit changes.

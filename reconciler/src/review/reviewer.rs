@@ -10,10 +10,8 @@ use super::plan::PrPlan;
 use super::run_notice;
 use crate::render::Blueprints;
 use anyhow::{Context, Result};
+use cubist_github::{CommitState, CommitStatus, GITHUB_COMMENT_LIMIT, GitHub, GitHubToken};
 use cubist_webhook::HookEvent;
-use cubist_webhook::github::{
-    CommitState, CommitStatus, GITHUB_COMMENT_LIMIT, GitHub, GitHubToken,
-};
 use std::path::PathBuf;
 use std::sync::Arc;
 

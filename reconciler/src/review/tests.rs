@@ -4,12 +4,12 @@ use super::apply::{ApplyResult, ClusterApply, apply_comment, apply_status};
 use super::links::Links;
 use super::markdown::{PLAN_MARKER, plan_comment, plan_status, validate_status};
 use super::plan::PrPlan;
+use crate::reconcile::HealthCounts;
 use crate::render::Blueprints;
 use crate::source::{Snapshot, snapshot_dir};
 use crate::targets::Action;
 use crate::targets::guard::Allowances;
-use cubist_status_ui::doc::HealthCounts;
-use cubist_webhook::github::{CommitState, GITHUB_COMMENT_LIMIT};
+use cubist_github::{CommitState, GITHUB_COMMENT_LIMIT};
 use std::path::Path;
 
 const BASE: &str = "1111111111111111111111111111111111111111";

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use cubist_webhook::github::{
-    CommitState, CommitStatus, GitHub, GitHubError, GitHubToken, RetryPolicy,
-};
+use cubist_github::{CommitState, CommitStatus, GitHub, GitHubError, GitHubToken, RetryPolicy};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -351,7 +349,7 @@ async fn pull_request_gives_head_base_and_state() {
     let pull = client(&server).pull_request("o", "r", 2).await.unwrap();
     assert_eq!(
         pull,
-        cubist_webhook::github::PullInfo {
+        cubist_github::PullInfo {
             number: 2,
             state: "open".into(),
             head_sha: SHA.into(),

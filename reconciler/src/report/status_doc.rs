@@ -1,8 +1,8 @@
 //! The files of one status commit (see docs/status-format.md).
 
 use super::digest::{error_entry, plain_error, project_digest};
-use super::{ClusterOutcome, Config, Good, Outcome, Owned};
 use crate::model::Model;
+use crate::reconcile::{ClusterOutcome, ClusterState, Config, Good, HealthCounts, Outcome, Owned};
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
 use crate::targets::Action;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// previous one, not built again; a document equal to the one `memo` holds for its path is not
 /// serialised or hashed again. `memo` then holds this reconcile's.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn files(
+pub(crate) fn files(
     model: &Model,
     current: &BTreeMap<String, Arc<Good>>,
     o: &Outcome,
@@ -66,10 +66,13 @@ pub(super) fn files(
             changes.deleted = plan.count(Action::Delete) as u64;
             changes.unchanged = plan.count(Action::Unchanged) as u64;
         }
-        let health = co.health_counts().unwrap_or(doc::HealthCounts {
-            unknown: co.desired.len() as u64,
-            ..Default::default()
-        });
+        let health = co.health_counts().map_or(
+            doc::HealthCounts {
+                unknown: co.desired.len() as u64,
+                ..Default::default()
+            },
+            health_counts_doc,
+        );
         let failures = co.failures();
         let mut counts = doc::StateCounts::default();
         for unit in units(co, &failures, &o.projects_held) {
@@ -105,7 +108,7 @@ pub(super) fn files(
             };
             cluster_errors.push(plain_error(code, format!("{why}{retry}")));
         }
-        let state = cluster_state(co);
+        let state = sync_state(co.state());
         history_clusters.push(doc::HistoryCluster {
             name: name.clone(),
             state,
@@ -124,7 +127,7 @@ pub(super) fn files(
                 ..changes
             },
             errors: cluster_errors,
-            held: held_of(co).map(held_doc),
+            held: co.held().map(held_doc),
         });
     }
     let mut projects = Vec::new();
@@ -272,27 +275,26 @@ fn units<'a>(
         .collect()
 }
 
-/// A cluster's state as a whole: Unreachable, Failed (not applied, or objects failed), Held
-/// (the prune guard holds deletions), OutOfSync (drift), else Synced.
-pub(super) fn cluster_state(co: &ClusterOutcome) -> SyncState {
-    if co.not_configured {
-        SyncState::NotConfigured
-    } else if co.unreachable {
-        SyncState::Unreachable
-    } else if co.skipped.is_some() || !co.failures().is_empty() {
-        SyncState::Failed
-    } else if held_of(co).is_some() {
-        SyncState::Held
-    } else if !co.drifted.is_empty() {
-        SyncState::OutOfSync
-    } else {
-        SyncState::Synced
+/// The status documents' state of a cluster in the given state.
+fn sync_state(state: ClusterState) -> SyncState {
+    match state {
+        ClusterState::Synced => SyncState::Synced,
+        ClusterState::OutOfSync => SyncState::OutOfSync,
+        ClusterState::Failed => SyncState::Failed,
+        ClusterState::Unreachable => SyncState::Unreachable,
+        ClusterState::Held => SyncState::Held,
+        ClusterState::NotConfigured => SyncState::NotConfigured,
     }
 }
 
-/// The deletions the prune guard holds on the cluster, if any.
-fn held_of(co: &ClusterOutcome) -> Option<&Held> {
-    co.plan.as_ref()?.held.as_ref()
+/// The status documents' health counts of a cluster's.
+fn health_counts_doc(h: HealthCounts) -> doc::HealthCounts {
+    doc::HealthCounts {
+        healthy: h.healthy,
+        progressing: h.progressing,
+        degraded: h.degraded,
+        unknown: h.unknown,
+    }
 }
 
 /// The status document of held deletions: counts, the first objects, reasons and the fix.
@@ -334,7 +336,7 @@ fn object_state(co: &ClusterOutcome, key: &ObjectKey, failed: bool) -> SyncState
 
 /// The statuses of the unit's owned objects whose deletion the prune guard holds.
 fn held_objects(u: &UnitInput) -> Vec<doc::ObjectStatus> {
-    let Some(held) = held_of(u.co) else {
+    let Some(held) = u.co.held() else {
         return Vec::new();
     };
     let owned: HashMap<[&str; 4], &InventoryEntry> =
@@ -415,7 +417,7 @@ fn live_by_project(clusters: &BTreeMap<String, ClusterOutcome>) -> Live<'_> {
 }
 
 /// The page's health from the Kubernetes target's.
-pub(super) fn health_of(h: HealthStatus) -> doc::Health {
+fn health_of(h: HealthStatus) -> doc::Health {
     match h {
         HealthStatus::Healthy => doc::Health::Healthy,
         HealthStatus::Progressing => doc::Health::Progressing,
@@ -427,7 +429,7 @@ pub(super) fn health_of(h: HealthStatus) -> doc::Health {
 /// The status documents of the previous reconcile with their files, by path; its units by
 /// directory and its project digests by path.
 #[derive(Default)]
-pub(super) struct Memo {
+pub(crate) struct Memo {
     docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
     units: HashMap<String, UnitMade>,
     digests: HashMap<String, (Arc<Good>, StatusFile)>,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use http::{HeaderMap, StatusCode};
 
 /// Bounded exponential backoff for 5xx answers and rate limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

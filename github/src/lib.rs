@@ -1,25 +1,27 @@
-//! The GitHub REST client cubist uses to report: sticky PR comments, commit
-//! statuses, merged-PR lookup and permission checks, with bounded retries.
+//! The outbound GitHub REST client cubist uses to report: sticky PR comments, commit
+//! statuses, merged-PR lookup, permission checks and alert issues, with bounded retries.
+//! The inbound side (webhook deliveries) is the `cubist-webhook` crate.
 
 mod issues;
 mod pulls;
 mod retry;
 mod token;
+mod truncate;
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderName, StatusCode, header};
+use http::{HeaderName, StatusCode, header};
 use octocrab::Octocrab;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tracing::warn;
 
-pub use crate::truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};
 pub use issues::OpenIssue;
 pub use pulls::PullInfo;
 pub use retry::RetryPolicy;
 pub use token::GitHubToken;
+pub use truncate::{GITHUB_COMMENT_LIMIT, truncate_comment};
 
 use retry::{Verdict, verdict};
 
