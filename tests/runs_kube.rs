@@ -25,7 +25,7 @@ const CLUSTER: &str = "prod-bj";
 fn records(r: &Reconciler, pipeline: &str) -> ClusterRuns {
     let tree = StatusTree::new(read_status(r.mirror().repo(), "cubist/status").unwrap());
     let doc: PipelineRuns = tree
-        .parse(&cubist_status_ui::tree::paths::runs("recsys", pipeline))
+        .pipeline_runs("recsys", pipeline)
         .unwrap_or_else(|| panic!("no run records of {pipeline}"))
         .unwrap();
     doc.clusters[CLUSTER].clone()
