@@ -304,8 +304,12 @@ impl Reconciler {
                 c.admit.attempt,
                 spec.as_ref(),
             );
+            super::test_hook::hold_run("before", &c.name);
             match rt.block_on(target.create_workflow(&body)) {
-                Ok(made) => tracing::info!(cluster, workflow = %c.name, made, "run admitted"),
+                Ok(made) => {
+                    tracing::info!(cluster, workflow = %c.name, made, "run admitted");
+                    super::test_hook::hold_run("after", &c.name);
+                }
                 Err(e) => {
                     tracing::warn!(cluster, workflow = %c.name, error = %e, "creating a run Workflow failed; retried next pass");
                     step.runs.runs.retain(|r| r.workflow != c.name);
