@@ -225,7 +225,7 @@ fn reconcile(
     if let Some(point) = hold {
         cmd.env(HOLD_RUN, point);
     }
-    let (mut running, mut lines) = cubist_tests::procs::spawn_all(cmd);
+    let (running, mut lines) = cubist_tests::procs::spawn_all(cmd);
     let patience = std::time::Duration::from_secs(180);
     if hold.is_some() {
         let line = lines.wait_for(patience, |l| l.contains("test hook: holding the run"));

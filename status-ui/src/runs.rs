@@ -66,7 +66,9 @@ pub fn runs_file_key(rest: &str) -> Option<(&str, &str, bool)> {
 pub fn merge_files<'a, E>(
     files: impl IntoIterator<Item = (&'a str, Result<PipelineRuns, E>)>,
 ) -> Vec<Result<PipelineRuns, E>> {
-    let mut by: BTreeMap<(&str, &str), Vec<(bool, Result<PipelineRuns, E>)>> = BTreeMap::new();
+    /// A pipeline's files: per cluster or not, and decoded.
+    type Files<E> = Vec<(bool, Result<PipelineRuns, E>)>;
+    let mut by: BTreeMap<(&str, &str), Files<E>> = BTreeMap::new();
     for (rest, doc) in files {
         if let Some((project, pipeline, per_cluster)) = runs_file_key(rest) {
             by.entry((project, pipeline))

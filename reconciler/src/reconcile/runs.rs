@@ -150,7 +150,7 @@ impl Reconciler {
         let wanted =
             |c: &str| owned.as_ref().is_none_or(|o| o.contains(c)) && (first || gained.contains(c));
         for (path, bytes) in files {
-            self.records.add_file(&path, &bytes, &wanted);
+            self.records.add_file(&path, &bytes, wanted);
         }
     }
 
