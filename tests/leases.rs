@@ -10,41 +10,15 @@ use cubist::lease::client::{Fenced, LeaseClient};
 use cubist::synth::{self, Shape};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ObjectStatus, Summary};
-use cubist_tests::kube_local::{Server, crd_resource, established, install_crds, runtime};
-use cubist_tests::procs::{Lines, Running, http_get, spawn_all};
-use cubist_tests::repo::{commit_all, cubist_binary, edit, git, init_with_bare_remote};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use cubist_tests::kube_local::{Server, install_crds, runtime};
+use cubist_tests::replicas::{DURATION, PATIENCE, RETRY, Replica, install_lease_crd};
+use cubist_tests::repo::{commit_all, edit, git, init_with_bare_remote};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Lease timing of the replicas (seconds): duration, renew deadline, retry period.
-const DURATION: u64 = 4;
-const DEADLINE: u64 = 3;
-const RETRY: u64 = 1;
 const CLUSTERS: usize = 6;
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// Installs the Lease CRD of the kit and waits until it is served.
-async fn install_lease_crd(client: &kube::Client) {
-    let path = cubist_tests::kube_local::kit().join("lease-crd.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let crd = cubist::model::yaml::parse_documents("lease-crd.yaml", &text)
-        .unwrap_or_else(|d| panic!("lease-crd.yaml: {}", d.message))
-        .remove(0)
-        .json;
-    let crds: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
-    let pp = PatchParams::apply("cubist-tests").force();
-    crds.patch("leases.coordination.k8s.io", &pp, &Patch::Apply(&crd))
-        .await
-        .unwrap();
-    cubist_tests::kube_local::wait_until(Duration::from_secs(60), || async {
-        let live = crds.get("leases.coordination.k8s.io").await.unwrap();
-        established(&serde_json::to_value(live).unwrap())
-    })
-    .await;
-}
 
 #[test]
 #[cfg_attr(
@@ -98,100 +72,6 @@ fn lease_writes_are_fenced_by_resource_version_and_expire_by_observation() {
             Fenced::Done(_)
         ));
     });
-}
-
-/// One `cubist serve` replica.
-struct Replica {
-    id: String,
-    running: Running,
-    lines: Lines,
-    addr: String,
-}
-
-impl Replica {
-    fn start(id: &str, remote: &Path, root: &Path, server: &Server) -> Replica {
-        let mut cmd = Command::new(cubist_binary());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--interval", "2s"])
-            .arg("--repo")
-            .arg(remote)
-            .arg("--cache-dir")
-            .arg(root.join(format!("cache-{id}")))
-            .args(["--lease-namespace", "cubist-system", "--replica-id", id])
-            .arg("--lease-kubeconfig")
-            .arg(&server.kubeconfig)
-            .args(["--lease-duration", &format!("{DURATION}s")])
-            .args(["--lease-renew-deadline", &format!("{DEADLINE}s")])
-            .args(["--lease-retry", &format!("{RETRY}s")])
-            .env("CUBIST_KUBECONFIG_DIR", server.kubeconfig.parent().unwrap())
-            .env("CUBIST_LOG", "cubist=info")
-            .env_remove("CUBIST_WEBHOOK_SECRET");
-        let (running, mut lines) = spawn_all(cmd);
-        let line = lines.wait_for(PATIENCE, |l| l.starts_with("status page: http://"));
-        let addr = line
-            .trim_start_matches("status page: http://")
-            .trim_end_matches('/')
-            .to_string();
-        Replica {
-            id: id.to_string(),
-            running,
-            lines,
-            addr,
-        }
-    }
-
-    /// The role line of `/readyz`: `replica <id> of <n>: <role>; clusters: <a, b | none>`.
-    fn role(&self) -> String {
-        let (_, body) = http_get(&self.addr, "/readyz", PATIENCE);
-        body.lines()
-            .find(|l| l.starts_with("replica "))
-            .unwrap_or_else(|| panic!("{}: /readyz has no role line: {body}", self.id))
-            .to_string()
-    }
-
-    fn owned(&self) -> BTreeSet<String> {
-        owned_of(&self.role())
-    }
-
-    /// Status commits this replica wrote, from its log (`status commit written commit=<id>`,
-    /// colours taken out).
-    fn status_commits(&mut self) -> Vec<String> {
-        self.lines
-            .printed()
-            .into_iter()
-            .map(|l| without_colours(&l))
-            .filter(|l| l.contains("status commit written"))
-            .filter_map(|l| {
-                let commit = l.split("commit=").nth(1)?;
-                Some(commit.split_whitespace().next()?.to_string())
-            })
-            .collect()
-    }
-}
-
-/// `line` without ANSI colour sequences (`ESC [ … m`).
-fn without_colours(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn owned_of(role: &str) -> BTreeSet<String> {
-    let list = role.split("clusters: ").nth(1).unwrap_or("none");
-    if list == "none" {
-        return BTreeSet::new();
-    }
-    list.split(", ").map(str::to_string).collect()
 }
 
 /// Each replica's clusters, read so that a cluster seen on two replicas was on both at once:
@@ -395,7 +275,7 @@ fn replicas_share_clusters_fail_over_rescale_and_stop_cleanly() {
     // at a retry, and taken at the next), and only r1's clusters move.
     let mut r1 = r1;
     let killed = Instant::now();
-    drop(std::mem::replace(&mut r1.running, exited())); // SIGKILL
+    r1.kill();
     let bound = Duration::from_secs(DURATION + 2 * RETRY) + Duration::from_millis(900);
     let leader = loop {
         if let Some(r) = [&r2, &r3]
@@ -476,9 +356,4 @@ fn replicas_share_clusters_fail_over_rescale_and_stop_cleanly() {
     // Every replica that owned clusters wrote status commits of its own.
     assert!(writers.values().all(|n| *n > 0), "{writers:?}");
     drop(r_kept);
-}
-
-/// A child that has exited already, in place of a replica's process that was killed.
-fn exited() -> Running {
-    cubist_tests::procs::spawn(Command::new("true")).0
 }

@@ -617,3 +617,28 @@ fn distributed_programs_are_told_the_replicas_rendered() {
         .collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
 }
+
+/// A `Run`'s `args` override its pipeline's task arguments in the Workflows it asks for, and
+/// nowhere else (issue #18: every field of a Run has an effect): examples-repo's re-run of
+/// 2026-11-20 sets `train: {eta: 0.05}`, its November backfill `train: {num_round: 600}`.
+#[test]
+fn run_args_override_task_arguments_in_the_runs_workflows_only() {
+    let (_, sets) = rendered();
+    let text = |kind: &str, name: &dyn Fn(&str) -> bool| -> Vec<String> {
+        sets["prod-bj"]
+            .objects
+            .iter()
+            .map(|o| o.body.value())
+            .filter(|v| v["kind"] == kind && name(str_at(v, "/metadata/name")))
+            .map(|v| v.to_string())
+            .collect()
+    };
+    let template = text("WorkflowTemplate", &|n| n == "daily-ranker");
+    let rerun = text("Workflow", &|n| n.starts_with("daily-ranker-20261120-r"));
+    let backfill = text("Workflow", &|n| n.starts_with("daily-ranker-20261101-r"));
+    assert_eq!((template.len(), rerun.len(), backfill.len()), (1, 1, 1));
+    assert!(template[0].contains("--eta=0.08") && template[0].contains("--num-round=400"));
+    assert!(rerun[0].contains("--eta=0.05") && !rerun[0].contains("--eta=0.08"));
+    assert!(rerun[0].contains("--num-round=400"), "other arguments stay");
+    assert!(backfill[0].contains("--num-round=600") && !backfill[0].contains("--num-round=400"));
+}

@@ -12,70 +12,28 @@ use cubist::report::status_branch::read_status;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
+use cubist_tests::argo::Argo;
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::kube_local::{point_prod_bj_at, with_crds};
+use cubist_tests::receiver::Receiver;
 use cubist_tests::repo::{commit_all, edit, init_and_commit};
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-};
-use serde_json::{Value, json};
 
 const CLUSTER: &str = "prod-bj";
 
 fn records(r: &Reconciler, pipeline: &str) -> ClusterRuns {
     let tree = StatusTree::new(read_status(r.mirror().repo(), "cubist/status").unwrap());
     let doc: PipelineRuns = tree
-        .parse(&cubist_status_ui::tree::paths::runs("recsys", pipeline))
+        .pipeline_runs("recsys", pipeline)
         .unwrap_or_else(|| panic!("no run records of {pipeline}"))
         .unwrap();
     doc.clusters[CLUSTER].clone()
 }
 
-struct Argo {
-    api: Api<DynamicObject>,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Argo {
-    /// The Workflows of a pipeline, oldest execution first (names sort by date).
-    fn workflows(&self, pipeline: &str) -> Vec<Value> {
-        let lp = ListParams::default().labels(&format!("cubist.dev/pipeline={pipeline}"));
-        let mut got: Vec<Value> = self
-            .rt
-            .block_on(self.api.list(&lp))
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| serde_json::to_value(o).unwrap())
-            .collect();
-        got.sort_by_key(|w| w["metadata"]["name"].as_str().unwrap().to_string());
-        got
-    }
-
-    fn names(&self, pipeline: &str) -> Vec<String> {
-        self.workflows(pipeline)
-            .iter()
-            .map(|w| w["metadata"]["name"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// Writes the status Argo's controller would: phase, times, one task node.
-    fn finish(&self, name: &str, phase: &str) {
-        let now = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let status = json!({"status": {
-            "phase": phase, "startedAt": now, "finishedAt": now,
-            "message": if phase == "Failed" { "child 'train' failed" } else { "" },
-            "nodes": {format!("{name}-1"): {"id": format!("{name}-1"), "name": format!("{name}.train"),
-                "displayName": "train", "type": "Pod", "phase": phase, "startedAt": now, "finishedAt": now}},
-        }});
-        let pp = PatchParams {
-            field_manager: Some("workflow-controller".into()),
-            ..Default::default()
-        };
-        self.rt
-            .block_on(self.api.patch(name, &pp, &Patch::Merge(status)))
-            .unwrap();
-    }
+/// Runs this binary's tests one at a time: the first one sets environment variables
+/// in-process, and each starts a kube-local.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn ymd(d: NaiveDate) -> String {
@@ -88,10 +46,9 @@ fn ymd(d: NaiveDate) -> String {
     ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
 )]
 fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() {
+    let _alone = alone();
     let (server, rt, client) = with_crds(CLUSTER);
-    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow");
-    let api = Api::namespaced_with(client, "recsys", &ApiResource::from_gvk(&gvk));
-    let argo = Argo { api, rt };
+    let argo = Argo::new(client, "recsys", rt);
 
     // examples-repo on kube-local; daily-ranker starts five days ago (Shanghai dates), without
     // keepLast and Runs; ctr-hpo fires daily at midnight from four days ago with keepLast 2.
@@ -126,7 +83,8 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
     // daily-ranker's failures go to the Slack-compatible webhook channel, here a local receiver.
     edit(&ranker, "channels: [ml-oncall]", "channels: [slack-ml]");
     let hook = Receiver::start();
-    // SAFETY: the only test of this binary; set before any thread reads the environment.
+    // SAFETY: the tests of this binary run one at a time (`alone`), and this one's threads
+    // start after it.
     unsafe { std::env::set_var("CUBIST_ALERTS_SLACK_URL", hook.url()) };
     init_and_commit(&work, "platform");
     let mut r = Reconciler::new(Config::local(&work, tmp.path().join("cache"))).unwrap();
@@ -179,7 +137,11 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
     // on its own phases to every channel).
     let posts = hook.posts_of("daily-ranker");
     assert_eq!(posts.len(), 1, "{posts:?}");
-    assert!(posts[0].contains(&second) && posts[0].contains("\"text\""), "{}", posts[0]);
+    assert!(
+        posts[0].contains(&second) && posts[0].contains("\"text\""),
+        "{}",
+        posts[0]
+    );
     assert_eq!(failed.alerted.len(), 1, "{failed:?}");
     // ctr-hpo: its second kept execution ran after the first succeeded: two run in all.
     let hpo = records(&r, "ctr-hpo");
@@ -241,53 +203,171 @@ fn chain_catches_up_one_run_at_a_time_blocks_on_failure_and_a_run_unblocks_it() 
     );
 }
 
-/// A local HTTP receiver standing in for a Slack-compatible webhook: it keeps every POST body.
-struct Receiver {
-    addr: std::net::SocketAddr,
-    posts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+/// `cubist reconcile` on `remote` with prod-bj's kubeconfig in `kubeconfigs`, killed -9 where
+/// the hook `hold` (`before` or `after` creating a run's Workflow) holds it; without `hold`,
+/// killed once `done` holds.
+fn reconcile(
+    remote: &std::path::Path,
+    cache: &std::path::Path,
+    kubeconfigs: &std::path::Path,
+    hold: Option<&str>,
+    done: impl Fn() -> bool,
+) -> Option<String> {
+    use cubist::reconcile::test_hook::HOLD_RUN;
+    let mut cmd = std::process::Command::new(cubist_tests::repo::cubist_binary());
+    cmd.args(["reconcile", "--interval", "1s", "--repo"])
+        .arg(remote)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("CUBIST_KUBECONFIG_DIR", kubeconfigs)
+        .env_remove("CUBIST_ALERTS_SLACK_URL")
+        .env_remove(HOLD_RUN);
+    if let Some(point) = hold {
+        cmd.env(HOLD_RUN, point);
+    }
+    let (running, mut lines) = cubist_tests::procs::spawn_all(cmd);
+    let patience = std::time::Duration::from_secs(180);
+    if hold.is_some() {
+        let line = lines.wait_for(patience, |l| l.contains("test hook: holding the run"));
+        drop(running); // SIGKILL
+        return Some(line);
+    }
+    let deadline = std::time::Instant::now() + patience;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cubist reconcile never got there; its output:\n{}",
+            lines.printed().join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    drop(running); // what it did is on the cluster and the status branch already
+    None
 }
 
-impl Receiver {
-    fn start() -> Receiver {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = posts.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_ok() {
-                    kept.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                }
-                let mut stream = stream;
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                );
-            }
-        });
-        Receiver { addr, posts }
-    }
+#[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
+fn kill_9_between_decide_and_create_makes_no_duplicate_and_no_gap() {
+    let _alone = alone();
+    let (server, rt, client) = with_crds(CLUSTER);
+    let argo = Argo::new(client, "recsys", rt);
+    // daily-ranker, two runs at a time, three executions due (from two days ago when today's
+    // 02:00 in Shanghai has passed, else three), no chain, no Runs.
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    copy_tree(&examples_repo(), &work);
+    std::fs::remove_dir_all(work.join("projects/recsys/runs")).unwrap();
+    edit(
+        &work.join("clusters/prod-bj.yaml"),
+        "kubeconfig: prod-bj.yaml\n      context: prod-bj",
+        "kubeconfig: kubeconfig",
+    );
+    let kubeconfigs = server.kubeconfig.parent().unwrap();
+    let shanghai = Utc::now() + Days::hours(8);
+    let back = if shanghai.time() >= chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap() {
+        2
+    } else {
+        3
+    };
+    let start = shanghai.date_naive() - Days::days(back);
+    let names: Vec<String> = (0..3)
+        .map(|d| format!("daily-ranker-{}", ymd(start + Days::days(d))))
+        .collect();
+    let ranker = work.join("projects/recsys/pipelines/daily-ranker.yaml");
+    edit(
+        &ranker,
+        "startFrom: 2026-11-01",
+        &format!("startFrom: {start}"),
+    );
+    edit(
+        &ranker,
+        "    concurrency: 1\n    dependsOnPast: true\n    keepLast: 5\n",
+        "    concurrency: 2\n",
+    );
+    let (remote, _) = cubist_tests::repo::init_with_bare_remote(tmp.path(), "platform");
+    let cache = tmp.path().join("cache");
+    let recorded = || {
+        let repo = git2::Repository::open_bare(&remote).unwrap();
+        let tree = StatusTree::new(read_status(&repo, "cubist/status").unwrap());
+        let doc: Option<PipelineRuns> = tree.pipeline_runs("recsys", "daily-ranker")?.ok();
+        doc?.clusters.get(CLUSTER).cloned()
+    };
+    let phases = |c: &ClusterRuns| -> Vec<(String, RunPhase)> {
+        c.runs
+            .iter()
+            .map(|r| (r.workflow.clone(), r.phase))
+            .collect()
+    };
+    let uid = |name: &str| {
+        argo.workflows("daily-ranker")
+            .into_iter()
+            .find(|w| w["metadata"]["name"] == name)
+            .map(|w| w["metadata"]["uid"].to_string())
+    };
 
-    fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
+    // 1. Killed after deciding, before creating the first Workflow: nothing exists yet.
+    let held = reconcile(&remote, &cache, kubeconfigs, Some("before"), || true).unwrap();
+    assert!(held.contains(&format!("{} before", names[0])), "{held}");
+    assert_eq!(argo.names("daily-ranker"), Vec::<String>::new());
+    assert!(recorded().is_none(), "killed before the status commit");
 
-    /// The bodies received about `pipeline`'s runs.
-    fn posts_of(&self, pipeline: &str) -> Vec<String> {
-        let needle = format!("\"pipeline\":\"{pipeline}\"");
-        let posts = self.posts.lock().unwrap();
-        posts.iter().filter(|p| p.contains(&needle)).cloned().collect()
-    }
+    // 2. Killed just after creating it: the cluster has it, git has no record of it.
+    let held = reconcile(&remote, &cache, kubeconfigs, Some("after"), || true).unwrap();
+    assert!(held.contains(&format!("{} after", names[0])), "{held}");
+    assert_eq!(argo.names("daily-ranker"), names[..1]);
+    assert!(recorded().is_none(), "killed before the status commit");
+    let first = uid(&names[0]);
+
+    // 3. Restart with the cluster's Workflow and without its record: it is adopted, not made
+    // again, the second one is created, the third waits; nothing skipped.
+    let admitted = || {
+        argo.names("daily-ranker") == names[..2]
+            && recorded().is_some_and(|c| c.waiting.as_ref().is_some_and(|w| w.count == 1))
+    };
+    reconcile(&remote, &cache, kubeconfigs, None, admitted);
+    let rec = recorded().unwrap();
+    assert_eq!(
+        phases(&rec),
+        [
+            (names[1].clone(), RunPhase::Pending),
+            (names[0].clone(), RunPhase::Pending)
+        ]
+    );
+    assert_eq!(
+        uid(&names[0]),
+        first,
+        "the first Workflow was not made again"
+    );
+
+    // 4. The first succeeds; killed before creating the third: restart without the third on
+    // the cluster and with records that do not know it: it is created once.
+    argo.finish(&names[0], "Succeeded");
+    let held = reconcile(&remote, &cache, kubeconfigs, Some("before"), || true).unwrap();
+    assert!(held.contains(&format!("{} before", names[2])), "{held}");
+    assert_eq!(argo.names("daily-ranker"), names[..2]);
+    let all = || {
+        argo.names("daily-ranker") == names
+            && recorded().is_some_and(|c| c.waiting.is_none() && c.runs.len() == 3)
+    };
+    reconcile(&remote, &cache, kubeconfigs, None, all);
+    let rec = recorded().unwrap();
+    assert_eq!(
+        phases(&rec),
+        [
+            (names[2].clone(), RunPhase::Pending),
+            (names[1].clone(), RunPhase::Pending),
+            (names[0].clone(), RunPhase::Succeeded)
+        ]
+    );
+    // One Workflow per execution, none made twice.
+    let executions: std::collections::BTreeSet<String> = argo
+        .workflows("daily-ranker")
+        .iter()
+        .map(|w| w["metadata"]["labels"]["cubist.dev/execution"].to_string())
+        .collect();
+    assert_eq!(executions.len(), 3, "{executions:?}");
+    assert_eq!(uid(&names[0]), first);
 }

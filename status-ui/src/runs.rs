@@ -1,5 +1,6 @@
-//! Run records of the status branch: `status/runs/<project>/<pipeline>.yaml`, one file per
-//! pipeline with its runs per cluster, newest first. Git is the only database: what runs exist is
+//! Run records of the status branch: `status/runs/<cluster>/<project>/<pipeline>.yaml`, one
+//! file per pipeline and cluster (the layout before, still read, was one file per pipeline with
+//! every cluster, `status/runs/<project>/<pipeline>.yaml`), runs newest first. Git is the only database: what runs exist is
 //! read from the cluster (labels), what happened to them is kept here, so a finished Workflow may
 //! be garbage-collected from the cluster without losing its record. See `docs/status-format.md`.
 
@@ -12,7 +13,8 @@ use std::collections::BTreeMap;
 /// always kept.
 pub const HISTORY: usize = 50;
 
-/// The runs of one pipeline (`status/runs/<project>/<pipeline>.yaml`).
+/// The runs of one pipeline: on one cluster as written (`status/runs/<cluster>/<project>/<pipeline>.yaml`),
+/// on every cluster as read (see [`merge_files`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PipelineRuns {
@@ -28,6 +30,67 @@ pub struct PipelineRuns {
     pub since: Option<DateTime<Utc>>,
     /// Runs per cluster name.
     pub clusters: BTreeMap<String, ClusterRuns>,
+}
+
+impl PipelineRuns {
+    /// Takes in `other`, another file of the same pipeline: its clusters replace these, and
+    /// `since` is the earliest of both.
+    pub fn absorb(&mut self, other: PipelineRuns) {
+        self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if self.file.is_empty() {
+            self.file = other.file;
+        }
+        self.clusters.extend(other.clusters);
+    }
+}
+
+/// Where a runs file is, from its path under `status/runs/`: `(project, pipeline, per
+/// cluster)`; `None` for anything else.
+pub fn runs_file_key(rest: &str) -> Option<(&str, &str, bool)> {
+    let stem = rest.strip_suffix(".yaml")?;
+    match stem.split('/').collect::<Vec<_>>()[..] {
+        [project, pipeline] => Some((project, pipeline, false)),
+        [_cluster, project, pipeline] => Some((project, pipeline, true)),
+        _ => None,
+    }
+    .filter(|(p, n, _)| !p.is_empty() && !n.is_empty())
+}
+
+/// The runs files under `status/runs/` (path under it, decoded) as one document per pipeline,
+/// by project then pipeline: a pipeline's files of both layouts merged, one file per cluster
+/// over the former whole-pipeline file. A pipeline with a file that does not decode is that
+/// file's error. Other paths are left out.
+pub fn merge_files<'a, E>(
+    files: impl IntoIterator<Item = (&'a str, Result<PipelineRuns, E>)>,
+) -> Vec<Result<PipelineRuns, E>> {
+    /// A pipeline's files: per cluster or not, and decoded.
+    type Files<E> = Vec<(bool, Result<PipelineRuns, E>)>;
+    let mut by: BTreeMap<(&str, &str), Files<E>> = BTreeMap::new();
+    for (rest, doc) in files {
+        if let Some((project, pipeline, per_cluster)) = runs_file_key(rest) {
+            by.entry((project, pipeline))
+                .or_default()
+                .push((per_cluster, doc));
+        }
+    }
+    by.into_values()
+        .map(|mut docs| {
+            // The former layout first: a per-cluster file replaces its cluster.
+            docs.sort_by_key(|(per_cluster, _)| *per_cluster);
+            let mut merged: Option<PipelineRuns> = None;
+            for (_, doc) in docs {
+                let doc = doc?;
+                match &mut merged {
+                    Some(m) => m.absorb(doc),
+                    None => merged = Some(doc),
+                }
+            }
+            Ok(merged.unwrap_or_default())
+        })
+        .collect()
 }
 
 /// A pipeline's runs on one cluster.
@@ -165,4 +228,73 @@ pub struct Alerted {
     /// When it was delivered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(clusters: &[(&str, &str)], since: i64) -> PipelineRuns {
+        PipelineRuns {
+            project: "p".into(),
+            pipeline: "daily".into(),
+            file: "projects/p/pipelines/daily.yaml".into(),
+            since: DateTime::from_timestamp(since, 0),
+            clusters: clusters
+                .iter()
+                .map(|(c, wf)| {
+                    let runs = vec![RunRecord {
+                        workflow: wf.to_string(),
+                        ..RunRecord::default()
+                    }];
+                    (
+                        c.to_string(),
+                        ClusterRuns {
+                            runs,
+                            ..ClusterRuns::default()
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn workflows(p: &PipelineRuns) -> Vec<(String, String)> {
+        p.clusters
+            .iter()
+            .map(|(c, r)| (c.clone(), r.runs[0].workflow.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn per_cluster_files_merge_over_the_former_whole_pipeline_file() {
+        // The former file (every cluster) sorts between the per-cluster ones, by path.
+        let files = vec![
+            ("a/p/daily.yaml", Ok::<_, ()>(doc(&[("a", "new-a")], 20))),
+            (
+                "p/daily.yaml",
+                Ok(doc(&[("a", "old-a"), ("c", "old-c")], 30)),
+            ),
+            ("zz/p/daily.yaml", Ok(doc(&[("zz", "new-zz")], 10))),
+            ("b/p/other.yaml", Ok(doc(&[("b", "x")], 10))),
+            ("a/p/daily.txt", Ok(doc(&[("q", "ignored")], 10))),
+            ("a/b/p/daily.yaml", Ok(doc(&[("q", "too deep")], 10))),
+        ];
+        let merged = merge_files(files);
+        assert_eq!(merged.len(), 2, "{merged:?}");
+        let daily = merged[0].as_ref().unwrap();
+        assert_eq!(
+            workflows(daily),
+            [("a", "new-a"), ("c", "old-c"), ("zz", "new-zz")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(daily.since, DateTime::from_timestamp(10, 0), "the earliest");
+        assert_eq!(daily.file, "projects/p/pipelines/daily.yaml");
+        // A pipeline with a file that does not decode is that file's error.
+        let broken = merge_files(vec![
+            ("a/p/daily.yaml", Ok(doc(&[("a", "w")], 1))),
+            ("b/p/daily.yaml", Err("b is corrupt")),
+        ]);
+        assert_eq!(broken, vec![Err("b is corrupt")]);
+    }
 }

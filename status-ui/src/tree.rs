@@ -30,9 +30,20 @@ pub mod paths {
     /// Directory of the run records.
     pub const RUNS_DIR: &str = "status/runs/";
 
-    /// `status/runs/<project>/<pipeline>.yaml`.
+    /// `status/runs/<project>/<pipeline>.yaml`: a pipeline's runs on every cluster, the
+    /// layout before [`cluster_runs`] (still read).
     pub fn runs(project: &str, pipeline: &str) -> String {
         format!("{RUNS_DIR}{project}/{pipeline}.yaml")
+    }
+
+    /// `status/runs/<cluster>/`: the runs files of one cluster.
+    pub fn cluster_runs_dir(cluster: &str) -> String {
+        format!("{RUNS_DIR}{cluster}/")
+    }
+
+    /// `status/runs/<cluster>/<project>/<pipeline>.yaml`: a pipeline's runs on one cluster.
+    pub fn cluster_runs(cluster: &str, project: &str, pipeline: &str) -> String {
+        format!("{}{project}/{pipeline}.yaml", cluster_runs_dir(cluster))
     }
 
     /// `status/projects/<project>.yaml`.
@@ -183,20 +194,36 @@ impl StatusTree {
         self.parse(&paths::project(name))
     }
 
-    /// `status/runs/<project>/<pipeline>.yaml`: `None` when the pipeline has no runs file.
+    /// A pipeline's runs on every cluster, its runs files merged (see
+    /// [`crate::runs::merge_files`]): `None` when the pipeline has none.
     pub fn pipeline_runs(
         &self,
         project: &str,
         pipeline: &str,
     ) -> Option<Result<PipelineRuns, ErrorEntry>> {
-        self.parse(&paths::runs(project, pipeline))
+        self.runs_where(|p, n| p == project && n == pipeline).pop()
     }
 
-    /// Every runs file, in path order (project, then pipeline).
+    /// Every pipeline's runs, by project, then pipeline (see [`StatusTree::pipeline_runs`]).
     pub fn all_runs(&self) -> impl Iterator<Item = Result<PipelineRuns, ErrorEntry>> + '_ {
-        self.under(paths::RUNS_DIR)
-            .filter(|(rest, _)| rest.ends_with(".yaml") && rest.matches('/').count() == 1)
-            .map(|(rest, bytes)| decode(&format!("{}{rest}", paths::RUNS_DIR), bytes))
+        self.runs_where(|_, _| true).into_iter()
+    }
+
+    /// The merged runs of the pipelines `chosen` picks by project and pipeline name.
+    fn runs_where(
+        &self,
+        chosen: impl Fn(&str, &str) -> bool,
+    ) -> Vec<Result<PipelineRuns, ErrorEntry>> {
+        let files = self
+            .under(paths::RUNS_DIR)
+            .filter(|(rest, _)| {
+                crate::runs::runs_file_key(rest).is_some_and(|(p, n, _)| chosen(p, n))
+            })
+            .map(|(rest, bytes)| {
+                let path = format!("{}{rest}", paths::RUNS_DIR);
+                (rest, self.decode_once(&path, bytes))
+            });
+        crate::runs::merge_files(files)
     }
 
     /// Names of the projects that have a digest, sorted.

@@ -1,10 +1,13 @@
 //! Shared helpers for cubist end-to-end tests.
 
+pub mod argo;
 pub mod corpus;
 pub mod kube_local;
 pub mod procs;
 pub mod program;
+pub mod receiver;
 pub mod reference;
+pub mod replicas;
 pub mod repo;
 pub mod status_writer;
 

@@ -1,4 +1,4 @@
-//! `cubist runs`: the run table of the status branch (`status/runs/<project>/<pipeline>.yaml`),
+//! `cubist runs`: the run table of the status branch (`status/runs/<cluster>/<project>/<pipeline>.yaml`),
 //! and `cubist runs next PIPELINE`: the next execution times of a pipeline's schedule in the
 //! repository, in the schedule's timezone.
 
@@ -109,7 +109,7 @@ fn select(
     if all.is_empty() {
         bail!(
             "no runs recorded on the status branch yet: the run controller writes \
-             status/runs/<project>/<pipeline>.yaml once a scheduled pipeline or a Run is reconciled"
+             status/runs/<cluster>/<project>/<pipeline>.yaml once a scheduled pipeline or a Run is reconciled"
         );
     }
     let names = |runs: &[&PipelineRuns], f: fn(&PipelineRuns) -> String| {

@@ -1,6 +1,7 @@
 //! The gauges that repeat the status branch: after each status commit the loop writes, its
 //! `status/summary.yaml` (objects and state per cluster) and run records
-//! (`status/runs/<project>/<pipeline>.yaml`) are read back from the commit, so `/metrics` says
+//! (`status/runs/<cluster>/<project>/<pipeline>.yaml`, and the former
+//! `status/runs/<project>/<pipeline>.yaml`) are read back from the commit, so `/metrics` says
 //! what the status branch says and nothing is counted twice.
 
 use super::{ClusterLabel, ClusterStateLabels, Metrics, RunLabels};
@@ -190,44 +191,61 @@ fn read_summary(repo: &Repository, tree: &Tree) -> Result<Summary> {
     from_yaml(blob.content()).with_context(|| paths::SUMMARY.to_string())
 }
 
-/// The run records under the tree `runs` (`<project>/<pipeline>.yaml`); files that are too
-/// large, too many or not readable are left out with a warning.
+/// The run records under the tree `runs` (`<cluster>/<project>/<pipeline>.yaml`, and the former
+/// `<project>/<pipeline>.yaml`), merged per pipeline; files that are too large, too many or not
+/// readable are left out with a warning.
 fn read_runs(repo: &Repository, runs: Oid) -> Vec<PipelineRuns> {
-    let mut out = Vec::new();
+    let mut found: Vec<(String, Oid)> = Vec::new();
+    let mut walked = 0;
     let Ok(tree) = repo.find_tree(runs) else {
-        return out;
+        return Vec::new();
     };
-    let mut files = 0;
-    for project in tree.iter().filter(|e| e.kind() == Some(ObjectType::Tree)) {
-        let Ok(dir) = repo.find_tree(project.id()) else {
-            continue;
-        };
-        for file in dir.iter().filter(|e| e.kind() == Some(ObjectType::Blob)) {
-            let name = file.name().unwrap_or("");
-            if !name.ends_with(".yaml") {
-                continue;
-            }
-            files += 1;
-            if files > MAX_RUN_FILES {
+    // Two directories deep at most (`<cluster>/<project>/`).
+    let mut dirs = vec![(String::new(), tree)];
+    while let Some((prefix, dir)) = dirs.pop() {
+        for e in dir.iter() {
+            let name = e.name().unwrap_or("");
+            walked += 1;
+            if walked > MAX_RUN_FILES {
                 tracing::warn!(
-                    "metrics: more than {MAX_RUN_FILES} run record files; the rest left out"
+                    "metrics: more than {MAX_RUN_FILES} run record entries; the rest left out"
                 );
-                return out;
+                dirs.clear();
+                break;
             }
-            let Ok(blob) = repo.find_blob(file.id()) else {
-                continue;
-            };
-            if blob.size() > MAX_RUN_FILE_BYTES {
-                tracing::warn!(file = name, "metrics: run record file too large; left out");
-                continue;
-            }
-            match from_yaml::<PipelineRuns>(blob.content()) {
-                Ok(runs) => out.push(runs),
-                Err(e) => {
-                    tracing::warn!(file = name, error = %e, "metrics: run records not readable")
+            match e.kind() {
+                Some(ObjectType::Blob) if name.ends_with(".yaml") => {
+                    found.push((format!("{prefix}{name}"), e.id()));
                 }
+                Some(ObjectType::Tree) if prefix.matches('/').count() < 2 => {
+                    if let Ok(sub) = repo.find_tree(e.id()) {
+                        dirs.push((format!("{prefix}{name}/"), sub));
+                    }
+                }
+                _ => {}
             }
         }
     }
-    out
+    let docs: Vec<(&str, Result<PipelineRuns, ()>)> = found
+        .iter()
+        .map(|(name, id)| {
+            let doc = match repo.find_blob(*id) {
+                Ok(blob) if blob.size() > MAX_RUN_FILE_BYTES => {
+                    tracing::warn!(file = %name, "metrics: run record file too large; left out");
+                    Err(())
+                }
+                Ok(blob) => from_yaml::<PipelineRuns>(blob.content()).map_err(|e| {
+                    tracing::warn!(file = %name, error = %e, "metrics: run records not readable")
+                }),
+                Err(_) => Err(()),
+            };
+            (name.as_str(), doc)
+        })
+        .collect();
+    // A file left out leaves out only itself: the others of its pipeline still count.
+    let readable = docs.into_iter().filter(|(_, d)| d.is_ok());
+    cubist_status_ui::runs::merge_files(readable)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
 }

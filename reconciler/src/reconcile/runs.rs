@@ -2,7 +2,9 @@
 //! pipeline with a schedule or `Run` manifests and each Kubernetes cluster it is placed on,
 //! list the project's run Workflows, decide admission (`crate::runs::controller`), create what
 //! is admitted (create-if-absent by deterministic name) and keep the records, which every
-//! status commit writes to `status/runs/<project>/<pipeline>.yaml`.
+//! status commit writes to `status/runs/<cluster>/<project>/<pipeline>.yaml`. With several
+//! replicas (see `shard`), each one runs and records only the clusters it owns: a cluster it
+//! gains has its records read again from the status branch, where the previous owner left them.
 
 use super::{Good, Outcome, Reconciler};
 use crate::alerts::{Channels, PipelineAlerts};
@@ -16,15 +18,77 @@ use crate::runs::workflow;
 use chrono::{DateTime, Utc};
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// The records of every pipeline, read once from the status branch, then kept.
+/// The records of every pipeline on the clusters this replica owns (every cluster when not
+/// shared), read from the status branch when first needed, then kept.
 #[derive(Default)]
 pub(super) struct Records {
     loaded: bool,
-    /// `(project, pipeline)` → its records.
-    pub(super) docs: BTreeMap<(String, String), PipelineRuns>,
+    /// Clusters gained since the records were read, to read from the status branch.
+    gained: BTreeSet<String>,
+    /// `(project, pipeline, cluster)` → its records on that cluster (only that cluster in
+    /// `clusters`).
+    pub(super) docs: BTreeMap<(String, String, String), PipelineRuns>,
+}
+
+impl Records {
+    /// The clusters owned changed from `before` to `owned`: the records of clusters given up
+    /// are dropped (their new owner writes them), those of clusters gained are read again.
+    pub(super) fn reown(&mut self, before: Option<&BTreeSet<String>>, owned: &BTreeSet<String>) {
+        self.docs.retain(|(_, _, c), _| owned.contains(c));
+        let gained = owned
+            .iter()
+            .filter(|c| before.is_none_or(|b| !b.contains(*c)));
+        self.gained.extend(gained.cloned());
+    }
+
+    /// Adds the records of the runs file at `path` for the clusters `wanted` picks (a file of
+    /// the former layout holds every cluster; a per-cluster file replaces what it held).
+    fn add_file(&mut self, path: &str, bytes: &[u8], wanted: impl Fn(&str) -> bool) {
+        let rest = &path[cubist_status_ui::tree::paths::RUNS_DIR.len()..];
+        let Some((_, _, per_cluster)) = cubist_status_ui::runs::runs_file_key(rest) else {
+            return;
+        };
+        let doc = match cubist_status_ui::yaml::from_yaml::<PipelineRuns>(bytes) {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "run records unreadable; starting them again");
+                return;
+            }
+        };
+        let PipelineRuns {
+            project,
+            pipeline,
+            file,
+            since,
+            clusters,
+        } = doc;
+        for (cluster, runs) in clusters {
+            let key = (project.clone(), pipeline.clone(), cluster.clone());
+            if !wanted(&cluster) || (!per_cluster && self.docs.contains_key(&key)) {
+                continue;
+            }
+            let one = PipelineRuns {
+                project: project.clone(),
+                pipeline: pipeline.clone(),
+                file: file.clone(),
+                since,
+                clusters: BTreeMap::from([(cluster, runs)]),
+            };
+            self.docs.insert(key, one);
+        }
+    }
+
+    /// The earliest `since` recorded for the pipeline on any cluster.
+    fn since(&self, project: &str, pipeline: &str) -> Option<DateTime<Utc>> {
+        self.docs
+            .iter()
+            .filter(|((p, n, _), _)| p == project && n == pipeline)
+            .filter_map(|(_, d)| d.since)
+            .min()
+    }
 }
 
 /// The clock of the run controller: now, or under the `test-hooks` feature the time in
@@ -48,37 +112,45 @@ fn deliver_alerts(
     let (Some(rt), Some(alerts)) = (rt, PipelineAlerts::of(project, p)) else {
         return;
     };
-    for problem in rt.block_on(crate::alerts::deliver(channels, &alerts, before, after, now)) {
+    for problem in rt.block_on(crate::alerts::deliver(
+        channels, &alerts, before, after, now,
+    )) {
         tracing::warn!("{problem}");
     }
 }
 
 impl Reconciler {
-    /// Reads the records from the status branch the first time they are needed.
+    /// True when this pass runs the controller for `cluster`: it owns it, or is alone.
+    fn owns(&self, cluster: &str) -> bool {
+        self.pass.as_ref().is_none_or(|p| p.owned.contains(cluster))
+    }
+
+    /// Reads the records from the status branch the first time they are needed, and those of
+    /// the clusters gained since (see [`Records::reown`]).
     pub(super) fn load_records(&mut self) {
-        if self.records.loaded {
+        if self.records.loaded && self.records.gained.is_empty() {
             return;
         }
+        let first = !self.records.loaded;
         self.records.loaded = true;
+        let gained = std::mem::take(&mut self.records.gained);
         let Ok(files) =
             crate::report::status_branch::read_status(self.mirror.repo(), &self.cfg.status_branch)
         else {
             return;
         };
+        // The former layout (`<project>/<pipeline>.yaml`) sorts anywhere: per-cluster files
+        // are added last, so that they replace it.
+        let mut files: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(cubist_status_ui::tree::paths::RUNS_DIR))
+            .collect();
+        files.sort_by_key(|(p, _)| p.matches('/').count());
+        let owned = self.pass.as_ref().map(|p| p.owned.clone());
+        let wanted =
+            |c: &str| owned.as_ref().is_none_or(|o| o.contains(c)) && (first || gained.contains(c));
         for (path, bytes) in files {
-            if !path.starts_with(cubist_status_ui::tree::paths::RUNS_DIR) {
-                continue;
-            }
-            match cubist_status_ui::yaml::from_yaml::<PipelineRuns>(&bytes) {
-                Ok(doc) => {
-                    self.records
-                        .docs
-                        .insert((doc.project.clone(), doc.pipeline.clone()), doc);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path, error = %e, "run records unreadable; starting them again")
-                }
-            }
+            self.records.add_file(&path, &bytes, wanted);
         }
     }
 
@@ -100,12 +172,14 @@ impl Reconciler {
         let mut docs = BTreeMap::new();
         for (name, good) in current {
             let project = &good.project;
-            // Directory targets have no engine: see the README, Runs.
+            // Directory targets have no engine: see the README, Runs. Other replicas run the
+            // clusters they own.
             let clusters: Vec<&str> = model
                 .project_clusters(project)
                 .iter()
                 .filter(|c| matches!(c.spec.target, Target::Kubernetes { .. }))
                 .map(|c| c.name())
+                .filter(|c| self.owns(c))
                 .collect();
             if clusters.is_empty() {
                 continue;
@@ -116,18 +190,31 @@ impl Reconciler {
                 if pipeline.schedule.is_none() && pipeline.requests.is_empty() {
                     continue;
                 }
-                let key = (name.clone(), p.name().to_string());
-                let before = self.records.docs.get(&key);
-                let since = before.and_then(|d| d.since).unwrap_or(now);
+                let key = |c: &str| (name.clone(), p.name().to_string(), c.to_string());
+                // This replica's clusters of the pipeline, before and after this pass.
+                let mut before: Option<PipelineRuns> = None;
                 let mut doc = PipelineRuns {
                     project: name.clone(),
                     pipeline: p.name().to_string(),
                     file: p.file().to_string(),
-                    since: pipeline.schedule.as_ref().map(|_| since),
+                    since: None,
                     clusters: BTreeMap::new(),
                 };
+                let mut since_of = BTreeMap::new();
                 for &cluster in &clusters {
-                    let prev = before
+                    let prev_doc = self.records.docs.get(&key(cluster));
+                    if let Some(d) = prev_doc {
+                        before
+                            .get_or_insert_with(PipelineRuns::default)
+                            .absorb(d.clone());
+                    }
+                    // Catch-up origin on a cluster without records: when the pipeline was first
+                    // seen scheduled on another one, else now.
+                    let since = prev_doc
+                        .and_then(|d| d.since)
+                        .or_else(|| self.records.since(name, p.name()))
+                        .unwrap_or(now);
+                    let prev = prev_doc
                         .and_then(|d| d.clusters.get(cluster))
                         .cloned()
                         .unwrap_or_default();
@@ -142,10 +229,21 @@ impl Reconciler {
                         &mut listed,
                     );
                     doc.clusters.insert(cluster.to_string(), runs);
+                    since_of.insert(cluster, since);
                 }
                 let rt = self.clusters.runtime();
-                deliver_alerts(rt, &channels, project, p, before, &mut doc, now);
-                docs.insert(key, doc);
+                deliver_alerts(rt, &channels, project, p, before.as_ref(), &mut doc, now);
+                for (cluster, runs) in std::mem::take(&mut doc.clusters) {
+                    let one = PipelineRuns {
+                        since: pipeline
+                            .schedule
+                            .as_ref()
+                            .map(|_| since_of[cluster.as_str()]),
+                        clusters: BTreeMap::from([(cluster.clone(), runs)]),
+                        ..doc.clone()
+                    };
+                    docs.insert(key(&cluster), one);
+                }
             }
         }
         let changed = docs != self.records.docs;
@@ -206,8 +304,12 @@ impl Reconciler {
                 c.admit.attempt,
                 spec.as_ref(),
             );
+            super::test_hook::hold_run("before", &c.name);
             match rt.block_on(target.create_workflow(&body)) {
-                Ok(made) => tracing::info!(cluster, workflow = %c.name, made, "run admitted"),
+                Ok(made) => {
+                    tracing::info!(cluster, workflow = %c.name, made, "run admitted");
+                    super::test_hook::hold_run("after", &c.name);
+                }
                 Err(e) => {
                     tracing::warn!(cluster, workflow = %c.name, error = %e, "creating a run Workflow failed; retried next pass");
                     step.runs.runs.retain(|r| r.workflow != c.name);
@@ -255,4 +357,69 @@ pub(super) fn split_run_workflows(
     objs: Vec<RenderedObject>,
 ) -> (Vec<RenderedObject>, Vec<RenderedObject>) {
     objs.into_iter().partition(|o| !workflow::is_run(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(clusters: &[(&str, &str)]) -> Vec<u8> {
+        let mut doc = PipelineRuns {
+            project: "p".into(),
+            pipeline: "daily".into(),
+            since: chrono::DateTime::from_timestamp(7, 0),
+            ..PipelineRuns::default()
+        };
+        for (c, wf) in clusters {
+            let runs = vec![cubist_status_ui::runs::RunRecord {
+                workflow: wf.to_string(),
+                ..Default::default()
+            }];
+            doc.clusters.insert(
+                c.to_string(),
+                ClusterRuns {
+                    runs,
+                    ..ClusterRuns::default()
+                },
+            );
+        }
+        cubist_status_ui::yaml::to_yaml(&doc).unwrap().into_bytes()
+    }
+
+    fn workflow(r: &Records, cluster: &str) -> Option<String> {
+        let doc = r.docs.get(&("p".into(), "daily".into(), cluster.into()))?;
+        assert_eq!(doc.clusters.keys().collect::<Vec<_>>(), [cluster]);
+        assert_eq!(doc.since, chrono::DateTime::from_timestamp(7, 0));
+        Some(doc.clusters[cluster].runs[0].workflow.clone())
+    }
+
+    #[test]
+    fn records_are_kept_per_cluster_and_a_gained_cluster_is_read_again() {
+        let mut r = Records::default();
+        // The former layout holds every cluster; a per-cluster file replaces its cluster.
+        r.add_file(
+            "status/runs/a/p/daily.yaml",
+            &yaml(&[("a", "new-a")]),
+            |_| true,
+        );
+        r.add_file(
+            "status/runs/p/daily.yaml",
+            &yaml(&[("a", "old-a"), ("b", "old-b"), ("c", "old-c")]),
+            |c| c != "c",
+        );
+        assert_eq!(workflow(&r, "a").as_deref(), Some("new-a"));
+        assert_eq!(workflow(&r, "b").as_deref(), Some("old-b"));
+        assert_eq!(workflow(&r, "c"), None, "not wanted: another replica's");
+        assert_eq!(
+            r.since("p", "daily"),
+            chrono::DateTime::from_timestamp(7, 0)
+        );
+        // Owning {b, c} after {a, b}: a's records are dropped, c is to be read.
+        let before = BTreeSet::from(["a".to_string(), "b".to_string()]);
+        let owned = BTreeSet::from(["b".to_string(), "c".to_string()]);
+        r.reown(Some(&before), &owned);
+        assert_eq!(workflow(&r, "a"), None);
+        assert_eq!(workflow(&r, "b").as_deref(), Some("old-b"));
+        assert_eq!(r.gained, BTreeSet::from(["c".to_string()]));
+    }
 }

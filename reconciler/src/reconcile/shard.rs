@@ -28,6 +28,8 @@ impl Reconciler {
         let changed = self.owned_before.as_ref() != Some(&pass.owned) || !replica.knows_clusters();
         if changed {
             tracing::info!(owned = ?pass.owned, leader = pass.leader, "clusters owned");
+            // Their run records too (see `runs`).
+            self.records.reown(self.owned_before.as_ref(), &pass.owned);
             self.owned_before = Some(pass.owned.clone());
             // Their inventories as the previous owner left them.
             self.resume_inventories();

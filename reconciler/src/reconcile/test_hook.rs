@@ -5,6 +5,10 @@
 //!   `cubist: test hook: holding the apply after N objects` on stderr and sleeps until the
 //!   process is killed (`tests/crash_restart.rs`).
 //! - `CUBIST_TEST_NOW=<RFC 3339 time>`: the run controller's clock (`reconcile::runs::now`).
+//! - `CUBIST_TEST_HOLD_RUN=before|after`: the run controller, having decided to start a run,
+//!   stops just before (or just after) it creates the run's Workflow, prints `cubist: test
+//!   hook: holding the run <workflow> before|after creating it` on stderr and sleeps until the
+//!   process is killed (`tests/runs_kube.rs`).
 //! - `CUBIST_TEST_PANIC_ON_PATH=PATH`: reconciling a commit whose tree holds the
 //!   repository-relative `PATH` panics after the commit was read (`tests/fault_loop.rs`).
 
@@ -35,6 +39,20 @@ pub(super) fn now() -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(&t)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The environment variable that holds the run controller around creating a Workflow.
+pub const HOLD_RUN: &str = "CUBIST_TEST_HOLD_RUN";
+
+/// Holds the process until it is killed when the hook is armed with `point` (`before` or
+/// `after` creating the Workflow `workflow`).
+pub(super) fn hold_run(point: &str, workflow: &str) {
+    if armed(HOLD_RUN).as_deref() == Some(point) {
+        eprintln!("cubist: test hook: holding the run {workflow} {point} creating it");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
 }
 
 /// The progress callback of an apply: a no-op unless the hook is armed.

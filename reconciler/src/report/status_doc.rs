@@ -27,7 +27,7 @@ pub(crate) fn files(
     model: &Model,
     current: &BTreeMap<String, Arc<Good>>,
     o: &Outcome,
-    runs: &BTreeMap<(String, String), PipelineRuns>,
+    runs: &BTreeMap<(String, String, String), PipelineRuns>,
     author: &str,
     message: &str,
     duration_ms: u64,
@@ -152,8 +152,8 @@ pub(crate) fn files(
             errors: errors(Some(name)),
         });
         let project_runs: Vec<&PipelineRuns> = runs
-            .range((name.clone(), String::new())..)
-            .take_while(|((p, _), _)| p == name)
+            .range((name.clone(), String::new(), String::new())..)
+            .take_while(|((p, _, _), _)| p == name)
             .map(|(_, d)| d)
             .collect();
         out.digest(model, name, good, held, project, &live, &project_runs);
@@ -180,8 +180,8 @@ pub(crate) fn files(
         });
     }
     projects.sort_by(|a, b| a.name.cmp(&b.name));
-    for ((project, pipeline), doc) in runs {
-        out.put(paths::runs(project, pipeline), doc.clone());
+    for ((project, pipeline, cluster), doc) in runs {
+        out.put(paths::cluster_runs(cluster, project, pipeline), doc.clone());
     }
     let repo_errors = errors(None);
     let summary = doc::Summary {

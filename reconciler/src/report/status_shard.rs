@@ -23,12 +23,17 @@ pub struct Shard {
 
 impl Shard {
     /// Directories under the replaced paths whose previous content stays: other replicas'
-    /// clusters, and for a follower the project digests.
+    /// clusters (objects and run records), and for a follower the project digests.
     pub fn kept(&self) -> Vec<String> {
         let mut kept: Vec<String> = self
             .clusters
             .difference(&self.owned)
-            .map(|c| format!("{}{c}/", paths::CLUSTERS_DIR))
+            .flat_map(|c| {
+                [
+                    format!("{}{c}/", paths::CLUSTERS_DIR),
+                    paths::cluster_runs_dir(c),
+                ]
+            })
             .collect();
         if !self.leader {
             kept.push(paths::PROJECTS_DIR.to_string());
@@ -181,7 +186,9 @@ mod tests {
             s.kept(),
             vec![
                 "status/clusters/b/".to_string(),
+                "status/runs/b/".to_string(),
                 "status/clusters/c/".to_string(),
+                "status/runs/c/".to_string(),
                 "status/projects/".to_string()
             ]
         );
@@ -199,6 +206,6 @@ mod tests {
             files.keys().collect::<Vec<_>>(),
             vec!["status/history/h.yaml"]
         );
-        assert_eq!(shard(&["a"], true).kept().len(), 2);
+        assert_eq!(shard(&["a"], true).kept().len(), 4);
     }
 }

@@ -1,4 +1,4 @@
-//! The run grid of a pipeline page, from its runs file (`status/runs/<project>/<pipeline>.yaml`):
+//! The run grid of a pipeline page, from its runs files (`status/runs/<cluster>/<project>/<pipeline>.yaml`):
 //! per cluster, what blocks the chain and how many executions wait, then one row per run
 //! (newest first) and one cell per task, coloured by phase, its times in the tooltip.
 
