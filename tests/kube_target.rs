@@ -11,7 +11,8 @@ use cubist::render::{
     Blueprints, HASH_ANNOTATION, MANAGED_BY, ObjectKey, PROJECT_LABEL, RenderedSet, render,
 };
 use cubist::targets::kube::{
-    FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeTarget, RequestCounts,
+    FIELD_MANAGER, FORCE_ANNOTATION, HealthStatus, KubeError, KubeOptions, KubeTarget,
+    RequestCounts,
 };
 use cubist::targets::{Action, ApplyReport, Plan};
 use cubist_status_ui::doc::Inventory;
@@ -838,5 +839,73 @@ fn plan_and_apply_validates_new_objects_by_their_apply() {
         );
         assert_eq!(after.objects.len(), 1, "the good one");
         assert!(get(t.client(), &set.objects.iter().find(|o| o.key().name == "good").unwrap().key()).await.is_some());
+    });
+}
+
+/// The objects of a stage are applied in parallel, never more at once than the target's
+/// concurrency, and a later stage starts only when the earlier one is done: a CRD and 40 objects
+/// of its kind in one pass are all created (an object sent before its CRD is Established would
+/// be refused), the CRD first. Fails if the apply becomes serial again (at most one request in
+/// flight) or exceeds its bound.
+#[test]
+#[cfg_attr(
+    not(all(has_kube_local, has_reference_crds)),
+    ignore = "needs kube-local (bash tests/kube-local/setup.sh) and ../shared/reference/crds; see README, Tests"
+)]
+fn a_stage_is_applied_in_parallel_within_the_bound_and_after_the_previous_one() {
+    on_shared_server(|t| async move {
+        let concurrency = 8;
+        let t = t.with_options(KubeOptions {
+            concurrency,
+            ..KubeOptions::default()
+        });
+        let crd = stamped(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "sprockets.t10.cubist.dev"},
+                "spec": {"group": "t10.cubist.dev", "scope": "Namespaced",
+                    "names": {"kind": "Sprocket", "plural": "sprockets", "singular": "sprocket", "listKind": "SprocketList"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {"teeth": {"type": "integer", "minimum": 1}}}}}}}]}}),
+            None,
+        );
+        let mut objects: Vec<_> = (0..40)
+            .map(|i| {
+                stamped(
+                    json!({"apiVersion": "t10.cubist.dev/v1", "kind": "Sprocket", "metadata": {"name": format!("s{i:02}"), "namespace": "nlp-t10"}, "spec": {"teeth": i + 1}}),
+                    Some("nlp-t10"),
+                )
+            })
+            .collect();
+        objects.push(crd);
+        let mut set = RenderedSet {
+            cluster: "local".into(),
+            objects,
+        };
+        set.sort();
+        t.take_peak_in_flight();
+        let mut order = Vec::new();
+        let (plan, report, inventory) = t
+            .plan_and_apply(&set, &Inventory::default(), |_| {}, &mut |c| {
+                order.push(c.key.kind.clone())
+            })
+            .await
+            .unwrap();
+        let peak = t.take_peak_in_flight();
+        assert!(report.failed.is_empty(), "{report:#?}");
+        assert_eq!(report.created, 41, "{report:#?}");
+        assert_eq!(plan.count(Action::Create), 41);
+        assert_eq!(inventory.objects.len(), 41);
+        assert_eq!(order.len(), 41);
+        assert_eq!(order[0], "CustomResourceDefinition", "{order:?}");
+        assert!(order[1..].iter().all(|k| k == "Sprocket"), "{order:?}");
+        assert!(
+            peak >= 4,
+            "at most {peak} requests in flight: the 40 objects were not applied in parallel"
+        );
+        assert!(
+            peak <= concurrency as u64,
+            "{peak} requests in flight, over the bound of {concurrency}"
+        );
+        let s17 = set.objects.iter().find(|o| o.key().name == "s17").unwrap();
+        assert_eq!(get(t.client(), &s17.key()).await.unwrap()["spec"]["teeth"], 18);
     });
 }

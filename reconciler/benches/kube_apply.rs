@@ -2,7 +2,10 @@
 //! the reconcile loop drives it (`plan_and_apply`) against `kubectl apply --server-side
 //! --validate=false -f DIR` (kubectl's fastest setting) on the same files, each on a fresh
 //! server, with the same objects as the result; then a no-change re-apply (time and write
-//! requests). Prints the ratio (goal: kubectl takes at least 4× cubist's time).
+//! requests). Prints the ratio (goal: kubectl takes at least 4× cubist's time), the CPU time of
+//! each side (the client's, and the API server's + etcd's), the most requests cubist had in
+//! flight, and the bound the server's CPU sets: with every core busy, cubist's apply still takes
+//! (server CPU + cubist CPU) / cores.
 //!
 //! `cargo bench --workspace --bench kube_apply` (needs `tests/kube-local/setup.sh` to have run
 //! and /usr/bin/kubectl; prints a notice and exits 0 otherwise). `KUBE_APPLY_N` changes the
@@ -55,6 +58,35 @@ impl Server {
             kubeconfig,
         }
     }
+}
+
+impl Server {
+    /// CPU seconds the API server and etcd have used so far.
+    fn cpu(&self) -> f64 {
+        ["apiserver.pid", "etcd.pid"]
+            .iter()
+            .map(|f| {
+                let pid = std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
+                cpu_secs(pid.trim()).0
+            })
+            .sum()
+    }
+}
+
+/// CPU seconds (user + system) of a process, from `/proc/PID/stat`: its own (every thread), and
+/// that of its children it has waited for.
+fn cpu_secs(pid: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses: the state is [0], utime [11],
+    // stime [12], cutime [13], cstime [14], in clock ticks (100 a second on Linux).
+    let f: Vec<f64> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    (at(11) + at(12), at(13) + at(14))
 }
 
 impl Drop for Server {
@@ -161,7 +193,9 @@ async fn snapshot(client: &kube::Client) -> BTreeMap<(String, String), Value> {
         .collect()
 }
 
-fn kubectl_apply(kubeconfig: &Path, dir: &Path) -> Duration {
+/// Runs kubectl's apply of `dir`: its time and its CPU seconds.
+fn kubectl_apply(kubeconfig: &Path, dir: &Path) -> (Duration, f64) {
+    let cpu = cpu_secs("self").1;
     let started = Instant::now();
     let out = Command::new(KUBECTL)
         .arg("--kubeconfig")
@@ -183,7 +217,7 @@ fn kubectl_apply(kubeconfig: &Path, dir: &Path) -> Duration {
         "kubectl apply: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    took
+    (took, cpu_secs("self").1 - cpu)
 }
 
 fn main() {
@@ -228,8 +262,10 @@ fn main() {
     // kubectl on a fresh server.
     let kubectl_server = Server::start();
     rt.block_on(install_crd(&kubectl_server.kubeconfig));
-    let kubectl_first = kubectl_apply(&kubectl_server.kubeconfig, files.path());
-    let kubectl_again = kubectl_apply(&kubectl_server.kubeconfig, files.path());
+    let server_cpu = kubectl_server.cpu();
+    let (kubectl_first, kubectl_cpu) = kubectl_apply(&kubectl_server.kubeconfig, files.path());
+    let kubectl_server_cpu = kubectl_server.cpu() - server_cpu;
+    let (kubectl_again, _) = kubectl_apply(&kubectl_server.kubeconfig, files.path());
     let kubectl_objects = rt.block_on(async {
         let t = KubeTarget::connect(Some(&kubectl_server.kubeconfig), None)
             .await
@@ -257,12 +293,16 @@ fn main() {
             });
 
         let before = t.requests();
+        let (cpu, server_cpu) = (cpu_secs("self").0, server.cpu());
+        t.take_peak_in_flight();
         let started = Instant::now();
         let (plan, report, inventory) = t
             .plan_and_apply(&set, &Inventory::default(), |_| {}, &mut |_| {})
             .await
             .expect("apply");
         let first = started.elapsed();
+        let (cpu, server_cpu) = (cpu_secs("self").0 - cpu, server.cpu() - server_cpu);
+        let peak = t.take_peak_in_flight();
         let first_requests = t.requests() - before;
         assert_eq!(report.created, n, "{report:?}");
         assert_eq!(plan.count(Action::Create), n);
@@ -289,7 +329,19 @@ fn main() {
             first_requests.dry_runs,
             first_requests.reads
         );
+        println!(
+            "                CPU     cubist {cpu:.2} s, API server + etcd {server_cpu:.2} s; at most {peak} requests in flight"
+        );
         println!("  first apply   kubectl {:>7.2} s  (kubectl apply --server-side --validate=false -f DIR)", secs(kubectl_first));
+        println!(
+            "                CPU     kubectl {kubectl_cpu:.2} s, API server + etcd {kubectl_server_cpu:.2} s"
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let floor = (server_cpu + cpu) / cores;
+        println!(
+            "  bound         cubist  {floor:>7.2} s  with all {cores} cores busy on this CPU: a ratio of at most {:.1}x against this kubectl run",
+            secs(kubectl_first) / floor
+        );
         let ratio = secs(kubectl_first) / secs(first);
         println!(
             "  ratio kubectl/cubist  {ratio:>7.1}x  (goal >= 4x: {}; live objects the same: {same})",

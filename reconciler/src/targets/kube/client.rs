@@ -4,7 +4,9 @@ use super::KubeError;
 use ::kube::client::{Body, ClientBuilder};
 use ::kube::config::{Config, KubeConfigOptions, Kubeconfig};
 use http::{Method, Request};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -230,12 +232,14 @@ impl std::ops::Sub for RequestCounts {
     }
 }
 
-/// Shared counters behind [`RequestCounts`].
+/// Shared counters behind [`RequestCounts`], and the requests in flight (sent, no answer yet).
 #[derive(Debug, Default)]
 pub struct Counters {
     reads: AtomicU64,
     dry_runs: AtomicU64,
     writes: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -257,6 +261,30 @@ impl Counters {
             &self.writes
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The most requests in flight at once since the last call (or since the client was
+    /// built); starts the next period at the number in flight now.
+    pub fn take_peak_in_flight(&self) -> u64 {
+        let now = self.in_flight.load(Ordering::SeqCst);
+        self.peak_in_flight.swap(now, Ordering::SeqCst)
+    }
+
+    /// One more request in flight until the returned guard is dropped.
+    fn start(self: &Arc<Self>) -> InFlightGuard {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+}
+
+/// A request in flight; dropped when its answer (or error) arrives, or when it is abandoned.
+#[derive(Debug)]
+struct InFlightGuard(Arc<Counters>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -284,10 +312,11 @@ pub struct CountService<S> {
 impl<S> tower::Service<Request<Body>> for CountService<S>
 where
     S: tower::Service<Request<Body>>,
+    S::Future: Unpin,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Counted<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -295,7 +324,29 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         self.counts.count(req.method(), req.uri().query());
-        self.inner.call(req)
+        let guard = self.counts.start();
+        Counted {
+            inner: self.inner.call(req),
+            in_flight: Some(guard),
+        }
+    }
+}
+
+/// The answer of a counted request: in flight until it resolves or is dropped.
+pub struct Counted<F> {
+    inner: F,
+    in_flight: Option<InFlightGuard>,
+}
+
+impl<F: Future + Unpin> Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = Pin::new(&mut self.inner).poll(cx);
+        if out.is_ready() {
+            // Answered: no longer in flight, even if the caller keeps this future.
+            self.in_flight = None;
+        }
+        out
     }
 }
 
@@ -368,6 +419,19 @@ mod tests {
         assert!(!text.contains("ghp_FAKE"), "{text}");
         let text = format!("{err:?}");
         assert!(!text.contains("ghp_FAKE"), "{text}");
+    }
+
+    #[test]
+    fn peak_in_flight_counts_requests_not_answered_yet() {
+        let c = Arc::new(Counters::default());
+        let (a, b) = (c.start(), c.start());
+        drop(a);
+        let d = c.start();
+        assert_eq!(c.take_peak_in_flight(), 2);
+        // The next period starts at the two still in flight.
+        drop((b, d));
+        assert_eq!(c.take_peak_in_flight(), 2);
+        assert_eq!(c.take_peak_in_flight(), 0);
     }
 
     #[test]

@@ -51,6 +51,30 @@ pub const FIELD_MANAGER: &str = "cubist";
 /// Annotation asking cubist to force its apply over other field managers.
 pub const FORCE_ANNOTATION: &str = "cubist.dev/force-apply";
 
+/// The environment variable setting how many requests each Kubernetes target keeps in flight
+/// ([`KubeOptions::concurrency`]): a whole number from 1 to [`MAX_CONCURRENCY`]; unset, 16.
+pub const CONCURRENCY_ENV: &str = "CUBIST_KUBE_CONCURRENCY";
+/// The most requests in flight [`CONCURRENCY_ENV`] may ask for.
+pub const MAX_CONCURRENCY: usize = 256;
+
+/// The concurrency [`CONCURRENCY_ENV`]'s value asks for (`None`: unset, the default), or why
+/// it is refused.
+pub fn concurrency_from(value: Option<&std::ffi::OsStr>) -> Result<usize, String> {
+    let Some(value) = value else {
+        return Ok(KubeOptions::default().concurrency);
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{CONCURRENCY_ENV}={} is not a number of requests from 1 to {MAX_CONCURRENCY}: set it to one (default 16), or unset it",
+                value.to_string_lossy().chars().take(40).collect::<String>()
+            )
+        })
+}
+
 /// Tuning of a [`KubeTarget`].
 #[derive(Debug, Clone)]
 pub struct KubeOptions {
@@ -129,8 +153,14 @@ impl KubeTarget {
     /// The target of a cluster manifest whose `spec.target` is `kubernetes`, named after the
     /// cluster. Fields changed by hand are taken back only when the cluster asks for
     /// `selfHeal`; otherwise they are conflicts, reported. A kubeconfig the cluster names is
-    /// read from the kubeconfig directory only (see [`cluster_kubeconfig`]).
+    /// read from the kubeconfig directory only (see [`cluster_kubeconfig`]). Requests in flight:
+    /// [`CONCURRENCY_ENV`].
     pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
+        let concurrency = concurrency_from(std::env::var_os(CONCURRENCY_ENV).as_deref())
+            .map_err(|message| KubeError::Config {
+                cluster: name.to_string(),
+                message,
+            })?;
         match &spec.target {
             TargetSpec::Kubernetes {
                 kubeconfig,
@@ -151,6 +181,7 @@ impl KubeTarget {
                     .await?
                 };
                 Ok(target.named(name).with_options(KubeOptions {
+                    concurrency,
                     revert_manual_edits: spec.self_heal,
                     ..KubeOptions::default()
                 }))
@@ -192,6 +223,12 @@ impl KubeTarget {
     /// Requests sent so far, by kind. Take two snapshots and subtract to count one operation.
     pub fn requests(&self) -> RequestCounts {
         self.counters.get()
+    }
+
+    /// The most requests in flight at once (sent, not answered yet) since the last call, or
+    /// since the target was built: how parallel an operation really was.
+    pub fn take_peak_in_flight(&self) -> u64 {
+        self.counters.take_peak_in_flight()
     }
 
     /// The API server's version (`v1.36.4`): a cheap reachability check.
@@ -393,6 +430,21 @@ mod tests {
             serde_json::json!({"metadata": {},
             "spec": {"template": {"metadata": {"annotations": {FORCE_ANNOTATION: "true"}}}}})
         )));
+    }
+
+    #[test]
+    fn concurrency_from_the_environment_is_bounded() {
+        use std::ffi::OsStr;
+        assert_eq!(concurrency_from(None), Ok(16));
+        assert_eq!(concurrency_from(Some(OsStr::new("32"))), Ok(32));
+        assert_eq!(concurrency_from(Some(OsStr::new(" 1 "))), Ok(1));
+        assert_eq!(concurrency_from(Some(OsStr::new("256"))), Ok(256));
+        for bad in ["0", "257", "-3", "", "many", "1e3", &"9".repeat(500)] {
+            let e = concurrency_from(Some(OsStr::new(bad))).unwrap_err();
+            assert!(e.starts_with("CUBIST_KUBE_CONCURRENCY="), "{e}");
+            assert!(e.contains("from 1 to 256"), "{e}");
+            assert!(e.len() < 200, "the value is cut: {e}");
+        }
     }
 
     #[test]
