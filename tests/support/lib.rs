@@ -1,6 +1,7 @@
 //! Shared helpers for cubist end-to-end tests.
 
 pub mod corpus;
+pub mod crd_schema;
 pub mod kube_local;
 pub mod procs;
 pub mod program;

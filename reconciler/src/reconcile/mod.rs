@@ -4,6 +4,7 @@
 
 mod clusters;
 pub mod digest;
+mod dir_runs;
 pub(crate) mod guard;
 mod inputs;
 mod resume;

@@ -48,7 +48,9 @@ fn deliver_alerts(
     let (Some(rt), Some(alerts)) = (rt, PipelineAlerts::of(project, p)) else {
         return;
     };
-    for problem in rt.block_on(crate::alerts::deliver(channels, &alerts, before, after, now)) {
+    for problem in rt.block_on(crate::alerts::deliver(
+        channels, &alerts, before, after, now,
+    )) {
         tracing::warn!("{problem}");
     }
 }
@@ -100,11 +102,16 @@ impl Reconciler {
         let mut docs = BTreeMap::new();
         for (name, good) in current {
             let project = &good.project;
-            // Directory targets have no engine: see the README, Runs.
+            // Directory targets have no engine: what is admitted is written and waits (see
+            // `dir_runs` and the README, Runs).
+            let dirs = super::dir_runs::directory_roots(&self.cfg.target_root, model, project);
             let clusters: Vec<&str> = model
                 .project_clusters(project)
                 .iter()
-                .filter(|c| matches!(c.spec.target, Target::Kubernetes { .. }))
+                .filter(|c| {
+                    matches!(c.spec.target, Target::Kubernetes { .. })
+                        || dirs.contains_key(c.name())
+                })
                 .map(|c| c.name())
                 .collect();
             if clusters.is_empty() {
@@ -131,22 +138,29 @@ impl Reconciler {
                         .and_then(|d| d.clusters.get(cluster))
                         .cloned()
                         .unwrap_or_default();
-                    let runs = self.cluster_step(
-                        cluster,
-                        good,
-                        &pipeline,
-                        since,
-                        &prev,
-                        outcome,
-                        now,
-                        &mut listed,
-                    );
+                    let runs = match dirs.get(cluster) {
+                        Some(root) => self
+                            .directory_step(cluster, root, &pipeline, since, &prev, outcome, now),
+                        None => self.cluster_step(
+                            cluster,
+                            good,
+                            &pipeline,
+                            since,
+                            &prev,
+                            outcome,
+                            now,
+                            &mut listed,
+                        ),
+                    };
                     doc.clusters.insert(cluster.to_string(), runs);
                 }
                 let rt = self.clusters.runtime();
                 deliver_alerts(rt, &channels, project, p, before, &mut doc, now);
                 docs.insert(key, doc);
             }
+            super::dir_runs::prune_removed(&dirs, outcome, name, |pipeline| {
+                docs.contains_key(&(name.clone(), pipeline.to_string()))
+            });
         }
         let changed = docs != self.records.docs;
         self.records.docs = docs;

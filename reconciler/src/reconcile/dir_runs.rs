@@ -1,0 +1,183 @@
+//! The run controller on directory targets, which have no engine: the same pass as on a
+//! Kubernetes cluster (due executions, admission, names, Workflow bodies), with the target's
+//! run files (`crate::runs::files`) as the cluster's Workflows. What it admits is written there
+//! and recorded as Waiting ("waiting: directory target has no engine"); nothing moves it on
+//! unless something writes a `status` into its file.
+
+use super::{Outcome, Reconciler};
+use crate::model::Project;
+use crate::model::kinds::Target;
+use crate::runs::controller::{self, Live, Pipeline};
+use crate::runs::files;
+use crate::runs::naming::Origin;
+use crate::runs::workflow;
+use chrono::{DateTime, Utc};
+use cubist_status_ui::doc::RunPhase;
+use cubist_status_ui::runs::ClusterRuns;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a run the controller wrote to a directory target says while nothing runs it.
+pub const NO_ENGINE: &str = "waiting: directory target has no engine";
+
+/// The records as the controller decides with them: a run waiting for an engine is a created,
+/// Pending run (it takes a `concurrency` slot; a file deleted by hand makes it an Error).
+fn as_created(prev: &ClusterRuns) -> ClusterRuns {
+    let mut runs = prev.clone();
+    for r in &mut runs.runs {
+        if r.phase == RunPhase::Waiting && r.message == NO_ENGINE {
+            r.phase = RunPhase::Pending;
+            r.message.clear();
+        }
+    }
+    runs
+}
+
+/// The records as written: a created run no engine has started is Waiting, and says why.
+fn as_waiting(runs: &mut ClusterRuns) {
+    for r in &mut runs.runs {
+        if r.phase == RunPhase::Pending && r.started.is_none() && r.message.is_empty() {
+            r.phase = RunPhase::Waiting;
+            r.message = NO_ENGINE.to_string();
+        }
+    }
+}
+
+/// The directory of each directory cluster `project` is placed on, by cluster name.
+pub(super) fn directory_roots<'m>(
+    cfg_root: &Path,
+    model: &'m crate::model::Model,
+    project: &Project,
+) -> BTreeMap<&'m str, PathBuf> {
+    model
+        .project_clusters(project)
+        .into_iter()
+        .filter(|c| matches!(c.spec.target, Target::Directory { .. }))
+        .filter_map(|c| {
+            let t = crate::targets::select::directory_target(cfg_root, &c.spec).ok()?;
+            Some((c.name(), t.root().to_path_buf()))
+        })
+        .collect()
+}
+
+impl Reconciler {
+    /// One pipeline on one directory cluster: the new records (the previous ones when the
+    /// cluster failed this pass or its files cannot be read).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn directory_step(
+        &self,
+        cluster: &str,
+        root: &Path,
+        p: &Pipeline,
+        since: DateTime<Utc>,
+        prev: &ClusterRuns,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> ClusterRuns {
+        let applied = outcome
+            .clusters
+            .get(cluster)
+            .is_some_and(|co| co.skipped.is_none());
+        if !applied {
+            return prev.clone();
+        }
+        let live = match files::list(root, &p.project) {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(cluster, error = %format!("{e:#}"), "reading run Workflow files failed");
+                return prev.clone();
+            }
+        };
+        let mut step = controller::step(p, since, &as_created(prev), Live::Listed(&live), now);
+        for c in &step.create {
+            // A `Run`'s Workflows are written whole by the apply (see README, Runs).
+            if let Origin::Run(_) = c.admit.origin {
+                step.runs.runs.retain(|r| r.workflow != c.name);
+                continue;
+            }
+            let body = workflow::body(
+                &p.project,
+                &p.name,
+                &c.name,
+                c.admit.execution,
+                &c.admit.origin,
+                c.admit.attempt,
+                None,
+            );
+            match files::create(root, &p.project, &c.name, &body) {
+                Ok(made) => {
+                    tracing::info!(cluster, workflow = %c.name, made, "run admitted (written; no engine)")
+                }
+                Err(e) => {
+                    tracing::warn!(cluster, workflow = %c.name, error = %format!("{e:#}"), "writing a run Workflow failed; retried next pass");
+                    step.runs.runs.retain(|r| r.workflow != c.name);
+                }
+            }
+        }
+        as_waiting(&mut step.runs);
+        step.runs
+    }
+}
+
+/// Deletes, in each directory target of `roots`, the run files of `project`'s pipelines that
+/// `keep` refuses (removed, or no longer scheduled nor asked for by a `Run`).
+pub(super) fn prune_removed(
+    roots: &BTreeMap<&str, PathBuf>,
+    outcome: &Outcome,
+    project: &str,
+    keep: impl Fn(&str) -> bool,
+) {
+    for (cluster, root) in roots {
+        if outcome
+            .clusters
+            .get(*cluster)
+            .is_none_or(|co| co.skipped.is_some())
+        {
+            continue;
+        }
+        match files::prune(root, project, &keep) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                cluster,
+                project,
+                deleted = n,
+                "run files of removed pipelines deleted"
+            ),
+            Err(e) => {
+                tracing::warn!(cluster, project, error = %format!("{e:#}"), "deleting run files failed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cubist_status_ui::runs::RunRecord;
+
+    #[test]
+    fn waiting_for_an_engine_round_trips_and_only_that() {
+        let rec = |phase, message: &str| RunRecord {
+            workflow: "w".into(),
+            phase,
+            message: message.into(),
+            ..RunRecord::default()
+        };
+        let mut runs = ClusterRuns {
+            runs: vec![
+                rec(RunPhase::Pending, ""),
+                rec(RunPhase::Running, ""),
+                rec(RunPhase::Waiting, "held by concurrency"),
+            ],
+            ..ClusterRuns::default()
+        };
+        as_waiting(&mut runs);
+        assert_eq!(runs.runs[0].phase, RunPhase::Waiting);
+        assert_eq!(runs.runs[0].message, NO_ENGINE);
+        assert_eq!(runs.runs[1].phase, RunPhase::Running);
+        let back = as_created(&runs);
+        assert_eq!(back.runs[0].phase, RunPhase::Pending);
+        assert!(back.runs[0].message.is_empty());
+        assert_eq!(back.runs[2].phase, RunPhase::Waiting, "{back:?}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The run Workflows of a directory target, which has no engine: the run controller writes
+//! each Workflow it admits to `<target>/<project>/runs/<workflow>.yaml` (through the target's
+//! atomic write), and reads them back, with the `Run` manifests' Workflows the apply wrote to
+//! `<target>/<project>/argoproj.io_Workflow_<name>.yaml`, as "the cluster's Workflows". The
+//! files are not in the target's inventory: plan, prune and repair never touch them.
+//!
+//! Every read is bounded (file count and size), links are never followed, and a file that
+//! does not parse or carries no run labels is left alone.
+
+use crate::model::yaml::parse_documents;
+use crate::targets::directory::{TEMP_PREFIX, write_atomic};
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The directory of a project's run files, inside its namespace directory.
+pub const RUNS_DIR: &str = "runs";
+/// How the files of Workflows the apply wrote begin (see `DirectoryTarget::path_of`).
+const APPLIED_PREFIX: &str = "argoproj.io_Workflow_";
+/// Most files read per project and pass (more are left unread, with a warning).
+pub const MAX_FILES: usize = 5_000;
+/// Largest run file read (bytes); larger ones are skipped with a warning.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// `<root>/<project>/runs`.
+pub fn runs_dir(root: &Path, project: &str) -> PathBuf {
+    root.join(project).join(RUNS_DIR)
+}
+
+/// The file of run Workflow `name` of `project`.
+pub fn run_file(root: &Path, project: &str, name: &str) -> PathBuf {
+    runs_dir(root, project).join(format!("{name}.yaml"))
+}
+
+/// True when `path` exists and is a link (never followed).
+fn is_link(path: &Path) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Fails when the project's namespace directory or its runs directory is a link: a write or
+/// read through it could leave the target.
+fn check_no_links(root: &Path, project: &str) -> Result<()> {
+    for dir in [root.join(project), runs_dir(root, project)] {
+        anyhow::ensure!(
+            !is_link(&dir),
+            "{} is a symbolic link: cubist never reads or writes a target through links; remove it",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The run Workflows of `project` in the target at `root`: the controller's files and the
+/// Workflows the apply wrote, as JSON. Deletes temporary files a crash left in the runs
+/// directory.
+pub fn list(root: &Path, project: &str) -> Result<Vec<Value>> {
+    anyhow::ensure!(
+        !project.is_empty()
+            && !project.contains(['/', '\\', '\0'])
+            && project != ".."
+            && project != ".",
+        "project name `{project}` is not a plain directory name"
+    );
+    check_no_links(root, project)?;
+    let mut files = Vec::new();
+    for (dir, applied) in [(runs_dir(root, project), false), (root.join(project), true)] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = e.file_type() else { continue };
+            if !kind.is_file() {
+                continue;
+            }
+            if !applied && name.starts_with(TEMP_PREFIX) {
+                std::fs::remove_file(e.path())
+                    .with_context(|| format!("cannot delete {}", e.path().display()))?;
+                continue;
+            }
+            let wanted = name.ends_with(".yaml") && (!applied || name.starts_with(APPLIED_PREFIX));
+            if wanted {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    if files.len() > MAX_FILES {
+        tracing::warn!(
+            project,
+            files = files.len(),
+            "more run Workflow files than {MAX_FILES}; the rest are not read"
+        );
+        files.truncate(MAX_FILES);
+    }
+    Ok(files.iter().filter_map(|f| read(f)).collect())
+}
+
+/// One file's object, if it is a small, parseable YAML document.
+fn read(path: &Path) -> Option<Value> {
+    let meta = path.symlink_metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        tracing::warn!(path = %path.display(), "run Workflow file larger than {MAX_FILE_BYTES} bytes; not read");
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    match parse_documents(&path.display().to_string(), &text) {
+        Ok(docs) => docs.into_iter().next().map(|d| d.json),
+        Err(d) => {
+            tracing::warn!(path = %path.display(), error = %d.message, "run Workflow file unreadable; left alone");
+            None
+        }
+    }
+}
+
+/// Writes run Workflow `body` (built by `runs::workflow::body`) of `project` to its file,
+/// atomically. Returns false when the file was there already (created once, never twice).
+pub fn create(root: &Path, project: &str, name: &str, body: &Value) -> Result<bool> {
+    check_no_links(root, project)?;
+    let path = run_file(root, project, name);
+    if path.symlink_metadata().is_ok() {
+        return Ok(false);
+    }
+    let text = format!(
+        "# A run cubist admitted. This directory target has no engine: the run waits here.\n{}",
+        crate::render::yaml_out::to_yaml(body)
+    );
+    write_atomic(&path, &text)?;
+    Ok(true)
+}
+
+/// Deletes the controller's run files of `project` whose pipeline `keep` refuses (a pipeline
+/// removed, or without schedule and `Run`s). Returns how many were deleted.
+pub fn prune(root: &Path, project: &str, keep: impl Fn(&str) -> bool) -> Result<usize> {
+    let dir = runs_dir(root, project);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    check_no_links(root, project)?;
+    let mut deleted = 0;
+    for e in entries.filter_map(|e| e.ok()).take(MAX_FILES) {
+        let path = e.path();
+        let Some(body) = read(&path) else { continue };
+        let Some(id) = super::naming::identity(&body) else {
+            continue;
+        };
+        if id.project == project && !keep(&id.pipeline) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot delete {}", path.display()))?;
+            deleted += 1;
+        }
+    }
+    let _ = std::fs::remove_dir(&dir); // only when empty
+    Ok(deleted)
+}
+
+#[cfg(all(test, unix))]
+mod tests;

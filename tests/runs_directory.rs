@@ -1,0 +1,250 @@
+//! The run controller on a directory target (no engine), through the `cubist` binary on
+//! examples-repo: daily-ranker fires daily from three days before the clock
+//! (`CUBIST_TEST_NOW`). With `concurrency: 1` exactly one Workflow file is written, valid for
+//! Argo's Workflow CRD, and recorded Waiting on the status branch, in `cubist runs` and on the
+//! page; a later pass, a restart and a restart without the records write nothing new (the file
+//! is read back by its labels); `concurrency: 2` gives two; removing the pipeline removes them.
+
+use cubist_status_ui::StatusTree;
+use cubist_status_ui::doc::RunPhase;
+use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
+use cubist_tests::corpus::{copy_tree, examples_repo};
+use cubist_tests::repo::{commit_all, cubist_binary, edit, git, init_with_bare_remote};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NOW: &str = "2026-12-10T12:00:00Z";
+const NO_ENGINE: &str = "waiting: directory target has no engine";
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    remote: PathBuf,
+}
+
+impl Fixture {
+    /// examples-repo with daily-ranker from 2026-12-07, `concurrency: 1`, no `dependsOnPast`
+    /// nor `keepLast`, and without recsys's `Run`s (whose Workflows would take the slot).
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let work = root.join("work");
+        copy_tree(&examples_repo(), &work);
+        let ranker = work.join("projects/recsys/pipelines/daily-ranker.yaml");
+        edit(&ranker, "startFrom: 2026-11-01", "startFrom: 2026-12-07");
+        edit(&ranker, "    dependsOnPast: true\n    keepLast: 5\n", "");
+        for f in ["backfill-2026-11.yaml", "rerun-2026-11-20.yaml"] {
+            std::fs::remove_file(work.join("projects/recsys/runs").join(f)).unwrap();
+        }
+        let (remote, _) = init_with_bare_remote(&root, "platform");
+        Fixture {
+            _tmp: tmp,
+            root,
+            remote,
+        }
+    }
+
+    /// `cubist reconcile --once` at `now` with the cache `cache` (a fresh one is a restart
+    /// that knows nothing but the status branch).
+    fn once(&self, now: &str, cache: &str) {
+        let out = Command::new(cubist_binary())
+            .args(["reconcile", "--once", "--repo"])
+            .arg(&self.remote)
+            .arg("--cache-dir")
+            .arg(self.root.join(cache))
+            .arg("--target-root")
+            .arg(&self.root)
+            .env("CUBIST_TEST_NOW", now)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Commits a change of the working tree and pushes it.
+    fn push(&self, message: &str) {
+        let work = self.root.join("work");
+        commit_all(&work, message);
+        git(
+            &work,
+            &["push", "-q", self.remote.to_str().unwrap(), "main"],
+        );
+    }
+
+    fn runs_dir(&self) -> PathBuf {
+        self.root.join("rendered/local/recsys/runs")
+    }
+
+    /// The run files of daily-ranker, sorted.
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.runs_dir())
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("daily-ranker-"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    fn status(&self) -> StatusTree {
+        let repo = git2::Repository::open_bare(&self.remote).unwrap();
+        StatusTree::new(cubist::report::status_branch::read_status(&repo, "cubist/status").unwrap())
+    }
+
+    /// daily-ranker's records on `local`.
+    fn records(&self) -> ClusterRuns {
+        let doc: PipelineRuns = self
+            .status()
+            .parse(&cubist_status_ui::tree::paths::runs(
+                "recsys",
+                "daily-ranker",
+            ))
+            .expect("daily-ranker's runs file")
+            .unwrap();
+        doc.clusters["local"].clone()
+    }
+
+    fn cubist(&self, args: &[&str]) -> String {
+        let out = Command::new(cubist_binary()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn read_yaml(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    cubist::model::yaml::parse_documents("run", &text)
+        .unwrap()
+        .remove(0)
+        .json
+}
+
+#[test]
+#[cfg_attr(
+    not(has_reference_crds),
+    ignore = "needs ../shared/reference/crds (upstream CRDs); see README, Tests"
+)]
+fn one_waiting_workflow_file_per_slot_never_twice_and_gone_with_its_pipeline() {
+    let f = Fixture::new();
+
+    // First reconcile: four executions due (12-07 .. 12-10), one slot: one file, the oldest.
+    f.once(NOW, "cache");
+    assert_eq!(f.files(), ["daily-ranker-20261207.yaml"]);
+    let wf = read_yaml(&f.runs_dir().join("daily-ranker-20261207.yaml"));
+    assert_eq!(wf["kind"], "Workflow");
+    assert_eq!(wf["metadata"]["namespace"], "recsys");
+    assert_eq!(
+        wf["metadata"]["labels"]["cubist.dev/pipeline"],
+        "daily-ranker"
+    );
+    assert_eq!(wf["spec"]["workflowTemplateRef"]["name"], "daily-ranker");
+    assert_eq!(
+        wf["spec"]["arguments"]["parameters"][0]["value"],
+        "2026-12-07"
+    );
+    let errors = cubist_tests::crd_schema::validate_crd("the run file", &wf).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    // The run file is not an object of the target: the inventory does not list it.
+    let inventory =
+        std::fs::read_to_string(f.root.join("rendered/local/cubist-inventory.yaml")).unwrap();
+    assert!(!inventory.contains("daily-ranker-2026"), "{inventory}");
+    let rec = f.records();
+    assert_eq!(rec.runs.len(), 1, "{rec:?}");
+    assert_eq!(rec.runs[0].workflow, "daily-ranker-20261207");
+    assert_eq!(rec.runs[0].phase, RunPhase::Waiting);
+    assert_eq!(rec.runs[0].message, NO_ENGINE);
+    assert_eq!(rec.waiting.as_ref().map(|w| w.count), Some(3), "{rec:?}");
+
+    // `cubist runs` and the page say so.
+    let remote = f.remote.to_str().unwrap();
+    let table = f.cubist(&["runs", "--pipeline", "daily-ranker", "--repo", remote]);
+    assert!(
+        table.contains("daily-ranker-20261207") && table.contains(NO_ENGINE),
+        "{table}"
+    );
+    let site = f.root.join("site");
+    f.cubist(&[
+        "status-site",
+        "--out",
+        site.to_str().unwrap(),
+        "--repo",
+        remote,
+    ]);
+    let page = cubist_tests::repo::read_dir_tree(&site)
+        .into_iter()
+        .find(|(path, _)| path.contains("pipelines/daily-ranker"))
+        .map(|(_, html)| html)
+        .expect("daily-ranker's page");
+    assert!(page.contains(NO_ENGINE), "{page}");
+
+    // A day later, a restart of the same revision: the slot is still taken, nothing new.
+    f.once("2026-12-11T12:00:00Z", "cache");
+    assert_eq!(f.files(), ["daily-ranker-20261207.yaml"]);
+    let rec = f.records();
+    assert_eq!(rec.runs.len(), 1, "{rec:?}");
+    assert_eq!(rec.waiting.as_ref().map(|w| w.count), Some(4), "{rec:?}");
+
+    // A restart without the records (status branch gone, fresh cache): the file is read back
+    // by its labels, so nothing is written twice and the record comes back.
+    git(&f.remote, &["update-ref", "-d", "refs/heads/cubist/status"]);
+    f.once("2026-12-11T12:00:00Z", "cache-2");
+    assert_eq!(f.files(), ["daily-ranker-20261207.yaml"]);
+    let rec = f.records();
+    assert_eq!(rec.runs.len(), 1, "{rec:?}");
+    assert_eq!(rec.runs[0].phase, RunPhase::Waiting);
+
+    // A file deleted by hand: its run is an Error (gone before it finished), and the slot
+    // goes to the next execution.
+    std::fs::remove_file(f.runs_dir().join("daily-ranker-20261207.yaml")).unwrap();
+    f.once("2026-12-11T12:00:00Z", "cache-2");
+    assert_eq!(f.files(), ["daily-ranker-20261208.yaml"]);
+    let rec = f.records();
+    let gone = rec
+        .runs
+        .iter()
+        .find(|r| r.workflow == "daily-ranker-20261207")
+        .unwrap();
+    assert_eq!(gone.phase, RunPhase::Error, "{rec:?}");
+
+    // concurrency: 2 gives a second file.
+    let ranker = f
+        .root
+        .join("work/projects/recsys/pipelines/daily-ranker.yaml");
+    edit(&ranker, "concurrency: 1", "concurrency: 2");
+    f.push("daily-ranker: two at once");
+    f.once("2026-12-11T12:00:00Z", "cache-2");
+    assert_eq!(
+        f.files(),
+        ["daily-ranker-20261208.yaml", "daily-ranker-20261209.yaml"]
+    );
+    let rec = f.records();
+    let waiting = rec
+        .runs
+        .iter()
+        .filter(|r| r.phase == RunPhase::Waiting && r.message == NO_ENGINE)
+        .count();
+    assert_eq!(waiting, 2, "{rec:?}");
+
+    // Removing the pipeline removes its run files and its records.
+    std::fs::remove_file(&ranker).unwrap();
+    f.push("drop daily-ranker");
+    f.once("2026-12-11T12:00:00Z", "cache-2");
+    assert_eq!(f.files(), Vec::<String>::new());
+    assert!(
+        f.status()
+            .get(&cubist_status_ui::tree::paths::runs(
+                "recsys",
+                "daily-ranker"
+            ))
+            .is_none()
+    );
+}
