@@ -10,8 +10,10 @@ use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
 use cubist_tests::corpus::{copy_tree, examples_repo};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, git, init_with_bare_remote};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 const NOW: &str = "2026-12-10T12:00:00Z";
 const NO_ENGINE: &str = "waiting: directory target has no engine";
@@ -26,6 +28,11 @@ impl Fixture {
     /// examples-repo with daily-ranker from 2026-12-07, `concurrency: 1`, no `dependsOnPast`
     /// nor `keepLast`, and without recsys's `Run`s (whose Workflows would take the slot).
     fn new() -> Fixture {
+        Fixture::with(|_| {})
+    }
+
+    /// [`Fixture::new`] with `change` made to the working tree before the first commit.
+    fn with(change: impl FnOnce(&Path)) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let work = root.join("work");
@@ -36,6 +43,7 @@ impl Fixture {
         for f in ["backfill-2026-11.yaml", "rerun-2026-11-20.yaml"] {
             std::fs::remove_file(work.join("projects/recsys/runs").join(f)).unwrap();
         }
+        change(&work);
         let (remote, _) = init_with_bare_remote(&root, "platform");
         Fixture {
             _tmp: tmp,
@@ -47,7 +55,13 @@ impl Fixture {
     /// `cubist reconcile --once` at `now` with the cache `cache` (a fresh one is a restart
     /// that knows nothing but the status branch).
     fn once(&self, now: &str, cache: &str) {
+        self.once_with(now, cache, &[]);
+    }
+
+    /// [`Fixture::once`] with these environment variables.
+    fn once_with(&self, now: &str, cache: &str, env: &[(&str, &str)]) {
         let out = Command::new(cubist_binary())
+            .envs(env.iter().copied())
             .args(["reconcile", "--once", "--repo"])
             .arg(&self.remote)
             .arg("--cache-dir")
@@ -96,17 +110,20 @@ impl Fixture {
         StatusTree::new(cubist::report::status_branch::read_status(&repo, "cubist/status").unwrap())
     }
 
-    /// daily-ranker's records on `local`.
-    fn records(&self) -> ClusterRuns {
-        let doc: PipelineRuns = self
-            .status()
+    /// daily-ranker's runs file.
+    fn runs_file(&self) -> PipelineRuns {
+        self.status()
             .parse(&cubist_status_ui::tree::paths::runs(
                 "recsys",
                 "daily-ranker",
             ))
             .expect("daily-ranker's runs file")
-            .unwrap();
-        doc.clusters["local"].clone()
+            .unwrap()
+    }
+
+    /// daily-ranker's records on `local`.
+    fn records(&self) -> ClusterRuns {
+        self.runs_file().clusters["local"].clone()
     }
 
     fn cubist(&self, args: &[&str]) -> String {
@@ -247,4 +264,163 @@ fn one_waiting_workflow_file_per_slot_never_twice_and_gone_with_its_pipeline() {
             ))
             .is_none()
     );
+}
+
+/// A secret part of the webhook URL: never to be seen in the status or on the page.
+const HOOK_SECRET: &str = "T0SECRET/B0SECRET/XyzzySecret";
+
+/// A local webhook receiver answering 200 to every POST; returns its URL (with the secret
+/// path) and the bodies it received.
+fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/hooks/{HOOK_SECRET}",
+        listener.local_addr().unwrap()
+    );
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let got = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            got.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, bodies)
+}
+
+/// A URL on a port nothing listens on, with the secret path.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/hooks/{HOOK_SECRET}")
+}
+
+#[test]
+fn an_alert_that_cannot_be_delivered_is_shown_until_a_delivery_succeeds_once() {
+    let f = Fixture::with(|work| {
+        edit(
+            &work.join("projects/recsys/pipelines/daily-ranker.yaml"),
+            "channels: [ml-oncall]",
+            "channels: [slack-ml]",
+        )
+    });
+    f.once(NOW, "cache");
+    // The run fails (written into its file the way Argo writes a Workflow's status).
+    let file = f.runs_dir().join("daily-ranker-20261207.yaml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(
+        "status:\n  phase: Failed\n  startedAt: 2026-12-10T11:00:00Z\n  finishedAt: 2026-12-10T11:30:00Z\n  message: child 'train' failed\n",
+    );
+    std::fs::write(&file, text).unwrap();
+
+    // The channel's URL points at a closed port: the problem is recorded, without the URL.
+    let closed = closed_port_url();
+    f.once_with(
+        "2026-12-10T12:05:00Z",
+        "cache",
+        &[("CUBIST_ALERTS_SLACK_URL", &closed)],
+    );
+    let doc = f.runs_file();
+    let failed = &doc.clusters["local"].runs;
+    let failed = failed
+        .iter()
+        .find(|r| r.workflow == "daily-ranker-20261207")
+        .unwrap();
+    assert_eq!(failed.phase, RunPhase::Failed);
+    assert!(failed.alerted.is_empty(), "{failed:?}");
+    assert_eq!(doc.alert_problems.len(), 1, "{doc:?}");
+    let problem = &doc.alert_problems[0];
+    assert_eq!(problem.channel, "slack-ml");
+    assert!(problem.error.contains("cannot be reached"), "{problem:?}");
+    assert_eq!(problem.attempts, 1);
+    assert_eq!(problem.runs, ["local/daily-ranker-20261207 Failed"]);
+    let since = problem.since;
+    let repo = git2::Repository::open_bare(&f.remote).unwrap();
+    let status = cubist::report::status_branch::read_status(&repo, "cubist/status").unwrap();
+    for (path, bytes) in &status {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            !text.contains("XyzzySecret") && !text.contains(&closed),
+            "{path} holds the URL"
+        );
+    }
+    let remote = f.remote.to_str().unwrap();
+    let table = f.cubist(&["runs", "--pipeline", "daily-ranker", "--repo", remote]);
+    assert!(
+        table.contains("ALERTS NOT DELIVERED to channel slack-ml"),
+        "{table}"
+    );
+    assert!(!table.contains("XyzzySecret"), "{table}");
+    let site = f.root.join("site");
+    f.cubist(&[
+        "status-site",
+        "--out",
+        site.to_str().unwrap(),
+        "--repo",
+        remote,
+    ]);
+    let pages = cubist_tests::repo::read_dir_tree(&site);
+    let page = |want: &str| {
+        pages
+            .iter()
+            .find(|(path, _)| path.ends_with(want))
+            .map(|(_, html)| html.clone())
+            .unwrap_or_else(|| panic!("no {want} in {:?}", pages.keys().collect::<Vec<_>>()))
+    };
+    let pipeline = page("pipelines/daily-ranker/index.html");
+    assert!(
+        pipeline.contains("Alerts not delivered") && pipeline.contains("slack-ml"),
+        "{pipeline}"
+    );
+    let overview = pages.get("index.html").expect("the overview").clone();
+    assert!(overview.contains("not delivered"), "{overview}");
+    assert!(pages.values().all(|html| !html.contains("XyzzySecret")));
+
+    // Still failing on the next pass: the same problem, since unchanged.
+    f.once_with(
+        "2026-12-10T12:10:00Z",
+        "cache",
+        &[("CUBIST_ALERTS_SLACK_URL", &closed)],
+    );
+    let doc = f.runs_file();
+    assert_eq!(doc.alert_problems.len(), 1);
+    assert_eq!(doc.alert_problems[0].since, since);
+
+    // A working receiver: delivered once, the problem cleared; never sent again.
+    let (url, bodies) = receiver();
+    f.once_with(
+        "2026-12-10T12:15:00Z",
+        "cache",
+        &[("CUBIST_ALERTS_SLACK_URL", &url)],
+    );
+    assert_eq!(bodies.lock().unwrap().len(), 1);
+    assert!(bodies.lock().unwrap()[0].contains("daily-ranker-20261207"));
+    let doc = f.runs_file();
+    assert!(doc.alert_problems.is_empty(), "{doc:?}");
+    f.once_with(
+        "2026-12-10T12:20:00Z",
+        "cache",
+        &[("CUBIST_ALERTS_SLACK_URL", &url)],
+    );
+    assert_eq!(bodies.lock().unwrap().len(), 1, "delivered exactly once");
 }

@@ -28,6 +28,34 @@ pub struct PipelineRuns {
     pub since: Option<DateTime<Utc>>,
     /// Runs per cluster name.
     pub clusters: BTreeMap<String, ClusterRuns>,
+    /// Alert channels that failed to deliver this pipeline's alerts, until one delivery to
+    /// the channel succeeds (absent in older files: none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alert_problems: Vec<AlertProblem>,
+}
+
+/// Most alert problems kept per pipeline, and runs named per problem.
+pub const MAX_ALERT_PROBLEMS: usize = 20;
+
+/// An alert channel that does not deliver a pipeline's alerts. Never holds a secret: the
+/// error names the channel's environment variable, not its value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AlertProblem {
+    /// The channel name from `cubist.yaml`.
+    pub channel: String,
+    /// The latest error.
+    pub error: String,
+    /// When a delivery to it first failed (since the last success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Failed deliveries since then, as of the status commit that wrote this (a new failed
+    /// attempt alone writes no commit).
+    pub attempts: u64,
+    /// The runs whose alerts wait, as `<cluster>/<workflow> <phase>` (at most
+    /// [`MAX_ALERT_PROBLEMS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
 }
 
 /// A pipeline's runs on one cluster.

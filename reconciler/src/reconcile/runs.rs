@@ -5,7 +5,7 @@
 //! status commit writes to `status/runs/<project>/<pipeline>.yaml`.
 
 use super::{Good, Outcome, Reconciler};
-use crate::alerts::{Channels, PipelineAlerts};
+use crate::alerts::{Channels, PipelineAlerts, problems};
 use crate::model::kinds::{PipelineSpec, Target};
 use crate::model::{Manifest, Model, Project};
 use crate::render::RenderedObject;
@@ -35,24 +35,25 @@ pub fn now() -> DateTime<Utc> {
 
 /// Delivers the alerts of pipeline `p` due between the records `before` and `after` (see
 /// `crate::alerts`): each one delivered is recorded in its run's `alerted`, so the status commit
-/// keeps it and it is never sent again; one that fails is logged and tried on the next pass.
+/// keeps it and it is never sent again; one that fails is logged, recorded in `after`'s
+/// `alertProblems` (`crate::alerts::problems`) and tried on the next pass.
 fn deliver_alerts(
-    rt: Option<&tokio::runtime::Runtime>,
+    rt: &tokio::runtime::Runtime,
     channels: &Channels,
-    project: &Project,
-    p: &Manifest<PipelineSpec>,
+    alerts: &PipelineAlerts,
     before: Option<&PipelineRuns>,
     after: &mut PipelineRuns,
     now: DateTime<Utc>,
 ) {
-    let (Some(rt), Some(alerts)) = (rt, PipelineAlerts::of(project, p)) else {
-        return;
-    };
-    for problem in rt.block_on(crate::alerts::deliver(
-        channels, &alerts, before, after, now,
-    )) {
-        tracing::warn!("{problem}");
-    }
+    let previous = before.map_or(&[][..], |b| &b.alert_problems[..]);
+    let routed: Vec<String> = channels
+        .routes(&alerts.channels)
+        .into_iter()
+        .map(|r| r.channel)
+        .collect();
+    let failed = rt.block_on(crate::alerts::deliver(channels, alerts, before, after, now));
+    let delivered = problems::delivered_now(after, now);
+    after.alert_problems = problems::track(previous, &failed, &delivered, &routed, now);
 }
 
 impl Reconciler {
@@ -132,6 +133,7 @@ impl Reconciler {
                     file: p.file().to_string(),
                     since: pipeline.schedule.as_ref().map(|_| since),
                     clusters: BTreeMap::new(),
+                    alert_problems: Vec::new(),
                 };
                 for &cluster in &clusters {
                     let prev = before
@@ -154,15 +156,21 @@ impl Reconciler {
                     };
                     doc.clusters.insert(cluster.to_string(), runs);
                 }
-                let rt = self.clusters.runtime();
-                deliver_alerts(rt, &channels, project, p, before, &mut doc, now);
+                if let Some(alerts) = PipelineAlerts::of(project, p) {
+                    let rt = self.clusters.runtime_started();
+                    deliver_alerts(rt, &channels, &alerts, before, &mut doc, now);
+                }
                 docs.insert(key, doc);
             }
             super::dir_runs::prune_removed(&dirs, outcome, name, |pipeline| {
                 docs.contains_key(&(name.clone(), pipeline.to_string()))
             });
         }
-        let changed = docs != self.records.docs;
+        // A failed alert attempt alone (its count) writes no status commit.
+        let changed = docs.len() != self.records.docs.len()
+            || docs.iter().zip(&self.records.docs).any(|((k, a), (l, b))| {
+                k != l || problems::without_attempts(a) != problems::without_attempts(b)
+            });
         self.records.docs = docs;
         changed
     }
