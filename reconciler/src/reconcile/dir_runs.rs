@@ -14,6 +14,7 @@ use crate::runs::workflow;
 use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::ClusterRuns;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -62,17 +63,19 @@ pub(super) fn directory_roots<'m>(
 
 impl Reconciler {
     /// One pipeline on one directory cluster: the new records (the previous ones when the
-    /// cluster failed this pass or its files cannot be read).
+    /// cluster failed this pass or its files cannot be read). `listed` keeps the project's
+    /// files per cluster, read once for all its pipelines.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn directory_step(
+    pub(super) fn directory_step<'c>(
         &self,
-        cluster: &str,
+        cluster: &'c str,
         root: &Path,
         p: &Pipeline,
         since: DateTime<Utc>,
         prev: &ClusterRuns,
         outcome: &Outcome,
         now: DateTime<Utc>,
+        listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
     ) -> ClusterRuns {
         let applied = outcome
             .clusters
@@ -81,14 +84,15 @@ impl Reconciler {
         if !applied {
             return prev.clone();
         }
-        let live = match files::list(root, &p.project) {
-            Ok(live) => live,
-            Err(e) => {
-                tracing::warn!(cluster, error = %format!("{e:#}"), "reading run Workflow files failed");
-                return prev.clone();
-            }
+        let live = listed.entry(cluster).or_insert_with(|| {
+            files::list(root, &p.project)
+                .inspect_err(|e| tracing::warn!(cluster, error = %format!("{e:#}"), "reading run Workflow files failed"))
+                .ok()
+        });
+        let Some(live) = live.as_deref() else {
+            return prev.clone();
         };
-        let mut step = controller::step(p, since, &as_created(prev), Live::Listed(&live), now);
+        let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
         for c in &step.create {
             // A `Run`'s Workflows are written whole by the apply (see README, Runs).
             if let Origin::Run(_) = c.admit.origin {

@@ -141,8 +141,16 @@ impl Reconciler {
                         .cloned()
                         .unwrap_or_default();
                     let runs = match dirs.get(cluster) {
-                        Some(root) => self
-                            .directory_step(cluster, root, &pipeline, since, &prev, outcome, now),
+                        Some(root) => self.directory_step(
+                            cluster,
+                            root,
+                            &pipeline,
+                            since,
+                            &prev,
+                            outcome,
+                            now,
+                            &mut listed,
+                        ),
                         None => self.cluster_step(
                             cluster,
                             good,
