@@ -4,7 +4,7 @@
 //! and recorded as Waiting ("waiting: directory target has no engine"); nothing moves it on
 //! unless something writes a `status` into its file.
 
-use super::{Outcome, Reconciler};
+use super::Outcome;
 use crate::model::Project;
 use crate::model::kinds::Target;
 use crate::runs::controller::{self, Live, Pipeline};
@@ -61,66 +61,64 @@ pub(super) fn directory_roots<'m>(
         .collect()
 }
 
-impl Reconciler {
-    /// One pipeline on one directory cluster: the new records (the previous ones when the
-    /// cluster failed this pass or its files cannot be read). `listed` keeps the project's
-    /// files per cluster, read once for all its pipelines.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn directory_step<'c>(
-        &self,
-        cluster: &'c str,
-        root: &Path,
-        p: &Pipeline,
-        since: DateTime<Utc>,
-        prev: &ClusterRuns,
-        outcome: &Outcome,
-        now: DateTime<Utc>,
-        listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
-    ) -> ClusterRuns {
-        let applied = outcome
-            .clusters
-            .get(cluster)
-            .is_some_and(|co| co.skipped.is_none());
-        if !applied {
-            return prev.clone();
-        }
-        let live = listed.entry(cluster).or_insert_with(|| {
-            files::list(root, &p.project)
+/// One pipeline on one directory cluster: the new records (the previous ones when the
+/// cluster failed this pass or its files cannot be read). `listed` keeps the project's
+/// files per cluster, read once for all its pipelines.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn directory_step<'c>(
+    cluster: &'c str,
+    root: &Path,
+    p: &Pipeline,
+    since: DateTime<Utc>,
+    prev: &ClusterRuns,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+    listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
+    cache: &mut files::Cache,
+) -> ClusterRuns {
+    let applied = outcome
+        .clusters
+        .get(cluster)
+        .is_some_and(|co| co.skipped.is_none());
+    if !applied {
+        return prev.clone();
+    }
+    let live = listed.entry(cluster).or_insert_with(|| {
+            files::list(root, &p.project, cache)
                 .inspect_err(|e| tracing::warn!(cluster, error = %format!("{e:#}"), "reading run Workflow files failed"))
                 .ok()
         });
-        let Some(live) = live.as_deref() else {
-            return prev.clone();
-        };
-        let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
-        for c in &step.create {
-            // A `Run`'s Workflows are written whole by the apply (see README, Runs).
-            if let Origin::Run(_) = c.admit.origin {
-                step.runs.runs.retain(|r| r.workflow != c.name);
-                continue;
+    let Some(live) = live.as_deref() else {
+        return prev.clone();
+    };
+    let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
+    for c in &step.create {
+        // A `Run`'s Workflows are written whole by the apply (see README, Runs).
+        if let Origin::Run(_) = c.admit.origin {
+            step.runs.runs.retain(|r| r.workflow != c.name);
+            continue;
+        }
+        let body = workflow::body(
+            &p.project,
+            &p.name,
+            &c.name,
+            c.admit.execution,
+            &c.admit.origin,
+            c.admit.attempt,
+            None,
+        );
+        match files::create(root, &p.project, &c.name, &body) {
+            Ok(made) => {
+                tracing::info!(cluster, workflow = %c.name, made, "run admitted (written; no engine)")
             }
-            let body = workflow::body(
-                &p.project,
-                &p.name,
-                &c.name,
-                c.admit.execution,
-                &c.admit.origin,
-                c.admit.attempt,
-                None,
-            );
-            match files::create(root, &p.project, &c.name, &body) {
-                Ok(made) => {
-                    tracing::info!(cluster, workflow = %c.name, made, "run admitted (written; no engine)")
-                }
-                Err(e) => {
-                    tracing::warn!(cluster, workflow = %c.name, error = %format!("{e:#}"), "writing a run Workflow failed; retried next pass");
-                    step.runs.runs.retain(|r| r.workflow != c.name);
-                }
+            Err(e) => {
+                tracing::warn!(cluster, workflow = %c.name, error = %format!("{e:#}"), "writing a run Workflow failed; retried next pass");
+                step.runs.runs.retain(|r| r.workflow != c.name);
             }
         }
-        as_waiting(&mut step.runs);
-        step.runs
     }
+    as_waiting(&mut step.runs);
+    step.runs
 }
 
 /// Deletes, in each directory target of `roots`, the run files of `project`'s pipelines that
@@ -130,6 +128,7 @@ pub(super) fn prune_removed(
     outcome: &Outcome,
     project: &str,
     keep: impl Fn(&str) -> bool,
+    cache: &mut files::Cache,
 ) {
     for (cluster, root) in roots {
         if outcome
@@ -139,7 +138,7 @@ pub(super) fn prune_removed(
         {
             continue;
         }
-        match files::prune(root, project, &keep) {
+        match files::prune(root, project, &keep, cache) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 cluster,

@@ -25,6 +25,8 @@ pub(super) struct Records {
     loaded: bool,
     /// `(project, pipeline)` → its records.
     pub(super) docs: BTreeMap<(String, String), PipelineRuns>,
+    /// The run files of directory targets read so far.
+    run_files: crate::runs::files::Cache,
 }
 
 /// The clock of the run controller: now, or under the `test-hooks` feature the time in
@@ -141,7 +143,7 @@ impl Reconciler {
                         .cloned()
                         .unwrap_or_default();
                     let runs = match dirs.get(cluster) {
-                        Some(root) => self.directory_step(
+                        Some(root) => super::dir_runs::directory_step(
                             cluster,
                             root,
                             &pipeline,
@@ -150,6 +152,7 @@ impl Reconciler {
                             outcome,
                             now,
                             &mut listed,
+                            &mut self.records.run_files,
                         ),
                         None => self.cluster_step(
                             cluster,
@@ -170,9 +173,13 @@ impl Reconciler {
                 }
                 docs.insert(key, doc);
             }
-            super::dir_runs::prune_removed(&dirs, outcome, name, |pipeline| {
-                docs.contains_key(&(name.clone(), pipeline.to_string()))
-            });
+            super::dir_runs::prune_removed(
+                &dirs,
+                outcome,
+                name,
+                |pipeline| docs.contains_key(&(name.clone(), pipeline.to_string())),
+                &mut self.records.run_files,
+            );
         }
         // A failed alert attempt alone (its count) writes no status commit.
         let changed = docs.len() != self.records.docs.len()

@@ -11,6 +11,7 @@ use crate::model::yaml::parse_documents;
 use crate::targets::directory::{TEMP_PREFIX, write_atomic};
 use anyhow::{Context, Result};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The directory of a project's run files, inside its namespace directory.
@@ -54,7 +55,7 @@ fn check_no_links(root: &Path, project: &str) -> Result<()> {
 /// The run Workflows of `project` in the target at `root`: the controller's files and the
 /// Workflows the apply wrote, as JSON. Deletes temporary files a crash left in the runs
 /// directory.
-pub fn list(root: &Path, project: &str) -> Result<Vec<Value>> {
+pub fn list(root: &Path, project: &str, cache: &mut Cache) -> Result<Vec<Value>> {
     anyhow::ensure!(
         !project.is_empty()
             && !project.contains(['/', '\\', '\0'])
@@ -94,15 +95,58 @@ pub fn list(root: &Path, project: &str) -> Result<Vec<Value>> {
         );
         files.truncate(MAX_FILES);
     }
-    Ok(files.iter().filter_map(|f| read(f)).collect())
+    Ok(files.iter().filter_map(|f| read(f, cache)).collect())
 }
 
-/// One file's object, if it is a small, parseable YAML document.
-fn read(path: &Path) -> Option<Value> {
+/// Most files a [`Cache`] remembers; it starts over beyond.
+const MAX_CACHED: usize = 200_000;
+
+/// The objects of run files read before, by path, with the file's stamp (size, modification
+/// and change times, inode) when read: a file whose stamp is the same is not parsed again.
+#[derive(Debug, Default)]
+pub struct Cache(HashMap<PathBuf, (Stamp, Option<Value>)>);
+
+type Stamp = (u64, Option<std::time::SystemTime>, i64, i64, u64);
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (
+            meta.len(),
+            meta.modified().ok(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.ino(),
+        )
+    }
+    #[cfg(not(unix))]
+    (meta.len(), meta.modified().ok(), 0, 0, 0)
+}
+
+/// One file's object, if it is a small, parseable YAML document (from `cache` when the file
+/// is unchanged).
+fn read(path: &Path, cache: &mut Cache) -> Option<Value> {
     let meta = path.symlink_metadata().ok()?;
     if !meta.is_file() {
         return None;
     }
+    let st = stamp(&meta);
+    if let Some((known, body)) = cache.0.get(path)
+        && *known == st
+    {
+        return body.clone();
+    }
+    if cache.0.len() >= MAX_CACHED {
+        cache.0.clear();
+    }
+    let body = parse(path, &meta);
+    cache.0.insert(path.to_path_buf(), (st, body.clone()));
+    body
+}
+
+/// Parses one file.
+fn parse(path: &Path, meta: &std::fs::Metadata) -> Option<Value> {
     if meta.len() > MAX_FILE_BYTES {
         tracing::warn!(path = %path.display(), "run Workflow file larger than {MAX_FILE_BYTES} bytes; not read");
         return None;
@@ -135,7 +179,12 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value) -> Result<bo
 
 /// Deletes the controller's run files of `project` whose pipeline `keep` refuses (a pipeline
 /// removed, or without schedule and `Run`s). Returns how many were deleted.
-pub fn prune(root: &Path, project: &str, keep: impl Fn(&str) -> bool) -> Result<usize> {
+pub fn prune(
+    root: &Path,
+    project: &str,
+    keep: impl Fn(&str) -> bool,
+    cache: &mut Cache,
+) -> Result<usize> {
     let dir = runs_dir(root, project);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(0);
@@ -144,7 +193,9 @@ pub fn prune(root: &Path, project: &str, keep: impl Fn(&str) -> bool) -> Result<
     let mut deleted = 0;
     for e in entries.filter_map(|e| e.ok()).take(MAX_FILES) {
         let path = e.path();
-        let Some(body) = read(&path) else { continue };
+        let Some(body) = read(&path, cache) else {
+            continue;
+        };
         let Some(id) = super::naming::identity(&body) else {
             continue;
         };
