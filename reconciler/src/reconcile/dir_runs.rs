@@ -1,6 +1,6 @@
 //! The run controller on directory targets, which have no engine: the same pass as on a
-//! Kubernetes cluster (due executions, admission, names, Workflow bodies), with the target's
-//! run files (`crate::runs::files`) as the cluster's Workflows. What it admits is written there
+//! Kubernetes cluster (due executions, admission, names, Workflow bodies) for the schedule,
+//! with the target's run files (`crate::runs::files`) as the cluster's Workflows. What it admits is written there
 //! and recorded as Waiting ("waiting: directory target has no engine"); nothing moves it on
 //! unless something writes a `status` into its file.
 
@@ -9,7 +9,6 @@ use crate::model::Project;
 use crate::model::kinds::Target;
 use crate::runs::controller::{self, Live, Pipeline};
 use crate::runs::files;
-use crate::runs::naming::Origin;
 use crate::runs::workflow;
 use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::RunPhase;
@@ -91,13 +90,14 @@ pub(super) fn directory_step<'c>(
     let Some(live) = live.as_deref() else {
         return prev.clone();
     };
+    // A `Run`'s Workflows are written whole by the apply, not by the controller (see README,
+    // Runs): only the schedule is the controller's here.
+    let p = &Pipeline {
+        requests: Vec::new(),
+        ..p.clone()
+    };
     let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
     for c in &step.create {
-        // A `Run`'s Workflows are written whole by the apply (see README, Runs).
-        if let Origin::Run(_) = c.admit.origin {
-            step.runs.runs.retain(|r| r.workflow != c.name);
-            continue;
-        }
         let body = workflow::body(
             &p.project,
             &p.name,

@@ -1,8 +1,7 @@
 //! The run Workflows of a directory target, which has no engine: the run controller writes
-//! each Workflow it admits to `<target>/<project>/runs/<workflow>.yaml` (through the target's
-//! atomic write), and reads them back, with the `Run` manifests' Workflows the apply wrote to
-//! `<target>/<project>/argoproj.io_Workflow_<name>.yaml`, as "the cluster's Workflows". The
-//! files are not in the target's inventory: plan, prune and repair never touch them.
+//! each scheduled Workflow it admits to `<target>/<project>/runs/<workflow>.yaml` (through the
+//! target's atomic write), and reads them back as "the cluster's Workflows". The files are not
+//! in the target's inventory: plan, prune and repair never touch them.
 //!
 //! Every read is bounded (file count and size), links are never followed, and a file that
 //! does not parse or carries no run labels is left alone.
@@ -16,8 +15,6 @@ use std::path::{Path, PathBuf};
 
 /// The directory of a project's run files, inside its namespace directory.
 pub const RUNS_DIR: &str = "runs";
-/// How the files of Workflows the apply wrote begin (see `DirectoryTarget::path_of`).
-const APPLIED_PREFIX: &str = "argoproj.io_Workflow_";
 /// Most files read per project and pass (more are left unread, with a warning).
 pub const MAX_FILES: usize = 5_000;
 /// Largest run file read (bytes); larger ones are skipped with a warning.
@@ -52,9 +49,8 @@ fn check_no_links(root: &Path, project: &str) -> Result<()> {
     Ok(())
 }
 
-/// The run Workflows of `project` in the target at `root`: the controller's files and the
-/// Workflows the apply wrote, as JSON. Deletes temporary files a crash left in the runs
-/// directory.
+/// The run Workflows of `project` in the target at `root` (its runs directory), as JSON.
+/// Deletes temporary files a crash left there.
 pub fn list(root: &Path, project: &str, cache: &mut Cache) -> Result<Vec<Value>> {
     anyhow::ensure!(
         !project.is_empty()
@@ -65,25 +61,19 @@ pub fn list(root: &Path, project: &str, cache: &mut Cache) -> Result<Vec<Value>>
     );
     check_no_links(root, project)?;
     let mut files = Vec::new();
-    for (dir, applied) in [(runs_dir(root, project), false), (root.join(project), true)] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(entries) = std::fs::read_dir(runs_dir(root, project)) else {
+        return Ok(Vec::new());
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
-        };
-        for e in entries.filter_map(|e| e.ok()) {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = e.file_type() else { continue };
-            if !kind.is_file() {
-                continue;
-            }
-            if !applied && name.starts_with(TEMP_PREFIX) {
-                std::fs::remove_file(e.path())
-                    .with_context(|| format!("cannot delete {}", e.path().display()))?;
-                continue;
-            }
-            let wanted = name.ends_with(".yaml") && (!applied || name.starts_with(APPLIED_PREFIX));
-            if wanted {
-                files.push(e.path());
-            }
+        }
+        if name.starts_with(TEMP_PREFIX) {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("cannot delete {}", e.path().display()))?;
+        } else if name.ends_with(".yaml") {
+            files.push(e.path());
         }
     }
     files.sort();

@@ -41,7 +41,6 @@ fn hostile_files_are_skipped_links_refused_and_leftovers_deleted() {
     )
     .unwrap();
     std::fs::write(runs.join(format!("{TEMP_PREFIX}abc")), "half").unwrap();
-    std::fs::write(root.join("p/other_ConfigMap_x.yaml"), "kind: ConfigMap").unwrap();
     let outside = dir.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("secret.yaml"), "kind: Workflow").unwrap();
