@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+#[path = "alerts_support/fake_issues.rs"]
+#[allow(dead_code)]
+mod fake_issues;
+
 const NOW: &str = "2026-12-10T12:00:00Z";
 const NO_ENGINE: &str = "waiting: directory target has no engine";
 
@@ -86,6 +90,16 @@ impl Fixture {
             &work,
             &["push", "-q", self.remote.to_str().unwrap(), "main"],
         );
+    }
+
+    /// Marks run `name` Failed, as Argo writes a Workflow's status, in its file.
+    fn fail(&self, name: &str) {
+        let file = self.runs_dir().join(format!("{name}.yaml"));
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str(
+            "status:\n  phase: Failed\n  startedAt: 2026-12-10T11:00:00Z\n  finishedAt: 2026-12-10T11:30:00Z\n  message: child 'train' failed\n",
+        );
+        std::fs::write(&file, text).unwrap();
     }
 
     fn runs_dir(&self) -> PathBuf {
@@ -325,13 +339,7 @@ fn an_alert_that_cannot_be_delivered_is_shown_until_a_delivery_succeeds_once() {
         )
     });
     f.once(NOW, "cache");
-    // The run fails (written into its file the way Argo writes a Workflow's status).
-    let file = f.runs_dir().join("daily-ranker-20261207.yaml");
-    let mut text = std::fs::read_to_string(&file).unwrap();
-    text.push_str(
-        "status:\n  phase: Failed\n  startedAt: 2026-12-10T11:00:00Z\n  finishedAt: 2026-12-10T11:30:00Z\n  message: child 'train' failed\n",
-    );
-    std::fs::write(&file, text).unwrap();
+    f.fail("daily-ranker-20261207");
 
     // The channel's URL points at a closed port: the problem is recorded, without the URL.
     let closed = closed_port_url();
@@ -423,4 +431,37 @@ fn an_alert_that_cannot_be_delivered_is_shown_until_a_delivery_succeeds_once() {
         &[("CUBIST_ALERTS_SLACK_URL", &url)],
     );
     assert_eq!(bodies.lock().unwrap().len(), 1, "delivered exactly once");
+}
+
+/// A GitHub issue channel works from the loop: its client is made inside the runtime that
+/// delivers (before, it was made outside any runtime and every alert failed with "no Tokio
+/// runtime").
+#[test]
+fn a_failed_run_opens_an_issue_through_the_github_channel() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let github = fake_issues::FakeIssues::default();
+    let server = rt.block_on(github.start());
+    // The fake serves the issues of acme/alerts.
+    let f = Fixture::with(|work| {
+        edit(
+            &work.join("cubist.yaml"),
+            "repo: acme/ml-oncall",
+            "repo: acme/alerts",
+        )
+    });
+    f.once(NOW, "cache");
+    f.fail("daily-ranker-20261207");
+    let api = server.uri();
+    f.once_with(
+        "2026-12-10T12:05:00Z",
+        "cache",
+        &[
+            ("CUBIST_ALERTS_GITHUB_TOKEN", "ghp_runs_directory_test"),
+            ("CUBIST_GITHUB_API", &api),
+        ],
+    );
+    let doc = f.runs_file();
+    assert_eq!(github.issues().len(), 1, "{:?}", doc.alert_problems);
+    assert!(github.issues()[0].body.contains("daily-ranker-20261207"));
+    assert!(doc.alert_problems.is_empty(), "{:?}", doc.alert_problems);
 }

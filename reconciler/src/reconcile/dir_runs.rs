@@ -184,3 +184,58 @@ mod tests {
         assert_eq!(back.runs[2].phase, RunPhase::Waiting, "{back:?}");
     }
 }
+
+/// Deletes, in each directory target applied this pass without held deletions, the run files
+/// of projects no longer placed on it (a project removed, or moved to other clusters): every
+/// namespace directory's `runs/` whose project is not one of `current`'s there.
+pub(super) fn prune_gone_projects(
+    cfg_root: &Path,
+    model: &crate::model::Model,
+    current: &BTreeMap<String, std::sync::Arc<super::Good>>,
+    outcome: &Outcome,
+    cache: &mut files::Cache,
+) {
+    for c in model.clusters.values() {
+        let settled = outcome.clusters.get(c.name()).is_some_and(|co| {
+            co.skipped.is_none() && co.plan.as_ref().is_none_or(|p| p.held.is_none())
+        });
+        if !settled || !matches!(c.spec.target, Target::Directory { .. }) {
+            continue;
+        }
+        let Ok(target) = crate::targets::select::directory_target(cfg_root, &c.spec) else {
+            continue;
+        };
+        let root = target.root();
+        let placed: std::collections::BTreeSet<&str> = current
+            .values()
+            .filter(|g| {
+                model
+                    .project_clusters(&g.project)
+                    .iter()
+                    .any(|pc| pc.name() == c.name())
+            })
+            .map(|g| g.project.name())
+            .collect();
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()).take(files::MAX_FILES) {
+            let ns = e.file_name().to_string_lossy().into_owned();
+            let dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if !dir || placed.contains(ns.as_str()) || !files::runs_dir(root, &ns).is_dir() {
+                continue;
+            }
+            let pruned = files::prune(root, &ns, |_| false, cache);
+            let _ = std::fs::remove_dir(root.join(&ns)); // only when nothing else is left
+            match pruned {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(cluster = c.name(), project = %ns, deleted = n, "run files of a project gone from the cluster deleted")
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = c.name(), project = %ns, error = %format!("{e:#}"), "deleting run files failed")
+                }
+            }
+        }
+    }
+}

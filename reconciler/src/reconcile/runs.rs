@@ -96,12 +96,18 @@ impl Reconciler {
     ) -> bool {
         self.load_records();
         let now = now();
-        let channels = Channels::from_env(
-            model
-                .platform
-                .as_ref()
-                .and_then(|pl| pl.spec.alerts.as_ref()),
-        );
+        let settings = model
+            .platform
+            .as_ref()
+            .and_then(|pl| pl.spec.alerts.as_ref());
+        // A GitHub channel's client is made inside the runtime that delivers.
+        let channels = match settings {
+            Some(_) => {
+                let _inside = self.clusters.runtime_started().enter();
+                Channels::from_env(settings)
+            }
+            None => Channels::default(),
+        };
         let mut docs = BTreeMap::new();
         for (name, good) in current {
             let project = &good.project;
@@ -181,6 +187,13 @@ impl Reconciler {
                 &mut self.records.run_files,
             );
         }
+        super::dir_runs::prune_gone_projects(
+            &self.cfg.target_root,
+            model,
+            current,
+            outcome,
+            &mut self.records.run_files,
+        );
         // A failed alert attempt alone (its count) writes no status commit.
         let changed = docs.len() != self.records.docs.len()
             || docs.iter().zip(&self.records.docs).any(|((k, a), (l, b))| {
