@@ -100,13 +100,15 @@ impl Reconciler {
             .platform
             .as_ref()
             .and_then(|pl| pl.spec.alerts.as_ref());
-        // A GitHub channel's client is made inside the runtime that delivers.
+        // A GitHub channel's client is made inside the runtime that delivers; none is started
+        // when the caller is async itself (a runtime cannot block or be dropped there).
+        let outside = tokio::runtime::Handle::try_current().is_err();
         let channels = match settings {
-            Some(_) => {
+            Some(_) if outside => {
                 let _inside = self.clusters.runtime_started().enter();
                 Channels::from_env(settings)
             }
-            None => Channels::default(),
+            _ => Channels::from_env(settings),
         };
         let mut docs = BTreeMap::new();
         for (name, good) in current {
@@ -174,8 +176,14 @@ impl Reconciler {
                     doc.clusters.insert(cluster.to_string(), runs);
                 }
                 if let Some(alerts) = PipelineAlerts::of(project, p) {
-                    let rt = self.clusters.runtime_started();
-                    deliver_alerts(rt, &channels, &alerts, before, &mut doc, now);
+                    match self.clusters.runtime() {
+                        Some(rt) => deliver_alerts(rt, &channels, &alerts, before, &mut doc, now),
+                        // No runtime (an async caller, no Kubernetes cluster): nothing sent.
+                        None => {
+                            doc.alert_problems =
+                                before.map(|b| b.alert_problems.clone()).unwrap_or_default()
+                        }
+                    }
                 }
                 docs.insert(key, doc);
             }
