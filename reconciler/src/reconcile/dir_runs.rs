@@ -153,38 +153,6 @@ pub(super) fn prune_removed(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cubist_status_ui::runs::RunRecord;
-
-    #[test]
-    fn waiting_for_an_engine_round_trips_and_only_that() {
-        let rec = |phase, message: &str| RunRecord {
-            workflow: "w".into(),
-            phase,
-            message: message.into(),
-            ..RunRecord::default()
-        };
-        let mut runs = ClusterRuns {
-            runs: vec![
-                rec(RunPhase::Pending, ""),
-                rec(RunPhase::Running, ""),
-                rec(RunPhase::Waiting, "held by concurrency"),
-            ],
-            ..ClusterRuns::default()
-        };
-        as_waiting(&mut runs);
-        assert_eq!(runs.runs[0].phase, RunPhase::Waiting);
-        assert_eq!(runs.runs[0].message, NO_ENGINE);
-        assert_eq!(runs.runs[1].phase, RunPhase::Running);
-        let back = as_created(&runs);
-        assert_eq!(back.runs[0].phase, RunPhase::Pending);
-        assert!(back.runs[0].message.is_empty());
-        assert_eq!(back.runs[2].phase, RunPhase::Waiting, "{back:?}");
-    }
-}
-
 /// Deletes, in each directory target applied this pass without held deletions, the run files
 /// of projects no longer placed on it (a project removed, or moved to other clusters): every
 /// namespace directory's `runs/` whose project is not one of `current`'s there.
@@ -237,5 +205,37 @@ pub(super) fn prune_gone_projects(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cubist_status_ui::runs::RunRecord;
+
+    #[test]
+    fn waiting_for_an_engine_round_trips_and_only_that() {
+        let rec = |phase, message: &str| RunRecord {
+            workflow: "w".into(),
+            phase,
+            message: message.into(),
+            ..RunRecord::default()
+        };
+        let mut runs = ClusterRuns {
+            runs: vec![
+                rec(RunPhase::Pending, ""),
+                rec(RunPhase::Running, ""),
+                rec(RunPhase::Waiting, "held by concurrency"),
+            ],
+            ..ClusterRuns::default()
+        };
+        as_waiting(&mut runs);
+        assert_eq!(runs.runs[0].phase, RunPhase::Waiting);
+        assert_eq!(runs.runs[0].message, NO_ENGINE);
+        assert_eq!(runs.runs[1].phase, RunPhase::Running);
+        let back = as_created(&runs);
+        assert_eq!(back.runs[0].phase, RunPhase::Pending);
+        assert!(back.runs[0].message.is_empty());
+        assert_eq!(back.runs[2].phase, RunPhase::Waiting, "{back:?}");
     }
 }
