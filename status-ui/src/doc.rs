@@ -95,7 +95,8 @@ impl Role {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 pub enum RunPhase {
-    /// Due, not created yet: held by `concurrency` or an unfinished previous run.
+    /// Due, not created yet: held by `concurrency` or an unfinished previous run; or, on a
+    /// directory target (no engine), written and waiting for an engine.
     Waiting,
     /// Created, waiting to start.
     Pending,

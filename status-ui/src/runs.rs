@@ -30,20 +30,76 @@ pub struct PipelineRuns {
     pub since: Option<DateTime<Utc>>,
     /// Runs per cluster name.
     pub clusters: BTreeMap<String, ClusterRuns>,
+    /// Alert channels that failed to deliver this pipeline's alerts, until one delivery to
+    /// the channel succeeds (absent in older files: none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alert_problems: Vec<AlertProblem>,
+}
+
+/// Most alert problems kept per pipeline, and runs named per problem.
+pub const MAX_ALERT_PROBLEMS: usize = 20;
+
+/// An alert channel that does not deliver a pipeline's alerts. Never holds a secret: the
+/// error names the channel's environment variable, not its value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AlertProblem {
+    /// The channel name from `cubist.yaml`.
+    pub channel: String,
+    /// The latest error.
+    pub error: String,
+    /// When a delivery to it first failed (since the last success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Failed deliveries since then, as of the status commit that wrote this (a new failed
+    /// attempt alone writes no commit).
+    pub attempts: u64,
+    /// The runs whose alerts wait, as `<cluster>/<workflow> <phase>` (at most
+    /// [`MAX_ALERT_PROBLEMS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
 }
 
 impl PipelineRuns {
-    /// Takes in `other`, another file of the same pipeline: its clusters replace these, and
-    /// `since` is the earliest of both.
+    /// Takes in `other`, another file of the same pipeline: its clusters replace these,
+    /// `since` is the earliest of both, and alert problems of one channel become one (earliest
+    /// `since`, most attempts, the runs of both).
     pub fn absorb(&mut self, other: PipelineRuns) {
-        self.since = match (self.since, other.since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.since = earliest(self.since, other.since);
         if self.file.is_empty() {
             self.file = other.file;
         }
         self.clusters.extend(other.clusters);
+        for problem in other.alert_problems {
+            let same = self
+                .alert_problems
+                .iter()
+                .position(|p| p.channel == problem.channel);
+            match same {
+                Some(i) => {
+                    let mine = &mut self.alert_problems[i];
+                    mine.since = earliest(mine.since, problem.since);
+                    mine.attempts = mine.attempts.max(problem.attempts);
+                    for run in problem.runs {
+                        if !mine.runs.contains(&run) && mine.runs.len() < MAX_ALERT_PROBLEMS {
+                            mine.runs.push(run);
+                        }
+                    }
+                }
+                None if self.alert_problems.len() < MAX_ALERT_PROBLEMS => {
+                    self.alert_problems.push(problem)
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// The earlier of two optional times (either when only one is known).
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -240,6 +296,7 @@ mod tests {
             pipeline: "daily".into(),
             file: "projects/p/pipelines/daily.yaml".into(),
             since: DateTime::from_timestamp(since, 0),
+            alert_problems: Vec::new(),
             clusters: clusters
                 .iter()
                 .map(|(c, wf)| {

@@ -2,6 +2,7 @@
 
 pub mod argo;
 pub mod corpus;
+pub mod crd_schema;
 pub mod kube_local;
 pub mod procs;
 pub mod program;

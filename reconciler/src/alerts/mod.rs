@@ -11,6 +11,7 @@ mod channels;
 pub mod due;
 mod issue;
 pub mod message;
+pub mod problems;
 pub mod webhook;
 
 pub use channels::{Channel, Channels, Settings};

@@ -159,6 +159,17 @@ fn text_table(files: &[PipelineRuns], now: DateTime<Utc>) -> String {
             out += &format!("  ({})", cell(&runs.file));
         }
         out.push('\n');
+        for p in &runs.alert_problems {
+            let since = p.since.map_or(String::new(), |t| {
+                format!(" since {}", t.format("%Y-%m-%d %H:%M UTC"))
+            });
+            out += &format!(
+                "  ALERTS NOT DELIVERED to channel {}{since} ({} failed attempts): {}\n",
+                cell(&p.channel),
+                p.attempts,
+                cell(&p.error)
+            );
+        }
         let (failed, blocked) = attention(runs).iter().fold((0, 0), |(f, b), a| match a {
             Attention::Failed { .. } => (f + 1, b),
             Attention::Blocked { .. } => (f, b + 1),

@@ -108,6 +108,11 @@ impl Clusters {
         self.runtime.as_ref()
     }
 
+    /// The runtime, started now if no Kubernetes cluster did (alerts of directory targets).
+    pub(super) fn runtime_started(&mut self) -> &tokio::runtime::Runtime {
+        self.runtime.get_or_insert_with(start_runtime)
+    }
+
     /// True when some cluster should be looked at again now: a Kubernetes cluster due, or any
     /// directory target (a look costs little: the memory knows the files nothing touched).
     pub(super) fn refresh_due(&self) -> bool {
@@ -247,14 +252,7 @@ impl Clusters {
         sets: Vec<(String, ClusterSpec, Desired)>,
         pass: Pass,
     ) -> BTreeMap<String, ClusterOutcome> {
-        let runtime = self.runtime.get_or_insert_with(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("cubist-kube")
-                .enable_all()
-                .build()
-                .expect("a tokio runtime for Kubernetes targets")
-        });
+        let runtime = self.runtime.get_or_insert_with(start_runtime);
         let now = Instant::now();
         let mut jobs = Vec::new();
         let mut out = BTreeMap::new();
@@ -466,4 +464,14 @@ async fn pass(
         Err(e) => return Err((co.desired, e)),
     }
     Ok(co)
+}
+
+/// The runtime of Kubernetes clusters and alert deliveries.
+fn start_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cubist-kube")
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for Kubernetes targets")
 }

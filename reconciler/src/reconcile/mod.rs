@@ -4,6 +4,7 @@
 
 mod clusters;
 mod config;
+mod dir_runs;
 pub(crate) mod guard;
 mod inputs;
 mod last_good;

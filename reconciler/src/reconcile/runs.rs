@@ -7,7 +7,7 @@
 //! gains has its records read again from the status branch, where the previous owner left them.
 
 use super::{Good, Outcome, Reconciler};
-use crate::alerts::{Channels, PipelineAlerts};
+use crate::alerts::{Channels, PipelineAlerts, problems};
 use crate::model::kinds::{PipelineSpec, Target};
 use crate::model::{Manifest, Model, Project};
 use crate::render::RenderedObject;
@@ -31,6 +31,8 @@ pub(super) struct Records {
     /// `(project, pipeline, cluster)` → its records on that cluster (only that cluster in
     /// `clusters`).
     pub(super) docs: BTreeMap<(String, String, String), PipelineRuns>,
+    /// The run files of directory targets read so far.
+    run_files: crate::runs::files::Cache,
 }
 
 impl Records {
@@ -64,6 +66,7 @@ impl Records {
             file,
             since,
             clusters,
+            alert_problems,
         } = doc;
         for (cluster, runs) in clusters {
             let key = (project.clone(), pipeline.clone(), cluster.clone());
@@ -76,6 +79,7 @@ impl Records {
                 file: file.clone(),
                 since,
                 clusters: BTreeMap::from([(cluster, runs)]),
+                alert_problems: alert_problems.clone(),
             };
             self.docs.insert(key, one);
         }
@@ -99,24 +103,25 @@ pub fn now() -> DateTime<Utc> {
 
 /// Delivers the alerts of pipeline `p` due between the records `before` and `after` (see
 /// `crate::alerts`): each one delivered is recorded in its run's `alerted`, so the status commit
-/// keeps it and it is never sent again; one that fails is logged and tried on the next pass.
+/// keeps it and it is never sent again; one that fails is logged, recorded in `after`'s
+/// `alertProblems` (`crate::alerts::problems`) and tried on the next pass.
 fn deliver_alerts(
-    rt: Option<&tokio::runtime::Runtime>,
+    rt: &tokio::runtime::Runtime,
     channels: &Channels,
-    project: &Project,
-    p: &Manifest<PipelineSpec>,
+    alerts: &PipelineAlerts,
     before: Option<&PipelineRuns>,
     after: &mut PipelineRuns,
     now: DateTime<Utc>,
 ) {
-    let (Some(rt), Some(alerts)) = (rt, PipelineAlerts::of(project, p)) else {
-        return;
-    };
-    for problem in rt.block_on(crate::alerts::deliver(
-        channels, &alerts, before, after, now,
-    )) {
-        tracing::warn!("{problem}");
-    }
+    let previous = before.map_or(&[][..], |b| &b.alert_problems[..]);
+    let routed: Vec<String> = channels
+        .routes(&alerts.channels)
+        .into_iter()
+        .map(|r| r.channel)
+        .collect();
+    let failed = rt.block_on(crate::alerts::deliver(channels, alerts, before, after, now));
+    let delivered = problems::delivered_now(after, now);
+    after.alert_problems = problems::track(previous, &failed, &delivered, &routed, now);
 }
 
 impl Reconciler {
@@ -163,21 +168,34 @@ impl Reconciler {
     ) -> bool {
         self.load_records();
         let now = now();
-        let channels = Channels::from_env(
-            model
-                .platform
-                .as_ref()
-                .and_then(|pl| pl.spec.alerts.as_ref()),
-        );
+        let settings = model
+            .platform
+            .as_ref()
+            .and_then(|pl| pl.spec.alerts.as_ref());
+        // A GitHub channel's client is made inside the runtime that delivers; none is started
+        // when the caller is async itself (a runtime cannot block or be dropped there).
+        let outside = tokio::runtime::Handle::try_current().is_err();
+        let channels = match settings {
+            Some(_) if outside => {
+                let _inside = self.clusters.runtime_started().enter();
+                Channels::from_env(settings)
+            }
+            _ => Channels::from_env(settings),
+        };
         let mut docs = BTreeMap::new();
         for (name, good) in current {
             let project = &good.project;
-            // Directory targets have no engine: see the README, Runs. Other replicas run the
-            // clusters they own.
+            // Directory targets have no engine: what is admitted is written and waits (see
+            // `dir_runs` and the README, Runs). Other replicas run the clusters they own.
+            let mut dirs = super::dir_runs::directory_roots(&self.cfg.target_root, model, project);
+            dirs.retain(|c, _| self.owns(c));
             let clusters: Vec<&str> = model
                 .project_clusters(project)
                 .iter()
-                .filter(|c| matches!(c.spec.target, Target::Kubernetes { .. }))
+                .filter(|c| {
+                    matches!(c.spec.target, Target::Kubernetes { .. })
+                        || dirs.contains_key(c.name())
+                })
                 .map(|c| c.name())
                 .filter(|c| self.owns(c))
                 .collect();
@@ -199,6 +217,7 @@ impl Reconciler {
                     file: p.file().to_string(),
                     since: None,
                     clusters: BTreeMap::new(),
+                    alert_problems: Vec::new(),
                 };
                 let mut since_of = BTreeMap::new();
                 for &cluster in &clusters {
@@ -218,21 +237,46 @@ impl Reconciler {
                         .and_then(|d| d.clusters.get(cluster))
                         .cloned()
                         .unwrap_or_default();
-                    let runs = self.cluster_step(
-                        cluster,
-                        good,
-                        &pipeline,
-                        since,
-                        &prev,
-                        outcome,
-                        now,
-                        &mut listed,
-                    );
+                    let runs = match dirs.get(cluster) {
+                        Some(root) => super::dir_runs::directory_step(
+                            cluster,
+                            root,
+                            &pipeline,
+                            since,
+                            &prev,
+                            outcome,
+                            now,
+                            &mut listed,
+                            &mut self.records.run_files,
+                        ),
+                        None => self.cluster_step(
+                            cluster,
+                            good,
+                            &pipeline,
+                            since,
+                            &prev,
+                            outcome,
+                            now,
+                            &mut listed,
+                        ),
+                    };
                     doc.clusters.insert(cluster.to_string(), runs);
                     since_of.insert(cluster, since);
                 }
-                let rt = self.clusters.runtime();
-                deliver_alerts(rt, &channels, project, p, before.as_ref(), &mut doc, now);
+                if let Some(alerts) = PipelineAlerts::of(project, p) {
+                    match self.clusters.runtime() {
+                        Some(rt) => {
+                            deliver_alerts(rt, &channels, &alerts, before.as_ref(), &mut doc, now)
+                        }
+                        // No runtime (an async caller, no Kubernetes cluster): nothing sent.
+                        None => {
+                            doc.alert_problems = before
+                                .as_ref()
+                                .map(|b| b.alert_problems.clone())
+                                .unwrap_or_default()
+                        }
+                    }
+                }
                 for (cluster, runs) in std::mem::take(&mut doc.clusters) {
                     let one = PipelineRuns {
                         since: pipeline
@@ -245,8 +289,26 @@ impl Reconciler {
                     docs.insert(key(&cluster), one);
                 }
             }
+            super::dir_runs::prune_removed(
+                &dirs,
+                outcome,
+                name,
+                |pipeline| docs.keys().any(|(p, n, _)| p == name && n == pipeline),
+                &mut self.records.run_files,
+            );
         }
-        let changed = docs != self.records.docs;
+        super::dir_runs::prune_gone_projects(
+            &self.cfg.target_root,
+            model,
+            current,
+            outcome,
+            &mut self.records.run_files,
+        );
+        // A failed alert attempt alone (its count) writes no status commit.
+        let changed = docs.len() != self.records.docs.len()
+            || docs.iter().zip(&self.records.docs).any(|((k, a), (l, b))| {
+                k != l || problems::without_attempts(a) != problems::without_attempts(b)
+            });
         self.records.docs = docs;
         changed
     }

@@ -65,10 +65,9 @@ impl Pipeline {
 /// What the cluster shows of its Workflows this pass.
 #[derive(Debug, Clone, Copy)]
 pub enum Live<'a> {
-    /// The Workflows of the pipeline's project, listed now.
+    /// The Workflows of the pipeline's project, listed now (on a directory target: its run
+    /// files, see `runs::files`).
     Listed(&'a [Value]),
-    /// A directory target: no engine runs anything, what was created stays Pending.
-    NoEngine,
 }
 
 /// One Workflow to create.
@@ -107,9 +106,8 @@ pub fn step(
         .iter()
         .map(|r| (r.workflow.clone(), r.clone()))
         .collect();
-    if let Live::Listed(workflows) = live {
-        merge_live(p, &mut records, workflows);
-    }
+    let Live::Listed(workflows) = live;
+    merge_live(p, &mut records, workflows);
     let policy = p.policy();
     let known: Vec<Known> = records
         .values()

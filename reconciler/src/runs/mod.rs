@@ -7,6 +7,7 @@ pub mod admission;
 pub mod controller;
 pub mod dates;
 pub mod due;
+pub mod files;
 pub mod naming;
 pub mod readback;
 pub mod workflow;

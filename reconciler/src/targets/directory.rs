@@ -506,7 +506,7 @@ fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
 }
 
 /// How the names of [`write_atomic`]'s temporary files begin.
-pub(super) const TEMP_PREFIX: &str = ".cubist-tmp";
+pub const TEMP_PREFIX: &str = ".cubist-tmp";
 
 /// Writes a file through a temporary file in its directory, synced to disk before it replaces
 /// the file: readers see the old or the new content, never a mix, even after a crash.

@@ -267,12 +267,19 @@ impl Memory {
     }
 }
 
-/// Cubist's temporary files (see `write_atomic`) and its inventory file.
+/// Cubist's temporary files (see `write_atomic`), its inventory file and the run controller's
+/// files (`<ns>/runs/*`, never objects: see `crate::runs::files`).
 fn is_own_file(path: &Path) -> bool {
     use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
+    let in_runs = path
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|d| d == crate::runs::files::RUNS_DIR);
+    in_runs
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
 }
 
 impl Watch {

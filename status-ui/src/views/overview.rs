@@ -10,7 +10,7 @@ use crate::format;
 use crate::html::Html;
 use crate::layout::Section;
 use crate::run_table::{Attention, attention, execution_text};
-use crate::runs::PipelineRuns;
+use crate::runs::{AlertProblem, PipelineRuns};
 
 /// The overview page.
 pub fn render(v: &View) -> Body {
@@ -107,7 +107,7 @@ fn runs(h: &mut Html, v: &View) {
         return;
     }
     let mut items = Html::new();
-    let (mut failed, mut blocked, mut listed) = (0usize, 0usize, 0usize);
+    let (mut failed, mut blocked, mut listed, mut undelivered) = (0usize, 0usize, 0usize, 0usize);
     let mut corrupt = Vec::new();
     for file in &all {
         let runs = match file {
@@ -127,6 +127,13 @@ fn runs(h: &mut Html, v: &View) {
                 attention_item(&mut items, v, runs, &a);
             }
         }
+        for p in &runs.alert_problems {
+            undelivered += 1;
+            listed += 1;
+            if listed <= MAX_ATTENTION {
+                alert_problem_item(&mut items, v, runs, p);
+            }
+        }
     }
     h.raw("<h2>Runs</h2><p>");
     count_badge(h, &RunPhase::Failed, failed as u64);
@@ -134,7 +141,13 @@ fn runs(h: &mut Html, v: &View) {
     count_badge(h, &RunPhase::Blocked, blocked as u64);
     h.raw(" <span class=\"small muted\">executions whose newest attempt failed, and blocked <code>dependsOnPast</code> chains, over ")
         .display(all.len())
-        .raw(" pipelines with runs</span></p>");
+        .raw(" pipelines with runs</span>");
+    if undelivered > 0 {
+        h.raw(" <span class=\"badge bad\">Alerts not delivered ")
+            .display(undelivered)
+            .raw("</span>");
+    }
+    h.raw("</p>");
     if listed > 0 {
         h.raw("<ul class=\"errors\">").append(items);
         if listed > MAX_ATTENTION {
@@ -180,6 +193,24 @@ fn attention_item(h: &mut Html, v: &View, runs: &PipelineRuns, a: &Attention) {
         }
     }
     h.raw("</li>");
+}
+
+/// `project/pipeline`: the alert channel that does not deliver, and why.
+fn alert_problem_item(h: &mut Html, v: &View, runs: &PipelineRuns, p: &AlertProblem) {
+    let href = v
+        .links
+        .page(&["projects", &runs.project, "pipelines", &runs.pipeline]);
+    h.raw("<li><span class=\"badge bad\">Alert</span> ");
+    h.el(
+        "a",
+        &[("href", &href)],
+        &format!("{}/{}", runs.project, runs.pipeline),
+    )
+    .raw(": alerts to channel <code>")
+    .text(&p.channel)
+    .raw("</code> not delivered: ")
+    .text(&p.error)
+    .raw("</li>");
 }
 
 /// Every project as a chip: its name (linked) and state.

@@ -18,6 +18,7 @@ pub const MAX_ROWS: usize = 200;
 
 /// The grid of every cluster of `runs`; the columns are `p`'s tasks.
 pub fn grid(h: &mut Html, p: &PipelineDigest, runs: &PipelineRuns, now: DateTime<Utc>) {
+    alert_problems(h, runs, now);
     if runs.clusters.is_empty() {
         empty(h, "No runs yet.");
         return;
@@ -51,6 +52,23 @@ pub fn grid(h: &mut Html, p: &PipelineDigest, runs: &PipelineRuns, now: DateTime
         }
         table(h, &columns, c, now);
         h.raw("</section>");
+    }
+}
+
+/// "Alerts not delivered": per channel, the error, since when, attempts and waiting runs.
+fn alert_problems(h: &mut Html, runs: &PipelineRuns, now: DateTime<Utc>) {
+    for p in &runs.alert_problems {
+        h.raw("<div class=\"callout\"><strong>Alerts not delivered</strong> to channel <code>")
+            .text(&p.channel)
+            .raw("</code>: ")
+            .text(&p.error);
+        h.raw("<br><span class=\"small muted\">failing since ");
+        super::common::time(h, p.since, now);
+        h.raw(", ").display(p.attempts).raw(" failed attempts");
+        if !p.runs.is_empty() {
+            h.raw("; waiting: ").text(&p.runs.join(", "));
+        }
+        h.raw("</span></div>");
     }
 }
 

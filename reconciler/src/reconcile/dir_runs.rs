@@ -1,0 +1,241 @@
+//! The run controller on directory targets, which have no engine: the same pass as on a
+//! Kubernetes cluster (due executions, admission, names, Workflow bodies) for the schedule,
+//! with the target's run files (`crate::runs::files`) as the cluster's Workflows. What it admits is written there
+//! and recorded as Waiting ("waiting: directory target has no engine"); nothing moves it on
+//! unless something writes a `status` into its file.
+
+use super::Outcome;
+use crate::model::Project;
+use crate::model::kinds::Target;
+use crate::runs::controller::{self, Live, Pipeline};
+use crate::runs::files;
+use crate::runs::workflow;
+use chrono::{DateTime, Utc};
+use cubist_status_ui::doc::RunPhase;
+use cubist_status_ui::runs::ClusterRuns;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a run the controller wrote to a directory target says while nothing runs it.
+pub const NO_ENGINE: &str = "waiting: directory target has no engine";
+
+/// The records as the controller decides with them: a run waiting for an engine is a created,
+/// Pending run (it takes a `concurrency` slot; a file deleted by hand makes it an Error).
+fn as_created(prev: &ClusterRuns) -> ClusterRuns {
+    let mut runs = prev.clone();
+    for r in &mut runs.runs {
+        if r.phase == RunPhase::Waiting && r.message == NO_ENGINE {
+            r.phase = RunPhase::Pending;
+            r.message.clear();
+        }
+    }
+    runs
+}
+
+/// The records as written: a created run no engine has started is Waiting, and says why.
+fn as_waiting(runs: &mut ClusterRuns) {
+    for r in &mut runs.runs {
+        if r.phase == RunPhase::Pending && r.started.is_none() && r.message.is_empty() {
+            r.phase = RunPhase::Waiting;
+            r.message = NO_ENGINE.to_string();
+        }
+    }
+}
+
+/// The directory of each directory cluster `project` is placed on, by cluster name.
+pub(super) fn directory_roots<'m>(
+    cfg_root: &Path,
+    model: &'m crate::model::Model,
+    project: &Project,
+) -> BTreeMap<&'m str, PathBuf> {
+    model
+        .project_clusters(project)
+        .into_iter()
+        .filter(|c| matches!(c.spec.target, Target::Directory { .. }))
+        .filter_map(|c| {
+            let t = crate::targets::select::directory_target(cfg_root, &c.spec).ok()?;
+            Some((c.name(), t.root().to_path_buf()))
+        })
+        .collect()
+}
+
+/// One pipeline on one directory cluster: the new records (the previous ones when the
+/// cluster failed this pass or its files cannot be read). `listed` keeps the project's
+/// files per cluster, read once for all its pipelines.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn directory_step<'c>(
+    cluster: &'c str,
+    root: &Path,
+    p: &Pipeline,
+    since: DateTime<Utc>,
+    prev: &ClusterRuns,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+    listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
+    cache: &mut files::Cache,
+) -> ClusterRuns {
+    let applied = outcome
+        .clusters
+        .get(cluster)
+        .is_some_and(|co| co.skipped.is_none());
+    if !applied {
+        return prev.clone();
+    }
+    let live = listed.entry(cluster).or_insert_with(|| {
+            files::list(root, &p.project, cache)
+                .inspect_err(|e| tracing::warn!(cluster, error = %format!("{e:#}"), "reading run Workflow files failed"))
+                .ok()
+        });
+    let Some(live) = live.as_deref() else {
+        return prev.clone();
+    };
+    // A `Run`'s Workflows are written whole by the apply, not by the controller (see README,
+    // Runs): only the schedule is the controller's here.
+    let p = &Pipeline {
+        requests: Vec::new(),
+        ..p.clone()
+    };
+    let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
+    for c in &step.create {
+        let body = workflow::body(
+            &p.project,
+            &p.name,
+            &c.name,
+            c.admit.execution,
+            &c.admit.origin,
+            c.admit.attempt,
+            None,
+        );
+        match files::create(root, &p.project, &c.name, &body) {
+            Ok(made) => {
+                tracing::info!(cluster, workflow = %c.name, made, "run admitted (written; no engine)")
+            }
+            Err(e) => {
+                tracing::warn!(cluster, workflow = %c.name, error = %format!("{e:#}"), "writing a run Workflow failed; retried next pass");
+                step.runs.runs.retain(|r| r.workflow != c.name);
+            }
+        }
+    }
+    as_waiting(&mut step.runs);
+    step.runs
+}
+
+/// Deletes, in each directory target of `roots`, the run files of `project`'s pipelines that
+/// `keep` refuses (removed, or no longer scheduled nor asked for by a `Run`).
+pub(super) fn prune_removed(
+    roots: &BTreeMap<&str, PathBuf>,
+    outcome: &Outcome,
+    project: &str,
+    keep: impl Fn(&str) -> bool,
+    cache: &mut files::Cache,
+) {
+    for (cluster, root) in roots {
+        if outcome
+            .clusters
+            .get(*cluster)
+            .is_none_or(|co| co.skipped.is_some())
+        {
+            continue;
+        }
+        match files::prune(root, project, &keep, cache) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                cluster,
+                project,
+                deleted = n,
+                "run files of removed pipelines deleted"
+            ),
+            Err(e) => {
+                tracing::warn!(cluster, project, error = %format!("{e:#}"), "deleting run files failed")
+            }
+        }
+    }
+}
+
+/// Deletes, in each directory target applied this pass without held deletions, the run files
+/// of projects no longer placed on it (a project removed, or moved to other clusters): every
+/// namespace directory's `runs/` whose project is not one of `current`'s there.
+pub(super) fn prune_gone_projects(
+    cfg_root: &Path,
+    model: &crate::model::Model,
+    current: &BTreeMap<String, std::sync::Arc<super::Good>>,
+    outcome: &Outcome,
+    cache: &mut files::Cache,
+) {
+    for c in model.clusters.values() {
+        let settled = outcome.clusters.get(c.name()).is_some_and(|co| {
+            co.skipped.is_none() && co.plan.as_ref().is_none_or(|p| p.held.is_none())
+        });
+        if !settled || !matches!(c.spec.target, Target::Directory { .. }) {
+            continue;
+        }
+        let Ok(target) = crate::targets::select::directory_target(cfg_root, &c.spec) else {
+            continue;
+        };
+        let root = target.root();
+        let placed: std::collections::BTreeSet<&str> = current
+            .values()
+            .filter(|g| {
+                model
+                    .project_clusters(&g.project)
+                    .iter()
+                    .any(|pc| pc.name() == c.name())
+            })
+            .map(|g| g.project.name())
+            .collect();
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()).take(files::MAX_FILES) {
+            let ns = e.file_name().to_string_lossy().into_owned();
+            let dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if !dir || placed.contains(ns.as_str()) || !files::runs_dir(root, &ns).is_dir() {
+                continue;
+            }
+            let pruned = files::prune(root, &ns, |_| false, cache);
+            let _ = std::fs::remove_dir(root.join(&ns)); // only when nothing else is left
+            match pruned {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(cluster = c.name(), project = %ns, deleted = n, "run files of a project gone from the cluster deleted")
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = c.name(), project = %ns, error = %format!("{e:#}"), "deleting run files failed")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cubist_status_ui::runs::RunRecord;
+
+    #[test]
+    fn waiting_for_an_engine_round_trips_and_only_that() {
+        let rec = |phase, message: &str| RunRecord {
+            workflow: "w".into(),
+            phase,
+            message: message.into(),
+            ..RunRecord::default()
+        };
+        let mut runs = ClusterRuns {
+            runs: vec![
+                rec(RunPhase::Pending, ""),
+                rec(RunPhase::Running, ""),
+                rec(RunPhase::Waiting, "held by concurrency"),
+            ],
+            ..ClusterRuns::default()
+        };
+        as_waiting(&mut runs);
+        assert_eq!(runs.runs[0].phase, RunPhase::Waiting);
+        assert_eq!(runs.runs[0].message, NO_ENGINE);
+        assert_eq!(runs.runs[1].phase, RunPhase::Running);
+        let back = as_created(&runs);
+        assert_eq!(back.runs[0].phase, RunPhase::Pending);
+        assert!(back.runs[0].message.is_empty());
+        assert_eq!(back.runs[2].phase, RunPhase::Waiting, "{back:?}");
+    }
+}
