@@ -6,7 +6,7 @@
 use cubist::render::{Blueprints, ObjectKey, RenderedSet, render};
 use cubist::targets::directory::{DirectoryTarget, INVENTORY_FILE};
 use cubist::targets::select::directory_target;
-use cubist::targets::{Action, Plan, Target};
+use cubist::targets::{Action, Plan};
 use cubist_tests::corpus::copy_tree;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;

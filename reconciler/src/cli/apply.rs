@@ -4,9 +4,11 @@ use super::stages::load_and_render;
 use super::{Format, PlanArgs};
 use crate::model::kinds::Target as TargetSpec;
 use crate::report::plan;
+use crate::targets::Plan;
+use crate::targets::cluster_target::ClusterTarget;
+use crate::targets::desired::Desired;
 use crate::targets::guard::{Allowances, guard};
-use crate::targets::select::directory_target;
-use crate::targets::{Plan, Target};
+use cubist_status_ui::doc::Inventory;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -25,6 +27,10 @@ pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
     } else {
         Allowances::default()
     };
+    // Targets are asked through one async interface; a directory's answers never wait.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut plans: Vec<Plan> = Vec::new();
     let mut skipped = Vec::new();
     let mut failed = false;
@@ -39,7 +45,7 @@ pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let _span = tracing::info_span!("plan", cluster = %name).entered();
-            match super::kube_plan::plan(repo, name, spec, set) {
+            match super::kube_plan::plan(&rt, repo, name, spec, set) {
                 Ok((mut p, note)) => {
                     guard(&mut p, spec.prune_limit, &allow);
                     if let Some(n) = note {
@@ -57,19 +63,21 @@ pub(super) fn run(args: &PlanArgs, apply: bool) -> anyhow::Result<ExitCode> {
             }
             continue;
         }
-        let target = match directory_target(&base, spec) {
+        let target = match ClusterTarget::directory(&base, spec, None) {
             Ok(t) => t,
             Err(why) => {
                 skipped.push((name.clone(), why));
                 continue;
             }
         };
-        let mut p = target.plan(set)?;
+        // The directory keeps its own record of what it owns.
+        let owned = Inventory::default();
+        let mut p = rt.block_on(target.plan(&Desired::from_set(set.clone()), &owned))?;
         guard(&mut p, spec.prune_limit, &allow);
         if apply {
             let _span = tracing::info_span!("apply", cluster = %name).entered();
             let bar = progress_bar(p.changes.len() as u64, name);
-            let report = target.apply(&p, &mut |_| bar.inc(1))?;
+            let (report, _) = rt.block_on(target.apply(&p, &owned, &mut |_| bar.inc(1)))?;
             bar.finish_and_clear();
             for (obj, err) in &report.failed {
                 eprintln!("error: cluster {name}: {obj}: {err}");

@@ -5,7 +5,8 @@ use crate::model::kinds::ClusterSpec;
 use crate::render::{REVISION_ANNOTATION, RenderedSet};
 use crate::report::status_branch::read_status_ref;
 use crate::targets::Plan;
-use crate::targets::kube::KubeTarget;
+use crate::targets::cluster_target::ClusterTarget;
+use crate::targets::desired::Desired;
 use cubist_status_ui::doc::Inventory;
 use std::path::Path;
 
@@ -15,9 +16,10 @@ const STATUS_REFS: &[&str] = &[
     "refs/remotes/origin/cubist/status",
 ];
 
-/// Plans `desired` against the live cluster. Returns the plan and, when no inventory was found,
-/// a note that deletions cannot be shown.
+/// Plans `desired` against the live cluster on `rt`. Returns the plan and, when no inventory
+/// was found, a note that deletions cannot be shown.
 pub(super) fn plan(
+    rt: &tokio::runtime::Runtime,
     repo: &Path,
     name: &str,
     spec: &ClusterSpec,
@@ -50,13 +52,10 @@ pub(super) fn plan(
             }
         });
     }
-    let desired = &desired;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let desired = Desired::from_set(desired);
     let plan = rt.block_on(async {
-        let target = KubeTarget::for_cluster(name, spec).await?;
-        target.plan(desired, &inventory).await
+        let target = ClusterTarget::kubernetes(name, spec).await?;
+        anyhow::Ok(target.plan(&desired, &inventory).await?)
     })?;
     Ok((plan, note))
 }

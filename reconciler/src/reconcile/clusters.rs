@@ -6,14 +6,15 @@
 use super::{ClusterOutcome, Owned};
 use crate::model::kinds::{ClusterSpec, Target as TargetSpec};
 use crate::render::ObjectKey;
+use crate::targets::cluster_target::{ClusterTarget, TargetError};
 use crate::targets::desired::Desired;
 use crate::targets::guard::{Allowances, PruneLimit, guard};
-use crate::targets::kube::{KubeError, KubeTarget};
+use crate::targets::kube::KubeTarget;
 use crate::targets::memory::Memory;
-use crate::targets::select::directory_target;
-use crate::targets::{Action, Plan, Target};
+use crate::targets::{Action, ApplyReport, Plan};
 use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
+use futures::FutureExt;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,7 +56,7 @@ struct KubeSlot {
     /// The last revision never reached the cluster: apply it on the next refresh.
     pending: bool,
     /// The error of the last pass, while waiting to retry.
-    error: Option<KubeError>,
+    error: Option<TargetError>,
 }
 
 impl KubeSlot {
@@ -140,12 +141,11 @@ impl Clusters {
                 return false;
             };
             let memory = self.memories.entry(name.clone()).or_default().clone();
-            let Ok(target) = directory_target(&self.target_root, spec) else {
+            let Ok(target) = ClusterTarget::directory(&self.target_root, spec, Some(memory)) else {
                 return true;
             };
-            let target = target.with_memory(memory);
             target.clean_leftovers().is_err()
-                || !target.plan_desired(set).is_ok_and(|p| !writes(&p))
+                || !ready(target.plan(set, &Inventory::default())).is_ok_and(|p| !writes(&p))
         })
     }
 
@@ -191,42 +191,29 @@ impl Clusters {
         pass: Pass,
     ) -> Option<ClusterOutcome> {
         let memory = self.memories.entry(name.to_string()).or_default().clone();
-        let target = match directory_target(&self.target_root, spec) {
-            Ok(t) => t.with_memory(memory),
+        let target = match ClusterTarget::directory(&self.target_root, spec, Some(memory)) {
+            Ok(t) => t,
             Err(why) => return Some(ClusterOutcome::failed(desired, why)),
         };
-        let planned = target.plan_desired(&desired).and_then(|mut p| {
+        // A directory target keeps its own record of what it owns.
+        let owned = Inventory::default();
+        let planned = ready(async {
+            let mut p = target.plan(&desired, &owned).await?;
             guard(&mut p, spec.prune_limit, &self.allow);
             if pass == Pass::Refresh && !writes(&p) {
                 return target.clean_leftovers().map(|_| None);
             }
             // A test-only pause point (see `test_hook`), a no-op otherwise.
-            target
-                .apply(&p, &mut super::test_hook::apply_progress())
-                .map(|r| Some((p, r)))
+            let mut progress = super::test_hook::apply_progress();
+            let (report, inventory) = target.apply(&p, &owned, &mut progress).await?;
+            Ok(Some((p, report, inventory)))
         });
         Some(match planned {
             Ok(None) => return None,
-            Ok(Some((plan, report))) => {
+            Ok(Some((plan, report, inventory))) => {
                 let now = Utc::now();
                 self.applied_at.insert(name.to_string(), now);
-                let inventory = if let Some(inv) =
-                    plan.held.as_ref().and_then(|_| target.inventory().ok())
-                {
-                    // Held deletions stay owned: the target's inventory lists them.
-                    Owned::Listed(Inventory::clone(&inv))
-                } else if report.failed.is_empty() {
-                    Owned::Desired
-                } else {
-                    let failed: Vec<&ObjectKey> = report.failed.iter().map(|(k, _)| k).collect();
-                    Owned::Listed(Inventory {
-                        objects: desired
-                            .objects()
-                            .filter(|o| !failed.contains(&&o.key()))
-                            .map(InventoryEntry::from)
-                            .collect(),
-                    })
-                };
+                let inventory = owned_after(&desired, &report, inventory);
                 let repaired = if pass == Pass::Refresh {
                     report.created + report.updated + report.deleted
                 } else {
@@ -242,7 +229,7 @@ impl Clusters {
                     ..Default::default()
                 }
             }
-            Err(e) => ClusterOutcome::failed(desired, format!("apply failed: {e:#}")),
+            Err(e) => failure(desired, &e),
         })
     }
 
@@ -348,8 +335,36 @@ fn writes(plan: &crate::targets::Plan) -> bool {
         .any(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete))
 }
 
-/// The outcome of a Kubernetes cluster whose pass failed with `e`.
-fn failure(set: Desired, e: &KubeError) -> ClusterOutcome {
+/// The value of a target call that never waits (a directory target's).
+fn ready<T>(call: impl std::future::Future<Output = T>) -> T {
+    call.now_or_never()
+        .expect("a directory target answers without waiting")
+}
+
+/// What cubist owns after an apply: what the target says it owns, else the desired objects
+/// that did not fail (all of them: [`Owned::Desired`]).
+fn owned_after(desired: &Desired, report: &ApplyReport, inventory: Option<Inventory>) -> Owned {
+    if let Some(inv) = inventory {
+        Owned::Listed(inv)
+    } else if report.failed.is_empty() {
+        Owned::Desired
+    } else {
+        let failed: Vec<&ObjectKey> = report.failed.iter().map(|(k, _)| k).collect();
+        Owned::Listed(Inventory {
+            objects: desired
+                .objects()
+                .filter(|o| !failed.contains(&&o.key()))
+                .map(InventoryEntry::from)
+                .collect(),
+        })
+    }
+}
+
+/// The outcome of a cluster whose pass failed with `e`.
+fn failure(set: Desired, e: &TargetError) -> ClusterOutcome {
+    let TargetError::Kubernetes(e) = e else {
+        return ClusterOutcome::failed(set, format!("apply failed: {e:#}"));
+    };
     if e.is_not_configured() {
         ClusterOutcome {
             not_configured: true,
@@ -376,7 +391,7 @@ struct Job {
 type JobResult = (
     String,
     Option<Arc<KubeTarget>>,
-    Result<ClusterOutcome, (Desired, KubeError)>,
+    Result<ClusterOutcome, (Desired, TargetError)>,
 );
 
 impl Job {
@@ -391,14 +406,17 @@ impl Job {
             allow,
         } = self;
         let target = match target {
-            Some(t) => t,
-            None => match KubeTarget::for_cluster(&name, &spec).await {
-                Ok(t) => Arc::new(t),
-                Err(e) => return (name, None, Err((desired, e))),
+            Some(t) => ClusterTarget::Kubernetes(t),
+            None => match ClusterTarget::kubernetes(&name, &spec).await {
+                Ok(t) => t,
+                Err(e) => return (name, None, Err((desired, TargetError::Kubernetes(e)))),
             },
         };
         let limit = spec.prune_limit;
         let result = pass(&target, &inventory, desired, apply, limit, &allow).await;
+        let ClusterTarget::Kubernetes(target) = target else {
+            unreachable!("a Kubernetes cluster's target")
+        };
         (name, Some(target), result)
     }
 }
@@ -406,14 +424,13 @@ impl Job {
 /// Plan against live state, hold deletions the prune guard stops; apply when asked,
 /// else report what differs as drift; then health.
 async fn pass(
-    target: &KubeTarget,
+    target: &ClusterTarget,
     inventory: &Inventory,
     desired: Desired,
     apply: bool,
     limit: Option<PruneLimit>,
     allow: &Allowances,
-) -> Result<ClusterOutcome, (Desired, KubeError)> {
-    let set = desired.to_set();
+) -> Result<ClusterOutcome, (Desired, TargetError)> {
     let mut co = ClusterOutcome {
         desired,
         ..Default::default()
@@ -424,18 +441,18 @@ async fn pass(
     };
     let plan = if apply {
         match target
-            .plan_and_apply(&set, inventory, hold, &mut |_| {})
+            .plan_and_apply(&co.desired, inventory, hold, &mut |_| {})
             .await
         {
-            Ok((plan, report, inv)) => {
-                co.report = Some(report);
-                co.inventory = Some(Owned::Listed(inv));
-                plan
+            Ok(done) => {
+                co.inventory = Some(owned_after(&co.desired, &done.report, done.inventory));
+                co.report = Some(done.report);
+                done.plan
             }
             Err(e) => return Err((co.desired, e)),
         }
     } else {
-        let mut plan = match target.plan(&set, inventory).await {
+        let mut plan = match target.plan(&co.desired, inventory).await {
             Ok(p) => p,
             Err(e) => return Err((co.desired, e)),
         };
@@ -459,7 +476,7 @@ async fn pass(
         plan
     };
     co.plan = Some(plan);
-    match target.health_all(&set.objects).await {
+    match target.observe(&co.desired.to_set().objects).await {
         Ok(h) => co.health = h.into_iter().collect::<BTreeMap<ObjectKey, _>>(),
         Err(e) => return Err((co.desired, e)),
     }

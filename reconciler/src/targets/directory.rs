@@ -3,7 +3,7 @@
 
 use super::desired::Desired;
 use super::memory::Memory;
-use super::{Action, ApplyReport, Change, Plan, Target, unified_diff};
+use super::{Action, ApplyReport, Change, Plan, unified_diff};
 use crate::model::yaml::parse_documents;
 use crate::render::hash::content_hash;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
@@ -414,12 +414,14 @@ impl DirectoryTarget {
     }
 }
 
-impl Target for DirectoryTarget {
-    fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
+impl DirectoryTarget {
+    /// Compares a rendered set with the files (see [`Self::plan_desired`]).
+    pub fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
         self.plan_desired(&Desired::from_set(desired.clone()))
     }
 
-    fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
+    /// Carries out a plan; `progress` is called after each object.
+    pub fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
         self.clean_leftovers()?;
         let mut report = ApplyReport::default();
         // Projects with held deletions own more than their group: look at them again.

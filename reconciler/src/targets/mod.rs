@@ -1,6 +1,8 @@
-//! Target stage: compare a cluster's [`RenderedSet`] with what the target holds (plan), then
+//! Target stage: compare a cluster's [`RenderedSet`](crate::render::RenderedSet) with what the target holds (plan), then
 //! make it so (apply, prune). Only objects in cubist's inventory are ever changed or deleted.
+//! Every target is reached through one interface, [`cluster_target::ClusterTarget`].
 
+pub mod cluster_target;
 pub mod desired;
 pub mod directory;
 pub mod guard;
@@ -12,7 +14,7 @@ pub mod select;
 
 pub use plan::{Action, Change, Plan, unified_diff};
 
-use crate::render::{ObjectKey, RenderedSet};
+use crate::render::ObjectKey;
 
 /// What one apply did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,12 +36,4 @@ impl ApplyReport {
     pub fn is_noop(&self) -> bool {
         self.created + self.updated + self.deleted == 0 && self.failed.is_empty()
     }
-}
-
-/// A place rendered objects go: plans against its current state and applies plans.
-pub trait Target {
-    /// Compares the desired objects with the target's current state.
-    fn plan(&self, desired: &RenderedSet) -> anyhow::Result<Plan>;
-    /// Carries out a plan; `progress` is called after each object.
-    fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> anyhow::Result<ApplyReport>;
 }
