@@ -485,7 +485,7 @@ fn push<S: DeserializeOwned>(
     match serde_json::from_value::<Raw<S>>(json) {
         Ok(raw) => {
             sink(Manifest {
-                meta: raw.metadata,
+                meta: Arc::new(raw.metadata),
                 spec: Arc::new(raw.spec),
                 doc: doc.clone(),
             });
