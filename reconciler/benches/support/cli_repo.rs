@@ -88,6 +88,17 @@ impl CliRepo {
         cubist::source::local::commit_directory(&self.src, commits, "main").expect("commit");
     }
 
+    /// The loop's configuration for this repository as `cubist reconcile` builds it (the same
+    /// mirror cache and target root), for a [`cubist::reconcile::Reconciler`] in the bench's
+    /// own process.
+    #[allow(dead_code)] // only the `scale` bench runs the loop in process
+    pub fn config(&self) -> cubist::reconcile::Config {
+        cubist::reconcile::Config {
+            target_root: self.targets.join("repository"),
+            ..cubist::reconcile::Config::local(&self.repo, self.cache.clone())
+        }
+    }
+
     /// The bare repository's status branch tip.
     pub fn status_tip(&self) -> Option<git2::Oid> {
         let repo = git2::Repository::open_bare(&self.repo).ok()?;

@@ -80,7 +80,7 @@ fn platform_digest(snapshot: &Snapshot, rejected: &Rejected) -> Option<Vec<u8>> 
         return None;
     }
     let mut h = Sha256::new();
-    h.update(format!("{:?}{:?}", rejected.names, rejected.files));
+    h.update(format!("{:?}{:?}", rejected.names(), rejected.files()));
     let outside = snapshot
         .ids
         .range::<str, _>((Bound::Unbounded, Bound::Excluded("projects/")))

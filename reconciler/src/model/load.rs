@@ -107,18 +107,19 @@ fn finish(
     checks: Option<&mut CheckCache>,
 ) -> (Model, Vec<Diagnostic>) {
     let mut typed = Typed::default();
-    let mut rejected = Rejected::default();
+    let (mut rejected_names, mut rejected_files) = (Vec::new(), Vec::new());
     let mut diags = Vec::new();
     for (path, read) in snapshot.files.keys().zip(reads) {
         // Moved out when nothing else holds it (a plain `load`), cloned from a cache otherwise.
         let read = Arc::try_unwrap(read).unwrap_or_else(|shared| (*shared).clone());
         typed.append(read.typed);
-        rejected.names.extend(read.rejected_names);
+        rejected_names.extend(read.rejected_names);
         if read.rejected_file {
-            rejected.files.push(path.clone());
+            rejected_files.push(path.clone());
         }
         diags.extend(read.diags);
     }
+    let rejected = Rejected::new(rejected_names, rejected_files);
     let mut model = assemble(typed, snapshot, &mut diags);
     model.revision = snapshot.revision.clone();
     diags.extend(match checks {
@@ -484,7 +485,7 @@ fn push<S: DeserializeOwned>(
     match serde_json::from_value::<Raw<S>>(json) {
         Ok(raw) => {
             sink(Manifest {
-                meta: raw.metadata,
+                meta: Arc::new(raw.metadata),
                 spec: Arc::new(raw.spec),
                 doc: doc.clone(),
             });

@@ -48,8 +48,9 @@ impl Document {
 /// A typed manifest and the document it came from.
 #[derive(Debug, Clone)]
 pub struct Manifest<S> {
-    /// `metadata`.
-    pub meta: Meta,
+    /// `metadata`, shared like the spec: the incremental loader hands the manifests of every
+    /// unchanged file to the new model, and a clone costs no allocation.
+    pub meta: Arc<Meta>,
     /// `spec`, shared: a model read again reuses the specs of unchanged files.
     pub spec: Arc<S>,
     /// Source document (file, positions).

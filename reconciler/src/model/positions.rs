@@ -68,6 +68,18 @@ impl Positions {
         }
     }
 
+    /// The table of a finished document, in storage of its exact size: it lives as long as the
+    /// model, and growing it by doubling left up to half of each table unused (`shrink_to_fit`
+    /// is not enough: an allocator may keep a block shrunk by less than half in place, as
+    /// mimalloc does).
+    pub(super) fn finished(self) -> Positions {
+        Positions {
+            spots: self.spots.as_slice().to_vec(),
+            keys: self.keys.as_str().to_string(),
+            long_seqs: self.long_seqs,
+        }
+    }
+
     /// Records a mapping key's name and position, for the value that follows it.
     pub(super) fn key(&mut self, name: &str, line: u32, col: u32) -> KeyRef {
         let start = self.keys.len() as u32;

@@ -318,7 +318,10 @@ impl Builder<'_> {
         match self.stack.last_mut() {
             None => {
                 let positions = std::mem::replace(&mut self.positions, Positions::new());
-                self.docs.push(Parsed { json, positions });
+                self.docs.push(Parsed {
+                    json,
+                    positions: positions.finished(),
+                });
                 // The parser forgets anchors between documents: their positions go too.
                 self.anchors.clear();
             }

@@ -20,9 +20,9 @@ fn channel_names(model: &Model) -> Vec<&str> {
 /// are unknown, so references to them are not reported again.
 fn platform_rejected(model: &Model, rejected: &Rejected) -> bool {
     model.platform.is_none()
-        && (rejected.files.iter().any(|f| f == "cubist.yaml")
+        && (rejected.files().iter().any(|f| f == "cubist.yaml")
             || rejected
-                .names
+                .names()
                 .iter()
                 .any(|(kind, _, _)| kind.as_deref() == Some("Platform")))
 }
