@@ -127,11 +127,8 @@ impl Fixture {
     /// daily-ranker's runs file.
     fn runs_file(&self) -> PipelineRuns {
         self.status()
-            .parse(&cubist_status_ui::tree::paths::runs(
-                "recsys",
-                "daily-ranker",
-            ))
-            .expect("daily-ranker's runs file")
+            .pipeline_runs("recsys", "daily-ranker")
+            .expect("daily-ranker's runs files")
             .unwrap()
     }
 
@@ -272,10 +269,7 @@ fn one_waiting_workflow_file_per_slot_never_twice_and_gone_with_its_pipeline() {
     assert_eq!(f.files(), Vec::<String>::new());
     assert!(
         f.status()
-            .get(&cubist_status_ui::tree::paths::runs(
-                "recsys",
-                "daily-ranker"
-            ))
+            .pipeline_runs("recsys", "daily-ranker")
             .is_none()
     );
 }
