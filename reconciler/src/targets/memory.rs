@@ -275,6 +275,22 @@ fn is_own_file(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
 }
 
+/// True for an event that changes nothing: a file or directory opened, read, or closed
+/// without writing (listing a namespace directory to clean leftovers is one). Taken as a touch,
+/// a directory's open made the memory distrust the whole watch, so every later plan stat'ed
+/// every file. A close after writing still counts (the write's own event does too).
+fn reads_only(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        kind,
+        notify::EventKind::Access(
+            AccessKind::Open(_)
+                | AccessKind::Read
+                | AccessKind::Close(AccessMode::Read | AccessMode::Any)
+        )
+    )
+}
+
 impl Watch {
     /// Watches `root` recursively; `None` (and a debug log) when the platform will not.
     fn start(root: &Path, root_inode: Option<u64>) -> Option<Watch> {
@@ -284,6 +300,7 @@ impl Watch {
             let mut t = lock(&sink);
             match event {
                 Ok(e) if e.need_rescan() => t.lost = true,
+                Ok(e) if reads_only(&e.kind) => {}
                 Ok(e) => t.paths.extend(e.paths),
                 Err(_) => t.lost = true,
             }
