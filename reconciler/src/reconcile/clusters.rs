@@ -138,7 +138,7 @@ impl Clusters {
             let Ok(target) = directory_target(&self.target_root, spec) else {
                 return true;
             };
-            let target = target.with_memory(memory);
+            let target = target.with_memory(memory).without_diffs();
             target.clean_leftovers().is_err()
                 || !target.plan_desired(set).is_ok_and(|p| !writes(&p))
         })
@@ -187,7 +187,8 @@ impl Clusters {
     ) -> Option<ClusterOutcome> {
         let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = match directory_target(&self.target_root, spec) {
-            Ok(t) => t.with_memory(memory),
+            // The loop reports counts and states, never diffs.
+            Ok(t) => t.with_memory(memory).without_diffs(),
             Err(why) => return Some(ClusterOutcome::failed(desired, why)),
         };
         let planned = target.plan_desired(&desired).and_then(|mut p| {
