@@ -659,4 +659,22 @@ fn reading_the_target_keeps_the_watch_trusted() {
             "reads are no change: the plan trusts the watch"
         );
     }
+    // While trusted, an apply lists no directory for leftovers, yet one left meanwhile (by
+    // another writer: cubist renames its own away) is seen by the watch and deleted.
+    let namespace = std::fs::read_dir(f.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a namespace directory");
+    let leftover = namespace.join(".cubist-tmp-left");
+    std::fs::write(&leftover, "half").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while leftover.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a temporary file left while watched is never deleted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        poll();
+    }
 }

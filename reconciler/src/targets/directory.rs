@@ -114,6 +114,10 @@ impl DirectoryTarget {
     /// Returns how many were deleted.
     pub fn clean_leftovers(&self) -> Result<usize> {
         self.check_confined()?;
+        // The watch saw no temporary file left since the last clean: nothing to list.
+        if self.memory.as_ref().is_some_and(Memory::no_leftovers) {
+            return Ok(0);
+        }
         let mut cleaned = 0;
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return Ok(0);
@@ -138,6 +142,9 @@ impl DirectoryTarget {
                     cleaned += 1;
                 }
             }
+        }
+        if let Some(m) = &self.memory {
+            m.cleaned();
         }
         Ok(cleaned)
     }
