@@ -108,3 +108,57 @@ fn nothing_new_stops_early_unless_a_file_is_lost_or_the_configuration_changed() 
     let changed = once(&path, root);
     assert!(changed.contains("3 rendered"), "{changed}");
 }
+
+/// A restart renders a project's last good state only when the new revision needs it (see
+/// `Deferred` in reconciler/src/reconcile/resume.rs): a project broken by the new commit is
+/// held with its objects kept (never pruned), one unchanged is skipped with its files left
+/// alone, and one changed is rendered at the new revision.
+#[test]
+fn a_restart_keeps_a_newly_broken_project_and_skips_an_unchanged_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shape = Shape {
+        projects: 3,
+        clusters: 1,
+        ..Shape::small()
+    };
+    let work = tmp.path().join("work");
+    synth::write(&shape, &work).unwrap();
+    let (remote, _) = init_with_bare_remote(tmp.path(), "synthetic platform");
+    let path = remote.display().to_string();
+    let root = tmp.path();
+    let target = tmp.path().join("rendered/cluster-0");
+    assert!(once(&path, root).contains("3 rendered"));
+    let before = cubist_tests::repo::read_dir_tree(&target);
+    let under = |tree: &std::collections::BTreeMap<String, String>, ns: &str| {
+        tree.iter()
+            .filter(|(p, _)| p.starts_with(&format!("{ns}/")))
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(!under(&before, "team-0001").is_empty());
+
+    // team-0001 broken, team-0002 changed, team-0000 as it was.
+    std::fs::write(
+        work.join("projects/team-0001/services/service-0.yaml"),
+        "kind: [not a manifest",
+    )
+    .unwrap();
+    let service = work.join("projects/team-0002/services/service-0.yaml");
+    let text = std::fs::read_to_string(&service).unwrap();
+    let edited = text.replacen("target: 70", "target: 71", 1);
+    assert_ne!(edited, text, "service-0 has an autoscale target");
+    std::fs::write(&service, edited).unwrap();
+    commit_all(&work, "break one project, change another");
+    cubist_tests::repo::git(&work, &["push", "-q", &path, "main"]);
+
+    let out = once(&path, root);
+    assert!(out.contains("1 rendered, 1 skipped, 1 held"), "{out}");
+    let after = cubist_tests::repo::read_dir_tree(&target);
+    assert_eq!(
+        under(&after, "team-0001"),
+        under(&before, "team-0001"),
+        "the broken project's objects are kept as they were"
+    );
+    assert_eq!(under(&after, "team-0000"), under(&before, "team-0000"));
+    assert_ne!(under(&after, "team-0002"), under(&before, "team-0002"));
+}

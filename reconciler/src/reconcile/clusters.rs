@@ -144,6 +144,7 @@ impl Clusters {
             let Ok(target) = ClusterTarget::directory(&self.target_root, spec, Some(memory)) else {
                 return true;
             };
+            let target = target.without_diffs();
             target.clean_leftovers().is_err()
                 || !ready(target.plan(set, &Inventory::default())).is_ok_and(|p| !writes(&p))
         })
@@ -192,7 +193,8 @@ impl Clusters {
     ) -> Option<ClusterOutcome> {
         let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = match ClusterTarget::directory(&self.target_root, spec, Some(memory)) {
-            Ok(t) => t,
+            // The loop reports counts and states, never diffs.
+            Ok(t) => t.without_diffs(),
             Err(why) => return Some(ClusterOutcome::failed(desired, why)),
         };
         // A directory target keeps its own record of what it owns.

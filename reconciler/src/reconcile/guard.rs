@@ -93,6 +93,9 @@ impl Reconciler {
     /// the revision is not tried again (a panic is a bug that would come back).
     fn hold_after_panic(&mut self, head: Oid, message: &str) -> Result<Outcome> {
         let started = Instant::now();
+        // Every project restored after a restart is held too (a render that panics again
+        // leaves those not rendered out, as before).
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.restore_all()));
         let last = self.last.take();
         let model = match &last {
             Some(l) => l.model.clone(),

@@ -71,6 +71,8 @@ pub struct Reconciler {
     owned_before: Option<BTreeSet<String>>,
     /// After a restart, the status summary read, until the projects are restored from it.
     pending: Option<resume::Pending>,
+    /// After a restart, the projects restored but not rendered yet (see `resume`).
+    deferred: Option<resume::Deferred>,
     /// The run records of every pipeline (see `runs`).
     records: runs::Records,
 }
@@ -116,6 +118,7 @@ impl Reconciler {
             last: None,
             resumed: None,
             pending: None,
+            deferred: None,
             reader: inputs::Reader::default(),
             status_memo: status_doc::Memo::default(),
             status_written: Written::default(),
@@ -185,6 +188,7 @@ impl Reconciler {
     /// revision has the revision reconciled again.
     pub fn refresh(&mut self) -> Result<Option<Outcome>> {
         self.restore();
+        self.restore_all();
         if let Some(resumed) = &self.resumed
             && let Some(rev) = self.last_revision
             && self.clusters.directories_differ(
@@ -362,6 +366,7 @@ impl Reconciler {
             .filter(|d| d.is_error())
             .filter_map(|d| d.project.as_deref())
             .collect();
+        self.restore_needed(&model, &input_hashes, repo_wide, &broken);
         // Decide per project: fresh (render or reuse), held at last good, or absent.
         let mut current: BTreeMap<String, Arc<Good>> = BTreeMap::new();
         for (name, project) in &model.projects {
@@ -408,6 +413,7 @@ impl Reconciler {
                         .help("fix the manifest named in the message or the blueprint it uses"),
                     );
                     outcome.projects_held.push(name.clone());
+                    self.restore_deferred(name);
                     if let Some(g) = self.good.get(name) {
                         current.insert(name.clone(), g.clone());
                     }
@@ -458,6 +464,7 @@ impl Reconciler {
         }
         self.last_revision = Some(revision);
         self.resumed = None;
+        self.deferred = None;
         self.last = Some(Last {
             model,
             current: self.good.clone(),

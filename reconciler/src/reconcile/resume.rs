@@ -9,7 +9,20 @@ use crate::render::ObjectKey;
 use crate::targets::select::directory_target_at;
 use cubist_status_ui::doc::{Summary, SyncState};
 use git2::Oid;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The projects of the resumed summary at its revision, read but not rendered yet: a
+/// `reconcile --once` after a platform-wide change re-renders every project at the new
+/// revision, and rendering each one's last good state too cost a whole render more.
+pub(super) struct Deferred {
+    /// The summary's revision.
+    revision: String,
+    /// Its model.
+    model: crate::model::Model,
+    /// Project → its input hash at `revision`.
+    projects: BTreeMap<String, String>,
+}
 
 /// What a restart read from the status branch, until the projects are restored from it.
 pub(super) struct Pending {
@@ -45,13 +58,14 @@ impl Reconciler {
         });
     }
 
-    /// Renders the last good state of every project the resumed summary names (each revision
-    /// read once), and what the directory targets of the revision synced everywhere must hold.
-    /// Does nothing once done.
+    /// Reads the last good state of every project the resumed summary names (each revision
+    /// read once). Those at the summary's revision are rendered only when needed (see
+    /// [`Deferred`]); the others (held at an older revision) at once. Does nothing once done.
     pub(super) fn restore(&mut self) {
         let Some(Pending { summary, .. }) = self.pending.take() else {
             return;
         };
+        let at = Oid::from_str(&summary.revision).ok();
         let mut projects: Vec<_> = summary
             .projects
             .iter()
@@ -59,6 +73,7 @@ impl Reconciler {
             .collect();
         projects.sort_by_key(|(rev, _)| *rev);
         let mut read: Option<(Oid, Option<inputs::Revision>)> = None;
+        let mut deferred = BTreeMap::new();
         for (oid, p) in projects {
             if read.as_ref().is_none_or(|(r, _)| *r != oid) {
                 read = Some((oid, self.reader.read(&self.mirror, oid).ok()));
@@ -73,38 +88,111 @@ impl Reconciler {
             {
                 continue;
             }
-            if let Some(project) = revision.model.projects.get(&p.name) {
-                let (rendered, run_workflows) = self
-                    .render_all(&revision.model, project)
-                    .unwrap_or_default();
-                let input_hash = revision
-                    .input_hashes
-                    .get(&p.name)
-                    .cloned()
-                    .unwrap_or_default();
-                self.good.insert(
-                    p.name.clone(),
-                    Arc::new(Good {
-                        revision: p.revision.clone(),
-                        input_hash,
-                        project: project.clone(),
-                        rendered,
-                        run_workflows,
-                    }),
-                );
+            let input_hash = revision
+                .input_hashes
+                .get(&p.name)
+                .cloned()
+                .unwrap_or_default();
+            if Some(oid) == at {
+                deferred.insert(p.name.clone(), input_hash);
+            } else if let Some(project) = revision.model.projects.get(&p.name) {
+                self.restore_project(&revision.model, project, &p.revision, input_hash);
             }
         }
-        let Some(rev) = self.last_revision else {
+        let Some(at) = at.filter(|_| !deferred.is_empty() || self.last_revision.is_some()) else {
             return;
         };
         let model = match read {
-            Some((r, Some(revision))) if r == rev => Some(revision.model),
-            _ => self.reader.read(&self.mirror, rev).ok().map(|r| r.model),
+            Some((r, Some(revision))) if r == at => Some(revision.model),
+            _ => self.reader.read(&self.mirror, at).ok().map(|r| r.model),
         };
-        if let Some(model) = model {
+        self.deferred = model.map(|model| Deferred {
+            revision: summary.revision.clone(),
+            model,
+            projects: deferred,
+        });
+    }
+
+    /// Keeps the last good state of `project` at `revision`, rendered from `model`.
+    fn restore_project(
+        &mut self,
+        model: &crate::model::Model,
+        project: &crate::model::Project,
+        revision: &str,
+        input_hash: String,
+    ) {
+        let (rendered, run_workflows) = self.render_all(model, project).unwrap_or_default();
+        self.good.insert(
+            project.name().to_string(),
+            Arc::new(Good {
+                revision: revision.to_string(),
+                input_hash,
+                project: project.clone(),
+                rendered,
+                run_workflows,
+            }),
+        );
+    }
+
+    /// Renders the deferred last good state of project `name` (none when not deferred).
+    pub(super) fn restore_deferred(&mut self, name: &str) {
+        let Some(mut d) = self.deferred.take() else {
+            return;
+        };
+        if let Some(hash) = d.projects.remove(name)
+            && let Some(project) = d.model.projects.get(name)
+        {
+            self.restore_project(&d.model, project, &d.revision, hash);
+        }
+        self.deferred = Some(d);
+    }
+
+    /// Before a reconcile of a revision whose model, input hashes and broken projects are
+    /// given: renders the deferred last good states it will use, those of projects it skips
+    /// (same input hash), holds (broken, or the whole revision is) or no longer finds. A
+    /// project re-rendered at the new revision needs none (see the render failure path).
+    pub(super) fn restore_needed(
+        &mut self,
+        model: &crate::model::Model,
+        input_hashes: &BTreeMap<String, String>,
+        repo_wide: bool,
+        broken: &std::collections::BTreeSet<&str>,
+    ) {
+        let needed: Vec<String> = self
+            .deferred
+            .iter()
+            .flat_map(|d| &d.projects)
+            .filter(|(name, hash)| {
+                repo_wide
+                    || broken.contains(name.as_str())
+                    || !model.projects.contains_key(*name)
+                    || (!hash.is_empty() && input_hashes.get(*name) == Some(*hash))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in needed {
+            self.restore_deferred(&name);
+        }
+    }
+
+    /// Renders every deferred project, and what the directory targets of the revision synced
+    /// everywhere must hold (a refresh compares them). Does nothing once done.
+    pub(super) fn restore_all(&mut self) {
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
+        for (name, hash) in &d.projects {
+            if let Some(project) = d.model.projects.get(name) {
+                self.restore_project(&d.model, project, &d.revision, hash.clone());
+            }
+        }
+        if self
+            .last_revision
+            .is_some_and(|r| r.to_string() == d.revision)
+        {
             self.resumed = Some(Resumed {
-                specs: cluster_specs(&model),
-                desired: desired_of(&model, &self.good),
+                specs: cluster_specs(&d.model),
+                desired: desired_of(&d.model, &self.good),
             });
         }
     }

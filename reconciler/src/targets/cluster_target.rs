@@ -95,6 +95,15 @@ impl ClusterTarget {
         }))
     }
 
+    /// The same target, planning without diffs where it builds them (a directory): for the
+    /// loop, which reports counts and states, never diffs.
+    pub fn without_diffs(self) -> Self {
+        match self {
+            ClusterTarget::Directory(t) => ClusterTarget::Directory(t.without_diffs()),
+            other => other,
+        }
+    }
+
     /// Connects to a Kubernetes cluster (kubeconfig and context of `spec`, or in-cluster).
     pub async fn kubernetes(name: &str, spec: &ClusterSpec) -> Result<Self, KubeError> {
         Ok(ClusterTarget::Kubernetes(Arc::new(

@@ -31,6 +31,8 @@ pub struct DirectoryTarget {
     memory: Option<Memory>,
     /// The directory `root` must stay inside on disk, links resolved (see [`Self::confined_to`]).
     bound: Option<PathBuf>,
+    /// Plans carry a diff per change (see [`Self::without_diffs`]).
+    diffs: bool,
 }
 
 impl DirectoryTarget {
@@ -40,6 +42,17 @@ impl DirectoryTarget {
             root: root.into(),
             memory: None,
             bound: None,
+            diffs: true,
+        }
+    }
+
+    /// This target, planning without diffs (`Change::diff` stays `None`): for the reconcile
+    /// loop, which reports counts and states, never diffs. A create or update then costs no
+    /// YAML text and no diff beside the file written, and a delete does not read its file.
+    pub fn without_diffs(self) -> Self {
+        DirectoryTarget {
+            diffs: false,
+            ..self
         }
     }
 
@@ -101,6 +114,10 @@ impl DirectoryTarget {
     /// Returns how many were deleted.
     pub fn clean_leftovers(&self) -> Result<usize> {
         self.check_confined()?;
+        // The watch saw no temporary file left since the last clean: nothing to list.
+        if self.memory.as_ref().is_some_and(Memory::no_leftovers) {
+            return Ok(0);
+        }
         let mut cleaned = 0;
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return Ok(0);
@@ -125,6 +142,9 @@ impl DirectoryTarget {
                     cleaned += 1;
                 }
             }
+        }
+        if let Some(m) = &self.memory {
+            m.cleaned();
         }
         Ok(cleaned)
     }
@@ -307,7 +327,7 @@ impl DirectoryTarget {
                 "{label} exists but cubist did not write it; move it away to let cubist manage it"
             )
         });
-        let diff = matches!(action, Action::Create | Action::Update)
+        let diff = (self.diffs && matches!(action, Action::Create | Action::Update))
             .then(|| unified_diff(current.as_ref(), Some(&o.body.to_value()), &label));
         Ok(Change {
             key,
@@ -378,7 +398,9 @@ impl DirectoryTarget {
     fn write_objects(&self, changes: &[Change]) -> Vec<Result<Option<std::fs::Metadata>>> {
         let files: Vec<(PathBuf, &RenderedObject)> = changes
             .iter()
-            .filter(|c| safe_file_names(&c.key) && matches!(c.action, Action::Create | Action::Update))
+            .filter(|c| {
+                safe_file_names(&c.key) && matches!(c.action, Action::Create | Action::Update)
+            })
             .filter_map(|c| Some((self.path_of(&c.key), c.desired.as_ref()?)))
             .collect();
         crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
@@ -390,16 +412,19 @@ impl DirectoryTarget {
     fn plan_delete(&self, e: &InventoryEntry) -> Result<Change> {
         let key = ObjectKey::from(e);
         let path = self.path_of(&key);
-        let current = self.current(&path)?;
-        let label = self.label(&path);
+        let diff = if self.diffs {
+            let label = self.label(&path);
+            self.current(&path)?
+                .map(|c| unified_diff(Some(&c), None, &label))
+        } else {
+            None
+        };
         Ok(Change {
             key,
             action: Action::Delete,
             project: e.project.clone(),
             source: e.source.clone(),
-            diff: current
-                .as_ref()
-                .map(|c| unified_diff(Some(c), None, &label)),
+            diff,
             desired: None,
             note: None,
         })

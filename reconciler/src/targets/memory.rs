@@ -81,6 +81,9 @@ struct Files {
     watch: Option<Watch>,
     /// The watch may be trusted during the current plan.
     trusted: bool,
+    /// The target directory holds no temporary file: it was cleaned while watched, and no
+    /// event since named one that is still there (see [`Memory::no_leftovers`]).
+    clean: bool,
     /// Paths events named before the current plan began.
     touched: HashSet<PathBuf>,
     /// Projects owning a file of `touched`.
@@ -145,6 +148,7 @@ impl Memory {
         let Ok(meta) = std::fs::metadata(root) else {
             files.watch = None;
             files.trusted = false;
+            files.clean = false;
             return;
         };
         let inode = Stamp::of(&meta).inode();
@@ -169,9 +173,12 @@ impl Memory {
                 // Cubist's own temporary files and inventory are not objects; any other path
                 // (a directory renamed or removed, say) may hide files: trust nothing.
                 None if !is_own_file(path) => files.trusted = false,
+                // A temporary file still there is a leftover (cubist renames its own away).
+                None if path.exists() => files.clean = false,
                 None => {}
             }
         }
+        files.clean &= files.trusted;
         files.touched = touched;
         files.touched_projects = projects;
         files.planned.clear();
@@ -187,6 +194,21 @@ impl Memory {
                 .applied
                 .get(project)
                 .is_some_and(|g| Arc::ptr_eq(g, group))
+    }
+
+    /// True when the current plan trusts the watch and the directory was cleaned of
+    /// temporary files while watched with no leftover seen since: listing every namespace
+    /// directory again would find none.
+    pub(super) fn no_leftovers(&self) -> bool {
+        let files = self.files();
+        files.trusted && files.clean
+    }
+
+    /// Notes that the directory was just cleaned of temporary files; trusted from the next
+    /// plan on, once the watch is.
+    pub(super) fn cleaned(&self) {
+        let mut files = self.files();
+        files.clean = files.watch.is_some();
     }
 
     /// Notes the groups the current plan covers.
@@ -282,6 +304,22 @@ fn is_own_file(path: &Path) -> bool {
             .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
 }
 
+/// True for an event that changes nothing: a file or directory opened, read, or closed
+/// without writing (listing a namespace directory to clean leftovers is one). Taken as a touch,
+/// a directory's open made the memory distrust the whole watch, so every later plan stat'ed
+/// every file. A close after writing still counts (the write's own event does too).
+fn reads_only(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        kind,
+        notify::EventKind::Access(
+            AccessKind::Open(_)
+                | AccessKind::Read
+                | AccessKind::Close(AccessMode::Read | AccessMode::Any)
+        )
+    )
+}
+
 impl Watch {
     /// Watches `root` recursively; `None` (and a debug log) when the platform will not.
     fn start(root: &Path, root_inode: Option<u64>) -> Option<Watch> {
@@ -291,6 +329,7 @@ impl Watch {
             let mut t = lock(&sink);
             match event {
                 Ok(e) if e.need_rescan() => t.lost = true,
+                Ok(e) if reads_only(&e.kind) => {}
                 Ok(e) => t.paths.extend(e.paths),
                 Err(_) => t.lost = true,
             }
