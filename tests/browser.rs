@@ -163,10 +163,11 @@ async fn scenario(
     assert!(main_text(c).await.contains("Tasks"));
     screenshots(c, "pipeline").await;
 
-    // Run records on the status branch become the run grid. The loop writes `status/runs/`
-    // whole from its own records (none on a directory target), so the file is written on top
-    // of its newest status commit (a comment-only commit makes one); the page shows it once
-    // the loop's next poll has fetched the status branch.
+    // Run records on the status branch become the run grid. The loop writes its own records
+    // of `local` (a directory target: nothing due for this pipeline yet) when something changes,
+    // so `local`'s runs file is replaced on top of its newest status commit (a comment-only
+    // commit makes one); the page shows it once the loop's next poll has fetched the status
+    // branch.
     let vision = repo.join("projects/vision/project.yaml");
     let text = std::fs::read_to_string(&vision).unwrap();
     replace_file(&vision, &format!("{text}# reviewed\n"));
@@ -272,7 +273,7 @@ fn write_runs(repo: &Path, cache: &Path) {
     let git =
         git2::Repository::open(cubist::source::local::repo_path(repo, cache).unwrap()).unwrap();
     let files = std::collections::BTreeMap::from([(
-        cubist_status_ui::tree::paths::runs("nlp", "weekly-embeddings"),
+        cubist_status_ui::tree::paths::cluster_runs("local", "nlp", "weekly-embeddings"),
         cubist_status_ui::yaml::to_yaml(&runs).unwrap().into_bytes(),
     )]);
     cubist::report::status_branch::add_status_files(
