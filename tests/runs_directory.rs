@@ -459,3 +459,48 @@ fn a_failed_run_opens_an_issue_through_the_github_channel() {
     assert!(github.issues()[0].body.contains("daily-ranker-20261207"));
     assert!(doc.alert_problems.is_empty(), "{:?}", doc.alert_problems);
 }
+
+#[test]
+fn a_restart_on_a_synced_all_directory_revision_decides_the_executions_that_came_due() {
+    // Only directory targets (prod-bj and what needs it removed), so a restart at the synced
+    // revision would stop early; daily-ranker from 12-10 with two slots.
+    let f = Fixture::with(|work| {
+        std::fs::remove_file(work.join("clusters/prod-bj.yaml")).unwrap();
+        std::fs::remove_file(work.join("projects/vision/services/detector.yaml")).unwrap();
+        for p in ["recsys", "vision"] {
+            edit(
+                &work.join(format!("projects/{p}/project.yaml")),
+                "clusters: [local, prod-bj]",
+                "clusters: [local]",
+            );
+        }
+        let quota = work.join("projects/vision/quota.yaml");
+        let text = std::fs::read_to_string(&quota).unwrap();
+        let local_only = text.split("\n---\n").next().unwrap().to_string();
+        std::fs::write(&quota, local_only + "\n").unwrap();
+        let ranker = work.join("projects/recsys/pipelines/daily-ranker.yaml");
+        edit(&ranker, "startFrom: 2026-12-07", "startFrom: 2026-12-10");
+        edit(&ranker, "concurrency: 1", "concurrency: 2");
+    });
+    // 12-10 02:00 in Shanghai has passed: one execution, one file; the next is 12-11 02:00.
+    f.once(NOW, "cache");
+    assert_eq!(f.files(), ["daily-ranker-20261210.yaml"]);
+    let summary = f.status().summary().unwrap().unwrap();
+    // The earliest next execution of any schedule: daily-ranker's or an earlier one.
+    let due = summary.next_run_due.expect("nextRunDue").to_rfc3339();
+    assert!(
+        due.as_str() > "2026-12-10T13:00:00" && due.as_str() <= "2026-12-10T18:00:00+00:00",
+        "{due}"
+    );
+    assert!(summary.clusters.iter().all(|c| c.target.starts_with("directory ")));
+    // An hour later nothing came due: nothing new.
+    f.once("2026-12-10T13:00:00Z", "cache");
+    assert_eq!(f.files(), ["daily-ranker-20261210.yaml"]);
+    // A day later, same revision, a restart: 12-11 came due and takes the free slot. Before,
+    // the restart found the revision synced and stopped without deciding it.
+    f.once("2026-12-11T12:00:00Z", "cache");
+    assert_eq!(
+        f.files(),
+        ["daily-ranker-20261210.yaml", "daily-ranker-20261211.yaml"]
+    );
+}

@@ -156,6 +156,7 @@ fn tree() -> StatusTree {
         clusters,
         projects,
         errors: vec![],
+        next_run_due: None,
     };
     files.insert(
         paths::SUMMARY.into(),

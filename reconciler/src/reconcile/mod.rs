@@ -288,6 +288,7 @@ impl Reconciler {
             started.elapsed().as_millis() as u64,
             &self.cfg,
             &mut self.status_memo,
+            self.records.next_due,
         );
         files.shard = self.shard(model);
         let mut msg = format!(

@@ -42,11 +42,16 @@ impl Reconciler {
         self.allow_since = Oid::from_str(&summary.revision).ok();
         // A revision synced everywhere is not reconciled again after a restart; Kubernetes
         // clusters are, so that their drift and health are looked at from the start (a no-change
-        // plan writes nothing).
-        if summary
-            .clusters
-            .iter()
-            .all(|c| c.state == SyncState::Synced && !c.target.starts_with("kubernetes"))
+        // plan writes nothing), and so is a revision whose next scheduled execution has come
+        // (the run controller decides it).
+        let runs_due = summary
+            .next_run_due
+            .is_some_and(|due| due <= super::runs::now());
+        if !runs_due
+            && summary
+                .clusters
+                .iter()
+                .all(|c| c.state == SyncState::Synced && !c.target.starts_with("kubernetes"))
         {
             self.last_revision = Oid::from_str(&summary.revision).ok();
         }

@@ -33,6 +33,9 @@ pub(super) struct Records {
     pub(super) docs: BTreeMap<(String, String, String), PipelineRuns>,
     /// The run files of directory targets read so far.
     run_files: crate::runs::files::Cache,
+    /// The earliest next execution of a schedule on the clusters of the last pass, written
+    /// to the status summary (`nextRunDue`): a restart reconciles again once it has passed.
+    pub(super) next_due: Option<DateTime<Utc>>,
 }
 
 impl Records {
@@ -183,6 +186,7 @@ impl Reconciler {
             _ => Channels::from_env(settings),
         };
         let mut docs = BTreeMap::new();
+        let mut next_due: Option<DateTime<Utc>> = None;
         for (name, good) in current {
             let project = &good.project;
             // Directory targets have no engine: what is admitted is written and waits (see
@@ -207,6 +211,12 @@ impl Reconciler {
                 let pipeline = pipeline_of(project, p);
                 if pipeline.schedule.is_none() && pipeline.requests.is_empty() {
                     continue;
+                }
+                if let Some((cadence, _)) = &pipeline.schedule
+                    && let Some(next) = cadence.next(now, 1).first()
+                {
+                    let at = next.at.with_timezone(&Utc);
+                    next_due = Some(next_due.map_or(at, |d| d.min(at)));
                 }
                 let key = |c: &str| (name.clone(), p.name().to_string(), c.to_string());
                 // This replica's clusters of the pipeline, before and after this pass.
@@ -310,6 +320,7 @@ impl Reconciler {
                 k != l || problems::without_attempts(a) != problems::without_attempts(b)
             });
         self.records.docs = docs;
+        self.records.next_due = next_due;
         changed
     }
 

@@ -33,6 +33,7 @@ pub(crate) fn files(
     duration_ms: u64,
     cfg: &Config,
     memo: &mut Memo,
+    next_run_due: Option<chrono::DateTime<chrono::Utc>>,
 ) -> StatusFiles {
     let now = chrono::Utc::now();
     let mut out = Files {
@@ -197,6 +198,7 @@ pub(crate) fn files(
         clusters,
         projects,
         errors: repo_errors.clone(),
+        next_run_due,
     };
     out.put(paths::SUMMARY.to_string(), summary);
     let all_errors: Vec<doc::ErrorEntry> = o
