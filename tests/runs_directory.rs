@@ -504,3 +504,35 @@ fn a_restart_on_a_synced_all_directory_revision_decides_the_executions_that_came
         ["daily-ranker-20261210.yaml", "daily-ranker-20261211.yaml"]
     );
 }
+
+#[test]
+fn a_runs_executions_go_through_admission_on_a_directory_target() {
+    // The backfill Run of 14 November dates comes back; daily-ranker has one slot.
+    let f = Fixture::with(|work| {
+        std::fs::copy(
+            examples_repo().join("projects/recsys/runs/backfill-2026-11.yaml"),
+            work.join("projects/recsys/runs/backfill-2026-11.yaml"),
+        )
+        .unwrap();
+    });
+    f.once(NOW, "cache");
+    // One Workflow in all (18 executions wait for the slot), the oldest: the Run's 11-01, with
+    // the Run's arguments; the apply wrote none of the Run's Workflows as objects.
+    let files = f.files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].starts_with("daily-ranker-20261101-r"),
+        "{files:?}"
+    );
+    let text = std::fs::read_to_string(f.runs_dir().join(&files[0])).unwrap();
+    assert!(text.contains("600"), "the Run's num_round: {text}");
+    let inventory =
+        std::fs::read_to_string(f.root.join("rendered/local/cubist-inventory.yaml")).unwrap();
+    assert!(!inventory.contains("daily-ranker-2026"), "{inventory}");
+    let rec = f.records();
+    assert_eq!(rec.runs.len(), 1, "{rec:?}");
+    assert_eq!(rec.runs[0].phase, RunPhase::Waiting);
+    // A later pass writes nothing more while the slot is taken.
+    f.once("2026-12-11T12:00:00Z", "cache");
+    assert_eq!(f.files(), files);
+}

@@ -9,7 +9,6 @@ use crate::model::Project;
 use crate::model::kinds::Target;
 use crate::runs::controller::{self, Live, Pipeline};
 use crate::runs::files;
-use crate::runs::workflow;
 use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::ClusterRuns;
@@ -74,6 +73,7 @@ pub(super) fn directory_step<'c>(
     now: DateTime<Utc>,
     listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
     cache: &mut files::Cache,
+    rendered: Option<&Vec<crate::render::RenderedObject>>,
 ) -> ClusterRuns {
     let applied = outcome
         .clusters
@@ -90,23 +90,10 @@ pub(super) fn directory_step<'c>(
     let Some(live) = live.as_deref() else {
         return prev.clone();
     };
-    // A `Run`'s Workflows are written whole by the apply, not by the controller (see README,
-    // Runs): only the schedule is the controller's here.
-    let p = &Pipeline {
-        requests: Vec::new(),
-        ..p.clone()
-    };
+    // Scheduled runs and a `Run`'s executions alike go through admission (see README, Runs).
     let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
     for c in &step.create {
-        let body = workflow::body(
-            &p.project,
-            &p.name,
-            &c.name,
-            c.admit.execution,
-            &c.admit.origin,
-            c.admit.attempt,
-            None,
-        );
+        let body = super::runs::admitted_body(p, c, rendered);
         match files::create(root, &p.project, &c.name, &body) {
             Ok(made) => {
                 tracing::info!(cluster, workflow = %c.name, made, "run admitted (written; no engine)")

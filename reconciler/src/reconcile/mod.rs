@@ -326,12 +326,9 @@ impl Reconciler {
         for c in model.project_clusters(project) {
             let objs = render_project(model, project, c.name(), &self.blueprints)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // On a Kubernetes cluster the run controller creates a Run's Workflows when
-            // admitted; a directory target (no engine) is written every one, as `cubist apply`.
-            let (objs, run_workflows) = match c.spec.target {
-                crate::model::kinds::Target::Kubernetes { .. } => runs::split_run_workflows(objs),
-                crate::model::kinds::Target::Directory { .. } => (objs, Vec::new()),
-            };
+            // The run controller creates a Run's Workflows when admitted (on a directory
+            // target it writes them to its runs directory), never the apply.
+            let (objs, run_workflows) = runs::split_run_workflows(objs);
             out.insert(c.name().to_string(), group(objs));
             runs.insert(c.name().to_string(), run_workflows);
         }

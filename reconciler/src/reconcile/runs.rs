@@ -258,6 +258,7 @@ impl Reconciler {
                             now,
                             &mut listed,
                             &mut self.records.run_files,
+                            good.run_workflows.get(cluster),
                         ),
                         None => self.cluster_step(
                             cluster,
@@ -362,21 +363,7 @@ impl Reconciler {
         let mut step = controller::step(p, since, prev, Live::Listed(live), now);
         let rendered = good.run_workflows.get(cluster);
         for c in &step.create {
-            let spec = match &c.admit.origin {
-                Origin::Run(_) => rendered
-                    .and_then(|objs| objs.iter().find(|o| o.key_parts()[3] == c.name))
-                    .map(|o| o.body.to_value()["spec"].clone()),
-                Origin::Schedule => None,
-            };
-            let body = workflow::body(
-                &p.project,
-                &p.name,
-                &c.name,
-                c.admit.execution,
-                &c.admit.origin,
-                c.admit.attempt,
-                spec.as_ref(),
-            );
+            let body = admitted_body(p, c, rendered);
             super::test_hook::hold_run("before", &c.name);
             match rt.block_on(target.create_workflow(&body)) {
                 Ok(made) => {
@@ -422,6 +409,31 @@ fn pipeline_of(project: &Project, p: &Manifest<PipelineSpec>) -> Pipeline {
         schedule,
         requests,
     }
+}
+
+/// The Workflow the controller creates for the admitted run `c` of `p`: a `Run`'s with the
+/// spec render made for it (`rendered`: the cluster's run Workflows), a schedule's from the
+/// pipeline's WorkflowTemplate.
+pub(super) fn admitted_body(
+    p: &Pipeline,
+    c: &controller::Create,
+    rendered: Option<&Vec<RenderedObject>>,
+) -> Value {
+    let spec = match &c.admit.origin {
+        Origin::Run(_) => rendered
+            .and_then(|objs| objs.iter().find(|o| o.key_parts()[3] == c.name))
+            .map(|o| o.body.to_value()["spec"].clone()),
+        Origin::Schedule => None,
+    };
+    workflow::body(
+        &p.project,
+        &p.name,
+        &c.name,
+        c.admit.execution,
+        &c.admit.origin,
+        c.admit.attempt,
+        spec.as_ref(),
+    )
 }
 
 /// Splits a cluster's rendered objects: the run Workflows render made for `Run` manifests
