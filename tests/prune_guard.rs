@@ -240,8 +240,9 @@ fn emptying_every_project_is_held_and_allowed_by_a_trailer_in_the_push() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// `pruneLimit: 10%` of the local cluster's objects (a limit of 10, the floor): one Workflow
-/// goes, a 14-day backfill (14 objects) is held.
+/// `pruneLimit: 10%` of the local cluster's objects (a limit of 10, the floor): one
+/// WorkflowTemplate goes; then the services and pipelines of every project (more than 10
+/// objects, no project whole) are held.
 #[test]
 fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
     let (fx, mut rec) = Fixture::started(|work| {
@@ -251,32 +252,44 @@ fn deleting_more_than_the_prune_limit_is_held_and_fewer_is_applied() {
             "  pruneLimit: 10%\n  target:\n",
         )
     });
-    let workflows = |files: &BTreeMap<String, String>| {
+    let templates = |files: &BTreeMap<String, String>| {
         files
             .keys()
-            .filter(|k| k.starts_with("recsys/argoproj.io_Workflow_"))
+            .filter(|k| k.contains("/argoproj.io_WorkflowTemplate_"))
             .count()
     };
-    let before = workflows(&fx.rendered());
+    let before = templates(&fx.rendered());
 
-    fx.remove("projects/recsys/runs/rerun-2026-11-20.yaml");
-    fx.commit_push(&["drop one rerun"]);
+    fx.remove("projects/recsys/pipelines/ctr-hpo.yaml");
+    fx.commit_push(&["drop ctr-hpo"]);
     let o = poll(&mut rec);
-    assert!(held_on_local(&o).is_none());
+    assert!(held_on_local(&o).is_none(), "{:?}", o.diagnostics);
     assert_eq!(o.clusters["local"].report.as_ref().unwrap().deleted, 1);
-    assert_eq!(workflows(&fx.rendered()), before - 1);
+    assert_eq!(templates(&fx.rendered()), before - 1);
 
-    fx.remove("projects/recsys/runs/backfill-2026-11.yaml");
-    fx.commit_push(&["drop the backfill"]);
+    for file in [
+        "projects/recsys/services/ranker.yaml",
+        "projects/nlp/services/summarizer.yaml",
+        "projects/nlp/pipelines/llm-finetune.yaml",
+        "projects/nlp/pipelines/weekly-embeddings.yaml",
+        "projects/nlp/runs/finetune-2026-11-20.yaml",
+        "projects/vision/pipelines/classifier-retrain.yaml",
+        "projects/vision/pipelines/detector-train.yaml",
+        "projects/vision/runs/backfill-detector-2026-11.yaml",
+    ] {
+        fx.remove(file);
+    }
+    fx.commit_push(&["drop the services and most pipelines"]);
     let o = poll(&mut rec);
+    assert!(o.projects_held.is_empty(), "{:?}", o.diagnostics);
     let held = held_on_local(&o).cloned().expect("over the limit");
-    assert!(held.changes.len() > 11, "{}", held.changes.len());
+    assert!(held.changes.len() > 10, "{}", held.changes.len());
     assert!(
         held.reasons[0].contains("pruneLimit 10%"),
         "{:?}",
         held.reasons
     );
-    assert_eq!(workflows(&fx.rendered()), before - 1);
+    assert_eq!(templates(&fx.rendered()), before - 1);
     assert_eq!(fx.local().state, SyncState::Held);
 }
 

@@ -46,10 +46,14 @@ impl Fixture {
     }
 
     /// Rendered files by namespace directory (`_cluster` for cluster-scoped objects).
+    /// The rendered object files by project; the run Workflows the controller wrote under
+    /// `<project>/runs/` are runs already created, not objects, and are left out.
     fn rendered_by_project(&self) -> BTreeMap<String, BTreeMap<String, String>> {
         let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for (path, text) in read_dir_tree(&self.rendered) {
-            if let Some((ns, _)) = path.split_once('/') {
+            if let Some((ns, rest)) = path.split_once('/')
+                && !rest.starts_with("runs/")
+            {
                 out.entry(ns.to_string()).or_default().insert(path, text);
             }
         }
