@@ -93,7 +93,7 @@ impl PrPlan {
             return plan;
         }
         let head_sets = match render(&head_model, blueprints) {
-            Ok(sets) => sets,
+            Ok(sets) => without_run_workflows(sets),
             Err(e) => {
                 plan.not_planned = Some(format!("render failed: {e}"));
                 return plan;
@@ -101,7 +101,7 @@ impl PrPlan {
         };
         let (base_model, base_diags) = crate::model::load(base);
         let base_sets = match render(&base_model, blueprints) {
-            Ok(sets) => sets,
+            Ok(sets) => without_run_workflows(sets),
             Err(e) => {
                 plan.notes.push(format!(
                     "`{base_ref}` does not render ({e}); changes are shown against empty clusters"
@@ -128,6 +128,18 @@ impl PrPlan {
         plan.schedules = schedule_changes(&base_model, &head_model, runs, now);
         plan
     }
+}
+
+/// The sets without the Workflows render made for `Run` manifests: the run controller creates
+/// those when admitted and the loop never applies them, so the plan does not list them either
+/// (the comment's schedule section and the merged-PR run notice speak of runs).
+fn without_run_workflows(
+    mut sets: BTreeMap<String, RenderedSet>,
+) -> BTreeMap<String, RenderedSet> {
+    for set in sets.values_mut() {
+        set.objects.retain(|o| !crate::runs::workflow::is_run(o));
+    }
+    sets
 }
 
 /// The plan that takes a cluster from `base` to `head`: creates and updates in `head`'s
