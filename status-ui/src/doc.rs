@@ -213,8 +213,8 @@ pub struct Summary {
     pub projects: Vec<ProjectStatus>,
     /// Repository-wide errors (e.g. a broken cluster file).
     pub errors: Vec<ErrorEntry>,
-    /// The earliest next execution of a pipeline schedule on the clusters this commit covers,
-    /// as the run controller computed it: a restart (or `reconcile --once`) at a revision synced
+    /// The earliest next execution of a pipeline schedule with a free `concurrency` slot on
+    /// the clusters this commit covers, as the run controller computed it: a restart (or `reconcile --once`) at a revision synced
     /// everywhere reconciles again once this has passed, so new executions are decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_run_due: Option<DateTime<Utc>>,

@@ -33,8 +33,9 @@ pub(super) struct Records {
     pub(super) docs: BTreeMap<(String, String, String), PipelineRuns>,
     /// The run files of directory targets read so far.
     run_files: crate::runs::files::Cache,
-    /// The earliest next execution of a schedule on the clusters of the last pass, written
-    /// to the status summary (`nextRunDue`): a restart reconciles again once it has passed.
+    /// The earliest next execution of a schedule with a free slot on the clusters of the last
+    /// pass, written to the status summary (`nextRunDue`): a restart reconciles again once it
+    /// has passed.
     pub(super) next_due: Option<DateTime<Utc>>,
 }
 
@@ -212,12 +213,6 @@ impl Reconciler {
                 if pipeline.schedule.is_none() && pipeline.requests.is_empty() {
                     continue;
                 }
-                if let Some((cadence, _)) = &pipeline.schedule
-                    && let Some(next) = cadence.next(now, 1).first()
-                {
-                    let at = next.at.with_timezone(&Utc);
-                    next_due = Some(next_due.map_or(at, |d| d.min(at)));
-                }
                 let key = |c: &str| (name.clone(), p.name().to_string(), c.to_string());
                 // This replica's clusters of the pipeline, before and after this pass.
                 let mut before: Option<PipelineRuns> = None;
@@ -271,6 +266,14 @@ impl Reconciler {
                             &mut listed,
                         ),
                     };
+                    // When the next execution comes, a run can start only in a free slot.
+                    if let Some((cadence, schedule)) = &pipeline.schedule
+                        && free_slot(&runs, schedule)
+                        && let Some(next) = cadence.next(now, 1).first()
+                    {
+                        let at = next.at.with_timezone(&Utc);
+                        next_due = Some(next_due.map_or(at, |d| d.min(at)));
+                    }
                     doc.clusters.insert(cluster.to_string(), runs);
                     since_of.insert(cluster, since);
                 }
@@ -409,6 +412,17 @@ fn pipeline_of(project: &Project, p: &Manifest<PipelineSpec>) -> Pipeline {
         schedule,
         requests,
     }
+}
+
+/// True when a run created now would start: fewer of the cluster's runs are not finished than
+/// the schedule's `concurrency` allows.
+fn free_slot(runs: &ClusterRuns, schedule: &crate::model::kinds::Schedule) -> bool {
+    let unfinished = runs
+        .runs
+        .iter()
+        .filter(|r| !crate::runs::admission::finished(r.phase))
+        .count();
+    unfinished < schedule.concurrency.unwrap_or(1).max(1) as usize
 }
 
 /// The Workflow the controller creates for the admitted run `c` of `p`: a `Run`'s with the
