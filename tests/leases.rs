@@ -339,19 +339,24 @@ fn replicas_share_clusters_fail_over_rescale_and_stop_cleanly() {
     assert!(printed.contains("lease released"), "{printed}");
     wait_for_status_at(&remote, &second);
 
-    // No status commit of any replica is lost: each is on the branch's history.
+    // No status commit of any replica is lost: each is on the branch's history. The commits
+    // logged so far are collected before the tip is read: a replica still running may write
+    // another one meanwhile, on top of that tip (read the other way round, such a commit
+    // looked lost).
+    let logged: Vec<(String, Vec<String>)> = [&mut r1, &mut r2, &mut r3, &mut stopped]
+        .into_iter()
+        .map(|r| (r.id.clone(), r.status_commits()))
+        .collect();
     let tip = git(&remote, &["rev-parse", "cubist/status"]);
     let mut writers = BTreeMap::new();
-    for r in [&mut r1, &mut r2, &mut r3, &mut stopped] {
-        let commits = r.status_commits();
+    for (id, commits) in logged {
         for commit in &commits {
             assert!(
                 is_ancestor(&remote, commit, &tip),
-                "{}'s {commit} is lost",
-                r.id
+                "{id}'s {commit} is lost"
             );
         }
-        writers.insert(r.id.clone(), commits.len());
+        writers.insert(id, commits.len());
     }
     // Every replica that owned clusters wrote status commits of its own.
     assert!(writers.values().all(|n| *n > 0), "{writers:?}");
