@@ -7,7 +7,7 @@ use crate::lease::client::LeaseClient;
 use crate::lease::{LeaseArgs, Replica};
 use crate::targets::kube::KubeTarget;
 use anyhow::{Context, Result};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -66,9 +66,7 @@ pub(super) async fn shutdown(
     loop_done: tokio::sync::oneshot::Receiver<()>,
 ) {
     signal().await;
-    println!("cubist: stopping: the running pass finishes first");
-    control.stop.store(true, Ordering::SeqCst);
-    let _ = nudge.send(());
+    request_stop(&control.stop, &nudge);
     let _ = loop_done.await;
     if let Some(replica) = &control.replica {
         replica.stop();
@@ -92,11 +90,16 @@ pub(super) fn stop_on_signal(control: &Control, nudge: mpsc::Sender<()>) -> anyh
         .name("cubist-signal".into())
         .spawn(move || {
             runtime.block_on(signal());
-            println!("cubist: stopping: the running pass finishes first");
-            stop.store(true, Ordering::SeqCst);
-            let _ = nudge.send(());
+            request_stop(&stop, &nudge);
         })?;
     Ok(())
+}
+
+/// Asks the loop to stop after its running pass, and nudges it out of a wait between passes.
+fn request_stop(stop: &AtomicBool, nudge: &mpsc::Sender<()>) {
+    println!("cubist: stopping: the running pass finishes first");
+    stop.store(true, Ordering::SeqCst);
+    let _ = nudge.send(());
 }
 
 /// SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
