@@ -6,7 +6,9 @@
 //! event touched since it was remembered is known without even a `stat`: a plan costs nothing
 //! per unchanged object. A touched file, or every file when the watch is new, lost events or
 //! cannot run, is checked by its stamp; a file whose stamp changed is read, hashed and planned
-//! as an update, exactly as without the memory. A hand edit is never missed either way.
+//! as an update, exactly as without the memory. A hand edit is never missed either way, but
+//! events reach the memory on the watch's own thread: an edit made as a plan begins may be seen
+//! only by the next plan.
 //!
 //! Like git's index, a stamp is only trusted once the file is older than the clock's
 //! granularity: a file written less than [`SETTLE`] before it was stamped could be edited again
