@@ -32,6 +32,22 @@ impl Execution {
 pub struct Cadence {
     cron: croner::Cron,
     tz: Tz,
+    /// [`Cadence::sub_daily`], decided when first asked (every Workflow name asks; validation
+    /// and render never do).
+    sub_daily: std::sync::OnceLock<bool>,
+}
+
+/// True when `cron` fires twice on one local date in `tz` among the first few days of a year.
+fn fires_twice_a_day(cron: &croner::Cron, tz: Tz) -> bool {
+    let start = tz.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
+    let mut last: Option<NaiveDate> = None;
+    for t in cron.iter_from(start, croner::Direction::Forward).take(40) {
+        if last == Some(t.date_naive()) {
+            return true;
+        }
+        last = Some(t.date_naive());
+    }
+    false
 }
 
 impl Cadence {
@@ -45,7 +61,11 @@ impl Cadence {
                 .map_err(|_| format!("unknown timezone `{t}`"))?,
             None => Tz::UTC,
         };
-        Ok(Cadence { cron, tz })
+        Ok(Cadence {
+            cron,
+            tz,
+            sub_daily: std::sync::OnceLock::new(),
+        })
     }
 
     /// The schedule's timezone.
@@ -55,17 +75,9 @@ impl Cadence {
 
     /// Whether the cron fires more than once on some day (then Workflow names carry the time).
     pub fn sub_daily(&self) -> bool {
-        let start = self.tz.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
-        let mut it = self.cron.iter_from(start, croner::Direction::Forward);
-        // Two fires on one local date among the first few days of a year.
-        let mut last: Option<NaiveDate> = None;
-        for t in it.by_ref().take(40) {
-            if last == Some(t.date_naive()) {
-                return true;
-            }
-            last = Some(t.date_naive());
-        }
-        false
+        *self
+            .sub_daily
+            .get_or_init(|| fires_twice_a_day(&self.cron, self.tz))
     }
 
     /// Every execution with `from <= at <= to`, oldest first, at most `limit` of them (the
@@ -76,7 +88,9 @@ impl Cadence {
             .iter_from(start, croner::Direction::Forward)
             .take_while(|t| t.with_timezone(&Utc) <= to)
             .take(limit)
-            .map(|t| Execution { at: t.fixed_offset() })
+            .map(|t| Execution {
+                at: t.fixed_offset(),
+            })
             .collect()
     }
 
@@ -85,7 +99,9 @@ impl Cadence {
         self.cron
             .iter_after(after.with_timezone(&self.tz))
             .take(n)
-            .map(|t| Execution { at: t.fixed_offset() })
+            .map(|t| Execution {
+                at: t.fixed_offset(),
+            })
             .collect()
     }
 
@@ -154,7 +170,11 @@ mod tests {
     fn new_york_spring_forward_runs_once_after_the_gap() {
         // 2026-03-08: 02:00 EST jumps to 03:00 EDT; 02:30 does not exist that day.
         let c = cadence("30 2 * * *", "America/New_York");
-        let got = c.between(utc("2026-03-07T00:00:00Z"), utc("2026-03-10T00:00:00Z"), 100);
+        let got = c.between(
+            utc("2026-03-07T00:00:00Z"),
+            utc("2026-03-10T00:00:00Z"),
+            100,
+        );
         let at: Vec<String> = got.iter().map(|e| e.at.to_rfc3339()).collect();
         assert_eq!(at.len(), 3, "{at:?}");
         assert_eq!(at[0], "2026-03-07T02:30:00-05:00");
@@ -167,7 +187,11 @@ mod tests {
     fn new_york_fall_back_runs_once() {
         // 2026-11-01: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
         let c = cadence("30 1 * * *", "America/New_York");
-        let got = c.between(utc("2026-10-31T00:00:00Z"), utc("2026-11-03T00:00:00Z"), 100);
+        let got = c.between(
+            utc("2026-10-31T00:00:00Z"),
+            utc("2026-11-03T00:00:00Z"),
+            100,
+        );
         let dates: Vec<String> = got.iter().map(|e| e.date().to_string()).collect();
         assert_eq!(dates, ["2026-10-31", "2026-11-01", "2026-11-02"]);
     }
