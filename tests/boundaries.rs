@@ -423,11 +423,18 @@ fn a_lost_directory_target_is_restored_while_the_loop_runs() {
     let (mut repaired, mut messages) = (0, Vec::new());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while read_dir_tree(&target) != clean {
-        assert!(std::time::Instant::now() < deadline, "the loop never repaired the target");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loop never repaired the target"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
         let Some(o) = r.poll().unwrap() else { continue };
         let co = &o.clusters["cluster-0"];
-        assert!(co.repaired > 0, "a status commit only for a repair: {:?}", co.report);
+        assert!(
+            co.repaired > 0,
+            "a status commit only for a repair: {:?}",
+            co.report
+        );
         repaired += co.repaired;
         let status = repo
             .find_commit(o.status_commit.expect("a status commit"))

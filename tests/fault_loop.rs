@@ -152,13 +152,20 @@ fn reconcile_stops_on_sigterm_after_its_pass_and_exits_0() {
     let next = push(&work, &remote);
     p.wait_for(|l| l.starts_with(&format!("reconciled {}", &next[..7])));
     let status = p.running.terminate(PATIENCE);
-    assert!(status.success(), "cubist reconcile ended with {status} on SIGTERM");
+    assert!(
+        status.success(),
+        "cubist reconcile ended with {status} on SIGTERM"
+    );
     let printed = p.lines.printed();
     assert!(
         printed.iter().any(|l| l.contains("stopping")),
         "says it stops: {printed:?}"
     );
-    assert_eq!(summary(&remote).revision, next, "the last pass's status commit is written");
+    assert_eq!(
+        summary(&remote).revision,
+        next,
+        "the last pass's status commit is written"
+    );
 }
 
 #[test]

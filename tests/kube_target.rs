@@ -276,7 +276,12 @@ fn prunes_only_labelled_objects_of_the_project() {
         let (report, inventory) = t.apply(&plan, &inventory, &mut |_| {}).await.unwrap();
         assert_eq!(report.deleted, 1, "{report:#?}");
         assert!(get(t.client(), &template).await.is_none());
-        assert!(!inventory.objects.iter().any(|e| ObjectKey::from(e) == template));
+        assert!(
+            !inventory
+                .objects
+                .iter()
+                .any(|e| ObjectKey::from(e) == template)
+        );
         let mut hand_made = template.clone();
         hand_made.name = "hand-made".into();
         assert!(
@@ -828,7 +833,10 @@ fn plan_and_apply_validates_new_objects_by_their_apply() {
         assert_eq!(plan, validated, "the same plan as a validating plan");
         let bad = plan.changes.iter().find(|c| c.key.name == "bad").unwrap();
         assert_eq!(bad.action, Action::Conflict, "{bad:#?}");
-        assert!(bad.note.as_deref().unwrap().contains("spec.size"), "{bad:#?}");
+        assert!(
+            bad.note.as_deref().unwrap().contains("spec.size"),
+            "{bad:#?}"
+        );
         assert_eq!(report.created, 1, "only the good one: {report:#?}");
         assert_eq!(report.failed.len(), 1, "{report:#?}");
         assert_eq!(report.failed[0].1, bad.note.clone().unwrap());
@@ -838,7 +846,18 @@ fn plan_and_apply_validates_new_objects_by_their_apply() {
             "one apply per new object, no dry-run: {requests:?}"
         );
         assert_eq!(after.objects.len(), 1, "the good one");
-        assert!(get(t.client(), &set.objects.iter().find(|o| o.key().name == "good").unwrap().key()).await.is_some());
+        assert!(
+            get(
+                t.client(),
+                &set.objects
+                    .iter()
+                    .find(|o| o.key().name == "good")
+                    .unwrap()
+                    .key()
+            )
+            .await
+            .is_some()
+        );
     });
 }
 
@@ -906,6 +925,9 @@ fn a_stage_is_applied_in_parallel_within_the_bound_and_after_the_previous_one() 
             "{peak} requests in flight, over the bound of {concurrency}"
         );
         let s17 = set.objects.iter().find(|o| o.key().name == "s17").unwrap();
-        assert_eq!(get(t.client(), &s17.key()).await.unwrap()["spec"]["teeth"], 18);
+        assert_eq!(
+            get(t.client(), &s17.key()).await.unwrap()["spec"]["teeth"],
+            18
+        );
     });
 }

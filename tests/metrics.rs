@@ -11,9 +11,7 @@ use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{ClusterStatus, StateCounts, Summary, SyncState};
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns, RunRecord};
 use cubist_tests::procs::{Lines, Running, spawn_all};
-use cubist_tests::repo::{
-    commit_all, cubist_binary, git, small_shape, synthetic_with_bare_remote,
-};
+use cubist_tests::repo::{commit_all, cubist_binary, git, small_shape, synthetic_with_bare_remote};
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use std::io::{Read, Write};
@@ -365,7 +363,10 @@ fn status_commit(repo: &git2::Repository, summary: &Summary, runs: &[PipelineRun
         let path = format!("status/runs/{}/{}.yaml", r.project, r.pipeline);
         files.push((path, to_yaml(r).unwrap()));
     }
-    let files = files.into_iter().map(|(p, t)| (p, t.into_bytes())).collect();
+    let files = files
+        .into_iter()
+        .map(|(p, t)| (p, t.into_bytes()))
+        .collect();
     let tree = cubist::report::status_branch::tree_with(repo, None, &files).unwrap();
     let tree = repo.find_tree(tree).unwrap();
     let sig = git2::Signature::now("t", "t@example.com").unwrap();

@@ -267,11 +267,7 @@ fn one_waiting_workflow_file_per_slot_never_twice_and_gone_with_its_pipeline() {
     f.push("drop daily-ranker");
     f.once("2026-12-11T12:00:00Z", "cache-2");
     assert_eq!(f.files(), Vec::<String>::new());
-    assert!(
-        f.status()
-            .pipeline_runs("recsys", "daily-ranker")
-            .is_none()
-    );
+    assert!(f.status().pipeline_runs("recsys", "daily-ranker").is_none());
 }
 
 /// A secret part of the webhook URL: never to be seen in the status or on the page.
@@ -492,7 +488,12 @@ fn a_restart_on_a_synced_all_directory_revision_decides_the_executions_that_came
         due.as_str() > "2026-12-10T13:00:00" && due.as_str() <= "2026-12-10T18:00:00+00:00",
         "{due}"
     );
-    assert!(summary.clusters.iter().all(|c| c.target.starts_with("directory ")));
+    assert!(
+        summary
+            .clusters
+            .iter()
+            .all(|c| c.target.starts_with("directory "))
+    );
     // An hour later nothing came due: nothing new.
     f.once("2026-12-10T13:00:00Z", "cache");
     assert_eq!(f.files(), ["daily-ranker-20261210.yaml"]);
@@ -520,10 +521,7 @@ fn a_runs_executions_go_through_admission_on_a_directory_target() {
     // the Run's arguments; the apply wrote none of the Run's Workflows as objects.
     let files = f.files();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert!(
-        files[0].starts_with("daily-ranker-20261101-r"),
-        "{files:?}"
-    );
+    assert!(files[0].starts_with("daily-ranker-20261101-r"), "{files:?}");
     let text = std::fs::read_to_string(f.runs_dir().join(&files[0])).unwrap();
     assert!(text.contains("600"), "the Run's num_round: {text}");
     let inventory =

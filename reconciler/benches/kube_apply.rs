@@ -16,9 +16,9 @@ use cubist::render::{HASH_ANNOTATION, MANAGED_BY, PROJECT_LABEL, RenderedObject,
 use cubist::targets::Action;
 use cubist::targets::kube::{KubeOptions, KubeTarget};
 use cubist_status_ui::doc::Inventory;
-use std::collections::BTreeMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

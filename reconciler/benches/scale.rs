@@ -24,8 +24,8 @@
 mod cli_repo;
 
 use cli_repo::{CliRepo, cold_validate_render, median};
-use cubist::synth::Shape;
 use cubist::reconcile::{Reconciler, Timings};
+use cubist::synth::Shape;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -58,8 +58,12 @@ fn main() {
     let cold_small = cold_validate_render(&small_repo.src, runs);
     let cold_large = cold_validate_render(&large_repo.src, runs);
     let ratio = cold_large.as_secs_f64() / cold_small.as_secs_f64();
-    println!("cold validate + render, {small:>5} projects  median {cold_small:>9.2?}  ({runs} runs)");
-    println!("cold validate + render, {large:>5} projects  median {cold_large:>9.2?}  ({runs} runs)");
+    println!(
+        "cold validate + render, {small:>5} projects  median {cold_small:>9.2?}  ({runs} runs)"
+    );
+    println!(
+        "cold validate + render, {large:>5} projects  median {cold_large:>9.2?}  ({runs} runs)"
+    );
     println!(
         "ratio {ratio:.2}x for {:.0}x the projects (goal <= {RATIO_GOAL}x): {}",
         large as f64 / small as f64,
@@ -71,13 +75,16 @@ fn main() {
             "peak RSS, validate + render, {n:>5} projects  {peak:>7.1} MiB (child process; goal < {RSS_GOAL_MIB} MiB at {large}): {}",
             verdict(n != large || peak < RSS_GOAL_MIB)
         );
-        println!("  RSS after snapshot {snapshot:.1} MiB, validate {load:.1} MiB, render {render:.1} MiB");
+        println!(
+            "  RSS after snapshot {snapshot:.1} MiB, validate {load:.1} MiB, render {render:.1} MiB"
+        );
     }
     match cli_validate_peak_rss_mib(&large_repo.src) {
         Some(mib) => println!("peak RSS, cubist validate,   {large:>5} projects  {mib:>7.1} MiB"),
         None => println!("peak RSS, cubist validate: skipped (no /usr/bin/time)"),
     }
-    let (hostile_small, hostile_large) = (hostile_validate(small, runs), hostile_validate(large, runs));
+    let (hostile_small, hostile_large) =
+        (hostile_validate(small, runs), hostile_validate(large, runs));
     let ratio = hostile_large.as_secs_f64() / hostile_small.as_secs_f64();
     println!("hostile validate,       {small:>5} projects  median {hostile_small:>9.2?}");
     println!("hostile validate,       {large:>5} projects  median {hostile_large:>9.2?}");
@@ -144,7 +151,10 @@ fn child(dir: &Path) {
     let after_snapshot = proc_status_kib("VmRSS");
     let (model, diags) = cubist::model::load(&snapshot);
     let after_load = proc_status_kib("VmRSS");
-    assert!(!diags.iter().any(|d| d.is_error()), "the repository is valid");
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "the repository is valid"
+    );
     let sets = cubist::render::render(&model, &blueprints).expect("render");
     let after_render = proc_status_kib("VmRSS");
     drop((sets, model, snapshot));
@@ -170,7 +180,11 @@ fn child_rss_mib(dir: &Path) -> [f64; 4] {
         .arg(dir)
         .output()
         .expect("run the child");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kib: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .map(|n| n.parse().expect("the child prints KiB"))
@@ -192,7 +206,11 @@ fn cli_validate_peak_rss_mib(dir: &Path) -> Option<f64> {
         .arg(dir)
         .output()
         .expect("run cubist validate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let kib: f64 = stderr.lines().last()?.trim().parse().ok()?;
     Some(kib / 1024.0)
@@ -230,13 +248,7 @@ fn one_file_change(repo: &CliRepo, runs: usize) -> (Duration, Timings) {
 }
 
 fn print_stages(t: &Timings) {
-    for (stage, d) in [
-        ("snapshot", t.snapshot),
-        ("validate", t.validate),
-        ("render", t.render),
-        ("apply", t.apply),
-        ("status", t.status),
-    ] {
+    for (stage, d) in t.stages() {
         println!("  {stage:<10} {d:>9.2?}");
     }
 }

@@ -7,8 +7,8 @@
 mod corpus;
 
 mod common;
-use common::{cubist_alone as cubist, stdout_ok as stdout_ok};
 use chrono::{FixedOffset, TimeZone, Utc};
+use common::{cubist_alone as cubist, stdout_ok};
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{
     Blocked, ClusterRuns, PipelineRuns, RunOrigin, RunRecord, TaskRecord, Waiting,
@@ -17,8 +17,6 @@ use cubist_status_ui::tree::paths;
 use cubist_status_ui::yaml::to_yaml;
 use std::path::Path;
 use std::process::Output;
-
-
 
 fn stderr_failed(o: &Output, what: &str) -> String {
     assert_eq!(o.status.code(), Some(2), "{what}: {o:?}");

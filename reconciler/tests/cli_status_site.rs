@@ -2,14 +2,12 @@
 //! becomes a static site, read from a plain directory's local repository, a git repository path
 //! and a `file://` URL (through the mirror).
 
+mod common;
 #[path = "../../tests/support/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
-mod common;
 use common::{cubist_alone as cubist, stdout_ok as assert_ok};
 use std::path::Path;
-
-
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")

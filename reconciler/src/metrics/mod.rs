@@ -45,6 +45,12 @@ struct ResultLabel {
     result: &'static str,
 }
 
+/// Labels of `cubist_run_controller_passes_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PassLabel {
+    pass: &'static str,
+}
+
 /// Labels of the per-cluster gauges that have a state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClusterStateLabels {
@@ -93,6 +99,7 @@ struct Inner {
     deliveries: Family<DeliveryLabels, Counter>,
     reviews: Family<ResultLabel, Counter>,
     pipeline_runs: Family<RunLabels, Gauge>,
+    controller_passes: Family<PassLabel, Counter>,
     /// What the last status commit read back set, so that a cluster or pipeline that is gone
     /// loses its series (and a commit whose run records did not change is not read again).
     status: Mutex<status::Seen>,
@@ -186,6 +193,13 @@ impl Metrics {
             "Run records of the latest status commit per pipeline, cluster and phase",
             pipeline_runs.clone(),
         );
+        let controller_passes = Family::<PassLabel, Counter>::default();
+        r.register(
+            "run_controller_passes",
+            "Passes of the run controller: full (every project's runs looked at) or quiet \
+             (skipped: directory targets only, and nothing it depends on changed)",
+            controller_passes.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry: r,
@@ -200,6 +214,7 @@ impl Metrics {
                 deliveries,
                 reviews,
                 pipeline_runs,
+                controller_passes,
                 status: Mutex::new(status::Seen::default()),
             }),
         }
@@ -254,6 +269,15 @@ impl Metrics {
     pub fn delivery_observer(&self) -> cubist_webhook::DeliveryObserver {
         let metrics = self.clone();
         Arc::new(move |event, outcome| metrics.delivery(event, outcome))
+    }
+
+    /// The run controller made a pass: `full`, or `quiet` (skipped; see
+    /// `reconcile::runs_quiet`).
+    pub fn controller_pass(&self, pass: &'static str) {
+        self.inner
+            .controller_passes
+            .get_or_create(&PassLabel { pass })
+            .inc();
     }
 
     /// The reviewer handled an event or a reconcile with `result`: `planned`, `reported`,

@@ -114,6 +114,11 @@ impl Clusters {
         self.runtime.get_or_insert_with(start_runtime)
     }
 
+    /// The memory of directory cluster `cluster`, once a pass planned it.
+    pub(super) fn memory(&self, cluster: &str) -> Option<&Memory> {
+        self.memories.get(cluster)
+    }
+
     /// True when some cluster should be looked at again now: a Kubernetes cluster due, or any
     /// directory target (a look costs little: the memory knows the files nothing touched).
     pub(super) fn refresh_due(&self) -> bool {

@@ -42,20 +42,34 @@ fn as_waiting(runs: &mut ClusterRuns) {
     }
 }
 
-/// The directory of each directory cluster `project` is placed on, by cluster name.
-pub(super) fn directory_roots<'m>(
+/// The directory of each directory cluster of `model` that `owns` picks, by cluster name
+/// (resolved once per pass: resolving looks at the file system).
+pub(super) fn cluster_roots(
     cfg_root: &Path,
+    model: &crate::model::Model,
+    owns: impl Fn(&str) -> bool,
+) -> BTreeMap<String, PathBuf> {
+    model
+        .clusters
+        .values()
+        .filter(|c| matches!(c.spec.target, Target::Directory { .. }) && owns(c.name()))
+        .filter_map(|c| {
+            let t = crate::targets::select::directory_target(cfg_root, &c.spec).ok()?;
+            Some((c.name().to_string(), t.root().to_path_buf()))
+        })
+        .collect()
+}
+
+/// The directory of each cluster of `roots` (see [`cluster_roots`]) `project` is placed on.
+pub(super) fn project_roots<'m>(
+    roots: &BTreeMap<String, PathBuf>,
     model: &'m crate::model::Model,
     project: &Project,
 ) -> BTreeMap<&'m str, PathBuf> {
     model
         .project_clusters(project)
         .into_iter()
-        .filter(|c| matches!(c.spec.target, Target::Directory { .. }))
-        .filter_map(|c| {
-            let t = crate::targets::select::directory_target(cfg_root, &c.spec).ok()?;
-            Some((c.name(), t.root().to_path_buf()))
-        })
+        .filter_map(|c| Some((c.name(), roots.get(c.name())?.clone())))
         .collect()
 }
 
@@ -140,34 +154,31 @@ pub(super) fn prune_removed(
     }
 }
 
-/// Deletes, in each directory target applied this pass without held deletions, the run files
-/// of projects no longer placed on it (a project removed, or moved to other clusters): every
-/// namespace directory's `runs/` whose project is not one of `current`'s there.
+/// Deletes, in each directory target of `roots` (see [`cluster_roots`]) applied this pass
+/// without held deletions, the run files of projects no longer placed on it (a project
+/// removed, or moved to other clusters): every namespace directory's `runs/` whose project is
+/// not one of `current`'s there.
 pub(super) fn prune_gone_projects(
-    cfg_root: &Path,
+    roots: &BTreeMap<String, PathBuf>,
     model: &crate::model::Model,
     current: &BTreeMap<String, std::sync::Arc<super::Good>>,
     outcome: &Outcome,
     cache: &mut files::Cache,
 ) {
-    for c in model.clusters.values() {
-        let settled = outcome.clusters.get(c.name()).is_some_and(|co| {
+    for (cluster, root) in roots {
+        let settled = outcome.clusters.get(cluster).is_some_and(|co| {
             co.skipped.is_none() && co.plan.as_ref().is_none_or(|p| p.held.is_none())
         });
-        if !settled || !matches!(c.spec.target, Target::Directory { .. }) {
+        if !settled {
             continue;
         }
-        let Ok(target) = crate::targets::select::directory_target(cfg_root, &c.spec) else {
-            continue;
-        };
-        let root = target.root();
         let placed: std::collections::BTreeSet<&str> = current
             .values()
             .filter(|g| {
                 model
                     .project_clusters(&g.project)
                     .iter()
-                    .any(|pc| pc.name() == c.name())
+                    .any(|pc| pc.name() == cluster)
             })
             .map(|g| g.project.name())
             .collect();
@@ -185,10 +196,10 @@ pub(super) fn prune_gone_projects(
             match pruned {
                 Ok(0) => {}
                 Ok(n) => {
-                    tracing::info!(cluster = c.name(), project = %ns, deleted = n, "run files of a project gone from the cluster deleted")
+                    tracing::info!(cluster, project = %ns, deleted = n, "run files of a project gone from the cluster deleted")
                 }
                 Err(e) => {
-                    tracing::warn!(cluster = c.name(), project = %ns, error = %format!("{e:#}"), "deleting run files failed")
+                    tracing::warn!(cluster, project = %ns, error = %format!("{e:#}"), "deleting run files failed")
                 }
             }
         }

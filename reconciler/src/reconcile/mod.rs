@@ -11,6 +11,7 @@ mod last_good;
 mod outcome;
 mod resume;
 mod runs;
+mod runs_quiet;
 pub mod schedule;
 mod shard;
 mod stamp;
@@ -241,7 +242,7 @@ impl Reconciler {
             }
             outcome.clusters.insert(name, co);
         }
-        if self.run_pipelines(&last.model, &last.current, &outcome) {
+        if self.run_pipelines(&last.model, &last.current, &outcome, true) {
             changed.push("runs".to_string());
         }
         outcome.projects_rendered = 0;
@@ -437,9 +438,10 @@ impl Reconciler {
             self.clusters.set_allowances(allow);
             self.allow_since = Some(revision);
             outcome.clusters = self.clusters.run(&specs, desired, Pass::Apply);
-            self.run_pipelines(&model, &current, &outcome);
+            timings.apply = split();
+            self.run_pipelines(&model, &current, &outcome, false);
+            timings.runs = split();
         }
-        timings.apply = split();
         let errors = diags.iter().filter(|d| d.is_error()).count();
         let summary = format!(
             "{} rendered, {} skipped, {} held, {errors} error(s)",

@@ -43,8 +43,29 @@ pub struct Timings {
     pub render: Duration,
     /// Planning and applying every cluster.
     pub apply: Duration,
+    /// The run controller's pass (due executions, admission, run Workflows created).
+    pub runs: Duration,
     /// Building and committing the status documents.
     pub status: Duration,
+}
+
+impl Timings {
+    /// The time of every stage together.
+    pub fn total(&self) -> Duration {
+        self.stages().iter().map(|(_, d)| *d).sum()
+    }
+
+    /// Each stage's name and time, in order.
+    pub fn stages(&self) -> [(&'static str, Duration); 6] {
+        [
+            ("snapshot", self.snapshot),
+            ("validate", self.validate),
+            ("render", self.render),
+            ("apply", self.apply),
+            ("runs", self.runs),
+            ("status", self.status),
+        ]
+    }
 }
 
 /// One cluster's part of a reconcile.

@@ -6,6 +6,7 @@
 //! replicas (see `shard`), each one runs and records only the clusters it owns: a cluster it
 //! gains has its records read again from the status branch, where the previous owner left them.
 
+use super::runs_quiet::{self, Memo, QuietProject, Touched};
 use super::{Good, Outcome, Reconciler};
 use crate::alerts::{Channels, PipelineAlerts, problems};
 use crate::model::kinds::{PipelineSpec, Target};
@@ -30,13 +31,17 @@ pub(super) struct Records {
     gained: BTreeSet<String>,
     /// `(project, pipeline, cluster)` → its records on that cluster (only that cluster in
     /// `clusters`).
-    pub(super) docs: BTreeMap<(String, String, String), PipelineRuns>,
+    /// Shared: a pass keeps the same `Arc` for records that did not change, so comparing and
+    /// writing them again costs nothing.
+    pub(super) docs: BTreeMap<(String, String, String), Arc<PipelineRuns>>,
     /// The run files of directory targets read so far.
     run_files: crate::runs::files::Cache,
     /// The earliest next execution of a schedule with a free slot on the clusters of the last
     /// pass, written to the status summary (`nextRunDue`): a restart reconciles again once it
     /// has passed.
     pub(super) next_due: Option<DateTime<Utc>>,
+    /// What the last pass depended on (see `runs_quiet`).
+    pub(super) memo: Memo,
 }
 
 impl Records {
@@ -85,7 +90,7 @@ impl Records {
                 clusters: BTreeMap::from([(cluster, runs)]),
                 alert_problems: alert_problems.clone(),
             };
-            self.docs.insert(key, one);
+            self.docs.insert(key, Arc::new(one));
         }
     }
 
@@ -164,14 +169,63 @@ impl Reconciler {
     }
 
     /// One controller pass over every pipeline of `current`; true when a record changed.
+    /// `refresh`: a pass on the revision of the last one, which may be skipped whole (see
+    /// `runs_quiet`).
     pub(super) fn run_pipelines(
         &mut self,
         model: &Model,
         current: &BTreeMap<String, Arc<Good>>,
         outcome: &Outcome,
+        refresh: bool,
     ) -> bool {
         self.load_records();
         let now = now();
+        let owned = self.pass.as_ref().map(|p| p.owned.clone());
+        let roots = super::dir_runs::cluster_roots(&self.cfg.target_root, model, |c| self.owns(c));
+        let touched: Touched = roots
+            .keys()
+            .map(|c| {
+                let seen = self.clusters.memory(c).and_then(|m| m.runs_touched());
+                (c.clone(), seen)
+            })
+            .collect();
+        let mut memo = std::mem::take(&mut self.records.memo);
+        if refresh && memo.whole_pass_quiet(current, owned.as_ref(), &roots, outcome, now, &touched)
+        {
+            if let Some(m) = &self.cfg.metrics {
+                m.controller_pass("quiet");
+            }
+            self.records.memo = memo;
+            return false;
+        }
+        let placements: Vec<_> = current
+            .iter()
+            .map(|(name, good)| {
+                let dirs = super::dir_runs::project_roots(&roots, model, &good.project);
+                // Directory targets have no engine: what is admitted is written and waits (see
+                // `dir_runs` and the README, Runs). Other replicas run the clusters they own.
+                let clusters: Vec<&str> = model
+                    .project_clusters(&good.project)
+                    .iter()
+                    .filter(|c| {
+                        matches!(c.spec.target, Target::Kubernetes { .. })
+                            || dirs.contains_key(c.name())
+                    })
+                    .map(|c| c.name())
+                    .filter(|c| self.owns(c))
+                    .collect();
+                let kube: Vec<&str> = clusters
+                    .iter()
+                    .copied()
+                    .filter(|c| !dirs.contains_key(c))
+                    .collect();
+                let quiet = memo.holds(name, good, &dirs, &kube, outcome, now, &touched);
+                (name, good, dirs, clusters, kube, quiet)
+            })
+            .collect();
+        if let Some(m) = &self.cfg.metrics {
+            m.controller_pass("full");
+        }
         let settings = model
             .platform
             .as_ref()
@@ -186,33 +240,43 @@ impl Reconciler {
             }
             _ => Channels::from_env(settings),
         };
+        let mut next = Memo::begin(owned, roots.clone(), current);
         let mut docs = BTreeMap::new();
+        let mut changed = false;
         let mut next_due: Option<DateTime<Utc>> = None;
-        for (name, good) in current {
+        let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for (name, good, dirs, clusters, kube, quiet) in placements {
             let project = &good.project;
-            // Directory targets have no engine: what is admitted is written and waits (see
-            // `dir_runs` and the README, Runs). Other replicas run the clusters they own.
-            let mut dirs = super::dir_runs::directory_roots(&self.cfg.target_root, model, project);
-            dirs.retain(|c, _| self.owns(c));
-            let clusters: Vec<&str> = model
-                .project_clusters(project)
-                .iter()
-                .filter(|c| {
-                    matches!(c.spec.target, Target::Kubernetes { .. })
-                        || dirs.contains_key(c.name())
-                })
-                .map(|c| c.name())
-                .filter(|c| self.owns(c))
-                .collect();
             if clusters.is_empty() {
                 continue;
             }
+            if quiet && let Some(q) = memo.take(name) {
+                // Nothing it depends on changed: its records stay (see `runs_quiet`).
+                for (k, d) in runs_quiet::of_project(&self.records.docs, name) {
+                    docs.insert(k.clone(), d.clone());
+                }
+                next_due = earliest(next_due, q.next_due);
+                next.keep(name, q.renewed(good));
+                continue;
+            }
+            next.ran(name);
+            // Kubernetes clusters move runs on by themselves, unless out of reach.
+            let live_kube = kube.iter().any(|c| runs_quiet::reachable(outcome, c));
+            let (mut until, mut due_next) = (None, None);
             let mut listed: BTreeMap<&str, Option<Vec<Value>>> = BTreeMap::new();
             for p in project.pipelines.values() {
                 let pipeline = pipeline_of(project, p);
                 if pipeline.schedule.is_none() && pipeline.requests.is_empty() {
                     continue;
                 }
+                // The schedule's next execution: runs may come due then.
+                let next_at = pipeline.schedule.as_ref().and_then(|(cadence, _)| {
+                    Some(cadence.next(now, 1).first()?.at.with_timezone(&Utc))
+                });
+                until = earliest(until, next_at);
                 let key = |c: &str| (name.clone(), p.name().to_string(), c.to_string());
                 // This replica's clusters of the pipeline, before and after this pass.
                 let mut before: Option<PipelineRuns> = None;
@@ -230,7 +294,7 @@ impl Reconciler {
                     if let Some(d) = prev_doc {
                         before
                             .get_or_insert_with(PipelineRuns::default)
-                            .absorb(d.clone());
+                            .absorb(PipelineRuns::clone(d));
                     }
                     // Catch-up origin on a cluster without records: when the pipeline was first
                     // seen scheduled on another one, else now.
@@ -267,12 +331,10 @@ impl Reconciler {
                         ),
                     };
                     // When the next execution comes, a run can start only in a free slot.
-                    if let Some((cadence, schedule)) = &pipeline.schedule
+                    if let Some((_, schedule)) = &pipeline.schedule
                         && free_slot(&runs, schedule)
-                        && let Some(next) = cadence.next(now, 1).first()
                     {
-                        let at = next.at.with_timezone(&Utc);
-                        next_due = Some(next_due.map_or(at, |d| d.min(at)));
+                        due_next = earliest(due_next, next_at);
                     }
                     doc.clusters.insert(cluster.to_string(), runs);
                     since_of.insert(cluster, since);
@@ -300,7 +362,13 @@ impl Reconciler {
                         clusters: BTreeMap::from([(cluster.clone(), runs)]),
                         ..doc.clone()
                     };
-                    docs.insert(key(&cluster), one);
+                    // The same `Arc` when nothing changed (see `Records::docs`).
+                    let k = key(&cluster);
+                    let one = match self.records.docs.get(&k) {
+                        Some(old) if **old == one => old.clone(),
+                        _ => Arc::new(one),
+                    };
+                    docs.insert(k, one);
                 }
             }
             super::dir_runs::prune_removed(
@@ -310,21 +378,49 @@ impl Reconciler {
                 |pipeline| docs.keys().any(|(p, n, _)| p == name && n == pipeline),
                 &mut self.records.run_files,
             );
+            next_due = earliest(next_due, due_next);
+            let mine = || runs_quiet::of_project(&docs, name);
+            let last = || runs_quiet::of_project(&self.records.docs, name);
+            let unchanged = mine()
+                .map(|(k, d)| (k, Arc::as_ptr(d)))
+                .eq(last().map(|(k, d)| (k, Arc::as_ptr(d))));
+            // A failed alert attempt alone (its count) writes no status commit.
+            changed |= !unchanged
+                && !mine()
+                    .map(|(k, d)| (k, problems::without_attempts(d)))
+                    .eq(last().map(|(k, d)| (k, problems::without_attempts(d))));
+            if unchanged && !live_kube {
+                let q = QuietProject::after(
+                    good,
+                    &dirs,
+                    kube,
+                    outcome,
+                    until,
+                    due_next,
+                    runs_quiet::of_project(&docs, name).map(|(_, d)| &**d),
+                );
+                if let Some(q) = q {
+                    next.keep(name, q);
+                }
+            }
         }
         super::dir_runs::prune_gone_projects(
-            &self.cfg.target_root,
+            &roots,
             model,
             current,
             outcome,
             &mut self.records.run_files,
         );
-        // A failed alert attempt alone (its count) writes no status commit.
-        let changed = docs.len() != self.records.docs.len()
-            || docs.iter().zip(&self.records.docs).any(|((k, a), (l, b))| {
-                k != l || problems::without_attempts(a) != problems::without_attempts(b)
-            });
+        for c in roots.keys() {
+            if let Some(m) = self.clusters.memory(c) {
+                m.runs_looked_at();
+            }
+        }
+        // Records of projects gone (or no longer with runs) are dropped.
+        changed |= docs.len() != self.records.docs.len();
         self.records.docs = docs;
         self.records.next_due = next_due;
+        self.records.memo = next;
         changed
     }
 
@@ -342,10 +438,7 @@ impl Reconciler {
         now: DateTime<Utc>,
         listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
     ) -> ClusterRuns {
-        let reachable = outcome
-            .clusters
-            .get(cluster)
-            .is_some_and(|co| !co.unreachable && !co.not_configured && co.retry_in.is_none());
+        let reachable = runs_quiet::reachable(outcome, cluster);
         let Some(target) = self.clusters.kube_target(cluster).filter(|_| reachable) else {
             return prev.clone();
         };
@@ -411,6 +504,7 @@ fn pipeline_of(project: &Project, p: &Manifest<PipelineSpec>) -> Pipeline {
         file: p.file().to_string(),
         schedule,
         requests,
+        due: Default::default(),
     }
 }
 

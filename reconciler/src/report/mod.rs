@@ -8,6 +8,6 @@ pub mod plan;
 pub mod status_branch;
 pub(crate) mod status_doc;
 mod status_push;
-pub mod status_shard;
 pub mod status_read;
+pub mod status_shard;
 pub mod status_tree;

@@ -27,7 +27,7 @@ pub(crate) fn files(
     model: &Model,
     current: &BTreeMap<String, Arc<Good>>,
     o: &Outcome,
-    runs: &BTreeMap<(String, String, String), PipelineRuns>,
+    runs: &BTreeMap<(String, String, String), Arc<PipelineRuns>>,
     author: &str,
     message: &str,
     duration_ms: u64,
@@ -152,7 +152,7 @@ pub(crate) fn files(
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
         });
-        let project_runs: Vec<&PipelineRuns> = runs
+        let project_runs: Vec<&Arc<PipelineRuns>> = runs
             .range((name.clone(), String::new(), String::new())..)
             .take_while(|((p, _, _), _)| p == name)
             .map(|(_, d)| d)
@@ -165,7 +165,12 @@ pub(crate) fn files(
         .projects_held
         .iter()
         .map(String::as_str)
-        .chain(o.diagnostics.iter().filter(|d| d.is_error()).filter_map(|d| d.project.as_deref()))
+        .chain(
+            o.diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .filter_map(|d| d.project.as_deref()),
+        )
         .filter(|p| !model.projects.contains_key(*p))
         .collect();
     for name in unloaded {
@@ -182,7 +187,10 @@ pub(crate) fn files(
     }
     projects.sort_by(|a, b| a.name.cmp(&b.name));
     for ((project, pipeline, cluster), doc) in runs {
-        out.put(paths::cluster_runs(cluster, project, pipeline), doc.clone());
+        out.put(
+            paths::cluster_runs(cluster, project, pipeline),
+            SharedRuns(doc.clone()),
+        );
     }
     let repo_errors = errors(None);
     let summary = doc::Summary {
@@ -369,7 +377,7 @@ fn held_objects(u: &UnitInput) -> Vec<doc::ObjectStatus> {
 
 /// Adds what the clusters report to a project's digest: each service's health per cluster (its
 /// InferenceService or Deployment), and each pipeline's runs from its run records.
-fn fill_live(digest: &mut doc::ProjectDigest, live: &Live, runs: &[&PipelineRuns]) {
+fn fill_live(digest: &mut doc::ProjectDigest, live: &Live, runs: &[&Arc<PipelineRuns>]) {
     for &(cluster, co, obj) in live.get(digest.name.as_str()).into_iter().flatten() {
         let key = obj.key();
         let Some(h) = co.health.get(&key) else {
@@ -434,7 +442,20 @@ fn health_of(h: HealthStatus) -> doc::Health {
 pub(crate) struct Memo {
     docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
     units: HashMap<String, UnitMade>,
-    digests: HashMap<String, (Arc<Good>, StatusFile)>,
+    /// A digest's file, with the last good state and the run records it was made from.
+    digests: HashMap<String, (Arc<Good>, Vec<Arc<PipelineRuns>>, StatusFile)>,
+}
+
+/// A run-records document the loop shares: equal at once when it is the very same one (the
+/// loop keeps the same `Arc` for records that did not change), compared otherwise.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct SharedRuns(Arc<PipelineRuns>);
+
+impl PartialEq for SharedRuns {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
 }
 
 /// A unit as written, with the states of its objects counted.
@@ -582,7 +603,8 @@ impl Files<'_> {
     }
 
     /// Adds the digest of project `name`: the previous file when the project's last good
-    /// state is the same and no cluster reports on its objects or runs, built otherwise.
+    /// state and its run records are the same ones and no cluster reports on its objects,
+    /// built otherwise.
     #[allow(clippy::too_many_arguments)]
     fn digest(
         &mut self,
@@ -592,12 +614,19 @@ impl Files<'_> {
         held: bool,
         project: &crate::model::Project,
         live: &Live,
-        runs: &[&PipelineRuns],
+        runs: &[&Arc<PipelineRuns>],
     ) {
         let path = paths::project(name);
-        let settled = good.filter(|_| !held && !live.contains_key(name) && runs.is_empty());
+        let settled = good.filter(|_| !held && !live.contains_key(name));
+        let same_runs = |last: &[Arc<PipelineRuns>]| {
+            last.len() == runs.len() && last.iter().zip(runs).all(|(a, b)| Arc::ptr_eq(a, b))
+        };
         let file = match (self.previous.digests.remove(&path), settled) {
-            (Some((last, file)), Some(g)) if Arc::ptr_eq(&last, g) => file,
+            (Some((last, last_runs, file)), Some(g))
+                if Arc::ptr_eq(&last, g) && same_runs(&last_runs) =>
+            {
+                file
+            }
             _ => {
                 let shown = good.map(|g| &g.project).unwrap_or(project);
                 let mut digest = project_digest(model, shown);
@@ -606,9 +635,10 @@ impl Files<'_> {
             }
         };
         if let Some(g) = settled {
+            let runs = runs.iter().map(|r| Arc::clone(r)).collect();
             self.next
                 .digests
-                .insert(path.clone(), (g.clone(), file.clone()));
+                .insert(path.clone(), (g.clone(), runs, file.clone()));
         }
         self.status.files.insert(path, file);
     }

@@ -133,9 +133,7 @@ impl PrPlan {
 /// The sets without the Workflows render made for `Run` manifests: the run controller creates
 /// those when admitted and the loop never applies them, so the plan does not list them either
 /// (the comment's schedule section and the merged-PR run notice speak of runs).
-fn without_run_workflows(
-    mut sets: BTreeMap<String, RenderedSet>,
-) -> BTreeMap<String, RenderedSet> {
+fn without_run_workflows(mut sets: BTreeMap<String, RenderedSet>) -> BTreeMap<String, RenderedSet> {
     for set in sets.values_mut() {
         set.objects.retain(|o| !crate::runs::workflow::is_run(o));
     }

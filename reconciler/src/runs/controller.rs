@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub schedule: Option<(Cadence, Schedule)>,
     /// What its `Run` manifests ask for.
     pub requests: Vec<RunRequest>,
+    /// Its due executions as last computed (see [`due::DueMemo`]).
+    pub due: due::DueMemo,
 }
 
 /// One execution a `Run` manifest asks for.
@@ -122,7 +124,9 @@ pub fn step(
         })
         .collect();
     let (due, capped) = match &p.schedule {
-        Some((c, s)) => due::due(c, due::origin(c, s, since), prev.settled_through, now),
+        Some((c, s)) => p
+            .due
+            .due(c, due::origin(c, s, since), prev.settled_through, now),
         None => (Vec::new(), false),
     };
     let due: Vec<At> = due.iter().map(|e| e.at).collect();

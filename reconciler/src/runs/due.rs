@@ -39,6 +39,34 @@ pub fn due(
     (got, capped)
 }
 
+/// The last answer of [`due`] for one pipeline, given again while asked the same: the
+/// clusters of one pass usually ask alike, and enumerating a cron is the costly part.
+#[derive(Debug, Clone, Default)]
+pub struct DueMemo(std::cell::RefCell<Option<(DueAsk, (Vec<Execution>, bool))>>);
+
+type DueAsk = (DateTime<Utc>, Option<DateTime<FixedOffset>>, DateTime<Utc>);
+
+impl DueMemo {
+    /// [`due`], from the memo when asked as last time.
+    pub fn due(
+        &self,
+        cadence: &Cadence,
+        origin: DateTime<Utc>,
+        settled: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> (Vec<Execution>, bool) {
+        let ask = (origin, settled, now);
+        if let Some((last, answer)) = &*self.0.borrow()
+            && *last == ask
+        {
+            return answer.clone();
+        }
+        let answer = due(cadence, origin, settled, now);
+        *self.0.borrow_mut() = Some((ask, answer.clone()));
+        answer
+    }
+}
+
 /// The executions a `Run` manifest asks for, oldest first: with a schedule, every execution
 /// of the schedule on each date it names (midnight in the schedule's timezone on a date the
 /// schedule does not fire); without one, midnight UTC of each date. At most
@@ -119,6 +147,26 @@ mod tests {
             }),
             args: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_memo_answers_as_due_and_asks_again_when_asked_otherwise() {
+        let s = schedule("0 2 * * *", "Asia/Shanghai", Some("2026-11-29"));
+        let c = Cadence::new(&s).unwrap();
+        let memo = DueMemo::default();
+        let o = utc("2026-11-28T16:00:00Z");
+        let (early, late) = (utc("2026-12-01T19:00:00Z"), utc("2026-12-03T19:00:00Z"));
+        assert_eq!(memo.due(&c, o, None, early), due(&c, o, None, early));
+        assert_eq!(memo.due(&c, o, None, early).0.len(), 4, "asked again alike");
+        assert_eq!(memo.due(&c, o, None, late), due(&c, o, None, late));
+        assert_eq!(memo.due(&c, o, None, late).0.len(), 6, "a later now");
+        let settled = Some(due(&c, o, None, early).0[1].at);
+        assert_eq!(memo.due(&c, o, settled, late), due(&c, o, settled, late));
+        assert_eq!(
+            memo.due(&c, o, settled, late).0.len(),
+            4,
+            "settled through the second"
+        );
     }
 
     #[test]

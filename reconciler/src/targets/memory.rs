@@ -88,6 +88,11 @@ struct Files {
     clean: bool,
     /// Paths events named before the current plan began.
     touched: HashSet<PathBuf>,
+    /// The watch was not trusted in a plan since [`Memory::runs_looked_at`].
+    runs_unknown: bool,
+    /// The namespace directories whose run files (or runs directory) events named before a
+    /// plan since [`Memory::runs_looked_at`].
+    runs_touched: HashSet<String>,
     /// Projects owning a file of `touched`.
     touched_projects: HashSet<Option<String>>,
     /// The groups of the current plan, by project.
@@ -181,6 +186,12 @@ impl Memory {
             }
         }
         files.clean &= files.trusted;
+        files.runs_unknown |= !files.trusted;
+        let namespaces: Vec<String> = touched
+            .iter()
+            .filter_map(|p| runs_namespace(root, p))
+            .collect();
+        files.runs_touched.extend(namespaces);
         files.touched = touched;
         files.touched_projects = projects;
         files.planned.clear();
@@ -271,6 +282,35 @@ impl Memory {
         self.files().objects.remove(path);
     }
 
+    /// The namespace directories (projects) whose run files of the run controller
+    /// (`<ns>/runs/*`, see `crate::runs::files`) the watch saw touched since
+    /// [`Memory::runs_looked_at`], up to events not delivered yet; `None` when the watch cannot
+    /// tell (none, not trusted, events lost).
+    pub(crate) fn runs_touched(&self) -> Option<HashSet<String>> {
+        let files = self.files();
+        let w = files.watch.as_ref()?;
+        let pending = lock(&w.touched);
+        if !files.trusted || files.runs_unknown || pending.lost {
+            return None;
+        }
+        let mut touched = files.runs_touched.clone();
+        touched.extend(
+            pending
+                .paths
+                .iter()
+                .filter_map(|p| runs_namespace(&w.root, p)),
+        );
+        Some(touched)
+    }
+
+    /// Notes that the run controller has just read the run files it needed: those of every
+    /// namespace [`Memory::runs_touched`] named.
+    pub(crate) fn runs_looked_at(&self) {
+        let mut files = self.files();
+        files.runs_unknown = false;
+        files.runs_touched.clear();
+    }
+
     /// The inventory, if the inventory file is unchanged since it was remembered.
     pub(super) fn inventory(&self, meta: &Metadata) -> Option<Arc<Inventory>> {
         let files = self.files();
@@ -295,15 +335,28 @@ impl Memory {
 /// files (`<ns>/runs/*`, never objects: see `crate::runs::files`).
 fn is_own_file(path: &Path) -> bool {
     use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
-    let in_runs = path
-        .parent()
-        .and_then(|d| d.file_name())
-        .is_some_and(|d| d == crate::runs::files::RUNS_DIR);
-    in_runs
+    in_runs(path)
         || path
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
+}
+
+/// True for a file in a runs directory (`<ns>/runs/*`).
+fn in_runs(path: &Path) -> bool {
+    path.parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|d| d == crate::runs::files::RUNS_DIR)
+}
+
+/// The namespace directory of a run file or a runs directory itself (made, renamed or
+/// removed) under `root`: `<root>/<ns>/runs[/*]`.
+fn runs_namespace(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut parts = rel.components();
+    let ns = parts.next()?.as_os_str().to_str()?.to_string();
+    let runs = parts.next()?.as_os_str() == crate::runs::files::RUNS_DIR;
+    (runs && parts.count() <= 1).then_some(ns)
 }
 
 /// True for an event that changes nothing: a file or directory opened, read, or closed
@@ -349,5 +402,34 @@ impl Watch {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_namespace;
+    use std::path::Path;
+
+    #[test]
+    fn run_files_and_runs_directories_name_their_namespace_and_nothing_else_does() {
+        let root = Path::new("/t/local");
+        let ns = |p: &str| runs_namespace(root, &root.join(p));
+        assert_eq!(
+            ns("recsys/runs/daily-20261201.yaml").as_deref(),
+            Some("recsys")
+        );
+        assert_eq!(
+            ns("recsys/runs").as_deref(),
+            Some("recsys"),
+            "the directory itself"
+        );
+        assert_eq!(ns("recsys/runs/.cubist-tmpA1").as_deref(), Some("recsys"));
+        assert_eq!(ns("recsys/Service-a.yaml"), None, "an object file");
+        assert_eq!(ns("recsys/runs/deeper/x.yaml"), None);
+        assert_eq!(ns("recsys"), None);
+        assert_eq!(
+            runs_namespace(root, Path::new("/elsewhere/recsys/runs/x.yaml")),
+            None
+        );
     }
 }

@@ -187,8 +187,16 @@ pub fn capability_for_engine(engine: &str) -> &'static str {
 mod tests {
     use super::Rejected;
 
-    fn named(kind: Option<&str>, project: Option<&str>, name: &str) -> (Option<String>, Option<String>, String) {
-        (kind.map(str::to_string), project.map(str::to_string), name.to_string())
+    fn named(
+        kind: Option<&str>,
+        project: Option<&str>,
+        name: &str,
+    ) -> (Option<String>, Option<String>, String) {
+        (
+            kind.map(str::to_string),
+            project.map(str::to_string),
+            name.to_string(),
+        )
     }
 
     /// What a rejected document or file may define: its own kind (or any kind when its kind is
@@ -222,7 +230,11 @@ mod tests {
             (("Cluster", Some("team-10"), "whatever"), false),
         ];
         for ((kind, project, name), want) in cases {
-            assert_eq!(r.may_define(kind, project, name), want, "{kind} {project:?} {name}");
+            assert_eq!(
+                r.may_define(kind, project, name),
+                want,
+                "{kind} {project:?} {name}"
+            );
         }
         let platform = Rejected::new(
             vec![],

@@ -21,6 +21,7 @@ fn daily(
         file: "projects/recsys/pipelines/ranker.yaml".into(),
         schedule: Some((Cadence::new(&s).unwrap(), s)),
         requests: Vec::new(),
+        due: Default::default(),
     }
 }
 

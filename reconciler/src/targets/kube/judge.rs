@@ -1,9 +1,9 @@
 //! Plan and drift: each rendered object against what the cluster holds.
 
-use super::ssa::{Ssa, conflict_note, imperative_only, ssa};
 use super::live::{
     Live, Owner, Wanted, clean, contains_but_revision, crd_kinds, live_hash, overlay,
 };
+use super::ssa::{Ssa, conflict_note, imperative_only, ssa};
 use super::{KubeError, KubeTarget, diff_label, wants_force};
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
 use crate::targets::order::stage_of;

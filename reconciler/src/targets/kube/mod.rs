@@ -156,10 +156,12 @@ impl KubeTarget {
     /// read from the kubeconfig directory only (see [`cluster_kubeconfig`]). Requests in flight:
     /// [`CONCURRENCY_ENV`].
     pub async fn for_cluster(name: &str, spec: &ClusterSpec) -> Result<KubeTarget, KubeError> {
-        let concurrency = concurrency_from(std::env::var_os(CONCURRENCY_ENV).as_deref())
-            .map_err(|message| KubeError::Config {
-                cluster: name.to_string(),
-                message,
+        let concurrency =
+            concurrency_from(std::env::var_os(CONCURRENCY_ENV).as_deref()).map_err(|message| {
+                KubeError::Config {
+                    cluster: name.to_string(),
+                    message,
+                }
             })?;
         match &spec.target {
             TargetSpec::Kubernetes {
