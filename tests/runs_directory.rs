@@ -9,7 +9,7 @@ use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::repo::{commit_all, cubist_binary, edit, git, init_with_bare_remote};
+use cubist_tests::repo::{commit_all, cubist_binary, edit, file_names, git, init_with_bare_remote};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -108,15 +108,7 @@ impl Fixture {
 
     /// The run files of daily-ranker, sorted.
     fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.runs_dir())
-            .map(|d| {
-                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("daily-ranker-"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        file_names(&self.runs_dir(), "daily-ranker-")
     }
 
     fn status(&self) -> StatusTree {

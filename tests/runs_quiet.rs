@@ -13,7 +13,7 @@ use cubist::report::status_branch::Author;
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::RunPhase;
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::repo::{commit_all, edit, git, init_with_bare_remote};
+use cubist_tests::repo::{commit_all, edit, file_names, git, init_with_bare_remote};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,15 +29,7 @@ fn passes(metrics: &Metrics, pass: &str) -> u64 {
 
 /// daily-ranker's run file names on the `local` directory target, sorted.
 fn run_files(runs: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(runs)
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("daily-ranker-"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    file_names(runs, "daily-ranker-")
 }
 
 /// Polls until `done` or 10 s have passed (the watch tells of file changes on its own thread).

@@ -160,3 +160,16 @@ fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
         })
         .max()
 }
+
+/// The names of the files in `dir` that start with `prefix`, sorted (none when `dir` is absent).
+pub fn file_names(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
