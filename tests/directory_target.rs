@@ -612,6 +612,55 @@ fn a_remembering_target_still_sees_hand_edits() {
     assert!(plan(&memory).2.is_empty());
 }
 
+/// While the watch is trusted and every project is unchanged, a plan does not walk the
+/// inventory for objects to delete (the memory knows which projects it lists); a project gone
+/// from the desired objects still has every one of its objects deleted, and only those.
+#[test]
+fn a_project_gone_while_the_watch_is_trusted_has_its_objects_deleted() {
+    use cubist::targets::desired::Desired;
+    use cubist::targets::memory::Memory;
+    let f = Fixture::new();
+    let (set, target) = f.render();
+    let target = target.with_memory(Memory::default());
+    let desired = Desired::from_set(set);
+    let total = desired.len();
+    let poll = |desired: &Desired| {
+        let plan = target.plan_desired(desired).expect("plan");
+        target.apply(&plan, &mut |_| {}).expect("apply");
+        plan
+    };
+    assert_eq!(poll(&desired).count(Action::Create), total);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while poll(&desired).untouched != total {
+        assert!(std::time::Instant::now() < deadline, "never trusted");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut fewer = desired.clone();
+    let gone = fewer
+        .projects
+        .keys()
+        .find(|p| p.is_some())
+        .cloned()
+        .expect("a project");
+    let removed = fewer.projects.remove(&gone).expect("its group").len();
+    assert!(removed > 0 && removed < total);
+    let plan = poll(&fewer);
+    assert_eq!(plan.count(Action::Delete), removed, "{gone:?}");
+    assert_eq!(
+        plan.untouched,
+        total - removed,
+        "the others are not looked at"
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.action == Action::Delete && c.project == gone)
+    );
+    let again = poll(&fewer);
+    let writes = [Action::Create, Action::Update, Action::Delete].map(|a| again.count(a));
+    assert_eq!(writes, [0, 0, 0], "deleted once");
+}
+
 /// The loop's polls on an unchanged revision (plan, then an apply that writes nothing) come to
 /// trust the watch: every project counted unchanged without a look at its files, even though
 /// each apply lists the target's directories (for leftovers) and someone reads the files. An

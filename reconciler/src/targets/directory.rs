@@ -306,10 +306,19 @@ impl DirectoryTarget {
             }
         }
         // Owned objects no longer desired: only those of projects looked at (an unchanged
-        // project owns exactly its group) or gone altogether.
-        for e in inventory.objects.iter().rev().filter(|e| {
-            (looked.contains(&e.project) || !desired.projects.contains_key(&e.project))
-                && !wanted.contains(&e.key_parts())
+        // project owns exactly its group) or gone altogether. With a memory, when no project
+        // was looked at and none the inventory lists is gone, there is none: the inventory
+        // is not walked.
+        let gone = |p: &Option<String>| !desired.projects.contains_key(p);
+        let none_gone = looked.is_empty()
+            && memory.is_some_and(|m| !m.inventory_projects(&inventory).iter().any(gone));
+        let owned_by = if none_gone {
+            &[][..]
+        } else {
+            &inventory.objects[..]
+        };
+        for e in owned_by.iter().rev().filter(|e| {
+            (looked.contains(&e.project) || gone(&e.project)) && !wanted.contains(&e.key_parts())
         }) {
             plan.changes.push(self.plan_delete(e)?);
         }

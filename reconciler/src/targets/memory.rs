@@ -80,6 +80,8 @@ pub struct Memory(Arc<Mutex<Files>>);
 struct Files {
     objects: HashMap<PathBuf, Known>,
     inventory: Option<(Stamp, Arc<Inventory>)>,
+    /// The projects an inventory lists objects of (see [`Memory::inventory_projects`]).
+    inventory_projects: Option<(Arc<Inventory>, Arc<HashSet<Option<String>>>)>,
     watch: Option<Watch>,
     /// The watch may be trusted during the current plan.
     trusted: bool,
@@ -316,6 +318,29 @@ impl Memory {
         let files = self.files();
         let (stamp, inventory) = files.inventory.as_ref()?;
         (*stamp == Stamp::of(meta)).then(|| inventory.clone())
+    }
+
+    /// The projects `inventory` lists objects of, computed once per inventory (the same one
+    /// is read from memory while its file is unchanged).
+    pub(super) fn inventory_projects(
+        &self,
+        inventory: &Arc<Inventory>,
+    ) -> Arc<HashSet<Option<String>>> {
+        let mut files = self.files();
+        if let Some((known, projects)) = &files.inventory_projects
+            && Arc::ptr_eq(known, inventory)
+        {
+            return projects.clone();
+        }
+        let projects: Arc<HashSet<Option<String>>> = Arc::new(
+            inventory
+                .objects
+                .iter()
+                .map(|e| e.project.clone())
+                .collect(),
+        );
+        files.inventory_projects = Some((inventory.clone(), projects.clone()));
+        projects
     }
 
     /// Forgets the inventory (about to be written again).
