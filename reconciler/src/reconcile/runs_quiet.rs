@@ -178,6 +178,7 @@ impl Memo {
     /// did: it was quiet, its pipelines and `Run`s are the same, it is placed the same, its
     /// clusters were applied as then (its Kubernetes ones still out of reach), no execution
     /// came due since, and no watch saw its run files touched.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn holds(
         &self,
         project: &str,

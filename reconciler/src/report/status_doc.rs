@@ -443,8 +443,11 @@ pub(crate) struct Memo {
     docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
     units: HashMap<String, UnitMade>,
     /// A digest's file, with the last good state and the run records it was made from.
-    digests: HashMap<String, (Arc<Good>, Vec<Arc<PipelineRuns>>, StatusFile)>,
+    digests: HashMap<String, DigestMade>,
 }
+
+/// A project digest as written: the last good state and run records it was made from.
+type DigestMade = (Arc<Good>, Vec<Arc<PipelineRuns>>, StatusFile);
 
 /// A run-records document the loop shares: equal at once when it is the very same one (the
 /// loop keeps the same `Arc` for records that did not change), compared otherwise.

@@ -42,9 +42,12 @@ pub fn due(
 /// The last answer of [`due`] for one pipeline, given again while asked the same: the
 /// clusters of one pass usually ask alike, and enumerating a cron is the costly part.
 #[derive(Debug, Clone, Default)]
-pub struct DueMemo(std::cell::RefCell<Option<(DueAsk, (Vec<Execution>, bool))>>);
+pub struct DueMemo(std::cell::RefCell<Option<(DueAsk, DueAnswer)>>);
 
+/// What [`due`] was asked: origin, settled, now.
 type DueAsk = (DateTime<Utc>, Option<DateTime<FixedOffset>>, DateTime<Utc>);
+/// What [`due`] answered.
+type DueAnswer = (Vec<Execution>, bool);
 
 impl DueMemo {
     /// [`due`], from the memo when asked as last time.

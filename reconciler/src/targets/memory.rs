@@ -81,7 +81,7 @@ struct Files {
     objects: HashMap<PathBuf, Known>,
     inventory: Option<(Stamp, Arc<Inventory>)>,
     /// The projects an inventory lists objects of (see [`Memory::inventory_projects`]).
-    inventory_projects: Option<(Arc<Inventory>, Arc<HashSet<Option<String>>>)>,
+    inventory_projects: Option<(Arc<Inventory>, Arc<Projects>)>,
     watch: Option<Watch>,
     /// The watch may be trusted during the current plan.
     trusted: bool,
@@ -102,6 +102,9 @@ struct Files {
     /// The groups last applied in full (every object written or unchanged), by project.
     applied: HashMap<Option<String>, Group>,
 }
+
+/// A set of projects (`None`: cluster-level objects).
+type Projects = HashSet<Option<String>>;
 
 /// What is known of one object file.
 struct Known {
@@ -322,17 +325,14 @@ impl Memory {
 
     /// The projects `inventory` lists objects of, computed once per inventory (the same one
     /// is read from memory while its file is unchanged).
-    pub(super) fn inventory_projects(
-        &self,
-        inventory: &Arc<Inventory>,
-    ) -> Arc<HashSet<Option<String>>> {
+    pub(super) fn inventory_projects(&self, inventory: &Arc<Inventory>) -> Arc<Projects> {
         let mut files = self.files();
         if let Some((known, projects)) = &files.inventory_projects
             && Arc::ptr_eq(known, inventory)
         {
             return projects.clone();
         }
-        let projects: Arc<HashSet<Option<String>>> = Arc::new(
+        let projects: Arc<Projects> = Arc::new(
             inventory
                 .objects
                 .iter()
