@@ -146,6 +146,18 @@ impl QuietProject {
 }
 
 impl QuietProject {
+    /// True when what the project's clusters and the clock say is as its memo assumed: its
+    /// clusters applied as then, its Kubernetes ones still out of reach, and no execution of
+    /// its schedules come due.
+    fn still(&self, outcome: &Outcome, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|u| now < u)
+            && self
+                .clusters
+                .iter()
+                .all(|(c, _, s)| settled(outcome, c) == *s)
+            && self.unreachable.iter().all(|c| !reachable(outcome, c))
+    }
+
     /// The same memo for the project now rendered as `good` (what the controller reads of it
     /// unchanged).
     pub(super) fn renewed(mut self, good: &Arc<Good>) -> QuietProject {
@@ -193,18 +205,16 @@ impl Memo {
             return false;
         };
         (Arc::ptr_eq(&q.good, good) || q.inputs == Inputs::of(&good.project))
-            && q.until.is_none_or(|u| now < u)
             && q.unreachable.iter().eq(kube.iter())
-            && kube.iter().all(|c| !reachable(outcome, c))
             && q.clusters.len() == dirs.len()
-            && q.clusters.iter().zip(dirs).all(|((c, root, s), (d, dir))| {
+            && q.clusters.iter().zip(dirs).all(|((c, root, _), (d, dir))| {
                 c == d
                     && root == dir
-                    && settled(outcome, c) == *s
                     && touched
                         .get(c)
                         .is_some_and(|t| t.as_ref().is_some_and(|t| !t.contains(project)))
             })
+            && q.still(outcome, now)
     }
 
     /// True when the pass may be skipped whole: on the revision of the last one (`refresh`),
@@ -232,13 +242,10 @@ impl Memo {
             && touched
                 .values()
                 .all(|t| t.as_ref().is_some_and(|t| t.is_empty()))
-            && self.with_runs.iter().all(|p| {
-                self.quiet.get(p).is_some_and(|q| {
-                    q.until.is_none_or(|u| now < u)
-                        && q.clusters.iter().all(|(c, _, s)| settled(outcome, c) == *s)
-                        && q.unreachable.iter().all(|c| !reachable(outcome, c))
-                })
-            })
+            && self
+                .with_runs
+                .iter()
+                .all(|p| self.quiet.get(p).is_some_and(|q| q.still(outcome, now)))
     }
 
     /// Takes the last pass's memo of quiet `project`.
