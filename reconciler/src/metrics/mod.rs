@@ -196,8 +196,9 @@ impl Metrics {
         let controller_passes = Family::<PassLabel, Counter>::default();
         r.register(
             "run_controller_passes",
-            "Passes of the run controller: full (every project's runs looked at) or quiet \
-             (skipped: directory targets only, and nothing it depends on changed)",
+            "Passes of the run controller: full (it ran; each project whose inputs, clusters, \
+             clock or run files changed was looked at, the others kept their records) or \
+             quiet (skipped: every project with runs was quiet)",
             controller_passes.clone(),
         );
         Metrics {
