@@ -92,6 +92,25 @@ impl Fixture {
         );
     }
 
+    /// Commits nothing new but a message with `trailer`, and pushes it.
+    fn push_allowing(&self, message: &str, trailer: &str) {
+        let work = self.root.join("work");
+        git(
+            &work,
+            &[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &format!("{message}\n\n{trailer}"),
+            ],
+        );
+        git(
+            &work,
+            &["push", "-q", self.remote.to_str().unwrap(), "main"],
+        );
+    }
+
     /// Marks run `name` Failed, as Argo writes a Workflow's status, in its file.
     fn fail(&self, name: &str) {
         let file = self.runs_dir().join(format!("{name}.yaml"));
@@ -260,6 +279,27 @@ fn one_waiting_workflow_file_per_slot_never_twice_and_gone_with_its_pipeline() {
     f.once("2026-12-11T12:00:00Z", "cache-2");
     assert_eq!(f.files(), Vec::<String>::new());
     assert!(f.status().pipeline_runs("recsys", "daily-ranker").is_none());
+}
+
+/// Removing a project deletes its run files from the directory target, once a trailer allows
+/// its objects' deletion (the prune guard holds them, and the run files with them, until then).
+#[test]
+fn a_removed_project_has_its_run_files_deleted_once_its_objects_are() {
+    let f = Fixture::new();
+    f.once(NOW, "cache");
+    assert_eq!(f.files(), ["daily-ranker-20261207.yaml"]);
+    std::fs::remove_dir_all(f.root.join("work/projects/recsys")).unwrap();
+    f.push("drop recsys");
+    f.once(NOW, "cache");
+    assert_eq!(
+        f.files(),
+        ["daily-ranker-20261207.yaml"],
+        "held with its objects"
+    );
+    f.push_allowing("drop recsys, allowed", "Cubist-Allow-Prune: project/recsys");
+    f.once(NOW, "cache");
+    assert_eq!(f.files(), Vec::<String>::new());
+    assert!(!f.runs_dir().exists(), "its runs directory is gone too");
 }
 
 /// A secret part of the webhook URL: never to be seen in the status or on the page.
