@@ -4,6 +4,7 @@ pub mod codeowners;
 pub mod diagnostics;
 pub mod digest;
 mod object_pack;
+mod pack_file;
 pub mod plan;
 pub mod status_branch;
 pub(crate) mod status_doc;

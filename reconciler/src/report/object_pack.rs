@@ -1,16 +1,18 @@
-//! Writes the new objects of a status commit in one go: as one pack (and its index, made by
-//! libgit2's indexer) when there are many, as loose objects when there are few. Creating a
-//! file per object cost more than everything else a status commit does (10,000 changed object
-//! statuses: 10,000 files); a pack is two files. The objects are stored without compression
-//! (zlib "stored" blocks): what is written is read back by the indexer at once, and compressing
-//! would cost more than the bytes it saves (a loose object takes a whole disk block anyway).
-//! Either way every object is in the object database before the caller writes anything that
-//! points to it, as with loose objects.
+//! Writes the new objects of a status commit in one go: as one pack (and its index) when there
+//! are many, as loose objects when there are few. Creating a file per object cost more than
+//! everything else a status commit does (10,000 changed object statuses: 10,000 files); a pack
+//! is two files. Either way every object is in the object database before the caller writes
+//! anything that points to it, as with loose objects.
+//!
+//! The pack and its index are written directly ([`super::pack_file`]): the ids are known, so
+//! there is nothing to index. Should that fail, or libgit2 not find the objects after, the same
+//! objects are written through libgit2's pack writer, which indexes the pack itself (slower),
+//! and a warning says why.
 
+use super::pack_file::{self, Object, PackStream};
 use anyhow::{Context, Result};
-use git2::{ObjectType, Odb, Oid};
+use git2::{ObjectType, Odb, Oid, Repository};
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 
 /// From this many objects on, a pack is written instead of loose objects.
@@ -19,7 +21,7 @@ const PACK_FROM: usize = 64;
 /// Objects to write, each once.
 #[derive(Default)]
 pub(crate) struct NewObjects {
-    objects: Vec<(ObjectType, Arc<[u8]>)>,
+    objects: Vec<Object>,
     seen: HashSet<Oid>,
 }
 
@@ -27,7 +29,7 @@ impl NewObjects {
     /// Adds an object of `kind` whose id is `id` (computed by the caller).
     pub(crate) fn add(&mut self, id: Oid, kind: ObjectType, data: Arc<[u8]>) {
         if self.seen.insert(id) {
-            self.objects.push((kind, data));
+            self.objects.push((id, kind, data));
         }
     }
 
@@ -38,17 +40,57 @@ impl NewObjects {
         Ok(id)
     }
 
-    /// Writes every object into `odb`: one pack from [`PACK_FROM`] objects on, else loose.
-    pub(crate) fn write(self, odb: &Odb) -> Result<()> {
+    /// Writes every object into `repo`: one pack from [`PACK_FROM`] objects on, else loose.
+    pub(crate) fn write(self, repo: &Repository) -> Result<()> {
+        let odb = repo.odb()?;
         if self.objects.len() < PACK_FROM {
-            for (kind, data) in &self.objects {
+            for (_, kind, data) in &self.objects {
                 odb.write(*kind, data)?;
             }
             return Ok(());
         }
+        let dir = repo.commondir().join("objects").join("pack");
+        self.write_pack(&odb, &dir)
+    }
+
+    /// One pack written directly into `dir`, or through libgit2's indexer when that fails; an
+    /// error unless libgit2 then finds the objects.
+    fn write_pack(&self, odb: &Odb, dir: &std::path::Path) -> Result<()> {
+        let why = match pack_file::write(dir, &self.objects) {
+            Ok(pack) => {
+                odb.refresh()?;
+                if self.found(odb) {
+                    return Ok(());
+                }
+                format!("libgit2 does not find the objects of {}", pack.display())
+            }
+            Err(e) => format!("{e:#}"),
+        };
+        tracing::warn!(
+            reason = %why,
+            "writing the status pack directly failed; writing it through libgit2's indexer"
+        );
+        self.write_indexed(odb)?;
+        odb.refresh()?;
+        anyhow::ensure!(
+            self.found(odb),
+            "the status pack was written, but its objects cannot be read back from the \
+             repository; check that its objects/pack directory is writable"
+        );
+        Ok(())
+    }
+
+    /// Whether `odb` has the first and last objects (each pack is made visible as a whole).
+    fn found(&self, odb: &Odb) -> bool {
+        let ends = [self.objects.first(), self.objects.last()];
+        ends.into_iter().flatten().all(|(id, _, _)| odb.exists(*id))
+    }
+
+    /// The fallback: one pack through libgit2's pack writer, which indexes it.
+    fn write_indexed(&self, odb: &Odb) -> Result<()> {
         let mut writer = odb.packwriter()?;
         let mut pack = PackStream::new(&mut writer, self.objects.len())?;
-        for (kind, data) in &self.objects {
+        for (_, kind, data) in &self.objects {
             pack.object(*kind, data)?;
         }
         pack.finish()?;
@@ -57,139 +99,52 @@ impl NewObjects {
     }
 }
 
-/// A pack (version 2) written to `out` while its SHA-1 trailer is computed.
-struct PackStream<W: Write> {
-    out: W,
-    sha1: ring::digest::Context,
-}
-
-impl<W: Write> PackStream<W> {
-    fn new(out: W, count: usize) -> Result<Self> {
-        let mut p = PackStream {
-            out,
-            sha1: ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
-        };
-        let count = u32::try_from(count).context("too many objects for one pack")?;
-        p.put(b"PACK")?;
-        p.put(&2u32.to_be_bytes())?;
-        p.put(&count.to_be_bytes())?;
-        Ok(p)
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.sha1.update(bytes);
-        self.out.write_all(bytes)?;
-        Ok(())
-    }
-
-    /// One object: its type and size, then its content as a zlib stream of stored blocks.
-    fn object(&mut self, kind: ObjectType, data: &[u8]) -> Result<()> {
-        let code: u8 = match kind {
-            ObjectType::Commit => 1,
-            ObjectType::Tree => 2,
-            ObjectType::Blob => 3,
-            ObjectType::Tag => 4,
-            other => anyhow::bail!("cannot pack a {other}"),
-        };
-        let mut size = data.len();
-        let mut header = vec![(code << 4) | (size & 0x0f) as u8];
-        size >>= 4;
-        while size > 0 {
-            *header.last_mut().expect("one byte at least") |= 0x80;
-            header.push((size & 0x7f) as u8);
-            size >>= 7;
-        }
-        self.put(&header)?;
-        // zlib header: deflate, 32 KiB window, no dictionary, check bits.
-        self.put(&[0x78, 0x01])?;
-        let mut blocks = data.chunks(0xffff).peekable();
-        if blocks.peek().is_none() {
-            self.put(&[1, 0, 0, 0xff, 0xff])?;
-        }
-        while let Some(block) = blocks.next() {
-            let last = u8::from(blocks.peek().is_none());
-            let len = block.len() as u16;
-            self.put(&[last])?;
-            self.put(&len.to_le_bytes())?;
-            self.put(&(!len).to_le_bytes())?;
-            self.put(block)?;
-        }
-        self.put(&adler32(data).to_be_bytes())
-    }
-
-    /// The trailer: the SHA-1 of everything before it.
-    fn finish(mut self) -> Result<()> {
-        let sum = self.sha1.finish();
-        self.out.write_all(sum.as_ref())?;
-        self.out.flush()?;
-        Ok(())
-    }
-}
-
-/// zlib's checksum of `data`.
-fn adler32(data: &[u8]) -> u32 {
-    const MOD: u32 = 65521;
-    let (mut a, mut b) = (1u32, 0u32);
-    // 5552 bytes is the most that can be summed before `b` could overflow.
-    for chunk in data.chunks(5552) {
-        for &byte in chunk {
-            a += u32::from(byte);
-            b += a;
-        }
-        a %= MOD;
-        b %= MOD;
-    }
-    (b << 16) | a
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn adler32_matches_zlib() {
-        assert_eq!(adler32(b""), 1);
-        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
-        let big = vec![0xffu8; 100_000];
-        // a = 1 + 255·n, b = Σ a_i, both mod 65521 (computed without the chunking).
-        let (mut a, mut b) = (1u64, 0u64);
-        for &x in &big {
-            a = (a + u64::from(x)) % 65521;
-            b = (b + a) % 65521;
+    /// `count` blobs of every size class, and a tree naming one, added to `new`.
+    fn fill(new: &mut NewObjects, count: usize) -> (Vec<(Oid, Vec<u8>)>, Oid) {
+        let mut expect = Vec::new();
+        for i in 0..count {
+            let data: Vec<u8> = match i {
+                0 => Vec::new(),
+                _ if i % 2 == 1 => format!("object {i}\n").into_bytes(),
+                _ => (0..150_000u32).map(|j| (j * 7 + i as u32) as u8).collect(),
+            };
+            let id = Oid::hash_object(ObjectType::Blob, &data).unwrap();
+            new.add(id, ObjectType::Blob, data.clone().into());
+            expect.push((id, data));
         }
-        assert_eq!(adler32(&big), ((b << 16) | a) as u32);
+        let mut entry = b"100644 first\0".to_vec();
+        entry.extend_from_slice(expect[1].0.as_bytes());
+        let tree = new.add_tree(entry.clone()).unwrap();
+        assert_eq!(new.add_tree(entry).unwrap(), tree);
+        assert_eq!(new.objects.len(), count + 1, "the same tree is added once");
+        (expect, tree)
     }
 
-    /// Objects of every size class (empty, one block, several blocks), packed and loose, read
-    /// back with the ids git gives them.
+    fn packs(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir.join("objects/pack"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("pack".as_ref()))
+            .count()
+    }
+
+    /// Objects read back with the ids git gives them, packed and loose.
     #[test]
     fn packed_and_loose_objects_read_back() {
         for count in [3, PACK_FROM + 10] {
             let dir = tempfile::tempdir().unwrap();
             let repo = git2::Repository::init_bare(dir.path()).unwrap();
             let mut new = NewObjects::default();
-            let mut expect = Vec::new();
-            for i in 0..count {
-                let data: Vec<u8> = match i {
-                    0 => Vec::new(),
-                    _ if i % 2 == 1 => format!("object {i}\n").into_bytes(),
-                    _ => (0..150_000u32).map(|j| (j * 7 + i as u32) as u8).collect(),
-                };
-                let id = Oid::hash_object(ObjectType::Blob, &data).unwrap();
-                new.add(id, ObjectType::Blob, data.clone().into());
-                expect.push((id, data));
-            }
-            let mut entry = b"100644 first\0".to_vec();
-            entry.extend_from_slice(expect[1].0.as_bytes());
-            let tree = new.add_tree(entry.clone()).unwrap();
-            assert_eq!(new.add_tree(entry).unwrap(), tree);
-            assert_eq!(new.objects.len(), count + 1, "the same tree is added once");
-            new.write(&repo.odb().unwrap()).unwrap();
-            let packs = std::fs::read_dir(dir.path().join("objects/pack"))
-                .unwrap()
-                .filter(|e| e.as_ref().unwrap().path().extension() == Some("pack".as_ref()))
-                .count();
-            assert_eq!(packs, usize::from(count >= PACK_FROM), "{count} objects");
+            let (expect, tree) = fill(&mut new, count);
+            new.write(&repo).unwrap();
+            assert_eq!(
+                packs(dir.path()),
+                usize::from(count >= PACK_FROM),
+                "{count} objects"
+            );
             let odb = repo.odb().unwrap();
             for (id, data) in &expect {
                 assert_eq!(odb.read(*id).unwrap().data(), &data[..], "{count} objects");
@@ -197,5 +152,33 @@ mod tests {
             let tree = repo.find_tree(tree).unwrap();
             assert_eq!(tree.get_name("first").unwrap().id(), expect[1].0);
         }
+    }
+
+    /// When the pack cannot be written directly (here its directory is missing), libgit2's
+    /// pack writer stores the same objects; when that does not store them either (its
+    /// directory is a file), the write is an error, not a silent loss.
+    #[test]
+    fn the_fallback_writes_the_same_objects_or_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let mut new = NewObjects::default();
+        let (expect, _) = fill(&mut new, PACK_FROM + 1);
+        let odb = repo.odb().unwrap();
+        new.write_pack(&odb, &dir.path().join("missing")).unwrap();
+        assert_eq!(packs(dir.path()), 1, "libgit2's pack");
+        for (id, data) in &expect {
+            assert_eq!(odb.read(*id).unwrap().data(), &data[..]);
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let pack_dir = dir.path().join("objects/pack");
+        std::fs::remove_dir_all(&pack_dir).unwrap();
+        std::fs::write(&pack_dir, b"not a directory").unwrap();
+        let err = new.write(&repo).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot be read back"),
+            "{err:#}"
+        );
     }
 }

@@ -298,7 +298,7 @@ fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
             _ => {}
         }
     }
-    new.write(&dst)
+    new.write(to)
 }
 
 /// Pushes `commit` to `branch` of `url` without force, only if the remote advertises

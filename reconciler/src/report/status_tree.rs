@@ -139,7 +139,7 @@ pub(crate) fn build(
     };
     let root = merge.tree(previous, "")?;
     let trees = merge.trees;
-    new.write(&repo.odb()?)?;
+    new.write(repo)?;
     let made = Written {
         files: files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
         units: status

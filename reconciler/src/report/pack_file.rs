@@ -1,0 +1,438 @@
+//! A pack and its index written straight into a repository's `objects/pack/`, the way git lays
+//! them out (`pack-<checksum>.pack` beside `pack-<checksum>.idx`, index version 2). The caller
+//! knows every object's id, so nothing is read back: libgit2's indexer, which re-reads,
+//! re-inflates and re-hashes every object of the pack, cost more than building the status
+//! documents (issue #21). Objects are stored without compression (zlib "stored" blocks).
+//!
+//! Both files are written under a `tmp_pack_` name (what `git gc` cleans up when left behind),
+//! synced, and renamed: the index last, since git and libgit2 ignore a pack without one. The
+//! directory is synced after, so the objects are on disk before the caller points a reference
+//! at them.
+
+use anyhow::{Context, Result};
+use git2::{ObjectType, Oid};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One object to pack: its id (computed by the caller), type and content.
+pub(crate) type Object = (Oid, ObjectType, Arc<[u8]>);
+
+/// Writes `objects` as one pack and its index into `pack_dir` (a repository's
+/// `objects/pack`); returns the pack's path.
+pub(crate) fn write(pack_dir: &Path, objects: &[Object]) -> Result<PathBuf> {
+    let tmp = Temp::new(pack_dir, "pack");
+    let file = File::create(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
+    let mut pack = PackStream::new(BufWriter::with_capacity(1 << 16, file), objects.len())?;
+    let mut entries = Vec::with_capacity(objects.len());
+    for (id, kind, data) in objects {
+        let (offset, crc) = pack.object(*kind, data)?;
+        entries.push(Entry {
+            id: *id,
+            offset,
+            crc,
+        });
+    }
+    let (file, checksum) = pack.finish_file()?;
+    file.sync_data()?;
+    let name = hex(&checksum);
+    let pack_path = pack_dir.join(format!("pack-{name}.pack"));
+    tmp.rename_to(&pack_path)?;
+    let idx = index(entries, &checksum);
+    let tmp = Temp::new(pack_dir, "idx");
+    let mut file = File::create(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
+    file.write_all(&idx)?;
+    file.sync_data()?;
+    tmp.rename_to(&pack_dir.join(format!("pack-{name}.idx")))?;
+    // The renames are durable once the directory is: then a reference may point at the objects.
+    File::open(pack_dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", pack_dir.display()))?;
+    Ok(pack_path)
+}
+
+/// Where one object lies in the pack.
+struct Entry {
+    id: Oid,
+    offset: u64,
+    /// CRC-32 of the object's bytes in the pack (header and zlib stream).
+    crc: u32,
+}
+
+/// The index (version 2) of a pack with these entries and this checksum.
+fn index(mut entries: Vec<Entry>, checksum: &[u8]) -> Vec<u8> {
+    entries.sort_unstable_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+    let mut out = Vec::with_capacity(8 + 1024 + entries.len() * 28 + 40);
+    out.extend_from_slice(b"\xfftOc");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for e in &entries {
+        fanout[usize::from(e.id.as_bytes()[0])] += 1;
+    }
+    let mut total = 0u32;
+    for count in fanout {
+        total += count;
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    for e in &entries {
+        out.extend_from_slice(e.id.as_bytes());
+    }
+    for e in &entries {
+        out.extend_from_slice(&e.crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for e in &entries {
+        let small = match u32::try_from(e.offset) {
+            Ok(o) if o < 0x8000_0000 => o,
+            _ => {
+                large.push(e.offset);
+                0x8000_0000 | (large.len() as u32 - 1)
+            }
+        };
+        out.extend_from_slice(&small.to_be_bytes());
+    }
+    for offset in large {
+        out.extend_from_slice(&offset.to_be_bytes());
+    }
+    out.extend_from_slice(checksum);
+    let own = sha1(&out);
+    out.extend_from_slice(&own);
+    out
+}
+
+/// A pack (version 2) written to `out` while its SHA-1 trailer and each object's CRC-32 are
+/// computed.
+pub(crate) struct PackStream<W: Write> {
+    out: W,
+    sha1: ring::digest::Context,
+    written: u64,
+    crc: u32,
+}
+
+impl<W: Write> PackStream<W> {
+    /// Starts a pack that will hold `count` objects.
+    pub(crate) fn new(out: W, count: usize) -> Result<Self> {
+        let mut p = PackStream {
+            out,
+            sha1: ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+            written: 0,
+            crc: 0,
+        };
+        let count = u32::try_from(count).context("too many objects for one pack")?;
+        p.put(b"PACK")?;
+        p.put(&2u32.to_be_bytes())?;
+        p.put(&count.to_be_bytes())?;
+        Ok(p)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sha1.update(bytes);
+        self.crc = crc32_update(self.crc, bytes);
+        self.out.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// One object: its type and size, then its content as a zlib stream of stored blocks.
+    /// Returns where it starts in the pack and the CRC-32 of its bytes there.
+    pub(crate) fn object(&mut self, kind: ObjectType, data: &[u8]) -> Result<(u64, u32)> {
+        let offset = self.written;
+        self.crc = 0;
+        let code: u8 = match kind {
+            ObjectType::Commit => 1,
+            ObjectType::Tree => 2,
+            ObjectType::Blob => 3,
+            ObjectType::Tag => 4,
+            other => anyhow::bail!("cannot pack a {other}"),
+        };
+        let mut size = data.len();
+        let mut header = vec![(code << 4) | (size & 0x0f) as u8];
+        size >>= 4;
+        while size > 0 {
+            *header.last_mut().expect("one byte at least") |= 0x80;
+            header.push((size & 0x7f) as u8);
+            size >>= 7;
+        }
+        self.put(&header)?;
+        // zlib header: deflate, 32 KiB window, no dictionary, check bits.
+        self.put(&[0x78, 0x01])?;
+        let mut blocks = data.chunks(0xffff).peekable();
+        if blocks.peek().is_none() {
+            self.put(&[1, 0, 0, 0xff, 0xff])?;
+        }
+        while let Some(block) = blocks.next() {
+            let last = u8::from(blocks.peek().is_none());
+            let len = block.len() as u16;
+            self.put(&[last])?;
+            self.put(&len.to_le_bytes())?;
+            self.put(&(!len).to_le_bytes())?;
+            self.put(block)?;
+        }
+        self.put(&adler32(data).to_be_bytes())?;
+        Ok((offset, self.crc))
+    }
+
+    /// The trailer: the SHA-1 of everything before it, which it returns with the output.
+    pub(crate) fn finish(mut self) -> Result<(W, [u8; 20])> {
+        let sum = self.sha1.finish();
+        let mut checksum = [0u8; 20];
+        checksum.copy_from_slice(sum.as_ref());
+        self.out.write_all(&checksum)?;
+        self.out.flush()?;
+        Ok((self.out, checksum))
+    }
+}
+
+impl PackStream<BufWriter<File>> {
+    /// [`Self::finish`], returning the file.
+    fn finish_file(self) -> Result<(File, [u8; 20])> {
+        let (out, sum) = self.finish()?;
+        Ok((out.into_inner().map_err(|e| e.into_error())?, sum))
+    }
+}
+
+/// A temporary file in the pack directory, removed unless renamed.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(dir: &Path, ext: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Temp(dir.join(format!("tmp_pack_cubist_{}_{n}.{ext}", std::process::id())))
+    }
+
+    fn rename_to(self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.0, to)
+            .with_context(|| format!("renaming {} to {}", self.0.display(), to.display()))?;
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn sha1(data: &[u8]) -> [u8; 20] {
+    let sum = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(sum.as_ref());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// zlib's checksum of `data`.
+pub(crate) fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65521;
+    let (mut a, mut b) = (1u32, 0u32);
+    // 5552 bytes is the most that can be summed before `b` could overflow.
+    for chunk in data.chunks(5552) {
+        for &byte in chunk {
+            a += u32::from(byte);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    (b << 16) | a
+}
+
+/// CRC-32 (IEEE, as zlib and git's pack index compute it) tables for slicing by eight.
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        let mut s = 1;
+        while s < 8 {
+            let prev = t[s - 1][i];
+            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            s += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The CRC-32 of the bytes seen so far (`crc`, 0 at the start) followed by `data`.
+pub(crate) fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+    let t = &CRC_TABLES;
+    let mut c = !crc;
+    let mut chunks = data.chunks_exact(8);
+    for b in &mut chunks {
+        let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        c = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][b[4] as usize]
+            ^ t[2][b[5] as usize]
+            ^ t[1][b[6] as usize]
+            ^ t[0][b[7] as usize];
+    }
+    for &b in chunks.remainder() {
+        c = t[0][((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adler32_matches_zlib() {
+        assert_eq!(adler32(b""), 1);
+        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
+        let big = vec![0xffu8; 100_000];
+        // a = 1 + 255·n, b = Σ a_i, both mod 65521 (computed without the chunking).
+        let (mut a, mut b) = (1u64, 0u64);
+        for &x in &big {
+            a = (a + u64::from(x)) % 65521;
+            b = (b + a) % 65521;
+        }
+        assert_eq!(adler32(&big), ((b << 16) | a) as u32);
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value_in_any_split() {
+        assert_eq!(crc32_update(0, b""), 0);
+        assert_eq!(crc32_update(0, b"123456789"), 0xCBF4_3926);
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 + 7) as u8).collect();
+        // One bit at a time, as the polynomial defines it.
+        let mut slow = !0u32;
+        for &b in &data {
+            slow ^= u32::from(b);
+            for _ in 0..8 {
+                slow = if slow & 1 != 0 {
+                    0xEDB8_8320 ^ (slow >> 1)
+                } else {
+                    slow >> 1
+                };
+            }
+        }
+        let whole = crc32_update(0, &data);
+        assert_eq!(whole, !slow);
+        for cut in [1, 7, 8, 9, 500, 999] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(crc32_update(crc32_update(0, a), b), whole, "split at {cut}");
+        }
+    }
+
+    /// Objects of every size class: empty, small, several zlib blocks.
+    fn objects() -> Vec<Object> {
+        (0..200u32)
+            .map(|i| {
+                let data: Vec<u8> = match i {
+                    0 => Vec::new(),
+                    _ if i % 50 == 3 => (0..150_000u32).map(|j| (j * 7 + i) as u8).collect(),
+                    _ => format!("object {i}\n").into_bytes(),
+                };
+                let id = Oid::hash_object(ObjectType::Blob, &data).unwrap();
+                (id, ObjectType::Blob, data.into())
+            })
+            .collect()
+    }
+
+    /// The index written here is byte for byte the one libgit2's indexer makes of the same
+    /// pack, and libgit2 reads every object back from it.
+    #[test]
+    fn the_index_is_the_one_libgit2_makes_of_the_same_pack() {
+        let objects = objects();
+        let ours = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(ours.path()).unwrap();
+        let dir = ours.path().join("objects/pack");
+        let pack = write(&dir, &objects).unwrap();
+        let odb = repo.odb().unwrap();
+        odb.refresh().unwrap();
+        for (id, _, data) in &objects {
+            assert_eq!(odb.read(*id).unwrap().data(), &data[..]);
+        }
+        let theirs = tempfile::tempdir().unwrap();
+        let other = git2::Repository::init_bare(theirs.path()).unwrap();
+        let other_odb = other.odb().unwrap();
+        let mut writer = other_odb.packwriter().unwrap();
+        let mut stream = PackStream::new(&mut writer, objects.len()).unwrap();
+        for (_, kind, data) in &objects {
+            stream.object(*kind, data).unwrap();
+        }
+        stream.finish().unwrap();
+        writer.commit().unwrap();
+        let name = pack.file_name().unwrap();
+        let their_pack = theirs.path().join("objects/pack").join(name);
+        assert_eq!(
+            std::fs::read(&pack).unwrap(),
+            std::fs::read(&their_pack).unwrap()
+        );
+        let idx = pack.with_extension("idx");
+        assert_eq!(
+            std::fs::read(&idx).unwrap(),
+            std::fs::read(their_pack.with_extension("idx")).unwrap()
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("tmp_"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[test]
+    fn offsets_past_two_gib_go_to_the_large_offset_table() {
+        let id = |b: u8| Oid::from_bytes(&[b; 20]).unwrap();
+        let entries = vec![
+            Entry {
+                id: id(2),
+                offset: 12,
+                crc: 1,
+            },
+            Entry {
+                id: id(1),
+                offset: 0x1_2345_6789,
+                crc: 2,
+            },
+        ];
+        let idx = index(entries, &[9; 20]);
+        let n = 2;
+        let at = 8 + 1024 + n * 20 + n * 4;
+        let word = |i: usize| u32::from_be_bytes(idx[i..i + 4].try_into().unwrap());
+        assert_eq!(
+            word(at),
+            0x8000_0000,
+            "id 1 sorts first and takes large slot 0"
+        );
+        assert_eq!(word(at + 4), 12);
+        let large = u64::from_be_bytes(idx[at + 8..at + 16].try_into().unwrap());
+        assert_eq!(large, 0x1_2345_6789);
+        assert_eq!(idx.len(), at + 16 + 40);
+    }
+
+    #[test]
+    fn a_pack_that_cannot_be_written_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no/such/dir");
+        assert!(write(&missing, &objects()).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
