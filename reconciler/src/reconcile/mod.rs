@@ -311,31 +311,6 @@ impl Reconciler {
         )
     }
 
-    /// A project's objects per cluster, and apart the Workflows of its `Run` manifests on
-    /// Kubernetes clusters.
-    #[allow(clippy::type_complexity)]
-    fn render_all(
-        &self,
-        model: &Model,
-        project: &Project,
-    ) -> Result<(
-        BTreeMap<String, Group>,
-        BTreeMap<String, Vec<crate::render::RenderedObject>>,
-    )> {
-        let mut out = BTreeMap::new();
-        let mut runs = BTreeMap::new();
-        for c in model.project_clusters(project) {
-            let objs = render_project(model, project, c.name(), &self.blueprints)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // The run controller creates a Run's Workflows when admitted (on a directory
-            // target it writes them to its runs directory), never the apply.
-            let (objs, run_workflows) = runs::split_run_workflows(objs);
-            out.insert(c.name().to_string(), group(objs));
-            runs.insert(c.name().to_string(), run_workflows);
-        }
-        Ok((out, runs))
-    }
-
     /// Reconciles one revision of the watched branch.
     pub fn reconcile(&mut self, revision: Oid) -> Result<Outcome> {
         self.restore();
@@ -366,8 +341,10 @@ impl Reconciler {
             .filter_map(|d| d.project.as_deref())
             .collect();
         self.restore_needed(&model, &input_hashes, repo_wide, &broken);
-        // Decide per project: fresh (render or reuse), held at last good, or absent.
+        // Decide per project: fresh (render or reuse), held at last good, or absent. The
+        // projects to render are rendered in parallel, then taken in order.
         let mut current: BTreeMap<String, Arc<Good>> = BTreeMap::new();
+        let mut fresh: Vec<(&String, &Project, String)> = Vec::new();
         for (name, project) in &model.projects {
             if repo_wide || broken.contains(name.as_str()) {
                 if let Some(g) = self.good.get(name) {
@@ -386,7 +363,13 @@ impl Reconciler {
                 outcome.projects_skipped += 1;
                 continue;
             }
-            match self.render_all(&model, project) {
+            fresh.push((name, project, hash));
+        }
+        let rendered = crate::par::map_in_runs(&fresh, 1, |(_, project, _)| {
+            render_all(&model, project, &self.blueprints)
+        });
+        for ((name, project, hash), result) in fresh.into_iter().zip(rendered) {
+            match result {
                 Ok((rendered, run_workflows)) => {
                     outcome.projects_rendered += 1;
                     current.insert(
@@ -478,4 +461,29 @@ impl Reconciler {
         );
         Ok(outcome)
     }
+}
+
+/// A project's objects per cluster, and apart the Workflows of its `Run` manifests on
+/// Kubernetes clusters.
+#[allow(clippy::type_complexity)]
+fn render_all(
+    model: &Model,
+    project: &Project,
+    blueprints: &Blueprints,
+) -> Result<(
+    BTreeMap<String, Group>,
+    BTreeMap<String, Vec<crate::render::RenderedObject>>,
+)> {
+    let mut out = BTreeMap::new();
+    let mut runs = BTreeMap::new();
+    for c in model.project_clusters(project) {
+        let objs = render_project(model, project, c.name(), blueprints)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The run controller creates a Run's Workflows when admitted (on a directory
+        // target it writes them to its runs directory), never the apply.
+        let (objs, run_workflows) = runs::split_run_workflows(objs);
+        out.insert(c.name().to_string(), group(objs));
+        runs.insert(c.name().to_string(), run_workflows);
+    }
+    Ok((out, runs))
 }

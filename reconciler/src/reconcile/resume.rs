@@ -126,7 +126,8 @@ impl Reconciler {
         revision: &str,
         input_hash: String,
     ) {
-        let (rendered, run_workflows) = self.render_all(model, project).unwrap_or_default();
+        let (rendered, run_workflows) =
+            super::render_all(model, project, &self.blueprints).unwrap_or_default();
         self.good.insert(
             project.name().to_string(),
             Arc::new(Good {

@@ -224,7 +224,8 @@ impl DirectoryTarget {
     }
 
     /// Where a desired object stands against the file at `path`: the action, and the file's
-    /// object when it was read (for the diff). Unchanged files the memory knows are not read.
+    /// object when it was read (for the diff). Files the memory knows are not read unless a
+    /// diff needs them.
     fn compare(
         &self,
         path: &Path,
@@ -232,21 +233,28 @@ impl DirectoryTarget {
         desired: &str,
         project: &Option<String>,
     ) -> Result<(Action, Option<serde_json::Value>)> {
-        let memory = self.memory.as_ref();
-        if owned && memory.and_then(|m| m.untouched(path)).as_deref() == Some(desired) {
-            return Ok((Action::Unchanged, None));
+        let memory = self.memory.as_ref().filter(|_| owned);
+        // What the memory knows of an owned file decides without reading it, unless a diff
+        // needs the current content.
+        let known = |hash: Option<String>| match hash {
+            Some(h) if h == desired => Some(Action::Unchanged),
+            Some(_) if !self.diffs => Some(Action::Update),
+            _ => None,
+        };
+        if let Some(action) = known(memory.and_then(|m| m.untouched(path))) {
+            return Ok((action, None));
         }
         let Some(meta) = stat(path)? else {
             return Ok((Action::Create, None));
         };
-        if owned && memory.and_then(|m| m.hash(path, &meta)).as_deref() == Some(desired) {
-            return Ok((Action::Unchanged, None));
+        if let Some(action) = known(memory.and_then(|m| m.hash(path, &meta))) {
+            return Ok((action, None));
         }
         let Some(current) = self.current(path)? else {
             return Ok((Action::Create, None));
         };
         let hash = content_hash(&current);
-        if let Some(m) = memory {
+        if let Some(m) = &self.memory {
             m.remember(path, &meta, &hash, project);
         }
         let action = match (owned, hash == desired) {
