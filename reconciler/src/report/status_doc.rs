@@ -76,14 +76,13 @@ pub(crate) fn files(
         );
         let failures = co.failures();
         let mut counts = doc::StateCounts::default();
-        for unit in units(co, &failures, &o.projects_held) {
-            let made = out.unit(name, unit);
-            counts.synced += made.counts.synced;
-            counts.out_of_sync += made.counts.out_of_sync;
-            counts.failed += made.counts.failed;
-            counts.unreachable += made.counts.unreachable;
-            counts.held += made.counts.held;
-            counts.not_configured += made.counts.not_configured;
+        for made in out.units(name, units(co, &failures, &o.projects_held)) {
+            counts.synced += made.synced;
+            counts.out_of_sync += made.out_of_sync;
+            counts.failed += made.failed;
+            counts.unreachable += made.unreachable;
+            counts.held += made.held;
+            counts.not_configured += made.not_configured;
         }
         // Listed by the object as written ("Kind namespace/name").
         let mut failed: Vec<(String, &String)> =
@@ -132,6 +131,7 @@ pub(crate) fn files(
         });
     }
     let mut projects = Vec::new();
+    let mut digests = Vec::new();
     let live = live_by_project(&o.clusters);
     for (name, project) in &model.projects {
         let held = o.projects_held.contains(name);
@@ -152,13 +152,20 @@ pub(crate) fn files(
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
         });
-        let project_runs: Vec<&Arc<PipelineRuns>> = runs
+        let runs: Vec<&Arc<PipelineRuns>> = runs
             .range((name.clone(), String::new(), String::new())..)
             .take_while(|((p, _, _), _)| p == name)
             .map(|(_, d)| d)
             .collect();
-        out.digest(model, name, good, held, project, &live, &project_runs);
+        digests.push(DigestInput {
+            name,
+            good,
+            held,
+            project,
+            runs,
+        });
     }
+    out.digests(model, &live, digests);
     // A held project the model could not load (its project.yaml is broken) is still listed:
     // Failed, with its errors, under its last good revision.
     let unloaded: std::collections::BTreeSet<&str> = o
@@ -244,6 +251,13 @@ struct UnitInput<'a> {
     /// Every object is applied and synced, and cubist owns exactly the group: the unit's
     /// files follow from the group and `held` alone.
     settled: bool,
+}
+
+impl UnitInput<'_> {
+    /// About how many objects it has a status for.
+    fn size(&self) -> usize {
+        self.group.map_or(0, |g| g.len()).max(self.owned.len())
+    }
 }
 
 /// The units of a cluster: each project with desired or owned objects there.
@@ -446,8 +460,22 @@ pub(crate) struct Memo {
     digests: HashMap<String, DigestMade>,
 }
 
-/// A project digest as written: the last good state and run records it was made from.
-type DigestMade = (Arc<Good>, Vec<Arc<PipelineRuns>>, StatusFile);
+/// A project digest as written, with the last good state and run records it was made from
+/// when these alone decided it.
+struct DigestMade {
+    from: Option<(Arc<Good>, Vec<Arc<PipelineRuns>>)>,
+    digest: Option<doc::ProjectDigest>,
+    file: StatusFile,
+}
+
+/// What one project's digest is made of.
+struct DigestInput<'a> {
+    name: &'a String,
+    good: Option<&'a Arc<Good>>,
+    held: bool,
+    project: &'a crate::model::Project,
+    runs: Vec<&'a Arc<PipelineRuns>>,
+}
 
 /// A run-records document the loop shares: equal at once when it is the very same one (the
 /// loop keeps the same `Arc` for records that did not change), compared otherwise.
@@ -461,15 +489,21 @@ impl PartialEq for SharedRuns {
     }
 }
 
-/// A unit as written, with the states of its objects counted.
-#[derive(Clone)]
+/// A unit as written, with the states of its objects counted and its documents (to reuse
+/// the file of each that is the same next time).
 struct UnitMade {
     /// The group it was made from, when that and `held` alone decided its files.
     settled_group: Option<Group>,
     held: bool,
     unit: Unit,
     counts: doc::StateCounts,
+    /// Its objects' statuses, by path inside the unit.
+    objects: HashMap<String, (doc::ObjectStatus, StatusFile)>,
+    inventory: Option<(Inventory, StatusFile)>,
 }
+
+/// Objects per thread when units are built in parallel.
+const MIN_OBJECTS_PER_THREAD: usize = 512;
 
 /// Collects the files of one status commit, reusing the previous commit's file of every
 /// document that did not change.
@@ -495,154 +529,202 @@ impl Files<'_> {
     ) -> StatusFile {
         let file = match self.previous.docs.remove(&path) {
             Some((old, file)) if old.downcast_ref::<T>() == Some(&doc) => file,
-            _ => StatusFile::new(
-                cubist_status_ui::yaml::to_yaml(&doc)
-                    .expect("status documents serialise")
-                    .into_bytes(),
-            ),
+            _ => yaml_file(&doc),
         };
         self.next.docs.insert(path, (Box::new(doc), file.clone()));
         file
     }
 
-    /// Adds the unit of `u` in `cluster`: the previous one when it was made from the same
-    /// group with nothing else to say, built otherwise. Returns it.
-    fn unit(&mut self, cluster: &str, u: UnitInput) -> UnitMade {
-        let dir = paths::unit(cluster, u.project.map(String::as_str));
-        let made = match self.previous.units.remove(&dir) {
-            Some(last)
-                if u.settled
+    /// Adds the units of `cluster` (see [`build_unit`]), built in parallel; returns the
+    /// counts of each. A unit whose inputs are the previous one's (the same group, settled,
+    /// held alike) is that one, not built again.
+    fn units(&mut self, cluster: &str, inputs: Vec<UnitInput>) -> Vec<doc::StateCounts> {
+        let work: Vec<(String, UnitInput, Option<UnitMade>)> = inputs
+            .into_iter()
+            .map(|u| {
+                let dir = paths::unit(cluster, u.project.map(String::as_str));
+                let last = self.previous.units.remove(&dir);
+                (dir, u, last)
+            })
+            .collect();
+        let objects: usize = work.iter().map(|(_, u, _)| u.size()).sum();
+        let min = (work.len() * MIN_OBJECTS_PER_THREAD).div_ceil(objects.max(1));
+        let built = crate::par::map_in_runs(&work, min, |(_, u, last)| {
+            let reused = last.as_ref().is_some_and(|last| {
+                u.settled
                     && last.held == u.held
                     && last
                         .settled_group
                         .as_ref()
                         .zip(u.group)
-                        .is_some_and(|(a, b)| Arc::ptr_eq(a, b)) =>
-            {
-                last
-            }
-            _ => self.build_unit(&dir, &u),
-        };
-        self.status.units.insert(dir.clone(), made.unit.clone());
-        self.next.units.insert(dir, made.clone());
-        made
-    }
-
-    fn build_unit(&mut self, dir: &str, u: &UnitInput) -> UnitMade {
-        let co = u.co;
-        let mut files = BTreeMap::new();
-        let mut counts = doc::StateCounts::default();
-        for obj in u.group.into_iter().flat_map(|g| g.iter()) {
-            let key = obj.key();
-            let err = u.failures.get(&key);
-            let state = object_state(co, &key, err.is_some());
-            match state {
-                SyncState::Synced => counts.synced += 1,
-                SyncState::OutOfSync => counts.out_of_sync += 1,
-                SyncState::Failed => counts.failed += 1,
-                SyncState::Unreachable => counts.unreachable += 1,
-                SyncState::Held => counts.held += 1,
-                SyncState::NotConfigured => counts.not_configured += 1,
-            }
-            let health = co.health.get(&key).map(|h| doc::ObjectHealth {
-                status: health_of(h.status),
-                message: h.message.clone(),
+                        .is_some_and(|(a, b)| Arc::ptr_eq(a, b))
             });
-            let message = match (err, state) {
-                (Some(e), _) => e.clone(),
-                (None, SyncState::OutOfSync) => co.note(&key).map_or_else(
-                    || {
-                        "differs from the desired state (changed in the cluster, or not applied yet)"
-                            .to_string()
-                    },
-                    |n| format!("changed in the cluster: {n}"),
-                ),
-                (None, SyncState::Unreachable) => "cluster unreachable".into(),
-                (None, SyncState::NotConfigured) => "cluster not configured".into(),
-                _ if u.held => "held at last good revision".into(),
-                _ => String::new(),
-            };
-            let rel = paths::object_in_unit(&key.kind, &key.name);
-            let status = doc::ObjectStatus {
-                api_version: key.api_version.clone(),
-                kind: key.kind.clone(),
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-                state,
-                hash: obj.hash.clone(),
-                revision: obj.body.revision().to_string(),
-                message,
-                health,
-                source: obj.source.clone(),
-            };
-            files.insert(rel.clone(), self.file(format!("{dir}{rel}"), status));
+            (!reused).then(|| build_unit(u, last.as_ref()))
+        });
+        let mut counts = Vec::with_capacity(work.len());
+        for ((dir, _, last), built) in work.into_iter().zip(built) {
+            let made = built
+                .or(last)
+                .expect("a unit is reused only when there was one");
+            counts.push(made.counts.clone());
+            self.status.units.insert(dir.clone(), made.unit.clone());
+            self.next.units.insert(dir, made);
         }
-        for status in held_objects(u) {
-            counts.held += 1;
-            let rel = paths::object_in_unit(&status.kind, &status.name);
-            files.insert(rel.clone(), self.file(format!("{dir}{rel}"), status));
-        }
-        let mut owned: Vec<InventoryEntry> = match &co.inventory {
-            Some(Owned::Desired) => u
-                .group
-                .into_iter()
-                .flat_map(|g| g.iter())
-                .map(InventoryEntry::from)
-                .collect(),
-            _ => u.owned.iter().map(|e| (*e).clone()).collect(),
-        };
-        if !owned.is_empty() {
-            owned.sort();
-            let inventory = Inventory { objects: owned };
-            let file = self.file(format!("{dir}{}", paths::INVENTORY), inventory);
-            files.insert(paths::INVENTORY.to_string(), file);
-        }
-        UnitMade {
-            settled_group: u.group.filter(|_| u.settled).cloned(),
-            held: u.held,
-            unit: Arc::new(files),
-            counts,
-        }
+        counts
     }
 
-    /// Adds the digest of project `name`: the previous file when the project's last good
-    /// state and its run records are the same ones and no cluster reports on its objects,
-    /// built otherwise.
-    #[allow(clippy::too_many_arguments)]
-    fn digest(
-        &mut self,
-        model: &Model,
-        name: &str,
-        good: Option<&Arc<Good>>,
-        held: bool,
-        project: &crate::model::Project,
-        live: &Live,
-        runs: &[&Arc<PipelineRuns>],
-    ) {
-        let path = paths::project(name);
-        let settled = good.filter(|_| !held && !live.contains_key(name));
-        let same_runs = |last: &[Arc<PipelineRuns>]| {
-            last.len() == runs.len() && last.iter().zip(runs).all(|(a, b)| Arc::ptr_eq(a, b))
-        };
-        let file = match (self.previous.digests.remove(&path), settled) {
-            (Some((last, last_runs, file)), Some(g))
-                if Arc::ptr_eq(&last, g) && same_runs(&last_runs) =>
+    /// Adds the digest of each project, built in parallel: the previous file when the
+    /// project's last good state and its run records are the same ones and no cluster reports
+    /// on its objects, built otherwise (its previous file kept when the digest is the same).
+    fn digests(&mut self, model: &Model, live: &Live, inputs: Vec<DigestInput>) {
+        let work: Vec<(String, DigestInput, Option<DigestMade>)> = inputs
+            .into_iter()
+            .map(|d| {
+                let path = paths::project(d.name);
+                let last = self.previous.digests.remove(&path);
+                (path, d, last)
+            })
+            .collect();
+        let made = crate::par::map_in_runs(&work, 16, |(_, d, last)| {
+            let settled = d
+                .good
+                .filter(|_| !d.held && !live.contains_key(d.name.as_str()));
+            let same = |(g, runs): &(Arc<Good>, Vec<Arc<PipelineRuns>>)| {
+                settled.is_some_and(|s| Arc::ptr_eq(g, s))
+                    && runs.len() == d.runs.len()
+                    && runs.iter().zip(&d.runs).all(|(a, b)| Arc::ptr_eq(a, b))
+            };
+            let from = settled.map(|g| (g.clone(), d.runs.iter().map(|r| Arc::clone(r)).collect()));
+            if let Some(last) = last.as_ref().filter(|l| l.from.as_ref().is_some_and(same)) {
+                return DigestMade {
+                    from,
+                    digest: None,
+                    file: last.file.clone(),
+                };
+            }
+            let shown = d.good.map(|g| &g.project).unwrap_or(d.project);
+            let mut digest = project_digest(model, shown);
+            fill_live(&mut digest, live, &d.runs);
+            let file = match last
+                .as_ref()
+                .and_then(|l| l.digest.as_ref().map(|x| (x, &l.file)))
             {
-                file
+                Some((old, file)) if *old == digest => file.clone(),
+                _ => yaml_file(&digest),
+            };
+            DigestMade {
+                from,
+                digest: Some(digest),
+                file,
             }
-            _ => {
-                let shown = good.map(|g| &g.project).unwrap_or(project);
-                let mut digest = project_digest(model, shown);
-                fill_live(&mut digest, live, runs);
-                self.file(path.clone(), digest)
-            }
-        };
-        if let Some(g) = settled {
-            let runs = runs.iter().map(|r| Arc::clone(r)).collect();
-            self.next
-                .digests
-                .insert(path.clone(), (g.clone(), runs, file.clone()));
+        });
+        for ((path, _, _), made) in work.into_iter().zip(made) {
+            self.status.files.insert(path.clone(), made.file.clone());
+            self.next.digests.insert(path, made);
         }
-        self.status.files.insert(path, file);
     }
+}
+
+/// The files of the unit `u`: each object's status and the inventory, reusing the file
+/// `last` wrote of every document that did not change.
+fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
+    let co = u.co;
+    let mut files = BTreeMap::new();
+    let mut objects = HashMap::new();
+    let mut counts = doc::StateCounts::default();
+    // The file `last` wrote at `rel` when its document is this one, else a new one.
+    let mut object_file = |rel: String, status: doc::ObjectStatus| {
+        let file = match last.and_then(|l| l.objects.get(&rel)) {
+            Some((old, file)) if *old == status => file.clone(),
+            _ => yaml_file(&status),
+        };
+        files.insert(rel.clone(), file.clone());
+        objects.insert(rel, (status, file));
+    };
+    for obj in u.group.into_iter().flat_map(|g| g.iter()) {
+        let key = obj.key();
+        let err = u.failures.get(&key);
+        let state = object_state(co, &key, err.is_some());
+        match state {
+            SyncState::Synced => counts.synced += 1,
+            SyncState::OutOfSync => counts.out_of_sync += 1,
+            SyncState::Failed => counts.failed += 1,
+            SyncState::Unreachable => counts.unreachable += 1,
+            SyncState::Held => counts.held += 1,
+            SyncState::NotConfigured => counts.not_configured += 1,
+        }
+        let health = co.health.get(&key).map(|h| doc::ObjectHealth {
+            status: health_of(h.status),
+            message: h.message.clone(),
+        });
+        let message = match (err, state) {
+            (Some(e), _) => e.clone(),
+            (None, SyncState::OutOfSync) => co.note(&key).map_or_else(
+                || {
+                    "differs from the desired state (changed in the cluster, or not applied yet)"
+                        .to_string()
+                },
+                |n| format!("changed in the cluster: {n}"),
+            ),
+            (None, SyncState::Unreachable) => "cluster unreachable".into(),
+            (None, SyncState::NotConfigured) => "cluster not configured".into(),
+            _ if u.held => "held at last good revision".into(),
+            _ => String::new(),
+        };
+        let rel = paths::object_in_unit(&key.kind, &key.name);
+        let status = doc::ObjectStatus {
+            api_version: key.api_version.clone(),
+            kind: key.kind.clone(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            state,
+            hash: obj.hash.clone(),
+            revision: obj.body.revision().to_string(),
+            message,
+            health,
+            source: obj.source.clone(),
+        };
+        object_file(rel, status);
+    }
+    for status in held_objects(u) {
+        counts.held += 1;
+        let rel = paths::object_in_unit(&status.kind, &status.name);
+        object_file(rel, status);
+    }
+    let mut owned: Vec<InventoryEntry> = match &co.inventory {
+        Some(Owned::Desired) => u
+            .group
+            .into_iter()
+            .flat_map(|g| g.iter())
+            .map(InventoryEntry::from)
+            .collect(),
+        _ => u.owned.iter().map(|e| (*e).clone()).collect(),
+    };
+    let inventory = (!owned.is_empty()).then(|| {
+        owned.sort();
+        let inventory = Inventory { objects: owned };
+        let file = match last.and_then(|l| l.inventory.as_ref()) {
+            Some((old, file)) if *old == inventory => file.clone(),
+            _ => yaml_file(&inventory),
+        };
+        files.insert(paths::INVENTORY.to_string(), file.clone());
+        (inventory, file)
+    });
+    UnitMade {
+        settled_group: u.group.filter(|_| u.settled).cloned(),
+        held: u.held,
+        unit: Arc::new(files),
+        counts,
+        objects,
+        inventory,
+    }
+}
+
+/// The YAML file of a status document.
+fn yaml_file(doc: &impl serde::Serialize) -> StatusFile {
+    StatusFile::new(
+        cubist_status_ui::yaml::to_yaml(doc)
+            .expect("status documents serialise")
+            .into_bytes(),
+    )
 }
