@@ -370,3 +370,68 @@ fn checked_out_status_branch_is_refused() {
     assert!(format!("{err:#}").contains("checked out"), "{err:#}");
     assert_eq!(remote.repo().refname_to_id(REFNAME).unwrap(), head);
 }
+
+/// A status commit of many files goes to a local remote as the mirror's own pack (linked or
+/// copied with its index, not rebuilt object by object), and git itself finds the remote
+/// whole; a second commit over it changing a few files arrives as well.
+#[test]
+fn a_large_status_commit_reaches_a_local_remote_as_its_pack() {
+    let remote = Remote::bare(false);
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = Repository::init_bare(dir.path()).unwrap();
+    let many = |round: usize| {
+        let mut files = StatusFiles::default();
+        for i in 0..200 {
+            let bytes = format!("object: {i}\nround: {}\n", if i < 5 { round } else { 0 });
+            files.files.insert(
+                format!("status/clusters/c/p/ConfigMap/o{i}.yaml"),
+                StatusFile::new(bytes.into_bytes()),
+            );
+        }
+        files
+    };
+    let mut written = Written::default();
+    let packs = |path: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(path.join("objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".pack"))
+            .collect();
+        names.sort();
+        names
+    };
+    let author = Author::default();
+    for round in 1..=2 {
+        let url = remote.url.clone();
+        let files = many(round);
+        let id = write_status(
+            &mirror,
+            Some(&url),
+            BRANCH,
+            &author,
+            "s\n",
+            &files,
+            &mut written,
+        )
+        .unwrap();
+        assert_eq!(remote.repo().refname_to_id(REFNAME).unwrap(), id);
+        let tree = read_status(&remote.repo(), BRANCH).unwrap();
+        for (path, file) in &files.files {
+            assert_eq!(tree[path], &file.bytes[..], "{path} in round {round}");
+        }
+    }
+    let shared = packs(&remote.path);
+    assert_eq!(
+        shared.len(),
+        1,
+        "the first commit's pack, shared: {shared:?}"
+    );
+    assert!(
+        packs(dir.path()).contains(&shared[0]),
+        "the mirror's own pack"
+    );
+    git(
+        &remote.path,
+        &["fsck", "--full", "--strict", "--no-dangling"],
+    );
+}

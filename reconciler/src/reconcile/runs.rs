@@ -55,20 +55,25 @@ impl Records {
         self.gained.extend(gained.cloned());
     }
 
-    /// Adds the records of the runs file at `path` for the clusters `wanted` picks (a file of
-    /// the former layout holds every cluster; a per-cluster file replaces what it held).
-    fn add_file(&mut self, path: &str, bytes: &[u8], wanted: impl Fn(&str) -> bool) {
+    /// Adds the records of the runs file at `path` (`doc`, as parsed) for the clusters
+    /// `wanted` picks (a file of the former layout holds every cluster; a per-cluster file
+    /// replaces what it held). Returns the records of a per-cluster file taken whole.
+    fn add_file(
+        &mut self,
+        path: &str,
+        doc: Result<PipelineRuns, String>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<Arc<PipelineRuns>> {
         let rest = &path[cubist_status_ui::tree::paths::RUNS_DIR.len()..];
-        let Some((_, _, per_cluster)) = cubist_status_ui::runs::runs_file_key(rest) else {
-            return;
-        };
-        let doc = match cubist_status_ui::yaml::from_yaml::<PipelineRuns>(bytes) {
+        let (_, _, per_cluster) = cubist_status_ui::runs::runs_file_key(rest)?;
+        let doc = match doc {
             Ok(doc) => doc,
             Err(e) => {
                 tracing::warn!(path = %path, error = %e, "run records unreadable; starting them again");
-                return;
+                return None;
             }
         };
+        let whole = per_cluster && doc.clusters.len() == 1;
         let PipelineRuns {
             project,
             pipeline,
@@ -77,21 +82,24 @@ impl Records {
             clusters,
             alert_problems,
         } = doc;
+        let mut kept = None;
         for (cluster, runs) in clusters {
             let key = (project.clone(), pipeline.clone(), cluster.clone());
             if !wanted(&cluster) || (!per_cluster && self.docs.contains_key(&key)) {
                 continue;
             }
-            let one = PipelineRuns {
+            let one = Arc::new(PipelineRuns {
                 project: project.clone(),
                 pipeline: pipeline.clone(),
                 file: file.clone(),
                 since,
                 clusters: BTreeMap::from([(cluster, runs)]),
                 alert_problems: alert_problems.clone(),
-            };
-            self.docs.insert(key, Arc::new(one));
+            });
+            kept = whole.then(|| one.clone());
+            self.docs.insert(key, one);
         }
+        kept
     }
 
     /// The earliest `since` recorded for the pipeline on any cluster.
@@ -148,23 +156,33 @@ impl Reconciler {
         let first = !self.records.loaded;
         self.records.loaded = true;
         let gained = std::mem::take(&mut self.records.gained);
-        let Ok(files) =
-            crate::report::status_branch::read_status(self.mirror.repo(), &self.cfg.status_branch)
+        let runs_dir = cubist_status_ui::tree::paths::RUNS_DIR;
+        let repo = self.mirror.repo();
+        let Ok(mut files) =
+            crate::report::status_branch::read_status_dir(repo, &self.cfg.status_branch, runs_dir)
         else {
             return;
         };
         // The former layout (`<project>/<pipeline>.yaml`) sorts anywhere: per-cluster files
         // are added last, so that they replace it.
-        let mut files: Vec<(String, Vec<u8>)> = files
-            .into_iter()
-            .filter(|(p, _)| p.starts_with(cubist_status_ui::tree::paths::RUNS_DIR))
-            .collect();
-        files.sort_by_key(|(p, _)| p.matches('/').count());
+        files.sort_by_key(|(p, _, _)| p.matches('/').count());
+        let parsed = crate::par::map_in_runs(&files, 32, |(_, _, bytes)| {
+            cubist_status_ui::yaml::from_yaml::<PipelineRuns>(bytes)
+        });
         let owned = self.pass.as_ref().map(|p| p.owned.clone());
         let wanted =
             |c: &str| owned.as_ref().is_none_or(|o| o.contains(c)) && (first || gained.contains(c));
-        for (path, bytes) in files {
-            self.records.add_file(&path, &bytes, wanted);
+        for ((path, id, bytes), doc) in files.into_iter().zip(parsed) {
+            let doc = doc.map_err(|e| e.to_string());
+            // A file read as it stands is the status commit's file for these records while
+            // they do not change: it is not written again.
+            if let Some(kept) = self.records.add_file(&path, doc, wanted) {
+                let file = crate::report::status_branch::StatusFile {
+                    id,
+                    bytes: bytes.into(),
+                };
+                self.status_memo.seed_runs(path, kept, file);
+            }
         }
     }
 
@@ -579,6 +597,10 @@ mod tests {
         cubist_status_ui::yaml::to_yaml(&doc).unwrap().into_bytes()
     }
 
+    fn parsed(bytes: &[u8]) -> Result<PipelineRuns, String> {
+        cubist_status_ui::yaml::from_yaml(bytes).map_err(|e| e.to_string())
+    }
+
     fn workflow(r: &Records, cluster: &str) -> Option<String> {
         let doc = r.docs.get(&("p".into(), "daily".into(), cluster.into()))?;
         assert_eq!(doc.clusters.keys().collect::<Vec<_>>(), [cluster]);
@@ -590,16 +612,19 @@ mod tests {
     fn records_are_kept_per_cluster_and_a_gained_cluster_is_read_again() {
         let mut r = Records::default();
         // The former layout holds every cluster; a per-cluster file replaces its cluster.
-        r.add_file(
+        // A per-cluster file is taken whole: its file stands for its records.
+        let whole = r.add_file(
             "status/runs/a/p/daily.yaml",
-            &yaml(&[("a", "new-a")]),
+            parsed(&yaml(&[("a", "new-a")])),
             |_| true,
         );
-        r.add_file(
-            "status/runs/p/daily.yaml",
-            &yaml(&[("a", "old-a"), ("b", "old-b"), ("c", "old-c")]),
-            |c| c != "c",
+        assert_eq!(
+            whole.as_ref(),
+            r.docs.get(&("p".into(), "daily".into(), "a".into()))
         );
+        let former = yaml(&[("a", "old-a"), ("b", "old-b"), ("c", "old-c")]);
+        let whole = r.add_file("status/runs/p/daily.yaml", parsed(&former), |c| c != "c");
+        assert_eq!(whole, None, "a file of the former layout is written again");
         assert_eq!(workflow(&r, "a").as_deref(), Some("new-a"));
         assert_eq!(workflow(&r, "b").as_deref(), Some("old-b"));
         assert_eq!(workflow(&r, "c"), None, "not wanted: another replica's");

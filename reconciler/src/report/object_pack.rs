@@ -13,6 +13,7 @@ use super::pack_file::{self, Object, PackStream};
 use anyhow::{Context, Result};
 use git2::{ObjectType, Odb, Oid, Repository};
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// From this many objects on, a pack is written instead of loose objects.
@@ -41,26 +42,27 @@ impl NewObjects {
     }
 
     /// Writes every object into `repo`: one pack from [`PACK_FROM`] objects on, else loose.
-    pub(crate) fn write(self, repo: &Repository) -> Result<()> {
+    /// Returns the pack's path when it was written directly (see [`super::pack_file`]).
+    pub(crate) fn write(self, repo: &Repository) -> Result<Option<PathBuf>> {
         let odb = repo.odb()?;
         if self.objects.len() < PACK_FROM {
             for (_, kind, data) in &self.objects {
                 odb.write(*kind, data)?;
             }
-            return Ok(());
+            return Ok(None);
         }
         let dir = repo.commondir().join("objects").join("pack");
         self.write_pack(&odb, &dir)
     }
 
-    /// One pack written directly into `dir`, or through libgit2's indexer when that fails; an
-    /// error unless libgit2 then finds the objects.
-    fn write_pack(&self, odb: &Odb, dir: &std::path::Path) -> Result<()> {
+    /// One pack written directly into `dir` (its path returned), or through libgit2's indexer
+    /// when that fails; an error unless libgit2 then finds the objects.
+    fn write_pack(&self, odb: &Odb, dir: &Path) -> Result<Option<PathBuf>> {
         let why = match pack_file::write(dir, &self.objects) {
             Ok(pack) => {
                 odb.refresh()?;
                 if self.found(odb) {
-                    return Ok(());
+                    return Ok(Some(pack));
                 }
                 format!("libgit2 does not find the objects of {}", pack.display())
             }
@@ -77,7 +79,7 @@ impl NewObjects {
             "the status pack was written, but its objects cannot be read back from the \
              repository; check that its objects/pack directory is writable"
         );
-        Ok(())
+        Ok(None)
     }
 
     /// Whether `odb` has the first and last objects (each pack is made visible as a whole).

@@ -49,9 +49,9 @@ pub fn write_status(
 ) -> Result<Oid> {
     let mut made = None;
     let id = commit_retrying(repo, remote, branch, author, message, |previous| {
-        let (tree, m) = status_tree::build(repo, previous, status, written)?;
+        let (tree, m, pack) = status_tree::build(repo, previous, status, written)?;
         made = Some(m);
-        Ok(tree)
+        Ok((tree, pack))
     })?;
     if let Some(m) = made {
         *written = m;
@@ -71,7 +71,7 @@ pub fn add_status_files(
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Oid> {
     commit_retrying(repo, remote, branch, author, message, |previous| {
-        tree_with(repo, previous, files)
+        Ok((tree_with(repo, previous, files)?, None))
     })
 }
 
@@ -97,15 +97,16 @@ pub fn tree_with(
     Ok(update.create_updated(repo, base)?)
 }
 
-/// Builds a commit with the tree `build` makes over the branch's tree and moves the branch to
-/// it (see [`write_status`]), again on top of another writer's commit when one came first.
+/// Builds a commit with the tree `build` makes over the branch's tree (and the pack it wrote
+/// its objects as, if any) and moves the branch to it (see [`write_status`]), again on top of
+/// another writer's commit when one came first.
 fn commit_retrying(
     repo: &Repository,
     remote: Option<&str>,
     branch: &str,
     author: &Author,
     message: &str,
-    mut build: impl FnMut(Option<&git2::Tree>) -> Result<Oid>,
+    mut build: impl FnMut(Option<&git2::Tree>) -> Result<(Oid, Option<std::path::PathBuf>)>,
 ) -> Result<Oid> {
     let remote = remote.map(Remote::open).transpose()?;
     let mut last = String::new();
@@ -116,14 +117,15 @@ fn commit_retrying(
         let base = status_push::base(repo, remote.as_ref(), branch, attempt > 0)?;
         let parent = base.map(|id| repo.find_commit(id)).transpose()?;
         let previous = parent.as_ref().map(|p| p.tree()).transpose()?;
-        let tree = repo.find_tree(build(previous.as_ref())?)?;
+        let (tree, pack) = build(previous.as_ref())?;
+        let tree = repo.find_tree(tree)?;
         if let Some(p) = parent.as_ref().filter(|p| p.tree_id() == tree.id()) {
             return Ok(p.id());
         }
         let sig = Signature::now(&author.name, &author.email)?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
-        match status_push::deliver(repo, remote.as_ref(), branch, commit, base)? {
+        match status_push::deliver(repo, remote.as_ref(), branch, commit, base, pack.as_deref())? {
             Delivery::Done => {
                 tracing::info!(commit = %commit, "status commit written");
                 return Ok(commit);
@@ -146,10 +148,122 @@ pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, V
     read_status_ref(repo, &format!("refs/heads/{branch}"))
 }
 
+/// The files under `dir` (ending in `/`) of the status tree at the tip of `branch`, with
+/// their blob ids: `(path, id, bytes)` (empty when the branch or the directory is missing).
+/// Reads that subtree alone.
+pub fn read_status_dir(
+    repo: &Repository,
+    branch: &str,
+    dir: &str,
+) -> Result<Vec<(String, Oid, Vec<u8>)>> {
+    let Ok(tip) = repo.refname_to_id(&format!("refs/heads/{branch}")) else {
+        return Ok(Vec::new());
+    };
+    let root = repo.find_commit(tip)?.tree()?;
+    let Ok(entry) = root.get_path(std::path::Path::new(dir.trim_end_matches('/'))) else {
+        return Ok(Vec::new());
+    };
+    let Ok(tree) = repo.find_tree(entry.id()) else {
+        return Ok(Vec::new()); // not a directory
+    };
+    let mut files = Vec::new();
+    let mut failed = None;
+    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |parent, e| {
+        if e.kind() != Some(git2::ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        let Ok(name) = e.name() else {
+            return git2::TreeWalkResult::Ok; // not UTF-8: no status file is named so
+        };
+        match repo.find_blob(e.id()) {
+            Ok(blob) => {
+                files.push((
+                    format!("{dir}{parent}{name}"),
+                    e.id(),
+                    blob.content().to_vec(),
+                ));
+                git2::TreeWalkResult::Ok
+            }
+            Err(err) => {
+                failed = Some(err);
+                git2::TreeWalkResult::Abort
+            }
+        }
+    });
+    if let Some(err) = failed {
+        return Err(err.into());
+    }
+    walked?;
+    Ok(files)
+}
+
 /// The status tree at the commit `refname` (a full ref name) points to; empty when it is
 /// missing, an error naming it when it is not a commit.
 pub fn read_status_ref(repo: &Repository, refname: &str) -> Result<BTreeMap<String, Vec<u8>>> {
     // The reader is dropped at once: the tree is then this function's alone.
     let tree = StatusReader::default().read_ref(repo, refname)?;
     Ok(Arc::try_unwrap(tree).map_or_else(|t| t.files.clone(), |t| t.files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_of_the_status_branch_is_read_alone_with_blob_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        assert!(
+            read_status_dir(&repo, "cubist/status", "status/runs/")
+                .unwrap()
+                .is_empty()
+        );
+        let files: BTreeMap<String, Vec<u8>> = [
+            ("status/summary.yaml", "revision: x\n"),
+            ("status/runs/c1/p/a.yaml", "a\n"),
+            ("status/runs/c1/p/b.yaml", "b\n"),
+            ("status/runs/p/old.yaml", "old\n"),
+            ("status/runsx/c1/p/a.yaml", "not under runs/\n"),
+        ]
+        .into_iter()
+        .map(|(p, b)| (p.to_string(), b.as_bytes().to_vec()))
+        .collect();
+        let tree = repo
+            .find_tree(tree_with(&repo, None, &files).unwrap())
+            .unwrap();
+        let sig = Signature::now("t", "t@example.com").unwrap();
+        repo.commit(
+            Some("refs/heads/cubist/status"),
+            &sig,
+            &sig,
+            "s",
+            &tree,
+            &[],
+        )
+        .unwrap();
+        let mut got = read_status_dir(&repo, "cubist/status", "status/runs/").unwrap();
+        got.sort();
+        let want: Vec<(String, Oid, Vec<u8>)> = files
+            .iter()
+            .filter(|(p, _)| p.starts_with("status/runs/"))
+            .map(|(p, b)| {
+                (
+                    p.clone(),
+                    Oid::hash_object(git2::ObjectType::Blob, b).unwrap(),
+                    b.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert!(
+            read_status_dir(&repo, "cubist/status", "status/none/")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            read_status_dir(&repo, "cubist/status", "status/summary.yaml/")
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

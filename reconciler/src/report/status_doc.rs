@@ -112,7 +112,7 @@ pub(crate) fn files(
         history_clusters.push(doc::HistoryCluster {
             name: name.clone(),
             state,
-            changes: changes.clone(),
+            changes,
         });
         clusters.push(doc::ClusterStatus {
             name: name.clone(),
@@ -477,6 +477,14 @@ struct DigestInput<'a> {
     runs: Vec<&'a Arc<PipelineRuns>>,
 }
 
+impl Memo {
+    /// Takes `file`, read from the status branch at `path`, as the file of the run records
+    /// `doc` (parsed from it): written again only once they change.
+    pub(crate) fn seed_runs(&mut self, path: String, doc: Arc<PipelineRuns>, file: StatusFile) {
+        self.docs.insert(path, (Box::new(SharedRuns(doc)), file));
+    }
+}
+
 /// A run-records document the loop shares: equal at once when it is the very same one (the
 /// loop keeps the same `Arc` for records that did not change), compared otherwise.
 #[derive(serde::Serialize)]
@@ -566,7 +574,7 @@ impl Files<'_> {
             let made = built
                 .or(last)
                 .expect("a unit is reused only when there was one");
-            counts.push(made.counts.clone());
+            counts.push(made.counts);
             self.status.units.insert(dir.clone(), made.unit.clone());
             self.next.units.insert(dir, made);
         }

@@ -21,6 +21,7 @@ use anyhow::{Context, Result, anyhow};
 use git2::{ErrorCode, ObjectType, Oid, PushOptions, Repository};
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -211,12 +212,16 @@ pub(super) fn deliver(
     branch: &str,
     commit: Oid,
     expected: Option<Oid>,
+    pack: Option<&Path>,
 ) -> Result<Delivery> {
     let refname = format!("refs/heads/{branch}");
     let delivery = match remote {
         None => return compare_and_swap(mirror, &refname, commit, expected),
         Some(Remote::Local { repo, url }) => {
             refuse_checked_out(repo, &refname, branch)?;
+            if let Some(pack) = pack {
+                share_pack(pack, repo);
+            }
             copy_objects(mirror, repo, commit).with_context(|| {
                 format!("cannot copy the status commit into {}", redact_url(url))
             })?;
@@ -265,11 +270,47 @@ fn refuse_checked_out(repo: &Repository, refname: &str, branch: &str) -> Result<
     Ok(())
 }
 
+/// Puts the status pack `pack` (with its index) of the mirror into `to` as well, hard-linked
+/// when both are on one file system, else copied: its objects are then there at once, and
+/// [`copy_objects`] finds them present. A failure is logged, and `copy_objects` copies them
+/// one by one instead.
+fn share_pack(pack: &Path, to: &Repository) {
+    let shared = || -> Result<()> {
+        let dir = to.commondir().join("objects").join("pack");
+        let idx = pack.with_extension("idx");
+        for from in [pack, idx.as_path()] {
+            let name = from.file_name().context("a pack file has a name")?;
+            let dest = dir.join(name);
+            if dest.exists() {
+                continue;
+            }
+            // The index last: a pack is looked at only once its index is there.
+            let tmp = dir.join(format!("tmp_pack_cubist_share_{}", std::process::id()));
+            if std::fs::hard_link(from, &tmp).is_err() {
+                std::fs::copy(from, &tmp)?;
+                std::fs::File::open(&tmp)?.sync_all()?;
+            }
+            std::fs::rename(&tmp, &dest)?;
+        }
+        std::fs::File::open(&dir)?.sync_all()?;
+        to.odb()?.refresh()?;
+        Ok(())
+    };
+    if let Err(e) = shared() {
+        tracing::warn!(error = %format!("{e:#}"), pack = %pack.display(),
+            "could not share the status pack; copying its objects one by one");
+    }
+}
+
 /// Copies `tip` and all it reaches that `to` lacks from `from` into `to`, each object after
 /// the ones it points to (or all in one pack, see [`NewObjects`]): an object present in `to`
 /// always has all it reaches, as git keeps it.
 fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
     let (src, dst) = (from.odb()?, to.odb()?);
+    // Looked at once: an object missing then is copied (a second copy of one another writer
+    // added since is harmless). Without this each miss re-reads the pack directory.
+    dst.refresh()?;
+    let present = |id: Oid| dst.exists_ext(id, git2::OdbLookupFlags::NO_REFRESH);
     let mut seen = HashSet::new();
     let mut new = NewObjects::default();
     // (id, whether what it points to is copied already)
@@ -280,7 +321,7 @@ fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
             new.add(id, object.kind(), object.data().into());
             continue;
         }
-        if !seen.insert(id) || dst.exists(id) {
+        if !seen.insert(id) || present(id) {
             continue;
         }
         stack.push((id, true));
@@ -298,7 +339,8 @@ fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
             _ => {}
         }
     }
-    new.write(to)
+    new.write(to)?;
+    Ok(())
 }
 
 /// Pushes `commit` to `branch` of `url` without force, only if the remote advertises

@@ -64,13 +64,14 @@ pub struct Written {
 }
 
 /// Builds the status tree of `files` over `previous` (see the module doc); `written` is what the
-/// last write made, and becomes what this one makes once the caller keeps the result.
+/// last write made, and becomes what this one makes once the caller keeps the result. Also
+/// returns the pack the new objects were written as, when there was one of cubist's own.
 pub(crate) fn build(
     repo: &Repository,
     previous: Option<&git2::Tree>,
     status: &StatusFiles,
     written: &Written,
-) -> Result<(Oid, Written)> {
+) -> Result<(Oid, Written, Option<std::path::PathBuf>)> {
     let merged;
     let (files, kept) = match &status.shard {
         Some(shard) => {
@@ -139,7 +140,7 @@ pub(crate) fn build(
     };
     let root = merge.tree(previous, "")?;
     let trees = merge.trees;
-    new.write(repo)?;
+    let pack = new.write(repo)?;
     let made = Written {
         files: files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
         units: status
@@ -149,7 +150,7 @@ pub(crate) fn build(
             .collect(),
         trees,
     };
-    Ok((root, made))
+    Ok((root, made, pack))
 }
 
 /// Adds the blobs and trees of a unit to `new`; returns its tree id.

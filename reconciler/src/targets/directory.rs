@@ -297,6 +297,7 @@ impl DirectoryTarget {
         };
         let mut wanted: HashSet<[&str; 4]> = HashSet::new();
         let mut looked: HashSet<&Option<String>> = HashSet::new();
+        let mut objects: Vec<(&RenderedObject, bool)> = Vec::new();
         for (project, group) in &desired.projects {
             if let Some(m) = memory {
                 m.planned(project, group);
@@ -309,10 +310,14 @@ impl DirectoryTarget {
             for o in group.iter() {
                 let parts = o.key_parts();
                 wanted.insert(parts);
-                plan.changes
-                    .push(self.plan_object(o, owned().contains(&parts))?);
+                objects.push((o, owned().contains(&parts)));
             }
         }
+        // Compared several at once: without a memory, each file is read and parsed.
+        let changes = crate::par::map_in_runs(&objects, MIN_FILES_PER_THREAD, |(o, owned)| {
+            self.plan_object(o, *owned)
+        });
+        plan.changes = changes.into_iter().collect::<Result<_>>()?;
         // Owned objects no longer desired: only those of projects looked at (an unchanged
         // project owns exactly its group) or gone altogether. With a memory, when no project
         // was looked at and none the inventory lists is gone, there is none: the inventory
