@@ -11,6 +11,7 @@
 
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid};
+use sha1::{Digest, Sha1};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -103,12 +104,13 @@ fn index(mut entries: Vec<Entry>, checksum: &[u8]) -> Vec<u8> {
 }
 
 /// A pack (version 2) written to `out` while its SHA-1 trailer and each object's CRC-32 are
-/// computed.
+/// computed. Each object's bytes are put together first, then hashed and written at once.
 pub(crate) struct PackStream<W: Write> {
     out: W,
-    sha1: ring::digest::Context,
+    sha1: Sha1,
     written: u64,
-    crc: u32,
+    /// The bytes of the object being put together.
+    entry: Vec<u8>,
 }
 
 impl<W: Write> PackStream<W> {
@@ -116,30 +118,33 @@ impl<W: Write> PackStream<W> {
     pub(crate) fn new(out: W, count: usize) -> Result<Self> {
         let mut p = PackStream {
             out,
-            sha1: ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+            sha1: Sha1::new(),
             written: 0,
-            crc: 0,
+            entry: Vec::new(),
         };
         let count = u32::try_from(count).context("too many objects for one pack")?;
-        p.put(b"PACK")?;
-        p.put(&2u32.to_be_bytes())?;
-        p.put(&count.to_be_bytes())?;
+        p.entry.extend_from_slice(b"PACK");
+        p.entry.extend_from_slice(&2u32.to_be_bytes());
+        p.entry.extend_from_slice(&count.to_be_bytes());
+        p.flush_entry()?;
         Ok(p)
     }
 
-    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Hashes and writes the bytes put together; returns their CRC-32.
+    fn flush_entry(&mut self) -> Result<u32> {
+        let bytes = &self.entry;
         self.sha1.update(bytes);
-        self.crc = crc32_update(self.crc, bytes);
         self.out.write_all(bytes)?;
         self.written += bytes.len() as u64;
-        Ok(())
+        let crc = crc32_update(0, bytes);
+        self.entry.clear();
+        Ok(crc)
     }
 
     /// One object: its type and size, then its content as a zlib stream of stored blocks.
     /// Returns where it starts in the pack and the CRC-32 of its bytes there.
     pub(crate) fn object(&mut self, kind: ObjectType, data: &[u8]) -> Result<(u64, u32)> {
         let offset = self.written;
-        self.crc = 0;
         let code: u8 = match kind {
             ObjectType::Commit => 1,
             ObjectType::Tree => 2,
@@ -155,30 +160,31 @@ impl<W: Write> PackStream<W> {
             header.push((size & 0x7f) as u8);
             size >>= 7;
         }
-        self.put(&header)?;
+        let e = &mut self.entry;
+        e.reserve(header.len() + 2 + 5 * (data.len() / 0xffff + 1) + data.len() + 4);
+        e.extend_from_slice(&header);
         // zlib header: deflate, 32 KiB window, no dictionary, check bits.
-        self.put(&[0x78, 0x01])?;
+        e.extend_from_slice(&[0x78, 0x01]);
         let mut blocks = data.chunks(0xffff).peekable();
         if blocks.peek().is_none() {
-            self.put(&[1, 0, 0, 0xff, 0xff])?;
+            e.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
         }
         while let Some(block) = blocks.next() {
             let last = u8::from(blocks.peek().is_none());
             let len = block.len() as u16;
-            self.put(&[last])?;
-            self.put(&len.to_le_bytes())?;
-            self.put(&(!len).to_le_bytes())?;
-            self.put(block)?;
+            e.push(last);
+            e.extend_from_slice(&len.to_le_bytes());
+            e.extend_from_slice(&(!len).to_le_bytes());
+            e.extend_from_slice(block);
         }
-        self.put(&adler32(data).to_be_bytes())?;
-        Ok((offset, self.crc))
+        e.extend_from_slice(&adler32(data).to_be_bytes());
+        let crc = self.flush_entry()?;
+        Ok((offset, crc))
     }
 
     /// The trailer: the SHA-1 of everything before it, which it returns with the output.
     pub(crate) fn finish(mut self) -> Result<(W, [u8; 20])> {
-        let sum = self.sha1.finish();
-        let mut checksum = [0u8; 20];
-        checksum.copy_from_slice(sum.as_ref());
+        let checksum: [u8; 20] = self.sha1.finalize().into();
         self.out.write_all(&checksum)?;
         self.out.flush()?;
         Ok((self.out, checksum))
@@ -218,10 +224,7 @@ impl Drop for Temp {
 }
 
 fn sha1(data: &[u8]) -> [u8; 20] {
-    let sum = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
-    let mut out = [0u8; 20];
-    out.copy_from_slice(sum.as_ref());
-    out
+    Sha1::digest(data).into()
 }
 
 fn hex(bytes: &[u8]) -> String {

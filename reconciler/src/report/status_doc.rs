@@ -638,7 +638,7 @@ impl Files<'_> {
 fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
     let co = u.co;
     let mut files = BTreeMap::new();
-    let mut objects = HashMap::new();
+    let mut objects = HashMap::with_capacity(u.size());
     let mut counts = doc::StateCounts::default();
     // The file `last` wrote at `rel` when its document is this one, else a new one.
     let mut object_file = |rel: String, status: doc::ObjectStatus| {
