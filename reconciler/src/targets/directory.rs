@@ -2,7 +2,7 @@
 //! of what cubist wrote. Writes are atomic (temp file + rename); only inventory files are pruned.
 
 use super::desired::Desired;
-use super::memory::Memory;
+use super::memory::{BytesDigest, Memory, bytes_digest};
 use super::{Action, ApplyReport, Change, Plan, unified_diff};
 use crate::model::yaml::parse_documents;
 use crate::render::hash::content_hash;
@@ -224,8 +224,8 @@ impl DirectoryTarget {
     }
 
     /// Where a desired object stands against the file at `path`: the action, and the file's
-    /// object when it was read (for the diff). Files the memory knows are not read unless a
-    /// diff needs them.
+    /// object when it was read (for the diff). Files the memory knows are not read, and files
+    /// whose bytes it knows not parsed, unless a diff needs them.
     fn compare(
         &self,
         path: &Path,
@@ -250,12 +250,24 @@ impl DirectoryTarget {
         if let Some(action) = known(memory.and_then(|m| m.hash(path, &meta))) {
             return Ok((action, None));
         }
-        let Some(current) = self.current(path)? else {
+        let Some(text) = read(path)? else {
+            return Ok((Action::Create, None));
+        };
+        let bytes = bytes_digest(text.as_bytes());
+        // The bytes remembered: the object is known without parsing it.
+        if let Some(m) = memory
+            && let Some(hash) = m.hash_of_bytes(path, &bytes)
+            && let Some(action) = known(Some(hash.clone()))
+        {
+            m.remember(path, &meta, bytes, &hash, project);
+            return Ok((action, None));
+        }
+        let Some(current) = parse_object(path, &text) else {
             return Ok((Action::Create, None));
         };
         let hash = content_hash(&current);
         if let Some(m) = &self.memory {
-            m.remember(path, &meta, &hash, project);
+            m.remember(path, &meta, bytes, &hash, project);
         }
         let action = match (owned, hash == desired) {
             (true, true) => Action::Unchanged,
@@ -267,13 +279,7 @@ impl DirectoryTarget {
 
     /// The current object at a path, parsed, if the file exists.
     fn current(&self, path: &Path) -> Result<Option<serde_json::Value>> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(parse_documents(&path.display().to_string(), &text)
-                .ok()
-                .and_then(|d| d.into_iter().next().map(|n| n.json))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
+        Ok(read(path)?.and_then(|text| parse_object(path, &text)))
     }
 }
 
@@ -367,7 +373,7 @@ impl DirectoryTarget {
     fn apply_change(
         &self,
         c: &Change,
-        written: &mut impl Iterator<Item = Result<Option<std::fs::Metadata>>>,
+        written: &mut impl Iterator<Item = Result<Option<(std::fs::Metadata, BytesDigest)>>>,
         report: &mut ApplyReport,
         unsettled: &mut HashSet<Option<String>>,
     ) {
@@ -379,8 +385,8 @@ impl DirectoryTarget {
             (Action::Create | Action::Update, Some(o)) => {
                 let done = written.next().expect("one result per file to write");
                 done.map(|meta| {
-                    if let (Some(m), Some(meta)) = (&self.memory, meta) {
-                        m.remember(&path, &meta, &o.hash, &o.project);
+                    if let (Some(m), Some((meta, bytes))) = (&self.memory, meta) {
+                        m.remember(&path, &meta, bytes, &o.hash, &o.project);
                     }
                     if c.action == Action::Create {
                         report.created += 1
@@ -416,8 +422,11 @@ impl DirectoryTarget {
     /// Writes the file of every create and update of `changes` (in order, objects with plain
     /// names only), several at once, each through a synced temporary file renamed over the
     /// object's file ([`write_atomic`]). Returns each write's result with the new file's
-    /// metadata.
-    fn write_objects(&self, changes: &[Change]) -> Vec<Result<Option<std::fs::Metadata>>> {
+    /// metadata and the digest of its bytes.
+    fn write_objects(
+        &self,
+        changes: &[Change],
+    ) -> Vec<Result<Option<(std::fs::Metadata, BytesDigest)>>> {
         let files: Vec<(PathBuf, &RenderedObject)> = changes
             .iter()
             .filter(|c| {
@@ -426,7 +435,11 @@ impl DirectoryTarget {
             .filter_map(|c| Some((self.path_of(&c.key), c.desired.as_ref()?)))
             .collect();
         crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
-            write_atomic(path, &o.body.to_yaml()).map(|()| std::fs::metadata(path).ok())
+            let text = o.body.to_yaml();
+            write_atomic(path, &text)?;
+            Ok(std::fs::metadata(path)
+                .ok()
+                .map(|meta| (meta, bytes_digest(text.as_bytes()))))
         })
     }
 
@@ -545,6 +558,22 @@ fn safe_file_names(key: &ObjectKey) -> bool {
         && key.api_version.matches('/').count() <= 1
 }
 
+/// The text of the file at `path`, `None` when there is none.
+fn read(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The object of a file's text, `None` when it holds none.
+fn parse_object(path: &Path, text: &str) -> Option<serde_json::Value> {
+    parse_documents(&path.display().to_string(), text)
+        .ok()
+        .and_then(|d| d.into_iter().next().map(|n| n.json))
+}
+
 /// The metadata of the file at `path`, `None` when there is none.
 fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
     match std::fs::metadata(path) {
@@ -603,6 +632,49 @@ mod tests {
             cluster: "c".into(),
             objects: vec![object],
         }
+    }
+
+    /// A file written less than a second ago (its stamp not trusted yet) is read again: when
+    /// its bytes are the ones cubist wrote it is unchanged without being parsed; when they
+    /// differ it is parsed, and only a different object is an update.
+    #[test]
+    fn a_recent_file_is_judged_by_its_bytes_then_by_its_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::default();
+        // No watch to trust: every plan looks at the files.
+        let target = DirectoryTarget::new(dir.path().join("t"))
+            .with_memory(memory.clone())
+            .without_diffs();
+        let set = desired();
+        target
+            .apply(&target.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        let file = target.path_of(&set.objects[0].key());
+        let written = std::fs::read_to_string(&file).unwrap();
+        // The file is replaced (a new inode: its stamp says it changed), then planned until
+        // the plan says `want` (the watch sees the replacement on its own thread, and until
+        // it does, the file counts as untouched) or 10 s pass.
+        let planned = |text: &str, want: Action| {
+            std::fs::remove_file(&file).unwrap();
+            std::fs::write(&file, text).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let plan = target.plan(&set).unwrap();
+                let got: Vec<Action> = plan.changes.iter().map(|c| c.action).collect();
+                if got == [want] || std::time::Instant::now() > deadline {
+                    return got;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        let (same, update) = (Action::Unchanged, Action::Update);
+        assert_eq!(planned(&written, same), [same], "the same bytes");
+        let reformatted = format!("# a comment\n{written}");
+        assert_eq!(planned(&reformatted, same), [same], "the same object");
+        let edited = written.replace("k: v", "k: w");
+        assert_ne!(edited, written);
+        assert_eq!(planned(&edited, update), [update], "another object");
+        assert_eq!(planned(&written, same), [same], "the same bytes again");
     }
 
     #[test]

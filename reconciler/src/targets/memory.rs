@@ -27,6 +27,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+/// The SHA-256 of a file's bytes: files with the same bytes hold the same object, so a file
+/// read again whose stamp cannot be trusted yet (written less than [`SETTLE`] ago) need not be
+/// parsed when its bytes are the ones remembered.
+pub(super) type BytesDigest = [u8; 32];
+
+/// The [`BytesDigest`] of `bytes`.
+pub(super) fn bytes_digest(bytes: &[u8]) -> BytesDigest {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 /// How old a file must be before its stamp is trusted (timestamps tick in jiffies, ≤ 10 ms).
 const SETTLE: Duration = Duration::from_secs(1);
 
@@ -111,6 +122,8 @@ struct Known {
     stamp: Stamp,
     /// Hash of the object it holds.
     hash: String,
+    /// Digest of the file's bytes (see [`bytes_digest`]).
+    bytes: BytesDigest,
     /// The stamp was settled when taken.
     settled: bool,
     /// The object's project.
@@ -263,18 +276,28 @@ impl Memory {
         (known.settled && known.stamp == Stamp::of(meta)).then(|| known.hash.clone())
     }
 
-    /// Remembers that the file at `path`, as `meta` describes it, holds an object of `hash`
-    /// belonging to `project`.
+    /// The hash of the object in the file at `path`, if its bytes (read again: the stamp
+    /// could not tell) are the ones remembered.
+    pub(super) fn hash_of_bytes(&self, path: &Path, bytes: &BytesDigest) -> Option<String> {
+        let files = self.files();
+        let known = files.objects.get(path)?;
+        (known.bytes == *bytes).then(|| known.hash.clone())
+    }
+
+    /// Remembers that the file at `path`, as `meta` describes it and holding bytes of digest
+    /// `bytes`, holds an object of `hash` belonging to `project`.
     pub(super) fn remember(
         &self,
         path: &Path,
         meta: &Metadata,
+        bytes: BytesDigest,
         hash: &str,
         project: &Option<String>,
     ) {
         let stamp = Stamp::of(meta);
         let known = Known {
             stamp,
+            bytes,
             hash: hash.to_string(),
             settled: stamp.settled(),
             project: project.clone(),
