@@ -16,11 +16,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// From this many objects on, a pack is written instead of loose objects. A pack is two files
-/// synced once each; loose objects are a file (and a compression) each. A one-file change
-/// in a 500-project repository writes about 50 objects: as a pack its status stage took
-/// 8.4 ms instead of 12 ms (`cargo bench -p cubist --bench reconcile`, on tmpfs).
-const PACK_FROM: usize = 16;
+/// From this many objects on, a pack is written instead of loose objects.
+const PACK_FROM: usize = 64;
 
 /// Objects to write, each once.
 #[derive(Default)]
