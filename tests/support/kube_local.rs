@@ -189,7 +189,9 @@ pub fn established(crd: &Value) -> bool {
 }
 
 /// Installs reference CRDs with server-side apply (three at a time) and waits until they are
-/// Established.
+/// Established and discovery lists each served version's resource (the API server updates
+/// discovery on its own after Established: a target resolving kinds in between would find
+/// them not served).
 pub async fn install_crds(client: &kube::Client, only: &[&str]) {
     let crds: Api<DynamicObject> = Api::all_with(client.clone(), &crd_resource());
     let all = crate::reference::crds(only);
@@ -217,6 +219,26 @@ pub async fn install_crds(client: &kube::Client, only: &[&str]) {
         if !ready {
             wait_until(Duration::from_secs(60), || async {
                 established(&serde_json::to_value(crds.get(&name).await.unwrap()).unwrap())
+            })
+            .await;
+        }
+        let crd = serde_json::to_value(crds.get(&name).await.unwrap()).unwrap();
+        let group = crd["spec"]["group"].as_str().unwrap().to_string();
+        let plural = crd["spec"]["names"]["plural"].as_str().unwrap().to_string();
+        let served: Vec<String> = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["served"] == true)
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect();
+        for version in served {
+            let gv = format!("{group}/{version}");
+            wait_until(Duration::from_secs(60), || async {
+                client
+                    .list_api_group_resources(&gv)
+                    .await
+                    .is_ok_and(|l| l.resources.iter().any(|r| r.name == plural))
             })
             .await;
         }
