@@ -285,12 +285,10 @@ fn share_pack(pack: &Path, to: &Repository) {
                 continue;
             }
             // The index last: a pack is looked at only once its index is there.
-            let tmp = dir.join(format!("tmp_pack_cubist_share_{}", std::process::id()));
-            if std::fs::hard_link(from, &tmp).is_err() {
-                std::fs::copy(from, &tmp)?;
-                std::fs::File::open(&tmp)?.sync_all()?;
-            }
-            std::fs::rename(&tmp, &dest)?;
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = dir.join(format!("tmp_pack_cubist_share_{}_{n}", std::process::id()));
+            place(from, &tmp, &dest)?;
         }
         std::fs::File::open(&dir)?.sync_all()?;
         to.odb()?.refresh()?;
@@ -300,6 +298,35 @@ fn share_pack(pack: &Path, to: &Repository) {
         tracing::warn!(error = %format!("{e:#}"), pack = %pack.display(),
             "could not share the status pack; copying its objects one by one");
     }
+}
+
+/// Puts the file `from` at `dest` through the temporary path `tmp`: linked when both are on
+/// one file system, else copied into a new file and synced; then renamed. Never writes
+/// through a file already at `tmp` (it could be a link to another repository's pack).
+fn place(from: &Path, tmp: &Path, dest: &Path) -> Result<()> {
+    match std::fs::hard_link(from, tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(e).with_context(|| format!("{} is in the way", tmp.display()));
+        }
+        Err(_) => {
+            let copied = (|| -> std::io::Result<()> {
+                let mut out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(tmp)?;
+                std::io::copy(&mut std::fs::File::open(from)?, &mut out)?;
+                out.sync_all()
+            })();
+            if let Err(e) = copied {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return Err(e).with_context(|| format!("copying to {}", tmp.display()));
+            }
+        }
+    }
+    std::fs::rename(tmp, dest).with_context(|| format!("renaming {}", tmp.display()))
 }
 
 /// Copies `tip` and all it reaches that `to` lacks from `from` into `to`, each object after
@@ -404,7 +431,31 @@ pub(super) fn retry_delay(attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::file_url_path;
+    use super::{file_url_path, place};
+
+    /// A file already at the temporary path (here a link to another file) is never written
+    /// through: placing fails and the other file keeps its bytes. Otherwise the file is placed.
+    #[test]
+    fn a_pack_is_placed_without_writing_through_a_file_in_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("pack-1.pack");
+        std::fs::write(&from, b"new pack").unwrap();
+        let victim = dir.path().join("other.pack");
+        std::fs::write(&victim, b"another repository's pack").unwrap();
+        let tmp = dir.path().join("tmp_pack_x");
+        std::fs::hard_link(&victim, &tmp).unwrap();
+        let dest = dir.path().join("dest.pack");
+        assert!(place(&from, &tmp, &dest).is_err());
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"another repository's pack"
+        );
+        assert!(!dest.exists());
+        std::fs::remove_file(&tmp).unwrap();
+        place(&from, &tmp, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new pack");
+        assert!(!tmp.exists());
+    }
 
     #[test]
     fn file_urls_become_paths() {
