@@ -38,7 +38,7 @@ pub(crate) fn write(pack_dir: &Path, objects: &[Object]) -> Result<PathBuf> {
     }
     let (file, checksum) = pack.finish_file()?;
     file.sync_data()?;
-    let name = hex(&checksum);
+    let name = hex::encode(checksum);
     let pack_path = pack_dir.join(format!("pack-{name}.pack"));
     tmp.rename_to(&pack_path)?;
     let idx = index(entries, &checksum);
@@ -227,12 +227,8 @@ fn sha1(data: &[u8]) -> [u8; 20] {
     Sha1::digest(data).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// zlib's checksum of `data`.
-pub(crate) fn adler32(data: &[u8]) -> u32 {
+fn adler32(data: &[u8]) -> u32 {
     const MOD: u32 = 65521;
     let (mut a, mut b) = (1u32, 0u32);
     // 5552 bytes is the most that can be summed before `b` could overflow.
@@ -279,7 +275,7 @@ const CRC_TABLES: [[u32; 256]; 8] = {
 };
 
 /// The CRC-32 of the bytes seen so far (`crc`, 0 at the start) followed by `data`.
-pub(crate) fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+fn crc32_update(crc: u32, data: &[u8]) -> u32 {
     let t = &CRC_TABLES;
     let mut c = !crc;
     let mut chunks = data.chunks_exact(8);
