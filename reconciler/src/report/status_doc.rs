@@ -535,10 +535,11 @@ impl Files<'_> {
         path: String,
         doc: T,
     ) -> StatusFile {
-        let file = match self.previous.docs.remove(&path) {
-            Some((old, file)) if old.downcast_ref::<T>() == Some(&doc) => file,
-            _ => yaml_file(&doc),
-        };
+        let old = self.previous.docs.remove(&path);
+        let last = old
+            .as_ref()
+            .and_then(|(d, f)| Some((d.downcast_ref::<T>()?, f)));
+        let file = yaml_file(&doc, last);
         self.next.docs.insert(path, (Box::new(doc), file.clone()));
         file
     }
@@ -613,13 +614,10 @@ impl Files<'_> {
             let shown = d.good.map(|g| &g.project).unwrap_or(d.project);
             let mut digest = project_digest(model, shown);
             fill_live(&mut digest, live, &d.runs);
-            let file = match last
+            let previous = last
                 .as_ref()
-                .and_then(|l| l.digest.as_ref().map(|x| (x, &l.file)))
-            {
-                Some((old, file)) if *old == digest => file.clone(),
-                _ => yaml_file(&digest),
-            };
+                .and_then(|l| Some((l.digest.as_ref()?, &l.file)));
+            let file = yaml_file(&digest, previous);
             DigestMade {
                 from,
                 digest: Some(digest),
@@ -640,12 +638,9 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
     let mut files = BTreeMap::new();
     let mut objects = HashMap::with_capacity(u.size());
     let mut counts = doc::StateCounts::default();
-    // The file `last` wrote at `rel` when its document is this one, else a new one.
     let mut object_file = |rel: String, status: doc::ObjectStatus| {
-        let file = match last.and_then(|l| l.objects.get(&rel)) {
-            Some((old, file)) if *old == status => file.clone(),
-            _ => yaml_file(&status),
-        };
+        let previous = last.and_then(|l| l.objects.get(&rel)).map(|(d, f)| (d, f));
+        let file = yaml_file(&status, previous);
         files.insert(rel.clone(), file.clone());
         objects.insert(rel, (status, file));
     };
@@ -711,10 +706,8 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
     let inventory = (!owned.is_empty()).then(|| {
         owned.sort();
         let inventory = Inventory { objects: owned };
-        let file = match last.and_then(|l| l.inventory.as_ref()) {
-            Some((old, file)) if *old == inventory => file.clone(),
-            _ => yaml_file(&inventory),
-        };
+        let previous = last.and_then(|l| l.inventory.as_ref()).map(|(d, f)| (d, f));
+        let file = yaml_file(&inventory, previous);
         files.insert(paths::INVENTORY.to_string(), file.clone());
         (inventory, file)
     });
@@ -728,11 +721,18 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
     }
 }
 
-/// The YAML file of a status document.
-fn yaml_file(doc: &impl serde::Serialize) -> StatusFile {
-    StatusFile::new(
-        cubist_status_ui::yaml::to_yaml(doc)
-            .expect("status documents serialise")
-            .into_bytes(),
-    )
+/// The YAML file of a status document: the file of `last` when its document is this one (not
+/// serialised or hashed again), a new one otherwise.
+fn yaml_file<T: serde::Serialize + PartialEq>(
+    doc: &T,
+    last: Option<(&T, &StatusFile)>,
+) -> StatusFile {
+    match last {
+        Some((old, file)) if old == doc => file.clone(),
+        _ => StatusFile::new(
+            cubist_status_ui::yaml::to_yaml(doc)
+                .expect("status documents serialise")
+                .into_bytes(),
+        ),
+    }
 }
