@@ -236,18 +236,18 @@ impl DirectoryTarget {
         let memory = self.memory.as_ref().filter(|_| owned);
         // What the memory knows of an owned file decides without reading it, unless a diff
         // needs the current content.
-        let known = |hash: Option<String>| match hash {
+        let known = |hash: Option<&str>| match hash {
             Some(h) if h == desired => Some(Action::Unchanged),
             Some(_) if !self.diffs => Some(Action::Update),
             _ => None,
         };
-        if let Some(action) = known(memory.and_then(|m| m.untouched(path))) {
+        if let Some(action) = known(memory.and_then(|m| m.untouched(path)).as_deref()) {
             return Ok((action, None));
         }
         let Some(meta) = stat(path)? else {
             return Ok((Action::Create, None));
         };
-        if let Some(action) = known(memory.and_then(|m| m.hash(path, &meta))) {
+        if let Some(action) = known(memory.and_then(|m| m.hash(path, &meta)).as_deref()) {
             return Ok((action, None));
         }
         let Some(text) = read(path)? else {
@@ -257,7 +257,7 @@ impl DirectoryTarget {
         // The bytes remembered: the object is known without parsing it.
         if let Some(m) = memory
             && let Some(hash) = m.hash_of_bytes(path, &bytes)
-            && let Some(action) = known(Some(hash.clone()))
+            && let Some(action) = known(Some(&hash))
         {
             m.remember(path, &meta, bytes, &hash, project);
             return Ok((action, None));
@@ -641,7 +641,6 @@ mod tests {
     fn a_recent_file_is_judged_by_its_bytes_then_by_its_object() {
         let dir = tempfile::tempdir().unwrap();
         let memory = Memory::default();
-        // No watch to trust: every plan looks at the files.
         let target = DirectoryTarget::new(dir.path().join("t"))
             .with_memory(memory.clone())
             .without_diffs();
