@@ -212,17 +212,16 @@ pub async fn install_crds(client: &kube::Client, only: &[&str]) {
                 .patch(&name, &pp, &Patch::Apply(&crd))
                 .await
                 .unwrap_or_else(|e| panic!("install CRD {name}: {e}"));
-            (name, established(&serde_json::to_value(live).unwrap()))
+            (name, serde_json::to_value(live).unwrap())
         });
     }
-    for (name, ready) in tasks.join_all().await {
-        if !ready {
+    for (name, crd) in tasks.join_all().await {
+        if !established(&crd) {
             wait_until(Duration::from_secs(60), || async {
                 established(&serde_json::to_value(crds.get(&name).await.unwrap()).unwrap())
             })
             .await;
         }
-        let crd = serde_json::to_value(crds.get(&name).await.unwrap()).unwrap();
         let group = crd["spec"]["group"].as_str().unwrap().to_string();
         let plural = crd["spec"]["names"]["plural"].as_str().unwrap().to_string();
         let served: Vec<String> = crd["spec"]["versions"]
