@@ -285,10 +285,7 @@ fn share_pack(pack: &Path, to: &Repository) {
                 continue;
             }
             // The index last: a pack is looked at only once its index is there.
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let tmp = dir.join(format!("tmp_pack_cubist_share_{}_{n}", std::process::id()));
-            place(from, &tmp, &dest)?;
+            place(from, &super::pack_file::temp_path(&dir, "share"), &dest)?;
         }
         std::fs::File::open(&dir)?.sync_all()?;
         to.odb()?.refresh()?;
