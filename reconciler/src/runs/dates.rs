@@ -32,22 +32,15 @@ impl Execution {
 pub struct Cadence {
     cron: croner::Cron,
     tz: Tz,
-    /// [`Cadence::sub_daily`], decided when first asked (every Workflow name asks; validation
-    /// and render never do).
-    sub_daily: std::sync::OnceLock<bool>,
+    /// See [`Cadence::sub_daily`].
+    sub_daily: bool,
 }
 
-/// True when `cron` fires twice on one local date in `tz` among the first few days of a year.
-fn fires_twice_a_day(cron: &croner::Cron, tz: Tz) -> bool {
-    let start = tz.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
-    let mut last: Option<NaiveDate> = None;
-    for t in cron.iter_from(start, croner::Direction::Forward).take(40) {
-        if last == Some(t.date_naive()) {
-            return true;
-        }
-        last = Some(t.date_naive());
-    }
-    false
+/// True when `cron` names more than one time of day. The time fields of a cron do not depend
+/// on the date, so such a cron fires more than once on every date it fires; one with a single
+/// time of day fires once (croner runs a fixed-time job once on a daylight-saving change).
+fn several_times_a_day(cron: &croner::Cron) -> bool {
+    cron.pattern.minutes.values().len() * cron.pattern.hours.values().len() > 1
 }
 
 impl Cadence {
@@ -62,9 +55,9 @@ impl Cadence {
             None => Tz::UTC,
         };
         Ok(Cadence {
+            sub_daily: several_times_a_day(&cron),
             cron,
             tz,
-            sub_daily: std::sync::OnceLock::new(),
         })
     }
 
@@ -75,9 +68,7 @@ impl Cadence {
 
     /// Whether the cron fires more than once on some day (then Workflow names carry the time).
     pub fn sub_daily(&self) -> bool {
-        *self
-            .sub_daily
-            .get_or_init(|| fires_twice_a_day(&self.cron, self.tz))
+        self.sub_daily
     }
 
     /// Every execution with `from <= at <= to`, oldest first, at most `limit` of them (the
@@ -194,6 +185,33 @@ mod tests {
         );
         let dates: Vec<String> = got.iter().map(|e| e.date().to_string()).collect();
         assert_eq!(dates, ["2026-10-31", "2026-11-01", "2026-11-02"]);
+    }
+
+    #[test]
+    fn sub_daily_is_whether_some_date_has_two_fire_times() {
+        // What "sub-daily" means, walked: two fire times on one local date among the first
+        // days a cron fires in a year with a daylight-saving change.
+        let walked = |c: &Cadence| {
+            let start = utc("2026-01-01T00:00:00Z");
+            let dates: Vec<NaiveDate> = c.next(start, 400).iter().map(|e| e.date()).collect();
+            dates.windows(2).any(|w| w[0] == w[1])
+        };
+        for (cron, tz) in [
+            ("0 2 * * *", "UTC"),
+            ("30 1 * * *", "America/New_York"),
+            ("30 2 * * *", "America/New_York"),
+            ("0 0 1 * *", "Europe/Berlin"),
+            ("15 4 * * MON-FRI", "Asia/Shanghai"),
+            ("0 * * * *", "UTC"),
+            ("0 */6 * * *", "America/New_York"),
+            ("0,30 9 * * *", "UTC"),
+            ("0 9,17 * * 1-5", "Europe/Berlin"),
+            ("*/15 0-6 1,15 JAN-MAR MON-FRI", "UTC"),
+            ("0 0 29 2 *", "UTC"),
+        ] {
+            let c = cadence(cron, tz);
+            assert_eq!(c.sub_daily(), walked(&c), "{cron} in {tz}");
+        }
     }
 
     #[test]

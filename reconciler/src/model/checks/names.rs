@@ -51,6 +51,14 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether a schedule fires more than once a day (its Workflow names then carry the time); a
+/// schedule that does not parse is reported by the schedule check.
+fn sub_daily(schedule: Option<&crate::model::kinds::Schedule>) -> bool {
+    schedule
+        .and_then(|s| crate::runs::dates::Cadence::new(s).ok())
+        .is_some_and(|c| c.sub_daily())
+}
+
 /// `example` (the longest generated name, `len` characters) is over the limit of `kind`:
 /// reported at `path` of manifest `m`; the help says how short its name must be.
 fn too_long<S>(m: &Manifest<S>, path: &str, kind: &str, example: &str, len: usize) -> Diagnostic {
@@ -72,22 +80,18 @@ fn pipelines(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
         // `-<hhmm>` (and `b` on a fall-back's repeated hour) for sub-daily crons, `-r<6 hex>`
         // for a `Run`'s attempt.
         let has_runs = project.runs.values().any(|r| r.spec.pipeline == name);
-        let sub_daily = p
-            .spec
-            .schedule
-            .as_ref()
-            .and_then(|s| crate::runs::dates::Cadence::new(s).ok())
-            .is_some_and(|c| c.sub_daily());
         if p.spec.schedule.is_some() || has_runs {
-            let mut example = format!("{name}-yyyymmdd");
-            if sub_daily {
-                example.push_str("-hhmmb");
+            let runs = if has_runs { "-rxxxxxx" } else { "" };
+            let longest = |time: &str| format!("{name}-yyyymmdd{time}{runs}");
+            let over = |example: &String| example.chars().count() > limit("Workflow").0;
+            // Whether the cron is sub-daily (its schedule parsed again) matters only when the
+            // time part would take the name over the limit.
+            let mut example = longest("-hhmmb");
+            if over(&example) && !sub_daily(p.spec.schedule.as_ref()) {
+                example = longest("");
             }
-            if has_runs {
-                example.push_str("-rxxxxxx");
-            }
-            let n = example.chars().count();
-            if n > limit("Workflow").0 {
+            if over(&example) {
+                let n = example.chars().count();
                 diags.push(too_long(p, "metadata/name", "Workflow", &example, n));
             }
         }
@@ -187,5 +191,55 @@ fn services(model: &Model, project: &Project, diags: &mut Vec<Diagnostic>) {
             ));
             diags.push(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::{FileBody, snapshot_dir};
+    use std::path::Path;
+
+    /// The E0207 messages on Workflow names of the examples repository with its `daily-ranker`
+    /// pipeline (which `Run`s start) renamed to `name` and scheduled by `cron`.
+    fn too_long_names(name: &str, cron: &str) -> Vec<String> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-repo");
+        let mut snapshot = snapshot_dir(&repo).unwrap();
+        for (path, body) in snapshot.files.iter_mut() {
+            let FileBody::Bytes(bytes) = body else {
+                continue;
+            };
+            let text = std::str::from_utf8(bytes).unwrap();
+            if path.starts_with("projects/recsys/") && text.contains("daily-ranker") {
+                let text = text
+                    .replace("pipeline: daily-ranker", &format!("pipeline: {name}"))
+                    .replace("name: daily-ranker", &format!("name: {name}"))
+                    .replace("cron: \"0 2 * * *\"", &format!("cron: \"{cron}\""));
+                *body = FileBody::Bytes(text.into_bytes().into());
+            }
+        }
+        let (_, diags) = crate::model::load(&snapshot);
+        diags
+            .iter()
+            .filter(|d| d.code == crate::diag::codes::NAME_TOO_LONG)
+            .filter(|d| d.message.starts_with("the Workflow name"))
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn the_time_part_counts_only_for_a_sub_daily_cron() {
+        // `<name>-yyyymmdd-rxxxxxx` is 63 characters: a Workflow name's limit.
+        let name = "a".repeat(63 - "-yyyymmdd-rxxxxxx".len());
+        assert_eq!(too_long_names(&name, "0 2 * * *"), Vec::<String>::new());
+        let hourly = too_long_names(&name, "0 */6 * * *");
+        assert_eq!(hourly.len(), 1, "{hourly:?}");
+        assert!(
+            hourly[0].contains(&format!("`{name}-yyyymmdd-hhmmb-rxxxxxx` is 69 characters")),
+            "{}",
+            hourly[0]
+        );
+        let longer = too_long_names(&format!("{name}a"), "0 2 * * *");
+        assert_eq!(longer.len(), 1, "{longer:?}");
+        assert!(longer[0].contains("-yyyymmdd-rxxxxxx` is 64 characters"));
     }
 }
