@@ -193,12 +193,14 @@ pub(crate) fn files(
         });
     }
     projects.sort_by(|a, b| a.name.cmp(&b.name));
-    for ((project, pipeline, cluster), doc) in runs {
-        out.put(
-            paths::cluster_runs(cluster, project, pipeline),
-            SharedRuns(doc.clone()),
-        );
-    }
+    out.put_all(
+        runs.iter()
+            .map(|((project, pipeline, cluster), doc)| {
+                let path = paths::cluster_runs(cluster, project, pipeline);
+                (path, SharedRuns(doc.clone()))
+            })
+            .collect(),
+    );
     let repo_errors = errors(None);
     let summary = doc::Summary {
         revision: o.revision.clone(),
@@ -526,6 +528,28 @@ impl Files<'_> {
     fn put<T: serde::Serialize + PartialEq + Send + 'static>(&mut self, path: String, doc: T) {
         let file = self.file(path.clone(), doc);
         self.status.files.insert(path, file);
+    }
+
+    /// Adds the YAML file of each `(path, doc)` (see [`Files::file`]), serialised in parallel.
+    fn put_all<T>(&mut self, docs: Vec<(String, T)>)
+    where
+        T: serde::Serialize + PartialEq + Send + Sync + 'static,
+    {
+        let work: Vec<(String, T, Option<(Box<T>, StatusFile)>)> = docs
+            .into_iter()
+            .map(|(path, doc)| {
+                let old = self.previous.docs.remove(&path);
+                let last = old.and_then(|(d, f)| Some((d.downcast::<T>().ok()?, f)));
+                (path, doc, last)
+            })
+            .collect();
+        let files = crate::par::map_in_runs(&work, 16, |(_, doc, last)| {
+            yaml_file(doc, last.as_ref().map(|(d, f)| (&**d, f)))
+        });
+        for ((path, doc, _), file) in work.into_iter().zip(files) {
+            self.status.files.insert(path.clone(), file.clone());
+            self.next.docs.insert(path, (Box::new(doc), file));
+        }
     }
 
     /// The YAML file of `doc` at `path`: the one the previous reconcile wrote when its
