@@ -17,8 +17,8 @@ use std::sync::Arc;
 /// Files one thread writes at least, when writing in parallel (fewer stay on one thread).
 const MIN_FILES_PER_THREAD: usize = 16;
 
-/// Changes an apply carries out at once (their files written in parallel) before it reports
-/// them: large enough to keep every core busy, small enough that progress is steady.
+/// Files an apply writes at once (in parallel) before it reports their changes: enough to
+/// keep every core busy, few enough that progress is steady.
 const WRITE_BATCH: usize = 64;
 
 /// Name of the inventory file in the target directory.
@@ -429,9 +429,7 @@ impl DirectoryTarget {
     ) -> Vec<Result<Option<(std::fs::Metadata, BytesDigest)>>> {
         let files: Vec<(PathBuf, &RenderedObject)> = changes
             .iter()
-            .filter(|c| {
-                safe_file_names(&c.key) && matches!(c.action, Action::Create | Action::Update)
-            })
+            .filter(|c| writes_file(c))
             .filter_map(|c| Some((self.path_of(&c.key), c.desired.as_ref()?)))
             .collect();
         crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
@@ -517,7 +515,7 @@ impl DirectoryTarget {
             self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
         }
         // Batches of files written at once, then reported one by one.
-        for batch in plan.changes.chunks(WRITE_BATCH) {
+        for batch in write_batches(&plan.changes) {
             let mut written = self.write_objects(batch).into_iter();
             for c in batch {
                 self.apply_change(c, &mut written, &mut report, &mut unsettled);
@@ -547,6 +545,31 @@ impl DirectoryTarget {
         }
         Ok(report)
     }
+}
+
+/// True when carrying out `c` writes its object's file (a create or update of a plain name).
+fn writes_file(c: &Change) -> bool {
+    safe_file_names(&c.key) && matches!(c.action, Action::Create | Action::Update)
+}
+
+/// `changes` cut in runs that each write [`WRITE_BATCH`] files (the last one fewer): an apply
+/// that leaves most objects unchanged still writes its files many at once.
+fn write_batches(changes: &[Change]) -> impl Iterator<Item = &[Change]> {
+    let mut rest = changes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| writes_file(c))
+            .nth(WRITE_BATCH - 1)
+            .map_or(rest.len(), |(i, _)| i + 1);
+        let (batch, tail) = rest.split_at(end);
+        rest = tail;
+        Some(batch)
+    })
 }
 
 /// True when an object's namespace and name are safe as file names (no separator, not `.` or
@@ -632,6 +655,39 @@ mod tests {
             cluster: "c".into(),
             objects: vec![object],
         }
+    }
+
+    /// An apply that leaves most objects unchanged writes its files [`WRITE_BATCH`] at a
+    /// time (in parallel), not a few per run of unchanged objects.
+    #[test]
+    fn write_batches_hold_a_batch_of_files_each() {
+        let object = &desired().objects[0];
+        let change = |i: usize| Change {
+            key: object.key(),
+            action: if i % 7 == 0 {
+                Action::Update
+            } else {
+                Action::Unchanged
+            },
+            project: object.project.clone(),
+            source: object.source.clone(),
+            diff: None,
+            desired: Some(object.clone()),
+            note: None,
+        };
+        let changes: Vec<Change> = (0..1000).map(change).collect();
+        let batches: Vec<&[Change]> = write_batches(&changes).collect();
+        let writes = |b: &[Change]| b.iter().filter(|c| writes_file(c)).count();
+        let counts: Vec<usize> = batches.iter().map(|b| writes(b)).collect();
+        assert_eq!(counts, [64, 64, 15], "{} updates", writes(&changes));
+        let lengths: usize = batches.iter().map(|b| b.len()).sum();
+        assert_eq!(lengths, changes.len(), "every change, once, in order");
+        let ends = |b: &&[Change]| b.last().is_some_and(writes_file);
+        assert!(
+            batches[..2].iter().all(ends),
+            "a full batch ends with its last write"
+        );
+        assert_eq!(write_batches(&[]).count(), 0);
     }
 
     /// A file written less than a second ago (its stamp not trusted yet) is read again: when
