@@ -657,6 +657,49 @@ mod tests {
         }
     }
 
+    /// The inventory an apply rewrites is not a leftover temporary file: the next apply does
+    /// not list every namespace directory for leftovers because of it. Before, any file of
+    /// cubist's own that was touched and still there (the inventory always is) counted as one.
+    #[test]
+    fn a_rewritten_inventory_is_not_a_leftover() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::default();
+        let target = DirectoryTarget::new(dir.path().join("t"))
+            .with_memory(memory.clone())
+            .without_diffs();
+        let mut set = desired();
+        target
+            .apply(&target.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        // A second object: the apply writes its file and the inventory again.
+        let mut second = set.objects[0].clone();
+        let mut body = second.body.to_value();
+        body["metadata"]["name"] = "b".into();
+        second.hash = content_hash(&body);
+        second.body = body.into();
+        set.objects.push(second);
+        target
+            .apply(&target.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        // Then the first object's file is replaced: once a plan sees that, the watch has
+        // reported everything before it, the inventory's rewrite included.
+        let file = target.path_of(&set.objects[0].key());
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("k: v", "k: w");
+        std::fs::remove_file(&file).unwrap();
+        std::fs::write(&file, text).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while target.plan(&set).unwrap().changes[0].action != Action::Update {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watch saw the edit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(memory.no_leftovers(), "the inventory counted as a leftover");
+    }
+
     /// An apply that leaves most objects unchanged writes its files [`WRITE_BATCH`] at a
     /// time (in parallel), not a few per run of unchanged objects.
     #[test]

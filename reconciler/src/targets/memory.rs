@@ -19,6 +19,7 @@
 //! an event named is unchanged as a whole: a plan does not look at its objects one by one.
 
 use super::desired::Group;
+use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
 use cubist_status_ui::doc::Inventory;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -198,8 +199,9 @@ impl Memory {
                 // Cubist's own temporary files and inventory are not objects; any other path
                 // (a directory renamed or removed, say) may hide files: trust nothing.
                 None if !is_own_file(path) => files.trusted = false,
-                // A temporary file still there is a leftover (cubist renames its own away).
-                None if path.exists() => files.clean = false,
+                // A temporary file still there is a leftover (cubist renames its own away);
+                // the inventory and run files are meant to be there.
+                None if is_temporary(path) && path.exists() => files.clean = false,
                 None => {}
             }
         }
@@ -382,12 +384,14 @@ impl Memory {
 /// Cubist's temporary files (see `write_atomic`), its inventory file and the run controller's
 /// files (`<ns>/runs/*`, never objects: see `crate::runs::files`).
 fn is_own_file(path: &Path) -> bool {
-    use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
-    in_runs(path)
-        || path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(TEMP_PREFIX) || n == INVENTORY_FILE)
+    in_runs(path) || is_temporary(path) || path.file_name() == Some(INVENTORY_FILE.as_ref())
+}
+
+/// A temporary file of `write_atomic` (a leftover when still there once its write is done).
+fn is_temporary(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(TEMP_PREFIX))
 }
 
 /// True for a file in a runs directory (`<ns>/runs/*`).
