@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::FutureExt;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -166,19 +166,17 @@ impl Clusters {
     ) -> BTreeMap<String, ClusterOutcome> {
         let mut out = BTreeMap::new();
         let mut kube_sets = Vec::new();
+        let mut dir_sets = Vec::new();
         for (name, set) in desired {
             let Some(spec) = specs.get(&name) else {
                 continue;
             };
             match &spec.target {
-                TargetSpec::Directory { .. } => {
-                    if let Some(co) = self.directory(&name, spec, set, pass) {
-                        out.insert(name, co);
-                    }
-                }
+                TargetSpec::Directory { .. } => dir_sets.push((name, spec, set)),
                 TargetSpec::Kubernetes { .. } => kube_sets.push((name, spec.clone(), set)),
             }
         }
+        out.extend(self.directories(dir_sets, pass));
         self.kube.retain(|n, _| specs.contains_key(n));
         self.memories.retain(|n, _| specs.contains_key(n));
         if !kube_sets.is_empty() {
@@ -187,57 +185,67 @@ impl Clusters {
         out
     }
 
-    /// Plans and applies a directory target. On a refresh, only a target that differs from
-    /// `desired` is applied (its objects count as repaired); `None` when it does not.
-    fn directory(
+    /// Plans and applies directory targets, several at once (each writes its own directory).
+    /// On a refresh, only a target that differs from its desired objects is applied (its
+    /// objects count as repaired) and in the result.
+    fn directories(
         &mut self,
-        name: &str,
-        spec: &ClusterSpec,
-        desired: Desired,
+        sets: Vec<(String, &ClusterSpec, Desired)>,
         pass: Pass,
-    ) -> Option<ClusterOutcome> {
-        let memory = self.memories.entry(name.to_string()).or_default().clone();
-        let target = match ClusterTarget::directory(&self.target_root, spec, Some(memory)) {
-            // The loop reports counts and states, never diffs.
-            Ok(t) => t.without_diffs(),
-            Err(why) => return Some(ClusterOutcome::failed(desired, why)),
-        };
-        // A directory target keeps its own record of what it owns.
-        let owned = Inventory::default();
-        let planned = ready(async {
-            let mut p = target.plan(&desired, &owned).await?;
-            guard(&mut p, spec.prune_limit, &self.allow);
-            if pass == Pass::Refresh && !writes(&p) {
-                return target.clean_leftovers().map(|_| None);
-            }
-            // A test-only pause point (see `test_hook`), a no-op otherwise.
-            let mut progress = super::test_hook::apply_progress();
-            let (report, inventory) = target.apply(&p, &owned, &mut progress).await?;
-            Ok(Some((p, report, inventory)))
-        });
-        Some(match planned {
-            Ok(None) => return None,
-            Ok(Some((plan, report, inventory))) => {
-                let now = Utc::now();
-                self.applied_at.insert(name.to_string(), now);
-                let inventory = owned_after(&desired, &report, inventory);
-                let repaired = if pass == Pass::Refresh {
-                    report.created + report.updated + report.deleted
-                } else {
-                    0
-                };
-                ClusterOutcome {
-                    plan: Some(plan),
-                    report: Some(report),
-                    applied_at: Some(now),
-                    inventory: Some(inventory),
-                    desired,
-                    repaired,
-                    ..Default::default()
+    ) -> BTreeMap<String, ClusterOutcome> {
+        let mut out = BTreeMap::new();
+        let mut jobs = Vec::new();
+        for (name, spec, desired) in sets {
+            let memory = self.memories.entry(name.clone()).or_default().clone();
+            match ClusterTarget::directory(&self.target_root, spec, Some(memory)) {
+                // The loop reports counts and states, never diffs.
+                Ok(t) => jobs.push((name, spec, desired, t.without_diffs())),
+                Err(why) => {
+                    out.insert(name, ClusterOutcome::failed(desired, why));
                 }
             }
-            Err(e) => failure(desired, &e),
-        })
+        }
+        // Validation keeps directory targets apart (E1002), but links in the target root can
+        // still lead two of them to one directory: those are written one after the other.
+        let roots: Vec<&Path> = jobs.iter().filter_map(|(.., t)| t.root()).collect();
+        let apart = on_disk_apart(&roots);
+        if !apart {
+            tracing::warn!(
+                "two directory targets lead to the same directory on disk (through a link): they are written one at a time; give every cluster its own directory"
+            );
+        }
+        let per_thread = if apart { 1 } else { jobs.len().max(1) };
+        let allow = &self.allow;
+        let results = crate::par::map_in_runs(&jobs, per_thread, |(_, spec, desired, target)| {
+            ready(directory_pass(target, spec, desired, pass, allow))
+        });
+        for ((name, _, desired, _), result) in jobs.into_iter().zip(results) {
+            let co = match result {
+                Ok(None) => continue,
+                Ok(Some((plan, report, inventory))) => {
+                    let now = Utc::now();
+                    self.applied_at.insert(name.clone(), now);
+                    let inventory = owned_after(&desired, &report, inventory);
+                    let repaired = if pass == Pass::Refresh {
+                        report.created + report.updated + report.deleted
+                    } else {
+                        0
+                    };
+                    ClusterOutcome {
+                        plan: Some(plan),
+                        report: Some(report),
+                        applied_at: Some(now),
+                        inventory: Some(inventory),
+                        desired,
+                        repaired,
+                        ..Default::default()
+                    }
+                }
+                Err(e) => failure(desired, &e),
+            };
+            out.insert(name, co);
+        }
+        out
     }
 
     /// Every due Kubernetes cluster concurrently; the others report their backoff.
@@ -428,6 +436,57 @@ impl Job {
     }
 }
 
+/// True when no directory of `roots` is, or is inside, another once links are resolved (a
+/// directory not made yet is taken as its nearest existing ancestor holds it).
+fn on_disk_apart(roots: &[&Path]) -> bool {
+    let real: Vec<PathBuf> = roots
+        .iter()
+        .map(|root| {
+            let mut rest = Vec::new();
+            let mut probe = *root;
+            loop {
+                if let Ok(real) = probe.canonicalize() {
+                    break rest.iter().rev().fold(real, |p, part| p.join(part));
+                }
+                match (probe.parent(), probe.file_name()) {
+                    (Some(parent), Some(name)) => {
+                        rest.push(name.to_os_string());
+                        probe = parent;
+                    }
+                    _ => break root.to_path_buf(),
+                }
+            }
+        })
+        .collect();
+    real.iter().enumerate().all(|(i, a)| {
+        real[i + 1..]
+            .iter()
+            .all(|b| !a.starts_with(b) && !b.starts_with(a))
+    })
+}
+
+/// Plans a directory target, holds deletions the prune guard stops, and applies the plan;
+/// `None` on a refresh that finds the target as desired.
+async fn directory_pass(
+    target: &ClusterTarget,
+    spec: &ClusterSpec,
+    desired: &Desired,
+    pass: Pass,
+    allow: &Allowances,
+) -> Result<Option<(Plan, ApplyReport, Option<Inventory>)>, TargetError> {
+    // A directory target keeps its own record of what it owns.
+    let owned = Inventory::default();
+    let mut p = target.plan(desired, &owned).await?;
+    guard(&mut p, spec.prune_limit, allow);
+    if pass == Pass::Refresh && !writes(&p) {
+        return target.clean_leftovers().map(|_| None);
+    }
+    // A test-only pause point (see `test_hook`), a no-op otherwise.
+    let mut progress = super::test_hook::apply_progress();
+    let (report, inventory) = target.apply(&p, &owned, &mut progress).await?;
+    Ok(Some((p, report, inventory)))
+}
+
 /// Plan against live state, hold deletions the prune guard stops; apply when asked,
 /// else report what differs as drift; then health.
 async fn pass(
@@ -498,4 +557,36 @@ fn start_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime for Kubernetes targets")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_disk_apart;
+
+    #[test]
+    fn directories_apart_on_disk_unless_one_leads_into_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |p: &str| dir.path().join(p);
+        std::fs::create_dir_all(at("rendered/a")).unwrap();
+        std::os::unix::fs::symlink(at("rendered/a"), at("rendered/link")).unwrap();
+        let apart = |roots: &[&str]| {
+            let roots: Vec<_> = roots.iter().map(|r| at(r)).collect();
+            on_disk_apart(&roots.iter().map(|r| r.as_path()).collect::<Vec<_>>())
+        };
+        assert!(apart(&["rendered/a", "rendered/b", "rendered/new/c"]));
+        assert!(apart(&["rendered/new/c", "rendered/new/d"]), "not made yet");
+        assert!(
+            !apart(&["rendered/a", "rendered/link"]),
+            "a link to another"
+        );
+        assert!(
+            !apart(&["rendered/a", "rendered/link/x"]),
+            "inside, through a link"
+        );
+        assert!(
+            !apart(&["rendered/new", "rendered/new/c"]),
+            "inside, not made yet"
+        );
+        assert!(apart(&[]));
+    }
 }

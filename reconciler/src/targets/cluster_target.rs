@@ -95,6 +95,14 @@ impl ClusterTarget {
         }))
     }
 
+    /// The directory of a directory target (`None` for a Kubernetes cluster).
+    pub fn root(&self) -> Option<&Path> {
+        match self {
+            ClusterTarget::Directory(t) => Some(t.root()),
+            ClusterTarget::Kubernetes(_) => None,
+        }
+    }
+
     /// The same target, planning without diffs where it builds them (a directory): for the
     /// loop, which reports counts and states, never diffs.
     pub fn without_diffs(self) -> Self {
