@@ -36,7 +36,7 @@ impl NewObjects {
 
     /// Adds a tree of these bytes; returns its id.
     pub(crate) fn add_tree(&mut self, data: Vec<u8>) -> Result<Oid> {
-        let id = Oid::hash_object(ObjectType::Tree, &data)?;
+        let id = object_id(ObjectType::Tree, &data);
         self.add(id, ObjectType::Tree, data.into());
         Ok(id)
     }
@@ -101,9 +101,40 @@ impl NewObjects {
     }
 }
 
+/// The git id of an object of `kind` holding `data`: the SHA-1 of `<kind> <length>\0` and the
+/// data, as git and libgit2 compute it. Hashed with RustCrypto's SHA-1 (SHA-NI where the CPU has
+/// it) rather than libgit2's collision-detecting one, which took a fifth of a status commit's
+/// time (17,000 files). Collision detection guards against crafted binary blocks: status files
+/// are YAML cubist serialised and trees list ids, where no such block can be planted.
+pub(crate) fn object_id(kind: ObjectType, data: &[u8]) -> Oid {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("{} {}\0", kind.str(), data.len()));
+    h.update(data);
+    let digest: [u8; 20] = h.finalize().into();
+    Oid::from_bytes(&digest).expect("20 bytes make an object id")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_ids_are_the_ones_git_computes() {
+        let long = "x: y\n".repeat(10_000);
+        for data in [
+            &b""[..],
+            b"a",
+            b"status: ok\n",
+            &[0, 255, 10, 0],
+            long.as_bytes(),
+        ] {
+            for kind in [ObjectType::Blob, ObjectType::Tree] {
+                let git = Oid::hash_object(kind, data).unwrap();
+                assert_eq!(object_id(kind, data), git, "{kind} of {} bytes", data.len());
+            }
+        }
+    }
 
     /// `count` blobs of every size class, and a tree naming one, added to `new`.
     fn fill(new: &mut NewObjects, count: usize) -> (Vec<(Oid, Vec<u8>)>, Oid) {

@@ -5,6 +5,7 @@ use crate::model::Model;
 use crate::reconcile::{ClusterOutcome, ClusterState, Config, Good, HealthCounts, Outcome, Owned};
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
+use crate::report::status_yaml::{object_status_file, yaml_file};
 use crate::targets::Action;
 use crate::targets::desired::Group;
 use crate::targets::guard::Held;
@@ -535,7 +536,9 @@ impl Files<'_> {
     where
         T: serde::Serialize + PartialEq + Send + Sync + 'static,
     {
-        let work: Vec<(String, T, Option<(Box<T>, StatusFile)>)> = docs
+        // Each document with its path and the previous one there (if of its type).
+        type Work<T> = Vec<(String, T, Option<(Box<T>, StatusFile)>)>;
+        let work: Work<T> = docs
             .into_iter()
             .map(|(path, doc)| {
                 let old = self.previous.docs.remove(&path);
@@ -664,7 +667,7 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
     let mut counts = doc::StateCounts::default();
     let mut object_file = |rel: String, status: doc::ObjectStatus| {
         let previous = last.and_then(|l| l.objects.get(&rel)).map(|(d, f)| (d, f));
-        let file = yaml_file(&status, previous);
+        let file = object_status_file(&status, previous);
         files.insert(rel.clone(), file.clone());
         objects.insert(rel, (status, file));
     };
@@ -742,21 +745,5 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
         counts,
         objects,
         inventory,
-    }
-}
-
-/// The YAML file of a status document: the file of `last` when its document is this one (not
-/// serialised or hashed again), a new one otherwise.
-fn yaml_file<T: serde::Serialize + PartialEq>(
-    doc: &T,
-    last: Option<(&T, &StatusFile)>,
-) -> StatusFile {
-    match last {
-        Some((old, file)) if old == doc => file.clone(),
-        _ => StatusFile::new(
-            cubist_status_ui::yaml::to_yaml(doc)
-                .expect("status documents serialise")
-                .into_bytes(),
-        ),
     }
 }

@@ -33,9 +33,10 @@ impl StatusFile {
     /// A file of these bytes (its blob id computed in memory, nothing written).
     pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes = bytes.into();
-        let id =
-            Oid::hash_object(git2::ObjectType::Blob, &bytes).expect("hashing a blob in memory");
-        StatusFile { id, bytes }
+        StatusFile {
+            id: super::object_pack::object_id(git2::ObjectType::Blob, &bytes),
+            bytes,
+        }
     }
 }
 

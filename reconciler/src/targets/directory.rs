@@ -707,7 +707,7 @@ mod tests {
         let object = &desired().objects[0];
         let change = |i: usize| Change {
             key: object.key(),
-            action: if i % 7 == 0 {
+            action: if i.is_multiple_of(7) {
                 Action::Update
             } else {
                 Action::Unchanged

@@ -1,0 +1,180 @@
+//! The YAML file of a status document, reusing the previous commit's file where it can: the
+//! same document keeps its file, and an object status that differs only in its revision takes
+//! the previous file with that one line replaced (a template change re-renders every project,
+//! so every object's status names a new revision, most with nothing else new).
+
+use super::status_branch::StatusFile;
+use cubist_status_ui::doc::ObjectStatus;
+
+/// The YAML file of a status document: the file of `last` when its document is this one (not
+/// serialised or hashed again), a new one otherwise.
+pub(super) fn yaml_file<T: serde::Serialize + PartialEq>(
+    doc: &T,
+    last: Option<(&T, &StatusFile)>,
+) -> StatusFile {
+    match last {
+        Some((old, file)) if old == doc => file.clone(),
+        _ => StatusFile::new(
+            cubist_status_ui::yaml::to_yaml(doc)
+                .expect("status documents serialise")
+                .into_bytes(),
+        ),
+    }
+}
+
+/// The YAML file of an object's status, as [`yaml_file`]; when the previous status differs
+/// only in its revision and both revisions are plain YAML scalars, the previous file with its
+/// `revision:` line replaced: the bytes the serialiser writes, without serialising.
+pub(super) fn object_status_file(
+    status: &ObjectStatus,
+    last: Option<(&ObjectStatus, &StatusFile)>,
+) -> StatusFile {
+    if let Some((old, file)) = last
+        && old.revision != status.revision
+        && same_but_revision(old, status)
+        && let Some(bytes) = swap_revision(&file.bytes, &old.revision, &status.revision)
+    {
+        return StatusFile::new(bytes);
+    }
+    yaml_file(status, last)
+}
+
+/// True when `a` and `b` differ at most in their revision.
+fn same_but_revision(a: &ObjectStatus, b: &ObjectStatus) -> bool {
+    let ObjectStatus {
+        api_version,
+        kind,
+        namespace,
+        name,
+        state,
+        hash,
+        revision: _,
+        message,
+        health,
+        source,
+    } = a;
+    *api_version == b.api_version
+        && *kind == b.kind
+        && *namespace == b.namespace
+        && *name == b.name
+        && *state == b.state
+        && *hash == b.hash
+        && *message == b.message
+        && *health == b.health
+        && *source == b.source
+}
+
+/// `yaml` (a top-level mapping whose `revision` is `old`, written plain on a line of its own)
+/// with `new` in its place; `None` when that line is not there exactly once, or when `new` is
+/// not written plain (a revision of digits alone reads as a number and is quoted).
+fn swap_revision(yaml: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    let line = |rev: &str| format!("\nrevision: {rev}\n");
+    if !new.bytes().all(|b| b.is_ascii_hexdigit()) || !writes_plain(new) {
+        return None;
+    }
+    let old_line = line(old);
+    let text = std::str::from_utf8(yaml).ok()?;
+    let at = text.find(&old_line)?;
+    if text[at + 1..].contains(&old_line) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(yaml.len() + new.len() - old.len().min(new.len()));
+    out.extend_from_slice(&yaml[..at]);
+    out.extend_from_slice(line(new).as_bytes());
+    out.extend_from_slice(&yaml[at + old_line.len()..]);
+    Some(out)
+}
+
+/// True when the serialiser writes `value` as a plain scalar (asked, not guessed; the last
+/// answer is kept per thread, as most statuses of a commit name one revision).
+fn writes_plain(value: &str) -> bool {
+    #[derive(serde::Serialize)]
+    struct One<'a> {
+        revision: &'a str,
+    }
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, bool)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((v, plain)) if v == value => *plain,
+        _ => {
+            let plain = cubist_status_ui::yaml::to_yaml(&One { revision: value })
+                .is_ok_and(|y| y == format!("revision: {value}\n"));
+            *last = Some((value.to_string(), plain));
+            plain
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cubist_status_ui::doc::{Health, ObjectHealth, SyncState};
+
+    fn status(revision: &str, message: &str) -> ObjectStatus {
+        ObjectStatus {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "CronWorkflow".into(),
+            namespace: "recsys".into(),
+            name: "daily-ranker".into(),
+            state: SyncState::Synced,
+            hash: "sha256:0f3a".into(),
+            revision: revision.into(),
+            message: message.into(),
+            health: Some(ObjectHealth {
+                status: Health::Healthy,
+                message: "revision: 1111\nrevision: 2222".into(),
+            }),
+            source: "projects/recsys/pipelines/daily-ranker.yaml".into(),
+        }
+    }
+
+    fn serialised(s: &ObjectStatus) -> StatusFile {
+        yaml_file(s, None)
+    }
+
+    /// Whatever the path taken, the file is the one serialising the status gives.
+    #[test]
+    fn a_new_revision_gives_the_serialisers_bytes() {
+        let old = status("4f0c1a", "");
+        let file = serialised(&old);
+        let revisions = [
+            "9b2e77d0c4a1f3e5b6a7c8d9e0f1a2b3c4d5e6f7",
+            "1234567890123456789012345678901234567890", // a number: quoted
+            "1e10",                                     // a float: quoted
+            "abc",
+            "4f0c1a",
+        ];
+        for rev in revisions {
+            let new = status(rev, "");
+            let got = object_status_file(&new, Some((&old, &file)));
+            assert_eq!(got, serialised(&new), "revision {rev}");
+        }
+        // Anything else changed too: serialised whole.
+        let other = status("9b2e77", "held at last good revision");
+        assert_eq!(
+            object_status_file(&other, Some((&old, &file))),
+            serialised(&other)
+        );
+        // A previous file that is not the serialiser's (its line is elsewhere): serialised.
+        let odd = StatusFile::new(b"revision: 4f0c1a\n".to_vec());
+        let new = status("9b2e77", "");
+        assert_eq!(
+            object_status_file(&new, Some((&old, &odd))),
+            serialised(&new)
+        );
+    }
+
+    #[test]
+    fn the_revision_line_is_swapped_only_when_plain_and_once() {
+        let yaml = b"kind: X\nrevision: aa\nmessage: ''\n";
+        assert_eq!(
+            swap_revision(yaml, "aa", "bbcc").as_deref(),
+            Some(&b"kind: X\nrevision: bbcc\nmessage: ''\n"[..])
+        );
+        assert_eq!(swap_revision(yaml, "aa", "123"), None, "digits are quoted");
+        assert_eq!(swap_revision(yaml, "aa", "no!"), None, "not a revision");
+        let twice = b"kind: X\nrevision: aa\nrevision: aa\n";
+        assert_eq!(swap_revision(twice, "aa", "bb"), None);
+    }
+}
