@@ -107,7 +107,7 @@ impl Reconciler {
     /// restart after a completed reconcile writes nothing; one after a crash mid-apply, before
     /// the status commit, or after the target's files were deleted or edited, reconciles again).
     pub fn new(cfg: Config) -> Result<Self> {
-        stamp::prepare();
+        stamp::prepare(&cfg.cache_dir);
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
             blueprints: Blueprints::embedded()?,
