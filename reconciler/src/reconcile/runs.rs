@@ -167,13 +167,12 @@ impl Reconciler {
         // are added last, so that they replace it.
         files.sort_by_key(|(p, _, _)| p.matches('/').count());
         let parsed = crate::par::map_in_runs(&files, 32, |(_, _, bytes)| {
-            cubist_status_ui::yaml::from_yaml::<PipelineRuns>(bytes)
+            super::records_parse::parse_records(bytes)
         });
         let owned = self.pass.as_ref().map(|p| p.owned.clone());
         let wanted =
             |c: &str| owned.as_ref().is_none_or(|o| o.contains(c)) && (first || gained.contains(c));
         for ((path, id, bytes), doc) in files.into_iter().zip(parsed) {
-            let doc = doc.map_err(|e| e.to_string());
             // A file read as it stands is the status commit's file for these records while
             // they do not change: it is not written again.
             if let Some(kept) = self.records.add_file(&path, doc, wanted) {
