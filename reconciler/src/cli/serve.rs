@@ -223,7 +223,13 @@ pub(super) fn run_loop(
                 wait
             }
         };
-        if args.once || control.stop.load(Ordering::SeqCst) {
+        if args.once {
+            // The process ends here: freeing what the reconciler holds (every project's
+            // rendered objects) would only hold up the exit, by about 50 ms at 500 projects.
+            std::mem::forget(reconciler);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if control.stop.load(Ordering::SeqCst) {
             return Ok(ExitCode::SUCCESS);
         }
         schedule::wait(&nudges, wait);
