@@ -85,8 +85,31 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Expressions [`parse_cron`] keeps parsed: croner fills the omitted year field bit by bit over
+/// 5,000 years, and the run controller parses every pipeline's schedule on every pass. Most
+/// pipelines share a few expressions; past this many distinct ones the memo starts afresh.
+const PARSED_KEPT: usize = 1024;
+
 /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week).
 pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    static PARSED: std::sync::Mutex<Option<std::collections::HashMap<String, croner::Cron>>> =
+        std::sync::Mutex::new(None);
+    let memo = || PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cron) = memo().as_ref().and_then(|m| m.get(expr)) {
+        return Ok(cron.clone());
+    }
+    let cron = parse_cron_uncached(expr)?;
+    let mut memo = memo();
+    let parsed = memo.get_or_insert_with(Default::default);
+    if parsed.len() >= PARSED_KEPT {
+        parsed.clear();
+    }
+    parsed.insert(expr.to_string(), cron.clone());
+    Ok(cron)
+}
+
+/// [`parse_cron`] without the memo.
+fn parse_cron_uncached(expr: &str) -> Result<croner::Cron, String> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
         return Err(format!("it has {fields} fields, cron needs exactly 5"));
@@ -164,6 +187,33 @@ mod tests {
         ] {
             assert_eq!(check_cron(expr).is_ok(), parse_cron(expr).is_ok(), "{expr}");
         }
+    }
+
+    /// The memo gives what parsing gives, for an expression seen again and after it fills up.
+    #[test]
+    fn a_kept_expression_is_the_parsed_one() {
+        use chrono::TimeZone;
+        let start = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let fires = |c: &croner::Cron| -> Vec<_> {
+            c.iter_from(start, croner::Direction::Forward)
+                .take(5)
+                .collect()
+        };
+        let exprs: Vec<String> = (0..PARSED_KEPT + 10)
+            .map(|i| format!("{} {} * * *", i % 60, (i / 60) % 24))
+            .collect();
+        for round in 0..2 {
+            for expr in exprs.iter().step_by(97).chain([&exprs[0]]) {
+                let kept = parse_cron(expr).unwrap();
+                let fresh = parse_cron_uncached(expr).unwrap();
+                assert_eq!(kept.as_str(), fresh.as_str(), "{expr} round {round}");
+                assert_eq!(fires(&kept), fires(&fresh), "{expr} round {round}");
+            }
+            for expr in &exprs {
+                parse_cron(expr).unwrap();
+            }
+        }
+        assert!(parse_cron("0 25 * * *").is_err());
     }
 
     #[test]
