@@ -224,16 +224,22 @@ pub(super) fn run_loop(
             }
         };
         if args.once {
+            if let Some(r) = &reconciler {
+                r.keep_target_memories();
+            }
             // The process ends here: freeing what the reconciler holds (every project's
             // rendered objects) would only hold up the exit, by about 50 ms at 500 projects.
             std::mem::forget(reconciler);
             return Ok(ExitCode::SUCCESS);
         }
-        if control.stop.load(Ordering::SeqCst) {
-            return Ok(ExitCode::SUCCESS);
+        let stopping = || control.stop.load(Ordering::SeqCst);
+        if !stopping() {
+            schedule::wait(&nudges, wait);
         }
-        schedule::wait(&nudges, wait);
-        if control.stop.load(Ordering::SeqCst) {
+        if stopping() {
+            if let Some(r) = &reconciler {
+                r.keep_target_memories();
+            }
             return Ok(ExitCode::SUCCESS);
         }
     }

@@ -42,6 +42,10 @@ pub(super) struct Clusters {
     resumed: BTreeMap<String, Inventory>,
     /// What each directory target saw last: unchanged files are not read again.
     memories: BTreeMap<String, Memory>,
+    /// The directory of each memory's target.
+    memory_roots: BTreeMap<String, PathBuf>,
+    /// Where memories are kept between processes (see `targets::memory_file`).
+    memory_dir: Option<PathBuf>,
     /// Deletions the newest reconciled commits allow (prune guard), also for refresh passes.
     allow: Allowances,
 }
@@ -74,10 +78,13 @@ impl KubeSlot {
 }
 
 impl Clusters {
-    /// Targets relative to `target_root` (directory targets' paths).
-    pub(super) fn new(target_root: PathBuf) -> Self {
+    /// Targets relative to `target_root` (directory targets' paths); directory targets' memories
+    /// kept in `memory_dir` between processes.
+    pub(super) fn new(target_root: PathBuf, memory_dir: Option<PathBuf>) -> Self {
         Clusters {
             target_root,
+            memory_roots: BTreeMap::new(),
+            memory_dir,
             runtime: None,
             kube: BTreeMap::new(),
             applied_at: BTreeMap::new(),
@@ -145,11 +152,9 @@ impl Clusters {
             let TargetSpec::Directory { .. } = spec.target else {
                 return false;
             };
-            let memory = self.memories.entry(name.clone()).or_default().clone();
-            let Ok(target) = ClusterTarget::directory(&self.target_root, spec, Some(memory)) else {
+            let Ok(target) = self.directory_target(name, spec) else {
                 return true;
             };
-            let target = target.without_diffs();
             target.clean_leftovers().is_err()
                 || !ready(target.plan(set, &Inventory::default())).is_ok_and(|p| !writes(&p))
         })
@@ -179,10 +184,55 @@ impl Clusters {
         out.extend(self.directories(dir_sets, pass));
         self.kube.retain(|n, _| specs.contains_key(n));
         self.memories.retain(|n, _| specs.contains_key(n));
+        self.memory_roots.retain(|n, _| specs.contains_key(n));
         if !kube_sets.is_empty() {
             out.extend(self.kubernetes(kube_sets, pass));
         }
         out
+    }
+
+    /// The target of directory cluster `name`, with its memory (taking in the one kept in the
+    /// memory directory when this process has none yet), planning without diffs: the loop
+    /// reports counts and states, never diffs.
+    fn directory_target(
+        &mut self,
+        name: &str,
+        spec: &ClusterSpec,
+    ) -> Result<ClusterTarget, String> {
+        let fresh = !self.memories.contains_key(name);
+        let memory = self.memories.entry(name.to_string()).or_default().clone();
+        let target = ClusterTarget::directory(&self.target_root, spec, Some(memory.clone()))?;
+        let root = target.root().map(Path::to_path_buf);
+        if let (Some(root), Some(dir)) = (&root, &self.memory_dir)
+            && (fresh || self.memory_roots.get(name) != Some(root))
+        {
+            let n = crate::targets::memory_file::load(&memory, dir, root);
+            tracing::debug!(
+                cluster = name,
+                files = n,
+                "took in the kept memory of the target directory"
+            );
+        }
+        if let Some(root) = root {
+            self.memory_roots.insert(name.to_string(), root);
+        }
+        Ok(target.without_diffs())
+    }
+
+    /// Keeps what each directory target's memory knows in the memory directory, for the next
+    /// process (see `targets::memory_file`); a failure is logged, as the memory only saves time.
+    pub(super) fn keep_memories(&self) {
+        let Some(dir) = &self.memory_dir else {
+            return;
+        };
+        for (name, memory) in &self.memories {
+            let Some(root) = self.memory_roots.get(name) else {
+                continue;
+            };
+            if let Err(e) = crate::targets::memory_file::save(memory, dir, root) {
+                tracing::warn!(cluster = %name, error = %format!("{e:#}"), "keeping a target directory's memory failed; the next start reads every file");
+            }
+        }
     }
 
     /// Plans and applies directory targets, several at once (each writes its own directory).
@@ -196,10 +246,8 @@ impl Clusters {
         let mut out = BTreeMap::new();
         let mut jobs = Vec::new();
         for (name, spec, desired) in sets {
-            let memory = self.memories.entry(name.clone()).or_default().clone();
-            match ClusterTarget::directory(&self.target_root, spec, Some(memory)) {
-                // The loop reports counts and states, never diffs.
-                Ok(t) => jobs.push((name, spec, desired, t.without_diffs())),
+            match self.directory_target(&name, spec) {
+                Ok(t) => jobs.push((name, spec, desired, t)),
                 Err(why) => {
                     out.insert(name, ClusterOutcome::failed(desired, why));
                 }

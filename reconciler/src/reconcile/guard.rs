@@ -59,7 +59,10 @@ impl Reconciler {
         self.reader = inputs::Reader::default();
         self.status_memo = crate::report::status_doc::Memo::default();
         self.status_written = Written::default();
-        self.clusters = Clusters::new(self.cfg.target_root.clone());
+        self.clusters = Clusters::new(
+            self.cfg.target_root.clone(),
+            Some(self.cfg.cache_dir.clone()),
+        );
         self.resume_inventories();
     }
 

@@ -112,7 +112,7 @@ impl Reconciler {
         let mirror = GitMirror::open(&cfg.repo, &cfg.cache_dir)?;
         let mut r = Reconciler {
             blueprints: Blueprints::embedded()?,
-            clusters: Clusters::new(cfg.target_root.clone()),
+            clusters: Clusters::new(cfg.target_root.clone(), Some(cfg.cache_dir.clone())),
             cfg,
             mirror,
             last_revision: None,
@@ -133,6 +133,14 @@ impl Reconciler {
         r.fetch()?;
         r.resume();
         Ok(r)
+    }
+
+    /// Keeps what each directory target's memory knows in the cache directory, so that the next
+    /// process stats the target's files instead of reading every one (see
+    /// `targets::memory_file`). `reconcile --once` calls it before it exits, the loop when it
+    /// stops.
+    pub fn keep_target_memories(&self) {
+        self.clusters.keep_memories();
     }
 
     /// The mirror (for the status page and PR plans).

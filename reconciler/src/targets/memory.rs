@@ -115,6 +115,32 @@ struct Files {
     applied: HashMap<Option<String>, Group>,
 }
 
+/// One object file as a memory knows it, kept on disk between processes (see
+/// [`super::memory_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct KnownFile {
+    /// Path relative to the target directory.
+    pub path: String,
+    /// Size.
+    pub len: u64,
+    /// Modification time, since the Unix epoch.
+    pub modified: Duration,
+    /// Change time (seconds, nanoseconds).
+    #[cfg(unix)]
+    pub changed: (i64, i64),
+    /// Inode.
+    #[cfg(unix)]
+    pub inode: u64,
+    /// Hash of the object it holds.
+    pub hash: String,
+    /// Digest of its bytes.
+    pub bytes: BytesDigest,
+    /// The stamp was settled when taken.
+    pub settled: bool,
+    /// The object's project.
+    pub project: Option<String>,
+}
+
 /// A set of projects (`None`: cluster-level objects).
 type Projects = HashSet<Option<String>>;
 
@@ -305,6 +331,62 @@ impl Memory {
             project: project.clone(),
         };
         self.files().objects.insert(path.to_path_buf(), known);
+    }
+
+    /// What the memory knows of each object file under `root`, by path relative to it (see
+    /// [`super::memory_file`]).
+    pub(super) fn known_files(&self, root: &Path) -> Vec<KnownFile> {
+        let files = self.files();
+        let mut out: Vec<KnownFile> = files
+            .objects
+            .iter()
+            .filter_map(|(path, k)| {
+                let rel = path.strip_prefix(root).ok()?.to_str()?.to_string();
+                Some(KnownFile {
+                    path: rel,
+                    len: k.stamp.len,
+                    modified: k
+                        .stamp
+                        .modified?
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .ok()?,
+                    #[cfg(unix)]
+                    changed: k.stamp.changed,
+                    #[cfg(unix)]
+                    inode: k.stamp.inode,
+                    hash: k.hash.clone(),
+                    bytes: k.bytes,
+                    settled: k.settled,
+                    project: k.project.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    /// Takes in what another process's memory knew of the object files under `root` (files it
+    /// knows itself keep what it knows). Each is trusted exactly as if remembered here: only
+    /// while the file's stamp is the one kept.
+    pub(super) fn take_known(&self, root: &Path, known: Vec<KnownFile>) {
+        let mut files = self.files();
+        for k in known {
+            let stamp = Stamp {
+                len: k.len,
+                modified: Some(SystemTime::UNIX_EPOCH + k.modified),
+                #[cfg(unix)]
+                changed: k.changed,
+                #[cfg(unix)]
+                inode: k.inode,
+            };
+            files.objects.entry(root.join(&k.path)).or_insert(Known {
+                stamp,
+                hash: k.hash,
+                bytes: k.bytes,
+                settled: k.settled,
+                project: k.project,
+            });
+        }
     }
 
     /// Forgets the file at `path` (deleted).

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod guard;
 pub mod kube;
 pub mod memory;
+pub mod memory_file;
 pub mod order;
 mod plan;
 pub mod select;
