@@ -4,7 +4,9 @@
 //!
 //! While the target directory is watched (inotify and the like, through `notify`), a file no
 //! event touched since it was remembered is known without even a `stat`: a plan costs nothing
-//! per unchanged object. A touched file, or every file when the watch is new, lost events or
+//! per unchanged object. Only what was checked against the file while the current watch ran
+//! counts so (not what another process kept, see `memory_file`, nor what was known before the
+//! watch restarted). A touched file, or every file when the watch is new, lost events or
 //! cannot run, is checked by its stamp; a file whose stamp changed is read, hashed and planned
 //! as an update, exactly as without the memory. A hand edit is never missed either way, but
 //! events reach the memory on the watch's own thread: an edit made as a plan begins may be seen
@@ -153,6 +155,11 @@ struct Known {
     bytes: BytesDigest,
     /// The stamp was settled when taken.
     settled: bool,
+    /// Checked against the file (written, read, or its stamp matched) while the current watch
+    /// ran: only then does the watch's silence say the file is unchanged. Not so for what
+    /// another process kept ([`Memory::take_known`]) or what was known before the watch
+    /// (re)started, until a plan checks it.
+    verified: bool,
     /// The object's project.
     project: Option<String>,
 }
@@ -212,6 +219,12 @@ impl Memory {
             }
             _ => {
                 files.watch = Watch::start(root, inode);
+                // What happened before this watch began is not in its events: files and
+                // groups are checked again before its silence counts for them.
+                for known in files.objects.values_mut() {
+                    known.verified = false;
+                }
+                files.applied.clear();
                 files.trusted = false;
                 HashSet::new()
             }
@@ -293,15 +306,18 @@ impl Memory {
         let files = self.files();
         files.watch.as_ref()?;
         let known = files.objects.get(path)?;
-        (files.trusted && !files.touched.contains(path)).then(|| known.hash.clone())
+        (files.trusted && known.verified && !files.touched.contains(path))
+            .then(|| known.hash.clone())
     }
 
     /// The hash of the object in the file at `path`, if the file's stamp is unchanged since it
     /// was remembered and was settled then.
     pub(super) fn hash(&self, path: &Path, meta: &Metadata) -> Option<String> {
-        let files = self.files();
-        let known = files.objects.get(path)?;
-        (known.settled && known.stamp == Stamp::of(meta)).then(|| known.hash.clone())
+        let mut files = self.files();
+        let known = files.objects.get_mut(path)?;
+        let same = known.settled && known.stamp == Stamp::of(meta);
+        known.verified |= same;
+        same.then(|| known.hash.clone())
     }
 
     /// The hash of the object in the file at `path`, if its bytes (read again: the stamp
@@ -328,6 +344,7 @@ impl Memory {
             bytes,
             hash: hash.to_string(),
             settled: stamp.settled(),
+            verified: true,
             project: project.clone(),
         };
         self.files().objects.insert(path.to_path_buf(), known);
@@ -384,6 +401,7 @@ impl Memory {
                 hash: k.hash,
                 bytes: k.bytes,
                 settled: k.settled,
+                verified: false,
                 project: k.project,
             });
         }

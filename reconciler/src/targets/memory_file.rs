@@ -246,6 +246,19 @@ mod tests {
                 vec![Action::Unchanged, Action::Unchanged, Action::Update]
             )
         );
+        // A kept file deleted before this process's watch began: planned as a create by
+        // every plan until written, though the watch, started later, never heard of it.
+        std::fs::write(file_for(&cache, &root), &kept).unwrap();
+        let memory = Memory::default();
+        assert_eq!(load(&memory, &cache, &root), 3);
+        let target = DirectoryTarget::new(&root)
+            .with_memory(memory)
+            .without_diffs();
+        std::fs::remove_file(target.path_of(&desired.objects[0].key())).unwrap();
+        for plan in 0..3 {
+            let got = actions(&target, &desired);
+            assert_eq!(got[0], Action::Create, "plan {plan}");
+        }
         // Damaged, of another version, or for another directory: not used at all.
         let damaged = format!("{}{{\"path\": 1}}\n", kept);
         let other_version = kept.replacen("\"version\":1", "\"version\":2", 1);
