@@ -222,28 +222,10 @@ impl ClusterTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::RenderedSet;
-    use crate::render::hash::content_hash;
     use futures::FutureExt;
 
     fn desired(names: &[&str]) -> Desired {
-        let objects = names
-            .iter()
-            .map(|n| {
-                let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": n, "namespace": "ns"}, "data": {"k": "v"}});
-                RenderedObject {
-                    hash: content_hash(&body),
-                    body: body.into(),
-                    project: Some("p".into()),
-                    source: format!("projects/p/{n}.yaml"),
-                }
-            })
-            .collect();
-        Desired::from_set(RenderedSet {
-            cluster: "c".into(),
-            objects,
-        })
+        Desired::from_set(crate::targets::config_maps(names))
     }
 
     /// A directory target, reached through the interface, plans, lets `hold` take changes

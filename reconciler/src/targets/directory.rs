@@ -666,18 +666,28 @@ mod tests {
     use super::*;
 
     fn desired() -> RenderedSet {
-        let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "a", "namespace": "ns"}, "data": {"k": "v"}});
-        let object = RenderedObject {
-            hash: content_hash(&body),
-            body: body.into(),
-            project: Some("p".into()),
-            source: "projects/p/a.yaml".into(),
-        };
-        RenderedSet {
-            cluster: "c".into(),
-            objects: vec![object],
-        }
+        super::super::config_maps(&["a"])
+    }
+
+    /// A target in `<tempdir>/t` with a memory, planning without diffs, as the loop's.
+    fn remembering() -> (tempfile::TempDir, Memory, DirectoryTarget) {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::default();
+        let target = DirectoryTarget::new(dir.path().join("t"))
+            .with_memory(memory.clone())
+            .without_diffs();
+        (dir, memory, target)
+    }
+
+    /// A target in `<tempdir>/t` (without a memory) that [`desired`] was applied to.
+    fn applied() -> (tempfile::TempDir, DirectoryTarget, RenderedSet) {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget::new(dir.path().join("t"));
+        let set = desired();
+        target
+            .apply(&target.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        (dir, target, set)
     }
 
     /// The inventory an apply rewrites is not a leftover temporary file: the next apply does
@@ -685,11 +695,7 @@ mod tests {
     /// cubist's own that was touched and still there (the inventory always is) counted as one.
     #[test]
     fn a_rewritten_inventory_is_not_a_leftover() {
-        let dir = tempfile::tempdir().unwrap();
-        let memory = Memory::default();
-        let target = DirectoryTarget::new(dir.path().join("t"))
-            .with_memory(memory.clone())
-            .without_diffs();
+        let (_dir, memory, target) = remembering();
         let mut set = desired();
         target
             .apply(&target.plan(&set).unwrap(), &mut |_| {})
@@ -727,12 +733,7 @@ mod tests {
     /// the YAML parser reads; any other layout is left to the YAML parser.
     #[test]
     fn the_inventory_is_read_by_lines_as_written_and_by_yaml_otherwise() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = DirectoryTarget::new(dir.path().join("t"));
-        let set = desired();
-        target
-            .apply(&target.plan(&set).unwrap(), &mut |_| {})
-            .unwrap();
+        let (dir, target, _) = applied();
         let text = std::fs::read_to_string(dir.path().join("t").join(INVENTORY_FILE)).unwrap();
         let by_lines = inventory_lines(&text).expect("the written layout");
         let docs = parse_documents(INVENTORY_FILE, &text).unwrap();
@@ -822,11 +823,7 @@ mod tests {
     /// differ it is parsed, and only a different object is an update.
     #[test]
     fn a_recent_file_is_judged_by_its_bytes_then_by_its_object() {
-        let dir = tempfile::tempdir().unwrap();
-        let memory = Memory::default();
-        let target = DirectoryTarget::new(dir.path().join("t"))
-            .with_memory(memory.clone())
-            .without_diffs();
+        let (_dir, _, target) = remembering();
         let set = desired();
         target
             .apply(&target.plan(&set).unwrap(), &mut |_| {})
@@ -861,12 +858,7 @@ mod tests {
 
     #[test]
     fn an_apply_deletes_the_temporary_files_a_crash_left_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = DirectoryTarget::new(dir.path().join("t"));
-        let set = desired();
-        target
-            .apply(&target.plan(&set).unwrap(), &mut |_| {})
-            .unwrap();
+        let (dir, target, set) = applied();
         let clean = std::fs::read_dir(dir.path().join("t/ns")).unwrap().count();
         std::fs::write(
             dir.path().join("t").join(format!("{TEMP_PREFIX}x1")),

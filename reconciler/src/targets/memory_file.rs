@@ -154,30 +154,9 @@ fn parse(text: &str, root: &Path) -> Result<Vec<KnownFile>, String> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::render::hash::content_hash;
-    use crate::render::{RenderedObject, RenderedSet};
-    use crate::targets::Action;
+    use crate::render::RenderedSet;
     use crate::targets::directory::DirectoryTarget;
-
-    fn set(names: &[&str]) -> RenderedSet {
-        let objects = names
-            .iter()
-            .map(|n| {
-                let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": n, "namespace": "ns"}, "data": {"k": "v"}});
-                RenderedObject {
-                    hash: content_hash(&body),
-                    body: body.into(),
-                    project: Some("p".into()),
-                    source: "projects/p/a.yaml".into(),
-                }
-            })
-            .collect();
-        RenderedSet {
-            cluster: "c".into(),
-            objects,
-        }
-    }
+    use crate::targets::{Action, config_maps};
 
     fn actions(target: &DirectoryTarget, set: &RenderedSet) -> Vec<Action> {
         let plan = target.plan(set).unwrap();
@@ -190,7 +169,7 @@ mod tests {
     fn a_kept_memory_is_believed_while_the_stamps_hold() {
         let tmp = tempfile::tempdir().unwrap();
         let (root, cache) = (tmp.path().join("t"), tmp.path().join("cache"));
-        let desired = set(&["a", "b", "c"]);
+        let desired = config_maps(&["a", "b", "c"]);
         let memory = Memory::default();
         let target = DirectoryTarget::new(&root)
             .with_memory(memory.clone())

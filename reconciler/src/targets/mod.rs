@@ -38,3 +38,26 @@ impl ApplyReport {
         self.created + self.updated + self.deleted == 0 && self.failed.is_empty()
     }
 }
+
+/// Test objects: a ConfigMap of project `p` in namespace `ns` per name, each rendered from
+/// `projects/p/<name>.yaml`, for cluster `c`.
+#[cfg(test)]
+pub(crate) fn config_maps(names: &[&str]) -> crate::render::RenderedSet {
+    let objects = names
+        .iter()
+        .map(|n| {
+            let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": n, "namespace": "ns"}, "data": {"k": "v"}});
+            crate::render::RenderedObject {
+                hash: crate::render::hash::content_hash(&body),
+                body: body.into(),
+                project: Some("p".into()),
+                source: format!("projects/p/{n}.yaml"),
+            }
+        })
+        .collect();
+    crate::render::RenderedSet {
+        cluster: "c".into(),
+        objects,
+    }
+}
