@@ -5,7 +5,7 @@ use crate::model::Model;
 use crate::reconcile::{ClusterOutcome, ClusterState, Config, Good, HealthCounts, Outcome, Owned};
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
-use crate::report::status_yaml::{object_status_file, yaml_file};
+use crate::report::status_yaml::{inventory_file, object_status_file, yaml_file};
 use crate::targets::Action;
 use crate::targets::desired::Group;
 use crate::targets::guard::Held;
@@ -734,7 +734,7 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
         owned.sort();
         let inventory = Inventory { objects: owned };
         let previous = last.and_then(|l| l.inventory.as_ref()).map(|(d, f)| (d, f));
-        let file = yaml_file(&inventory, previous);
+        let file = inventory_file(&inventory, previous);
         files.insert(paths::INVENTORY.to_string(), file.clone());
         (inventory, file)
     });

@@ -4,7 +4,7 @@
 //! so every object's status names a new revision, most with nothing else new).
 
 use super::status_branch::StatusFile;
-use cubist_status_ui::doc::ObjectStatus;
+use cubist_status_ui::doc::{Inventory, InventoryEntry, ObjectStatus};
 
 /// The YAML file of a status document: the file of `last` when its document is this one (not
 /// serialised or hashed again), a new one otherwise.
@@ -37,6 +37,72 @@ pub(super) fn object_status_file(
         return StatusFile::new(bytes);
     }
     yaml_file(status, last)
+}
+
+/// The YAML file of a unit's inventory, as [`yaml_file`]; when the previous inventory lists the
+/// same objects and differs only in some of their hashes, the previous file with those `hash:`
+/// lines replaced (a template change changes a few objects of every project).
+pub(super) fn inventory_file(
+    inventory: &Inventory,
+    last: Option<(&Inventory, &StatusFile)>,
+) -> StatusFile {
+    if let Some((old, file)) = last
+        && old != inventory
+        && old.objects.len() == inventory.objects.len()
+        && old
+            .objects
+            .iter()
+            .zip(&inventory.objects)
+            .all(same_but_hash)
+        && let Some(bytes) = swap_hashes(&file.bytes, &old.objects, &inventory.objects)
+    {
+        return StatusFile::new(bytes);
+    }
+    yaml_file(inventory, last)
+}
+
+/// True when two inventory entries differ at most in their hash.
+fn same_but_hash((a, b): (&InventoryEntry, &InventoryEntry)) -> bool {
+    let InventoryEntry {
+        api_version,
+        kind,
+        namespace,
+        name,
+        project,
+        hash: _,
+        source,
+    } = a;
+    *api_version == b.api_version
+        && *kind == b.kind
+        && *namespace == b.namespace
+        && *name == b.name
+        && *project == b.project
+        && *source == b.source
+}
+
+/// `yaml` (an inventory as the serialiser writes it: a `hash:` line of its own, indented two
+/// spaces, per entry, in order) with each entry's hash of `old` replaced by that of `new`;
+/// `None` when the lines are not exactly those, or a new hash is not written plain.
+fn swap_hashes(yaml: &[u8], old: &[InventoryEntry], new: &[InventoryEntry]) -> Option<Vec<u8>> {
+    const KEY: &str = "\n  hash: ";
+    let text = std::str::from_utf8(yaml).ok()?;
+    if text.matches(KEY).count() != old.len() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    for (o, n) in old.iter().zip(new) {
+        let at = rest.find(KEY)? + KEY.len();
+        let end = at + rest[at..].find('\n')?;
+        if rest[at..end] != o.hash || (o.hash != n.hash && !writes_plain(&n.hash)) {
+            return None;
+        }
+        out.push_str(&rest[..at]);
+        out.push_str(&n.hash);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Some(out.into_bytes())
 }
 
 /// True when `a` and `b` differ at most in their revision.
@@ -162,6 +228,51 @@ mod tests {
         assert_eq!(
             object_status_file(&new, Some((&old, &odd))),
             serialised(&new)
+        );
+    }
+
+    fn entry(name: &str, hash: &str) -> InventoryEntry {
+        InventoryEntry {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "WorkflowTemplate".into(),
+            namespace: "recsys".into(),
+            name: name.into(),
+            project: Some("recsys".into()),
+            hash: hash.into(),
+            source: "projects/recsys/pipelines/a.yaml\n  hash: x".into(),
+        }
+    }
+
+    /// Whatever the path taken, an inventory's file is the one serialising it gives.
+    #[test]
+    fn a_changed_hash_gives_the_serialisers_bytes() {
+        let old = Inventory {
+            objects: vec![
+                entry("a", "sha256:01"),
+                entry("b", "sha256:02"),
+                entry("c", "sha256:03"),
+            ],
+        };
+        let file = yaml_file(&old, None);
+        let mut changed = old.clone();
+        changed.objects[1].hash = "sha256:ff".into();
+        changed.objects[2].hash = "sha256:ee".into();
+        let mut numeric = old.clone();
+        numeric.objects[0].hash = "12345".into();
+        let mut renamed = old.clone();
+        renamed.objects[0].name = "z".into();
+        let mut fewer = old.clone();
+        fewer.objects.pop();
+        for new in [&changed, &numeric, &renamed, &fewer, &old] {
+            assert_eq!(
+                inventory_file(new, Some((&old, &file))),
+                yaml_file(new, None)
+            );
+        }
+        assert!(swap_hashes(&file.bytes, &old.objects, &changed.objects).is_some());
+        assert_eq!(
+            swap_hashes(&file.bytes, &old.objects, &numeric.objects),
+            None
         );
     }
 
