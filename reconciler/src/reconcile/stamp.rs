@@ -39,15 +39,15 @@ fn executable(cache_dir: Option<&Path>) -> Option<&'static str> {
 /// The file in the cache directory that remembers the executable's digest.
 const DIGEST_FILE: &str = "executable-sha256";
 
-/// What identifies an executable's bytes without reading them, as git's index trusts a file:
-/// path, device, inode, size, modification and change times. Any write to the file changes
-/// its change time, which no one can set.
-/// `None` where the platform has no inode and change time (the digest is not remembered).
+/// `None` where the platform has no inode and change time: the digest is not remembered.
 #[cfg(not(unix))]
 fn identity(_exe: &Path, _meta: &std::fs::Metadata) -> Option<String> {
     None
 }
 
+/// What identifies an executable's bytes without reading them, as git's index trusts a file:
+/// path, device, inode, size, modification and change times. Any write to the file changes
+/// its change time, which no one can set.
 #[cfg(unix)]
 fn identity(exe: &Path, meta: &std::fs::Metadata) -> Option<String> {
     use std::os::unix::fs::MetadataExt;

@@ -1,7 +1,9 @@
 //! The YAML file of a status document, reusing the previous commit's file where it can: the
-//! same document keeps its file, and an object status that differs only in its revision takes
-//! the previous file with that one line replaced (a template change re-renders every project,
-//! so every object's status names a new revision, most with nothing else new).
+//! same document keeps its file; an object status that differs only in its revision, and a
+//! unit inventory that differs only in some hashes, take the previous file with those lines
+//! replaced. A template change re-renders every project, so every object's status names a new
+//! revision, most with nothing else new, and a few objects of every unit change their hash.
+//! A replacement is made only where it gives, byte for byte, what serialising gives.
 
 use super::status_branch::StatusFile;
 use cubist_status_ui::doc::{Inventory, InventoryEntry, ObjectStatus};

@@ -552,9 +552,9 @@ impl DirectoryTarget {
 }
 
 /// The inventory in `text` when it is laid out as [`DirectoryTarget::write_inventory`] writes
-/// it (a comment, `objects:`, then one JSON object per line): read with a JSON parser, six
-/// times faster than the YAML one for the same document. `None` for any other layout, which
-/// the YAML parser reads (or rejects).
+/// it (a comment, `objects:`, then one JSON object per line): read with a JSON parser. The YAML
+/// parser took half the main thread's time of a `reconcile --once` with nothing new (500
+/// projects). `None` for any other layout, which the YAML parser reads (or rejects).
 fn inventory_lines(text: &str) -> Option<Inventory> {
     let mut lines = text.lines().skip_while(|l| l.starts_with('#'));
     if lines.next()? != "objects:" {
