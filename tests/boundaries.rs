@@ -11,7 +11,9 @@ use cubist::synth::{self, Shape};
 use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::SyncState;
 use cubist_tests::corpus::{copy_tree, examples_repo};
-use cubist_tests::repo::{cubist_binary, edit, init_with_bare_remote, read_dir_tree};
+use cubist_tests::repo::{
+    cubist_binary, edit, init_with_bare_remote, kept_memory, object_files, read_dir_tree,
+};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -383,7 +385,10 @@ fn a_lost_directory_target_is_restored_after_a_restart() {
     assert!(out.status.success(), "{}", text(&out));
     let clean = read_dir_tree(&target);
     assert!(!clean.is_empty());
+    // `--once` keeps what the target's memory knows for the next start: every object file.
+    assert_eq!(kept_memory(&cache), Some(object_files(&target)));
 
+    // The next start takes that memory in, yet repairs what changed since.
     damage(&target);
     let out = reconcile_once(&remote, &cache);
     assert!(out.status.success(), "{}", text(&out));
@@ -392,6 +397,7 @@ fn a_lost_directory_target_is_restored_after_a_restart() {
         clean,
         "the target is as a clean run left it"
     );
+    assert_eq!(kept_memory(&cache), Some(object_files(&target)));
 }
 
 #[test]

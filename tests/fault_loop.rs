@@ -11,7 +11,8 @@ use cubist_status_ui::StatusTree;
 use cubist_status_ui::doc::{Summary, SyncState};
 use cubist_tests::procs::{Lines, Running, spawn_all};
 use cubist_tests::repo::{
-    commit_all, cubist_binary, git, read_dir_tree, synthetic_with_bare_remote,
+    commit_all, cubist_binary, git, kept_memory, object_files, read_dir_tree,
+    synthetic_with_bare_remote,
 };
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -166,6 +167,11 @@ fn reconcile_stops_on_sigterm_after_its_pass_and_exits_0() {
         next,
         "the last pass's status commit is written"
     );
+    // What the target's memory knows is kept for the next start: every object file.
+    let target = tmp.path().join("rendered/cluster-0");
+    let objects = object_files(&target);
+    assert!(!objects.is_empty());
+    assert_eq!(kept_memory(&cache), Some(objects));
 }
 
 #[test]

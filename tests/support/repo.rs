@@ -173,3 +173,35 @@ pub fn file_names(dir: &Path, prefix: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The files a directory target's memory kept in the cache directory `cache` lists
+/// (`targets/*.memory`, one at most), by path inside the target, sorted; `None` when none was
+/// kept.
+pub fn kept_memory(cache: &Path) -> Option<Vec<String>> {
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(cache.join("targets"))
+        .ok()?
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "memory"))
+        .collect();
+    assert!(kept.len() <= 1, "one kept memory per target: {kept:?}");
+    let text = std::fs::read_to_string(kept.pop()?).expect("read the kept memory");
+    let mut paths: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let line: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            line["path"].as_str().expect("a path").to_string()
+        })
+        .collect();
+    paths.sort();
+    Some(paths)
+}
+
+/// The object files of a directory target (not its inventory, run files or temporary files),
+/// sorted.
+pub fn object_files(target: &Path) -> Vec<String> {
+    read_dir_tree(target)
+        .into_keys()
+        .filter(|p| p.contains('/') && !p.contains("/runs/") && p.ends_with(".yaml"))
+        .collect()
+}
