@@ -525,13 +525,16 @@ struct Files<'m> {
 }
 
 impl Files<'_> {
-    /// Adds the YAML file of `doc` at `path` (see [`Files::file`]).
-    fn put<T: serde::Serialize + PartialEq + Send + 'static>(&mut self, path: String, doc: T) {
-        let file = self.file(path.clone(), doc);
-        self.status.files.insert(path, file);
+    /// Adds the YAML file of `doc` at `path` (see [`Files::put_all`]).
+    fn put<T>(&mut self, path: String, doc: T)
+    where
+        T: serde::Serialize + PartialEq + Send + Sync + 'static,
+    {
+        self.put_all(vec![(path, doc)]);
     }
 
-    /// Adds the YAML file of each `(path, doc)` (see [`Files::file`]), serialised in parallel.
+    /// Adds the YAML file of each `(path, doc)`, serialised in parallel: the file the previous
+    /// reconcile wrote at that path when its document there was equal, a new one otherwise.
     fn put_all<T>(&mut self, docs: Vec<(String, T)>)
     where
         T: serde::Serialize + PartialEq + Send + Sync + 'static,
@@ -553,22 +556,6 @@ impl Files<'_> {
             self.status.files.insert(path.clone(), file.clone());
             self.next.docs.insert(path, (Box::new(doc), file));
         }
-    }
-
-    /// The YAML file of `doc` at `path`: the one the previous reconcile wrote when its
-    /// document there was equal, serialised otherwise.
-    fn file<T: serde::Serialize + PartialEq + Send + 'static>(
-        &mut self,
-        path: String,
-        doc: T,
-    ) -> StatusFile {
-        let old = self.previous.docs.remove(&path);
-        let last = old
-            .as_ref()
-            .and_then(|(d, f)| Some((d.downcast_ref::<T>()?, f)));
-        let file = yaml_file(&doc, last);
-        self.next.docs.insert(path, (Box::new(doc), file.clone()));
-        file
     }
 
     /// Adds the units of `cluster` (see [`build_unit`]), built in parallel; returns the

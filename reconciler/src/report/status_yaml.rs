@@ -86,21 +86,32 @@ fn same_but_hash((a, b): (&InventoryEntry, &InventoryEntry)) -> bool {
 /// spaces, per entry, in order) with each entry's hash of `old` replaced by that of `new`;
 /// `None` when the lines are not exactly those, or a new hash is not written plain.
 fn swap_hashes(yaml: &[u8], old: &[InventoryEntry], new: &[InventoryEntry]) -> Option<Vec<u8>> {
-    const KEY: &str = "\n  hash: ";
+    swap_values(yaml, "\n  hash: ", &hashes(old), &hashes(new))
+}
+
+/// The hashes of `entries`, in order.
+fn hashes(entries: &[InventoryEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.hash.as_str()).collect()
+}
+
+/// `yaml` with the value of each line that begins with `key` (after a newline) replaced, in
+/// order: the values must be `old` exactly, one line each, and each value of `new` that
+/// differs must be one the serialiser writes plain; `None` otherwise.
+fn swap_values(yaml: &[u8], key: &str, old: &[&str], new: &[&str]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(yaml).ok()?;
-    if text.matches(KEY).count() != old.len() {
+    if old.len() != new.len() || text.matches(key).count() != old.len() {
         return None;
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     for (o, n) in old.iter().zip(new) {
-        let at = rest.find(KEY)? + KEY.len();
+        let at = rest.find(key)? + key.len();
         let end = at + rest[at..].find('\n')?;
-        if rest[at..end] != o.hash || (o.hash != n.hash && !writes_plain(&n.hash)) {
+        if rest[at..end] != **o || (o != n && !writes_plain(n)) {
             return None;
         }
         out.push_str(&rest[..at]);
-        out.push_str(&n.hash);
+        out.push_str(n);
         rest = &rest[end..];
     }
     out.push_str(rest);
@@ -134,23 +145,12 @@ fn same_but_revision(a: &ObjectStatus, b: &ObjectStatus) -> bool {
 
 /// `yaml` (a top-level mapping whose `revision` is `old`, written plain on a line of its own)
 /// with `new` in its place; `None` when that line is not there exactly once, or when `new` is
-/// not written plain (a revision of digits alone reads as a number and is quoted).
+/// not a revision written plain (a revision of digits alone reads as a number and is quoted).
 fn swap_revision(yaml: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
-    let line = |rev: &str| format!("\nrevision: {rev}\n");
-    if !new.bytes().all(|b| b.is_ascii_hexdigit()) || !writes_plain(new) {
+    if !new.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let old_line = line(old);
-    let text = std::str::from_utf8(yaml).ok()?;
-    let at = text.find(&old_line)?;
-    if text[at + 1..].contains(&old_line) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(yaml.len() + new.len() - old.len().min(new.len()));
-    out.extend_from_slice(&yaml[..at]);
-    out.extend_from_slice(line(new).as_bytes());
-    out.extend_from_slice(&yaml[at + old_line.len()..]);
-    Some(out)
+    swap_values(yaml, "\nrevision: ", &[old], &[new])
 }
 
 /// True when the serialiser writes `value` as a plain scalar (asked, not guessed; the last
@@ -158,7 +158,7 @@ fn swap_revision(yaml: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
 fn writes_plain(value: &str) -> bool {
     #[derive(serde::Serialize)]
     struct One<'a> {
-        revision: &'a str,
+        value: &'a str,
     }
     thread_local! {
         static LAST: std::cell::RefCell<Option<(String, bool)>> = const { std::cell::RefCell::new(None) };
@@ -166,8 +166,8 @@ fn writes_plain(value: &str) -> bool {
     LAST.with_borrow_mut(|last| match last {
         Some((v, plain)) if v == value => *plain,
         _ => {
-            let plain = cubist_status_ui::yaml::to_yaml(&One { revision: value })
-                .is_ok_and(|y| y == format!("revision: {value}\n"));
+            let plain = cubist_status_ui::yaml::to_yaml(&One { value })
+                .is_ok_and(|y| y == format!("value: {value}\n"));
             *last = Some((value.to_string(), plain));
             plain
         }
