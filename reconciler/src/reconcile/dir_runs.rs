@@ -86,7 +86,7 @@ pub(super) fn directory_step<'c>(
     outcome: &Outcome,
     now: DateTime<Utc>,
     listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
-    cache: &mut files::Cache,
+    cache: &files::Cache,
     rendered: Option<&Vec<crate::render::RenderedObject>>,
 ) -> ClusterRuns {
     let applied = outcome
@@ -108,7 +108,7 @@ pub(super) fn directory_step<'c>(
     let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
     for c in &step.create {
         let body = super::runs::admitted_body(p, c, rendered);
-        match files::create(root, &p.project, &c.name, &body) {
+        match files::create(root, &p.project, &c.name, &body, cache) {
             Ok(made) => {
                 tracing::info!(cluster, workflow = %c.name, made, "run admitted (written; no engine)")
             }
@@ -129,7 +129,7 @@ pub(super) fn prune_removed(
     outcome: &Outcome,
     project: &str,
     keep: impl Fn(&str) -> bool,
-    cache: &mut files::Cache,
+    cache: &files::Cache,
 ) {
     for (cluster, root) in roots {
         if outcome
@@ -163,7 +163,7 @@ pub(super) fn prune_gone_projects(
     model: &crate::model::Model,
     current: &BTreeMap<String, std::sync::Arc<super::Good>>,
     outcome: &Outcome,
-    cache: &mut files::Cache,
+    cache: &files::Cache,
 ) {
     for (cluster, root) in roots {
         let settled = outcome.clusters.get(cluster).is_some_and(|co| {

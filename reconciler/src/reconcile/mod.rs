@@ -12,6 +12,7 @@ mod outcome;
 mod records_parse;
 mod resume;
 mod runs;
+mod runs_project;
 mod runs_quiet;
 pub mod schedule;
 mod shard;

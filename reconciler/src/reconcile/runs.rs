@@ -6,18 +6,17 @@
 //! replicas (see `shard`), each one runs and records only the clusters it owns: a cluster it
 //! gains has its records read again from the status branch, where the previous owner left them.
 
-use super::runs_quiet::{self, Memo, QuietProject, Touched};
+use super::runs_project::{self, Shared, earliest};
+use super::runs_quiet::{self, Memo, Touched};
 use super::{Good, Outcome, Reconciler};
-use crate::alerts::{Channels, PipelineAlerts, problems};
-use crate::model::kinds::{PipelineSpec, Target};
-use crate::model::{Manifest, Model, Project};
+use crate::alerts::Channels;
+use crate::model::Model;
 use crate::render::RenderedObject;
-use crate::runs::controller::{self, Live, Pipeline, RunRequest};
-use crate::runs::due::run_executions;
-use crate::runs::naming::{self, Origin};
+use crate::runs::controller::{self, Pipeline};
+use crate::runs::naming::Origin;
 use crate::runs::workflow;
 use chrono::{DateTime, Utc};
-use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
+use cubist_status_ui::runs::PipelineRuns;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -102,8 +101,13 @@ impl Records {
         kept
     }
 
+    /// The run files of directory targets read (or written) so far.
+    pub(super) fn run_files(&self) -> &crate::runs::files::Cache {
+        &self.run_files
+    }
+
     /// The earliest `since` recorded for the pipeline on any cluster.
-    fn since(&self, project: &str, pipeline: &str) -> Option<DateTime<Utc>> {
+    pub(super) fn since(&self, project: &str, pipeline: &str) -> Option<DateTime<Utc>> {
         self.docs
             .iter()
             .filter(|((p, n, _), _)| p == project && n == pipeline)
@@ -116,29 +120,6 @@ impl Records {
 /// `CUBIST_TEST_NOW` (RFC 3339), so tests can move through days.
 pub fn now() -> DateTime<Utc> {
     super::test_hook::now().unwrap_or_else(Utc::now)
-}
-
-/// Delivers the alerts of pipeline `p` due between the records `before` and `after` (see
-/// `crate::alerts`): each one delivered is recorded in its run's `alerted`, so the status commit
-/// keeps it and it is never sent again; one that fails is logged, recorded in `after`'s
-/// `alertProblems` (`crate::alerts::problems`) and tried on the next pass.
-fn deliver_alerts(
-    rt: &tokio::runtime::Runtime,
-    channels: &Channels,
-    alerts: &PipelineAlerts,
-    before: Option<&PipelineRuns>,
-    after: &mut PipelineRuns,
-    now: DateTime<Utc>,
-) {
-    let previous = before.map_or(&[][..], |b| &b.alert_problems[..]);
-    let routed: Vec<String> = channels
-        .routes(&alerts.channels)
-        .into_iter()
-        .map(|r| r.channel)
-        .collect();
-    let failed = rt.block_on(crate::alerts::deliver(channels, alerts, before, after, now));
-    let delivered = problems::delivered_now(after, now);
-    after.alert_problems = problems::track(previous, &failed, &delivered, &routed, now);
 }
 
 impl Reconciler {
@@ -215,31 +196,13 @@ impl Reconciler {
             self.records.memo = memo;
             return false;
         }
-        let placements: Vec<_> = current
-            .iter()
-            .map(|(name, good)| {
-                let dirs = super::dir_runs::project_roots(&roots, model, &good.project);
-                // Directory targets have no engine: what is admitted is written and waits (see
-                // `dir_runs` and the README, Runs). Other replicas run the clusters they own.
-                let clusters: Vec<&str> = model
-                    .project_clusters(&good.project)
-                    .iter()
-                    .filter(|c| {
-                        matches!(c.spec.target, Target::Kubernetes { .. })
-                            || dirs.contains_key(c.name())
-                    })
-                    .map(|c| c.name())
-                    .filter(|c| self.owns(c))
-                    .collect();
-                let kube: Vec<&str> = clusters
-                    .iter()
-                    .copied()
-                    .filter(|c| !dirs.contains_key(c))
-                    .collect();
-                let quiet = memo.holds(name, good, &dirs, &kube, outcome, now, &touched);
-                (name, good, dirs, clusters, kube, quiet)
-            })
-            .collect();
+        let placements = runs_project::placements(
+            model,
+            current,
+            &roots,
+            |c| self.owns(c),
+            |name, good, dirs, kube| memo.holds(name, good, dirs, kube, outcome, now, &touched),
+        );
         if let Some(m) = &self.cfg.metrics {
             m.controller_pass("full");
         }
@@ -259,166 +222,43 @@ impl Reconciler {
         };
         let mut next = Memo::begin(owned, roots.clone(), current);
         let mut docs = BTreeMap::new();
-        let mut changed = false;
         let mut next_due: Option<DateTime<Utc>> = None;
-        let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        for (name, good, dirs, clusters, kube, quiet) in placements {
-            let project = &good.project;
-            if clusters.is_empty() {
+        let mut to_run = Vec::new();
+        for pl in placements {
+            if pl.clusters.is_empty() {
                 continue;
             }
-            if quiet && let Some(q) = memo.take(name) {
+            if pl.quiet
+                && let Some(q) = memo.take(pl.name)
+            {
                 // Nothing it depends on changed: its records stay (see `runs_quiet`).
-                for (k, d) in runs_quiet::of_project(&self.records.docs, name) {
+                for (k, d) in runs_quiet::of_project(&self.records.docs, pl.name) {
                     docs.insert(k.clone(), d.clone());
                 }
                 next_due = earliest(next_due, q.next_due);
-                next.keep(name, q.renewed(good));
+                next.keep(pl.name, q.renewed(pl.good));
                 continue;
             }
-            next.ran(name);
-            // Kubernetes clusters move runs on by themselves, unless out of reach.
-            let live_kube = kube.iter().any(|c| runs_quiet::reachable(outcome, c));
-            let (mut until, mut due_next) = (None, None);
-            let mut listed: BTreeMap<&str, Option<Vec<Value>>> = BTreeMap::new();
-            for p in project.pipelines.values() {
-                let pipeline = pipeline_of(project, p);
-                if pipeline.schedule.is_none() && pipeline.requests.is_empty() {
-                    continue;
-                }
-                // The schedule's next execution: runs may come due then.
-                let next_at = pipeline.schedule.as_ref().and_then(|(cadence, _)| {
-                    Some(cadence.next(now, 1).first()?.at.with_timezone(&Utc))
-                });
-                until = earliest(until, next_at);
-                let key = |c: &str| (name.clone(), p.name().to_string(), c.to_string());
-                // This replica's clusters of the pipeline, before and after this pass.
-                let mut before: Option<PipelineRuns> = None;
-                let mut doc = PipelineRuns {
-                    project: name.clone(),
-                    pipeline: p.name().to_string(),
-                    file: p.file().to_string(),
-                    since: None,
-                    clusters: BTreeMap::new(),
-                    alert_problems: Vec::new(),
-                };
-                let mut since_of = BTreeMap::new();
-                for &cluster in &clusters {
-                    let prev_doc = self.records.docs.get(&key(cluster));
-                    if let Some(d) = prev_doc {
-                        before
-                            .get_or_insert_with(PipelineRuns::default)
-                            .absorb(PipelineRuns::clone(d));
-                    }
-                    // Catch-up origin on a cluster without records: when the pipeline was first
-                    // seen scheduled on another one, else now.
-                    let since = prev_doc
-                        .and_then(|d| d.since)
-                        .or_else(|| self.records.since(name, p.name()))
-                        .unwrap_or(now);
-                    let prev = prev_doc
-                        .and_then(|d| d.clusters.get(cluster))
-                        .cloned()
-                        .unwrap_or_default();
-                    let runs = match dirs.get(cluster) {
-                        Some(root) => super::dir_runs::directory_step(
-                            cluster,
-                            root,
-                            &pipeline,
-                            since,
-                            &prev,
-                            outcome,
-                            now,
-                            &mut listed,
-                            &mut self.records.run_files,
-                            good.run_workflows.get(cluster),
-                        ),
-                        None => self.cluster_step(
-                            cluster,
-                            good,
-                            &pipeline,
-                            since,
-                            &prev,
-                            outcome,
-                            now,
-                            &mut listed,
-                        ),
-                    };
-                    // When the next execution comes, a run can start only in a free slot.
-                    if let Some((_, schedule)) = &pipeline.schedule
-                        && free_slot(&runs, schedule)
-                    {
-                        due_next = earliest(due_next, next_at);
-                    }
-                    doc.clusters.insert(cluster.to_string(), runs);
-                    since_of.insert(cluster, since);
-                }
-                if let Some(alerts) = PipelineAlerts::of(project, p) {
-                    match self.clusters.runtime() {
-                        Some(rt) => {
-                            deliver_alerts(rt, &channels, &alerts, before.as_ref(), &mut doc, now)
-                        }
-                        // No runtime (an async caller, no Kubernetes cluster): nothing sent.
-                        None => {
-                            doc.alert_problems = before
-                                .as_ref()
-                                .map(|b| b.alert_problems.clone())
-                                .unwrap_or_default()
-                        }
-                    }
-                }
-                for (cluster, runs) in std::mem::take(&mut doc.clusters) {
-                    let one = PipelineRuns {
-                        since: pipeline
-                            .schedule
-                            .as_ref()
-                            .map(|_| since_of[cluster.as_str()]),
-                        clusters: BTreeMap::from([(cluster.clone(), runs)]),
-                        ..doc.clone()
-                    };
-                    // The same `Arc` when nothing changed (see `Records::docs`).
-                    let k = key(&cluster);
-                    let one = match self.records.docs.get(&k) {
-                        Some(old) if **old == one => old.clone(),
-                        _ => Arc::new(one),
-                    };
-                    docs.insert(k, one);
-                }
-            }
-            super::dir_runs::prune_removed(
-                &dirs,
-                outcome,
-                name,
-                |pipeline| docs.keys().any(|(p, n, _)| p == name && n == pipeline),
-                &mut self.records.run_files,
-            );
-            next_due = earliest(next_due, due_next);
-            let mine = || runs_quiet::of_project(&docs, name);
-            let last = || runs_quiet::of_project(&self.records.docs, name);
-            let unchanged = mine()
-                .map(|(k, d)| (k, Arc::as_ptr(d)))
-                .eq(last().map(|(k, d)| (k, Arc::as_ptr(d))));
-            // A failed alert attempt alone (its count) writes no status commit.
-            changed |= !unchanged
-                && !mine()
-                    .map(|(k, d)| (k, problems::without_attempts(d)))
-                    .eq(last().map(|(k, d)| (k, problems::without_attempts(d))));
-            if unchanged && !live_kube {
-                let q = QuietProject::after(
-                    good,
-                    &dirs,
-                    kube,
-                    outcome,
-                    until,
-                    due_next,
-                    runs_quiet::of_project(&docs, name).map(|(_, d)| &**d),
-                );
-                if let Some(q) = q {
-                    next.keep(name, q);
-                }
+            next.ran(pl.name);
+            to_run.push(pl);
+        }
+        // Projects share nothing they write: they run on every core (see `runs_project`).
+        let shared = Shared {
+            records: &self.records,
+            clusters: &self.clusters,
+            channels: &channels,
+            outcome,
+            now,
+        };
+        let passes =
+            crate::par::map_in_runs(&to_run, 1, |pl| runs_project::project_pass(pl, &shared));
+        let mut changed = false;
+        for (pl, pass) in to_run.iter().zip(passes) {
+            docs.extend(pass.docs);
+            next_due = earliest(next_due, pass.due_next);
+            changed |= pass.changed;
+            if let Some(q) = pass.quiet {
+                next.keep(pl.name, q);
             }
         }
         super::dir_runs::prune_gone_projects(
@@ -426,7 +266,7 @@ impl Reconciler {
             model,
             current,
             outcome,
-            &mut self.records.run_files,
+            &self.records.run_files,
         );
         for c in roots.keys() {
             if let Some(m) = self.clusters.memory(c) {
@@ -440,100 +280,6 @@ impl Reconciler {
         self.records.memo = next;
         changed
     }
-
-    /// One pipeline on one cluster: the new records (the previous ones when the cluster could
-    /// not be looked at).
-    #[allow(clippy::too_many_arguments)]
-    fn cluster_step<'c>(
-        &self,
-        cluster: &'c str,
-        good: &Good,
-        p: &Pipeline,
-        since: DateTime<Utc>,
-        prev: &ClusterRuns,
-        outcome: &Outcome,
-        now: DateTime<Utc>,
-        listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
-    ) -> ClusterRuns {
-        let reachable = runs_quiet::reachable(outcome, cluster);
-        let Some(target) = self.clusters.kube_target(cluster).filter(|_| reachable) else {
-            return prev.clone();
-        };
-        let Some(rt) = self.clusters.runtime() else {
-            return prev.clone();
-        };
-        let selector = format!("{}={}", naming::PROJECT, p.project);
-        let live = listed.entry(cluster).or_insert_with(|| {
-            rt.block_on(target.list_workflows(&p.project, &selector))
-                .inspect_err(
-                    |e| tracing::warn!(cluster, error = %e, "listing run Workflows failed"),
-                )
-                .ok()
-        });
-        let Some(live) = live.as_deref() else {
-            return prev.clone();
-        };
-        let mut step = controller::step(p, since, prev, Live::Listed(live), now);
-        let rendered = good.run_workflows.get(cluster);
-        for c in &step.create {
-            let body = admitted_body(p, c, rendered);
-            super::test_hook::hold_run("before", &c.name);
-            match rt.block_on(target.create_workflow(&body)) {
-                Ok(made) => {
-                    tracing::info!(cluster, workflow = %c.name, made, "run admitted");
-                    super::test_hook::hold_run("after", &c.name);
-                }
-                Err(e) => {
-                    tracing::warn!(cluster, workflow = %c.name, error = %e, "creating a run Workflow failed; retried next pass");
-                    step.runs.runs.retain(|r| r.workflow != c.name);
-                }
-            }
-        }
-        step.runs
-    }
-}
-
-/// The controller's view of a pipeline: its parsed schedule and what its `Run`s ask for.
-fn pipeline_of(project: &Project, p: &Manifest<PipelineSpec>) -> Pipeline {
-    let schedule = p
-        .spec
-        .schedule
-        .as_ref()
-        .and_then(|s| Some((crate::runs::dates::Cadence::new(s).ok()?, s.clone())));
-    let cadence = schedule.as_ref().map(|(c, _)| c);
-    let requests = project
-        .runs
-        .values()
-        .filter(|r| r.spec.pipeline == p.name())
-        .flat_map(|r| {
-            run_executions(cadence, &r.spec)
-                .into_iter()
-                .map(|execution| RunRequest {
-                    run: r.name().to_string(),
-                    file: r.file().to_string(),
-                    execution,
-                })
-        })
-        .collect();
-    Pipeline {
-        project: project.name().to_string(),
-        name: p.name().to_string(),
-        file: p.file().to_string(),
-        schedule,
-        requests,
-        due: Default::default(),
-    }
-}
-
-/// True when a run created now would start: fewer of the cluster's runs are not finished than
-/// the schedule's `concurrency` allows.
-fn free_slot(runs: &ClusterRuns, schedule: &crate::model::kinds::Schedule) -> bool {
-    let unfinished = runs
-        .runs
-        .iter()
-        .filter(|r| !crate::runs::admission::finished(r.phase))
-        .count();
-    unfinished < schedule.concurrency.unwrap_or(1).max(1) as usize
 }
 
 /// The Workflow the controller creates for the admitted run `c` of `p`: a `Run`'s with the
@@ -572,6 +318,7 @@ pub(super) fn split_run_workflows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cubist_status_ui::runs::ClusterRuns;
 
     fn yaml(clusters: &[(&str, &str)]) -> Vec<u8> {
         let mut doc = PipelineRuns {

@@ -44,10 +44,15 @@ pub(super) fn now() -> Option<chrono::DateTime<chrono::Utc>> {
 /// The environment variable that holds the run controller around creating a Workflow.
 pub const HOLD_RUN: &str = "CUBIST_TEST_HOLD_RUN";
 
-/// Holds the process until it is killed when the hook is armed with `point` (`before` or
-/// `after` creating the Workflow `workflow`).
+/// Holds the thread until the process is killed when the hook is armed with `point` (`before`
+/// or `after` creating the Workflow `workflow`), or with `point:prefix` and the Workflow's name
+/// starts with `prefix` (projects run on several threads: the others go on).
 pub(super) fn hold_run(point: &str, workflow: &str) {
-    if armed(HOLD_RUN).as_deref() == Some(point) {
+    let held = armed(HOLD_RUN).is_some_and(|v| match v.split_once(':') {
+        Some((p, prefix)) => p == point && workflow.starts_with(prefix),
+        None => v == point,
+    });
+    if held {
         eprintln!("cubist: test hook: holding the run {workflow} {point} creating it");
         loop {
             std::thread::sleep(Duration::from_secs(3600));

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The directory of a project's run files, inside its namespace directory.
 pub const RUNS_DIR: &str = "runs";
@@ -51,7 +52,7 @@ fn check_no_links(root: &Path, project: &str) -> Result<()> {
 
 /// The run Workflows of `project` in the target at `root` (its runs directory), as JSON.
 /// Deletes temporary files a crash left there.
-pub fn list(root: &Path, project: &str, cache: &mut Cache) -> Result<Vec<Value>> {
+pub fn list(root: &Path, project: &str, cache: &Cache) -> Result<Vec<Value>> {
     anyhow::ensure!(
         !project.is_empty()
             && !project.contains(['/', '\\', '\0'])
@@ -91,10 +92,31 @@ pub fn list(root: &Path, project: &str, cache: &mut Cache) -> Result<Vec<Value>>
 /// Most files a [`Cache`] remembers; it starts over beyond.
 const MAX_CACHED: usize = 200_000;
 
-/// The objects of run files read before, by path, with the file's stamp (size, modification
-/// and change times, inode) when read: a file whose stamp is the same is not parsed again.
+/// The objects of run files read or written before, by path, with the file's stamp (size,
+/// modification and change times, inode) then: a file whose stamp is the same is not parsed
+/// again. Shared by the threads of a controller pass (each project's files are its own).
 #[derive(Debug, Default)]
-pub struct Cache(HashMap<PathBuf, (Stamp, Option<Value>)>);
+pub struct Cache(Mutex<HashMap<PathBuf, (Stamp, Option<Value>)>>);
+
+impl Cache {
+    /// The object kept for `path` if its stamp is still `st`.
+    fn get(&self, path: &Path, st: &Stamp) -> Option<Option<Value>> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(path)
+            .filter(|(s, _)| s == st)
+            .map(|(_, body)| body.clone())
+    }
+
+    /// Keeps `body` as the object of `path` with stamp `st`.
+    fn put(&self, path: &Path, st: Stamp, body: Option<Value>) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= MAX_CACHED {
+            known.clear();
+        }
+        known.insert(path.to_path_buf(), (st, body));
+    }
+}
 
 type Stamp = (u64, Option<std::time::SystemTime>, i64, i64, u64);
 
@@ -116,22 +138,17 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 
 /// One file's object, if it is a small, parseable YAML document (from `cache` when the file
 /// is unchanged).
-fn read(path: &Path, cache: &mut Cache) -> Option<Value> {
+fn read(path: &Path, cache: &Cache) -> Option<Value> {
     let meta = path.symlink_metadata().ok()?;
     if !meta.is_file() {
         return None;
     }
     let st = stamp(&meta);
-    if let Some((known, body)) = cache.0.get(path)
-        && *known == st
-    {
-        return body.clone();
-    }
-    if cache.0.len() >= MAX_CACHED {
-        cache.0.clear();
+    if let Some(body) = cache.get(path, &st) {
+        return body;
     }
     let body = parse(path, &meta);
-    cache.0.insert(path.to_path_buf(), (st, body.clone()));
+    cache.put(path, st, body.clone());
     body
 }
 
@@ -152,8 +169,10 @@ fn parse(path: &Path, meta: &std::fs::Metadata) -> Option<Value> {
 }
 
 /// Writes run Workflow `body` (built by `runs::workflow::body`) of `project` to its file,
-/// atomically. Returns false when the file was there already (created once, never twice).
-pub fn create(root: &Path, project: &str, name: &str, body: &Value) -> Result<bool> {
+/// atomically, and keeps it in `cache` as the file's object: reading the file back would give
+/// `body` (the YAML writer's output reads back as the value it wrote). Returns false when the
+/// file was there already (created once, never twice).
+pub fn create(root: &Path, project: &str, name: &str, body: &Value, cache: &Cache) -> Result<bool> {
     check_no_links(root, project)?;
     let path = run_file(root, project, name);
     if path.symlink_metadata().is_ok() {
@@ -164,6 +183,9 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value) -> Result<bo
         crate::render::yaml_out::to_yaml(body)
     );
     write_atomic(&path, &text)?;
+    if let Ok(meta) = path.symlink_metadata() {
+        cache.put(&path, stamp(&meta), Some(body.clone()));
+    }
     Ok(true)
 }
 
@@ -173,7 +195,7 @@ pub fn prune(
     root: &Path,
     project: &str,
     keep: impl Fn(&str) -> bool,
-    cache: &mut Cache,
+    cache: &Cache,
 ) -> Result<usize> {
     let dir = runs_dir(root, project);
     let Ok(entries) = std::fs::read_dir(&dir) else {

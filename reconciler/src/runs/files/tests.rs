@@ -12,12 +12,28 @@ fn body(pipeline: &str, day: u32) -> Value {
 fn a_run_file_is_written_once_and_read_back_by_its_labels() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert!(create(root, "p", "daily-20261201", &body("daily", 1)).unwrap());
     assert!(
-        !create(root, "p", "daily-20261201", &body("daily", 1)).unwrap(),
+        create(
+            root,
+            "p",
+            "daily-20261201",
+            &body("daily", 1),
+            &Cache::default()
+        )
+        .unwrap()
+    );
+    assert!(
+        !create(
+            root,
+            "p",
+            "daily-20261201",
+            &body("daily", 1),
+            &Cache::default()
+        )
+        .unwrap(),
         "never twice"
     );
-    let got = list(root, "p", &mut Cache::default()).unwrap();
+    let got = list(root, "p", &Cache::default()).unwrap();
     assert_eq!(got.len(), 1);
     let id = crate::runs::naming::identity(&got[0]).unwrap();
     assert_eq!((id.project.as_str(), id.pipeline.as_str()), ("p", "daily"));
@@ -32,7 +48,14 @@ fn a_run_file_is_written_once_and_read_back_by_its_labels() {
 fn hostile_files_are_skipped_links_refused_and_leftovers_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("t");
-    create(&root, "p", "daily-20261201", &body("daily", 1)).unwrap();
+    create(
+        &root,
+        "p",
+        "daily-20261201",
+        &body("daily", 1),
+        &Cache::default(),
+    )
+    .unwrap();
     let runs = runs_dir(&root, "p");
     std::fs::write(runs.join("broken.yaml"), "a: [unclosed").unwrap();
     std::fs::write(
@@ -45,43 +68,72 @@ fn hostile_files_are_skipped_links_refused_and_leftovers_deleted() {
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("secret.yaml"), "kind: Workflow").unwrap();
     std::os::unix::fs::symlink(outside.join("secret.yaml"), runs.join("link.yaml")).unwrap();
-    let got = list(&root, "p", &mut Cache::default()).unwrap();
+    let got = list(&root, "p", &Cache::default()).unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(!runs.join(format!("{TEMP_PREFIX}abc")).exists());
     // A runs directory that is a link is neither read nor written.
     std::os::unix::fs::symlink(&outside, root.join("q")).unwrap();
-    assert!(list(&root, "q", &mut Cache::default()).is_err());
-    assert!(create(&root, "q", "daily-20261202", &body("daily", 2)).is_err());
+    assert!(list(&root, "q", &Cache::default()).is_err());
+    assert!(
+        create(
+            &root,
+            "q",
+            "daily-20261202",
+            &body("daily", 2),
+            &Cache::default()
+        )
+        .is_err()
+    );
     std::fs::create_dir(root.join("r")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("r/runs")).unwrap();
-    assert!(list(&root, "r", &mut Cache::default()).is_err());
-    assert!(create(&root, "r", "daily-20261202", &body("daily", 2)).is_err());
+    assert!(list(&root, "r", &Cache::default()).is_err());
+    assert!(
+        create(
+            &root,
+            "r",
+            "daily-20261202",
+            &body("daily", 2),
+            &Cache::default()
+        )
+        .is_err()
+    );
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         1,
         "nothing written outside"
     );
-    assert!(list(&root, "..", &mut Cache::default()).is_err());
+    assert!(list(&root, "..", &Cache::default()).is_err());
 }
 
 #[test]
 fn prune_deletes_only_the_files_of_pipelines_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    create(root, "p", "daily-20261201", &body("daily", 1)).unwrap();
-    create(root, "p", "gone-20261201", &body("gone", 1)).unwrap();
+    create(
+        root,
+        "p",
+        "daily-20261201",
+        &body("daily", 1),
+        &Cache::default(),
+    )
+    .unwrap();
+    create(
+        root,
+        "p",
+        "gone-20261201",
+        &body("gone", 1),
+        &Cache::default(),
+    )
+    .unwrap();
     std::fs::write(runs_dir(root, "p").join("notes.yaml"), "hello: world").unwrap();
     assert_eq!(
-        prune(root, "p", |p| p == "daily", &mut Cache::default()).unwrap(),
+        prune(root, "p", |p| p == "daily", &Cache::default()).unwrap(),
         1
     );
     assert!(run_file(root, "p", "daily-20261201").exists());
     assert!(!run_file(root, "p", "gone-20261201").exists());
     assert!(runs_dir(root, "p").join("notes.yaml").exists());
-    assert_eq!(
-        prune(root, "p", |_| false, &mut Cache::default()).unwrap(),
-        1
-    );
+    assert_eq!(prune(root, "p", |_| false, &Cache::default()).unwrap(), 1);
     assert!(runs_dir(root, "p").join("notes.yaml").exists());
 }
 
@@ -89,16 +141,43 @@ fn prune_deletes_only_the_files_of_pipelines_not_kept() {
 fn an_unchanged_file_is_not_parsed_again_and_an_edit_is_seen() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    create(root, "p", "daily-20261201", &body("daily", 1)).unwrap();
-    let mut cache = Cache::default();
-    let first = list(root, "p", &mut cache).unwrap();
-    assert_eq!(cache.0.len(), 1);
-    assert_eq!(list(root, "p", &mut cache).unwrap(), first);
+    create(
+        root,
+        "p",
+        "daily-20261201",
+        &body("daily", 1),
+        &Cache::default(),
+    )
+    .unwrap();
+    let cache = Cache::default();
+    let first = list(root, "p", &cache).unwrap();
+    assert_eq!(cache.0.lock().unwrap().len(), 1);
+    assert_eq!(list(root, "p", &cache).unwrap(), first);
     // An edit (another size) is read again: the status written into the file is seen.
     let path = run_file(root, "p", "daily-20261201");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("status: {phase: Failed}\n");
     std::fs::write(&path, text).unwrap();
-    let again = list(root, "p", &mut cache).unwrap();
+    let again = list(root, "p", &cache).unwrap();
     assert_eq!(again[0]["status"]["phase"], "Failed");
+}
+
+/// A file the controller wrote is known to the cache as it was written, and that is what
+/// reading the file would give: a pass that lists or prunes after creating parses nothing.
+#[test]
+fn a_created_file_is_kept_as_reading_it_would_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cache = Cache::default();
+    let mut asked = body("daily", 1);
+    // A `Run`'s spec may carry any arguments: numbers, quoted look-alikes, nesting.
+    asked["spec"]["arguments"] = serde_json::json!({"parameters": [
+        {"name": "lr", "value": 0.001}, {"name": "n", "value": "007"},
+        {"name": "on", "value": "yes"}, {"name": "deep", "value": {"a": [1, [], {}]}}]});
+    assert!(create(root, "p", "daily-20261201", &asked, &cache).unwrap());
+    assert_eq!(cache.0.lock().unwrap().len(), 1);
+    let kept = list(root, "p", &cache).unwrap();
+    let fresh = list(root, "p", &Cache::default()).unwrap();
+    assert_eq!(kept, fresh);
+    assert_eq!(kept, [asked]);
 }
