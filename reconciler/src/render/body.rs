@@ -4,8 +4,8 @@
 //! heap key and an index slot per field): 500 projects' 18,000 objects kept 184 MB of values
 //! for 25 MiB of text. The text is what a cluster receives anyway. Code that reads fields again
 //! and again asks for the value parsed once and kept ([`Body::value`]); code that only needs a
-//! value for a moment (writing a file, a diff, one apply) takes a copy with [`Body::to_value`],
-//! so that memory is not kept. There is no `Deref` to a value: which of the two a reader pays
+//! value for a moment (a diff, one apply) takes a copy with [`Body::to_value`], so that memory
+//! is not kept; a file's YAML is written from the text ([`Body::to_yaml`]). There is no `Deref` to a value: which of the two a reader pays
 //! for is written at each place.
 
 use super::json_text;
@@ -76,10 +76,9 @@ impl Body {
         }
     }
 
-    /// The object as a YAML document, from a parsed copy that is not kept (what a directory
-    /// target writes).
+    /// The object as a YAML document, written from the text (what a directory target writes).
     pub fn to_yaml(&self) -> String {
-        super::yaml_out::to_yaml(&self.to_value())
+        super::yaml_out::json_to_yaml(&self.0.text)
     }
 
     /// Changes the value with `f` (the text and identity follow).
