@@ -1,4 +1,5 @@
-//! YAML encoding and decoding of the status documents (serde-saphyr, both directions).
+//! YAML encoding and decoding of the status documents (serde-saphyr, both directions; a faster
+//! writer of the same bytes for the documents it knows, see `yaml_emit`).
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -54,7 +55,12 @@ fn short_message(full: &str) -> String {
 }
 
 /// Encodes `value` as a YAML document; the output is deterministic for deterministic input.
+/// Written by the faster writer when it knows how (`yaml_emit`), else by serde-saphyr: the
+/// bytes are serde-saphyr's either way.
 pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, YamlError> {
+    if let Some(text) = crate::yaml_emit::to_yaml(value) {
+        return Ok(text);
+    }
     serde_saphyr::to_string(value).map_err(|e| YamlError {
         line: 0,
         column: 0,
