@@ -28,13 +28,19 @@ pub(crate) fn write(pack_dir: &Path, objects: &[Object]) -> Result<PathBuf> {
     let file = File::create(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let mut pack = PackStream::new(BufWriter::with_capacity(1 << 16, file), objects.len())?;
     let mut entries = Vec::with_capacity(objects.len());
-    for (id, kind, data) in objects {
-        let (offset, crc) = pack.object(*kind, data)?;
-        entries.push(Entry {
-            id: *id,
-            offset,
-            crc,
-        });
+    // Entries are put together (and their CRC-32 computed) on every core, a bounded run at a
+    // time; the pack's SHA-1 and the writes follow in order.
+    for run in objects.chunks(4096) {
+        let made = crate::par::map_in_runs(run, 256, |(_, kind, data)| entry_bytes(*kind, data));
+        for ((id, _, _), made) in run.iter().zip(made) {
+            let (bytes, crc) = made?;
+            let offset = pack.put(&bytes)?;
+            entries.push(Entry {
+                id: *id,
+                offset,
+                crc,
+            });
+        }
     }
     let (file, checksum) = pack.finish_file()?;
     file.sync_data()?;
@@ -103,14 +109,12 @@ fn index(mut entries: Vec<Entry>, checksum: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A pack (version 2) written to `out` while its SHA-1 trailer and each object's CRC-32 are
-/// computed. Each object's bytes are put together first, then hashed and written at once.
+/// A pack (version 2) written to `out` while its SHA-1 trailer is computed. Each object's bytes
+/// are put together first, with their CRC-32 ([`entry_bytes`]), then hashed and written at once.
 pub(crate) struct PackStream<W: Write> {
     out: W,
     sha1: Sha1,
     written: u64,
-    /// The bytes of the object being put together.
-    entry: Vec<u8>,
 }
 
 impl<W: Write> PackStream<W> {
@@ -120,66 +124,29 @@ impl<W: Write> PackStream<W> {
             out,
             sha1: Sha1::new(),
             written: 0,
-            entry: Vec::new(),
         };
         let count = u32::try_from(count).context("too many objects for one pack")?;
-        p.entry.extend_from_slice(b"PACK");
-        p.entry.extend_from_slice(&2u32.to_be_bytes());
-        p.entry.extend_from_slice(&count.to_be_bytes());
-        p.flush_entry()?;
+        let mut header = b"PACK".to_vec();
+        header.extend_from_slice(&2u32.to_be_bytes());
+        header.extend_from_slice(&count.to_be_bytes());
+        p.put(&header)?;
         Ok(p)
     }
 
-    /// Hashes and writes the bytes put together; returns their CRC-32.
-    fn flush_entry(&mut self) -> Result<u32> {
-        let bytes = &self.entry;
+    /// Hashes and writes an entry made by [`entry_bytes`]; returns where it starts.
+    fn put(&mut self, bytes: &[u8]) -> Result<u64> {
+        let offset = self.written;
         self.sha1.update(bytes);
         self.out.write_all(bytes)?;
         self.written += bytes.len() as u64;
-        let crc = crc32_update(0, bytes);
-        self.entry.clear();
-        Ok(crc)
+        Ok(offset)
     }
 
     /// One object: its type and size, then its content as a zlib stream of stored blocks.
     /// Returns where it starts in the pack and the CRC-32 of its bytes there.
     pub(crate) fn object(&mut self, kind: ObjectType, data: &[u8]) -> Result<(u64, u32)> {
-        let offset = self.written;
-        let code: u8 = match kind {
-            ObjectType::Commit => 1,
-            ObjectType::Tree => 2,
-            ObjectType::Blob => 3,
-            ObjectType::Tag => 4,
-            other => anyhow::bail!("cannot pack a {other}"),
-        };
-        let mut size = data.len();
-        let mut header = vec![(code << 4) | (size & 0x0f) as u8];
-        size >>= 4;
-        while size > 0 {
-            *header.last_mut().expect("one byte at least") |= 0x80;
-            header.push((size & 0x7f) as u8);
-            size >>= 7;
-        }
-        let e = &mut self.entry;
-        e.reserve(header.len() + 2 + 5 * (data.len() / 0xffff + 1) + data.len() + 4);
-        e.extend_from_slice(&header);
-        // zlib header: deflate, 32 KiB window, no dictionary, check bits.
-        e.extend_from_slice(&[0x78, 0x01]);
-        let mut blocks = data.chunks(0xffff).peekable();
-        if blocks.peek().is_none() {
-            e.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-        }
-        while let Some(block) = blocks.next() {
-            let last = u8::from(blocks.peek().is_none());
-            let len = block.len() as u16;
-            e.push(last);
-            e.extend_from_slice(&len.to_le_bytes());
-            e.extend_from_slice(&(!len).to_le_bytes());
-            e.extend_from_slice(block);
-        }
-        e.extend_from_slice(&adler32(data).to_be_bytes());
-        let crc = self.flush_entry()?;
-        Ok((offset, crc))
+        let (bytes, crc) = entry_bytes(kind, data)?;
+        Ok((self.put(&bytes)?, crc))
     }
 
     /// The trailer: the SHA-1 of everything before it, which it returns with the output.
@@ -189,6 +156,46 @@ impl<W: Write> PackStream<W> {
         self.out.flush()?;
         Ok((self.out, checksum))
     }
+}
+
+/// An object's bytes in a pack (its type and size, then its content as a zlib stream of
+/// stored blocks) and their CRC-32.
+fn entry_bytes(kind: ObjectType, data: &[u8]) -> Result<(Vec<u8>, u32)> {
+    let code: u8 = match kind {
+        ObjectType::Commit => 1,
+        ObjectType::Tree => 2,
+        ObjectType::Blob => 3,
+        ObjectType::Tag => 4,
+        other => anyhow::bail!("cannot pack a {other}"),
+    };
+    let mut size = data.len();
+    let mut header = vec![(code << 4) | (size & 0x0f) as u8];
+    size >>= 4;
+    while size > 0 {
+        *header.last_mut().expect("one byte at least") |= 0x80;
+        header.push((size & 0x7f) as u8);
+        size >>= 7;
+    }
+    let mut e =
+        Vec::with_capacity(header.len() + 2 + 5 * (data.len() / 0xffff + 1) + data.len() + 4);
+    e.extend_from_slice(&header);
+    // zlib header: deflate, 32 KiB window, no dictionary, check bits.
+    e.extend_from_slice(&[0x78, 0x01]);
+    let mut blocks = data.chunks(0xffff).peekable();
+    if blocks.peek().is_none() {
+        e.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let last = u8::from(blocks.peek().is_none());
+        let len = block.len() as u16;
+        e.push(last);
+        e.extend_from_slice(&len.to_le_bytes());
+        e.extend_from_slice(&(!len).to_le_bytes());
+        e.extend_from_slice(block);
+    }
+    e.extend_from_slice(&adler32(data).to_be_bytes());
+    let crc = crc32_update(0, &e);
+    Ok((e, crc))
 }
 
 impl PackStream<BufWriter<File>> {
@@ -345,13 +352,14 @@ mod tests {
         }
     }
 
-    /// Objects of every size class: empty, small, several zlib blocks.
+    /// Objects of every size class: empty, small, several zlib blocks; more than one run of
+    /// entries put together on several threads.
     fn objects() -> Vec<Object> {
-        (0..200u32)
+        (0..5000u32)
             .map(|i| {
                 let data: Vec<u8> = match i {
                     0 => Vec::new(),
-                    _ if i % 50 == 3 => (0..150_000u32).map(|j| (j * 7 + i) as u8).collect(),
+                    _ if i % 500 == 3 => (0..150_000u32).map(|j| (j * 7 + i) as u8).collect(),
                     _ => format!("object {i}\n").into_bytes(),
                 };
                 let id = Oid::hash_object(ObjectType::Blob, &data).unwrap();
