@@ -257,6 +257,22 @@ fn write_quoted(value: &str, json: Option<&str>, out: &mut String) {
 }
 
 fn is_plain_safe(s: &str) -> bool {
+    known_plain(s) || checked_plain(s)
+}
+
+/// Most strings of an object (names, paths, images) are a letter then letters, digits and
+/// `-_./`, longer than any word [`resolves_to_non_string`] knows but `infinity`: plain, as
+/// [`checked_plain`] finds, without its checks.
+fn known_plain(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 5
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
+        && !s.eq_ignore_ascii_case("infinity")
+}
+
+fn checked_plain(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
@@ -371,6 +387,8 @@ mod tests {
             "k:",
             "multi\nline",
             "tab\there",
+            "Infinity",
+            "-infinity",
         ] {
             assert!(!is_plain_safe(s), "{s:?} must be quoted");
             let text = to_yaml(&json!({ "k": s }));
@@ -401,6 +419,29 @@ mod tests {
 #[cfg(test)]
 mod text_tests {
     use super::*;
+
+    /// What is known plain without checking, the checks find plain.
+    #[test]
+    fn known_plain_strings_pass_the_checks() {
+        let alphabet = b"aeinfNtyIoYlsu0123456789-_./";
+        let mut seed = 7u64;
+        let mut known = 0;
+        for _ in 0..50_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let len = 1 + (seed >> 60) as usize;
+            let s: String = (0..len)
+                .map(|i| alphabet[((seed >> (i * 4 % 56)) as usize + i) % alphabet.len()] as char)
+                .collect();
+            if known_plain(&s) {
+                known += 1;
+                assert!(checked_plain(&s), "{s:?}");
+            }
+        }
+        assert!(known > 1000, "{known}");
+        for s in ["infinity", "INFINITY", "Infinity"] {
+            assert!(!known_plain(s) && !checked_plain(s));
+        }
+    }
 
     /// The layout, pinned: nested maps indent by two, a list's items sit at its key's indent,
     /// a map in a list starts on the dash line, empty containers are written inline.
