@@ -22,7 +22,7 @@ pub mod site;
 pub mod tree;
 mod views;
 pub mod yaml;
-mod yaml_emit;
+pub mod yaml_emit;
 
 pub use liveness::{Liveness, Role};
 pub use server::{DirSource, StatusSource, router};

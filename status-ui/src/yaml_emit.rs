@@ -31,6 +31,43 @@ pub(crate) fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Option<String> {
     Some(out)
 }
 
+/// Writes documents holding `s` in every place (a value, a map key, a list item, a field of a
+/// list item, nested maps) with this writer and with serde-saphyr: an error shows the first
+/// document whose bytes differ. For fuzzing (`fuzz/`) and tests.
+pub fn compare_with_serde_saphyr(s: &str) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    let item = BTreeMap::from([("kind", s), ("n", "1")]);
+    let docs = [
+        serde_saphyr::to_string(&BTreeMap::from([("v", s)])),
+        serde_saphyr::to_string(&BTreeMap::from([(s, vec![s, s])])),
+        serde_saphyr::to_string(&vec![item.clone(), item]),
+        serde_saphyr::to_string(&BTreeMap::from([(
+            s,
+            BTreeMap::from([(s, vec![BTreeMap::from([(s, s)])])]),
+        )])),
+    ];
+    let fast = [
+        to_yaml(&BTreeMap::from([("v", s)])),
+        to_yaml(&BTreeMap::from([(s, vec![s, s])])),
+        to_yaml(&vec![BTreeMap::from([("kind", s), ("n", "1")]); 2]),
+        to_yaml(&BTreeMap::from([(
+            s,
+            BTreeMap::from([(s, vec![BTreeMap::from([(s, s)])])]),
+        )])),
+    ];
+    for (slow, fast) in docs.into_iter().zip(fast) {
+        let slow = slow.map_err(|e| e.to_string())?;
+        if let Some(fast) = fast
+            && fast != slow
+        {
+            return Err(format!(
+                "for {s:?}: serde-saphyr wrote\n{slow}\nthe fast writer\n{fast}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A value laid out: scalars already as their YAML text.
 enum Node {
     Scalar(String),

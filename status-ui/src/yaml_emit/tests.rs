@@ -190,6 +190,7 @@ fn writes_serde_saphyrs_bytes_in_every_place() {
         assert_eq!(same_or_none(&doc), one_line, "{s:?}");
         // Asked again: now from the memo.
         assert_eq!(same_or_none(&doc), one_line, "{s:?}, remembered");
+        compare_with_serde_saphyr(s).unwrap();
     }
     // The top level may be a list, a scalar or empty.
     for doc in [vec![], vec!["a".to_string()], vec!["1".into(), "".into()]] {
