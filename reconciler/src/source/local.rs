@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// writing `dir` itself (nor its `.git`); a commit is made only when the content changed.
 /// Returns the repository path.
 pub fn commit_directory(dir: &Path, cache: &Path, branch: &str) -> Result<PathBuf> {
+    super::git::trust_stored_object_ids();
     let abs = absolute(dir)?;
     let path = repo_path(dir, cache)?;
     let repo = match Repository::open_bare(&path) {
