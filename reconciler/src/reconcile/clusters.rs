@@ -50,6 +50,27 @@ pub(super) struct Clusters {
     allow: Allowances,
 }
 
+/// A directory target's memory kept by an earlier process, to take in (see
+/// `targets::memory_file`).
+struct Kept {
+    cluster: String,
+    memory: Memory,
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Kept {
+    /// Takes the kept memory into the target's memory.
+    fn take_in(&self) {
+        let n = crate::targets::memory_file::load(&self.memory, &self.dir, &self.root);
+        tracing::debug!(
+            cluster = self.cluster,
+            files = n,
+            "took in the kept memory of the target directory"
+        );
+    }
+}
+
 /// A Kubernetes cluster's client and memory between passes.
 struct KubeSlot {
     spec: ClusterSpec,
@@ -152,9 +173,12 @@ impl Clusters {
             let TargetSpec::Directory { .. } = spec.target else {
                 return false;
             };
-            let Ok(target) = self.directory_target(name, spec) else {
+            let Ok((target, kept)) = self.directory_target(name, spec) else {
                 return true;
             };
+            if let Some(kept) = kept {
+                kept.take_in();
+            }
             target.clean_leftovers().is_err()
                 || !ready(target.plan(set, &Inventory::default())).is_ok_and(|p| !writes(&p))
         })
@@ -191,32 +215,33 @@ impl Clusters {
         out
     }
 
-    /// The target of directory cluster `name`, with its memory (taking in the one kept in the
-    /// memory directory when this process has none yet), planning without diffs: the loop
-    /// reports counts and states, never diffs.
+    /// The target of directory cluster `name`, with its memory, planning without diffs: the
+    /// loop reports counts and states, never diffs. With it, the memory kept in the memory
+    /// directory to take in ([`Kept::take_in`]) when this process has none yet.
     fn directory_target(
         &mut self,
         name: &str,
         spec: &ClusterSpec,
-    ) -> Result<ClusterTarget, String> {
+    ) -> Result<(ClusterTarget, Option<Kept>), String> {
         let fresh = !self.memories.contains_key(name);
         let memory = self.memories.entry(name.to_string()).or_default().clone();
         let target = ClusterTarget::directory(&self.target_root, spec, Some(memory.clone()))?;
         let root = target.root().map(Path::to_path_buf);
-        if let (Some(root), Some(dir)) = (&root, &self.memory_dir)
-            && (fresh || self.memory_roots.get(name) != Some(root))
-        {
-            let n = crate::targets::memory_file::load(&memory, dir, root);
-            tracing::debug!(
-                cluster = name,
-                files = n,
-                "took in the kept memory of the target directory"
-            );
-        }
+        let kept = match (&root, &self.memory_dir) {
+            (Some(root), Some(dir)) if fresh || self.memory_roots.get(name) != Some(root) => {
+                Some(Kept {
+                    cluster: name.to_string(),
+                    memory,
+                    dir: dir.clone(),
+                    root: root.clone(),
+                })
+            }
+            _ => None,
+        };
         if let Some(root) = root {
             self.memory_roots.insert(name.to_string(), root);
         }
-        Ok(target.without_diffs())
+        Ok((target.without_diffs(), kept))
     }
 
     /// Keeps what each directory target's memory knows in the memory directory, for the next
@@ -225,14 +250,17 @@ impl Clusters {
         let Some(dir) = &self.memory_dir else {
             return;
         };
-        for (name, memory) in &self.memories {
-            let Some(root) = self.memory_roots.get(name) else {
-                continue;
-            };
+        let memories: Vec<_> = self
+            .memories
+            .iter()
+            .filter_map(|(name, m)| Some((name, m, self.memory_roots.get(name)?)))
+            .collect();
+        // One file per target, written at once.
+        crate::par::map_in_runs(&memories, 1, |(name, memory, root)| {
             if let Err(e) = crate::targets::memory_file::save(memory, dir, root) {
                 tracing::warn!(cluster = %name, error = %format!("{e:#}"), "keeping a target directory's memory failed; the next start reads every file");
             }
-        }
+        });
     }
 
     /// Plans and applies directory targets, several at once (each writes its own directory).
@@ -247,7 +275,7 @@ impl Clusters {
         let mut jobs = Vec::new();
         for (name, spec, desired) in sets {
             match self.directory_target(&name, spec) {
-                Ok(t) => jobs.push((name, spec, desired, t)),
+                Ok((t, kept)) => jobs.push((name, spec, desired, t, kept)),
                 Err(why) => {
                     out.insert(name, ClusterOutcome::failed(desired, why));
                 }
@@ -255,7 +283,7 @@ impl Clusters {
         }
         // Validation keeps directory targets apart (E1002), but links in the target root can
         // still lead two of them to one directory: those are written one after the other.
-        let roots: Vec<&Path> = jobs.iter().filter_map(|(.., t)| t.root()).collect();
+        let roots: Vec<&Path> = jobs.iter().filter_map(|(.., t, _)| t.root()).collect();
         let apart = on_disk_apart(&roots);
         if !apart {
             tracing::warn!(
@@ -264,10 +292,15 @@ impl Clusters {
         }
         let per_thread = if apart { 1 } else { jobs.len().max(1) };
         let allow = &self.allow;
-        let results = crate::par::map_in_runs(&jobs, per_thread, |(_, spec, desired, target)| {
-            ready(directory_pass(target, spec, desired, pass, allow))
-        });
-        for ((name, _, desired, _), result) in jobs.into_iter().zip(results) {
+        let results =
+            crate::par::map_in_runs(&jobs, per_thread, |(_, spec, desired, target, kept)| {
+                // Each target's kept memory is taken in on the thread that plans it.
+                if let Some(kept) = kept {
+                    kept.take_in();
+                }
+                ready(directory_pass(target, spec, desired, pass, allow))
+            });
+        for ((name, _, desired, _, _), result) in jobs.into_iter().zip(results) {
             let co = match result {
                 Ok(None) => continue,
                 Ok(Some((plan, report, inventory))) => {
