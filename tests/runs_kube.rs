@@ -308,28 +308,21 @@ fn kill_9_between_decide_and_create_makes_no_duplicate_and_no_gap() {
             .map(|w| w["metadata"]["uid"].to_string())
     };
 
+    // Runs cubist until it holds daily-ranker's run at `point` (other projects' runs go on,
+    // on other threads), and kills it there: what it printed.
+    let held_at = |point: &str| {
+        let hook = format!("{point}:daily-ranker-");
+        reconcile(&remote, &cache, kubeconfigs, Some(&hook), || true).unwrap()
+    };
+
     // 1. Killed after deciding, before creating the first Workflow: nothing exists yet.
-    let held = reconcile(
-        &remote,
-        &cache,
-        kubeconfigs,
-        Some("before:daily-ranker-"),
-        || true,
-    )
-    .unwrap();
+    let held = held_at("before");
     assert!(held.contains(&format!("{} before", names[0])), "{held}");
     assert_eq!(argo.names("daily-ranker"), Vec::<String>::new());
     assert!(recorded().is_none(), "killed before the status commit");
 
     // 2. Killed just after creating it: the cluster has it, git has no record of it.
-    let held = reconcile(
-        &remote,
-        &cache,
-        kubeconfigs,
-        Some("after:daily-ranker-"),
-        || true,
-    )
-    .unwrap();
+    let held = held_at("after");
     assert!(held.contains(&format!("{} after", names[0])), "{held}");
     assert_eq!(argo.names("daily-ranker"), names[..1]);
     assert!(recorded().is_none(), "killed before the status commit");
@@ -359,14 +352,7 @@ fn kill_9_between_decide_and_create_makes_no_duplicate_and_no_gap() {
     // 4. The first succeeds; killed before creating the third: restart without the third on
     // the cluster and with records that do not know it: it is created once.
     argo.finish(&names[0], "Succeeded");
-    let held = reconcile(
-        &remote,
-        &cache,
-        kubeconfigs,
-        Some("before:daily-ranker-"),
-        || true,
-    )
-    .unwrap();
+    let held = held_at("before");
     assert!(held.contains(&format!("{} before", names[2])), "{held}");
     assert_eq!(argo.names("daily-ranker"), names[..2]);
     let all = || {

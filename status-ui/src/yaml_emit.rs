@@ -222,6 +222,24 @@ fn string_node(s: &str) -> Result<Node, GiveUp> {
     string_text(s, false).map(Node::Scalar).ok_or(GiveUp)
 }
 
+/// Serializer methods for what the writer does not lay out: each gives up.
+macro_rules! give_up {
+    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(self, $(_: $arg),*) -> Result<$ret, GiveUp> {
+            Err(GiveUp)
+        })*
+    };
+}
+
+/// Serializer methods for integers: written as Rust displays them, as serde-saphyr does.
+macro_rules! integers {
+    ($($name:ident($int:ty)),* $(,)?) => {
+        $(fn $name(self, v: $int) -> Result<Node, GiveUp> {
+            Ok(Node::Scalar(v.to_string()))
+        })*
+    };
+}
+
 impl ser::Serializer for Tree {
     type Ok = Node;
     type Error = GiveUp;
@@ -236,29 +254,9 @@ impl ser::Serializer for Tree {
     fn serialize_bool(self, v: bool) -> Result<Node, GiveUp> {
         Ok(Node::Scalar(if v { "true" } else { "false" }.into()))
     }
-    fn serialize_i8(self, v: i8) -> Result<Node, GiveUp> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<Node, GiveUp> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<Node, GiveUp> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<Node, GiveUp> {
-        Ok(Node::Scalar(v.to_string()))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Node, GiveUp> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<Node, GiveUp> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<Node, GiveUp> {
-        self.serialize_u64(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<Node, GiveUp> {
-        Ok(Node::Scalar(v.to_string()))
+    integers! {
+        serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
+        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64),
     }
     fn serialize_f32(self, v: f32) -> Result<Node, GiveUp> {
         ask_value(&v).map(Node::Scalar).ok_or(GiveUp)
@@ -272,9 +270,6 @@ impl ser::Serializer for Tree {
     fn serialize_str(self, v: &str) -> Result<Node, GiveUp> {
         string_node(v)
     }
-    fn serialize_bytes(self, _: &[u8]) -> Result<Node, GiveUp> {
-        Err(GiveUp)
-    }
     fn serialize_none(self) -> Result<Node, GiveUp> {
         Ok(Node::Scalar("null".into()))
     }
@@ -283,9 +278,6 @@ impl ser::Serializer for Tree {
     }
     fn serialize_unit(self) -> Result<Node, GiveUp> {
         Ok(Node::Scalar("null".into()))
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<Node, GiveUp> {
-        Err(GiveUp)
     }
     fn serialize_unit_variant(
         self,
@@ -317,22 +309,6 @@ impl ser::Serializer for Tree {
     fn serialize_tuple(self, len: usize) -> Result<SeqNode, GiveUp> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, GiveUp> {
-        Err(GiveUp)
-    }
     fn serialize_map(self, len: Option<usize>) -> Result<MapNode, GiveUp> {
         Ok(MapNode {
             entries: Vec::with_capacity(len.unwrap_or(0)),
@@ -342,14 +318,12 @@ impl ser::Serializer for Tree {
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapNode, GiveUp> {
         self.serialize_map(Some(len))
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, GiveUp> {
-        Err(GiveUp)
+    give_up! {
+        serialize_bytes(&[u8]) -> Node;
+        serialize_unit_struct(&'static str) -> Node;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
@@ -455,55 +429,7 @@ impl ser::Serializer for KeyText {
     ) -> Result<String, GiveUp> {
         value.serialize(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_i8(self, _: i8) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_i16(self, _: i16) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_i32(self, _: i32) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_i64(self, _: i64) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_u8(self, _: u8) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_u16(self, _: u16) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_u32(self, _: u32) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_u64(self, _: u64) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_char(self, _: char) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_none(self) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_unit(self) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, GiveUp> {
         Err(GiveUp)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -515,42 +441,30 @@ impl ser::Serializer for KeyText {
     ) -> Result<String, GiveUp> {
         Err(GiveUp)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, GiveUp> {
-        Err(GiveUp)
+    give_up! {
+        serialize_bool(bool) -> String;
+        serialize_i8(i8) -> String;
+        serialize_i16(i16) -> String;
+        serialize_i32(i32) -> String;
+        serialize_i64(i64) -> String;
+        serialize_u8(u8) -> String;
+        serialize_u16(u16) -> String;
+        serialize_u32(u32) -> String;
+        serialize_u64(u64) -> String;
+        serialize_f32(f32) -> String;
+        serialize_f64(f64) -> String;
+        serialize_char(char) -> String;
+        serialize_bytes(&[u8]) -> String;
+        serialize_none() -> String;
+        serialize_unit() -> String;
+        serialize_unit_struct(&'static str) -> String;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 

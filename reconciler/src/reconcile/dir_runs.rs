@@ -5,11 +5,10 @@
 //! unless something writes a `status` into its file.
 
 use super::Outcome;
+use super::runs_project::StepOn;
 use crate::model::Project;
 use crate::model::kinds::Target;
-use crate::runs::controller::{self, Live, Pipeline};
 use crate::runs::files;
-use chrono::{DateTime, Utc};
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::ClusterRuns;
 use serde_json::Value;
@@ -76,20 +75,16 @@ pub(super) fn project_roots<'m>(
 /// One pipeline on one directory cluster: the new records (the previous ones when the
 /// cluster failed this pass or its files cannot be read). `listed` keeps the project's
 /// files per cluster, read once for all its pipelines.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn directory_step<'c>(
-    cluster: &'c str,
+    on: &StepOn<'c, '_>,
     root: &Path,
-    p: &Pipeline,
-    since: DateTime<Utc>,
-    prev: &ClusterRuns,
-    outcome: &Outcome,
-    now: DateTime<Utc>,
     listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
     cache: &files::Cache,
     rendered: Option<&Vec<crate::render::RenderedObject>>,
 ) -> ClusterRuns {
-    let applied = outcome
+    let (cluster, p, prev) = (on.cluster, on.pipeline, on.prev);
+    let applied = on
+        .outcome
         .clusters
         .get(cluster)
         .is_some_and(|co| co.skipped.is_none());
@@ -105,7 +100,7 @@ pub(super) fn directory_step<'c>(
         return prev.clone();
     };
     // Scheduled runs and a `Run`'s executions alike go through admission (see README, Runs).
-    let mut step = controller::step(p, since, &as_created(prev), Live::Listed(live), now);
+    let mut step = on.decide(&as_created(prev), live);
     for c in &step.create {
         let body = super::runs::admitted_body(p, c, rendered);
         match files::create(root, &p.project, &c.name, &body, cache) {

@@ -127,30 +127,23 @@ pub(super) fn project_pass(pl: &Placement, sh: &Shared) -> ProjectPass {
                 .and_then(|d| d.clusters.get(cluster))
                 .cloned()
                 .unwrap_or_default();
+            let on = StepOn {
+                cluster,
+                pipeline: &pipeline,
+                since,
+                prev: &prev,
+                outcome: sh.outcome,
+                now,
+            };
             let runs = match pl.dirs.get(cluster) {
                 Some(root) => super::dir_runs::directory_step(
-                    cluster,
+                    &on,
                     root,
-                    &pipeline,
-                    since,
-                    &prev,
-                    sh.outcome,
-                    now,
                     &mut listed,
                     sh.records.run_files(),
                     good.run_workflows.get(cluster),
                 ),
-                None => cluster_step(
-                    sh.clusters,
-                    cluster,
-                    good,
-                    &pipeline,
-                    since,
-                    &prev,
-                    sh.outcome,
-                    now,
-                    &mut listed,
-                ),
+                None => cluster_step(sh.clusters, &on, good, &mut listed),
             };
             // When the next execution comes, a run can start only in a free slot.
             if let Some((_, schedule)) = &pipeline.schedule
@@ -255,22 +248,47 @@ fn deliver_alerts(
     after.alert_problems = problems::track(previous, &failed, &delivered, &routed, now);
 }
 
+/// One pipeline on one cluster, as a step of the controller takes it.
+pub(super) struct StepOn<'c, 'a> {
+    /// The cluster.
+    pub cluster: &'c str,
+    /// The pipeline.
+    pub pipeline: &'a Pipeline,
+    /// Its catch-up origin without `startFrom`.
+    pub since: DateTime<Utc>,
+    /// Its records on the cluster before this pass.
+    pub prev: &'a ClusterRuns,
+    /// This pass's apply outcome.
+    pub outcome: &'a Outcome,
+    /// The controller's clock.
+    pub now: DateTime<Utc>,
+}
+
+impl StepOn<'_, '_> {
+    /// The controller's pass (`crate::runs::controller::step`) with the records `prev` (the
+    /// step's, or as a directory target reads them) and the cluster's Workflows `live`.
+    pub(super) fn decide(&self, prev: &ClusterRuns, live: &[Value]) -> controller::Step {
+        controller::step(
+            self.pipeline,
+            self.since,
+            prev,
+            Live::Listed(live),
+            self.now,
+        )
+    }
+}
+
 /// One pipeline on one Kubernetes cluster: the new records (the previous ones when the cluster
 /// could not be looked at). `listed` keeps the project's Workflows per cluster, listed once for
 /// all its pipelines.
-#[allow(clippy::too_many_arguments)]
 fn cluster_step<'c>(
     clusters: &Clusters,
-    cluster: &'c str,
+    on: &StepOn<'c, '_>,
     good: &Good,
-    p: &Pipeline,
-    since: DateTime<Utc>,
-    prev: &ClusterRuns,
-    outcome: &Outcome,
-    now: DateTime<Utc>,
     listed: &mut BTreeMap<&'c str, Option<Vec<Value>>>,
 ) -> ClusterRuns {
-    let reachable = runs_quiet::reachable(outcome, cluster);
+    let (cluster, p, prev) = (on.cluster, on.pipeline, on.prev);
+    let reachable = runs_quiet::reachable(on.outcome, cluster);
     let Some(target) = clusters.kube_target(cluster).filter(|_| reachable) else {
         return prev.clone();
     };
@@ -286,7 +304,7 @@ fn cluster_step<'c>(
     let Some(live) = live.as_deref() else {
         return prev.clone();
     };
-    let mut step = controller::step(p, since, prev, Live::Listed(live), now);
+    let mut step = on.decide(prev, live);
     let rendered = good.run_workflows.get(cluster);
     for c in &step.create {
         let body = admitted_body(p, c, rendered);

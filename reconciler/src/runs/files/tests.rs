@@ -2,6 +2,12 @@ use super::*;
 use crate::runs::naming::Origin;
 use chrono::DateTime;
 
+/// Creates run file `name` (pipeline and day from it) of project `project`, with no cache.
+fn made(root: &std::path::Path, project: &str, name: &str, day: u32) -> Result<bool> {
+    let pipeline = name.split('-').next().unwrap();
+    create(root, project, name, &body(pipeline, day), &Cache::default())
+}
+
 fn body(pipeline: &str, day: u32) -> Value {
     let at = DateTime::parse_from_rfc3339(&format!("2026-12-{day:02}T02:00:00+08:00")).unwrap();
     let name = format!("{pipeline}-202612{day:02}");
@@ -12,25 +18,9 @@ fn body(pipeline: &str, day: u32) -> Value {
 fn a_run_file_is_written_once_and_read_back_by_its_labels() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
+    assert!(made(root, "p", "daily-20261201", 1).unwrap());
     assert!(
-        create(
-            root,
-            "p",
-            "daily-20261201",
-            &body("daily", 1),
-            &Cache::default()
-        )
-        .unwrap()
-    );
-    assert!(
-        !create(
-            root,
-            "p",
-            "daily-20261201",
-            &body("daily", 1),
-            &Cache::default()
-        )
-        .unwrap(),
+        !made(root, "p", "daily-20261201", 1).unwrap(),
         "never twice"
     );
     let got = list(root, "p", &Cache::default()).unwrap();
@@ -48,14 +38,7 @@ fn a_run_file_is_written_once_and_read_back_by_its_labels() {
 fn hostile_files_are_skipped_links_refused_and_leftovers_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("t");
-    create(
-        &root,
-        "p",
-        "daily-20261201",
-        &body("daily", 1),
-        &Cache::default(),
-    )
-    .unwrap();
+    made(&root, "p", "daily-20261201", 1).unwrap();
     let runs = runs_dir(&root, "p");
     std::fs::write(runs.join("broken.yaml"), "a: [unclosed").unwrap();
     std::fs::write(
@@ -74,29 +57,11 @@ fn hostile_files_are_skipped_links_refused_and_leftovers_deleted() {
     // A runs directory that is a link is neither read nor written.
     std::os::unix::fs::symlink(&outside, root.join("q")).unwrap();
     assert!(list(&root, "q", &Cache::default()).is_err());
-    assert!(
-        create(
-            &root,
-            "q",
-            "daily-20261202",
-            &body("daily", 2),
-            &Cache::default()
-        )
-        .is_err()
-    );
+    assert!(made(&root, "q", "daily-20261202", 2).is_err());
     std::fs::create_dir(root.join("r")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("r/runs")).unwrap();
     assert!(list(&root, "r", &Cache::default()).is_err());
-    assert!(
-        create(
-            &root,
-            "r",
-            "daily-20261202",
-            &body("daily", 2),
-            &Cache::default()
-        )
-        .is_err()
-    );
+    assert!(made(&root, "r", "daily-20261202", 2).is_err());
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         1,
@@ -109,22 +74,8 @@ fn hostile_files_are_skipped_links_refused_and_leftovers_deleted() {
 fn prune_deletes_only_the_files_of_pipelines_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    create(
-        root,
-        "p",
-        "daily-20261201",
-        &body("daily", 1),
-        &Cache::default(),
-    )
-    .unwrap();
-    create(
-        root,
-        "p",
-        "gone-20261201",
-        &body("gone", 1),
-        &Cache::default(),
-    )
-    .unwrap();
+    made(root, "p", "daily-20261201", 1).unwrap();
+    made(root, "p", "gone-20261201", 1).unwrap();
     std::fs::write(runs_dir(root, "p").join("notes.yaml"), "hello: world").unwrap();
     assert_eq!(
         prune(root, "p", |p| p == "daily", &Cache::default()).unwrap(),
@@ -141,14 +92,7 @@ fn prune_deletes_only_the_files_of_pipelines_not_kept() {
 fn an_unchanged_file_is_not_parsed_again_and_an_edit_is_seen() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    create(
-        root,
-        "p",
-        "daily-20261201",
-        &body("daily", 1),
-        &Cache::default(),
-    )
-    .unwrap();
+    made(root, "p", "daily-20261201", 1).unwrap();
     let cache = Cache::default();
     let first = list(root, "p", &cache).unwrap();
     assert_eq!(cache.0.lock().unwrap().len(), 1);
