@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 /// Tells libgit2 (once per process) not to hash every object again when it reads it, as git
 /// itself does not: an object's id is computed from its content when it arrives (the fetch's
 /// indexer, cubist's own writes), and `git fsck` checks what is on disk. A named choice:
-/// libgit2's collision-detecting SHA-1 of every object read was about a twentieth of the CPU
-/// of a `reconcile --once` after a template change (500 projects), most of it on the thread
-/// that reads the snapshot and the status branch.
+/// libgit2's collision-detecting SHA-1 of every object read was on the one thread that reads
+/// the snapshot and the status branch; without it the snapshot of a first full reconcile (500
+/// projects) took about half as long (20 ms instead of 35).
 pub(crate) fn trust_stored_object_ids() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| git2::opts::strict_hash_verification(false));
