@@ -14,7 +14,7 @@ pub(super) fn run(repo: &Path, out: &Path, cluster: Option<&str>) -> anyhow::Res
         let target = DirectoryTarget::new(out.join(name));
         // Files are independent here (no inventory): written on every core.
         let written = crate::par::map_in_runs(&set.objects, 64, |o| {
-            write_atomic(&target.path_of(&o.key()), &o.body.to_yaml())
+            write_atomic(&target.path_of(&o.key()), &o.body.to_yaml()).map(drop)
         });
         for result in written {
             result?;

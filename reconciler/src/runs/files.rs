@@ -182,10 +182,8 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value, cache: &Cach
         "# A run cubist admitted. This directory target has no engine: the run waits here.\n{}",
         crate::render::yaml_out::to_yaml(body)
     );
-    write_atomic(&path, &text)?;
-    if let Ok(meta) = path.symlink_metadata() {
-        cache.put(&path, stamp(&meta), Some(body.clone()));
-    }
+    let meta = write_atomic(&path, &text)?;
+    cache.put(&path, stamp(&meta), Some(body.clone()));
     Ok(true)
 }
 

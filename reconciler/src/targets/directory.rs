@@ -220,8 +220,8 @@ impl DirectoryTarget {
                 text.push('\n');
             }
         }
-        write_atomic(&path, &text)?;
-        if let (Some(m), Ok(meta)) = (&self.memory, std::fs::metadata(&path)) {
+        let meta = write_atomic(&path, &text)?;
+        if let Some(m) = &self.memory {
             m.remember_inventory(&meta, Arc::new(inventory));
         }
         Ok(())
@@ -353,14 +353,20 @@ impl DirectoryTarget {
         let key = o.key();
         let path = self.path_of(&key);
         let (action, current) = self.compare(&path, owned, &o.hash, &o.project)?;
-        let label = self.label(&path);
+        // The label only for a note or a diff: most objects of a plan need neither.
         let note = (action == Action::Conflict).then(|| {
             format!(
-                "{label} exists but cubist did not write it; move it away to let cubist manage it"
+                "{} exists but cubist did not write it; move it away to let cubist manage it",
+                self.label(&path)
             )
         });
-        let diff = (self.diffs && matches!(action, Action::Create | Action::Update))
-            .then(|| unified_diff(current.as_ref(), Some(&o.body.to_value()), &label));
+        let diff = (self.diffs && matches!(action, Action::Create | Action::Update)).then(|| {
+            unified_diff(
+                current.as_ref(),
+                Some(&o.body.to_value()),
+                &self.label(&path),
+            )
+        });
         Ok(Change {
             key,
             action,
@@ -438,10 +444,8 @@ impl DirectoryTarget {
             .collect();
         crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
             let text = o.body.to_yaml();
-            write_atomic(path, &text)?;
-            Ok(std::fs::metadata(path)
-                .ok()
-                .map(|meta| (meta, bytes_digest(text.as_bytes()))))
+            let meta = write_atomic(path, &text)?;
+            Ok(Some((meta, bytes_digest(text.as_bytes()))))
         })
     }
 
@@ -633,19 +637,30 @@ fn stat(path: &Path) -> Result<Option<std::fs::Metadata>> {
 pub const TEMP_PREFIX: &str = ".cubist-tmp";
 
 /// Writes a file through a temporary file in its directory, synced to disk before it replaces
-/// the file: readers see the old or the new content, never a mix, even after a crash.
-pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
+/// the file: readers see the old or the new content, never a mix, even after a crash. Returns
+/// the file's metadata once in place (taken from the open file, after the rename, which
+/// changes its ctime), as `stat` of `path` would give it.
+pub fn write_atomic(path: &Path, content: &str) -> Result<std::fs::Metadata> {
     let dir = path.parent().context("path has a parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    // The directory is created when the temporary file cannot be: most files of an apply go
+    // to a directory that is there, and asking first cost a `stat` each.
+    let tmp = match builder.tempfile_in(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            builder.tempfile_in(dir)
+        }
+        made => made,
+    };
+    let mut tmp = tmp.with_context(|| format!("cannot write in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, content.as_bytes())?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path)
+    let file = tmp
+        .persist(path)
         .map_err(|e| anyhow::anyhow!("cannot replace {}: {}", path.display(), e.error))?;
-    Ok(())
+    Ok(file.metadata()?)
 }
 
 fn remove(path: &Path) -> Result<()> {
@@ -667,6 +682,31 @@ mod tests {
 
     fn desired() -> RenderedSet {
         super::super::config_maps(&["a"])
+    }
+
+    /// The metadata `write_atomic` returns is what `stat` of the file gives after it: the
+    /// memory's stamps are taken from it.
+    #[test]
+    fn write_atomic_returns_the_files_stat() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns/a.yaml");
+        for content in ["first\n", "second, longer\n"] {
+            let got = write_atomic(&path, content).unwrap();
+            let stat = std::fs::metadata(&path).unwrap();
+            let stamp = |m: &std::fs::Metadata| {
+                (
+                    m.len(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec(),
+                    m.ino(),
+                )
+            };
+            assert_eq!(stamp(&got), stamp(&stat), "{content:?}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+        }
     }
 
     /// A target in `<tempdir>/t` with a memory, planning without diffs, as the loop's.

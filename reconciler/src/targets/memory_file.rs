@@ -78,6 +78,7 @@ pub fn save(memory: &Memory, dir: &Path, root: &Path) -> Result<()> {
     }
     let file = file_for(dir, root);
     super::directory::write_atomic(&file, &text)
+        .map(drop)
         .with_context(|| format!("cannot keep the memory of {}", root.display()))
 }
 
