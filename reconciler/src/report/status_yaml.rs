@@ -7,6 +7,7 @@
 
 use super::status_branch::StatusFile;
 use cubist_status_ui::doc::{Inventory, InventoryEntry, ObjectStatus};
+use cubist_status_ui::yaml_emit::writes_plain;
 
 /// The YAML file of a status document: the file of `last` when its document is this one (not
 /// serialised or hashed again), a new one otherwise.
@@ -151,27 +152,6 @@ fn swap_revision(yaml: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
         return None;
     }
     swap_values(yaml, "\nrevision: ", &[old], &[new])
-}
-
-/// True when the serialiser writes `value` as a plain scalar (asked, not guessed; the last
-/// answer is kept per thread, as most statuses of a commit name one revision).
-fn writes_plain(value: &str) -> bool {
-    #[derive(serde::Serialize)]
-    struct One<'a> {
-        value: &'a str,
-    }
-    thread_local! {
-        static LAST: std::cell::RefCell<Option<(String, bool)>> = const { std::cell::RefCell::new(None) };
-    }
-    LAST.with_borrow_mut(|last| match last {
-        Some((v, plain)) if v == value => *plain,
-        _ => {
-            let plain = cubist_status_ui::yaml::to_yaml(&One { value })
-                .is_ok_and(|y| y == format!("value: {value}\n"));
-            *last = Some((value.to_string(), plain));
-            plain
-        }
-    })
 }
 
 #[cfg(test)]
