@@ -133,7 +133,8 @@ impl<W: Write> PackStream<W> {
         Ok(p)
     }
 
-    /// Hashes and writes an entry made by [`entry_bytes`]; returns where it starts.
+    /// Hashes and writes `bytes` (the pack's header, or an entry made by [`entry_bytes`]);
+    /// returns where they start.
     fn put(&mut self, bytes: &[u8]) -> Result<u64> {
         let offset = self.written;
         self.sha1.update(bytes);

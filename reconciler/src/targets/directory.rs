@@ -383,7 +383,7 @@ impl DirectoryTarget {
     fn apply_change(
         &self,
         c: &Change,
-        written: &mut impl Iterator<Item = Result<Option<(std::fs::Metadata, BytesDigest)>>>,
+        written: &mut impl Iterator<Item = Result<(std::fs::Metadata, BytesDigest)>>,
         report: &mut ApplyReport,
         unsettled: &mut HashSet<Option<String>>,
     ) {
@@ -394,8 +394,8 @@ impl DirectoryTarget {
             )),
             (Action::Create | Action::Update, Some(o)) => {
                 let done = written.next().expect("one result per file to write");
-                done.map(|meta| {
-                    if let (Some(m), Some((meta, bytes))) = (&self.memory, meta) {
+                done.map(|(meta, bytes)| {
+                    if let Some(m) = &self.memory {
                         m.remember(&path, &meta, bytes, &o.hash, &o.project);
                     }
                     if c.action == Action::Create {
@@ -433,10 +433,7 @@ impl DirectoryTarget {
     /// names only), several at once, each through a synced temporary file renamed over the
     /// object's file ([`write_atomic`]). Returns each write's result with the new file's
     /// metadata and the digest of its bytes.
-    fn write_objects(
-        &self,
-        changes: &[Change],
-    ) -> Vec<Result<Option<(std::fs::Metadata, BytesDigest)>>> {
+    fn write_objects(&self, changes: &[Change]) -> Vec<Result<(std::fs::Metadata, BytesDigest)>> {
         let files: Vec<(PathBuf, &RenderedObject)> = changes
             .iter()
             .filter(|c| writes_file(c))
@@ -445,7 +442,7 @@ impl DirectoryTarget {
         crate::par::map_in_runs(&files, MIN_FILES_PER_THREAD, |(path, o)| {
             let text = o.body.to_yaml();
             let meta = write_atomic(path, &text)?;
-            Ok(Some((meta, bytes_digest(text.as_bytes()))))
+            Ok((meta, bytes_digest(text.as_bytes())))
         })
     }
 
