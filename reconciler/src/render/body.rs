@@ -5,8 +5,8 @@
 //! for 25 MiB of text. The text is what a cluster receives anyway. Code that reads fields again
 //! and again asks for the value parsed once and kept ([`Body::value`]); code that only needs a
 //! value for a moment (a diff, one apply) takes a copy with [`Body::to_value`], so that memory
-//! is not kept; a file's YAML is written from the text ([`Body::to_yaml`]). There is no `Deref` to a value: which of the two a reader pays
-//! for is written at each place.
+//! is not kept; a file's YAML is written from the text ([`Body::to_yaml`]). There is no
+//! `Deref` to a value: which of the two a reader pays for is written at each place.
 
 use super::json_text;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
