@@ -9,6 +9,7 @@
 //! directory is synced after, so the objects are on disk before the caller points a reference
 //! at them.
 
+use super::pack_sums::{adler32, crc32_update};
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid};
 use sha1::{Digest, Sha1};
@@ -28,19 +29,40 @@ pub(crate) fn write(pack_dir: &Path, objects: &[Object]) -> Result<PathBuf> {
     let file = File::create(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let mut pack = PackStream::new(BufWriter::with_capacity(1 << 16, file), objects.len())?;
     let mut entries = Vec::with_capacity(objects.len());
-    // Entries are put together (and their CRC-32 computed) on every core, a bounded run at a
-    // time; the pack's SHA-1 and the writes follow in order.
-    for run in objects.chunks(4096) {
-        let made = crate::par::map_in_runs(run, 256, |(_, kind, data)| entry_bytes(*kind, data));
-        for ((id, _, _), made) in run.iter().zip(made) {
-            let (bytes, crc) = made?;
-            let offset = pack.put(&bytes)?;
-            entries.push(Entry {
-                id: *id,
-                offset,
-                crc,
-            });
-        }
+    // Entries are put together (with their CRC-32) a run at a time, while the run before is
+    // hashed into the pack's SHA-1 and written, on another core when one is free: the SHA-1
+    // cannot be split, and took a third of the stage on one core after the others were done.
+    let make = |run: &[Object]| -> Result<Vec<(Vec<u8>, u32)>> {
+        crate::par::map_in_runs(run, 256, |(_, kind, data)| entry_bytes(*kind, data))
+            .into_iter()
+            .collect()
+    };
+    let mut runs = objects.chunks(PIPELINE_RUN);
+    let mut ready = runs
+        .next()
+        .map(|run| Ok::<_, anyhow::Error>((run, make(run)?)))
+        .transpose()?;
+    while let Some((run, made)) = ready.take() {
+        let next = runs.next();
+        let (built, put) = crate::par::join(
+            || {
+                next.map(|run| Ok::<_, anyhow::Error>((run, make(run)?)))
+                    .transpose()
+            },
+            || -> Result<()> {
+                for ((id, _, _), (bytes, crc)) in run.iter().zip(made) {
+                    let offset = pack.put(&bytes)?;
+                    entries.push(Entry {
+                        id: *id,
+                        offset,
+                        crc,
+                    });
+                }
+                Ok(())
+            },
+        );
+        put?;
+        ready = built?;
     }
     let (file, checksum) = pack.finish_file()?;
     file.sync_data()?;
@@ -59,6 +81,10 @@ pub(crate) fn write(pack_dir: &Path, objects: &[Object]) -> Result<PathBuf> {
         .with_context(|| format!("syncing {}", pack_dir.display()))?;
     Ok(pack_path)
 }
+
+/// Objects per run of [`write`]'s pipeline: about a megabyte of status each, so the first run,
+/// made before anything can be written, is a small part of the whole.
+const PIPELINE_RUN: usize = 1024;
 
 /// Where one object lies in the pack.
 struct Entry {
@@ -241,117 +267,9 @@ fn sha1(data: &[u8]) -> [u8; 20] {
     Sha1::digest(data).into()
 }
 
-/// zlib's checksum of `data`.
-fn adler32(data: &[u8]) -> u32 {
-    const MOD: u32 = 65521;
-    let (mut a, mut b) = (1u32, 0u32);
-    // 5552 bytes is the most that can be summed before `b` could overflow.
-    for chunk in data.chunks(5552) {
-        for &byte in chunk {
-            a += u32::from(byte);
-            b += a;
-        }
-        a %= MOD;
-        b %= MOD;
-    }
-    (b << 16) | a
-}
-
-/// CRC-32 (IEEE, as zlib and git's pack index compute it) tables for slicing by eight.
-const CRC_TABLES: [[u32; 256]; 8] = {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut s = 1;
-        while s < 8 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            s += 1;
-        }
-        i += 1;
-    }
-    t
-};
-
-/// The CRC-32 of the bytes seen so far (`crc`, 0 at the start) followed by `data`.
-fn crc32_update(crc: u32, data: &[u8]) -> u32 {
-    let t = &CRC_TABLES;
-    let mut c = !crc;
-    let mut chunks = data.chunks_exact(8);
-    for b in &mut chunks {
-        let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        c = t[7][(lo & 0xff) as usize]
-            ^ t[6][((lo >> 8) & 0xff) as usize]
-            ^ t[5][((lo >> 16) & 0xff) as usize]
-            ^ t[4][(lo >> 24) as usize]
-            ^ t[3][b[4] as usize]
-            ^ t[2][b[5] as usize]
-            ^ t[1][b[6] as usize]
-            ^ t[0][b[7] as usize];
-    }
-    for &b in chunks.remainder() {
-        c = t[0][((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn adler32_matches_zlib() {
-        assert_eq!(adler32(b""), 1);
-        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
-        let big = vec![0xffu8; 100_000];
-        // a = 1 + 255·n, b = Σ a_i, both mod 65521 (computed without the chunking).
-        let (mut a, mut b) = (1u64, 0u64);
-        for &x in &big {
-            a = (a + u64::from(x)) % 65521;
-            b = (b + a) % 65521;
-        }
-        assert_eq!(adler32(&big), ((b << 16) | a) as u32);
-    }
-
-    #[test]
-    fn crc32_matches_the_standard_check_value_in_any_split() {
-        assert_eq!(crc32_update(0, b""), 0);
-        assert_eq!(crc32_update(0, b"123456789"), 0xCBF4_3926);
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 + 7) as u8).collect();
-        // One bit at a time, as the polynomial defines it.
-        let mut slow = !0u32;
-        for &b in &data {
-            slow ^= u32::from(b);
-            for _ in 0..8 {
-                slow = if slow & 1 != 0 {
-                    0xEDB8_8320 ^ (slow >> 1)
-                } else {
-                    slow >> 1
-                };
-            }
-        }
-        let whole = crc32_update(0, &data);
-        assert_eq!(whole, !slow);
-        for cut in [1, 7, 8, 9, 500, 999] {
-            let (a, b) = data.split_at(cut);
-            assert_eq!(crc32_update(crc32_update(0, a), b), whole, "split at {cut}");
-        }
-    }
 
     /// Objects of every size class: empty, small, several zlib blocks; more than one run of
     /// entries put together on several threads.
