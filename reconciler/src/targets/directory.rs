@@ -160,14 +160,23 @@ impl DirectoryTarget {
     /// The file an object lives in: `<ns or _cluster>/<group>_<kind>_<name>.yaml`.
     pub fn path_of(&self, key: &ObjectKey) -> PathBuf {
         let group = key.api_version.rsplit_once('/').map_or("core", |(g, _)| g);
-        let dir = if key.namespace.is_empty() {
-            "_cluster"
-        } else {
-            &key.namespace
-        };
         self.root
-            .join(dir)
+            .join(dir_name(&key.namespace))
             .join(format!("{group}_{}_{}.yaml", key.kind, key.name))
+    }
+
+    /// The directories (by name, see [`dir_name`]) that the files of `objects` would be in
+    /// and that do not exist: a file there needs no look of its own. A first apply looked for
+    /// each of 17,000 missing files (500 projects), a tenth of its time; it now looks for
+    /// about 500 directories.
+    fn missing_dirs<'o>(&self, objects: &[(&'o RenderedObject, bool)]) -> HashSet<&'o str> {
+        let dirs: HashSet<&str> = objects
+            .iter()
+            .map(|(o, _)| dir_name(o.key_parts()[2]))
+            .collect();
+        dirs.into_iter()
+            .filter(|d| matches!(stat(&self.root.join(d)), Ok(None)))
+            .collect()
     }
 
     /// The inventory as last written (empty if none).
@@ -324,8 +333,10 @@ impl DirectoryTarget {
             }
         }
         // Compared several at once: without a memory, each file is read and parsed.
+        let missing = self.missing_dirs(&objects);
         let changes = crate::par::map_in_runs(&objects, MIN_FILES_PER_THREAD, |(o, owned)| {
-            self.plan_object(o, *owned)
+            let absent = missing.contains(dir_name(o.key_parts()[2]));
+            self.plan_object(o, *owned, absent)
         });
         plan.changes = changes.into_iter().collect::<Result<_>>()?;
         // Owned objects no longer desired: only those of projects looked at (an unchanged
@@ -348,11 +359,16 @@ impl DirectoryTarget {
         Ok(plan)
     }
 
-    /// The change that makes the file of `o` hold it; `owned` when the inventory lists it.
-    fn plan_object(&self, o: &RenderedObject, owned: bool) -> Result<Change> {
+    /// The change that makes the file of `o` hold it; `owned` when the inventory lists it,
+    /// `absent` when its directory is known not to exist.
+    fn plan_object(&self, o: &RenderedObject, owned: bool, absent: bool) -> Result<Change> {
         let key = o.key();
         let path = self.path_of(&key);
-        let (action, current) = self.compare(&path, owned, &o.hash, &o.project)?;
+        let (action, current) = if absent {
+            (Action::Create, None)
+        } else {
+            self.compare(&path, owned, &o.hash, &o.project)?
+        };
         // The label only for a note or a diff: most objects of a plan need neither.
         let note = (action == Action::Conflict).then(|| {
             format!(
@@ -576,6 +592,15 @@ fn writes_file(c: &Change) -> bool {
     safe_file_names(&c.key) && matches!(c.action, Action::Create | Action::Update)
 }
 
+/// The directory of a namespace's files: the namespace, or `_cluster` for cluster objects.
+fn dir_name(namespace: &str) -> &str {
+    if namespace.is_empty() {
+        "_cluster"
+    } else {
+        namespace
+    }
+}
+
 /// `changes` cut in runs that each write [`WRITE_BATCH`] files (the last one fewer): an apply
 /// that leaves most objects unchanged still writes its files many at once.
 fn write_batches(changes: &[Change]) -> impl Iterator<Item = &[Change]> {
@@ -704,6 +729,49 @@ mod tests {
             assert_eq!(stamp(&got), stamp(&stat), "{content:?}");
             assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
         }
+    }
+
+    /// Objects whose namespace directory is missing are planned as creates without a look at
+    /// their files; in a directory that exists, each file is still compared: a file cubist
+    /// did not write is a conflict, and one removed by hand is created again.
+    #[test]
+    fn a_missing_directory_makes_creates_and_a_present_one_is_compared() {
+        let (_dir, _memory, target) = remembering();
+        let mut set = desired();
+        let mut other = super::super::config_maps(&["b", "c"]);
+        for o in &mut other.objects {
+            let mut body = o.body.to_value();
+            body["metadata"]["namespace"] = "elsewhere".into();
+            o.hash = crate::render::hash::content_hash(&body);
+            o.body = body.into();
+        }
+        set.objects.extend(other.objects);
+        let plan = target.plan(&set).unwrap();
+        assert_eq!(plan.count(Action::Create), 3, "nothing exists yet");
+        target.apply(&plan, &mut |_| {}).unwrap();
+        // A hand-made file beside cubist's in one directory; the other directory removed.
+        let key = |name: &str, ns: &str| ObjectKey {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let a = target.path_of(&key("a", "ns"));
+        std::fs::remove_file(&a).unwrap();
+        std::fs::write(&a, "hand: made\n").unwrap();
+        std::fs::remove_dir_all(target.root().join("elsewhere")).unwrap();
+        let plan = target.plan(&set).unwrap();
+        let action = |name: &str| {
+            let c = plan.changes.iter().find(|c| c.key.name == name).unwrap();
+            c.action
+        };
+        assert_eq!(action("b"), Action::Create, "its directory is gone");
+        assert_eq!(action("c"), Action::Create, "its directory is gone");
+        assert_eq!(
+            action("a"),
+            Action::Update,
+            "its file is there, and compared"
+        );
     }
 
     /// A target in `<tempdir>/t` with a memory, planning without diffs, as the loop's.
