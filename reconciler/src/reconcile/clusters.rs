@@ -313,7 +313,7 @@ impl Clusters {
                         0
                     };
                     ClusterOutcome {
-                        plan: Some(plan),
+                        plan: Some(plan.into()),
                         report: Some(report),
                         applied_at: Some(now),
                         inventory: Some(inventory),
@@ -622,7 +622,7 @@ async fn pass(
         co.inventory = Some(Owned::Listed(inventory.clone()));
         plan
     };
-    co.plan = Some(plan);
+    co.plan = Some(plan.into());
     match target.observe(&co.desired.to_set().objects).await {
         Ok(h) => co.health = h.into_iter().collect::<BTreeMap<ObjectKey, _>>(),
         Err(e) => return Err((co.desired, e)),

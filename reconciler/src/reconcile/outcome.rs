@@ -72,7 +72,7 @@ impl Timings {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterOutcome {
     /// The plan that was applied (or, on a refresh without apply, what differs).
-    pub plan: Option<Plan>,
+    pub plan: Option<std::sync::Arc<Plan>>,
     /// What the apply did (`None` when nothing was applied).
     pub report: Option<ApplyReport>,
     /// Why the cluster was not applied, if it was not.
