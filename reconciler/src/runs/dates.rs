@@ -3,9 +3,10 @@
 //! fixed-time job in a spring-forward gap runs right after the gap, once; on a fall-back day it
 //! runs once).
 
+use super::every_day;
 use crate::model::checks::schedule::parse_cron;
 use crate::model::kinds::Schedule;
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 /// One execution of a schedule: the fire time in the schedule's timezone.
@@ -34,6 +35,9 @@ pub struct Cadence {
     tz: Tz,
     /// See [`Cadence::sub_daily`].
     sub_daily: bool,
+    /// The times of day when the cron fires on every day at the same times (see
+    /// [`every_day`]).
+    times: Option<Vec<NaiveTime>>,
 }
 
 /// True when `cron` names more than one time of day. The time fields of a cron do not depend
@@ -56,6 +60,7 @@ impl Cadence {
         };
         Ok(Cadence {
             sub_daily: several_times_a_day(&cron),
+            times: every_day::times_of_day(&cron),
             cron,
             tz,
         })
@@ -72,16 +77,44 @@ impl Cadence {
     }
 
     /// Every execution with `from <= at <= to`, oldest first, at most `limit` of them (the
-    /// newest are cut; callers pass a limit and report when it was reached).
+    /// newest are cut; callers pass a limit and report when it was reached). A cron that fires
+    /// at the same times on every day is walked by day ([`every_day`]), others by croner.
     pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: usize) -> Vec<Execution> {
-        let start = from.with_timezone(&self.tz);
-        self.cron
-            .iter_from(start, croner::Direction::Forward)
-            .take_while(|t| t.with_timezone(&Utc) <= to)
-            .take(limit)
+        let fired = match &self.times {
+            Some(times) => every_day::between(self.tz, times, from, to, limit, |start, end, n| {
+                self.walk(
+                    start,
+                    end.map_or(to, |e| e.min(to)),
+                    end.is_some_and(|e| e <= to),
+                    n,
+                )
+            }),
+            None => self.walk(from, to, false, limit),
+        };
+        fired
+            .into_iter()
             .map(|t| Execution {
                 at: t.fixed_offset(),
             })
+            .collect()
+    }
+
+    /// Croner's fire times from `start` (included) up to `end` (included, or excluded when
+    /// `open`), at most `n`.
+    fn walk(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        open: bool,
+        n: usize,
+    ) -> Vec<DateTime<Tz>> {
+        self.cron
+            .iter_from(start.with_timezone(&self.tz), croner::Direction::Forward)
+            .take_while(|t| {
+                let t = t.with_timezone(&Utc);
+                t < end || (t == end && !open)
+            })
+            .take(n)
             .collect()
     }
 
@@ -99,15 +132,7 @@ impl Cadence {
     /// Midnight of `date` in the schedule's timezone (the start of a `startFrom` date), or the
     /// first moment after midnight when a DST gap swallows it.
     pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
-        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight");
-        (0..180)
-            .find_map(|m| {
-                self.tz
-                    .from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
-                    .earliest()
-            })
-            .expect("a valid local time within three hours of midnight")
-            .with_timezone(&Utc)
+        every_day::day_start(self.tz, date).expect("a valid local time on every date")
     }
 }
 

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod controller;
 pub mod dates;
 pub mod due;
+mod every_day;
 pub mod files;
 pub mod naming;
 pub mod readback;
