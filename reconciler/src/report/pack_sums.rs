@@ -99,7 +99,7 @@ fn crc32_register(c: u32, data: &[u8]) -> u32 {
 #[target_feature(enable = "pclmulqdq,sse4.1")]
 unsafe fn crc32_fold(c: u32, data: &[u8]) -> u32 {
     use std::arch::x86_64::*;
-    debug_assert!(data.len() >= 64 && data.len() % 16 == 0);
+    debug_assert!(data.len() >= 64 && data.len().is_multiple_of(16));
     let load = |at: usize| {
         // SAFETY: callers stay within `data`; unaligned loads.
         unsafe { _mm_loadu_si128(data.as_ptr().add(at).cast()) }
