@@ -129,10 +129,11 @@ impl Cadence {
             .collect()
     }
 
-    /// Midnight of `date` in the schedule's timezone (the start of a `startFrom` date), or the
-    /// first moment after midnight when a DST gap swallows it.
+    /// Midnight of `date` in the schedule's timezone (the start of a `startFrom` date), the
+    /// first moment after midnight when a DST gap swallows it, or the next date's start when
+    /// the zone skipped `date` (see [`every_day::day_start`]).
     pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
-        every_day::day_start(self.tz, date).expect("a valid local time on every date")
+        every_day::day_start(self.tz, date).expect("a local time within two days of any date")
     }
 }
 
