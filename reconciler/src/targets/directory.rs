@@ -170,9 +170,11 @@ impl DirectoryTarget {
     /// each of 17,000 missing files (500 projects), a tenth of its time; it now looks for
     /// about 500 directories.
     fn missing_dirs<'o>(&self, objects: &[(&'o RenderedObject, bool)]) -> HashSet<&'o str> {
+        // Plain names only: nothing outside the target is looked at.
         let dirs: HashSet<&str> = objects
             .iter()
             .map(|(o, _)| dir_name(o.key_parts()[2]))
+            .filter(|d| !d.contains(['/', '\\', '\0']) && !matches!(*d, "." | ".."))
             .collect();
         dirs.into_iter()
             .filter(|d| matches!(stat(&self.root.join(d)), Ok(None)))
@@ -360,11 +362,13 @@ impl DirectoryTarget {
     }
 
     /// The change that makes the file of `o` hold it; `owned` when the inventory lists it,
-    /// `absent` when its directory is known not to exist.
+    /// `absent` when its directory is known not to exist. The file of an object whose names
+    /// are not plain file names is not looked at (its path could lead out of the target); the
+    /// apply refuses to write it.
     fn plan_object(&self, o: &RenderedObject, owned: bool, absent: bool) -> Result<Change> {
         let key = o.key();
         let path = self.path_of(&key);
-        let (action, current) = if absent {
+        let (action, current) = if absent || !safe_file_names(&key) {
             (Action::Create, None)
         } else {
             self.compare(&path, owned, &o.hash, &o.project)?
@@ -466,7 +470,7 @@ impl DirectoryTarget {
     fn plan_delete(&self, e: &InventoryEntry) -> Result<Change> {
         let key = ObjectKey::from(e);
         let path = self.path_of(&key);
-        let diff = if self.diffs {
+        let diff = if self.diffs && safe_file_names(&key) {
             let label = self.label(&path);
             self.current(&path)?
                 .map(|c| unified_diff(Some(&c), None, &label))
@@ -771,6 +775,42 @@ mod tests {
             action("a"),
             Action::Update,
             "its file is there, and compared"
+        );
+    }
+
+    /// An object whose namespace is not a plain directory name is never looked for outside
+    /// the target: a file planted where its path leads (`t/../outside/`) is not read (it would
+    /// be a conflict), the object is planned as a create, and the apply refuses to write it.
+    #[test]
+    fn a_path_out_of_the_target_is_not_read_when_planning() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget::new(dir.path().join("t"));
+        let mut set = desired();
+        let mut body = set.objects[0].body.to_value();
+        body["metadata"]["namespace"] = "../outside".into();
+        set.objects[0].hash = crate::render::hash::content_hash(&body);
+        set.objects[0].body = body.into();
+        let planted = dir.path().join("outside/core_ConfigMap_a.yaml");
+        std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(target.root()).unwrap();
+        std::fs::write(
+            &planted,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .unwrap();
+        let plan = target.plan(&set).unwrap();
+        assert_eq!(
+            plan.changes[0].action,
+            Action::Create,
+            "{:?}",
+            plan.changes[0].note
+        );
+        let report = target.apply(&plan, &mut |_| {}).unwrap();
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert!(report.failed[0].1.contains("not a plain file name"));
+        assert_eq!(
+            std::fs::read_to_string(&planted).unwrap(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
         );
     }
 
