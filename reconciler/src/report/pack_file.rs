@@ -24,31 +24,29 @@ pub(crate) type Object = (Oid, ObjectType, Arc<[u8]>);
 
 /// Writes `objects` as one pack and its index into `pack_dir` (a repository's
 /// `objects/pack`); returns the pack's path.
-pub(crate) fn write(pack_dir: &Path, objects: &[Object]) -> Result<PathBuf> {
+pub(crate) fn write<'o>(pack_dir: &Path, objects: &'o [Object]) -> Result<PathBuf> {
     let tmp = Temp::new(pack_dir, "pack");
     let file = File::create(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let mut pack = PackStream::new(BufWriter::with_capacity(1 << 16, file), objects.len())?;
     let mut entries = Vec::with_capacity(objects.len());
     // Entries are put together (with their CRC-32) a run at a time, while the run before is
     // hashed into the pack's SHA-1 and written, on another core when one is free: the SHA-1
-    // cannot be split, and took a third of the stage on one core after the others were done.
-    let make = |run: &[Object]| -> Result<Vec<(Vec<u8>, u32)>> {
-        crate::par::map_in_runs(run, 256, |(_, kind, data)| entry_bytes(*kind, data))
-            .into_iter()
-            .collect()
+    // cannot be split, and it ran on one core after the entries were all made.
+    type Made<'o> = (&'o [Object], Vec<(Vec<u8>, u32)>);
+    let make = |run: Option<&'o [Object]>| -> Result<Option<Made<'o>>> {
+        run.map(|run| {
+            let made =
+                crate::par::map_in_runs(run, 256, |(_, kind, data)| entry_bytes(*kind, data));
+            Ok((run, made.into_iter().collect::<Result<_>>()?))
+        })
+        .transpose()
     };
     let mut runs = objects.chunks(PIPELINE_RUN);
-    let mut ready = runs
-        .next()
-        .map(|run| Ok::<_, anyhow::Error>((run, make(run)?)))
-        .transpose()?;
+    let mut ready = make(runs.next())?;
     while let Some((run, made)) = ready.take() {
         let next = runs.next();
         let (built, put) = crate::par::join(
-            || {
-                next.map(|run| Ok::<_, anyhow::Error>((run, make(run)?)))
-                    .transpose()
-            },
+            || make(next),
             || -> Result<()> {
                 for ((id, _, _), (bytes, crc)) in run.iter().zip(made) {
                     let offset = pack.put(&bytes)?;
