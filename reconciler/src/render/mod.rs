@@ -9,6 +9,7 @@ mod helpers;
 mod inline;
 mod json_text;
 mod object;
+pub mod order;
 mod pipeline;
 mod pod;
 mod project;
@@ -27,7 +28,7 @@ pub use object::{
 };
 
 use crate::model::{Model, Project};
-use crate::targets::order::{apply_order, reorder};
+use order::{apply_order, reorder};
 use serde_json::{Map, Value};
 use stamp::{project_labels, stamp};
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! so the stages after render can tell an unchanged project by identity, without looking at
 //! its objects.
 
-use super::order::sort_for_apply;
+use crate::render::order::sort_for_apply;
 use crate::render::{RenderedObject, RenderedSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -9,7 +9,6 @@ pub mod guard;
 pub mod kube;
 pub mod memory;
 pub mod memory_file;
-pub mod order;
 mod plan;
 pub mod select;
 

@@ -4,7 +4,7 @@ use super::prune::{Pruned, prune_one};
 use super::ssa::{Outcome, apply_object};
 use super::{KubeError, KubeTarget};
 use crate::render::ObjectKey;
-use crate::targets::order::stage_of;
+use crate::render::order::stage_of;
 use crate::targets::{Action, ApplyReport, Change, Plan};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, stream};

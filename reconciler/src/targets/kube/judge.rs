@@ -5,8 +5,8 @@ use super::live::{
 };
 use super::ssa::{Ssa, conflict_note, imperative_only, ssa};
 use super::{KubeError, KubeTarget, diff_label, wants_force};
+use crate::render::order::stage_of;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
-use crate::targets::order::stage_of;
 use crate::targets::{Action, Change, Plan, unified_diff};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use futures::{StreamExt, TryStreamExt, stream};

@@ -1,5 +1,6 @@
 //! Apply order: CRDs, then namespaces, then RBAC and quotas, then workloads; deletions run the
-//! other way round.
+//! other way round. Render emits each cluster's objects in this order; the targets apply
+//! (and delete) by it.
 
 use crate::render::{RenderedObject, RenderedSet};
 
