@@ -8,6 +8,7 @@
 
 use crate::model::yaml::parse_documents;
 use crate::targets::directory::{TEMP_PREFIX, write_atomic};
+use crate::targets::file_stamp::{BytesDigest, Stamp, bytes_digest};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -93,47 +94,38 @@ pub fn list(root: &Path, project: &str, cache: &Cache) -> Result<Vec<Value>> {
 const MAX_CACHED: usize = 200_000;
 
 /// The objects of run files read or written before, by path, with the file's stamp (size,
-/// modification and change times, inode) then: a file whose stamp is the same is not parsed
-/// again. Shared by the threads of a controller pass (each project's files are its own).
+/// modification and change times, inode) and the digest of its bytes then: a file whose stamp
+/// is the same is not parsed again. A stamp is trusted alone only once the file is older than
+/// the clock's granularity (see [`crate::targets::file_stamp`]); before, the file is read and
+/// its bytes compared. Shared by the threads of a controller pass (each project's files are
+/// its own).
 #[derive(Debug, Default)]
-pub struct Cache(Mutex<HashMap<PathBuf, (Stamp, Option<Value>)>>);
+pub struct Cache(Mutex<HashMap<PathBuf, Known>>);
 
-impl Cache {
-    /// The object kept for `path` if its stamp is still `st`.
-    fn get(&self, path: &Path, st: &Stamp) -> Option<Option<Value>> {
-        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        known
-            .get(path)
-            .filter(|(s, _)| s == st)
-            .map(|(_, body)| body.clone())
-    }
-
-    /// Keeps `body` as the object of `path` with stamp `st`.
-    fn put(&self, path: &Path, st: Stamp, body: Option<Value>) {
-        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() >= MAX_CACHED {
-            known.clear();
-        }
-        known.insert(path.to_path_buf(), (st, body));
-    }
+/// What a [`Cache`] keeps of one file.
+#[derive(Debug, Clone)]
+struct Known {
+    stamp: Stamp,
+    /// The digest of its bytes; `None` when they were not read (too large, unreadable).
+    bytes: Option<BytesDigest>,
+    body: Option<Value>,
 }
 
-type Stamp = (u64, Option<std::time::SystemTime>, i64, i64, u64);
-
-fn stamp(meta: &std::fs::Metadata) -> Stamp {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        (
-            meta.len(),
-            meta.modified().ok(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.ino(),
-        )
+impl Cache {
+    /// What is kept for `path` if its stamp is still `st`.
+    fn get(&self, path: &Path, st: &Stamp) -> Option<Known> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(path).filter(|k| k.stamp == *st).cloned()
     }
-    #[cfg(not(unix))]
-    (meta.len(), meta.modified().ok(), 0, 0, 0)
+
+    /// Keeps what a read or a write of `path` found.
+    fn put(&self, path: &Path, known: Known) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= MAX_CACHED {
+            kept.clear();
+        }
+        kept.insert(path.to_path_buf(), known);
+    }
 }
 
 /// One file's object, if it is a small, parseable YAML document (from `cache` when the file
@@ -143,23 +135,45 @@ fn read(path: &Path, cache: &Cache) -> Option<Value> {
     if !meta.is_file() {
         return None;
     }
-    let st = stamp(&meta);
-    if let Some(body) = cache.get(path, &st) {
-        return body;
+    let stamp = Stamp::of(&meta);
+    let kept = cache.get(path, &stamp);
+    if let Some(k) = &kept
+        && stamp.settled()
+    {
+        return k.body.clone();
     }
-    let body = parse(path, &meta);
-    cache.put(path, st, body.clone());
+    let (bytes, text) = load(path, &meta);
+    // Written too recently for its stamp to show an edit: the bytes decide.
+    if let Some(k) = kept.filter(|k| k.bytes.is_some() && k.bytes == bytes) {
+        return k.body;
+    }
+    let body = text.and_then(|text| parse(path, &text));
+    cache.put(
+        path,
+        Known {
+            stamp,
+            bytes,
+            body: body.clone(),
+        },
+    );
     body
 }
 
-/// Parses one file.
-fn parse(path: &Path, meta: &std::fs::Metadata) -> Option<Value> {
+/// The digest of a file's bytes and its text; nothing when it is too large or unreadable.
+fn load(path: &Path, meta: &std::fs::Metadata) -> (Option<BytesDigest>, Option<String>) {
     if meta.len() > MAX_FILE_BYTES {
         tracing::warn!(path = %path.display(), "run Workflow file larger than {MAX_FILE_BYTES} bytes; not read");
-        return None;
+        return (None, None);
     }
-    let text = std::fs::read_to_string(path).ok()?;
-    match parse_documents(&path.display().to_string(), &text) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => (Some(bytes_digest(text.as_bytes())), Some(text)),
+        Err(_) => (None, None),
+    }
+}
+
+/// The object of one file's text.
+fn parse(path: &Path, text: &str) -> Option<Value> {
+    match parse_documents(&path.display().to_string(), text) {
         Ok(docs) => docs.into_iter().next().map(|d| d.json),
         Err(d) => {
             tracing::warn!(path = %path.display(), error = %d.message, "run Workflow file unreadable; left alone");
@@ -183,7 +197,12 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value, cache: &Cach
         crate::render::yaml_out::to_yaml(body)
     );
     let meta = write_atomic(&path, &text)?;
-    cache.put(&path, stamp(&meta), Some(body.clone()));
+    let known = Known {
+        stamp: Stamp::of(&meta),
+        bytes: Some(bytes_digest(text.as_bytes())),
+        body: Some(body.clone()),
+    };
+    cache.put(&path, known);
     Ok(true)
 }
 

@@ -13,8 +13,9 @@
 //! only by the next plan.
 //!
 //! Like git's index, a stamp is only trusted once the file is older than the clock's
-//! granularity: a file written less than [`SETTLE`] before it was stamped could be edited again
-//! within the same timestamp tick, so it is read again next time instead.
+//! granularity (see [`super::file_stamp`]): a file written less than a second before it was
+//! stamped could be edited again within the same timestamp tick, so it is read again next time
+//! instead.
 //!
 //! It also remembers, per project, the group of rendered objects last applied in full. While
 //! the watch is trusted, a project whose group is that very `Arc` again and none of whose files
@@ -22,6 +23,8 @@
 
 use super::desired::Group;
 use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
+use super::file_stamp::Stamp;
+pub(super) use super::file_stamp::{BytesDigest, bytes_digest};
 use cubist_status_ui::doc::Inventory;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,61 +32,6 @@ use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-
-/// The SHA-256 of a file's bytes: files with the same bytes hold the same object, so a file
-/// read again whose stamp cannot be trusted yet (written less than [`SETTLE`] ago) need not be
-/// parsed when its bytes are the ones remembered.
-pub(super) type BytesDigest = [u8; 32];
-
-/// The [`BytesDigest`] of `bytes`.
-pub(super) fn bytes_digest(bytes: &[u8]) -> BytesDigest {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
-}
-
-/// How old a file must be before its stamp is trusted (timestamps tick in jiffies, ≤ 10 ms).
-const SETTLE: Duration = Duration::from_secs(1);
-
-/// A file's identity and last change, as far as `stat` tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    #[cfg(unix)]
-    changed: (i64, i64),
-    #[cfg(unix)]
-    inode: u64,
-}
-
-impl Stamp {
-    fn of(meta: &Metadata) -> Self {
-        #[cfg(unix)]
-        use std::os::unix::fs::MetadataExt;
-        Stamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            changed: (meta.ctime(), meta.ctime_nsec()),
-            #[cfg(unix)]
-            inode: meta.ino(),
-        }
-    }
-
-    /// The file's inode, where the platform has them.
-    fn inode(&self) -> Option<u64> {
-        #[cfg(unix)]
-        return Some(self.inode);
-        #[cfg(not(unix))]
-        return None;
-    }
-
-    /// True when the file is old enough for a later change to change the stamp.
-    fn settled(&self) -> bool {
-        self.modified
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_some_and(|age| age >= SETTLE)
-    }
-}
 
 /// A directory target's memory; shared (cheaply cloned) between the targets made for one
 /// cluster over time.

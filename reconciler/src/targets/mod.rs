@@ -5,6 +5,7 @@
 pub mod cluster_target;
 pub mod desired;
 pub mod directory;
+pub(crate) mod file_stamp;
 pub mod guard;
 pub mod kube;
 pub mod memory;

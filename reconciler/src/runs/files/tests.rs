@@ -125,3 +125,51 @@ fn a_created_file_is_kept_as_reading_it_would_give() {
     assert_eq!(kept, fresh);
     assert_eq!(kept, [asked]);
 }
+
+/// A stamp a file had less than a second after it was written does not show an edit made
+/// within the same timestamp tick with the same size: such a file is read again and its bytes
+/// decide (the cache believed the stamp alone before). A settled stamp is believed alone.
+#[test]
+fn a_recent_stamp_is_checked_against_the_bytes_and_a_settled_one_is_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    made(root, "p", "daily-20261201", 1).unwrap();
+    let path = run_file(root, "p", "daily-20261201");
+    let on_disk = list(root, "p", &Cache::default()).unwrap();
+    // What an edit within the tick leaves: the stamp kept, other bytes and object remembered.
+    let stamp = Stamp::of(&path.symlink_metadata().unwrap());
+    assert!(!stamp.settled(), "just written");
+    let cache = Cache::default();
+    let mut old = on_disk[0].clone();
+    old["status"] = serde_json::json!({"phase": "Running"});
+    let known = Known {
+        stamp,
+        bytes: Some(bytes_digest(b"the bytes before the edit")),
+        body: Some(old),
+    };
+    cache.put(&path, known);
+    assert_eq!(
+        list(root, "p", &cache).unwrap(),
+        on_disk,
+        "the file as it is"
+    );
+    // The same file an hour old: its stamp alone decides, the file is not read.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let stamp = Stamp::of(&path.symlink_metadata().unwrap());
+    assert!(stamp.settled());
+    let cache = Cache::default();
+    let kept = serde_json::json!({"kept": true});
+    let known = Known {
+        stamp,
+        bytes: None,
+        body: Some(kept.clone()),
+    };
+    cache.put(&path, known);
+    assert_eq!(list(root, "p", &cache).unwrap(), [kept]);
+}
