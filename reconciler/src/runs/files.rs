@@ -95,9 +95,9 @@ const MAX_CACHED: usize = 200_000;
 
 /// The objects of run files read or written before, by path, with the file's stamp (size,
 /// modification and change times, inode) and the digest of its bytes then: a file whose stamp
-/// is the same is not parsed again. A stamp is trusted alone only once the file is older than
-/// the clock's granularity (see [`crate::targets::file_stamp`]); before, the file is read and
-/// its bytes compared. Shared by the threads of a controller pass (each project's files are
+/// is the same is not parsed again. A stamp is trusted alone only when it was taken once the
+/// file was older than the clock's granularity (see [`crate::targets::file_stamp`]); before,
+/// the file is read and its bytes compared. Shared by the threads of a controller pass (each project's files are
 /// its own).
 #[derive(Debug, Default)]
 pub struct Cache(Mutex<HashMap<PathBuf, Known>>);
@@ -106,6 +106,8 @@ pub struct Cache(Mutex<HashMap<PathBuf, Known>>);
 #[derive(Debug, Clone)]
 struct Known {
     stamp: Stamp,
+    /// The stamp was settled when the file was read or written: it alone tells an edit since.
+    settled: bool,
     /// The digest of its bytes; `None` when they were not read (too large, unreadable).
     bytes: Option<BytesDigest>,
     body: Option<Value>,
@@ -137,21 +139,32 @@ fn read(path: &Path, cache: &Cache) -> Option<Value> {
     }
     let stamp = Stamp::of(&meta);
     let kept = cache.get(path, &stamp);
-    if let Some(k) = &kept
-        && stamp.settled()
-    {
+    if let Some(k) = kept.as_ref().filter(|k| k.settled) {
         return k.body.clone();
     }
     let (bytes, text) = load(path, &meta);
-    // Written too recently for its stamp to show an edit: the bytes decide.
+    // Kept while too recent for its stamp to show an edit: the bytes decide, and once they
+    // are seen unchanged under a settled stamp, the stamp alone does from then on.
     if let Some(k) = kept.filter(|k| k.bytes.is_some() && k.bytes == bytes) {
+        if stamp.settled() {
+            let settled = true;
+            cache.put(
+                path,
+                Known {
+                    settled,
+                    ..k.clone()
+                },
+            );
+        }
         return k.body;
     }
     let body = text.and_then(|text| parse(path, &text));
+    let settled = stamp.settled();
     cache.put(
         path,
         Known {
             stamp,
+            settled,
             bytes,
             body: body.clone(),
         },
@@ -197,8 +210,10 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value, cache: &Cach
         crate::render::yaml_out::to_yaml(body)
     );
     let meta = write_atomic(&path, &text)?;
+    let stamp = Stamp::of(&meta);
     let known = Known {
-        stamp: Stamp::of(&meta),
+        settled: stamp.settled(),
+        stamp,
         bytes: Some(bytes_digest(text.as_bytes())),
         body: Some(body.clone()),
     };

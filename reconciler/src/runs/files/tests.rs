@@ -128,7 +128,8 @@ fn a_created_file_is_kept_as_reading_it_would_give() {
 
 /// A stamp a file had less than a second after it was written does not show an edit made
 /// within the same timestamp tick with the same size: such a file is read again and its bytes
-/// decide (the cache believed the stamp alone before). A settled stamp is believed alone.
+/// decide, even once the file is older (the cache believed the stamp alone before). A stamp
+/// taken when the file was settled is believed alone.
 #[test]
 fn a_recent_stamp_is_checked_against_the_bytes_and_a_settled_one_is_believed() {
     let dir = tempfile::tempdir().unwrap();
@@ -137,23 +138,27 @@ fn a_recent_stamp_is_checked_against_the_bytes_and_a_settled_one_is_believed() {
     let path = run_file(root, "p", "daily-20261201");
     let on_disk = list(root, "p", &Cache::default()).unwrap();
     // What an edit within the tick leaves: the stamp kept, other bytes and object remembered.
-    let stamp = Stamp::of(&path.symlink_metadata().unwrap());
-    assert!(!stamp.settled(), "just written");
-    let cache = Cache::default();
-    let mut old = on_disk[0].clone();
-    old["status"] = serde_json::json!({"phase": "Running"});
-    let known = Known {
-        stamp,
-        bytes: Some(bytes_digest(b"the bytes before the edit")),
-        body: Some(old),
+    let stale = |settled: bool| {
+        let cache = Cache::default();
+        let mut old = on_disk[0].clone();
+        old["status"] = serde_json::json!({"phase": "Running"});
+        let known = Known {
+            stamp: Stamp::of(&path.symlink_metadata().unwrap()),
+            settled,
+            bytes: Some(bytes_digest(b"the bytes before the edit")),
+            body: Some(old.clone()),
+        };
+        cache.put(&path, known);
+        (cache, old)
     };
-    cache.put(&path, known);
+    let (cache, _) = stale(false);
     assert_eq!(
         list(root, "p", &cache).unwrap(),
         on_disk,
         "the file as it is"
     );
-    // The same file an hour old: its stamp alone decides, the file is not read.
+    // An hour later (by its modification time) the stamp is settled, but it was not when
+    // kept: the bytes still decide.
     let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     std::fs::File::options()
         .write(true)
@@ -161,15 +166,14 @@ fn a_recent_stamp_is_checked_against_the_bytes_and_a_settled_one_is_believed() {
         .unwrap()
         .set_modified(hour_ago)
         .unwrap();
-    let stamp = Stamp::of(&path.symlink_metadata().unwrap());
-    assert!(stamp.settled());
-    let cache = Cache::default();
-    let kept = serde_json::json!({"kept": true});
-    let known = Known {
-        stamp,
-        bytes: None,
-        body: Some(kept.clone()),
-    };
-    cache.put(&path, known);
-    assert_eq!(list(root, "p", &cache).unwrap(), [kept]);
+    assert!(Stamp::of(&path.symlink_metadata().unwrap()).settled());
+    let (cache, _) = stale(false);
+    assert_eq!(
+        list(root, "p", &cache).unwrap(),
+        on_disk,
+        "the file as it is"
+    );
+    // Kept with a settled stamp: believed without a read.
+    let (cache, old) = stale(true);
+    assert_eq!(list(root, "p", &cache).unwrap(), [old]);
 }
