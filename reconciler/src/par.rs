@@ -88,21 +88,11 @@ pub fn map_in_runs<T: Sync, R: Send>(
     let mut parts = std::thread::scope(|scope| {
         let others: Vec<_> = seats
             .into_iter()
-            .map(|seat| {
-                scope.spawn(move || {
-                    let done = work();
-                    drop(seat);
-                    done
-                })
-            })
+            .map(|seat| spawn_seated(scope, seat, work))
             .collect();
         let mut parts = work();
         for other in others {
-            parts.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
+            parts.extend(joined(other));
         }
         parts
     });
@@ -121,17 +111,30 @@ pub fn join<A: Send, B: Send>(
         return (a, b());
     };
     std::thread::scope(|scope| {
-        let other = scope.spawn(move || {
-            let done = b();
-            drop(seat);
-            done
-        });
+        let other = spawn_seated(scope, seat, b);
         let a = a();
-        let b = other
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (a, b)
+        (a, joined(other))
     })
+}
+
+/// `f` on a thread of `scope` that holds `seat` until `f` is done.
+fn spawn_seated<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    seat: Seat,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    scope.spawn(move || {
+        let done = f();
+        drop(seat);
+        done
+    })
+}
+
+/// What a helper thread gave; its panic is resumed on this thread.
+fn joined<T>(helper: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    helper
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]
