@@ -2,7 +2,8 @@
 //! of what cubist wrote. Writes are atomic (temp file + rename); only inventory files are pruned.
 
 use super::desired::Desired;
-use super::memory::{BytesDigest, Memory, bytes_digest};
+use super::file_stamp::{BytesDigest, bytes_digest};
+use super::memory::Memory;
 use super::{Action, ApplyReport, Change, Plan, unified_diff};
 use crate::model::yaml::parse_documents;
 use crate::render::hash::content_hash;
@@ -174,7 +175,7 @@ impl DirectoryTarget {
         let dirs: HashSet<&str> = objects
             .iter()
             .map(|(o, _)| dir_name(o.key_parts()[2]))
-            .filter(|d| !d.contains(['/', '\\', '\0']) && !matches!(*d, "." | ".."))
+            .filter(|d| plain_name(d))
             .collect();
         dirs.into_iter()
             .filter(|d| matches!(stat(&self.root.join(d)), Ok(None)))
@@ -625,13 +626,18 @@ fn write_batches(changes: &[Change]) -> impl Iterator<Item = &[Change]> {
     })
 }
 
-/// True when an object's namespace and name are safe as file names (no separator, not `.` or
-/// `..`), so that its file stays in its namespace directory of the target.
+/// True when an object's namespace and name are safe as file names (see [`plain_name`]), so
+/// that its file stays in its namespace directory of the target.
 fn safe_file_names(key: &ObjectKey) -> bool {
     [key.namespace.as_str(), key.name.as_str(), key.kind.as_str()]
-        .iter()
-        .all(|n| !n.contains(['/', '\\', '\0']) && !matches!(*n, "." | ".."))
+        .into_iter()
+        .all(plain_name)
         && key.api_version.matches('/').count() <= 1
+}
+
+/// True for a name that stays one path component: no separator, not `.` or `..`.
+fn plain_name(n: &str) -> bool {
+    !n.contains(['/', '\\', '\0']) && !matches!(n, "." | "..")
 }
 
 /// The text of the file at `path`, `None` when there is none.

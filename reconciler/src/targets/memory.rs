@@ -13,7 +13,7 @@
 //! only by the next plan.
 //!
 //! Like git's index, a stamp is only trusted once the file is older than the clock's
-//! granularity (see [`super::file_stamp`]): a file written less than a second before it was
+//! granularity (see `targets::file_stamp`): a file written less than a second before it was
 //! stamped could be edited again within the same timestamp tick, so it is read again next time
 //! instead.
 //!
@@ -23,8 +23,7 @@
 
 use super::desired::Group;
 use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
-use super::file_stamp::Stamp;
-pub(super) use super::file_stamp::{BytesDigest, bytes_digest};
+use super::file_stamp::{BytesDigest, Stamp};
 use cubist_status_ui::doc::Inventory;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -99,7 +98,7 @@ struct Known {
     stamp: Stamp,
     /// Hash of the object it holds.
     hash: String,
-    /// Digest of the file's bytes (see [`bytes_digest`]).
+    /// Digest of the file's bytes (see `targets::file_stamp::bytes_digest`).
     bytes: BytesDigest,
     /// The stamp was settled when taken.
     settled: bool,
