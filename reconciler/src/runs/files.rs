@@ -96,9 +96,9 @@ const MAX_CACHED: usize = 200_000;
 /// The objects of run files read or written before, by path, with the file's stamp (size,
 /// modification and change times, inode) and the digest of its bytes then: a file whose stamp
 /// is the same is not parsed again. A stamp is trusted alone only when it was taken once the
-/// file was older than the clock's granularity (see [`crate::targets::file_stamp`]); before,
-/// the file is read and its bytes compared. Shared by the threads of a controller pass (each project's files are
-/// its own).
+/// file was older than the clock's granularity (see `targets::file_stamp`); before,
+/// the file is read and its bytes compared. Shared by the threads of a controller pass (each
+/// project's files are its own).
 #[derive(Debug, Default)]
 pub struct Cache(Mutex<HashMap<PathBuf, Known>>);
 
@@ -111,6 +111,18 @@ struct Known {
     /// The digest of its bytes; `None` when they were not read (too large, unreadable).
     bytes: Option<BytesDigest>,
     body: Option<Value>,
+}
+
+impl Known {
+    /// What a read or a write found: the file's stamp then, its bytes and its object.
+    fn new(stamp: Stamp, bytes: Option<BytesDigest>, body: Option<Value>) -> Known {
+        Known {
+            settled: stamp.settled(),
+            stamp,
+            bytes,
+            body,
+        }
+    }
 }
 
 impl Cache {
@@ -147,28 +159,12 @@ fn read(path: &Path, cache: &Cache) -> Option<Value> {
     // are seen unchanged under a settled stamp, the stamp alone does from then on.
     if let Some(k) = kept.filter(|k| k.bytes.is_some() && k.bytes == bytes) {
         if stamp.settled() {
-            let settled = true;
-            cache.put(
-                path,
-                Known {
-                    settled,
-                    ..k.clone()
-                },
-            );
+            cache.put(path, Known::new(stamp, bytes, k.body.clone()));
         }
         return k.body;
     }
     let body = text.and_then(|text| parse(path, &text));
-    let settled = stamp.settled();
-    cache.put(
-        path,
-        Known {
-            stamp,
-            settled,
-            bytes,
-            body: body.clone(),
-        },
-    );
+    cache.put(path, Known::new(stamp, bytes, body.clone()));
     body
 }
 
@@ -210,14 +206,11 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value, cache: &Cach
         crate::render::yaml_out::to_yaml(body)
     );
     let meta = write_atomic(&path, &text)?;
-    let stamp = Stamp::of(&meta);
-    let known = Known {
-        settled: stamp.settled(),
-        stamp,
-        bytes: Some(bytes_digest(text.as_bytes())),
-        body: Some(body.clone()),
-    };
-    cache.put(&path, known);
+    let bytes = Some(bytes_digest(text.as_bytes()));
+    cache.put(
+        &path,
+        Known::new(Stamp::of(&meta), bytes, Some(body.clone())),
+    );
     Ok(true)
 }
 
