@@ -78,18 +78,13 @@ impl Cadence {
 
     /// Every execution with `from <= at <= to`, oldest first, at most `limit` of them (the
     /// newest are cut; callers pass a limit and report when it was reached). A cron that fires
-    /// at the same times on every day is walked by day ([`every_day`]), others by croner.
+    /// at the same times on every day is walked by day (`runs::every_day`), others by croner.
     pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: usize) -> Vec<Execution> {
         let fired = match &self.times {
             Some(times) => every_day::between(self.tz, times, from, to, limit, |start, end, n| {
-                self.walk(
-                    start,
-                    end.map_or(to, |e| e.min(to)),
-                    end.is_some_and(|e| e <= to),
-                    n,
-                )
+                self.walk(start, |t| t <= to && end.is_none_or(|e| t < e), n)
             }),
-            None => self.walk(from, to, false, limit),
+            None => self.walk(from, |t| t <= to, limit),
         };
         fired
             .into_iter()
@@ -99,21 +94,16 @@ impl Cadence {
             .collect()
     }
 
-    /// Croner's fire times from `start` (included) up to `end` (included, or excluded when
-    /// `open`), at most `n`.
+    /// Croner's fire times from `start` (included) while `within` holds, at most `n`.
     fn walk(
         &self,
         start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        open: bool,
+        within: impl Fn(DateTime<Utc>) -> bool,
         n: usize,
     ) -> Vec<DateTime<Tz>> {
         self.cron
             .iter_from(start.with_timezone(&self.tz), croner::Direction::Forward)
-            .take_while(|t| {
-                let t = t.with_timezone(&Utc);
-                t < end || (t == end && !open)
-            })
+            .take_while(|t| within(t.with_timezone(&Utc)))
             .take(n)
             .collect()
     }
@@ -131,7 +121,7 @@ impl Cadence {
 
     /// Midnight of `date` in the schedule's timezone (the start of a `startFrom` date), the
     /// first moment after midnight when a DST gap swallows it, or the next date's start when
-    /// the zone skipped `date` (see [`every_day::day_start`]).
+    /// the zone skipped `date` (see `runs::every_day::day_start`).
     pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
         every_day::day_start(self.tz, date).expect("a local time within two days of any date")
     }
