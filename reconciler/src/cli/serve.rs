@@ -273,6 +273,9 @@ fn pass(
             if let Some(replica) = &control.replica {
                 r.set_replica(replica.clone());
             }
+            if args.once {
+                r.single_pass();
+            }
             on_ready(r);
             if args.watch {
                 println!(

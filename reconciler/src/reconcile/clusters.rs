@@ -46,6 +46,8 @@ pub(super) struct Clusters {
     memory_roots: BTreeMap<String, PathBuf>,
     /// Where memories are kept between processes (see `targets::memory_file`).
     memory_dir: Option<PathBuf>,
+    /// Directory targets are watched between passes (not in a single pass).
+    watch: bool,
     /// Deletions the newest reconciled commits allow (prune guard), also for refresh passes.
     allow: Allowances,
 }
@@ -100,12 +102,13 @@ impl KubeSlot {
 
 impl Clusters {
     /// Targets relative to `target_root` (directory targets' paths); directory targets' memories
-    /// kept in `memory_dir` between processes.
-    pub(super) fn new(target_root: PathBuf, memory_dir: Option<PathBuf>) -> Self {
+    /// kept in `memory_dir` between processes, and watched between passes if `watch`.
+    pub(super) fn new(target_root: PathBuf, memory_dir: Option<PathBuf>, watch: bool) -> Self {
         Clusters {
             target_root,
             memory_roots: BTreeMap::new(),
             memory_dir,
+            watch,
             runtime: None,
             kube: BTreeMap::new(),
             applied_at: BTreeMap::new(),
@@ -113,6 +116,18 @@ impl Clusters {
             memories: BTreeMap::new(),
             allow: Allowances::default(),
         }
+    }
+
+    /// Watches no directory target from now on: the process makes one pass and stops (see
+    /// [`Memory::unwatch`]).
+    pub(super) fn stop_watching(&mut self) {
+        self.watch = false;
+        self.memories.values().for_each(Memory::unwatch);
+    }
+
+    /// True unless [`Clusters::stop_watching`] was called.
+    pub(super) fn watches(&self) -> bool {
+        self.watch
     }
 
     /// Sets the deletions the reconciled commits allow (their `Cubist-Allow-Prune:` trailers),
@@ -225,6 +240,9 @@ impl Clusters {
     ) -> Result<(ClusterTarget, Option<Kept>), String> {
         let fresh = !self.memories.contains_key(name);
         let memory = self.memories.entry(name.to_string()).or_default().clone();
+        if !self.watch {
+            memory.unwatch();
+        }
         let target = ClusterTarget::directory(&self.target_root, spec, Some(memory.clone()))?;
         let root = target.root().map(Path::to_path_buf);
         let kept = match (&root, &self.memory_dir) {

@@ -62,6 +62,7 @@ impl Reconciler {
         self.clusters = Clusters::new(
             self.cfg.target_root.clone(),
             Some(self.cfg.cache_dir.clone()),
+            self.clusters.watches(),
         );
         self.resume_inventories();
     }

@@ -44,6 +44,8 @@ struct Files {
     /// The projects an inventory lists objects of (see [`Memory::inventory_projects`]).
     inventory_projects: Option<(Arc<Inventory>, Arc<Projects>)>,
     watch: Option<Watch>,
+    /// Never watched (see [`Memory::unwatch`]).
+    unwatched: bool,
     /// The watch may be trusted during the current plan.
     trusted: bool,
     /// The target directory holds no temporary file: it was cleaned while watched, and no
@@ -142,6 +144,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Memory {
+    /// Stops watching the target, and never watches it again: for a process that makes one pass and stops,
+    /// where no later plan would read what a watch saw. Starting a watch walks every directory
+    /// of the target, and every file written then raises events for its thread to read. Every
+    /// plan checks every file, as when a watch cannot run.
+    pub fn unwatch(&self) {
+        let mut files = self.files();
+        files.unwatched = true;
+        files.watch = None;
+    }
+
     fn files(&self) -> std::sync::MutexGuard<'_, Files> {
         lock(&self.0)
     }
@@ -165,7 +177,10 @@ impl Memory {
                 paths
             }
             _ => {
-                files.watch = Watch::start(root, inode);
+                files.watch = match files.unwatched {
+                    true => None,
+                    false => Watch::start(root, inode),
+                };
                 // What happened before this watch began is not in its events: files and
                 // groups are checked again before its silence counts for them.
                 for known in files.objects.values_mut() {
@@ -506,8 +521,34 @@ impl Watch {
 
 #[cfg(test)]
 mod tests {
-    use super::runs_namespace;
+    use super::{Memory, runs_namespace};
     use std::path::Path;
+
+    /// A watched memory tells which run files were touched from its second plan on; an
+    /// unwatched one starts no watch and cannot tell, and unwatching drops a running watch.
+    #[test]
+    fn an_unwatched_memory_starts_no_watch_and_tells_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan_twice = |m: &Memory| {
+            m.begin(dir.path());
+            m.runs_looked_at();
+            m.begin(dir.path());
+        };
+        let watched = Memory::default();
+        plan_twice(&watched);
+        assert!(watched.files().watch.is_some());
+        assert_eq!(watched.runs_touched(), Some(Default::default()));
+        let single = Memory::default();
+        single.unwatch();
+        plan_twice(&single);
+        assert!(single.files().watch.is_none());
+        assert_eq!(single.runs_touched(), None);
+        watched.unwatch();
+        assert!(watched.files().watch.is_none());
+        plan_twice(&watched);
+        assert!(watched.files().watch.is_none(), "never watched again");
+        assert_eq!(watched.runs_touched(), None);
+    }
 
     #[test]
     fn run_files_and_runs_directories_name_their_namespace_and_nothing_else_does() {
