@@ -9,6 +9,7 @@ pub(crate) mod guard;
 mod inputs;
 mod last_good;
 mod outcome;
+mod records_cache;
 mod records_parse;
 mod resume;
 mod runs;

@@ -6,6 +6,7 @@
 //! replicas (see `shard`), each one runs and records only the clusters it owns: a cluster it
 //! gains has its records read again from the status branch, where the previous owner left them.
 
+use super::records_cache;
 use super::runs_project::{self, Shared, earliest};
 use super::runs_quiet::{self, Memo, Touched};
 use super::{Good, Outcome, Reconciler};
@@ -147,9 +148,25 @@ impl Reconciler {
         // The former layout (`<project>/<pipeline>.yaml`) sorts anywhere: per-cluster files
         // are added last, so that they replace it.
         files.sort_by_key(|(p, _, _)| p.matches('/').count());
-        let parsed = crate::par::map_in_runs(&files, 32, |(_, _, bytes)| {
-            super::records_parse::parse_records(bytes)
+        // Blobs parsed by an earlier process are read from what it kept (see
+        // `records_cache`); the rest are parsed, and kept for the next one.
+        let config = super::stamp::digest(&self.cfg);
+        let kept = config.as_deref().map_or_else(Default::default, |c| {
+            records_cache::Kept::load(&self.cfg.cache_dir, c)
         });
+        let read = crate::par::map_in_runs(&files, 32, |(_, id, bytes)| {
+            records_cache::Read::of(&kept, *id, bytes, super::records_parse::parse_records)
+        });
+        if let Some(config) = &config {
+            let ids: Vec<_> = files
+                .iter()
+                .zip(&read)
+                .map(|((_, id, _), r)| (*id, r))
+                .collect();
+            records_cache::keep(&self.cfg.cache_dir, config, &kept, &ids);
+        }
+        drop(kept);
+        let parsed = read.into_iter().map(records_cache::Read::into_records);
         let owned = self.pass.as_ref().map(|p| p.owned.clone());
         let wanted =
             |c: &str| owned.as_ref().is_none_or(|o| o.contains(c)) && (first || gained.contains(c));
