@@ -87,6 +87,7 @@ pub(super) fn project_pass(pl: &Placement, sh: &Shared) -> ProjectPass {
     let (mut until, mut due_next) = (None, None);
     let mut listed: BTreeMap<&str, Option<Vec<Value>>> = BTreeMap::new();
     let mut docs: BTreeMap<Key, Arc<PipelineRuns>> = BTreeMap::new();
+    let no_runs = ClusterRuns::default();
     for p in project.pipelines.values() {
         let pipeline = pipeline_of(project, p);
         if pipeline.schedule.is_none() && pipeline.requests.is_empty() {
@@ -99,8 +100,7 @@ pub(super) fn project_pass(pl: &Placement, sh: &Shared) -> ProjectPass {
             .and_then(|(cadence, _)| Some(cadence.next(now, 1).first()?.at.with_timezone(&Utc)));
         until = earliest(until, next_at);
         let key = |c: &str| (name.clone(), p.name().to_string(), c.to_string());
-        // This replica's clusters of the pipeline, before and after this pass.
-        let mut before: Option<PipelineRuns> = None;
+        // This replica's clusters of the pipeline after this pass.
         let mut doc = PipelineRuns {
             project: name.clone(),
             pipeline: p.name().to_string(),
@@ -112,11 +112,6 @@ pub(super) fn project_pass(pl: &Placement, sh: &Shared) -> ProjectPass {
         let mut since_of = BTreeMap::new();
         for &cluster in &pl.clusters {
             let prev_doc = sh.records.docs.get(&key(cluster));
-            if let Some(d) = prev_doc {
-                before
-                    .get_or_insert_with(PipelineRuns::default)
-                    .absorb(PipelineRuns::clone(d));
-            }
             // Catch-up origin on a cluster without records: when the pipeline was first seen
             // scheduled on another one, else now.
             let since = prev_doc
@@ -125,13 +120,12 @@ pub(super) fn project_pass(pl: &Placement, sh: &Shared) -> ProjectPass {
                 .unwrap_or(now);
             let prev = prev_doc
                 .and_then(|d| d.clusters.get(cluster))
-                .cloned()
-                .unwrap_or_default();
+                .unwrap_or(&no_runs);
             let on = StepOn {
                 cluster,
                 pipeline: &pipeline,
                 since,
-                prev: &prev,
+                prev,
                 outcome: sh.outcome,
                 now,
             };
@@ -155,6 +149,16 @@ pub(super) fn project_pass(pl: &Placement, sh: &Shared) -> ProjectPass {
             since_of.insert(cluster, since);
         }
         if let Some(alerts) = PipelineAlerts::of(project, p) {
+            // This replica's clusters of the pipeline before this pass.
+            let before = pl
+                .clusters
+                .iter()
+                .filter_map(|c| sh.records.docs.get(&key(c)))
+                .fold(None, |before: Option<PipelineRuns>, d| {
+                    let mut b = before.unwrap_or_default();
+                    b.absorb(PipelineRuns::clone(d));
+                    Some(b)
+                });
             match sh.clusters.runtime() {
                 Some(rt) => {
                     deliver_alerts(rt, sh.channels, &alerts, before.as_ref(), &mut doc, now)
