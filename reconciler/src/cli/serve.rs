@@ -305,8 +305,14 @@ fn pass(
             o.projects_skipped,
             o.projects_held.len()
         );
-        let stages = o.timings.stages().map(|(n, d)| format!("{n} {d:.0?}"));
-        tracing::info!(took = ?started.elapsed(), stages = %stages.join(", "), "reconcile stages");
+        // Formatted only when info is logged.
+        let stages = || {
+            o.timings
+                .stages()
+                .map(|(n, d)| format!("{n} {d:.0?}"))
+                .join(", ")
+        };
+        tracing::info!(took = ?started.elapsed(), stages = %stages(), "reconcile stages");
         for (c, co) in &o.clusters {
             match (&co.plan, &co.skipped) {
                 (Some(p), _) => println!("  cluster {c}: {}", crate::report::plan::counts(p)),
