@@ -1,7 +1,8 @@
 //! `cubist reconcile --once` after a reconcile that left nothing to do stops early, without
 //! validating or rendering (reconciler/src/reconcile/resume.rs): only when the status branch
 //! shows the head synced, its newest commit was written with the same configuration (trailer
-//! `Cubist-Config:`), and each directory target still holds every file its inventory lists.
+//! `Cubist-Config:`) or that configuration checked it since, and each directory target still
+//! holds every file its inventory lists.
 
 use cubist::synth::{self, Shape};
 use cubist_tests::repo::{commit_all, cubist_binary, edit, init_with_bare_remote};
@@ -92,7 +93,23 @@ fn nothing_new_stops_early_unless_a_file_is_lost_or_the_configuration_changed() 
     let other = once(&url, root);
     assert!(other.contains("reconciled "), "{other}");
     assert_eq!(std::fs::read_to_string(&lost).unwrap(), content);
-    assert_ne!(tip(&git), after_repair);
+    let by_other = tip(&git);
+    assert_ne!(by_other, after_repair);
+
+    // Back to the first configuration (as after an upgrade of cubist): the newest status
+    // commit is another's, so the first run renders and compares the targets, finds them as
+    // it says (no status commit) and notes so; the next ones believe it and stop early, as on
+    // a status commit of their own (a file edited since is not read).
+    assert_eq!(once(&path, root), "");
+    assert_eq!(tip(&git), by_other);
+    edit(&lost, "team-0001", "team-0001-edited-again");
+    assert_eq!(once(&path, root), "", "stopped early");
+    assert!(
+        std::fs::read_to_string(&lost)
+            .unwrap()
+            .contains("team-0001-edited-again")
+    );
+    assert_eq!(tip(&git), by_other);
 
     // A new commit is reconciled as ever.
     edit(

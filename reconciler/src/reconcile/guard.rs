@@ -68,10 +68,10 @@ impl Reconciler {
     }
 
     /// Seeds each Kubernetes cluster's inventory from the status branch (a directory target
-    /// keeps its own); returns the branch's summary and the message of its newest commit
-    /// (`None` when the status is missing or corrupt: then nothing is seeded). Only the summary
-    /// is read unless some cluster is a Kubernetes one.
-    pub(super) fn resume_inventories(&mut self) -> Option<(Summary, String)> {
+    /// keeps its own); returns the branch's summary, its newest commit and that commit's
+    /// message (`None` when the status is missing or corrupt: then nothing is seeded). Only the
+    /// summary is read unless some cluster is a Kubernetes one.
+    pub(super) fn resume_inventories(&mut self) -> Option<(Summary, Oid, String)> {
         let repo = self.mirror.repo();
         let refname = format!("refs/heads/{}", self.cfg.status_branch);
         let tip = status_read::status_commit(repo, &refname).ok()??;
@@ -88,7 +88,7 @@ impl Reconciler {
                 }
             }
         }
-        Some((summary, message))
+        Some((summary, tip, message))
     }
 
     /// Writes the status of a revision whose pass panicked: every project held at its last

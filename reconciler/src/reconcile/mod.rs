@@ -85,6 +85,9 @@ pub struct Reconciler {
 struct Resumed {
     specs: BTreeMap<String, ClusterSpec>,
     desired: BTreeMap<String, Desired>,
+    /// The status commit whose summary was resumed, until the first look at the targets
+    /// found them as it says (then noted, see `stamp::note_checked`).
+    status_tip: Option<Oid>,
 }
 
 /// The last reconcile, kept for refresh passes between revisions.
@@ -227,6 +230,16 @@ impl Reconciler {
                     .map_or(0, |r| r.created + r.updated + r.deleted);
             }
             return Ok(Some(outcome));
+        }
+        // The targets hold what this configuration renders for the resumed revision: noted,
+        // so that `reconcile --once` stops early on that status commit from now on, as on one
+        // this configuration wrote (see `stamp::checked`). Not when only some clusters were
+        // looked at (shared with other replicas).
+        if let Some(resumed) = &mut self.resumed
+            && let Some(tip) = resumed.status_tip.take()
+            && self.pass.is_none()
+        {
+            stamp::note_checked(&self.cfg, tip);
         }
         if !self.clusters.refresh_due() {
             return Ok(None);

@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub(super) struct Deferred {
     /// The summary's revision.
     revision: String,
+    /// The status commit the summary was read from.
+    status_tip: Oid,
     /// Its model.
     model: crate::model::Model,
     /// Project → its input hash at `revision`.
@@ -27,6 +29,8 @@ pub(super) struct Deferred {
 /// What a restart read from the status branch, until the projects are restored from it.
 pub(super) struct Pending {
     summary: Summary,
+    /// The status commit it was read from.
+    status_tip: Oid,
     /// The newest status commit carries this process's configuration digest (see `stamp`).
     same_config: bool,
 }
@@ -36,7 +40,7 @@ impl Reconciler {
     /// again (see [`Reconciler::new`]), and projects held at a last good revision stay held
     /// once restored. A corrupt or missing status is ignored.
     pub(super) fn resume(&mut self) {
-        let Some((summary, message)) = self.resume_inventories() else {
+        let Some((summary, status_tip, message)) = self.resume_inventories() else {
             return;
         };
         self.allow_since = Oid::from_str(&summary.revision).ok();
@@ -55,10 +59,13 @@ impl Reconciler {
         {
             self.last_revision = Oid::from_str(&summary.revision).ok();
         }
-        let same_config = stamp::of_message(&message)
-            .is_some_and(|d| stamp::digest(&self.cfg).as_deref() == Some(d));
+        // Written with this configuration, or checked by it since (see `stamp::checked`).
+        let digest = stamp::digest(&self.cfg);
+        let same_config = stamp::of_message(&message).is_some_and(|d| digest.as_deref() == Some(d))
+            || digest.is_some_and(|d| stamp::checked(&self.cfg.cache_dir, status_tip, &d));
         self.pending = Some(Pending {
             summary,
+            status_tip,
             same_config,
         });
     }
@@ -67,7 +74,12 @@ impl Reconciler {
     /// read once). Those at the summary's revision are rendered only when needed (see
     /// [`Deferred`]); the others (held at an older revision) at once. Does nothing once done.
     pub(super) fn restore(&mut self) {
-        let Some(Pending { summary, .. }) = self.pending.take() else {
+        let Some(Pending {
+            summary,
+            status_tip,
+            ..
+        }) = self.pending.take()
+        else {
             return;
         };
         let at = Oid::from_str(&summary.revision).ok();
@@ -113,6 +125,7 @@ impl Reconciler {
         };
         self.deferred = model.map(|model| Deferred {
             revision: summary.revision.clone(),
+            status_tip,
             model,
             projects: deferred,
         });
@@ -199,6 +212,7 @@ impl Reconciler {
             self.resumed = Some(Resumed {
                 specs: cluster_specs(&d.model),
                 desired: desired_of(&d.model, &self.good),
+                status_tip: Some(d.status_tip),
             });
         }
     }
@@ -207,7 +221,7 @@ impl Reconciler {
     /// rendering. The status branch shows the head of the watched branch synced on every
     /// cluster, all of them directory targets; its newest commit was written with this
     /// configuration (the same cubist executable, repository, branches and target root: see
-    /// `stamp`); and each target still holds a file for every object its inventory lists, as
+    /// `stamp`), or this configuration checked it since (`stamp::checked`); and each target still holds a file for every object its inventory lists, as
     /// many as the status counts (temporary files a crash left are deleted). The files' content
     /// is not read: a file edited by hand is written again by the next reconcile, or by the
     /// first poll of `reconcile`/`serve` without `--once`. False before [`Reconciler::restore`]

@@ -124,6 +124,40 @@ pub(super) fn digest(cfg: &Config) -> Option<String> {
     Some(hex::encode(&hash.finalize()[..16]))
 }
 
+/// The file in the cache directory naming the status commit a configuration checked.
+const CHECKED_FILE: &str = "checked-status";
+
+/// The line of [`CHECKED_FILE`] for status commit `tip` and configuration digest `digest`.
+fn checked_line(tip: git2::Oid, digest: &str) -> String {
+    format!("{tip} {digest}\n")
+}
+
+/// Notes in the cache directory that `cfg` found the targets as status commit `tip` says,
+/// rendering the revision itself: a status commit written by another configuration (another
+/// cubist executable, say) is then believed by `reconcile --once` as one `cfg` wrote. Without
+/// it, every `--once` after an upgrade rendered everything again until a new revision came.
+/// A failure is logged: the note only saves time.
+pub(super) fn note_checked(cfg: &Config, tip: git2::Oid) {
+    let Some(digest) = digest(cfg) else {
+        return;
+    };
+    let file = cfg.cache_dir.join(CHECKED_FILE);
+    let line = checked_line(tip, &digest);
+    if std::fs::read_to_string(&file).is_ok_and(|t| t == line) {
+        return;
+    }
+    if let Err(e) = crate::targets::directory::write_atomic(&file, &line) {
+        tracing::debug!(file = %file.display(), error = %e, "cannot note the checked status");
+    }
+}
+
+/// True when the cache directory `cache_dir` notes that the configuration of digest `digest`
+/// checked status commit `tip` (see [`note_checked`]).
+pub(super) fn checked(cache_dir: &Path, tip: git2::Oid, digest: &str) -> bool {
+    std::fs::read_to_string(cache_dir.join(CHECKED_FILE))
+        .is_ok_and(|t| t == checked_line(tip, digest))
+}
+
 /// The trailer line of `digest` for a status commit message (with its newline).
 pub(super) fn trailer(digest: &str) -> String {
     format!("{TRAILER}{digest}\n")
