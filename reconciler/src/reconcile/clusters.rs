@@ -240,7 +240,8 @@ impl Clusters {
     ) -> Result<(ClusterTarget, Option<Kept>), String> {
         let fresh = !self.memories.contains_key(name);
         let memory = self.memories.entry(name.to_string()).or_default().clone();
-        if !self.watch {
+        // Memories made before are unwatched by `stop_watching`.
+        if fresh && !self.watch {
             memory.unwatch();
         }
         let target = ClusterTarget::directory(&self.target_root, spec, Some(memory.clone()))?;

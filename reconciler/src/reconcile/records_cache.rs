@@ -92,8 +92,7 @@ impl Kept {
 
     /// The records parsed from blob `id`, if kept and still readable.
     pub(super) fn get(&self, id: Oid) -> Option<PipelineRuns> {
-        let range = self.lines.get(&id)?;
-        serde_json::from_str(&self.text[range.clone()]).ok()
+        serde_json::from_str(self.json(id)?).ok()
     }
 
     /// The kept line of blob `id`, as JSON.
@@ -187,22 +186,11 @@ pub(super) fn keep(dir: &Path, config: &str, kept: &Kept, read: &[(Oid, &Read)])
             text.push('\n');
         }
     }
+    // Replaced whole, as the target memories are: readers see the old file or the new one.
     let file = file_in(dir);
-    if let Err(e) = replace(&file, &text) {
+    if let Err(e) = crate::targets::directory::write_atomic(&file, &text) {
         tracing::debug!(file = %file.display(), error = %e, "cannot keep the run records");
     }
-}
-
-/// Replaces `file` with `text` through a temporary file renamed over it: readers see the old or
-/// the new file whole. Not synced to disk: after a power loss the file may be empty or cut
-/// short, which [`Kept::load`] and [`Kept::get`] take as nothing kept.
-fn replace(file: &Path, text: &str) -> std::io::Result<()> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".run-records")
-        .tempfile_in(dir)?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    tmp.persist(file).map(drop).map_err(|e| e.error)
 }
 
 #[cfg(test)]

@@ -221,8 +221,9 @@ impl Reconciler {
     /// rendering. The status branch shows the head of the watched branch synced on every
     /// cluster, all of them directory targets; its newest commit was written with this
     /// configuration (the same cubist executable, repository, branches and target root: see
-    /// `stamp`), or this configuration checked it since (`stamp::checked`); and each target still holds a file for every object its inventory lists, as
-    /// many as the status counts (temporary files a crash left are deleted). The files' content
+    /// `stamp`), or this configuration checked it since (`stamp::checked`); and each target
+    /// still holds a file for every object its inventory lists, as many as the status counts
+    /// (temporary files a crash left are deleted). The files' content
     /// is not read: a file edited by hand is written again by the next reconcile, or by the
     /// first poll of `reconcile`/`serve` without `--once`. False before [`Reconciler::restore`]
     /// and whenever something could not be looked at.

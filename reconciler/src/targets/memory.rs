@@ -144,10 +144,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Memory {
-    /// Stops watching the target, and never watches it again: for a process that makes one pass and stops,
-    /// where no later plan would read what a watch saw. Starting a watch walks every directory
-    /// of the target, and every file written then raises events for its thread to read. Every
-    /// plan checks every file, as when a watch cannot run.
+    /// Stops watching the target, and never watches it again: for a process that makes one
+    /// pass and stops, where no later plan would read what a watch saw. Starting a watch walks
+    /// every directory of the target, and every file written then raises events for its thread
+    /// to read. Every plan checks every file, as when a watch cannot run.
     pub fn unwatch(&self) {
         let mut files = self.files();
         files.unwatched = true;
