@@ -19,6 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod alerts;
 pub mod cli;
 pub mod diag;
+mod git_objects;
 pub mod lease;
 pub mod metrics;
 pub mod model;

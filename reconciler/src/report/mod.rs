@@ -3,9 +3,6 @@
 pub mod codeowners;
 pub mod diagnostics;
 pub mod digest;
-mod object_pack;
-mod pack_file;
-mod pack_sums;
 pub mod plan;
 pub mod status_branch;
 pub(crate) mod status_doc;

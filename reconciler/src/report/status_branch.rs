@@ -1,9 +1,10 @@
 //! Writes status as one commit per reconcile on the status branch: never on the watched branch,
 //! never forced. A race with another writer is retried on top of its commit, so both survive.
 
-use super::status_push::{self, Delivery, Remote};
+use super::status_push::{self, Delivery};
 use super::status_read::StatusReader;
 use super::status_tree;
+use crate::source::remote::Remote;
 use anyhow::{Result, bail};
 use git2::{Oid, Repository, Signature};
 use std::collections::BTreeMap;

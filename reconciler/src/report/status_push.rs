@@ -15,12 +15,12 @@
 //!   anything is sent, the advertised id is checked to be the new commit's parent, so the old id
 //!   the remote compares is the one the commit was built on.
 
-use super::object_pack::NewObjects;
+use crate::git_objects::copy_objects;
 use crate::source::git::{callbacks, fetch_branches, redact_url};
+use crate::source::remote::Remote;
 use anyhow::{Context, Result, anyhow};
 use git2::{ErrorCode, ObjectType, Oid, PushOptions, Repository};
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
@@ -57,62 +57,6 @@ pub(super) fn tip(repo: &Repository, refname: &str) -> Result<Tip> {
         }
         Err(e) => return Err(e.into()),
     })
-}
-
-/// Where status commits go besides the mirror.
-pub(super) enum Remote<'u> {
-    /// A repository on this machine, updated in-process.
-    Local {
-        /// The repository.
-        repo: Repository,
-        /// As configured, for messages.
-        url: &'u str,
-    },
-    /// Anything else, pushed to.
-    Network(&'u str),
-}
-
-impl<'u> Remote<'u> {
-    /// The remote at `url`: local when it is a `file://` URL (which must open here: libgit2
-    /// would otherwise push to it with its own local transport) or the path of a repository.
-    pub(super) fn open(url: &'u str) -> Result<Remote<'u>> {
-        if let Some(path) = file_url_path(url) {
-            let repo = Repository::open(&path).with_context(|| {
-                format!("the status remote {url} is not a git repository on this machine")
-            })?;
-            return Ok(Remote::Local { repo, url });
-        }
-        if !url.contains("://")
-            && let Ok(repo) = Repository::open(url)
-        {
-            return Ok(Remote::Local { repo, url });
-        }
-        Ok(Remote::Network(url))
-    }
-}
-
-/// The path of a `file://` URL (`file:///p` or `file://localhost/p`), percent-decoded.
-fn file_url_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("file://")?;
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    let (mut bytes, mut out) = (rest.bytes(), Vec::new());
-    while let Some(b) = bytes.next() {
-        let hex = |b: Option<u8>| (b? as char).to_digit(16);
-        match b {
-            b'%' => {
-                let mut peek = bytes.clone();
-                match (hex(peek.next()), hex(peek.next())) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        bytes = peek;
-                    }
-                    _ => out.push(b),
-                }
-            }
-            _ => out.push(b),
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The commit to build the next status commit on (`None`: start a history), which the branch
@@ -285,7 +229,7 @@ fn share_pack(pack: &Path, to: &Repository) {
                 continue;
             }
             // The index last: a pack is looked at only once its index is there.
-            place(from, &super::pack_file::temp_path(&dir, "share"), &dest)?;
+            place(from, &crate::git_objects::temp_path(&dir, "share"), &dest)?;
         }
         std::fs::File::open(&dir)?.sync_all()?;
         to.odb()?.refresh()?;
@@ -324,47 +268,6 @@ fn place(from: &Path, tmp: &Path, dest: &Path) -> Result<()> {
         }
     }
     std::fs::rename(tmp, dest).with_context(|| format!("renaming {}", tmp.display()))
-}
-
-/// Copies `tip` and all it reaches that `to` lacks from `from` into `to`, each object after
-/// the ones it points to (or all in one pack, see [`NewObjects`]): an object present in `to`
-/// always has all it reaches, as git keeps it.
-fn copy_objects(from: &Repository, to: &Repository, tip: Oid) -> Result<()> {
-    let (src, dst) = (from.odb()?, to.odb()?);
-    // Looked at once: an object missing then is copied (a second copy of one another writer
-    // added since is harmless). Without this each miss re-reads the pack directory.
-    dst.refresh()?;
-    let present = |id: Oid| dst.exists_ext(id, git2::OdbLookupFlags::NO_REFRESH);
-    let mut seen = HashSet::new();
-    let mut new = NewObjects::default();
-    // (id, whether what it points to is copied already)
-    let mut stack = vec![(tip, false)];
-    while let Some((id, ready)) = stack.pop() {
-        if ready {
-            let object = src.read(id)?;
-            new.add(id, object.kind(), object.data().into());
-            continue;
-        }
-        if !seen.insert(id) || present(id) {
-            continue;
-        }
-        stack.push((id, true));
-        match src.read_header(id)?.1 {
-            ObjectType::Commit => {
-                let commit = from.find_commit(id)?;
-                stack.push((commit.tree_id(), false));
-                stack.extend(commit.parent_ids().map(|p| (p, false)));
-            }
-            ObjectType::Tree => {
-                let tree = from.find_tree(id)?;
-                let entries = tree.iter().filter(|e| e.kind() != Some(ObjectType::Commit));
-                stack.extend(entries.map(|e| (e.id(), false)));
-            }
-            _ => {}
-        }
-    }
-    new.write(to)?;
-    Ok(())
 }
 
 /// Pushes `commit` to `branch` of `url` without force, only if the remote advertises
@@ -428,7 +331,7 @@ pub(super) fn retry_delay(attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::{file_url_path, place};
+    use super::place;
 
     /// A file already at the temporary path (here a link to another file) is never written
     /// through: placing fails and the other file keeps its bytes. Otherwise the file is placed.
@@ -452,19 +355,5 @@ mod tests {
         place(&from, &tmp, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new pack");
         assert!(!tmp.exists());
-    }
-
-    #[test]
-    fn file_urls_become_paths() {
-        let path = |u| file_url_path(u);
-        assert_eq!(
-            path("file:///srv/a%20b.git").as_deref(),
-            Some("/srv/a b.git")
-        );
-        assert_eq!(path("file://localhost/srv/x").as_deref(), Some("/srv/x"));
-        assert_eq!(path("file:///srv/100%").as_deref(), Some("/srv/100%"));
-        assert_eq!(path("file:///srv/%zz").as_deref(), Some("/srv/%zz"));
-        assert_eq!(path("https://example.com/x"), None);
-        assert_eq!(path("/srv/x"), None);
     }
 }

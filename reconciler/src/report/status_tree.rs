@@ -4,9 +4,9 @@
 //! previous tree is the one that write made) keeps its tree without being walked. A *unit* (a
 //! directory handed over as a whole, such as one project's statuses on one cluster) that is
 //! the very `Arc` written last time keeps its tree without even being looked at. The new blobs
-//! and trees are written together at the end (see [`super::object_pack`]).
+//! and trees are written together at the end (see [`crate::git_objects`]).
 
-use super::object_pack::NewObjects;
+use crate::git_objects::NewObjects;
 use anyhow::Result;
 use git2::{Oid, Repository};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -34,7 +34,7 @@ impl StatusFile {
     pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes = bytes.into();
         StatusFile {
-            id: super::object_pack::object_id(git2::ObjectType::Blob, &bytes),
+            id: crate::git_objects::object_id(git2::ObjectType::Blob, &bytes),
             bytes,
         }
     }

@@ -1,9 +1,11 @@
 //! Git source: a bare mirror of the platform repository in a cache directory; snapshots are
 //! read straight from the object database (no worktree, no index).
 
+use super::remote::Remote;
 use super::{
     FileBody, LINK_NOT_FOLLOWED, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path, is_reported_link,
 };
+use crate::git_objects::copy_objects;
 use anyhow::{Context, Result};
 use git2::{Cred, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
@@ -107,7 +109,25 @@ impl GitMirror {
 
 /// Fetches `branches` of `url` into the same names in `repo`, force-updating them (the copies
 /// mirror the remote); a branch missing on the remote is removed from `repo`.
+///
+/// A named choice for a repository on this machine (a path or a `file://` URL) that `repo`
+/// has fetched from before: its new objects are copied in-process ([`copy_branches`]).
+/// libgit2's local transport walks every tree of each branch `repo` already holds to leave
+/// their objects out of the pack it builds, the whole status tree included: about 45 ms of a
+/// `reconcile --once` at 500 projects, for a commit that changes one file. Should the copy
+/// fail, libgit2 fetches, and a warning says why.
 pub fn fetch_branches(repo: &Repository, url: &str, branches: &[&str]) -> Result<()> {
+    if let Ok(Remote::Local { repo: from, .. }) = Remote::open(url)
+        && branches
+            .iter()
+            .all(|b| repo.refname_to_id(&format!("refs/heads/{b}")).is_ok())
+    {
+        match copy_branches(&from, repo, branches) {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), url = %redact_url(url),
+                "could not copy the branches from the repository in-process; fetching them"),
+        }
+    }
     let mut remote = repo.remote_anonymous(url)?;
     let specs: Vec<String> = branches
         .iter()
@@ -137,6 +157,33 @@ pub fn fetch_branches(repo: &Repository, url: &str, branches: &[&str]) -> Result
             && let Ok(mut r) = repo.find_reference(&name)
         {
             r.delete()?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets each of `branches` in `to` to what it holds in `from` (the target of a symbolic
+/// branch), after copying the objects `to` lacks ([`copy_objects`]); a branch `from` lacks is
+/// removed from `to`.
+fn copy_branches(from: &Repository, to: &Repository, branches: &[&str]) -> Result<()> {
+    for b in branches {
+        let name = format!("refs/heads/{b}");
+        let id = match from.find_reference(&name) {
+            Ok(r) => r
+                .resolve()?
+                .target()
+                .context("a resolved reference has a target")?,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                if let Ok(mut r) = to.find_reference(&name) {
+                    r.delete()?;
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        copy_objects(from, to, id)?;
+        if to.refname_to_id(&name).ok() != Some(id) {
+            to.reference(&name, id, true, "cubist: fetched")?;
         }
     }
     Ok(())
@@ -256,5 +303,102 @@ pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GitMirror;
+    use git2::{Oid, Repository, Signature};
+    use std::path::Path;
+
+    /// Commits `files` (path → text, one directory level) as the whole tree, on `parent`.
+    fn commit(repo: &Repository, files: &[(&str, &str)], parent: Option<Oid>) -> Oid {
+        let mut root = repo.treebuilder(None).unwrap();
+        let mut dir = repo.treebuilder(None).unwrap();
+        for (path, text) in files {
+            let blob = repo.blob(text.as_bytes()).unwrap();
+            match path.split_once('/') {
+                Some((_, name)) => dir.insert(name, blob, 0o100644).unwrap(),
+                None => root.insert(path, blob, 0o100644).unwrap(),
+            };
+        }
+        root.insert("projects", dir.write().unwrap(), 0o040000)
+            .unwrap();
+        let tree = repo.find_tree(root.write().unwrap()).unwrap();
+        let sig = Signature::now("t", "t@example.com").unwrap();
+        let parents: Vec<_> = parent
+            .map(|p| repo.find_commit(p).unwrap())
+            .into_iter()
+            .collect();
+        let parents: Vec<_> = parents.iter().collect();
+        repo.commit(None, &sig, &sig, "c", &tree, &parents).unwrap()
+    }
+
+    fn packs(repo: &Path) -> usize {
+        let dir = repo.join("objects").join("pack");
+        let names = std::fs::read_dir(dir).unwrap().flatten();
+        names
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+            .count()
+    }
+
+    /// After a first fetch through libgit2, a repository on this machine is fetched by copying
+    /// what the mirror lacks (no pack is written for a few objects, where libgit2's local
+    /// transport writes one), with fetch's results: a new commit, a branch rewritten (not a
+    /// fast-forward), a branch that is an annotated tag, a branch deleted on the remote.
+    #[test]
+    fn a_local_repository_is_fetched_by_copying_what_the_mirror_lacks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("src.git");
+        let src = Repository::init_bare(&path).unwrap();
+        let a = commit(&src, &[("README.md", "a"), ("projects/p.yaml", "1")], None);
+        src.reference("refs/heads/main", a, true, "").unwrap();
+        src.reference("refs/heads/other", a, true, "").unwrap();
+        let sig = Signature::now("t", "t@example.com").unwrap();
+        let tag_of = |id: Oid, name: &str| {
+            let target = src.find_object(id, None).unwrap();
+            src.tag_annotation_create(name, &target, &sig, "t").unwrap()
+        };
+        src.reference("refs/heads/tagged", tag_of(a, "t1"), true, "")
+            .unwrap();
+        let url = path.to_str().unwrap();
+        let mirror = GitMirror::open(url, &tmp.path().join("cache")).unwrap();
+        let branches = ["main", "other", "tagged"];
+        mirror.fetch(&branches).unwrap();
+        assert_eq!(mirror.head("main"), Some(a));
+        let first_packs = packs(mirror.path());
+        assert!(first_packs >= 1, "libgit2 fetched the first time");
+
+        let b = commit(
+            &src,
+            &[("README.md", "a"), ("projects/p.yaml", "2")],
+            Some(a),
+        );
+        src.reference("refs/heads/main", b, true, "").unwrap();
+        let t2 = tag_of(b, "t2");
+        src.reference("refs/heads/tagged", t2, true, "").unwrap();
+        mirror.fetch(&branches).unwrap();
+        assert_eq!(mirror.head("main"), Some(b));
+        assert_eq!(mirror.head("tagged"), Some(t2));
+        let snap = mirror.snapshot(b).unwrap();
+        let body = |s: &crate::source::Snapshot| match &s.files["projects/p.yaml"] {
+            crate::source::FileBody::Bytes(b) => b.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(body(&snap), b"2");
+        assert_eq!(packs(mirror.path()), first_packs, "copied, not fetched");
+
+        let c = commit(&src, &[("projects/p.yaml", "3")], None);
+        src.reference("refs/heads/main", c, true, "").unwrap();
+        src.find_reference("refs/heads/other")
+            .unwrap()
+            .delete()
+            .unwrap();
+        mirror.fetch(&branches).unwrap();
+        assert_eq!(mirror.head("main"), Some(c));
+        assert_eq!(mirror.head("other"), None);
+        assert_eq!(body(&mirror.snapshot(c).unwrap()), b"3");
+        assert_eq!(packs(mirror.path()), first_packs);
     }
 }

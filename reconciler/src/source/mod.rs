@@ -3,6 +3,7 @@
 mod dir;
 pub mod git;
 pub mod local;
+pub(crate) mod remote;
 pub mod watch;
 
 pub use dir::snapshot_dir;

@@ -236,7 +236,7 @@ struct Temp(PathBuf);
 
 /// A path in `dir` for a temporary pack file, unique in this process and named as git's own
 /// (`tmp_pack_*`, which `git gc` cleans up when left behind).
-pub(super) fn temp_path(dir: &Path, ext: &str) -> PathBuf {
+pub(crate) fn temp_path(dir: &Path, ext: &str) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     dir.join(format!("tmp_pack_cubist_{}_{n}.{ext}", std::process::id()))
