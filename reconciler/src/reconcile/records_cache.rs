@@ -118,16 +118,17 @@ pub(super) enum Read {
 }
 
 impl Read {
-    /// Reads blob `id` of `bytes` from `kept`, else with `parse`.
-    pub(super) fn of(
-        kept: &Kept,
-        id: Oid,
+    /// Reads blob `id` from `kept`; `None` when it does not hold the blob (or its line does
+    /// not read): its bytes are then parsed ([`Read::parsed`]).
+    pub(super) fn kept(kept: &Kept, id: Oid) -> Option<Read> {
+        kept.get(id).map(Read::Kept)
+    }
+
+    /// Parses a file's `bytes` with `parse`.
+    pub(super) fn parsed(
         bytes: &[u8],
         parse: impl Fn(&[u8]) -> Result<PipelineRuns, String>,
     ) -> Read {
-        if let Some(records) = kept.get(id) {
-            return Read::Kept(records);
-        }
         match parse(bytes) {
             Ok(records) => {
                 let json = serde_json::to_string(&records).ok();
@@ -228,6 +229,16 @@ mod tests {
         super::super::records_parse::parse_records(bytes)
     }
 
+    /// Blob `id` of `bytes` as a start reads it: from `kept`, else parsed.
+    fn of(
+        kept: &Kept,
+        id: Oid,
+        bytes: &[u8],
+        parse: impl Fn(&[u8]) -> Result<PipelineRuns, String>,
+    ) -> Read {
+        Read::kept(kept, id).unwrap_or_else(|| Read::parsed(bytes, parse))
+    }
+
     fn id(bytes: &[u8]) -> Oid {
         Oid::hash_object(git2::ObjectType::Blob, bytes).unwrap()
     }
@@ -241,7 +252,7 @@ mod tests {
         let none = Kept::load(dir.path(), "cfg");
         let read: Vec<_> = [&a, &b]
             .iter()
-            .map(|bytes| (id(bytes), Read::of(&none, id(bytes), bytes, parse)))
+            .map(|bytes| (id(bytes), of(&none, id(bytes), bytes, parse)))
             .collect();
         assert!(read.iter().all(|(_, r)| matches!(r, Read::Parsed(..))));
         keep(
@@ -254,7 +265,7 @@ mod tests {
         assert_eq!(kept.len(), 2);
         let never = |_: &[u8]| -> Result<PipelineRuns, String> { panic!("parsed again") };
         for bytes in [&a, &b] {
-            match Read::of(&kept, id(bytes), bytes, never) {
+            match of(&kept, id(bytes), bytes, never) {
                 Read::Kept(r) => assert_eq!(Ok(r), parse(bytes)),
                 _ => panic!("not read from the kept file"),
             }
@@ -268,7 +279,7 @@ mod tests {
         .unwrap();
         let again: Vec<_> = [&a, &b]
             .iter()
-            .map(|bytes| (id(bytes), Read::of(&kept, id(bytes), bytes, parse)))
+            .map(|bytes| (id(bytes), of(&kept, id(bytes), bytes, parse)))
             .collect();
         keep(
             dir.path(),
@@ -302,7 +313,7 @@ mod tests {
         std::fs::write(&file, format!("{header}\n{} {}\n", id(&a), &good[..20])).unwrap();
         let kept = Kept::load(dir.path(), "cfg");
         assert_eq!(kept.len(), 1);
-        let read = Read::of(&kept, id(&a), &a, parse);
+        let read = of(&kept, id(&a), &a, parse);
         assert!(matches!(read, Read::Parsed(..)));
         keep(dir.path(), "cfg", &kept, &[(id(&a), &read)]);
         let mended = Kept::load(dir.path(), "cfg");

@@ -147,21 +147,41 @@ impl Reconciler {
         };
         // The former layout (`<project>/<pipeline>.yaml`) sorts anywhere: per-cluster files
         // are added last, so that they replace it.
-        files.sort_by_key(|(p, _, _)| p.matches('/').count());
+        files.sort_by_key(|(p, _)| p.matches('/').count());
         // Blobs parsed by an earlier process are read from what it kept (see
         // `records_cache`); the rest are parsed, and kept for the next one.
         let config = super::stamp::digest(&self.cfg);
         let kept = config.as_deref().map_or_else(Default::default, |c| {
             records_cache::Kept::load(&self.cfg.cache_dir, c)
         });
-        let read = crate::par::map_in_runs(&files, 32, |(_, id, bytes)| {
-            records_cache::Read::of(&kept, *id, bytes, super::records_parse::parse_records)
+        let mut read =
+            crate::par::map_in_runs(&files, 32, |(_, id)| records_cache::Read::kept(&kept, *id));
+        // The blobs not kept are read on this thread (libgit2's repository is not shared
+        // between threads), then parsed on every core.
+        let unkept: Result<Vec<(usize, Vec<u8>)>, git2::Error> = (read.iter().enumerate())
+            .filter(|(_, r)| r.is_none())
+            .map(|(i, _)| Ok((i, repo.find_blob(files[i].1)?.content().to_vec())))
+            .collect();
+        let Ok(unkept) = unkept else {
+            return;
+        };
+        let parsed = crate::par::map_in_runs(&unkept, 8, |(_, bytes)| {
+            records_cache::Read::parsed(bytes, super::records_parse::parse_records)
         });
+        for ((i, _), r) in unkept.iter().zip(parsed) {
+            read[*i] = Some(r);
+        }
+        // Each file was read, from the kept file or parsed.
+        let not_read = || records_cache::Read::Unreadable("not read".to_string());
+        let read: Vec<_> = read
+            .into_iter()
+            .map(|r| r.unwrap_or_else(not_read))
+            .collect();
         if let Some(config) = &config {
             let ids: Vec<_> = files
                 .iter()
                 .zip(&read)
-                .map(|((_, id, _), r)| (*id, r))
+                .map(|((_, id), r)| (*id, r))
                 .collect();
             records_cache::keep(&self.cfg.cache_dir, config, &kept, &ids);
         }
@@ -170,14 +190,11 @@ impl Reconciler {
         let owned = self.pass.as_ref().map(|p| p.owned.clone());
         let wanted =
             |c: &str| owned.as_ref().is_none_or(|o| o.contains(c)) && (first || gained.contains(c));
-        for ((path, id, bytes), doc) in files.into_iter().zip(parsed) {
+        for ((path, id), doc) in files.into_iter().zip(parsed) {
             // A file read as it stands is the status commit's file for these records while
-            // they do not change: it is not written again.
+            // they do not change: it is not written again (its blob is in the mirror).
             if let Some(kept) = self.records.add_file(&path, doc, wanted) {
-                let file = crate::report::status_branch::StatusFile {
-                    id,
-                    bytes: bytes.into(),
-                };
+                let file = crate::report::status_branch::StatusFile::stored(id);
                 self.status_memo.seed_runs(path, kept, file);
             }
         }

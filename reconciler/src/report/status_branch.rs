@@ -150,13 +150,9 @@ pub fn read_status(repo: &Repository, branch: &str) -> Result<BTreeMap<String, V
 }
 
 /// The files under `dir` (ending in `/`) of the status tree at the tip of `branch`, with
-/// their blob ids: `(path, id, bytes)` (empty when the branch or the directory is missing).
-/// Reads that subtree alone.
-pub fn read_status_dir(
-    repo: &Repository,
-    branch: &str,
-    dir: &str,
-) -> Result<Vec<(String, Oid, Vec<u8>)>> {
+/// their blob ids: `(path, id)` (empty when the branch or the directory is missing). Reads
+/// that subtree's trees alone, no blob.
+pub fn read_status_dir(repo: &Repository, branch: &str, dir: &str) -> Result<Vec<(String, Oid)>> {
     let Ok(tip) = repo.refname_to_id(&format!("refs/heads/{branch}")) else {
         return Ok(Vec::new());
     };
@@ -168,33 +164,15 @@ pub fn read_status_dir(
         return Ok(Vec::new()); // not a directory
     };
     let mut files = Vec::new();
-    let mut failed = None;
-    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |parent, e| {
-        if e.kind() != Some(git2::ObjectType::Blob) {
-            return git2::TreeWalkResult::Ok;
+    tree.walk(git2::TreeWalkMode::PreOrder, |parent, e| {
+        // A name that is not UTF-8 names no status file.
+        if e.kind() == Some(git2::ObjectType::Blob)
+            && let Ok(name) = e.name()
+        {
+            files.push((format!("{dir}{parent}{name}"), e.id()));
         }
-        let Ok(name) = e.name() else {
-            return git2::TreeWalkResult::Ok; // not UTF-8: no status file is named so
-        };
-        match repo.find_blob(e.id()) {
-            Ok(blob) => {
-                files.push((
-                    format!("{dir}{parent}{name}"),
-                    e.id(),
-                    blob.content().to_vec(),
-                ));
-                git2::TreeWalkResult::Ok
-            }
-            Err(err) => {
-                failed = Some(err);
-                git2::TreeWalkResult::Abort
-            }
-        }
-    });
-    if let Some(err) = failed {
-        return Err(err.into());
-    }
-    walked?;
+        git2::TreeWalkResult::Ok
+    })?;
     Ok(files)
 }
 
@@ -244,14 +222,13 @@ mod tests {
         .unwrap();
         let mut got = read_status_dir(&repo, "cubist/status", "status/runs/").unwrap();
         got.sort();
-        let want: Vec<(String, Oid, Vec<u8>)> = files
+        let want: Vec<(String, Oid)> = files
             .iter()
             .filter(|(p, _)| p.starts_with("status/runs/"))
             .map(|(p, b)| {
                 (
                     p.clone(),
                     Oid::hash_object(git2::ObjectType::Blob, b).unwrap(),
-                    b.clone(),
                 )
             })
             .collect();
@@ -266,5 +243,47 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// A file taken from the status branch without its bytes (run records read from the kept
+    /// cache) is written by its id: over a tree where another writer changed that path, the
+    /// commit holds the blob again, and a local remote receives it whole.
+    #[test]
+    fn a_file_without_its_bytes_is_written_from_the_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = Repository::init_bare(dir.path().join("mirror")).unwrap();
+        let remote_path = dir.path().join("remote.git");
+        let remote = Repository::init_bare(&remote_path).unwrap();
+        let url = remote_path.to_str().unwrap();
+        let path = "status/runs/c1/p/a.yaml";
+        let files = |file: StatusFile| status_tree::StatusFiles {
+            files: BTreeMap::from([(path.to_string(), file)]),
+            ..Default::default()
+        };
+        let (author, mut written) = (Author::default(), Written::default());
+        let first = StatusFile::new(b"records: 1\n".to_vec());
+        write_status(
+            &mirror,
+            Some(url),
+            "s",
+            &author,
+            "1",
+            &files(first.clone()),
+            &mut written,
+        )
+        .unwrap();
+        let other = BTreeMap::from([(path.to_string(), b"records: 2\n".to_vec())]);
+        add_status_files(&mirror, Some(url), "s", &author, "2", &other).unwrap();
+        let stored = files(StatusFile::stored(first.id));
+        let tip =
+            write_status(&mirror, Some(url), "s", &author, "3", &stored, &mut written).unwrap();
+        for repo in [&mirror, &remote] {
+            assert_eq!(repo.refname_to_id("refs/heads/s").unwrap(), tip);
+            let tree = repo.find_commit(tip).unwrap().tree().unwrap();
+            let entry = tree.get_path(std::path::Path::new(path)).unwrap();
+            assert_eq!(entry.id(), first.id);
+            let blob = repo.find_blob(entry.id()).unwrap();
+            assert_eq!(blob.content(), b"records: 1\n");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! clusters: what another replica owns is taken as it stands on the branch.
 
 use super::status_tree::StatusFile;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cubist_status_ui::doc::Summary;
 use cubist_status_ui::tree::paths;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,7 +58,11 @@ impl Shard {
         let Some(summary) = ours.get(paths::SUMMARY) else {
             return Ok(files);
         };
-        let mine: Summary = cubist_status_ui::yaml::from_yaml(&summary.bytes)?;
+        let bytes = summary
+            .bytes
+            .as_deref()
+            .context("the summary is written with its bytes")?;
+        let mine: Summary = cubist_status_ui::yaml::from_yaml(bytes)?;
         // A summary that does not parse is not kept (the page shows it as an error anyway).
         let base: Option<Summary> = base.and_then(|b| cubist_status_ui::yaml::from_yaml(b).ok());
         let merged = self.summary(mine, base);

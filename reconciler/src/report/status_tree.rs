@@ -20,14 +20,24 @@ pub const REPLACED: &[&str] = &[
     "status/runs/",
 ];
 
-/// One file of a status commit: its bytes and their git blob id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One file of a status commit: its git blob id, and its bytes unless the blob is in the
+/// mirror's object database already. Equal when their ids are (an id is the hash of the bytes).
+#[derive(Debug, Clone)]
 pub struct StatusFile {
-    /// Blob id of `bytes`.
+    /// Blob id of the content.
     pub id: Oid,
-    /// The content.
-    pub bytes: Arc<[u8]>,
+    /// The content; `None` for a file read from the status branch whose bytes were not needed
+    /// (run records kept by blob id): its blob is in the mirror already.
+    pub bytes: Option<Arc<[u8]>>,
 }
+
+impl PartialEq for StatusFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for StatusFile {}
 
 impl StatusFile {
     /// A file of these bytes (its blob id computed in memory, nothing written).
@@ -35,8 +45,13 @@ impl StatusFile {
         let bytes = bytes.into();
         StatusFile {
             id: crate::git_objects::object_id(git2::ObjectType::Blob, &bytes),
-            bytes,
+            bytes: Some(bytes),
         }
+    }
+
+    /// The file of blob `id`, read from the mirror's status branch, without its bytes.
+    pub fn stored(id: Oid) -> Self {
+        StatusFile { id, bytes: None }
     }
 }
 
@@ -216,9 +231,11 @@ impl Merge<'_> {
             };
             match rest.split_once('/') {
                 None => {
-                    if old.get(rest).map(|(id, _)| id) != Some(&file.id) {
-                        self.new
-                            .add(file.id, git2::ObjectType::Blob, file.bytes.clone());
+                    // A file without bytes is a blob of the mirror already.
+                    if old.get(rest).map(|(id, _)| id) != Some(&file.id)
+                        && let Some(bytes) = &file.bytes
+                    {
+                        self.new.add(file.id, git2::ObjectType::Blob, bytes.clone());
                     }
                     entries.insert(rest.to_string(), (file.id, 0o100644));
                 }

@@ -35,7 +35,8 @@ pub(super) fn object_status_file(
     if let Some((old, file)) = last
         && old.revision != status.revision
         && same_but_revision(old, status)
-        && let Some(bytes) = swap_revision(&file.bytes, &old.revision, &status.revision)
+        && let Some(bytes) =
+            (file.bytes.as_deref()).and_then(|b| swap_revision(b, &old.revision, &status.revision))
     {
         return StatusFile::new(bytes);
     }
@@ -57,7 +58,8 @@ pub(super) fn inventory_file(
             .iter()
             .zip(&inventory.objects)
             .all(same_but_hash)
-        && let Some(bytes) = swap_hashes(&file.bytes, &old.objects, &inventory.objects)
+        && let Some(bytes) =
+            (file.bytes.as_deref()).and_then(|b| swap_hashes(b, &old.objects, &inventory.objects))
     {
         return StatusFile::new(bytes);
     }
@@ -251,9 +253,20 @@ mod tests {
                 yaml_file(new, None)
             );
         }
-        assert!(swap_hashes(&file.bytes, &old.objects, &changed.objects).is_some());
+        assert!(
+            swap_hashes(
+                file.bytes.as_deref().unwrap(),
+                &old.objects,
+                &changed.objects
+            )
+            .is_some()
+        );
         assert_eq!(
-            swap_hashes(&file.bytes, &old.objects, &numeric.objects),
+            swap_hashes(
+                file.bytes.as_deref().unwrap(),
+                &old.objects,
+                &numeric.objects
+            ),
             None
         );
     }
