@@ -13,7 +13,6 @@
 
 use serde::ser::{self, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 
 /// The YAML serde-saphyr writes for `value`, or `None` when this writer does not know how.
@@ -149,7 +148,7 @@ const MEMO_MAX: usize = 8192;
 
 thread_local! {
     /// serde-saphyr's text of a string value, and of a map key, by string.
-    static MEMO: RefCell<[HashMap<String, Option<String>>; 2]> = RefCell::new(Default::default());
+    static MEMO: RefCell<[foldhash::HashMap<String, Option<String>>; 2]> = RefCell::new(Default::default());
 }
 
 /// Strings serde-saphyr writes plain wherever they stand: an ASCII letter, then letters,

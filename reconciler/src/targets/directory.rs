@@ -10,8 +10,8 @@ use crate::render::hash::content_hash;
 use crate::render::{ObjectKey, RenderedObject, RenderedSet};
 use anyhow::{Context, Result};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
+use foldhash::{HashSet, HashSetExt};
 use std::cell::OnceCell;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -406,7 +406,7 @@ impl DirectoryTarget {
         c: &Change,
         written: &mut impl Iterator<Item = Result<(std::fs::Metadata, BytesDigest)>>,
         report: &mut ApplyReport,
-        unsettled: &mut HashSet<Option<String>>,
+        unsettled: &mut std::collections::HashSet<Option<String>>,
     ) {
         let path = self.path_of(&c.key);
         let result = match (c.action, &c.desired) {
@@ -509,7 +509,7 @@ impl DirectoryTarget {
         self.clean_leftovers()?;
         let mut report = ApplyReport::default();
         // Projects with held deletions own more than their group: look at them again.
-        let mut unsettled: HashSet<Option<String>> = plan
+        let mut unsettled: std::collections::HashSet<Option<String>> = plan
             .held
             .iter()
             .flat_map(|h| h.changes.iter().map(|c| c.project.clone()))

@@ -39,7 +39,7 @@ pub struct Memory(Arc<Mutex<Files>>);
 
 #[derive(Default)]
 struct Files {
-    objects: HashMap<PathBuf, Known>,
+    objects: foldhash::HashMap<PathBuf, Known>,
     inventory: Option<(Stamp, Arc<Inventory>)>,
     /// The projects an inventory lists objects of (see [`Memory::inventory_projects`]).
     inventory_projects: Option<(Arc<Inventory>, Arc<Projects>)>,
