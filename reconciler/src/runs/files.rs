@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The directory of a project's run files, inside its namespace directory.
 pub const RUNS_DIR: &str = "runs";
@@ -87,7 +87,10 @@ pub fn list(root: &Path, project: &str, cache: &Cache) -> Result<Vec<Value>> {
         );
         files.truncate(MAX_FILES);
     }
-    Ok(files.iter().filter_map(|f| read(f, cache)).collect())
+    Ok(files
+        .iter()
+        .filter_map(|f| read(f, cache).map(Arc::unwrap_or_clone))
+        .collect())
 }
 
 /// Most files a [`Cache`] remembers; it starts over beyond.
@@ -110,12 +113,13 @@ struct Known {
     settled: bool,
     /// The digest of its bytes; `None` when they were not read (too large, unreadable).
     bytes: Option<BytesDigest>,
-    body: Option<Value>,
+    /// Its object, shared: handing it out costs no copy of the object.
+    body: Option<Arc<Value>>,
 }
 
 impl Known {
     /// What a read or a write found: the file's stamp then, its bytes and its object.
-    fn new(stamp: Stamp, bytes: Option<BytesDigest>, body: Option<Value>) -> Known {
+    fn new(stamp: Stamp, bytes: Option<BytesDigest>, body: Option<Arc<Value>>) -> Known {
         Known {
             settled: stamp.settled(),
             stamp,
@@ -144,7 +148,7 @@ impl Cache {
 
 /// One file's object, if it is a small, parseable YAML document (from `cache` when the file
 /// is unchanged).
-fn read(path: &Path, cache: &Cache) -> Option<Value> {
+fn read(path: &Path, cache: &Cache) -> Option<Arc<Value>> {
     let meta = path.symlink_metadata().ok()?;
     if !meta.is_file() {
         return None;
@@ -163,7 +167,7 @@ fn read(path: &Path, cache: &Cache) -> Option<Value> {
         }
         return k.body;
     }
-    let body = text.and_then(|text| parse(path, &text));
+    let body = text.and_then(|text| parse(path, &text)).map(Arc::new);
     cache.put(path, Known::new(stamp, bytes, body.clone()));
     body
 }
@@ -209,7 +213,7 @@ pub fn create(root: &Path, project: &str, name: &str, body: &Value, cache: &Cach
     let bytes = Some(bytes_digest(text.as_bytes()));
     cache.put(
         &path,
-        Known::new(Stamp::of(&meta), bytes, Some(body.clone())),
+        Known::new(Stamp::of(&meta), bytes, Some(Arc::new(body.clone()))),
     );
     Ok(true)
 }

@@ -146,7 +146,7 @@ fn a_recent_stamp_is_checked_against_the_bytes_and_a_settled_one_is_believed() {
             stamp: Stamp::of(&path.symlink_metadata().unwrap()),
             settled,
             bytes: Some(bytes_digest(b"the bytes before the edit")),
-            body: Some(old.clone()),
+            body: Some(Arc::new(old.clone())),
         };
         cache.put(&path, known);
         (cache, old)
