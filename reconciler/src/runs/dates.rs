@@ -156,6 +156,11 @@ impl Cadence {
 impl Cadence {
     /// The cadence of `cron` in timezone `tz`, for tests.
     pub(crate) fn of(cron: &str, tz: &str) -> Cadence {
+        Cadence::try_of(cron, tz).unwrap()
+    }
+
+    /// [`Cadence::new`] of `cron` in timezone `tz`, for tests.
+    pub(crate) fn try_of(cron: &str, tz: &str) -> Result<Cadence, String> {
         Cadence::new(&Schedule {
             cron: cron.into(),
             timezone: Some(tz.into()),
@@ -164,7 +169,6 @@ impl Cadence {
             depends_on_past: false,
             keep_last: None,
         })
-        .unwrap()
     }
 }
 
@@ -198,16 +202,7 @@ mod tests {
         let other = cadence("30 2 * * 1-5", "Asia/Tokyo");
         assert_ne!(times(&first).0, times(&other).0);
         assert_eq!(other.timezone(), chrono_tz::Asia::Tokyo);
-        let bad = |cron: &str, tz: &str| {
-            Cadence::new(&Schedule {
-                cron: cron.into(),
-                timezone: Some(tz.into()),
-                start_from: None,
-                concurrency: None,
-                depends_on_past: false,
-                keep_last: None,
-            })
-        };
+        let bad = Cadence::try_of;
         let (e1, e2) = (bad("61 * * * *", "UTC"), bad("61 * * * *", "UTC"));
         assert_eq!(e1.unwrap_err(), e2.unwrap_err());
         let zone = bad("30 2 * * 1-5", "Not/AZone").unwrap_err();
