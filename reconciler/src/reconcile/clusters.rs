@@ -579,6 +579,7 @@ async fn directory_pass(
     let mut p = target.plan(desired, &owned).await?;
     guard(&mut p, spec.prune_limit, allow);
     if pass == Pass::Refresh && !writes(&p) {
+        target.hold_as_planned(&p);
         return target.clean_leftovers().map(|_| None);
     }
     // A test-only pause point (see `test_hook`), a no-op otherwise.

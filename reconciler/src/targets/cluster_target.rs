@@ -192,6 +192,15 @@ impl ClusterTarget {
         }
     }
 
+    /// After a plan that writes nothing and is not applied (a refresh): a directory notes that
+    /// it holds the plan's groups (see [`DirectoryTarget::hold_as_planned`]); nothing for a
+    /// Kubernetes cluster.
+    pub fn hold_as_planned(&self, plan: &Plan) {
+        if let ClusterTarget::Directory(t) = self {
+            t.hold_as_planned(plan);
+        }
+    }
+
     /// Deletes what an interrupted write left behind (a directory's temporary files); nothing
     /// for a Kubernetes cluster, whose writes are single requests.
     pub fn clean_leftovers(&self) -> Result<(), TargetError> {

@@ -498,7 +498,26 @@ impl DirectoryTarget {
     }
 }
 
+/// The projects a plan leaves to look at again: those with held deletions (they own more than
+/// their group) or a conflict.
+fn unsettled(plan: &Plan) -> std::collections::HashSet<Option<String>> {
+    let held = plan.held.iter().flat_map(|h| &h.changes);
+    let conflicts = plan.changes.iter().filter(|c| c.action == Action::Conflict);
+    held.chain(conflicts).map(|c| c.project.clone()).collect()
+}
+
 impl DirectoryTarget {
+    /// After a plan that writes nothing, which is not applied (a refresh): the directory holds
+    /// each group the plan covered, as after an apply of it, so the next plan counts an
+    /// untouched group unchanged without looking at its objects (see [`Memory`]), except the
+    /// projects [`unsettled`] names. Without it, after a restart every refresh looked at every
+    /// object until a commit was applied.
+    pub fn hold_as_planned(&self, plan: &Plan) {
+        if let Some(m) = &self.memory {
+            m.applied(&unsettled(plan));
+        }
+    }
+
     /// Compares a rendered set with the files (see [`Self::plan_desired`]).
     pub fn plan(&self, desired: &RenderedSet) -> Result<Plan> {
         self.plan_desired(&Desired::from_set(desired.clone()))
@@ -508,12 +527,7 @@ impl DirectoryTarget {
     pub fn apply(&self, plan: &Plan, progress: &mut dyn FnMut(&Change)) -> Result<ApplyReport> {
         self.clean_leftovers()?;
         let mut report = ApplyReport::default();
-        // Projects with held deletions own more than their group: look at them again.
-        let mut unsettled: std::collections::HashSet<Option<String>> = plan
-            .held
-            .iter()
-            .flat_map(|h| h.changes.iter().map(|c| c.project.clone()))
-            .collect();
+        let mut unsettled = unsettled(plan);
         if plan.is_empty() && self.root.join(INVENTORY_FILE).exists() {
             report.unchanged = plan.len();
             if let Some(m) = &self.memory {
@@ -972,6 +986,50 @@ mod tests {
     /// A file written less than a second ago (its stamp not trusted yet) is read again: when
     /// its bytes are the ones cubist wrote it is unchanged without being parsed; when they
     /// differ it is parsed, and only a different object is an update.
+    /// After a restart (a new memory), a plan that finds nothing to write and is held as
+    /// planned lets the next plan count every untouched group unchanged without looking at its
+    /// objects; a file edited by hand since is still seen. Before, every refresh after a
+    /// restart looked at every object until a commit was applied.
+    #[test]
+    fn a_plan_held_as_planned_lets_the_next_plan_skip_untouched_groups() {
+        let (dir, _, first) = remembering();
+        let set = super::super::config_maps(&["a", "b"]);
+        first
+            .apply(&first.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        let desired = Desired::from_set(set.clone());
+        let target = DirectoryTarget::new(dir.path().join("t"))
+            .with_memory(Memory::default())
+            .without_diffs();
+        let plan = target.plan_desired(&desired).unwrap();
+        assert_eq!(
+            (plan.untouched, plan.changes.len()),
+            (0, 2),
+            "a new watch trusts nothing"
+        );
+        let again = target.plan_desired(&desired).unwrap();
+        assert_eq!(again.untouched, 0, "not held as planned: looked at again");
+        target.hold_as_planned(&again);
+        let next = target.plan_desired(&desired).unwrap();
+        assert_eq!((next.untouched, next.changes.len()), (2, 0));
+        let file = target.path_of(&set.objects[1].key());
+        let edited = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("k: v", "k: w");
+        std::fs::write(&file, edited).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let actions = loop {
+            let plan = target.plan_desired(&desired).unwrap();
+            let got: Vec<Action> = plan.changes.iter().map(|c| c.action).collect();
+            if !got.is_empty() || std::time::Instant::now() > deadline {
+                break got;
+            }
+            target.hold_as_planned(&plan);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(actions.contains(&Action::Update), "{actions:?}");
+    }
+
     #[test]
     fn a_recent_file_is_judged_by_its_bytes_then_by_its_object() {
         let (_dir, _, target) = remembering();
