@@ -90,7 +90,7 @@ fn placed<'a>(
     sets: &'a BTreeMap<String, RenderedSet>,
 ) -> impl Iterator<Item = (&'a RenderedSet, &'a cubist::model::Project)> {
     sets.values()
-        .flat_map(move |set| model.projects.values().map(move |p| (set, p)))
+        .flat_map(move |set| model.projects.values().map(move |p| (set, &**p)))
 }
 
 /// Every object of `kind` in namespace `ns` of one cluster.

@@ -6,41 +6,64 @@
 //! projects (quotas against resource-group capacity) runs on the whole model every time.
 
 use super::Model;
-use super::checks::{self, Rejected};
+use super::checks::{self, GroupDemand, Rejected};
 use crate::diag::Diagnostic;
 use crate::source::Snapshot;
 use git2::Oid;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
-/// Each project's diagnostics with the tree id they were found for.
+/// Each project's diagnostics and quota demands with the tree id they were found for.
 #[derive(Default)]
 pub(super) struct CheckCache {
     /// Digest of the ids of every file outside `projects/` when the entries were made.
     platform: Option<Vec<u8>>,
-    projects: HashMap<String, (Oid, Vec<Diagnostic>)>,
+    projects: HashMap<String, Checked>,
+}
+
+/// What the checks found for one project: its directory's tree id when they ran, its
+/// diagnostics and its quota demands (for the check across projects).
+struct Checked {
+    tree: Oid,
+    diags: Vec<Diagnostic>,
+    demands: Vec<GroupDemand>,
 }
 
 impl CheckCache {
     /// Every semantic diagnostic of `model`, read from `snapshot`: kept ones for unchanged
-    /// projects, found now for the others and for the platform.
+    /// projects, found now for the others and for the platform. `changed`, when known, names
+    /// every project whose directory may have changed since the previous run (the others are
+    /// not looked up).
     pub fn run(
         &mut self,
         snapshot: &Snapshot,
         model: &Model,
         rejected: &Rejected,
+        changed: Option<&BTreeSet<String>>,
     ) -> Vec<Diagnostic> {
         let platform = platform_digest(snapshot, rejected);
         if platform.is_none() || platform != self.platform {
             self.projects.clear();
         }
         self.platform = platform;
-        self.projects.retain(|p, _| model.projects.contains_key(p));
+        match changed {
+            Some(changed) => changed
+                .iter()
+                .filter(|p| !model.projects.contains_key(*p))
+                .for_each(|gone| drop(self.projects.remove(gone))),
+            None => self.projects.retain(|p, _| model.projects.contains_key(p)),
+        }
         let tree = |p: &str| snapshot.ids.get(&format!("projects/{p}/")).copied();
-        let (kept, fresh): (Vec<&String>, Vec<&String>) = model.projects.keys().partition(|p| {
-            tree(p).is_some_and(|id| self.projects.get(*p).is_some_and(|(had, _)| *had == id))
-        });
+        let (kept, fresh): (Vec<&String>, Vec<&String>) = match changed {
+            Some(changed) => model
+                .projects
+                .keys()
+                .partition(|p| !changed.contains(*p) && self.projects.contains_key(*p)),
+            None => model.projects.keys().partition(|p| {
+                tree(p).is_some_and(|id| self.projects.get(*p).is_some_and(|c| c.tree == id))
+            }),
+        };
         let view = Model {
             projects: fresh
                 .iter()
@@ -58,16 +81,33 @@ impl CheckCache {
                 found.entry(p).or_default().push(d.clone());
             }
         }
+        // Projects without a tree id (a snapshot without ids) are not kept.
+        let mut unkept: Vec<GroupDemand> = Vec::new();
         for p in &fresh {
-            if let Some(id) = tree(p) {
-                let mine = found.remove(p.as_str()).unwrap_or_default();
-                self.projects.insert((*p).clone(), (id, mine));
+            let demands = checks::quota::demands(model, &model.projects[*p]);
+            match tree(p) {
+                Some(tree) => {
+                    let diags = found.remove(p.as_str()).unwrap_or_default();
+                    let checked = Checked {
+                        tree,
+                        diags,
+                        demands,
+                    };
+                    self.projects.insert((*p).clone(), checked);
+                }
+                None => unkept.extend(demands),
             }
         }
         for p in kept {
-            diags.extend(self.projects[p].1.iter().cloned());
+            diags.extend(self.projects[p].diags.iter().cloned());
         }
-        checks::across_projects(model, &mut diags);
+        let demands = model
+            .projects
+            .keys()
+            .filter_map(|p| self.projects.get(p))
+            .flat_map(|c| &c.demands)
+            .chain(&unkept);
+        checks::across_projects_of(model, demands, &mut diags);
         diags
     }
 }
@@ -97,7 +137,7 @@ fn platform_digest(snapshot: &Snapshot, rejected: &Rejected) -> Option<Vec<u8>> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use crate::model::{Loader, load};
     use crate::source::Snapshot;
     use crate::source::snapshot_dir;
@@ -106,7 +146,7 @@ mod tests {
 
     /// `snapshot` with git-like ids: each file's blob id, and for each directory a digest of
     /// what is under it (equal ids, equal content), as a commit's snapshot has.
-    fn with_ids(mut snapshot: Snapshot) -> Snapshot {
+    pub(in crate::model) fn with_ids(mut snapshot: Snapshot) -> Snapshot {
         let mut dirs: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
         for (path, body) in &snapshot.files {
             let crate::source::FileBody::Bytes(bytes) = body else {
@@ -127,7 +167,8 @@ mod tests {
         snapshot
     }
 
-    fn edited(base: &Snapshot, path: &str, from: &str, to: &str) -> Snapshot {
+    /// `base` with the first `from` of `path` replaced by `to`, its ids made again.
+    pub(in crate::model) fn edited(base: &Snapshot, path: &str, from: &str, to: &str) -> Snapshot {
         let mut s = Snapshot {
             ids: Default::default(),
             ..base.clone()

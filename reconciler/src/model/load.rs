@@ -1,140 +1,101 @@
 //! Snapshot → documents → schema validation → typed manifests placed by directory.
 
+use super::assemble::Typed;
 use super::check_cache::CheckCache;
-use super::checks::Rejected;
-use super::kinds::*;
+use super::parts::{Parts, Touched};
 use super::schema::{self, API_VERSION};
 use super::yaml;
-use super::{Document, Manifest, Model, Project};
+use super::{Document, Manifest, Meta, Model};
 use crate::diag::{self, Diagnostic, Location, codes};
 use crate::source::{FileBody, MAX_MANIFEST_BYTES, Snapshot};
-use git2::Oid;
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Reads and validates a snapshot. Returns the model of everything that is valid, and every
 /// diagnostic (sorted by file and line). Schema-invalid documents are left out of the model;
 /// semantic checks then run on what remains.
 pub fn load(snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
-    let reads = read_files(snapshot, &HashMap::new());
-    finish(snapshot, reads, None)
+    finish(snapshot, &Parts::read(snapshot, &Parts::default()), None)
 }
 
-/// Loads revision after revision, reusing the parsed, schema-checked and typed documents of
-/// every file whose git blob id is unchanged since the previous load: only changed files are
-/// read again. The cache holds the files of the latest snapshot only. Semantic checks always
-/// run on the whole model, so a changed template or cluster re-checks every project using it.
+/// Loads revision after revision, reusing what the previous load read (see `parts`): a
+/// project directory with the same git tree id is taken over whole, and in a changed part only
+/// the files whose blob ids changed are read again. Semantic checks run again on the projects
+/// whose directories changed, or on every project when a file outside them changed (see
+/// `check_cache`).
 #[derive(Default)]
 pub struct Loader {
-    cache: HashMap<String, (Oid, Arc<FileRead>)>,
+    parts: Parts,
+    /// The revision of the snapshot `parts` holds, when it was read from git.
+    revision: Option<String>,
     checks: CheckCache,
 }
 
 impl Loader {
     /// Like [`load`], reusing what the previous call read.
     pub fn load(&mut self, snapshot: &Snapshot) -> (Model, Vec<Diagnostic>) {
-        let reads = read_files(snapshot, &self.cache);
-        // Updated in place: an unchanged file costs a lookup, not a new entry.
-        let mut kept = 0;
-        for (path, read) in snapshot.files.keys().zip(&reads) {
-            let Some(id) = snapshot.ids.get(path) else {
-                continue;
-            };
-            kept += 1;
-            match self.cache.get_mut(path) {
-                Some(slot) if slot.0 == *id => {}
-                Some(slot) => *slot = (*id, read.clone()),
-                None => {
-                    self.cache.insert(path.clone(), (*id, read.clone()));
-                }
+        self.load_since(snapshot, None)
+    }
+
+    /// Like [`Loader::load`], told which paths changed since the snapshot of `revision` (see
+    /// `source::git::Changed`): when that is what the previous call read, only the project
+    /// directories holding them are looked at, and only their projects checked again (unless
+    /// a path outside the project directories changed).
+    pub fn load_since(
+        &mut self,
+        snapshot: &Snapshot,
+        since: Option<(&str, &[String])>,
+    ) -> (Model, Vec<Diagnostic>) {
+        let touched = match since {
+            Some((revision, changed)) if self.revision.as_deref() == Some(revision) => {
+                Touched::of(changed)
             }
-        }
-        if self.cache.len() > kept {
-            self.cache
-                .retain(|path, _| snapshot.files.contains_key(path));
-        }
-        finish(snapshot, reads, Some(&mut self.checks))
+            _ => Touched::All,
+        };
+        // Forgotten while updated: a load that panics leaves no revision to build on.
+        self.revision = None;
+        let fresh = self.parts.update(snapshot, &touched);
+        let loaded = finish(
+            snapshot,
+            &self.parts,
+            Some((&mut self.checks, fresh.as_ref())),
+        );
+        self.revision = snapshot.revision.clone();
+        loaded
     }
 }
 
 /// What one file yields: its typed manifests, the names of the documents it failed to define
-/// (see [`Rejected`]) and its diagnostics.
+/// (see `checks::Rejected`) and its diagnostics.
 #[derive(Default, Clone)]
-struct FileRead {
-    typed: Typed,
-    rejected_names: Vec<(Option<String>, Option<String>, String)>,
-    rejected_file: bool,
-    diags: Vec<Diagnostic>,
+pub(super) struct FileRead {
+    pub(super) typed: Typed,
+    pub(super) rejected_names: Vec<(Option<String>, Option<String>, String)>,
+    pub(super) rejected_file: bool,
+    pub(super) diags: Vec<Diagnostic>,
 }
 
-/// Every file of the snapshot, in path order: from `cache` when its blob id matches, otherwise
-/// parsed, spread over the cores in contiguous runs of paths (the result does not depend on
-/// the number of threads).
-fn read_files(
-    snapshot: &Snapshot,
-    cache: &HashMap<String, (Oid, Arc<FileRead>)>,
-) -> Vec<Arc<FileRead>> {
-    let cached = |path: &String| {
-        let (id, read) = cache.get(path)?;
-        (snapshot.ids.get(path) == Some(id)).then(|| read.clone())
-    };
-    let mut reads: Vec<Option<Arc<FileRead>>> = snapshot.files.keys().map(cached).collect();
-    let misses: Vec<(&String, &FileBody)> = snapshot
-        .files
-        .iter()
-        .zip(&reads)
-        .filter(|(_, r)| r.is_none())
-        .map(|(f, _)| f)
-        .collect();
-    let fresh = crate::par::map_in_runs(&misses, MIN_FILES_PER_THREAD, |(path, body)| {
-        read_file(path, body)
-    });
-    let mut fresh = fresh.into_iter();
-    for slot in reads.iter_mut().filter(|r| r.is_none()) {
-        *slot = fresh.next().map(Arc::new);
-    }
-    reads
-        .into_iter()
-        .map(|r| r.expect("every file read"))
-        .collect()
-}
-
-/// Merges the files' results in path order, assembles the model and runs the semantic checks.
+/// The model of every part and every diagnostic, the semantic checks' included.
 fn finish(
     snapshot: &Snapshot,
-    reads: Vec<Arc<FileRead>>,
-    checks: Option<&mut CheckCache>,
+    parts: &Parts,
+    checks: Option<(&mut CheckCache, Option<&BTreeSet<String>>)>,
 ) -> (Model, Vec<Diagnostic>) {
-    let mut typed = Typed::default();
-    let (mut rejected_names, mut rejected_files) = (Vec::new(), Vec::new());
-    let mut diags = Vec::new();
-    for (path, read) in snapshot.files.keys().zip(reads) {
-        // Moved out when nothing else holds it (a plain `load`), cloned from a cache otherwise.
-        let read = Arc::try_unwrap(read).unwrap_or_else(|shared| (*shared).clone());
-        typed.append(read.typed);
-        rejected_names.extend(read.rejected_names);
-        if read.rejected_file {
-            rejected_files.push(path.clone());
-        }
-        diags.extend(read.diags);
-    }
-    let rejected = Rejected::new(rejected_names, rejected_files);
-    let mut model = assemble(typed, snapshot, &mut diags);
+    let mut model = parts.model();
     model.revision = snapshot.revision.clone();
+    let rejected = parts.rejected();
+    let mut diags = parts.diags();
     diags.extend(match checks {
-        Some(cache) => cache.run(snapshot, &model, &rejected),
+        Some((cache, fresh)) => cache.run(snapshot, &model, &rejected, fresh),
         None => super::checks::run_with(&model, &rejected),
     });
     diag::sort_and_dedup(&mut diags);
     (model, diags)
 }
 
-/// Below this many files per thread, parsing stays on one thread.
-const MIN_FILES_PER_THREAD: usize = 64;
-
 /// Parses, schema-checks and types the documents of one file.
-fn read_file(path: &str, body: &FileBody) -> FileRead {
+pub(super) fn read_file(path: &str, body: &FileBody) -> FileRead {
     let mut read = FileRead::default();
     let Some(docs) = parse_file(path, body, &mut read.diags) else {
         read.rejected_file = true;
@@ -259,32 +220,6 @@ fn empty_file(path: &str) -> Diagnostic {
         "restore the manifest it held, or delete the file to remove what it defined".to_string()
     };
     Diagnostic::error(codes::EMPTY_FILE, &at, message).help(help)
-}
-
-#[derive(Default, Clone)]
-struct Typed {
-    platform: Vec<Manifest<PlatformSpec>>,
-    clusters: Vec<Manifest<ClusterSpec>>,
-    templates: Vec<(Option<String>, Manifest<TemplateSpec>)>,
-    projects: Vec<Manifest<ProjectSpec>>,
-    quotas: Vec<(String, Manifest<QuotaSpec>)>,
-    pipelines: Vec<(String, Manifest<PipelineSpec>)>,
-    services: Vec<(String, Manifest<ServiceSpec>)>,
-    runs: Vec<(String, Manifest<RunSpec>)>,
-}
-
-impl Typed {
-    /// Appends the manifests of files that come after this one's.
-    fn append(&mut self, mut other: Typed) {
-        self.platform.append(&mut other.platform);
-        self.clusters.append(&mut other.clusters);
-        self.templates.append(&mut other.templates);
-        self.projects.append(&mut other.projects);
-        self.quotas.append(&mut other.quotas);
-        self.pipelines.append(&mut other.pipelines);
-        self.services.append(&mut other.services);
-        self.runs.append(&mut other.runs);
-    }
 }
 
 /// Where each kind may live: `(kind, allowed)` given the path split on `/`.
@@ -505,172 +440,13 @@ fn push<S: DeserializeOwned>(
     }
 }
 
-/// Places typed manifests into the model, reporting duplicate names per kind and project.
-fn assemble(t: Typed, snapshot: &Snapshot, diags: &mut Vec<Diagnostic>) -> Model {
-    let mut model = Model::default();
-    for p in t.platform {
-        if let Some(first) = &model.platform {
-            diags.push(duplicate("Platform", &p, first));
-        } else {
-            model.platform = Some(p);
-        }
-    }
-    insert_unique("Cluster", &mut model.clusters, t.clusters, diags);
-    let (platform_templates, project_templates): (Vec<_>, Vec<_>) = t
-        .templates
-        .into_iter()
-        .partition(|(scope, _)| scope.is_none());
-    insert_unique(
-        "Template",
-        &mut model.templates,
-        platform_templates.into_iter().map(|(_, m)| m).collect(),
-        diags,
-    );
-    for manifest in t.projects {
-        let name = manifest.name().to_string();
-        model.projects.insert(
-            name,
-            Project {
-                manifest,
-                quotas: Vec::new(),
-                templates: BTreeMap::new(),
-                pipelines: BTreeMap::new(),
-                services: BTreeMap::new(),
-                runs: BTreeMap::new(),
-            },
-        );
-    }
-    let mut missing: BTreeMap<String, String> = BTreeMap::new();
-    let mut by_project = |project: &str, file: &str| -> Option<String> {
-        if model.projects.contains_key(project) {
-            Some(project.to_string())
-        } else {
-            missing
-                .entry(project.to_string())
-                .or_insert_with(|| file.to_string());
-            None
-        }
-    };
-    let mut quotas: BTreeMap<String, Vec<Manifest<QuotaSpec>>> = BTreeMap::new();
-    let mut templates: BTreeMap<String, Vec<Manifest<TemplateSpec>>> = BTreeMap::new();
-    let mut pipelines: BTreeMap<String, Vec<Manifest<PipelineSpec>>> = BTreeMap::new();
-    let mut services: BTreeMap<String, Vec<Manifest<ServiceSpec>>> = BTreeMap::new();
-    let mut runs: BTreeMap<String, Vec<Manifest<RunSpec>>> = BTreeMap::new();
-    for (p, m) in t.quotas {
-        if let Some(p) = by_project(&p, m.file()) {
-            quotas.entry(p).or_default().push(m)
-        }
-    }
-    for (p, m) in project_templates {
-        if let Some(p) = p.and_then(|p| by_project(&p, m.file())) {
-            templates.entry(p).or_default().push(m)
-        }
-    }
-    for (p, m) in t.pipelines {
-        if let Some(p) = by_project(&p, m.file()) {
-            pipelines.entry(p).or_default().push(m)
-        }
-    }
-    for (p, m) in t.services {
-        if let Some(p) = by_project(&p, m.file()) {
-            services.entry(p).or_default().push(m)
-        }
-    }
-    for (p, m) in t.runs {
-        if let Some(p) = by_project(&p, m.file()) {
-            runs.entry(p).or_default().push(m)
-        }
-    }
-    for (project, file) in missing {
-        // A project.yaml with an error has been reported already: its files are not orphans.
-        if ["yaml", "yml"].iter().any(|ext| {
-            snapshot
-                .files
-                .contains_key(&format!("projects/{project}/project.{ext}"))
-        }) {
-            continue;
-        }
-        diags.push(
-            Diagnostic::error(
-                codes::MISSING_PROJECT,
-                &Location::file(&file),
-                format!("projects/{project}/ has no project.yaml"),
-            )
-            .help(format!(
-                "add projects/{project}/project.yaml with `kind: Project` and `name: {project}`"
-            )),
-        );
-    }
-    for (name, project) in model.projects.iter_mut() {
-        let mut qs = quotas.remove(name).unwrap_or_default();
-        qs.sort_by(|a, b| a.spec.cluster.cmp(&b.spec.cluster));
-        for pair in qs.windows(2) {
-            if pair[0].spec.cluster == pair[1].spec.cluster {
-                diags.push(duplicate("Quota", &pair[1], &pair[0]));
-            }
-        }
-        qs.dedup_by(|a, b| a.spec.cluster == b.spec.cluster);
-        project.quotas = qs;
-        insert_unique(
-            "Template",
-            &mut project.templates,
-            templates.remove(name).unwrap_or_default(),
-            diags,
-        );
-        insert_unique(
-            "Pipeline",
-            &mut project.pipelines,
-            pipelines.remove(name).unwrap_or_default(),
-            diags,
-        );
-        insert_unique(
-            "Service",
-            &mut project.services,
-            services.remove(name).unwrap_or_default(),
-            diags,
-        );
-        insert_unique(
-            "Run",
-            &mut project.runs,
-            runs.remove(name).unwrap_or_default(),
-            diags,
-        );
-    }
-    model
-}
-
-fn insert_unique<S>(
-    kind: &str,
-    map: &mut BTreeMap<String, Manifest<S>>,
-    items: Vec<Manifest<S>>,
-    diags: &mut Vec<Diagnostic>,
-) {
-    for m in items {
-        if let Some(first) = map.get(m.name()) {
-            diags.push(duplicate(kind, &m, first));
-        } else {
-            map.insert(m.name().to_string(), m);
-        }
-    }
-}
-
-fn duplicate<S>(kind: &str, again: &Manifest<S>, first: &Manifest<S>) -> Diagnostic {
-    Diagnostic::error(
-        codes::DUPLICATE_NAME,
-        &again.at("metadata/name"),
-        format!(
-            "{kind} `{}` is already defined at {}",
-            again.name(),
-            first.at("metadata/name")
-        ),
-    )
-    .help(format!("rename one of the two {kind}s"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synth::{self, Shape};
+
+    /// Enough files for parsing to use several threads (see `parts`).
+    const MIN_FILES_PER_THREAD: usize = 64;
 
     #[test]
     fn parallel_parsing_keeps_path_order() {

@@ -1,10 +1,12 @@
 //! Model stage: parse and validate a [`Snapshot`](crate::source::Snapshot) into a typed [`Model`].
 
+mod assemble;
 mod check_cache;
 pub mod checks;
 pub mod duration;
 pub mod kinds;
 mod load;
+mod parts;
 pub mod positions;
 pub mod quantity;
 pub mod schema;
@@ -86,7 +88,7 @@ pub struct Model {
     /// Platform templates (the template market) by name.
     pub templates: BTreeMap<String, Manifest<TemplateSpec>>,
     /// Projects by name.
-    pub projects: BTreeMap<String, Project>,
+    pub projects: BTreeMap<String, std::sync::Arc<Project>>,
 }
 
 /// Everything under `projects/<name>/`.

@@ -36,15 +36,17 @@ impl Reader {
     pub fn read(&mut self, mirror: &GitMirror, revision: Oid) -> Result<Revision> {
         let started = Instant::now();
         // Taken out while updated: a failed update leaves no half-updated snapshot behind.
-        let snapshot = match self.previous.take() {
+        let (snapshot, since) = match self.previous.take() {
             Some(mut previous) => {
-                mirror.update_snapshot(revision, &mut previous)?;
-                previous
+                let before = previous.revision.clone();
+                let changed = mirror.update_snapshot(revision, &mut previous)?;
+                (previous, before.map(|b| (b, changed)))
             }
-            None => mirror.snapshot(revision)?,
+            None => (mirror.snapshot(revision)?, None),
         };
         let snapshot_time = started.elapsed();
-        let (model, diags) = self.loader.load(&snapshot);
+        let since = since.as_ref().map(|(b, c)| (b.as_str(), &c[..]));
+        let (model, diags) = self.loader.load_since(&snapshot, since);
         let input_hashes = input_hashes(&snapshot);
         self.previous = Some(snapshot);
         Ok(Revision {

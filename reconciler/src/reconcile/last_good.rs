@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub(crate) struct Good {
     pub(crate) revision: String,
     pub(super) input_hash: String,
-    pub(crate) project: Project,
+    pub(crate) project: Arc<Project>,
     /// cluster → objects, in apply order.
     pub(super) rendered: BTreeMap<String, Group>,
     /// Kubernetes cluster → the Workflows rendered for `Run` manifests: created by the run

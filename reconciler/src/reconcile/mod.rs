@@ -377,7 +377,7 @@ impl Reconciler {
         // Decide per project: fresh (render or reuse), held at last good, or absent. The
         // projects to render are rendered in parallel, then taken in order.
         let mut current: BTreeMap<String, Arc<Good>> = BTreeMap::new();
-        let mut fresh: Vec<(&String, &Project, String)> = Vec::new();
+        let mut fresh: Vec<(&String, &Arc<Project>, String)> = Vec::new();
         for (name, project) in &model.projects {
             if repo_wide || broken.contains(name.as_str()) {
                 if let Some(g) = self.good.get(name) {

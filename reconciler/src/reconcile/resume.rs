@@ -135,7 +135,7 @@ impl Reconciler {
     fn restore_project(
         &mut self,
         model: &crate::model::Model,
-        project: &crate::model::Project,
+        project: &Arc<crate::model::Project>,
         revision: &str,
         input_hash: String,
     ) {

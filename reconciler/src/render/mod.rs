@@ -59,7 +59,7 @@ pub fn render(
             model
                 .project_clusters(p)
                 .into_iter()
-                .map(move |c| (p, c.name()))
+                .map(move |c| (&**p, c.name()))
         })
         .collect();
     let results =

@@ -119,7 +119,8 @@ mod tests {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/_base");
         let (mut model, _) = crate::model::load(&snapshot_dir(&repo).unwrap());
         model.platform = None; // the base repository's cubist.yaml names an admin
-        let spec = &mut model.projects.get_mut("p").unwrap().manifest.spec;
+        let project = std::sync::Arc::make_mut(model.projects.get_mut("p").unwrap());
+        let spec = &mut project.manifest.spec;
         for m in &mut std::sync::Arc::make_mut(spec).members {
             m.role = "developer".into();
         }

@@ -625,7 +625,7 @@ impl Files<'_> {
                     file: last.file.clone(),
                 };
             }
-            let shown = d.good.map(|g| &g.project).unwrap_or(d.project);
+            let shown = d.good.map(|g| &*g.project).unwrap_or(d.project);
             let mut digest = project_digest(model, shown);
             fill_live(&mut digest, live, &d.runs);
             let previous = last

@@ -1,15 +1,13 @@
 //! Git source: a bare mirror of the platform repository in a cache directory; snapshots are
 //! read straight from the object database (no worktree, no index).
 
+use super::Snapshot;
+pub use super::git_tree::{Changed, snapshot_into};
 use super::remote::Remote;
-use super::{
-    FileBody, LINK_NOT_FOLLOWED, MAX_MANIFEST_BYTES, Snapshot, is_manifest_path, is_reported_link,
-};
 use crate::git_objects::copy_objects;
 use anyhow::{Context, Result};
-use git2::{Cred, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
+use git2::{Cred, FetchOptions, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Tells libgit2 (once per process) not to hash every object again when it reads it, as git
@@ -86,9 +84,9 @@ impl GitMirror {
 
     /// Turns `snap` (a snapshot of an earlier commit) into one of `commit`, in place: files and
     /// directories whose git id did not change stay as they are, only changed blobs are read,
-    /// and what the commit no longer has is removed. On error `snap` is left half-updated and
-    /// must be dropped.
-    pub fn update_snapshot(&self, commit: Oid, snap: &mut Snapshot) -> Result<()> {
+    /// and what the commit no longer has is removed; returns the paths changed. On error
+    /// `snap` is left half-updated and must be dropped.
+    pub fn update_snapshot(&self, commit: Oid, snap: &mut Snapshot) -> Result<Changed> {
         snapshot_into(&self.repo, commit, snap)
     }
 
@@ -187,86 +185,6 @@ fn copy_branches(from: &Repository, to: &Repository, branches: &[&str]) -> Resul
         }
     }
     Ok(())
-}
-
-/// Brings `snap` to the manifest files of `commit` in any repository (see
-/// [`GitMirror::update_snapshot`]); an empty snapshot is read in full.
-pub fn snapshot_into(repo: &Repository, commit: Oid, snap: &mut Snapshot) -> Result<()> {
-    let tree = repo
-        .find_commit(commit)
-        .with_context(|| format!("commit {commit} not found"))?
-        .tree()?;
-    snap.revision = Some(commit.to_string());
-    let reader = TreeReader {
-        repo,
-        odb: repo.odb()?,
-    };
-    reader.read(&tree, "", snap)
-}
-
-/// Walks a commit's trees into a snapshot.
-struct TreeReader<'a> {
-    repo: &'a Repository,
-    odb: git2::Odb<'a>,
-}
-
-impl TreeReader<'_> {
-    /// Reads `tree`, the directory `dir` (`""` or ending in `/`), into `snap`, skipping hidden
-    /// entries and whatever `snap` holds with the same git id already.
-    fn read(&self, tree: &git2::Tree, dir: &str, snap: &mut Snapshot) -> Result<()> {
-        snap.ids.insert(dir.to_string(), tree.id());
-        let mut present = HashSet::new();
-        for entry in tree.iter() {
-            let Ok(name) = entry.name() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            let path = match entry.kind() {
-                Some(ObjectType::Tree) => format!("{dir}{name}/"),
-                Some(ObjectType::Blob) => format!("{dir}{name}"),
-                _ => continue, // submodules
-            };
-            let is_dir = path.ends_with('/');
-            let is_link = entry.filemode() == i32::from(git2::FileMode::Link);
-            let wanted = is_manifest_path(&path) || (is_link && is_reported_link(&path));
-            if !is_dir && !wanted {
-                continue;
-            }
-            if snap.ids.get(&path) != Some(&entry.id()) {
-                if is_dir {
-                    self.read(&self.repo.find_tree(entry.id())?, &path, snap)?;
-                } else {
-                    let body = self.body(&entry)?;
-                    snap.ids.insert(path.clone(), entry.id());
-                    snap.files.insert(path.clone(), body);
-                }
-            }
-            present.insert(path);
-        }
-        for gone in snap
-            .children(dir)
-            .into_iter()
-            .filter(|c| !present.contains(c))
-        {
-            snap.remove(&gone);
-        }
-        Ok(())
-    }
-
-    /// The content of a blob entry; a symlink (to a file or a directory) is not followed (git
-    /// stores its target's path): it is unreadable.
-    fn body(&self, entry: &git2::TreeEntry) -> Result<FileBody> {
-        if entry.filemode() == i32::from(git2::FileMode::Link) {
-            return Ok(FileBody::Unreadable(LINK_NOT_FOLLOWED.into()));
-        }
-        let (size, _) = self.odb.read_header(entry.id())?;
-        if size as u64 > MAX_MANIFEST_BYTES {
-            return Ok(FileBody::TooLarge(size as u64));
-        }
-        Ok(FileBody::Bytes(
-            self.repo.find_blob(entry.id())?.content().into(),
-        ))
-    }
 }
 
 /// Credentials from the environment, never logged: `CUBIST_GIT_TOKEN` (https), or

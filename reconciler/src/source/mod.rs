@@ -2,6 +2,7 @@
 
 mod dir;
 pub mod git;
+pub(crate) mod git_tree;
 pub mod local;
 pub(crate) mod remote;
 pub mod watch;

@@ -12,7 +12,7 @@ pub mod services;
 mod targets;
 
 pub use dag::topological_order;
-pub use quota::{Workload, peak, workloads};
+pub use quota::{GroupDemand, Workload, peak, workloads};
 
 use super::Model;
 use crate::diag::Diagnostic;
@@ -166,7 +166,22 @@ pub fn per_project(model: &Model, rejected: &Rejected) -> Vec<Diagnostic> {
 /// The checks across projects: project quotas against resource-group capacity; and the
 /// clusters' targets.
 pub fn across_projects(model: &Model, diags: &mut Vec<Diagnostic>) {
-    quota::capacity(model, diags);
+    let demands: Vec<GroupDemand> = model
+        .projects
+        .values()
+        .flat_map(|p| quota::demands(model, p))
+        .collect();
+    across_projects_of(model, demands.iter(), diags);
+}
+
+/// [`across_projects`] with each project's quota demands (see [`quota::demands`]) found
+/// already, in project order.
+pub fn across_projects_of<'a>(
+    model: &Model,
+    demands: impl Iterator<Item = &'a GroupDemand>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    quota::over_capacity(model, demands, diags);
     targets::check(model, diags);
     clusters::check(model, diags);
     alerts::unique_channels(model, diags);

@@ -331,29 +331,42 @@ pub(super) fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The project quotas placed on each resource group of each cluster against its capacity: the
-/// one check across projects. Quotas that do not parse are reported by [`check`].
-pub(super) fn capacity(model: &Model, diags: &mut Vec<Diagnostic>) {
-    // (cluster, group) → [(project, quota limit)]
-    let mut on_group: BTreeMap<(String, String), Vec<(String, Demand)>> = BTreeMap::new();
-    for project in model.projects.values() {
-        for cluster in model.project_clusters(project) {
-            let (Some(g), Some(q)) = (
-                model.resource_group(project, &cluster.spec),
-                model.quota_for(project, cluster.name()),
-            ) else {
-                continue;
-            };
-            if let Some(limit) = parse_limit(q, "project", &q.spec.project, &mut Vec::new()) {
-                on_group
-                    .entry((cluster.name().to_string(), g.name.clone()))
-                    .or_default()
-                    .push((project.name().to_string(), limit.as_demand()));
-            }
+/// A project's quota on one resource group it is placed on: `(cluster, group)`, the project,
+/// and what the quota allows it.
+pub type GroupDemand = ((String, String), String, Demand);
+
+/// The quota demands of one project on each resource group it is placed on (quotas that do not
+/// parse are left out: [`check`] reports them).
+pub fn demands(model: &Model, project: &Project) -> Vec<GroupDemand> {
+    let mut out = Vec::new();
+    for cluster in model.project_clusters(project) {
+        let (Some(g), Some(q)) = (
+            model.resource_group(project, &cluster.spec),
+            model.quota_for(project, cluster.name()),
+        ) else {
+            continue;
+        };
+        if let Some(limit) = parse_limit(q, "project", &q.spec.project, &mut Vec::new()) {
+            let group = (cluster.name().to_string(), g.name.clone());
+            out.push((group, project.name().to_string(), limit.as_demand()));
         }
     }
+    out
+}
+
+/// The project quotas placed on each resource group of each cluster against its capacity (the
+/// one check across projects), from the projects' demands (see [`demands`]) in project order.
+pub fn over_capacity<'a>(
+    model: &Model,
+    demands: impl Iterator<Item = &'a GroupDemand>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut on_group: BTreeMap<&(String, String), Vec<(&str, &Demand)>> = BTreeMap::new();
+    for (group, project, demand) in demands {
+        on_group.entry(group).or_default().push((project, demand));
+    }
     for ((cluster, group), projects) in on_group {
-        let Some(c) = model.clusters.get(&cluster) else {
+        let Some(c) = model.clusters.get(cluster) else {
             continue;
         };
         let Some((gi, g)) = c
@@ -361,7 +374,7 @@ pub(super) fn capacity(model: &Model, diags: &mut Vec<Diagnostic>) {
             .resource_groups
             .iter()
             .enumerate()
-            .find(|(_, g)| g.name == group)
+            .find(|(_, g)| g.name == *group)
         else {
             continue;
         };
