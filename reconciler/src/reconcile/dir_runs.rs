@@ -6,13 +6,12 @@
 
 use super::Outcome;
 use super::runs_project::StepOn;
-use crate::model::Project;
 use crate::model::kinds::Target;
 use crate::runs::files;
 use cubist_status_ui::doc::RunPhase;
 use cubist_status_ui::runs::ClusterRuns;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What a run the controller wrote to a directory target says while nothing runs it.
@@ -56,19 +55,6 @@ pub(super) fn cluster_roots(
             let t = crate::targets::select::directory_target(cfg_root, &c.spec).ok()?;
             Some((c.name().to_string(), t.root().to_path_buf()))
         })
-        .collect()
-}
-
-/// The directory of each cluster of `roots` (see [`cluster_roots`]) `project` is placed on.
-pub(super) fn project_roots<'m>(
-    roots: &BTreeMap<String, PathBuf>,
-    model: &'m crate::model::Model,
-    project: &Project,
-) -> BTreeMap<&'m str, PathBuf> {
-    model
-        .project_clusters(project)
-        .into_iter()
-        .filter_map(|c| Some((c.name(), roots.get(c.name())?.clone())))
         .collect()
 }
 
@@ -149,14 +135,26 @@ pub(super) fn prune_removed(
     }
 }
 
+/// The projects placed on each directory cluster.
+pub(super) fn placed_on<'m>(
+    placements: &[super::runs_project::Placement<'m>],
+) -> BTreeMap<&'m str, BTreeSet<&'m str>> {
+    let mut placed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for pl in placements {
+        for cluster in pl.dirs.keys() {
+            placed.entry(*cluster).or_default().insert(pl.name.as_str());
+        }
+    }
+    placed
+}
+
 /// Deletes, in each directory target of `roots` (see [`cluster_roots`]) applied this pass
 /// without held deletions, the run files of projects no longer placed on it (a project
 /// removed, or moved to other clusters): every namespace directory's `runs/` whose project is
-/// not one of `current`'s there.
+/// not one of those `placed` there (see [`placed_on`]).
 pub(super) fn prune_gone_projects(
     roots: &BTreeMap<String, PathBuf>,
-    model: &crate::model::Model,
-    current: &BTreeMap<String, std::sync::Arc<super::Good>>,
+    mut placed: BTreeMap<&str, BTreeSet<&str>>,
     outcome: &Outcome,
     cache: &files::Cache,
 ) {
@@ -167,16 +165,7 @@ pub(super) fn prune_gone_projects(
         if !settled {
             continue;
         }
-        let placed: std::collections::BTreeSet<&str> = current
-            .values()
-            .filter(|g| {
-                model
-                    .project_clusters(&g.project)
-                    .iter()
-                    .any(|pc| pc.name() == cluster)
-            })
-            .map(|g| g.project.name())
-            .collect();
+        let placed = placed.remove(cluster.as_str()).unwrap_or_default();
         let Ok(entries) = std::fs::read_dir(root) else {
             continue;
         };

@@ -258,6 +258,7 @@ impl Reconciler {
         let mut docs = BTreeMap::new();
         let mut next_due: Option<DateTime<Utc>> = None;
         let mut to_run = Vec::new();
+        let placed = super::dir_runs::placed_on(&placements);
         for pl in placements {
             if pl.clusters.is_empty() {
                 continue;
@@ -295,13 +296,7 @@ impl Reconciler {
                 next.keep(pl.name, q);
             }
         }
-        super::dir_runs::prune_gone_projects(
-            &roots,
-            model,
-            current,
-            outcome,
-            &self.records.run_files,
-        );
+        super::dir_runs::prune_gone_projects(&roots, placed, outcome, &self.records.run_files);
         for c in roots.keys() {
             if let Some(m) = self.clusters.memory(c) {
                 m.runs_looked_at();

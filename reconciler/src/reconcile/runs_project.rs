@@ -383,11 +383,14 @@ pub(super) fn placements<'m>(
     current
         .iter()
         .map(|(name, good)| {
-            let dirs = super::dir_runs::project_roots(roots, model, &good.project);
+            let placed = model.project_clusters(&good.project);
+            let dirs: BTreeMap<&str, PathBuf> = placed
+                .iter()
+                .filter_map(|c| Some((c.name(), roots.get(c.name())?.clone())))
+                .collect();
             // Directory targets have no engine: what is admitted is written and waits (see
             // `dir_runs` and the README, Runs). Other replicas run the clusters they own.
-            let clusters: Vec<&str> = model
-                .project_clusters(&good.project)
+            let clusters: Vec<&str> = placed
                 .iter()
                 .filter(|c| {
                     matches!(c.spec.target, Target::Kubernetes { .. })
