@@ -64,7 +64,7 @@ struct Part {
     /// The project directory's git tree id; `None` for the platform, or read without ids.
     tree: Option<Oid>,
     /// Its files in path order: path, blob id (if read from git), what the file yields.
-    files: Vec<(String, Option<Oid>, Arc<FileRead>)>,
+    files: Vec<PartFile>,
     /// For the platform: its platform, clusters and templates; for a project directory: the
     /// project, unless its Project manifest is missing or rejected.
     model: Model,
@@ -75,13 +75,15 @@ struct Part {
     rejected_files: Vec<String>,
 }
 
+/// A part's file: its path, its blob id (if read from git) and what it yields.
+type PartFile = (String, Option<Oid>, Arc<FileRead>);
+
+/// A file to assemble: its path and body, its blob id, and its read when found already.
+type PendingFile<'a> = (&'a String, &'a FileBody, Option<Oid>, Option<Arc<FileRead>>);
+
 /// A part to assemble: its project directory (`None` for the platform), its tree id, and its
 /// files with the reads found so far (`None` until parsed).
-type Pending<'a> = (
-    Option<&'a str>,
-    Option<Oid>,
-    Vec<(&'a String, &'a FileBody, Option<Oid>, Option<Arc<FileRead>>)>,
-);
+type Pending<'a> = (Option<&'a str>, Option<Oid>, Vec<PendingFile<'a>>);
 
 impl Parts {
     /// Reads `snapshot`, taking over from `previous` every project directory whose tree id is
@@ -230,8 +232,8 @@ fn project_dir(path: &str) -> Option<&str> {
 fn with_reads<'a>(
     snapshot: &Snapshot,
     files: Vec<(&'a String, &'a FileBody)>,
-    before: Option<&[(String, Option<Oid>, Arc<FileRead>)]>,
-) -> Vec<(&'a String, &'a FileBody, Option<Oid>, Option<Arc<FileRead>>)> {
+    before: Option<&[PartFile]>,
+) -> Vec<PendingFile<'a>> {
     let before = before.unwrap_or_default();
     files
         .into_iter()
@@ -272,11 +274,7 @@ fn parse_misses(pending: &mut [Pending]) {
 }
 
 /// Merges a part's file reads in path order and assembles them.
-fn assemble_part(
-    snapshot: &Snapshot,
-    tree: Option<Oid>,
-    files: &[(&String, &FileBody, Option<Oid>, Option<Arc<FileRead>>)],
-) -> Part {
+fn assemble_part(snapshot: &Snapshot, tree: Option<Oid>, files: &[PendingFile]) -> Part {
     let mut part = Part {
         tree,
         ..Part::default()
@@ -472,7 +470,8 @@ mod since_tests {
         let src = tmp.path().join("src");
         synth::write(&Shape::small(), &src).unwrap();
         let projects = src.join("projects");
-        let steps: Vec<(&str, Box<dyn Fn()>)> = vec![
+        type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        let steps: Vec<Step> = vec![
             ("first", Box::new(|| {})),
             (
                 "one pipeline",
