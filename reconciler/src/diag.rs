@@ -168,11 +168,13 @@ pub fn snippet(line: &str, column: usize) -> (String, usize) {
 
 /// The project that owns a repository path: `projects/<p>/…` → `<p>`.
 pub fn project_of_path(path: &str) -> Option<String> {
-    let mut parts = path.split('/');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("projects"), Some(p), Some(_)) if !p.is_empty() => Some(p.to_string()),
-        _ => None,
-    }
+    project_dir(path).map(str::to_string)
+}
+
+/// [`project_of_path`], borrowed from `path`.
+pub fn project_dir(path: &str) -> Option<&str> {
+    let (dir, _) = path.strip_prefix("projects/")?.split_once('/')?;
+    (!dir.is_empty()).then_some(dir)
 }
 
 /// Sorts diagnostics by file, line and column and drops exact duplicates.

@@ -2,8 +2,9 @@
 //! but one looks at one project at a time (with the platform: clusters, templates) and reports
 //! at that project's files; so a project whose directory has the same git tree id, while no
 //! file outside the project directories changed, has the same diagnostics as last time. Only
-//! the other projects are checked again, in a model holding just them; the check across
-//! projects (quotas against resource-group capacity) runs on the whole model every time.
+//! the other projects are checked again, in a model holding just them. The check across
+//! projects (quotas against resource-group capacity) runs every time, on each project's quota
+//! demands, kept like its diagnostics.
 
 use super::Model;
 use super::checks::{self, GroupDemand, Rejected};

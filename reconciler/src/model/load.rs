@@ -55,11 +55,11 @@ impl Loader {
         };
         // Forgotten while updated: a load that panics leaves no revision to build on.
         self.revision = None;
-        let fresh = self.parts.update(snapshot, &touched);
+        self.parts.update(snapshot, &touched);
         let loaded = finish(
             snapshot,
             &self.parts,
-            Some((&mut self.checks, fresh.as_ref())),
+            Some((&mut self.checks, touched.projects())),
         );
         self.revision = snapshot.revision.clone();
         loaded

@@ -13,7 +13,7 @@ use super::assemble::{Typed, assemble};
 use super::checks::Rejected;
 use super::load::{FileRead, read_file};
 use super::{Model, Project};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, project_dir};
 use crate::source::{FileBody, Snapshot};
 use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +35,14 @@ pub enum Touched {
 }
 
 impl Touched {
+    /// The project directories touched, unless any part may have been.
+    pub fn projects(&self) -> Option<&BTreeSet<String>> {
+        match self {
+            Touched::All => None,
+            Touched::Projects(dirs) => Some(dirs),
+        }
+    }
+
     /// The parts that paths changed by a snapshot update belong to.
     pub fn of(changed: &[String]) -> Touched {
         let mut dirs = BTreeSet::new();
@@ -136,12 +144,11 @@ impl Parts {
     }
 
     /// Reads the parts `touched` names again, taking over the others from `self` (which must
-    /// hold the snapshot that an update, touching them, turned into `snapshot`). Returns which
-    /// projects were read again, or `None` when all were looked at.
-    pub fn update(&mut self, snapshot: &Snapshot, touched: &Touched) -> Option<BTreeSet<String>> {
+    /// hold the snapshot that an update, touching them, turned into `snapshot`).
+    pub fn update(&mut self, snapshot: &Snapshot, touched: &Touched) {
         let Touched::Projects(dirs) = touched else {
             *self = Parts::read(snapshot, self);
-            return None;
+            return;
         };
         let mut pending: Vec<Pending> = Vec::new();
         for dir in dirs {
@@ -160,7 +167,6 @@ impl Parts {
             pending.push((Some(dir.as_str()), tree, files));
         }
         self.assemble(snapshot, pending);
-        Some(dirs.clone())
     }
 
     /// Parses what `pending` lacks, assembles each part (spread over the cores) and keeps it.
@@ -219,13 +225,6 @@ impl Parts {
             .flat_map(|p| p.diags.iter().cloned())
             .collect()
     }
-}
-
-/// The project directory a file is in, as `diag::project_of_path` names it: `p` of
-/// `projects/p/...`.
-fn project_dir(path: &str) -> Option<&str> {
-    let (dir, _) = path.strip_prefix("projects/")?.split_once('/')?;
-    (!dir.is_empty()).then_some(dir)
 }
 
 /// `files` with their blob ids and, for each one `before` holds with the same id, its read.
