@@ -248,8 +248,8 @@ fn non_commits(repo: &Repository) -> Vec<(Oid, &'static str)> {
 
 fn one_file(round: usize) -> StatusFiles {
     let mut files = StatusFiles::default();
-    files.files.insert(
-        "status/summary.yaml".into(),
+    files.insert(
+        "status/summary.yaml",
         StatusFile::new(format!("round: {round}\n").into_bytes()),
     );
     files
@@ -383,8 +383,8 @@ fn a_large_status_commit_reaches_a_local_remote_as_its_pack() {
         let mut files = StatusFiles::default();
         for i in 0..200 {
             let bytes = format!("object: {i}\nround: {}\n", if i < 5 { round } else { 0 });
-            files.files.insert(
-                format!("status/clusters/c/p/ConfigMap/o{i}.yaml"),
+            files.insert(
+                &format!("status/clusters/c/p/ConfigMap/o{i}.yaml"),
                 StatusFile::new(bytes.into_bytes()),
             );
         }
@@ -416,7 +416,7 @@ fn a_large_status_commit_reaches_a_local_remote_as_its_pack() {
         .unwrap();
         assert_eq!(remote.repo().refname_to_id(REFNAME).unwrap(), id);
         let tree = read_status(&remote.repo(), BRANCH).unwrap();
-        for (path, file) in &files.files {
+        for (path, file) in &files.root.files() {
             let bytes = file.bytes.as_deref().expect("written with its bytes");
             assert_eq!(tree[path], bytes, "{path} in round {round}");
         }

@@ -20,8 +20,8 @@ pub fn writer(url: &str, w: usize, rounds: usize) -> (Writes, Vec<String>) {
     let (mut ok, mut errors) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let mut files = StatusFiles::default();
-        files.files.insert(
-            format!("writers/{w}.txt"),
+        files.insert(
+            &format!("writers/{w}.txt"),
             StatusFile::new(format!("round {round}\n").into_bytes()),
         );
         let message = format!("status: writer {w} round {round}\n");

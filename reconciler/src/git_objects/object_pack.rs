@@ -34,13 +34,6 @@ impl NewObjects {
         }
     }
 
-    /// Adds a tree of these bytes; returns its id.
-    pub(crate) fn add_tree(&mut self, data: Vec<u8>) -> Result<Oid> {
-        let id = object_id(ObjectType::Tree, &data);
-        self.add(id, ObjectType::Tree, data.into());
-        Ok(id)
-    }
-
     /// Writes every object into `repo`: one pack from [`PACK_FROM`] objects on, else loose.
     /// Returns the pack's path when it was written directly (see [`super::pack_file`]).
     pub(crate) fn write(self, repo: &Repository) -> Result<Option<PathBuf>> {
@@ -151,8 +144,9 @@ mod tests {
         }
         let mut entry = b"100644 first\0".to_vec();
         entry.extend_from_slice(expect[1].0.as_bytes());
-        let tree = new.add_tree(entry.clone()).unwrap();
-        assert_eq!(new.add_tree(entry).unwrap(), tree);
+        let tree = object_id(ObjectType::Tree, &entry);
+        new.add(tree, ObjectType::Tree, entry.clone().into());
+        new.add(tree, ObjectType::Tree, entry.into());
         assert_eq!(new.objects.len(), count + 1, "the same tree is added once");
         (expect, tree)
     }

@@ -19,6 +19,8 @@ pub mod schedule;
 mod shard;
 mod stamp;
 mod state;
+#[cfg(test)]
+mod status_memo_tests;
 pub mod test_hook;
 
 use crate::diag::Diagnostic;

@@ -5,6 +5,7 @@ pub mod diagnostics;
 pub mod digest;
 pub mod plan;
 pub mod status_branch;
+pub mod status_dir;
 pub(crate) mod status_doc;
 mod status_push;
 pub mod status_read;

@@ -10,7 +10,8 @@ use git2::{Oid, Repository, Signature};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use super::status_tree::{REPLACED, StatusFile, StatusFiles, Unit, Written};
+pub use super::status_dir::{Dir, Node};
+pub use super::status_tree::{REPLACED, StatusFile, StatusFiles, Written};
 
 /// Who status commits are written as.
 #[derive(Debug, Clone)]
@@ -256,9 +257,10 @@ mod tests {
         let remote = Repository::init_bare(&remote_path).unwrap();
         let url = remote_path.to_str().unwrap();
         let path = "status/runs/c1/p/a.yaml";
-        let files = |file: StatusFile| status_tree::StatusFiles {
-            files: BTreeMap::from([(path.to_string(), file)]),
-            ..Default::default()
+        let files = |file: StatusFile| {
+            let mut files = StatusFiles::default();
+            files.insert(path, file);
+            files
         };
         let (author, mut written) = (Author::default(), Written::default());
         let first = StatusFile::new(b"records: 1\n".to_vec());

@@ -4,7 +4,7 @@ use super::digest::{error_entry, plain_error, project_digest};
 use crate::model::Model;
 use crate::reconcile::{ClusterOutcome, ClusterState, Config, Good, HealthCounts, Outcome, Owned};
 use crate::render::{ObjectKey, RenderedObject};
-use crate::report::status_branch::{StatusFile, StatusFiles, Unit};
+use crate::report::status_branch::{Dir, Node, StatusFile, StatusFiles};
 use crate::report::status_yaml::{inventory_file, object_status_file, yaml_file};
 use crate::targets::Action;
 use crate::targets::desired::Group;
@@ -37,10 +37,14 @@ pub(crate) fn files(
     next_run_due: Option<chrono::DateTime<chrono::Utc>>,
 ) -> StatusFiles {
     let now = chrono::Utc::now();
+    let mut root = std::mem::take(&mut memo.root);
+    if let Some(history) = memo.history.take() {
+        root.remove(&history);
+    }
     let mut out = Files {
-        status: StatusFiles::default(),
-        previous: memo,
-        next: Memo::default(),
+        root,
+        memo,
+        docs: HashMap::new(),
     };
     let errors = |project: Option<&str>| -> Vec<doc::ErrorEntry> {
         o.diagnostics
@@ -131,6 +135,7 @@ pub(crate) fn files(
             held: co.held().map(held_doc),
         });
     }
+    out.drop_clusters(&o.clusters);
     let mut projects = Vec::new();
     let mut digests = Vec::new();
     let live = live_by_project(&o.clusters);
@@ -194,14 +199,7 @@ pub(crate) fn files(
         });
     }
     projects.sort_by(|a, b| a.name.cmp(&b.name));
-    out.put_all(
-        runs.iter()
-            .map(|((project, pipeline, cluster), doc)| {
-                let path = paths::cluster_runs(cluster, project, pipeline);
-                (path, SharedRuns(doc.clone()))
-            })
-            .collect(),
-    );
+    out.runs(runs);
     let repo_errors = errors(None);
     let summary = doc::Summary {
         revision: o.revision.clone(),
@@ -225,8 +223,9 @@ pub(crate) fn files(
         .filter(|d| d.is_error())
         .map(error_entry)
         .collect();
+    let history = paths::history(now, &o.revision);
     out.put(
-        paths::history(now, &o.revision),
+        history.clone(),
         doc::HistoryRecord {
             revision: o.revision.clone(),
             author: author.to_string(),
@@ -239,8 +238,11 @@ pub(crate) fn files(
             errors: all_errors,
         },
     );
-    *out.previous = out.next;
-    out.status
+    let Files { root, memo, docs } = out;
+    memo.docs = docs;
+    memo.history = Some(history);
+    memo.root = root.clone();
+    StatusFiles { root, shard: None }
 }
 
 /// What one unit's files say: a project's objects in a cluster and what cubist owns of them.
@@ -453,15 +455,25 @@ fn health_of(h: HealthStatus) -> doc::Health {
     }
 }
 
-/// The status documents of the previous reconcile with their files, by path; its units by
-/// directory and its project digests by path.
+/// The previous reconcile's status files, and what they were made from: its documents by
+/// path, its units by cluster and project, its project digests and its run records.
 #[derive(Default)]
 pub(crate) struct Memo {
+    /// Its files (this reconcile's are made by changing them).
+    root: Dir,
+    /// Where its history record is (each reconcile writes a new one).
+    history: Option<String>,
     docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
-    units: HashMap<String, UnitMade>,
-    /// A digest's file, with the last good state and the run records it was made from.
-    digests: HashMap<String, DigestMade>,
+    /// Units by cluster, then by project (`None`: the cluster's own objects).
+    units: BTreeMap<String, BTreeMap<Option<String>, UnitMade>>,
+    /// Digests by project.
+    digests: BTreeMap<String, DigestMade>,
+    /// Run records by project, pipeline and cluster, with their files.
+    runs: BTreeMap<RunKey, (Arc<PipelineRuns>, StatusFile)>,
 }
+
+/// The key of a pipeline's run records on one cluster: project, pipeline, cluster.
+type RunKey = (String, String, String);
 
 /// A project digest as written, with the last good state and run records it was made from
 /// when these alone decided it.
@@ -482,21 +494,23 @@ struct DigestInput<'a> {
 
 impl Memo {
     /// Takes `file`, read from the status branch at `path`, as the file of the run records
-    /// `doc` (parsed from it): written again only once they change.
+    /// `doc` (parsed from it, one cluster's): written again only once they change. Ignored
+    /// unless `path` is where these records are written.
     pub(crate) fn seed_runs(&mut self, path: String, doc: Arc<PipelineRuns>, file: StatusFile) {
-        self.docs.insert(path, (Box::new(SharedRuns(doc)), file));
-    }
-}
-
-/// A run-records document the loop shares: equal at once when it is the very same one (the
-/// loop keeps the same `Arc` for records that did not change), compared otherwise.
-#[derive(serde::Serialize)]
-#[serde(transparent)]
-struct SharedRuns(Arc<PipelineRuns>);
-
-impl PartialEq for SharedRuns {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        let Some(cluster) = doc
+            .clusters
+            .keys()
+            .next()
+            .filter(|_| doc.clusters.len() == 1)
+        else {
+            return;
+        };
+        if path != paths::cluster_runs(cluster, &doc.project, &doc.pipeline) {
+            return;
+        }
+        let key = (doc.project.clone(), doc.pipeline.clone(), cluster.clone());
+        self.root.insert_file(&path, file.clone());
+        self.runs.insert(key, (doc, file));
     }
 }
 
@@ -506,7 +520,7 @@ struct UnitMade {
     /// The group it was made from, when that and `held` alone decided its files.
     settled_group: Option<Group>,
     held: bool,
-    unit: Unit,
+    unit: Dir,
     counts: doc::StateCounts,
     /// Its objects' statuses, by path inside the unit.
     objects: HashMap<String, (doc::ObjectStatus, StatusFile)>,
@@ -516,64 +530,68 @@ struct UnitMade {
 /// Objects per thread when units are built in parallel.
 const MIN_OBJECTS_PER_THREAD: usize = 512;
 
-/// Collects the files of one status commit, reusing the previous commit's file of every
-/// document that did not change.
+/// Pairs each item of `new` (in key order) with the entry of `old` under its key (`cmp`
+/// orders an item against a key); also returns the keys of `old` that no item has.
+#[allow(clippy::type_complexity)]
+fn pair_up<N, K: Ord, V>(
+    new: Vec<N>,
+    old: BTreeMap<K, V>,
+    cmp: impl Fn(&N, &K) -> std::cmp::Ordering,
+) -> (Vec<(N, Option<(K, V)>)>, Vec<K>) {
+    use std::cmp::Ordering::{Equal, Greater};
+    let mut old = old.into_iter().peekable();
+    let mut gone = Vec::new();
+    let paired = new
+        .into_iter()
+        .map(|n| {
+            while let Some((k, _)) = old.peek()
+                && cmp(&n, k) == Greater
+            {
+                gone.extend(old.next().map(|(k, _)| k));
+            }
+            let last = old.next_if(|(k, _)| cmp(&n, k) == Equal);
+            (n, last)
+        })
+        .collect();
+    gone.extend(old.map(|(k, _)| k));
+    (paired, gone)
+}
+
+/// Makes the files of one status commit by changing the previous commit's: only documents
+/// that changed are serialised again, and only their paths are touched.
 struct Files<'m> {
-    status: StatusFiles,
-    previous: &'m mut Memo,
-    next: Memo,
+    root: Dir,
+    memo: &'m mut Memo,
+    /// The documents put this time, by path.
+    docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
 }
 
 impl Files<'_> {
-    /// Adds the YAML file of `doc` at `path` (see [`Files::put_all`]).
+    /// Puts the YAML file of `doc` at `path`: the file the previous reconcile wrote there when
+    /// its document was equal, a new one otherwise. Only the documents put this time are kept.
     fn put<T>(&mut self, path: String, doc: T)
     where
-        T: serde::Serialize + PartialEq + Send + Sync + 'static,
+        T: serde::Serialize + PartialEq + Send + 'static,
     {
-        self.put_all(vec![(path, doc)]);
-    }
-
-    /// Adds the YAML file of each `(path, doc)`, serialised in parallel: the file the previous
-    /// reconcile wrote at that path when its document there was equal, a new one otherwise.
-    fn put_all<T>(&mut self, docs: Vec<(String, T)>)
-    where
-        T: serde::Serialize + PartialEq + Send + Sync + 'static,
-    {
-        // Each document with its path and the previous one there (if of its type).
-        type Work<T> = Vec<(String, T, Option<(Box<T>, StatusFile)>)>;
-        let work: Work<T> = docs
-            .into_iter()
-            .map(|(path, doc)| {
-                let old = self.previous.docs.remove(&path);
-                let last = old.and_then(|(d, f)| Some((d.downcast::<T>().ok()?, f)));
-                (path, doc, last)
-            })
-            .collect();
-        let files = crate::par::map_in_runs(&work, 16, |(_, doc, last)| {
-            yaml_file(doc, last.as_ref().map(|(d, f)| (&**d, f)))
-        });
-        for ((path, doc, _), file) in work.into_iter().zip(files) {
-            self.status.files.insert(path.clone(), file.clone());
-            self.next.docs.insert(path, (Box::new(doc), file));
+        let old = self.memo.docs.remove(&path);
+        let last = old.and_then(|(d, f)| Some((d.downcast::<T>().ok()?, f)));
+        let file = yaml_file(&doc, last.as_ref().map(|(d, f)| (&**d, f)));
+        if self.root.file(&path) != Some(&file) {
+            self.root.insert_file(&path, file.clone());
         }
+        self.docs.insert(path, (Box::new(doc), file));
     }
 
-    /// Adds the units of `cluster` (see [`build_unit`]), built in parallel; returns the
-    /// counts of each. A unit whose inputs are the previous one's (the same group, settled,
-    /// held alike) is that one, not built again.
+    /// Puts the units of `cluster` (see [`build_unit`]), built in parallel, and removes those
+    /// it no longer has; returns the counts of each. A unit whose inputs are the previous
+    /// one's (the same group, settled, held alike) is that one, not built again.
     fn units(&mut self, cluster: &str, inputs: Vec<UnitInput>) -> Vec<doc::StateCounts> {
-        let work: Vec<(String, UnitInput, Option<UnitMade>)> = inputs
-            .into_iter()
-            .map(|u| {
-                let dir = paths::unit(cluster, u.project.map(String::as_str));
-                let last = self.previous.units.remove(&dir);
-                (dir, u, last)
-            })
-            .collect();
-        let objects: usize = work.iter().map(|(_, u, _)| u.size()).sum();
+        let old = self.memo.units.remove(cluster).unwrap_or_default();
+        let (work, gone) = pair_up(inputs, old, |u, k| u.project.cmp(&k.as_ref()));
+        let objects: usize = work.iter().map(|(u, _)| u.size()).sum();
         let min = (work.len() * MIN_OBJECTS_PER_THREAD).div_ceil(objects.max(1));
-        let built = crate::par::map_in_runs(&work, min, |(_, u, last)| {
-            let reused = last.as_ref().is_some_and(|last| {
+        let built = crate::par::map_in_runs(&work, min, |(u, last)| {
+            let reused = last.as_ref().is_some_and(|(_, last)| {
                 u.settled
                     && last.held == u.held
                     && last
@@ -582,33 +600,61 @@ impl Files<'_> {
                         .zip(u.group)
                         .is_some_and(|(a, b)| Arc::ptr_eq(a, b))
             });
-            (!reused).then(|| build_unit(u, last.as_ref()))
+            (!reused).then(|| build_unit(u, last.as_ref().map(|(_, m)| m)))
         });
         let mut counts = Vec::with_capacity(work.len());
-        for ((dir, _, last), built) in work.into_iter().zip(built) {
-            let made = built
-                .or(last)
-                .expect("a unit is reused only when there was one");
+        let mut next = Vec::with_capacity(work.len());
+        for ((u, last), built) in work.into_iter().zip(built) {
+            let (key, made) = match (built, last) {
+                (Some(mut made), last) => {
+                    match last.filter(|(_, l)| l.unit == made.unit) {
+                        Some((_, l)) => made.unit = l.unit,
+                        None => self.root.insert(
+                            &paths::unit(cluster, u.project.map(String::as_str)),
+                            Node::Dir(made.unit.clone()),
+                        ),
+                    }
+                    (u.project.cloned(), made)
+                }
+                (None, Some(last)) => last,
+                (None, None) => unreachable!("a unit is reused only when there was one"),
+            };
             counts.push(made.counts);
-            self.status.units.insert(dir.clone(), made.unit.clone());
-            self.next.units.insert(dir, made);
+            next.push((key, made));
         }
+        for project in gone {
+            self.root.remove(&paths::unit(cluster, project.as_deref()));
+        }
+        self.memo
+            .units
+            .insert(cluster.to_string(), next.into_iter().collect());
         counts
     }
 
-    /// Adds the digest of each project, built in parallel: the previous file when the
-    /// project's last good state and its run records are the same ones and no cluster reports
-    /// on its objects, built otherwise (its previous file kept when the digest is the same).
-    fn digests(&mut self, model: &Model, live: &Live, inputs: Vec<DigestInput>) {
-        let work: Vec<(String, DigestInput, Option<DigestMade>)> = inputs
-            .into_iter()
-            .map(|d| {
-                let path = paths::project(d.name);
-                let last = self.previous.digests.remove(&path);
-                (path, d, last)
-            })
+    /// Removes the units of the clusters not in `clusters`.
+    fn drop_clusters(&mut self, clusters: &BTreeMap<String, ClusterOutcome>) {
+        let gone: Vec<String> = self
+            .memo
+            .units
+            .keys()
+            .filter(|c| !clusters.contains_key(*c))
+            .cloned()
             .collect();
-        let made = crate::par::map_in_runs(&work, 16, |(_, d, last)| {
+        for cluster in gone {
+            self.memo.units.remove(&cluster);
+            self.root
+                .remove(&format!("{}{cluster}/", paths::CLUSTERS_DIR));
+        }
+    }
+
+    /// Puts the digest of each project, built in parallel, and removes those of projects gone:
+    /// the previous file when the project's last good state and its run records are the same
+    /// ones and no cluster reports on its objects, built otherwise (its previous file kept when
+    /// the digest is the same).
+    fn digests(&mut self, model: &Model, live: &Live, inputs: Vec<DigestInput>) {
+        let old = std::mem::take(&mut self.memo.digests);
+        let (work, gone) = pair_up(inputs, old, |d, k| d.name.cmp(k));
+        let made = crate::par::map_in_runs(&work, 64, |(d, last)| {
             let settled = d
                 .good
                 .filter(|_| !d.held && !live.contains_key(d.name.as_str()));
@@ -617,31 +663,84 @@ impl Files<'_> {
                     && runs.len() == d.runs.len()
                     && runs.iter().zip(&d.runs).all(|(a, b)| Arc::ptr_eq(a, b))
             };
-            let from = settled.map(|g| (g.clone(), d.runs.iter().map(|r| Arc::clone(r)).collect()));
-            if let Some(last) = last.as_ref().filter(|l| l.from.as_ref().is_some_and(same)) {
-                return DigestMade {
-                    from,
-                    digest: None,
-                    file: last.file.clone(),
-                };
+            let last = last.as_ref().map(|(_, l)| l);
+            if last.is_some_and(|l| l.from.as_ref().is_some_and(same)) {
+                return None;
             }
+            let from = settled.map(|g| (g.clone(), d.runs.iter().map(|r| Arc::clone(r)).collect()));
             let shown = d.good.map(|g| &*g.project).unwrap_or(d.project);
             let mut digest = project_digest(model, shown);
             fill_live(&mut digest, live, &d.runs);
-            let previous = last
-                .as_ref()
-                .and_then(|l| Some((l.digest.as_ref()?, &l.file)));
+            let previous = last.and_then(|l| Some((l.digest.as_ref()?, &l.file)));
             let file = yaml_file(&digest, previous);
-            DigestMade {
+            Some(DigestMade {
                 from,
                 digest: Some(digest),
                 file,
-            }
+            })
         });
-        for ((path, _, _), made) in work.into_iter().zip(made) {
-            self.status.files.insert(path.clone(), made.file.clone());
-            self.next.digests.insert(path, made);
+        let mut next = Vec::with_capacity(work.len());
+        for ((d, last), made) in work.into_iter().zip(made) {
+            let (name, made) = match (made, last) {
+                (Some(made), last) => {
+                    if last.is_none_or(|(_, l)| l.file != made.file) {
+                        self.root
+                            .insert_file(&paths::project(d.name), made.file.clone());
+                    }
+                    (d.name.clone(), made)
+                }
+                (None, Some(last)) => last,
+                (None, None) => unreachable!("a digest is reused only when there was one"),
+            };
+            next.push((name, made));
         }
+        for name in gone {
+            self.root.remove(&paths::project(&name));
+        }
+        self.memo.digests = next.into_iter().collect();
+    }
+
+    /// Puts the file of each pipeline's run records on each cluster, and removes those gone:
+    /// records that are the same (the loop keeps the same `Arc` for records that did not
+    /// change) keep their file.
+    fn runs(&mut self, runs: &BTreeMap<RunKey, Arc<PipelineRuns>>) {
+        let old = std::mem::take(&mut self.memo.runs);
+        let (work, gone) = pair_up(runs.iter().collect(), old, |(k, _), old| (*k).cmp(old));
+        let changed: Vec<&Arc<PipelineRuns>> = work
+            .iter()
+            .filter(|((_, doc), last)| {
+                !last
+                    .as_ref()
+                    .is_some_and(|(_, (l, _))| Arc::ptr_eq(l, doc) || l == *doc)
+            })
+            .map(|((_, doc), _)| *doc)
+            .collect();
+        let mut files =
+            crate::par::map_in_runs(&changed, 16, |doc| yaml_file(&***doc, None)).into_iter();
+        let mut next = Vec::with_capacity(work.len());
+        for ((key, doc), last) in work {
+            let same = last
+                .as_ref()
+                .is_some_and(|(_, (l, _))| Arc::ptr_eq(l, doc) || l == doc);
+            let entry = match last {
+                Some((k, (_, file))) if same => (k, (doc.clone(), file)),
+                _ => {
+                    let file = files.next().expect("one file per changed record");
+                    let (project, pipeline, cluster) = key;
+                    self.root.insert_file(
+                        &paths::cluster_runs(cluster, project, pipeline),
+                        file.clone(),
+                    );
+                    (key.clone(), (doc.clone(), file))
+                }
+            };
+            next.push(entry);
+        }
+        for (project, pipeline, cluster) in gone {
+            self.root
+                .remove(&paths::cluster_runs(&cluster, &project, &pipeline));
+        }
+        self.memo.runs = next.into_iter().collect();
     }
 }
 
@@ -728,7 +827,7 @@ fn build_unit(u: &UnitInput, last: Option<&UnitMade>) -> UnitMade {
     UnitMade {
         settled_group: u.group.filter(|_| u.settled).cloned(),
         held: u.held,
-        unit: Arc::new(files),
+        unit: Dir::from_files(files.iter().map(|(p, f)| (p.as_str(), f.clone()))),
         counts,
         objects,
         inventory,

@@ -4,11 +4,11 @@
 //! [`super::status_branch::write_status`], so a writer that lost a race keeps the other's
 //! clusters: what another replica owns is taken as it stands on the branch.
 
-use super::status_tree::StatusFile;
+use super::status_dir::{Dir, StatusFile};
 use anyhow::{Context, Result};
 use cubist_status_ui::doc::Summary;
 use cubist_status_ui::tree::paths;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Which clusters a status commit speaks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,17 +45,12 @@ impl Shard {
     /// the owned clusters' entries from `ours`, the other clusters' from `base`, and the rest
     /// from `ours` on the leader, from `base` on a follower. A follower's project digests are
     /// left out (the leader's stay).
-    pub fn files(
-        &self,
-        ours: &BTreeMap<String, StatusFile>,
-        base: Option<&[u8]>,
-    ) -> Result<BTreeMap<String, StatusFile>> {
-        let mut files: BTreeMap<String, StatusFile> = ours
-            .iter()
-            .filter(|(p, _)| self.leader || !p.starts_with(paths::PROJECTS_DIR))
-            .map(|(p, f)| (p.clone(), f.clone()))
-            .collect();
-        let Some(summary) = ours.get(paths::SUMMARY) else {
+    pub fn merge(&self, ours: &Dir, base: Option<&[u8]>) -> Result<Dir> {
+        let mut files = ours.clone();
+        if !self.leader {
+            files.remove(paths::PROJECTS_DIR);
+        }
+        let Some(summary) = ours.file(paths::SUMMARY) else {
             return Ok(files);
         };
         let bytes = summary
@@ -67,7 +62,7 @@ impl Shard {
         let base: Option<Summary> = base.and_then(|b| cubist_status_ui::yaml::from_yaml(b).ok());
         let merged = self.summary(mine, base);
         let bytes = cubist_status_ui::yaml::to_yaml(&merged)?.into_bytes();
-        files.insert(paths::SUMMARY.to_string(), StatusFile::new(bytes));
+        files.insert_file(paths::SUMMARY, StatusFile::new(bytes));
         Ok(files)
     }
 
@@ -196,16 +191,11 @@ mod tests {
                 "status/projects/".to_string()
             ]
         );
-        let mut ours = BTreeMap::new();
-        ours.insert(
-            "status/projects/p.yaml".to_string(),
-            StatusFile::new(&b"x"[..]),
-        );
-        ours.insert(
-            "status/history/h.yaml".to_string(),
-            StatusFile::new(&b"y"[..]),
-        );
-        let files = s.files(&ours, None).unwrap();
+        let ours = Dir::from_files([
+            ("status/projects/p.yaml", StatusFile::new(&b"x"[..])),
+            ("status/history/h.yaml", StatusFile::new(&b"y"[..])),
+        ]);
+        let files = s.merge(&ours, None).unwrap().files();
         assert_eq!(
             files.keys().collect::<Vec<_>>(),
             vec!["status/history/h.yaml"]

@@ -1,0 +1,145 @@
+//! The status commit a reconcile makes by changing the previous commit's files (only what
+//! changed is made again, see `report::status_doc`) holds what one made from nothing holds.
+
+use super::Reconciler;
+use crate::report::status_branch::{REPLACED, read_status};
+use crate::source::local::commit_directory;
+use crate::synth::{self, Shape};
+use cubist_status_ui::tree::paths;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from}", path.display());
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The status branch's files each reconcile writes whole, but the summary (it says when).
+fn replaced_files(rec: &Reconciler) -> BTreeMap<String, Vec<u8>> {
+    let mut files = read_status(rec.mirror().repo(), &rec.cfg.status_branch).unwrap();
+    files.retain(|p, _| p != paths::SUMMARY && REPLACED.iter().any(|r| p.starts_with(r)));
+    files
+}
+
+#[test]
+fn each_status_commit_holds_what_one_made_from_nothing_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let shape = Shape {
+        clusters: 2,
+        ..Shape::small()
+    };
+    synth::write(&shape, &src).unwrap();
+    let projects = src.join("projects");
+    let commits = tmp.path().join("commits");
+    let repo = commit_directory(&src, &commits, "main").unwrap();
+    let cfg = super::Config {
+        target_root: tmp.path().join("targets"),
+        ..super::Config::local(&repo, tmp.path().join("cache"))
+    };
+    let mut rec = Reconciler::new(cfg).unwrap();
+    let service = projects.join("team-0001/services/service-0.yaml");
+    let broken = projects.join("team-0004/services/service-0.yaml");
+    let (to_1, to_0) = (
+        projects.join("team-0002/project.yaml"),
+        projects.join("team-0001/project.yaml"),
+    );
+    type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let steps: Vec<Step> = vec![
+        ("first", Box::new(|| {})),
+        (
+            "one service",
+            Box::new(|| edit(&service, "target: 70", "target: 71")),
+        ),
+        (
+            "a broken service",
+            Box::new(|| edit(&broken, "target: 70", "target: seventy")),
+        ),
+        (
+            "two projects swap clusters",
+            Box::new(|| {
+                edit(&to_1, "clusters: [cluster-0]", "clusters: [cluster-1]");
+                edit(&to_0, "clusters: [cluster-1]", "clusters: [cluster-0]");
+            }),
+        ),
+        (
+            "a project gone",
+            Box::new(|| fs::remove_dir_all(projects.join("team-0005")).unwrap()),
+        ),
+        (
+            "a project copied",
+            Box::new(|| {
+                let to = projects.join("team-0099/services");
+                fs::create_dir_all(&to).unwrap();
+                let project = fs::read_to_string(projects.join("team-0001/project.yaml")).unwrap();
+                fs::write(
+                    projects.join("team-0099/project.yaml"),
+                    project.replace("team-0001", "team-0099"),
+                )
+                .unwrap();
+                fs::copy(&service, to.join("s.yaml")).unwrap();
+            }),
+        ),
+        (
+            "the broken service mended",
+            Box::new(|| edit(&broken, "target: seventy", "target: 70")),
+        ),
+        (
+            "a platform template that every project fails",
+            Box::new(|| {
+                edit(
+                    &src.join("templates/python.yaml"),
+                    "required: [script]",
+                    "required: [script, extra]",
+                )
+            }),
+        ),
+        (
+            "the template mended",
+            Box::new(|| {
+                edit(
+                    &src.join("templates/python.yaml"),
+                    "required: [script, extra]",
+                    "required: [script]",
+                )
+            }),
+        ),
+        ("nothing", Box::new(|| {})),
+    ];
+    for (step, change) in &steps {
+        change();
+        commit_directory(&src, &commits, "main").unwrap();
+        rec.mirror().fetch(&["main"]).unwrap();
+        let head = rec.mirror().head("main").unwrap();
+        rec.reconcile(head).unwrap();
+        let changed = replaced_files(&rec);
+        // The same revision again, with nothing kept of the last status commit; then the next
+        // step goes on from what was kept.
+        let memo = std::mem::take(&mut rec.status_memo);
+        let written = std::mem::take(&mut rec.status_written);
+        rec.reconcile(head).unwrap();
+        let from_nothing = replaced_files(&rec);
+        (rec.status_memo, rec.status_written) = (memo, written);
+        assert_eq!(
+            changed.keys().collect::<Vec<_>>(),
+            from_nothing.keys().collect::<Vec<_>>(),
+            "{step}: the same paths"
+        );
+        for (path, bytes) in &changed {
+            assert_eq!(
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(&from_nothing[path]),
+                "{step}: {path}"
+            );
+        }
+        assert!(
+            changed.keys().any(|p| p.starts_with(paths::RUNS_DIR))
+                && changed.keys().any(|p| p.starts_with(paths::PROJECTS_DIR))
+                && changed.keys().any(|p| p.starts_with(paths::CLUSTERS_DIR)),
+            "{step}: run records, digests and units are all compared: {:?}",
+            changed.keys().collect::<Vec<_>>()
+        );
+    }
+}
