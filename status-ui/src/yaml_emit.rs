@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::fmt;
 
 /// The YAML serde-saphyr writes for `value`, or `None` when this writer does not know how.
-pub(crate) fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Option<String> {
     let node = value.serialize(Tree).ok()?;
     let mut out = String::with_capacity(512);
     match &node {

@@ -12,3 +12,4 @@ pub mod status_read;
 pub mod status_shard;
 pub mod status_tree;
 mod status_yaml;
+mod summary_file;

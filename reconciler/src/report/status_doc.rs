@@ -14,8 +14,7 @@ use cubist_status_ui::doc::{self, SyncState};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use cubist_status_ui::runs::PipelineRuns;
 use cubist_status_ui::tree::paths;
-use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Every status file of a reconcile: loose files by path, and one unit per project and cluster
@@ -41,18 +40,16 @@ pub(crate) fn files(
     if let Some(history) = memo.history.take() {
         root.remove(&history);
     }
-    let mut out = Files {
-        root,
-        memo,
-        docs: HashMap::new(),
-    };
-    let errors = |project: Option<&str>| -> Vec<doc::ErrorEntry> {
-        o.diagnostics
-            .iter()
-            .filter(|d| d.is_error() && d.project.as_deref() == project)
-            .map(error_entry)
-            .collect()
-    };
+    let mut out = Files { root, memo };
+    let mut errors_of: HashMap<Option<&str>, Vec<doc::ErrorEntry>> = HashMap::new();
+    for d in o.diagnostics.iter().filter(|d| d.is_error()) {
+        errors_of
+            .entry(d.project.as_deref())
+            .or_default()
+            .push(error_entry(d));
+    }
+    let errors = |project: Option<&str>| errors_of.get(&project).cloned().unwrap_or_default();
+    let held: BTreeSet<&str> = o.projects_held.iter().map(String::as_str).collect();
     let mut clusters = Vec::new();
     let mut history_clusters = Vec::new();
     for (name, co) in &o.clusters {
@@ -81,7 +78,7 @@ pub(crate) fn files(
         );
         let failures = co.failures();
         let mut counts = doc::StateCounts::default();
-        for made in out.units(name, units(co, &failures, &o.projects_held)) {
+        for made in out.units(name, units(co, &failures, &held)) {
             counts.synced += made.synced;
             counts.out_of_sync += made.out_of_sync;
             counts.failed += made.failed;
@@ -139,8 +136,9 @@ pub(crate) fn files(
     let mut projects = Vec::new();
     let mut digests = Vec::new();
     let live = live_by_project(&o.clusters);
+    let mut all_runs = runs.iter().peekable();
     for (name, project) in &model.projects {
-        let held = o.projects_held.contains(name);
+        let held = held.contains(name.as_str());
         let good = current.get(name);
         projects.push(doc::ProjectStatus {
             name: name.clone(),
@@ -158,11 +156,12 @@ pub(crate) fn files(
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
         });
-        let runs: Vec<&Arc<PipelineRuns>> = runs
-            .range((name.clone(), String::new(), String::new())..)
-            .take_while(|((p, _, _), _)| p == name)
-            .map(|(_, d)| d)
-            .collect();
+        // Both in project order.
+        while all_runs.next_if(|((p, _, _), _)| p < name).is_some() {}
+        let mut runs = Vec::new();
+        while let Some((_, d)) = all_runs.next_if(|((p, _, _), _)| p == name) {
+            runs.push(d);
+        }
         digests.push(DigestInput {
             name,
             good,
@@ -174,7 +173,7 @@ pub(crate) fn files(
     out.digests(model, &live, digests);
     // A held project the model could not load (its project.yaml is broken) is still listed:
     // Failed, with its errors, under its last good revision.
-    let unloaded: std::collections::BTreeSet<&str> = o
+    let unloaded: BTreeSet<&str> = o
         .projects_held
         .iter()
         .map(String::as_str)
@@ -216,7 +215,8 @@ pub(crate) fn files(
         errors: repo_errors.clone(),
         next_run_due,
     };
-    out.put(paths::SUMMARY.to_string(), summary);
+    let file = out.memo.summary.file(summary);
+    out.root.insert_file(paths::SUMMARY, file);
     let all_errors: Vec<doc::ErrorEntry> = o
         .diagnostics
         .iter()
@@ -224,22 +224,24 @@ pub(crate) fn files(
         .map(error_entry)
         .collect();
     let history = paths::history(now, &o.revision);
-    out.put(
-        history.clone(),
-        doc::HistoryRecord {
-            revision: o.revision.clone(),
-            author: author.to_string(),
-            message: message.to_string(),
-            reconciled_at: Some(now),
-            duration_ms,
-            clusters: history_clusters,
-            projects_rendered: o.projects_rendered as u64,
-            projects_skipped: o.projects_skipped as u64,
-            errors: all_errors,
-        },
+    out.root.insert_file(
+        &history,
+        yaml_file(
+            &doc::HistoryRecord {
+                revision: o.revision.clone(),
+                author: author.to_string(),
+                message: message.to_string(),
+                reconciled_at: Some(now),
+                duration_ms,
+                clusters: history_clusters,
+                projects_rendered: o.projects_rendered as u64,
+                projects_skipped: o.projects_skipped as u64,
+                errors: all_errors,
+            },
+            None,
+        ),
     );
-    let Files { root, memo, docs } = out;
-    memo.docs = docs;
+    let Files { root, memo } = out;
     memo.history = Some(history);
     memo.root = root.clone();
     StatusFiles { root, shard: None }
@@ -269,7 +271,7 @@ impl UnitInput<'_> {
 fn units<'a>(
     co: &'a ClusterOutcome,
     failures: &'a BTreeMap<ObjectKey, String>,
-    held: &'a [String],
+    held: &BTreeSet<&str>,
 ) -> Vec<UnitInput<'a>> {
     let listed = match &co.inventory {
         Some(Owned::Listed(inv)) => Some(inv),
@@ -298,7 +300,7 @@ fn units<'a>(
             group: co.desired.projects.get(&project.cloned()),
             owned: owned.remove(&project).unwrap_or_default(),
             failures,
-            held: project.is_some_and(|p| held.contains(p)),
+            held: project.is_some_and(|p| held.contains(p.as_str())),
             settled,
         })
         .collect()
@@ -463,7 +465,8 @@ pub(crate) struct Memo {
     root: Dir,
     /// Where its history record is (each reconcile writes a new one).
     history: Option<String>,
-    docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
+    /// The lines of each project in the summary.
+    summary: super::summary_file::ProjectLines,
     /// Units by cluster, then by project (`None`: the cluster's own objects).
     units: BTreeMap<String, BTreeMap<Option<String>, UnitMade>>,
     /// Digests by project.
@@ -530,26 +533,24 @@ struct UnitMade {
 /// Objects per thread when units are built in parallel.
 const MIN_OBJECTS_PER_THREAD: usize = 512;
 
-/// Pairs each item of `new` (in key order) with the entry of `old` under its key (`cmp`
+/// Pairs each item of `new` (in key order) with the value of `old` under its key (`cmp`
 /// orders an item against a key); also returns the keys of `old` that no item has.
 #[allow(clippy::type_complexity)]
-fn pair_up<N, K: Ord, V>(
+pub(super) fn pair_up<N, K: Ord, V>(
     new: Vec<N>,
-    old: BTreeMap<K, V>,
+    old: &BTreeMap<K, V>,
     cmp: impl Fn(&N, &K) -> std::cmp::Ordering,
-) -> (Vec<(N, Option<(K, V)>)>, Vec<K>) {
+) -> (Vec<(N, Option<&V>)>, Vec<&K>) {
     use std::cmp::Ordering::{Equal, Greater};
-    let mut old = old.into_iter().peekable();
+    let mut old = old.iter().peekable();
     let mut gone = Vec::new();
     let paired = new
         .into_iter()
         .map(|n| {
-            while let Some((k, _)) = old.peek()
-                && cmp(&n, k) == Greater
-            {
-                gone.extend(old.next().map(|(k, _)| k));
+            while let Some((k, _)) = old.next_if(|(k, _)| cmp(&n, k) == Greater) {
+                gone.push(k);
             }
-            let last = old.next_if(|(k, _)| cmp(&n, k) == Equal);
+            let last = old.next_if(|(k, _)| cmp(&n, k) == Equal).map(|(_, v)| v);
             (n, last)
         })
         .collect();
@@ -562,36 +563,19 @@ fn pair_up<N, K: Ord, V>(
 struct Files<'m> {
     root: Dir,
     memo: &'m mut Memo,
-    /// The documents put this time, by path.
-    docs: HashMap<String, (Box<dyn Any + Send>, StatusFile)>,
 }
 
 impl Files<'_> {
-    /// Puts the YAML file of `doc` at `path`: the file the previous reconcile wrote there when
-    /// its document was equal, a new one otherwise. Only the documents put this time are kept.
-    fn put<T>(&mut self, path: String, doc: T)
-    where
-        T: serde::Serialize + PartialEq + Send + 'static,
-    {
-        let old = self.memo.docs.remove(&path);
-        let last = old.and_then(|(d, f)| Some((d.downcast::<T>().ok()?, f)));
-        let file = yaml_file(&doc, last.as_ref().map(|(d, f)| (&**d, f)));
-        if self.root.file(&path) != Some(&file) {
-            self.root.insert_file(&path, file.clone());
-        }
-        self.docs.insert(path, (Box::new(doc), file));
-    }
-
     /// Puts the units of `cluster` (see [`build_unit`]), built in parallel, and removes those
     /// it no longer has; returns the counts of each. A unit whose inputs are the previous
     /// one's (the same group, settled, held alike) is that one, not built again.
     fn units(&mut self, cluster: &str, inputs: Vec<UnitInput>) -> Vec<doc::StateCounts> {
-        let old = self.memo.units.remove(cluster).unwrap_or_default();
-        let (work, gone) = pair_up(inputs, old, |u, k| u.project.cmp(&k.as_ref()));
+        let mut old = self.memo.units.remove(cluster).unwrap_or_default();
+        let (work, gone) = pair_up(inputs, &old, |u, k| u.project.cmp(&k.as_ref()));
         let objects: usize = work.iter().map(|(u, _)| u.size()).sum();
         let min = (work.len() * MIN_OBJECTS_PER_THREAD).div_ceil(objects.max(1));
         let built = crate::par::map_in_runs(&work, min, |(u, last)| {
-            let reused = last.as_ref().is_some_and(|(_, last)| {
+            let reused = last.is_some_and(|last| {
                 u.settled
                     && last.held == u.held
                     && last
@@ -600,34 +584,36 @@ impl Files<'_> {
                         .zip(u.group)
                         .is_some_and(|(a, b)| Arc::ptr_eq(a, b))
             });
-            (!reused).then(|| build_unit(u, last.as_ref().map(|(_, m)| m)))
+            (!reused).then(|| build_unit(u, *last))
         });
         let mut counts = Vec::with_capacity(work.len());
-        let mut next = Vec::with_capacity(work.len());
-        for ((u, last), built) in work.into_iter().zip(built) {
-            let (key, made) = match (built, last) {
-                (Some(mut made), last) => {
-                    match last.filter(|(_, l)| l.unit == made.unit) {
-                        Some((_, l)) => made.unit = l.unit,
-                        None => self.root.insert(
-                            &paths::unit(cluster, u.project.map(String::as_str)),
-                            Node::Dir(made.unit.clone()),
-                        ),
-                    }
-                    (u.project.cloned(), made)
-                }
-                (None, Some(last)) => last,
-                (None, None) => unreachable!("a unit is reused only when there was one"),
+        let mut changed = Vec::new();
+        for ((u, last), built) in work.iter().zip(built) {
+            let Some(mut made) = built else {
+                counts.push(
+                    last.expect("a unit is reused only when there was one")
+                        .counts,
+                );
+                continue;
             };
             counts.push(made.counts);
-            next.push((key, made));
+            match last.filter(|l| l.unit == made.unit) {
+                Some(l) => made.unit = l.unit.clone(),
+                None => self.root.insert(
+                    &paths::unit(cluster, u.project.map(String::as_str)),
+                    Node::Dir(made.unit.clone()),
+                ),
+            }
+            changed.push((u.project.cloned(), made));
         }
+        let gone: Vec<Option<String>> = gone.into_iter().cloned().collect();
+        drop(work);
         for project in gone {
             self.root.remove(&paths::unit(cluster, project.as_deref()));
+            old.remove(&project);
         }
-        self.memo
-            .units
-            .insert(cluster.to_string(), next.into_iter().collect());
+        old.extend(changed);
+        self.memo.units.insert(cluster.to_string(), old);
         counts
     }
 
@@ -652,8 +638,8 @@ impl Files<'_> {
     /// ones and no cluster reports on its objects, built otherwise (its previous file kept when
     /// the digest is the same).
     fn digests(&mut self, model: &Model, live: &Live, inputs: Vec<DigestInput>) {
-        let old = std::mem::take(&mut self.memo.digests);
-        let (work, gone) = pair_up(inputs, old, |d, k| d.name.cmp(k));
+        let mut old = std::mem::take(&mut self.memo.digests);
+        let (work, gone) = pair_up(inputs, &old, |d, k| d.name.cmp(k));
         let made = crate::par::map_in_runs(&work, 64, |(d, last)| {
             let settled = d
                 .good
@@ -663,7 +649,6 @@ impl Files<'_> {
                     && runs.len() == d.runs.len()
                     && runs.iter().zip(&d.runs).all(|(a, b)| Arc::ptr_eq(a, b))
             };
-            let last = last.as_ref().map(|(_, l)| l);
             if last.is_some_and(|l| l.from.as_ref().is_some_and(same)) {
                 return None;
             }
@@ -679,68 +664,60 @@ impl Files<'_> {
                 file,
             })
         });
-        let mut next = Vec::with_capacity(work.len());
-        for ((d, last), made) in work.into_iter().zip(made) {
-            let (name, made) = match (made, last) {
-                (Some(made), last) => {
-                    if last.is_none_or(|(_, l)| l.file != made.file) {
-                        self.root
-                            .insert_file(&paths::project(d.name), made.file.clone());
-                    }
-                    (d.name.clone(), made)
-                }
-                (None, Some(last)) => last,
-                (None, None) => unreachable!("a digest is reused only when there was one"),
-            };
-            next.push((name, made));
+        let mut changed = Vec::new();
+        for ((d, last), made) in work.iter().zip(made) {
+            let Some(made) = made else { continue };
+            if last.is_none_or(|l| l.file != made.file) {
+                self.root
+                    .insert_file(&paths::project(d.name), made.file.clone());
+            }
+            changed.push((d.name.clone(), made));
         }
+        let gone: Vec<String> = gone.into_iter().cloned().collect();
+        drop(work);
         for name in gone {
             self.root.remove(&paths::project(&name));
+            old.remove(&name);
         }
-        self.memo.digests = next.into_iter().collect();
+        old.extend(changed);
+        self.memo.digests = old;
     }
 
     /// Puts the file of each pipeline's run records on each cluster, and removes those gone:
     /// records that are the same (the loop keeps the same `Arc` for records that did not
     /// change) keep their file.
     fn runs(&mut self, runs: &BTreeMap<RunKey, Arc<PipelineRuns>>) {
-        let old = std::mem::take(&mut self.memo.runs);
-        let (work, gone) = pair_up(runs.iter().collect(), old, |(k, _), old| (*k).cmp(old));
-        let changed: Vec<&Arc<PipelineRuns>> = work
-            .iter()
-            .filter(|((_, doc), last)| {
-                !last
-                    .as_ref()
-                    .is_some_and(|(_, (l, _))| Arc::ptr_eq(l, doc) || l == *doc)
-            })
-            .map(|((_, doc), _)| *doc)
+        let mut old = std::mem::take(&mut self.memo.runs);
+        let (work, gone) = pair_up(runs.iter().collect(), &old, |(k, _), old| (*k).cmp(old));
+        // Records the loop did not change are the same `Arc`; others are compared.
+        let changed: Vec<_> = work
+            .into_iter()
+            .filter(|((_, doc), last)| !last.is_some_and(|(l, _)| Arc::ptr_eq(l, doc)))
             .collect();
-        let mut files =
-            crate::par::map_in_runs(&changed, 16, |doc| yaml_file(&***doc, None)).into_iter();
-        let mut next = Vec::with_capacity(work.len());
-        for ((key, doc), last) in work {
-            let same = last
-                .as_ref()
-                .is_some_and(|(_, (l, _))| Arc::ptr_eq(l, doc) || l == doc);
-            let entry = match last {
-                Some((k, (_, file))) if same => (k, (doc.clone(), file)),
-                _ => {
-                    let file = files.next().expect("one file per changed record");
-                    let (project, pipeline, cluster) = key;
-                    self.root.insert_file(
-                        &paths::cluster_runs(cluster, project, pipeline),
-                        file.clone(),
-                    );
-                    (key.clone(), (doc.clone(), file))
-                }
-            };
-            next.push(entry);
+        let files = crate::par::map_in_runs(&changed, 16, |((_, doc), last)| {
+            yaml_file(&***doc, last.map(|(l, f)| (&**l, f)))
+        });
+        let changed: Vec<(&RunKey, &Arc<PipelineRuns>, bool)> = changed
+            .into_iter()
+            .zip(&files)
+            .map(|(((k, doc), last), file)| (k, doc, last.is_none_or(|(_, f)| f != file)))
+            .collect();
+        let gone: Vec<RunKey> = gone.into_iter().cloned().collect();
+        for ((key, doc, new_file), file) in changed.into_iter().zip(files) {
+            let (project, pipeline, cluster) = key;
+            if new_file {
+                let path = paths::cluster_runs(cluster, project, pipeline);
+                self.root.insert_file(&path, file.clone());
+            }
+            old.insert(key.clone(), (doc.clone(), file));
         }
-        for (project, pipeline, cluster) in gone {
+        for key in gone {
+            let (project, pipeline, cluster) = &key;
             self.root
-                .remove(&paths::cluster_runs(&cluster, &project, &pipeline));
+                .remove(&paths::cluster_runs(cluster, project, pipeline));
+            old.remove(&key);
         }
-        self.memo.runs = next.into_iter().collect();
+        self.memo.runs = old;
     }
 }
 
