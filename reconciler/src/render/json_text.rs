@@ -41,7 +41,7 @@ pub(super) fn write_seq<T>(
 }
 
 /// Appends a JSON object of `entries` in their order, each value written by `write`.
-pub(super) fn write_map<'k, T>(
+pub(crate) fn write_map<'k, T>(
     entries: impl IntoIterator<Item = (&'k str, T)>,
     out: &mut Vec<u8>,
     mut write: impl FnMut(T, &mut Vec<u8>),
@@ -60,7 +60,7 @@ pub(super) fn write_map<'k, T>(
 
 /// Appends `s` as a JSON string: copied between quotes when no byte needs escaping (most keys
 /// and values), else escaped by serde_json.
-pub(super) fn write_str(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     if needs_escape(s.as_bytes()) {
         serde_json::to_writer(&mut *out, s).expect("a string writes");
     } else {

@@ -7,7 +7,7 @@ mod engine;
 pub mod hash;
 mod helpers;
 mod inline;
-mod json_text;
+pub(crate) mod json_text;
 mod object;
 pub mod order;
 mod pipeline;
