@@ -8,7 +8,7 @@
 
 use super::records_cache;
 use super::runs_project::{self, Shared, earliest};
-use super::runs_quiet::{self, Memo, Touched};
+use super::runs_quiet::{Memo, Touched};
 use super::{Good, Outcome, Reconciler};
 use crate::alerts::Channels;
 use crate::model::Model;
@@ -254,29 +254,28 @@ impl Reconciler {
             }
             _ => Channels::from_env(settings),
         };
-        let mut next = Memo::begin(owned, roots.clone(), current);
-        let mut docs = BTreeMap::new();
+        memo.begin(owned, roots.clone(), current);
         let mut next_due: Option<DateTime<Utc>> = None;
         let mut to_run = Vec::new();
+        // The quiet projects, in order: their records and memos stay as they are.
+        let mut quiet: Vec<&str> = Vec::new();
         let placed = super::dir_runs::placed_on(&placements);
         for pl in placements {
             if pl.clusters.is_empty() {
                 continue;
             }
             if pl.quiet
-                && let Some(q) = memo.take(pl.name)
+                && let Some(q) = memo.quiet_mut(pl.name)
             {
-                // Nothing it depends on changed: its records stay (see `runs_quiet`).
-                for (k, d) in runs_quiet::of_project(&self.records.docs, pl.name) {
-                    docs.insert(k.clone(), d.clone());
-                }
+                // Nothing it depends on changed (see `runs_quiet`).
+                q.renew(pl.good);
                 next_due = earliest(next_due, q.next_due);
-                next.keep(pl.name, q.renewed(pl.good));
+                quiet.push(pl.name);
                 continue;
             }
-            next.ran(pl.name);
             to_run.push(pl);
         }
+        memo.keep_only(&quiet);
         // Projects share nothing they write: they run on every core (see `runs_project`).
         let shared = Shared {
             records: &self.records,
@@ -287,26 +286,32 @@ impl Reconciler {
         };
         let passes =
             crate::par::map_in_runs(&to_run, 1, |pl| runs_project::project_pass(pl, &shared));
+        // Records of projects gone, no longer with runs or run again are dropped; those of the
+        // projects run again are their passes'.
+        let mut docs = std::mem::take(&mut self.records.docs);
+        let before = docs.len();
+        let mut kept = quiet.iter().peekable();
+        docs.retain(|(project, _, _), _| {
+            while kept.next_if(|q| **q < project.as_str()).is_some() {}
+            kept.peek().is_some_and(|q| **q == project.as_str())
+        });
         let mut changed = false;
         for (pl, pass) in to_run.iter().zip(passes) {
             docs.extend(pass.docs);
             next_due = earliest(next_due, pass.due_next);
             changed |= pass.changed;
-            if let Some(q) = pass.quiet {
-                next.keep(pl.name, q);
-            }
+            memo.ran(pl.name, pass.quiet);
         }
+        changed |= docs.len() != before;
+        self.records.docs = docs;
         super::dir_runs::prune_gone_projects(&roots, placed, outcome, &self.records.run_files);
         for c in roots.keys() {
             if let Some(m) = self.clusters.memory(c) {
                 m.runs_looked_at();
             }
         }
-        // Records of projects gone (or no longer with runs) are dropped.
-        changed |= docs.len() != self.records.docs.len();
-        self.records.docs = docs;
         self.records.next_due = next_due;
-        self.records.memo = next;
+        self.records.memo = memo;
         changed
     }
 }

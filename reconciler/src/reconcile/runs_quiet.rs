@@ -16,7 +16,7 @@ use crate::model::Project;
 use crate::model::kinds::{RunSpec, Schedule};
 use chrono::{DateTime, Utc};
 use cubist_status_ui::runs::PipelineRuns;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -71,19 +71,19 @@ pub(super) struct QuietProject {
     pub(super) next_due: Option<DateTime<Utc>>,
 }
 
-/// The memo of the last pass.
+/// The memo of the last pass, changed in place by the next one (a quiet project's memo stays).
 #[derive(Default)]
 pub(super) struct Memo {
     /// The clusters this replica owned (`None`: alone).
     owned: Option<BTreeSet<String>>,
     /// Every project the pass saw, in order, as rendered then.
-    projects: Vec<(String, Arc<Good>)>,
+    projects: Vec<Arc<Good>>,
     /// The directory clusters' roots.
     roots: BTreeMap<String, PathBuf>,
-    /// The projects with a pipeline to run, looked at or kept.
-    with_runs: HashSet<String>,
-    /// The quiet ones among them.
-    quiet: HashMap<String, QuietProject>,
+    /// The projects with a pipeline to run that were looked at and are not quiet after it.
+    loud: BTreeSet<String>,
+    /// The quiet projects with a pipeline to run, by name.
+    quiet: BTreeMap<String, QuietProject>,
 }
 
 /// Whether cluster `name` of `outcome` was applied, and with no deletion held.
@@ -158,31 +158,26 @@ impl QuietProject {
             && self.unreachable.iter().all(|c| !reachable(outcome, c))
     }
 
-    /// The same memo for the project now rendered as `good` (what the controller reads of it
+    /// Takes the project as now rendered as `good` (what the controller reads of it
     /// unchanged).
-    pub(super) fn renewed(mut self, good: &Arc<Good>) -> QuietProject {
+    pub(super) fn renew(&mut self, good: &Arc<Good>) {
         self.good = good.clone();
-        self
     }
 }
 
 impl Memo {
-    /// Starts the memo of a pass over `current` by the replica owning `owned`.
+    /// Starts a pass over `current` by the replica owning `owned`; the memos of quiet projects
+    /// stay until [`Memo::keep_only`].
     pub(super) fn begin(
+        &mut self,
         owned: Option<BTreeSet<String>>,
         roots: BTreeMap<String, PathBuf>,
         current: &BTreeMap<String, Arc<Good>>,
-    ) -> Memo {
-        Memo {
-            owned,
-            roots,
-            projects: current
-                .iter()
-                .map(|(n, g)| (n.clone(), g.clone()))
-                .collect(),
-            with_runs: HashSet::new(),
-            quiet: HashMap::new(),
-        }
+    ) {
+        self.owned = owned;
+        self.roots = roots;
+        self.projects = current.values().cloned().collect();
+        self.loud.clear();
     }
 
     /// True when a pass of `project`, rendered as `good` and placed on the directory
@@ -237,30 +232,39 @@ impl Memo {
             && self
                 .projects
                 .iter()
-                .zip(current)
-                .all(|((a, x), (b, y))| a == b && Arc::ptr_eq(x, y))
+                .zip(current.values())
+                .all(|(x, y)| Arc::ptr_eq(x, y))
             && touched
                 .values()
                 .all(|t| t.as_ref().is_some_and(|t| t.is_empty()))
-            && self
-                .with_runs
-                .iter()
-                .all(|p| self.quiet.get(p).is_some_and(|q| q.still(outcome, now)))
+            && self.loud.is_empty()
+            && self.quiet.values().all(|q| q.still(outcome, now))
     }
 
-    /// Takes the last pass's memo of quiet `project`.
-    pub(super) fn take(&mut self, project: &str) -> Option<QuietProject> {
-        self.quiet.remove(project)
+    /// The last pass's memo of `project`, when it was quiet.
+    pub(super) fn quiet_mut(&mut self, project: &str) -> Option<&mut QuietProject> {
+        self.quiet.get_mut(project)
     }
 
-    /// Notes that `project` was looked at in this pass.
-    pub(super) fn ran(&mut self, project: &str) {
-        self.with_runs.insert(project.to_string());
+    /// Keeps the memos of the projects `quiet` (in order) alone: the others are run again,
+    /// gone or no longer placed.
+    pub(super) fn keep_only(&mut self, quiet: &[&str]) {
+        let mut kept = quiet.iter().peekable();
+        self.quiet.retain(|project, _| {
+            while kept.next_if(|q| **q < project.as_str()).is_some() {}
+            kept.peek().is_some_and(|q| **q == project.as_str())
+        });
     }
 
-    /// Notes that `project` is quiet after this pass.
-    pub(super) fn keep(&mut self, project: &str, q: QuietProject) {
-        self.with_runs.insert(project.to_string());
-        self.quiet.insert(project.to_string(), q);
+    /// Notes that `project` was looked at in this pass, and is quiet after it when `quiet`.
+    pub(super) fn ran(&mut self, project: &str, quiet: Option<QuietProject>) {
+        match quiet {
+            Some(q) => {
+                self.quiet.insert(project.to_string(), q);
+            }
+            None => {
+                self.loud.insert(project.to_string());
+            }
+        }
     }
 }

@@ -23,6 +23,15 @@ fn replaced_files(rec: &Reconciler) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// `/<project>/` and `/<project>.yaml` of the synthetic projects no longer in `src`.
+fn projects_gone(src: &Path) -> Vec<String> {
+    (0..10)
+        .map(|i| format!("team-{i:04}"))
+        .filter(|p| !src.join("projects").join(p).exists())
+        .flat_map(|p| [format!("/{p}/"), format!("/{p}.yaml")])
+        .collect()
+}
+
 #[test]
 fn each_status_commit_holds_what_one_made_from_nothing_does() {
     let tmp = tempfile::tempdir().unwrap();
@@ -134,6 +143,16 @@ fn each_status_commit_holds_what_one_made_from_nothing_does() {
                 "{step}: {path}"
             );
         }
+        // A project gone leaves no digest and no run records behind (its objects' deletion is
+        // held by the prune guard: their statuses stay).
+        let gone = projects_gone(&src);
+        let left =
+            |p: &String| !p.starts_with(paths::CLUSTERS_DIR) && gone.iter().any(|g| p.contains(g));
+        assert!(
+            !changed.keys().any(left),
+            "{step}: nothing of {gone:?} stays: {:?}",
+            changed.keys().filter(|p| left(p)).collect::<Vec<_>>()
+        );
         assert!(
             changed.keys().any(|p| p.starts_with(paths::RUNS_DIR))
                 && changed.keys().any(|p| p.starts_with(paths::PROJECTS_DIR))
