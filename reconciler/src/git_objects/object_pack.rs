@@ -39,8 +39,12 @@ impl NewObjects {
     pub(crate) fn write(self, repo: &Repository) -> Result<Option<PathBuf>> {
         let odb = repo.odb()?;
         if self.objects.len() < PACK_FROM {
-            for (_, kind, data) in &self.objects {
-                odb.write(*kind, data)?;
+            let objects = repo.commondir().join("objects");
+            for (id, kind, data) in &self.objects {
+                if let Err(e) = super::loose::write(&objects, *id, *kind, data) {
+                    tracing::warn!(error = %format!("{e:#}"), "writing a loose object directly failed; writing it through libgit2");
+                    anyhow::ensure!(odb.write(*kind, data)? == *id, "libgit2 gave {id} another id");
+                }
             }
             return Ok(None);
         }
@@ -151,6 +155,16 @@ mod tests {
         (expect, tree)
     }
 
+    /// The loose objects under `objects` (files in its two-hex-digit directories).
+    fn walkdir_count(objects: &std::path::Path) -> usize {
+        std::fs::read_dir(objects)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().len() == 2 && p.is_dir())
+            .map(|d| std::fs::read_dir(d).unwrap().count())
+            .sum()
+    }
+
     fn packs(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir.join("objects/pack"))
             .unwrap()
@@ -178,6 +192,15 @@ mod tests {
             }
             let tree = repo.find_tree(tree).unwrap();
             assert_eq!(tree.get_name("first").unwrap().id(), expect[1].0);
+            // Git itself finds every object whole, with its id.
+            let fsck = std::process::Command::new("git")
+                .args(["fsck", "--strict", "--full", "--no-dangling"])
+                .current_dir(dir.path())
+                .output()
+                .expect("git runs");
+            assert!(fsck.status.success(), "{fsck:?}");
+            let loose = walkdir_count(&dir.path().join("objects"));
+            assert_eq!(loose, if count < PACK_FROM { count + 1 } else { 0 }, "{count} objects");
         }
     }
 

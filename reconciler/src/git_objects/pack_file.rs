@@ -201,9 +201,20 @@ fn entry_bytes(kind: ObjectType, data: &[u8]) -> Result<(Vec<u8>, u32)> {
         header.push((size & 0x7f) as u8);
         size >>= 7;
     }
-    let mut e =
-        Vec::with_capacity(header.len() + 2 + 5 * (data.len() / 0xffff + 1) + data.len() + 4);
+    let mut e = Vec::with_capacity(header.len() + zlib_stored_len(data.len()));
     e.extend_from_slice(&header);
+    zlib_stored(data, &mut e);
+    let crc = crc32_update(0, &e);
+    Ok((e, crc))
+}
+
+/// The length of [`zlib_stored`]'s stream of `len` bytes.
+pub(crate) fn zlib_stored_len(len: usize) -> usize {
+    2 + 5 * (len / 0xffff + 1) + len + 4
+}
+
+/// Appends `data` as a zlib stream of stored (uncompressed) blocks.
+pub(crate) fn zlib_stored(data: &[u8], e: &mut Vec<u8>) {
     // zlib header: deflate, 32 KiB window, no dictionary, check bits.
     e.extend_from_slice(&[0x78, 0x01]);
     let mut blocks = data.chunks(0xffff).peekable();
@@ -219,8 +230,6 @@ fn entry_bytes(kind: ObjectType, data: &[u8]) -> Result<(Vec<u8>, u32)> {
         e.extend_from_slice(block);
     }
     e.extend_from_slice(&adler32(data).to_be_bytes());
-    let crc = crc32_update(0, &e);
-    Ok((e, crc))
 }
 
 impl PackStream<BufWriter<File>> {
