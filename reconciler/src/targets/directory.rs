@@ -11,7 +11,7 @@ use crate::render::{ObjectKey, RenderedObject, RenderedSet};
 use anyhow::{Context, Result};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use foldhash::{HashSet, HashSetExt};
-use std::cell::OnceCell;
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -204,49 +204,47 @@ impl DirectoryTarget {
         }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let inventory = match inventory_lines(&text) {
-            Some(inventory) => Arc::new(inventory),
+        let mut inventory: Inventory = match inventory_lines(&text) {
+            Some(inventory) => inventory,
             None => {
                 let docs = parse_documents(INVENTORY_FILE, &text)
                     .map_err(|d| anyhow::anyhow!("{}: {}", path.display(), d.message))?;
                 let json = docs.into_iter().next().map(|d| d.json).unwrap_or_default();
-                Arc::new(serde_json::from_value(json).with_context(|| {
+                serde_json::from_value(json).with_context(|| {
                     format!(
                         "{} is corrupt; delete it to let cubist rebuild it",
                         path.display()
                     )
-                })?)
+                })?
             }
         };
+        // Cubist writes it sorted; one written otherwise is sorted as read, so an object is
+        // looked up in it by halves (see `plan_desired`).
+        if !inventory.objects.is_sorted() {
+            inventory.objects.sort();
+        }
+        let inventory = Arc::new(inventory);
         if let Some(m) = &self.memory {
-            m.remember_inventory(&meta, inventory.clone());
+            m.remember_inventory(&meta, inventory.clone(), None);
         }
         Ok(inventory)
     }
 
-    fn write_inventory(&self, entries: impl IntoIterator<Item = InventoryEntry>) -> Result<()> {
-        let mut objects: Vec<InventoryEntry> = entries.into_iter().collect();
-        objects.sort();
-        objects.dedup_by(|a, b| a.key_parts() == b.key_parts());
-        let inventory = Inventory { objects };
-        let path = self.root.join(INVENTORY_FILE);
-        // One object per line (a YAML flow mapping, written as JSON): quick to write for
-        // thousands of objects, and a change shows as one changed line.
-        let mut text = Vec::with_capacity(64 + 160 * inventory.objects.len());
-        text.extend_from_slice(b"# Objects cubist owns in this directory. Do not edit.\n");
-        if inventory.objects.is_empty() {
-            text.extend_from_slice(b"objects: []\n");
-        } else {
-            text.extend_from_slice(b"objects:\n");
-            for e in &inventory.objects {
-                text.extend_from_slice(b"- ");
-                entry_json(e, &mut text);
-                text.push(b'\n');
-            }
-        }
-        let meta = write_atomic(&path, &text)?;
+    /// Writes the inventory of `entries` (sorted, one per key; see [`merge`]) and remembers it.
+    /// An entry with an index in `from` (its place in the inventory `old` was written as) keeps
+    /// its line. `reuse`: buffers of an earlier inventory to write into.
+    fn write_inventory(
+        &self,
+        entries: Vec<InventoryEntry>,
+        from: &[Option<usize>],
+        old: Option<&InventoryLines>,
+        reuse: Option<InventoryLines>,
+    ) -> Result<()> {
+        let lines = InventoryLines::of(&entries, from, old, reuse);
+        let meta = write_atomic(self.root.join(INVENTORY_FILE), &lines.text)?;
         if let Some(m) = &self.memory {
-            m.remember_inventory(&meta, Arc::new(inventory));
+            let inventory = Arc::new(Inventory { objects: entries });
+            m.remember_inventory(&meta, inventory, Some(Arc::new(lines)));
         }
         Ok(())
     }
@@ -325,9 +323,13 @@ impl DirectoryTarget {
         }
         self.entries_not_links([INVENTORY_FILE])?;
         let inventory = self.inventory()?;
-        let owned: OnceCell<HashSet<[&str; 4]>> = OnceCell::new();
-        let owned =
-            || owned.get_or_init(|| inventory.objects.iter().map(|e| e.key_parts()).collect());
+        // Sorted (see `inventory`): an object is looked up by halves.
+        let owned = |parts: &[&str; 4]| {
+            inventory
+                .objects
+                .binary_search_by(|e| e.key_parts().cmp(parts))
+                .is_ok()
+        };
         let mut plan = Plan {
             cluster: desired.cluster.clone(),
             ..Default::default()
@@ -347,7 +349,7 @@ impl DirectoryTarget {
             for o in group.iter() {
                 let parts = o.key_parts();
                 wanted.insert(parts);
-                objects.push((o, owned().contains(&parts)));
+                objects.push((o, owned(&parts)));
             }
         }
         // Compared several at once: without a memory, each file is read and parsed.
@@ -562,21 +564,35 @@ impl DirectoryTarget {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let old = self.inventory()?;
+        let old_lines = self.memory.as_ref().and_then(|m| m.inventory_lines(&old));
+        // Sorted (see `inventory`): an object is looked up by halves.
+        let owned_at = |parts: &[&str; 4]| {
+            old.objects
+                .binary_search_by(|e| e.key_parts().cmp(parts))
+                .ok()
+        };
         // Claim what is about to be written first: a crash then leaves nothing unowned. Not
         // needed when every object to write is owned already (updates only).
-        let creates = || plan.changes.iter().filter(|c| c.action == Action::Create);
-        let claimed: Vec<InventoryEntry> = if creates().next().is_none() {
-            Vec::new()
-        } else {
-            let owned: HashSet<[&str; 4]> = old.objects.iter().map(|e| e.key_parts()).collect();
-            creates()
-                .filter_map(|c| c.desired.as_ref())
-                .filter(|o| !owned.contains(&o.key_parts()))
-                .map(InventoryEntry::from)
-                .collect()
-        };
+        let mut claimed: Vec<InventoryEntry> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Create)
+            .filter_map(|c| c.desired.as_ref())
+            .filter(|o| owned_at(&o.key_parts()).is_none())
+            .map(InventoryEntry::from)
+            .collect();
         if !claimed.is_empty() {
-            self.write_inventory(old.objects.iter().cloned().chain(claimed))?;
+            claimed.sort();
+            claimed.dedup_by(|a, b| a.key_parts() == b.key_parts());
+            let (mut entries, mut from) = (Vec::new(), Vec::new());
+            merge(
+                old.objects.iter().enumerate(),
+                claimed.iter(),
+                &mut entries,
+                &mut from,
+            );
+            let lines = InventoryLines::of(&entries, &from, old_lines.as_deref(), None);
+            write_atomic(self.root.join(INVENTORY_FILE), &lines.text)?;
         }
         // Batches of files written at once, then reported one by one.
         for batch in write_batches(&plan.changes) {
@@ -589,25 +605,125 @@ impl DirectoryTarget {
         report.unchanged += plan.untouched;
         // What cubist owns now: what the plan did not name, as before, and what it wrote or
         // kept (conflicts are not cubist's; pruned objects are gone).
-        let named: HashSet<[&str; 4]> = plan.changes.iter().map(|c| c.key.key_parts()).collect();
-        // The old entries are moved, not copied, once the memory lets go of its copy (the
-        // inventory is written again just below).
-        if let Some(m) = &self.memory {
-            m.forget_inventory();
-        }
-        let mut kept = Arc::unwrap_or_clone(old).objects;
-        kept.retain(|e| !named.contains(&e.key_parts()));
-        let written = plan
+        let mut named: Vec<usize> = plan
+            .changes
+            .iter()
+            .filter_map(|c| owned_at(&c.key.key_parts()))
+            .collect();
+        named.sort_unstable();
+        let mut written: Vec<InventoryEntry> = plan
             .changes
             .iter()
             .filter(|c| c.action != Action::Conflict)
-            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::from));
-        kept.extend(written);
-        self.write_inventory(kept)?;
+            .filter_map(|c| c.desired.as_ref().map(InventoryEntry::from))
+            .collect();
+        written.sort();
+        written.dedup_by(|a, b| a.key_parts() == b.key_parts());
+        // The old entries are moved, not copied, once the memory lets go of its copy (the
+        // inventory is written again just below), into the buffers of the one before.
+        let spare = self.memory.as_ref().map(Memory::forget_inventory);
+        let (mut entries, reuse) = spare.flatten().unwrap_or_default();
+        entries.clear();
+        let mut old_entries = Arc::unwrap_or_clone(old).objects;
+        let kept = old_entries
+            .drain(..)
+            .enumerate()
+            .filter(|(i, _)| named.binary_search(i).is_err());
+        let mut from = Vec::new();
+        merge(kept, written.into_iter(), &mut entries, &mut from);
+        let old_lines = old_lines.and_then(|l| Arc::try_unwrap(l).ok());
+        self.write_inventory(entries, &from, old_lines.as_ref(), reuse)?;
+        if let Some(m) = &self.memory {
+            m.keep_spare(old_entries, old_lines);
+        }
         if let Some(m) = &self.memory {
             m.applied(&unsettled);
         }
         Ok(report)
+    }
+}
+
+/// The text of an inventory as this process wrote it, and where each entry's line starts in it
+/// (and, last, where the text ends): a later write copies the lines of the entries it keeps.
+#[derive(Debug, Default)]
+pub(super) struct InventoryLines {
+    text: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl InventoryLines {
+    /// The inventory of `entries` (sorted, one per key); an entry with an index in `from`
+    /// (its place in the inventory `old` was written as) has its line copied from there. The
+    /// buffers of `reuse` (an earlier inventory's) are written into, not allocated again: at
+    /// thousands of projects they are megabytes, each page of which a fresh buffer faults in.
+    fn of<T: Borrow<InventoryEntry>>(
+        entries: &[T],
+        from: &[Option<usize>],
+        old: Option<&InventoryLines>,
+        reuse: Option<InventoryLines>,
+    ) -> InventoryLines {
+        let InventoryLines {
+            mut text,
+            mut starts,
+        } = reuse.unwrap_or_default();
+        text.clear();
+        starts.clear();
+        // One object per line (a YAML flow mapping, written as JSON): quick to write for
+        // thousands of objects, and a change shows as one changed line.
+        text.reserve(64 + old.map_or(160 * entries.len(), |o| o.text.len()));
+        text.extend_from_slice(b"# Objects cubist owns in this directory. Do not edit.\n");
+        starts.reserve(entries.len() + 1);
+        if entries.is_empty() {
+            text.extend_from_slice(b"objects: []\n");
+        } else {
+            text.extend_from_slice(b"objects:\n");
+            for (i, e) in entries.iter().enumerate() {
+                starts.push(text.len());
+                match from.get(i).copied().flatten().and_then(|i| old?.line(i)) {
+                    Some(line) => text.extend_from_slice(line),
+                    None => {
+                        text.extend_from_slice(b"- ");
+                        entry_json(e.borrow(), &mut text);
+                        text.push(b'\n');
+                    }
+                }
+            }
+        }
+        starts.push(text.len());
+        InventoryLines { text, starts }
+    }
+
+    /// The line of entry `i`, `- ` and newline included.
+    fn line(&self, i: usize) -> Option<&[u8]> {
+        Some(&self.text[*self.starts.get(i)?..*self.starts.get(i + 1)?])
+    }
+}
+
+/// Appends the entries of `old` (sorted, with their indices) and `new` (sorted) to `out` in
+/// order, and to `from` the index in `old` of each (`None` for a new one): one pass, where
+/// sorting them again compared every entry.
+fn merge<T: Borrow<InventoryEntry>>(
+    old: impl Iterator<Item = (usize, T)>,
+    new: impl Iterator<Item = T>,
+    out: &mut Vec<T>,
+    from: &mut Vec<Option<usize>>,
+) {
+    let (mut old, mut new) = (old.peekable(), new.peekable());
+    out.reserve(old.size_hint().0 + new.size_hint().0);
+    from.reserve(old.size_hint().0 + new.size_hint().0);
+    loop {
+        let newer = match (old.peek(), new.peek()) {
+            (Some((_, o)), Some(n)) => n.borrow() < o.borrow(),
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (None, None) => break,
+        };
+        let (entry, index) = match newer {
+            true => (new.next(), None),
+            false => old.next().map_or((None, None), |(i, o)| (Some(o), Some(i))),
+        };
+        out.extend(entry);
+        from.push(index);
     }
 }
 
@@ -728,7 +844,11 @@ pub const TEMP_PREFIX: &str = ".cubist-tmp";
 /// the file: readers see the old or the new content, never a mix, even after a crash. Returns
 /// the file's metadata once in place (taken from the open file, after the rename, which
 /// changes its ctime), as `stat` of `path` would give it.
-pub fn write_atomic(path: &Path, content: impl AsRef<[u8]>) -> Result<std::fs::Metadata> {
+pub fn write_atomic(
+    path: impl AsRef<Path>,
+    content: impl AsRef<[u8]>,
+) -> Result<std::fs::Metadata> {
+    let path = path.as_ref();
     let dir = path.parent().context("path has a parent")?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(TEMP_PREFIX);
@@ -770,6 +890,120 @@ mod tests {
 
     fn desired() -> RenderedSet {
         super::super::config_maps(&["a"])
+    }
+
+    /// Along applies that update, create and delete objects, the inventory written with the
+    /// kept lines of the last one is the inventory serialised whole.
+    #[test]
+    fn an_inventory_written_from_kept_lines_is_the_serialised_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget::new(dir.path().join("t")).with_memory(Memory::default());
+        let steps: [(&[&str], usize); 6] = [
+            (&["a", "b", "c"], 0),
+            (&["a", "b", "c"], 1),
+            (&["a", "c", "d", "e"], 2),
+            (&["a", "c", "d", "e"], 3),
+            (&["d"], 0),
+            (&[], 0),
+        ];
+        for (i, (names, round)) in steps.into_iter().enumerate() {
+            let mut set = crate::targets::config_maps(names);
+            for o in set.objects.iter_mut().filter(|o| o.key().name == "c") {
+                let mut body = o.body.to_value();
+                body["data"]["k"] = format!("v{round}").into();
+                o.hash = crate::render::hash::content_hash(&body);
+                o.body = body.into();
+            }
+            let plan = target.plan(&set).unwrap();
+            target.apply(&plan, &mut |_| {}).unwrap();
+            let written = std::fs::read(dir.path().join("t").join(INVENTORY_FILE)).unwrap();
+            let inventory = target.inventory().unwrap();
+            assert_eq!(inventory.objects.len(), names.len(), "step {i}");
+            let whole = match inventory.objects.is_empty() {
+                true => {
+                    "# Objects cubist owns in this directory. Do not edit.\nobjects: []\n".into()
+                }
+                false => whole_inventory(&inventory.objects),
+            };
+            assert_eq!(String::from_utf8(written).unwrap(), whole, "step {i}");
+        }
+    }
+
+    /// The serialised inventory of `entries`, as a write without kept lines makes it.
+    fn whole_inventory(entries: &[InventoryEntry]) -> String {
+        let mut whole =
+            "# Objects cubist owns in this directory. Do not edit.\nobjects:\n".to_string();
+        for e in entries {
+            whole += &format!("- {}\n", serde_json::to_string(e).unwrap());
+        }
+        whole
+    }
+
+    /// An inventory written out of order (by hand) is read sorted: every object it lists is
+    /// still found owned.
+    #[test]
+    fn an_unsorted_inventory_still_owns_its_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DirectoryTarget::new(dir.path().join("t"));
+        let set = crate::targets::config_maps(&["a", "b", "c", "d"]);
+        target
+            .apply(&target.plan(&set).unwrap(), &mut |_| {})
+            .unwrap();
+        let path = dir.path().join("t").join(INVENTORY_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, lines) = text.split_once("objects:\n").unwrap();
+        let reversed: Vec<&str> = lines.lines().rev().collect();
+        std::fs::write(&path, format!("{head}objects:\n{}\n", reversed.join("\n"))).unwrap();
+        let plan = target.plan(&set).unwrap();
+        assert!(
+            plan.changes.iter().all(|c| c.action == Action::Unchanged),
+            "{:?}",
+            plan.changes.iter().map(|c| c.action).collect::<Vec<_>>()
+        );
+    }
+
+    /// Kept entries merged with new ones keep their places and their lines.
+    #[test]
+    fn kept_lines_go_to_their_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::default();
+        let target = DirectoryTarget::new(dir.path().join("t")).with_memory(memory.clone());
+        std::fs::create_dir_all(dir.path().join("t")).unwrap();
+        let entry = |name: &str, hash: &str| InventoryEntry {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+            project: Some("p".into()),
+            hash: hash.into(),
+            source: format!("projects/p/{name}.yaml"),
+        };
+        let first = ["b", "d", "f"].map(|n| entry(n, "h1")).to_vec();
+        target.write_inventory(first, &[], None, None).unwrap();
+        let old = target.inventory().unwrap();
+        let lines = memory
+            .inventory_lines(&old)
+            .expect("written by this process");
+        // b dropped, d and f kept (old indices 1 and 2), a new, e new.
+        let kept = old
+            .objects
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(i, _)| *i != 0);
+        let new = [entry("a", "h2"), entry("e", "h2")];
+        let (mut next, mut from) = (Vec::new(), Vec::new());
+        merge(kept, new.into_iter(), &mut next, &mut from);
+        assert_eq!(from, vec![None, Some(1), None, Some(2)]);
+        // Written into the buffers of another inventory, which leave nothing behind.
+        let reuse = InventoryLines::of(&[entry("z", "h9")], &[], None, None);
+        target
+            .write_inventory(next, &from, Some(&lines), Some(reuse))
+            .unwrap();
+        let written = std::fs::read_to_string(dir.path().join("t").join(INVENTORY_FILE)).unwrap();
+        let want =
+            ["a", "d", "e", "f"].map(|n| entry(n, if n == "a" || n == "e" { "h2" } else { "h1" }));
+        assert_eq!(written, whole_inventory(&want));
     }
 
     #[test]

@@ -22,9 +22,9 @@
 //! an event named is unchanged as a whole: a plan does not look at its objects one by one.
 
 use super::desired::Group;
-use super::directory::{INVENTORY_FILE, TEMP_PREFIX};
+use super::directory::{INVENTORY_FILE, InventoryLines, TEMP_PREFIX};
 use super::file_stamp::{BytesDigest, Stamp};
-use cubist_status_ui::doc::Inventory;
+use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
@@ -40,7 +40,9 @@ pub struct Memory(Arc<Mutex<Files>>);
 #[derive(Default)]
 struct Files {
     objects: foldhash::HashMap<PathBuf, Known>,
-    inventory: Option<(Stamp, Arc<Inventory>)>,
+    inventory: Option<(Stamp, Arc<Inventory>, Option<Arc<InventoryLines>>)>,
+    /// The buffers of the inventory before the current one (see [`Memory::keep_spare`]).
+    spare: Option<Spare>,
     /// The projects an inventory lists objects of (see [`Memory::inventory_projects`]).
     inventory_projects: Option<(Arc<Inventory>, Arc<Projects>)>,
     watch: Option<Watch>,
@@ -91,6 +93,9 @@ pub(super) struct KnownFile {
     /// The object's project.
     pub project: Option<String>,
 }
+
+/// An inventory's buffers, emptied: its entries' and its lines'.
+pub(super) type Spare = (Vec<InventoryEntry>, Option<InventoryLines>);
 
 /// A set of projects (`None`: cluster-level objects).
 type Projects = HashSet<Option<String>>;
@@ -406,7 +411,7 @@ impl Memory {
     /// The inventory, if the inventory file is unchanged since it was remembered.
     pub(super) fn inventory(&self, meta: &Metadata) -> Option<Arc<Inventory>> {
         let files = self.files();
-        let (stamp, inventory) = files.inventory.as_ref()?;
+        let (stamp, inventory, _) = files.inventory.as_ref()?;
         (*stamp == Stamp::of(meta)).then(|| inventory.clone())
     }
 
@@ -430,16 +435,43 @@ impl Memory {
         projects
     }
 
-    /// Forgets the inventory (about to be written again).
-    pub(super) fn forget_inventory(&self) {
-        self.files().inventory = None;
+    /// Forgets the inventory (about to be written again), and what was computed of it: the
+    /// writer then holds the only copy and moves its entries instead of copying them. Returns
+    /// the buffers of the inventory before it, kept to be written into (see [`Self::keep_spare`]).
+    pub(super) fn forget_inventory(&self) -> Option<Spare> {
+        let mut files = self.files();
+        files.inventory = None;
+        files.inventory_projects = None;
+        files.spare.take()
     }
 
-    /// Remembers the inventory file's content. Trusted at once, unlike object files: the
-    /// inventory is cubist's own file, never edited by hand, and every write of it replaces the
-    /// file (a new inode), so another writer changes the stamp.
-    pub(super) fn remember_inventory(&self, meta: &Metadata, inventory: Arc<Inventory>) {
-        self.files().inventory = Some((Stamp::of(meta), inventory));
+    /// Keeps the (emptied) buffers of the inventory just replaced, for the next write.
+    pub(super) fn keep_spare(&self, entries: Vec<InventoryEntry>, lines: Option<InventoryLines>) {
+        self.files().spare = Some((entries, lines));
+    }
+
+    /// The lines `inventory` was written as, when it is the one remembered and this process
+    /// wrote it.
+    pub(super) fn inventory_lines(
+        &self,
+        inventory: &Arc<Inventory>,
+    ) -> Option<Arc<InventoryLines>> {
+        let files = self.files();
+        let (_, known, lines) = files.inventory.as_ref()?;
+        Arc::ptr_eq(known, inventory).then(|| lines.clone())?
+    }
+
+    /// Remembers the inventory file's content, and the lines of each entry when this process
+    /// wrote it. Trusted at once, unlike object files: the inventory is cubist's own file,
+    /// never edited by hand, and every write of it replaces the file (a new inode), so another
+    /// writer changes the stamp.
+    pub(super) fn remember_inventory(
+        &self,
+        meta: &Metadata,
+        inventory: Arc<Inventory>,
+        lines: Option<Arc<InventoryLines>>,
+    ) {
+        self.files().inventory = Some((Stamp::of(meta), inventory, lines));
     }
 }
 
