@@ -106,7 +106,7 @@ pub(super) fn directory_step<'c>(
 /// Deletes, in each directory target of `roots`, the run files of `project`'s pipelines that
 /// `keep` refuses (removed, or no longer scheduled nor asked for by a `Run`).
 pub(super) fn prune_removed(
-    roots: &BTreeMap<&str, PathBuf>,
+    roots: &BTreeMap<&str, &Path>,
     outcome: &Outcome,
     project: &str,
     keep: impl Fn(&str) -> bool,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use cubist_status_ui::runs::{ClusterRuns, PipelineRuns};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// `(project, pipeline, cluster)`: the key of one pipeline's records on one cluster.
@@ -31,7 +31,7 @@ pub(super) struct Placement<'m> {
     /// Its last good model and render.
     pub good: &'m Arc<Good>,
     /// Its directory clusters, with their directories.
-    pub dirs: BTreeMap<&'m str, PathBuf>,
+    pub dirs: BTreeMap<&'m str, &'m Path>,
     /// Every cluster the controller runs it on here (Kubernetes and directory).
     pub clusters: Vec<&'m str>,
     /// Its Kubernetes clusters among them.
@@ -375,18 +375,18 @@ fn free_slot(runs: &ClusterRuns, schedule: &crate::model::kinds::Schedule) -> bo
 pub(super) fn placements<'m>(
     model: &'m Model,
     current: &'m BTreeMap<String, Arc<Good>>,
-    roots: &BTreeMap<String, PathBuf>,
+    roots: &'m BTreeMap<String, PathBuf>,
     owns: impl Fn(&str) -> bool,
-    quiet: impl Fn(&str, &Arc<Good>, &BTreeMap<&str, PathBuf>, &[&str]) -> bool,
+    quiet: impl Fn(&str, &Arc<Good>, &BTreeMap<&str, &Path>, &[&str]) -> bool,
 ) -> Vec<Placement<'m>> {
     use crate::model::kinds::Target;
     current
         .iter()
         .map(|(name, good)| {
             let placed = model.project_clusters(&good.project);
-            let dirs: BTreeMap<&str, PathBuf> = placed
+            let dirs: BTreeMap<&str, &Path> = placed
                 .iter()
-                .filter_map(|c| Some((c.name(), roots.get(c.name())?.clone())))
+                .filter_map(|c| Some((c.name(), roots.get(c.name())?.as_path())))
                 .collect();
             // Directory targets have no engine: what is admitted is written and waits (see
             // `dir_runs` and the README, Runs). Other replicas run the clusters they own.

@@ -17,7 +17,7 @@ use crate::model::kinds::{RunSpec, Schedule};
 use chrono::{DateTime, Utc};
 use cubist_status_ui::runs::PipelineRuns;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Per directory cluster: the projects whose run files its watch saw touched since the last
@@ -118,7 +118,7 @@ impl QuietProject {
     /// records leave something for the next pass to do (an alert to retry, catch-up cut short).
     pub(super) fn after<'a>(
         good: &Arc<Good>,
-        dirs: &BTreeMap<&str, PathBuf>,
+        dirs: &BTreeMap<&str, &Path>,
         unreachable: Vec<&str>,
         outcome: &Outcome,
         until: Option<DateTime<Utc>>,
@@ -136,7 +136,7 @@ impl QuietProject {
             inputs: Inputs::of(&good.project),
             clusters: dirs
                 .iter()
-                .map(|(c, root)| (c.to_string(), root.clone(), settled(outcome, c)))
+                .map(|(c, root)| (c.to_string(), root.to_path_buf(), settled(outcome, c)))
                 .collect(),
             unreachable: unreachable.into_iter().map(str::to_string).collect(),
             until,
@@ -190,7 +190,7 @@ impl Memo {
         &self,
         project: &str,
         good: &Arc<Good>,
-        dirs: &BTreeMap<&str, PathBuf>,
+        dirs: &BTreeMap<&str, &Path>,
         kube: &[&str],
         outcome: &Outcome,
         now: DateTime<Utc>,
@@ -204,7 +204,8 @@ impl Memo {
             && q.clusters.len() == dirs.len()
             && q.clusters.iter().zip(dirs).all(|((c, root, _), (d, dir))| {
                 c == d
-                    && root == dir
+                    // Both from the same roots: their bytes, not their components.
+                    && root.as_os_str() == dir.as_os_str()
                     && touched
                         .get(c)
                         .is_some_and(|t| t.as_ref().is_some_and(|t| !t.contains(project)))
