@@ -43,7 +43,10 @@ impl NewObjects {
             for (id, kind, data) in &self.objects {
                 if let Err(e) = super::loose::write(&objects, *id, *kind, data) {
                     tracing::warn!(error = %format!("{e:#}"), "writing a loose object directly failed; writing it through libgit2");
-                    anyhow::ensure!(odb.write(*kind, data)? == *id, "libgit2 gave {id} another id");
+                    anyhow::ensure!(
+                        odb.write(*kind, data)? == *id,
+                        "libgit2 gave {id} another id"
+                    );
                 }
             }
             return Ok(None);
@@ -200,7 +203,11 @@ mod tests {
                 .expect("git runs");
             assert!(fsck.status.success(), "{fsck:?}");
             let loose = walkdir_count(&dir.path().join("objects"));
-            assert_eq!(loose, if count < PACK_FROM { count + 1 } else { 0 }, "{count} objects");
+            assert_eq!(
+                loose,
+                if count < PACK_FROM { count + 1 } else { 0 },
+                "{count} objects"
+            );
         }
     }
 
