@@ -14,6 +14,7 @@ use cubist_status_ui::doc::{ClusterStatus, Summary};
 use cubist_status_ui::tree::paths;
 use git2::Oid;
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -113,17 +114,7 @@ impl Reconciler {
             },
         };
         let why = "not applied (or only in part): cubist hit an internal error on this revision";
-        let clusters = last
-            .iter()
-            .flat_map(|l| &l.outcome.clusters)
-            .filter(|(name, _)| model.clusters.contains_key(*name))
-            .map(|(name, co)| {
-                let mut failed = ClusterOutcome::failed(co.desired.clone(), why.into());
-                failed.inventory = co.inventory.clone();
-                failed.applied_at = co.applied_at;
-                (name.clone(), failed)
-            })
-            .collect();
+        let clusters = not_applied(last.as_ref(), &model, why);
         let diagnostic = Diagnostic::error(
             codes::INTERNAL,
             &Location::default(),
@@ -149,4 +140,24 @@ impl Reconciler {
             ..outcome
         })
     }
+}
+
+/// The clusters of `model` that the last reconcile reported, each `Failed` for `why` (this
+/// revision was not applied there), with what the last one applied there and owned: the
+/// objects stay as they were, and the status says so instead of leaving the clusters out.
+pub(super) fn not_applied(
+    last: Option<&super::Last>,
+    model: &Model,
+    why: &str,
+) -> BTreeMap<String, ClusterOutcome> {
+    last.iter()
+        .flat_map(|l| &l.outcome.clusters)
+        .filter(|(name, _)| model.clusters.contains_key(*name))
+        .map(|(name, co)| {
+            let mut failed = ClusterOutcome::failed(co.desired.clone(), why.into());
+            failed.inventory = co.inventory.clone();
+            failed.applied_at = co.applied_at;
+            (name.clone(), failed)
+        })
+        .collect()
 }

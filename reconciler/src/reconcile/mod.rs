@@ -11,6 +11,8 @@ mod last_good;
 mod outcome;
 mod records_cache;
 mod records_parse;
+#[cfg(test)]
+mod repo_wide_tests;
 mod resume;
 mod runs;
 mod runs_project;
@@ -459,6 +461,11 @@ impl Reconciler {
             timings.apply = split();
             self.run_pipelines(&model, &current, &outcome, false);
             timings.runs = split();
+        } else {
+            // Nothing is applied: each cluster keeps what the last reconcile applied there.
+            let why = "not applied: the repository has errors that are not a project's \
+                       (listed with the revision); every cluster keeps what it had";
+            outcome.clusters = guard::not_applied(self.last.as_ref(), &model, why);
         }
         let errors = diags.iter().filter(|d| d.is_error()).count();
         let summary = format!(
