@@ -397,6 +397,15 @@ spec:
     )
 }
 
+/// Replaces the first `from` in the file at `path` with `to` (for tests that edit a written
+/// repository step by step); panics when the file lacks it.
+#[cfg(test)]
+pub(crate) fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

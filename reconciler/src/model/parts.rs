@@ -453,15 +453,8 @@ mod since_tests {
     use crate::model::{Loader, load};
     use crate::source::git_tree::snapshot_into;
     use crate::source::{Snapshot, local::commit_directory};
-    use crate::synth::{self, Shape};
+    use crate::synth::{self, Shape, edit};
     use std::fs;
-    use std::path::Path;
-
-    fn edit(path: &Path, from: &str, to: &str) {
-        let text = fs::read_to_string(path).unwrap();
-        assert!(text.contains(from), "{} lacks {from}", path.display());
-        fs::write(path, text.replacen(from, to, 1)).unwrap();
-    }
 
     #[test]
     fn a_load_told_what_changed_equals_a_full_load() {

@@ -39,7 +39,7 @@ fn a_repository_wide_error_keeps_every_cluster_in_the_status() {
         ..super::Config::local(&repo, tmp.path().join("cache"))
     };
     let mut rec = Reconciler::new(cfg).unwrap();
-    let mut step = |rec: &mut Reconciler| {
+    let step = |rec: &mut Reconciler| {
         commit_directory(&src, &commits, "main").unwrap();
         rec.mirror().fetch(&["main"]).unwrap();
         let head = rec.mirror().head("main").unwrap();

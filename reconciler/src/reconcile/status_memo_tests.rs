@@ -4,17 +4,11 @@
 use super::Reconciler;
 use crate::report::status_branch::{REPLACED, read_status};
 use crate::source::local::commit_directory;
-use crate::synth::{self, Shape};
+use crate::synth::{self, Shape, edit};
 use cubist_status_ui::tree::paths;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{} lacks {from}", path.display());
-    fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
 
 /// The status branch's files each reconcile writes whole, but the summary (it says when).
 fn replaced_files(rec: &Reconciler) -> BTreeMap<String, Vec<u8>> {
