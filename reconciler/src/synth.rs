@@ -406,6 +406,14 @@ pub(crate) fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// The number after a bench flag such as `--projects N`; panics naming the flag when it is
+/// missing or not a number (benches take their options this way).
+pub fn flag_value<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, flag: &str) -> T {
+    args.next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{flag} takes a number"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,12 +440,4 @@ mod tests {
         assert_eq!(Shape::default().manifests(), 10_013);
         assert_eq!(files(&Shape::default()).len(), 10_013);
     }
-}
-
-/// The number after a bench flag such as `--projects N`; panics naming the flag when it is
-/// missing or not a number (benches take their options this way).
-pub fn flag_value<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, flag: &str) -> T {
-    args.next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{flag} takes a number"))
 }
