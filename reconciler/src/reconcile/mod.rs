@@ -23,6 +23,8 @@ mod stamp;
 mod state;
 #[cfg(test)]
 mod status_memo_tests;
+#[cfg(test)]
+mod synth_loop;
 pub mod test_hook;
 
 use crate::diag::Diagnostic;

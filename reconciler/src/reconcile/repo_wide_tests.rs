@@ -3,9 +3,8 @@
 //! there (they stay in the clusters), instead of leaving the clusters out.
 
 use super::Reconciler;
+use super::synth_loop::SynthLoop;
 use crate::report::status_branch::read_status;
-use crate::source::local::commit_directory;
-use crate::synth::{self, Shape};
 use cubist_status_ui::doc::{Summary, SyncState};
 use cubist_status_ui::tree::paths;
 use std::collections::BTreeMap;
@@ -25,39 +24,24 @@ fn status(rec: &Reconciler) -> (Vec<String>, Summary) {
 
 #[test]
 fn a_repository_wide_error_keeps_every_cluster_in_the_status() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
-    let shape = Shape {
-        clusters: 2,
-        ..Shape::small()
+    let mut lp = SynthLoop::new();
+    let step = |lp: &mut SynthLoop| {
+        let head = lp.commit();
+        lp.rec.reconcile(head).unwrap()
     };
-    synth::write(&shape, &src).unwrap();
-    let commits = tmp.path().join("commits");
-    let repo = commit_directory(&src, &commits, "main").unwrap();
-    let cfg = super::Config {
-        target_root: tmp.path().join("targets"),
-        ..super::Config::local(&repo, tmp.path().join("cache"))
-    };
-    let mut rec = Reconciler::new(cfg).unwrap();
-    let step = |rec: &mut Reconciler| {
-        commit_directory(&src, &commits, "main").unwrap();
-        rec.mirror().fetch(&["main"]).unwrap();
-        let head = rec.mirror().head("main").unwrap();
-        rec.reconcile(head).unwrap()
-    };
-    step(&mut rec);
-    let (units, _) = status(&rec);
+    step(&mut lp);
+    let (units, _) = status(&lp.rec);
     assert!(!units.is_empty());
     // One more project on cluster-1: the quotas there add up to more than its capacity, an
     // error of the platform, not of a project.
-    let project = src.join("projects/team-0002/project.yaml");
+    let project = lp.src.join("projects/team-0002/project.yaml");
     let text = std::fs::read_to_string(&project).unwrap();
     std::fs::write(
         &project,
         text.replace("clusters: [cluster-0]", "clusters: [cluster-1]"),
     )
     .unwrap();
-    let outcome = step(&mut rec);
+    let outcome = step(&mut lp);
     assert!(
         outcome
             .diagnostics
@@ -65,7 +49,7 @@ fn a_repository_wide_error_keeps_every_cluster_in_the_status() {
             .any(|d| d.is_error() && d.project.is_none()),
         "a repository-wide error"
     );
-    let (held_units, summary) = status(&rec);
+    let (held_units, summary) = status(&lp.rec);
     assert_eq!(held_units, units, "the objects' statuses stay");
     let states: Vec<(&str, SyncState)> = summary
         .clusters

@@ -2,9 +2,9 @@
 //! changed is made again, see `report::status_doc`) holds what one made from nothing holds.
 
 use super::Reconciler;
+use super::synth_loop::SynthLoop;
 use crate::report::status_branch::{REPLACED, read_status};
-use crate::source::local::commit_directory;
-use crate::synth::{self, Shape, edit};
+use crate::synth::edit;
 use cubist_status_ui::tree::paths;
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,21 +28,9 @@ fn projects_gone(src: &Path) -> Vec<String> {
 
 #[test]
 fn each_status_commit_holds_what_one_made_from_nothing_does() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
-    let shape = Shape {
-        clusters: 2,
-        ..Shape::small()
-    };
-    synth::write(&shape, &src).unwrap();
+    let mut lp = SynthLoop::new();
+    let src = lp.src.clone();
     let projects = src.join("projects");
-    let commits = tmp.path().join("commits");
-    let repo = commit_directory(&src, &commits, "main").unwrap();
-    let cfg = super::Config {
-        target_root: tmp.path().join("targets"),
-        ..super::Config::local(&repo, tmp.path().join("cache"))
-    };
-    let mut rec = Reconciler::new(cfg).unwrap();
     let service = projects.join("team-0001/services/service-0.yaml");
     let broken = projects.join("team-0004/services/service-0.yaml");
     let (to_1, to_0) = (
@@ -113,17 +101,16 @@ fn each_status_commit_holds_what_one_made_from_nothing_does() {
     ];
     for (step, change) in &steps {
         change();
-        commit_directory(&src, &commits, "main").unwrap();
-        rec.mirror().fetch(&["main"]).unwrap();
-        let head = rec.mirror().head("main").unwrap();
+        let head = lp.commit();
+        let rec = &mut lp.rec;
         rec.reconcile(head).unwrap();
-        let changed = replaced_files(&rec);
+        let changed = replaced_files(rec);
         // The same revision again, with nothing kept of the last status commit; then the next
         // step goes on from what was kept.
         let memo = std::mem::take(&mut rec.status_memo);
         let written = std::mem::take(&mut rec.status_written);
         rec.reconcile(head).unwrap();
-        let from_nothing = replaced_files(&rec);
+        let from_nothing = replaced_files(rec);
         (rec.status_memo, rec.status_written) = (memo, written);
         assert_eq!(
             changed.keys().collect::<Vec<_>>(),
