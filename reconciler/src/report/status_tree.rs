@@ -141,8 +141,11 @@ impl Build<'_> {
                     let id = if self.keeps(&path) {
                         prev.filter(|(_, mode)| *mode == DIR).map(|(id, _)| id)
                     } else if replaced(&path) && !self.holds_kept(&path) {
-                        let prev_tree = prev_tree()?;
-                        self.tree_of(d, last_dir(last, &name), prev_tree.as_ref())?
+                        let last = last_dir(last, &name);
+                        // The previous tree is read only where nothing written is known.
+                        let known = d.written().is_some() || last.is_some();
+                        let prev_tree = if known { None } else { prev_tree()? };
+                        self.tree_of(d, last, prev_tree.as_ref())?
                     } else {
                         let prev_tree = prev_tree()?;
                         self.merge(Some(d), last_dir(last, &name), prev_tree.as_ref(), &path)?
