@@ -17,11 +17,13 @@ use cubist_status_ui::tree::paths;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// Every status file of a reconcile: loose files by path, and one unit per project and cluster
-/// (`status/clusters/<cluster>/<project>/`: its objects' statuses and inventory). A unit whose
-/// inputs are the same as last time (same objects, all applied, nothing else to say) is the
-/// previous one, not built again; a document equal to the one `memo` holds for its path is not
-/// serialised or hashed again. `memo` then holds this reconcile's.
+/// Every status file of a reconcile, made by changing the previous reconcile's (`memo`): one
+/// unit per project and cluster (`status/clusters/<cluster>/<project>/`: its objects' statuses
+/// and inventory), one digest per project, one file per pipeline's run records on a cluster,
+/// the summary and a history record. A unit whose inputs are the same as last time (same
+/// objects, all applied, nothing else to say) is the previous one, not built again; a document
+/// equal to the one `memo` holds is not serialised or hashed again, and only the paths of what
+/// changed are touched. `memo` then holds this reconcile's.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn files(
     model: &Model,
@@ -536,11 +538,11 @@ const MIN_OBJECTS_PER_THREAD: usize = 512;
 /// Pairs each item of `new` (in key order) with the value of `old` under its key (`cmp`
 /// orders an item against a key); also returns the keys of `old` that no item has.
 #[allow(clippy::type_complexity)]
-pub(super) fn pair_up<N, K: Ord, V>(
+pub(super) fn pair_up<N, K: Ord + Clone, V>(
     new: Vec<N>,
     old: &BTreeMap<K, V>,
     cmp: impl Fn(&N, &K) -> std::cmp::Ordering,
-) -> (Vec<(N, Option<&V>)>, Vec<&K>) {
+) -> (Vec<(N, Option<&V>)>, Vec<K>) {
     use std::cmp::Ordering::{Equal, Greater};
     let mut old = old.iter().peekable();
     let mut gone = Vec::new();
@@ -548,14 +550,27 @@ pub(super) fn pair_up<N, K: Ord, V>(
         .into_iter()
         .map(|n| {
             while let Some((k, _)) = old.next_if(|(k, _)| cmp(&n, k) == Greater) {
-                gone.push(k);
+                gone.push(k.clone());
             }
             let last = old.next_if(|(k, _)| cmp(&n, k) == Equal).map(|(_, v)| v);
             (n, last)
         })
         .collect();
-    gone.extend(old.map(|(k, _)| k));
+    gone.extend(old.map(|(k, _)| k.clone()));
     (paired, gone)
+}
+
+/// Removes the entries `gone` from `old`, and their files (at `path` of each) from `root`.
+fn remove_gone<K: Ord, V>(
+    root: &mut Dir,
+    old: &mut BTreeMap<K, V>,
+    gone: Vec<K>,
+    path: impl Fn(&K) -> String,
+) {
+    for key in gone {
+        root.remove(&path(&key));
+        old.remove(&key);
+    }
 }
 
 /// Makes the files of one status commit by changing the previous commit's: only documents
@@ -606,12 +621,10 @@ impl Files<'_> {
             }
             changed.push((u.project.cloned(), made));
         }
-        let gone: Vec<Option<String>> = gone.into_iter().cloned().collect();
         drop(work);
-        for project in gone {
-            self.root.remove(&paths::unit(cluster, project.as_deref()));
-            old.remove(&project);
-        }
+        remove_gone(&mut self.root, &mut old, gone, |p| {
+            paths::unit(cluster, p.as_deref())
+        });
         old.extend(changed);
         self.memo.units.insert(cluster.to_string(), old);
         counts
@@ -673,12 +686,8 @@ impl Files<'_> {
             }
             changed.push((d.name.clone(), made));
         }
-        let gone: Vec<String> = gone.into_iter().cloned().collect();
         drop(work);
-        for name in gone {
-            self.root.remove(&paths::project(&name));
-            old.remove(&name);
-        }
+        remove_gone(&mut self.root, &mut old, gone, |name| paths::project(name));
         old.extend(changed);
         self.memo.digests = old;
     }
@@ -697,26 +706,22 @@ impl Files<'_> {
         let files = crate::par::map_in_runs(&changed, 16, |((_, doc), last)| {
             yaml_file(&***doc, last.map(|(l, f)| (&**l, f)))
         });
-        let changed: Vec<(&RunKey, &Arc<PipelineRuns>, bool)> = changed
-            .into_iter()
-            .zip(&files)
-            .map(|(((k, doc), last), file)| (k, doc, last.is_none_or(|(_, f)| f != file)))
-            .collect();
-        let gone: Vec<RunKey> = gone.into_iter().cloned().collect();
-        for ((key, doc, new_file), file) in changed.into_iter().zip(files) {
-            let (project, pipeline, cluster) = key;
-            if new_file {
+        let mut updated = Vec::with_capacity(changed.len());
+        for (((key, doc), last), file) in changed.into_iter().zip(files) {
+            if last.is_none_or(|(_, f)| *f != file) {
+                let (project, pipeline, cluster) = key;
                 let path = paths::cluster_runs(cluster, project, pipeline);
                 self.root.insert_file(&path, file.clone());
             }
-            old.insert(key.clone(), (doc.clone(), file));
+            updated.push((key.clone(), (doc.clone(), file)));
         }
-        for key in gone {
-            let (project, pipeline, cluster) = &key;
-            self.root
-                .remove(&paths::cluster_runs(cluster, project, pipeline));
-            old.remove(&key);
-        }
+        remove_gone(
+            &mut self.root,
+            &mut old,
+            gone,
+            |(project, pipeline, cluster)| paths::cluster_runs(cluster, project, pipeline),
+        );
+        old.extend(updated);
         self.memo.runs = old;
     }
 }

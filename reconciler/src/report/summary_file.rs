@@ -20,24 +20,22 @@ const EMPTY: &str = "\nprojects: []\n";
 
 impl ProjectLines {
     /// The file of `summary` (its projects sorted by name, each name once).
-    pub(crate) fn file(&mut self, summary: Summary) -> StatusFile {
-        let text = self.spliced(&summary).unwrap_or_else(|| {
+    pub(crate) fn file(&mut self, mut summary: Summary) -> StatusFile {
+        let projects = std::mem::take(&mut summary.projects);
+        let text = self.spliced(&summary, &projects).unwrap_or_else(|| {
+            summary.projects = projects;
             cubist_status_ui::yaml::to_yaml(&summary).expect("status documents serialise")
         });
         StatusFile::new(text.into_bytes())
     }
 
-    /// The summary's YAML, made of its header and each project's lines (kept or new); `None`
-    /// when the fast writer does not know how to write a part.
-    fn spliced(&mut self, summary: &Summary) -> Option<String> {
-        let header = yaml_emit::to_yaml(&Summary {
-            projects: Vec::new(),
-            clusters: summary.clusters.clone(),
-            errors: summary.errors.clone(),
-            ..header_of(summary)
-        })?;
+    /// The YAML of `header` (a summary without projects) with the lines of each of `projects`
+    /// (kept or new) in its empty list; `None` when the fast writer does not know how to write
+    /// a part.
+    fn spliced(&mut self, header: &Summary, projects: &[ProjectStatus]) -> Option<String> {
+        let header = yaml_emit::to_yaml(header)?;
         let at = header.find(EMPTY)?;
-        let (work, gone) = pair_up(summary.projects.iter().collect(), &self.0, |p, k| {
+        let (work, gone) = pair_up(projects.iter().collect(), &self.0, |p, k| {
             p.name.as_str().cmp(k)
         });
         let mut text = String::with_capacity(header.len() + 128 * work.len());
@@ -59,28 +57,11 @@ impl ProjectLines {
             }
         }
         text.push_str(&header[at + EMPTY.len()..]);
-        let gone: Vec<String> = gone.into_iter().cloned().collect();
         for name in gone {
             self.0.remove(&name);
         }
         self.0.extend(changed);
         Some(text)
-    }
-}
-
-/// The summary's fields but its lists.
-fn header_of(s: &Summary) -> Summary {
-    Summary {
-        revision: s.revision.clone(),
-        reconciled_at: s.reconciled_at,
-        duration_ms: s.duration_ms,
-        author: s.author.clone(),
-        message: s.message.clone(),
-        repo_url: s.repo_url.clone(),
-        clusters: Vec::new(),
-        projects: Vec::new(),
-        errors: Vec::new(),
-        next_run_due: s.next_run_due,
     }
 }
 
