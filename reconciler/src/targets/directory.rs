@@ -186,7 +186,8 @@ impl DirectoryTarget {
     }
 
     /// The directories (by name, see [`dir_name`]) that the files of `objects` would be in
-    /// and that do not exist: a file there needs no look of its own. A first apply looked for
+    /// and that do not exist: a file there needs no look of its own. An error when one is a
+    /// link (see [`Self::entries_not_links`]). A first apply looked for
     /// each of 17,000 missing files (500 projects), a tenth of its time; it now looks for
     /// about 500 directories.
     fn missing_dirs<'o>(&self, objects: &[(&'o RenderedObject, bool)]) -> Result<HashSet<&'o str>> {
@@ -219,7 +220,7 @@ impl DirectoryTarget {
             }
         };
         // Cubist writes it sorted; one written otherwise is sorted as read, so an object is
-        // looked up in it by halves (see `plan_desired`).
+        // looked up in it by halves (see `owned_at`).
         if !inventory.objects.is_sorted() {
             inventory.objects.sort();
         }
@@ -323,13 +324,6 @@ impl DirectoryTarget {
         }
         self.entries_not_links([INVENTORY_FILE])?;
         let inventory = self.inventory()?;
-        // Sorted (see `inventory`): an object is looked up by halves.
-        let owned = |parts: &[&str; 4]| {
-            inventory
-                .objects
-                .binary_search_by(|e| e.key_parts().cmp(parts))
-                .is_ok()
-        };
         let mut plan = Plan {
             cluster: desired.cluster.clone(),
             ..Default::default()
@@ -349,7 +343,7 @@ impl DirectoryTarget {
             for o in group.iter() {
                 let parts = o.key_parts();
                 wanted.insert(parts);
-                objects.push((o, owned(&parts)));
+                objects.push((o, owned_at(&inventory, &parts).is_some()));
             }
         }
         // Compared several at once: without a memory, each file is read and parsed.
@@ -565,12 +559,6 @@ impl DirectoryTarget {
             .with_context(|| format!("cannot create {}", self.root.display()))?;
         let old = self.inventory()?;
         let old_lines = self.memory.as_ref().and_then(|m| m.inventory_lines(&old));
-        // Sorted (see `inventory`): an object is looked up by halves.
-        let owned_at = |parts: &[&str; 4]| {
-            old.objects
-                .binary_search_by(|e| e.key_parts().cmp(parts))
-                .ok()
-        };
         // Claim what is about to be written first: a crash then leaves nothing unowned. Not
         // needed when every object to write is owned already (updates only).
         let mut claimed: Vec<InventoryEntry> = plan
@@ -578,12 +566,11 @@ impl DirectoryTarget {
             .iter()
             .filter(|c| c.action == Action::Create)
             .filter_map(|c| c.desired.as_ref())
-            .filter(|o| owned_at(&o.key_parts()).is_none())
+            .filter(|o| owned_at(&old, &o.key_parts()).is_none())
             .map(InventoryEntry::from)
             .collect();
         if !claimed.is_empty() {
-            claimed.sort();
-            claimed.dedup_by(|a, b| a.key_parts() == b.key_parts());
+            sort_unique(&mut claimed);
             let (mut entries, mut from) = (Vec::new(), Vec::new());
             merge(
                 old.objects.iter().enumerate(),
@@ -608,7 +595,7 @@ impl DirectoryTarget {
         let mut named: Vec<usize> = plan
             .changes
             .iter()
-            .filter_map(|c| owned_at(&c.key.key_parts()))
+            .filter_map(|c| owned_at(&old, &c.key.key_parts()))
             .collect();
         named.sort_unstable();
         let mut written: Vec<InventoryEntry> = plan
@@ -617,8 +604,7 @@ impl DirectoryTarget {
             .filter(|c| c.action != Action::Conflict)
             .filter_map(|c| c.desired.as_ref().map(InventoryEntry::from))
             .collect();
-        written.sort();
-        written.dedup_by(|a, b| a.key_parts() == b.key_parts());
+        sort_unique(&mut written);
         // The old entries are moved, not copied, once the memory lets go of its copy (the
         // inventory is written again just below), into the buffers of the one before.
         let spare = self.memory.as_ref().map(Memory::forget_inventory);
@@ -635,8 +621,6 @@ impl DirectoryTarget {
         self.write_inventory(entries, &from, old_lines.as_ref(), reuse)?;
         if let Some(m) = &self.memory {
             m.keep_spare(old_entries, old_lines);
-        }
-        if let Some(m) = &self.memory {
             m.applied(&unsettled);
         }
         Ok(report)
@@ -697,6 +681,21 @@ impl InventoryLines {
     fn line(&self, i: usize) -> Option<&[u8]> {
         Some(&self.text[*self.starts.get(i)?..*self.starts.get(i + 1)?])
     }
+}
+
+/// Where `inventory` lists the object of key `parts`. Looked up by halves: an inventory is
+/// sorted (cubist writes it so, and one written otherwise is sorted as read).
+fn owned_at(inventory: &Inventory, parts: &[&str; 4]) -> Option<usize> {
+    inventory
+        .objects
+        .binary_search_by(|e| e.key_parts().cmp(parts))
+        .ok()
+}
+
+/// Sorts `entries`, keeping one per key (the first).
+fn sort_unique(entries: &mut Vec<InventoryEntry>) {
+    entries.sort();
+    entries.dedup_by(|a, b| a.key_parts() == b.key_parts());
 }
 
 /// Appends the entries of `old` (sorted, with their indices) and `new` (sorted) to `out` in
