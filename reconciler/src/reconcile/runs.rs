@@ -8,7 +8,7 @@
 
 use super::records_cache;
 use super::runs_project::{self, Shared, earliest};
-use super::runs_quiet::{Memo, Touched};
+use super::runs_quiet::{self, Memo, Touched};
 use super::{Good, Outcome, Reconciler};
 use crate::alerts::Channels;
 use crate::model::Model;
@@ -290,11 +290,8 @@ impl Reconciler {
         // projects run again are their passes'.
         let mut docs = std::mem::take(&mut self.records.docs);
         let before = docs.len();
-        let mut kept = quiet.iter().peekable();
-        docs.retain(|(project, _, _), _| {
-            while kept.next_if(|q| **q < project.as_str()).is_some() {}
-            kept.peek().is_some_and(|q| **q == project.as_str())
-        });
+        let mut kept = runs_quiet::one_of(&quiet);
+        docs.retain(|(project, _, _), _| kept(project));
         let mut changed = false;
         for (pl, pass) in to_run.iter().zip(passes) {
             docs.extend(pass.docs);

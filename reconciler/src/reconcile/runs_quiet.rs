@@ -112,6 +112,16 @@ pub(super) fn of_project<'a>(
         .take_while(move |((p, _, _), _)| p == project)
 }
 
+/// A test of whether a project is one of `names` (sorted), for projects asked in order (as a
+/// map's `retain` visits them): one pass over both instead of a lookup per project.
+pub(super) fn one_of<'a>(names: &'a [&'a str]) -> impl FnMut(&str) -> bool + 'a {
+    let mut names = names.iter().peekable();
+    move |project| {
+        while names.next_if(|n| **n < project).is_some() {}
+        names.peek().is_some_and(|n| **n == project)
+    }
+}
+
 impl QuietProject {
     /// The memo of a project's pass that changed none of its records (`docs`), on directory
     /// clusters `dirs` and Kubernetes clusters `unreachable` out of reach; `None` when the
@@ -250,11 +260,8 @@ impl Memo {
     /// Keeps the memos of the projects `quiet` (in order) alone: the others are run again,
     /// gone or no longer placed.
     pub(super) fn keep_only(&mut self, quiet: &[&str]) {
-        let mut kept = quiet.iter().peekable();
-        self.quiet.retain(|project, _| {
-            while kept.next_if(|q| **q < project.as_str()).is_some() {}
-            kept.peek().is_some_and(|q| **q == project.as_str())
-        });
+        let mut kept = one_of(quiet);
+        self.quiet.retain(|project, _| kept(project));
     }
 
     /// Notes that `project` was looked at in this pass, and is quiet after it when `quiet`.
