@@ -392,7 +392,7 @@ impl Reconciler {
                 outcome.projects_held.push(name.clone());
                 continue;
             }
-            let hash = input_hashes.get(name).cloned().unwrap_or_default();
+            let hash = input_hashes.get(name).map_or("", String::as_str);
             if let Some(g) = self
                 .good
                 .get(name)
@@ -402,7 +402,7 @@ impl Reconciler {
                 outcome.projects_skipped += 1;
                 continue;
             }
-            fresh.push((name, project, hash));
+            fresh.push((name, project, hash.to_string()));
         }
         let rendered = crate::par::map_in_runs(&fresh, 1, |(_, project, _)| {
             render_all(&model, project, &self.blueprints)
@@ -480,14 +480,10 @@ impl Reconciler {
         timings.status = split();
         outcome.timings = timings;
         if !repo_wide {
-            self.good = current
-                .into_iter()
-                .filter(|(n, g)| {
-                    g.revision == rev
-                        || outcome.projects_held.contains(n)
-                        || model.projects.contains_key(n)
-                })
-                .collect();
+            // Every project kept is in the model or held (see above).
+            debug_assert!(current.keys().all(|n| model.projects.contains_key(n)
+                || outcome.projects_held.binary_search(n).is_ok()));
+            self.good = current;
         }
         self.last_revision = Some(revision);
         self.resumed = None;
