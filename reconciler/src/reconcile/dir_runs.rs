@@ -148,48 +148,6 @@ pub(super) fn placed_on<'m>(
     placed
 }
 
-/// Deletes, in each directory target of `roots` (see [`cluster_roots`]) applied this pass
-/// without held deletions, the run files of projects no longer placed on it (a project
-/// removed, or moved to other clusters): every namespace directory's `runs/` whose project is
-/// not one of those `placed` there (see [`placed_on`]).
-pub(super) fn prune_gone_projects(
-    roots: &BTreeMap<String, PathBuf>,
-    mut placed: BTreeMap<&str, BTreeSet<&str>>,
-    outcome: &Outcome,
-    cache: &files::Cache,
-) {
-    for (cluster, root) in roots {
-        let settled = outcome.clusters.get(cluster).is_some_and(|co| {
-            co.skipped.is_none() && co.plan.as_ref().is_none_or(|p| p.held.is_none())
-        });
-        if !settled {
-            continue;
-        }
-        let placed = placed.remove(cluster.as_str()).unwrap_or_default();
-        let Ok(entries) = std::fs::read_dir(root) else {
-            continue;
-        };
-        for e in entries.filter_map(|e| e.ok()).take(files::MAX_FILES) {
-            let ns = e.file_name().to_string_lossy().into_owned();
-            let dir = e.file_type().is_ok_and(|t| t.is_dir());
-            if !dir || placed.contains(ns.as_str()) || !files::runs_dir(root, &ns).is_dir() {
-                continue;
-            }
-            let pruned = files::prune(root, &ns, |_| false, cache);
-            let _ = std::fs::remove_dir(root.join(&ns)); // only when nothing else is left
-            match pruned {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(cluster, project = %ns, deleted = n, "run files of a project gone from the cluster deleted")
-                }
-                Err(e) => {
-                    tracing::warn!(cluster, project = %ns, error = %format!("{e:#}"), "deleting run files failed")
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 mod clusters;
 mod config;
 mod dir_runs;
+mod gone_runs;
 pub(crate) mod guard;
 mod inputs;
 mod last_good;

@@ -42,6 +42,9 @@ pub(super) struct Records {
     pub(super) next_due: Option<DateTime<Utc>>,
     /// What the last pass depended on (see `runs_quiet`).
     pub(super) memo: Memo,
+    /// The projects of each directory cluster that may have run files left once they are no
+    /// longer placed there (see `gone_runs`).
+    gone: super::gone_runs::Memo,
 }
 
 impl Records {
@@ -301,7 +304,14 @@ impl Reconciler {
         }
         changed |= docs.len() != before;
         self.records.docs = docs;
-        super::dir_runs::prune_gone_projects(&roots, placed, outcome, &self.records.run_files);
+        super::gone_runs::prune_gone_projects(
+            &roots,
+            placed,
+            outcome,
+            &touched,
+            &self.records.run_files,
+            &mut self.records.gone,
+        );
         for c in roots.keys() {
             if let Some(m) = self.clusters.memory(c) {
                 m.runs_looked_at();

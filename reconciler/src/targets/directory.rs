@@ -22,6 +22,10 @@ const MIN_FILES_PER_THREAD: usize = 16;
 /// keep every core busy, few enough that progress is steady.
 const WRITE_BATCH: usize = 64;
 
+/// Up to how many projects that may lose objects a plan compares each inventory entry's with
+/// one by one, rather than looking it up in a set.
+const FEW_LOSING: usize = 4;
+
 /// Name of the inventory file in the target directory.
 pub const INVENTORY_FILE: &str = "cubist-inventory.yaml";
 
@@ -354,24 +358,27 @@ impl DirectoryTarget {
         });
         plan.changes = changes.into_iter().collect::<Result<_>>()?;
         // Owned objects no longer desired: only those of projects looked at (an unchanged
-        // project owns exactly its group) or gone altogether. With a memory, when no project
-        // was looked at and none the inventory lists is gone, there is none: the inventory
-        // is not walked.
-        let gone = |p: &Option<String>| !desired.projects.contains_key(p);
-        let none_gone = looked.is_empty()
-            && memory.is_some_and(|m| !m.inventory_projects(&inventory).iter().any(gone));
-        let owned_by = if none_gone {
-            &[][..]
-        } else {
-            &inventory.objects[..]
+        // project owns exactly its group) or gone altogether. With a memory, the projects the
+        // inventory lists are known without walking it; it is walked only when a project may
+        // lose objects, and each entry is then matched against those projects alone.
+        let gone = |p: &&Option<String>| !desired.projects.contains_key(*p);
+        let listed = memory.map(|m| m.inventory_projects(&inventory));
+        let mut losing = looked;
+        match &listed {
+            Some(listed) => losing.extend(listed.iter().filter(gone)),
+            None => losing.extend(inventory.objects.iter().map(|e| &e.project).filter(gone)),
+        }
+        let few: Vec<&Option<String>> = losing.iter().copied().take(FEW_LOSING + 1).collect();
+        let may_lose = |p: &Option<String>| match few.len() {
+            0 => false,
+            n if n <= FEW_LOSING => few.contains(&p),
+            _ => losing.contains(p),
         };
-        let deleted: Vec<&InventoryEntry> = owned_by
+        let deleted: Vec<&InventoryEntry> = inventory
+            .objects
             .iter()
             .rev()
-            .filter(|e| {
-                (looked.contains(&e.project) || gone(&e.project))
-                    && !wanted.contains(&e.key_parts())
-            })
+            .filter(|e| may_lose(&e.project) && !wanted.contains(&e.key_parts()))
             .collect();
         self.entries_not_links(deleted.iter().map(|e| dir_name(&e.namespace)))?;
         for e in deleted {
@@ -1331,6 +1338,64 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
         assert!(actions.contains(&Action::Update), "{actions:?}");
+    }
+
+    /// The deletions a remembering target plans (matching inventory entries against the few
+    /// projects that may lose objects, or a set of them when there are more) are those a
+    /// target without a memory plans by walking its whole inventory.
+    #[test]
+    fn a_remembering_plan_deletes_what_a_whole_inventory_walk_does() {
+        let (dir, _, target) = remembering();
+        let object = |project: usize, name: &str| {
+            let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("{name}-{project}"), "namespace": format!("ns{project}")}});
+            crate::render::RenderedObject {
+                hash: crate::render::hash::content_hash(&body),
+                body: body.into(),
+                project: Some(format!("p{project}")),
+                source: format!("projects/p{project}/{name}.yaml"),
+            }
+        };
+        let set = |drop_y: &[usize], gone: &[usize]| RenderedSet {
+            cluster: "c".into(),
+            objects: (0..8)
+                .filter(|p| !gone.contains(p))
+                .flat_map(|p| {
+                    let y = (!drop_y.contains(&p)).then(|| object(p, "y"));
+                    [Some(object(p, "x")), y]
+                })
+                .flatten()
+                .collect(),
+        };
+        let deletions = |plan: &Plan| {
+            let mut keys: Vec<String> = plan
+                .changes
+                .iter()
+                .filter(|c| c.action == Action::Delete)
+                .map(|c| c.key.to_string())
+                .collect();
+            keys.sort();
+            keys
+        };
+        let first = Desired::from_set(set(&[], &[]));
+        target
+            .apply(&target.plan_desired(&first).unwrap(), &mut |_| {})
+            .unwrap();
+        let walking = DirectoryTarget::new(dir.path().join("t")).without_diffs();
+        let steps: [(&[usize], &[usize], usize); 4] = [
+            (&[1], &[], 1),
+            (&[0, 1, 2, 3, 4, 5], &[], 5),
+            (&[0, 1, 2, 3, 4, 5], &[7], 2),
+            (&[], &[], 0),
+        ];
+        for (drop_y, gone, expected) in steps {
+            let desired = Desired::from_set(set(drop_y, gone));
+            let plan = target.plan_desired(&desired).unwrap();
+            let walked = walking.plan_desired(&desired).unwrap();
+            assert_eq!(deletions(&plan), deletions(&walked), "{drop_y:?} {gone:?}");
+            assert_eq!(deletions(&plan).len(), expected, "{:?}", deletions(&plan));
+            target.apply(&plan, &mut |_| {}).unwrap();
+        }
     }
 
     #[test]
