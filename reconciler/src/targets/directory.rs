@@ -3,7 +3,7 @@
 
 use super::desired::Desired;
 use super::file_stamp::{BytesDigest, bytes_digest};
-use super::memory::Memory;
+use super::memory::{self, Memory};
 use super::{Action, ApplyReport, Change, Plan, unified_diff};
 use crate::model::yaml::parse_documents;
 use crate::render::hash::content_hash;
@@ -230,26 +230,28 @@ impl DirectoryTarget {
         }
         let inventory = Arc::new(inventory);
         if let Some(m) = &self.memory {
-            m.remember_inventory(&meta, inventory.clone(), None);
+            m.remember_inventory(&meta, inventory.clone(), None, None);
         }
         Ok(inventory)
     }
 
-    /// Writes the inventory of `entries` (sorted, one per key; see [`merge`]) and remembers it.
-    /// An entry with an index in `from` (its place in the inventory `old` was written as) keeps
-    /// its line. `reuse`: buffers of an earlier inventory to write into.
+    /// Writes the inventory of `entries` (sorted, one per key; see [`merge`]) and remembers it,
+    /// with the `projects` it lists objects of. An entry with an index in `from` (its place in
+    /// the inventory `old` was written as) keeps its line. `reuse`: buffers of an earlier
+    /// inventory to write into.
     fn write_inventory(
         &self,
         entries: Vec<InventoryEntry>,
         from: &[Option<usize>],
         old: Option<&InventoryLines>,
         reuse: Option<InventoryLines>,
+        projects: Option<Arc<memory::Projects>>,
     ) -> Result<()> {
         let lines = InventoryLines::of(&entries, from, old, reuse);
         let meta = write_atomic(self.root.join(INVENTORY_FILE), &lines.text)?;
         if let Some(m) = &self.memory {
             let inventory = Arc::new(Inventory { objects: entries });
-            m.remember_inventory(&meta, inventory, Some(Arc::new(lines)));
+            m.remember_inventory(&meta, inventory, Some(Arc::new(lines)), projects);
         }
         Ok(())
     }
@@ -365,7 +367,7 @@ impl DirectoryTarget {
         let listed = memory.map(|m| m.inventory_projects(&inventory));
         let mut losing = looked;
         match &listed {
-            Some(listed) => losing.extend(listed.iter().filter(gone)),
+            Some(listed) => losing.extend(listed.keys().filter(gone)),
             None => losing.extend(inventory.objects.iter().map(|e| &e.project).filter(gone)),
         }
         let few: Vec<&Option<String>> = losing.iter().copied().take(FEW_LOSING + 1).collect();
@@ -612,6 +614,24 @@ impl DirectoryTarget {
             .filter_map(|c| c.desired.as_ref().map(InventoryEntry::from))
             .collect();
         sort_unique(&mut written);
+        // The projects it lists then: those of the old one, less the entries the plan named,
+        // plus those it wrote.
+        let projects = self.memory.as_ref().map(|m| {
+            let mut projects = Arc::unwrap_or_clone(m.inventory_projects(&old));
+            for &i in &named {
+                let project = &old.objects[i].project;
+                if let Some(n) = projects.get_mut(project) {
+                    *n -= 1;
+                    if *n == 0 {
+                        projects.remove(project);
+                    }
+                }
+            }
+            for e in &written {
+                *projects.entry(e.project.clone()).or_default() += 1;
+            }
+            Arc::new(projects)
+        });
         // The old entries are moved, not copied, once the memory lets go of its copy (the
         // inventory is written again just below), into the buffers of the one before.
         let spare = self.memory.as_ref().map(Memory::forget_inventory);
@@ -625,7 +645,7 @@ impl DirectoryTarget {
         let mut from = Vec::new();
         merge(kept, written.into_iter(), &mut entries, &mut from);
         let old_lines = old_lines.and_then(|l| Arc::try_unwrap(l).ok());
-        self.write_inventory(entries, &from, old_lines.as_ref(), reuse)?;
+        self.write_inventory(entries, &from, old_lines.as_ref(), reuse, projects)?;
         if let Some(m) = &self.memory {
             m.keep_spare(old_entries, old_lines);
             m.applied(&unsettled);
@@ -985,7 +1005,9 @@ mod tests {
             source: format!("projects/p/{name}.yaml"),
         };
         let first = ["b", "d", "f"].map(|n| entry(n, "h1")).to_vec();
-        target.write_inventory(first, &[], None, None).unwrap();
+        target
+            .write_inventory(first, &[], None, None, None)
+            .unwrap();
         let old = target.inventory().unwrap();
         let lines = memory
             .inventory_lines(&old)
@@ -1004,7 +1026,7 @@ mod tests {
         // Written into the buffers of another inventory, which leave nothing behind.
         let reuse = InventoryLines::of(&[entry("z", "h9")], &[], None, None);
         target
-            .write_inventory(next, &from, Some(&lines), Some(reuse))
+            .write_inventory(next, &from, Some(&lines), Some(reuse), None)
             .unwrap();
         let written = std::fs::read_to_string(dir.path().join("t").join(INVENTORY_FILE)).unwrap();
         let want =
@@ -1345,7 +1367,7 @@ mod tests {
     /// target without a memory plans by walking its whole inventory.
     #[test]
     fn a_remembering_plan_deletes_what_a_whole_inventory_walk_does() {
-        let (dir, _, target) = remembering();
+        let (dir, memory, target) = remembering();
         let object = |project: usize, name: &str| {
             let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": format!("{name}-{project}"), "namespace": format!("ns{project}")}});
@@ -1395,6 +1417,13 @@ mod tests {
             assert_eq!(deletions(&plan), deletions(&walked), "{drop_y:?} {gone:?}");
             assert_eq!(deletions(&plan).len(), expected, "{:?}", deletions(&plan));
             target.apply(&plan, &mut |_| {}).unwrap();
+            // The projects the apply derived for the inventory it wrote are its entries'.
+            let inventory = target.inventory().unwrap();
+            let mut counted = memory::Projects::new();
+            for e in &inventory.objects {
+                *counted.entry(e.project.clone()).or_default() += 1;
+            }
+            assert_eq!(*memory.inventory_projects(&inventory), counted);
         }
     }
 

@@ -97,8 +97,9 @@ pub(super) struct KnownFile {
 /// An inventory's buffers, emptied: its entries' and its lines'.
 pub(super) type Spare = (Vec<InventoryEntry>, Option<InventoryLines>);
 
-/// A set of projects (`None`: cluster-level objects).
-type Projects = HashSet<Option<String>>;
+/// The projects an inventory lists objects of (`None`: cluster-level objects), with how many
+/// each.
+pub(super) type Projects = HashMap<Option<String>, usize>;
 
 /// What is known of one object file.
 struct Known {
@@ -416,7 +417,8 @@ impl Memory {
     }
 
     /// The projects `inventory` lists objects of, computed once per inventory (the same one
-    /// is read from memory while its file is unchanged).
+    /// is read from memory while its file is unchanged; an apply derives those of the one it
+    /// writes, see [`Self::remember_inventory`]).
     pub(super) fn inventory_projects(&self, inventory: &Arc<Inventory>) -> Arc<Projects> {
         let mut files = self.files();
         if let Some((known, projects)) = &files.inventory_projects
@@ -424,13 +426,16 @@ impl Memory {
         {
             return projects.clone();
         }
-        let projects: Arc<Projects> = Arc::new(
-            inventory
-                .objects
-                .iter()
-                .map(|e| e.project.clone())
-                .collect(),
-        );
+        let mut projects = Projects::new();
+        for e in &inventory.objects {
+            match projects.get_mut(&e.project) {
+                Some(n) => *n += 1,
+                None => {
+                    projects.insert(e.project.clone(), 1);
+                }
+            }
+        }
+        let projects = Arc::new(projects);
         files.inventory_projects = Some((inventory.clone(), projects.clone()));
         projects
     }
@@ -464,14 +469,18 @@ impl Memory {
     /// Remembers the inventory file's content, and the lines of each entry when this process
     /// wrote it. Trusted at once, unlike object files: the inventory is cubist's own file,
     /// never edited by hand, and every write of it replaces the file (a new inode), so another
-    /// writer changes the stamp.
+    /// writer changes the stamp. `projects`, when given, are those it lists objects of (see
+    /// [`Self::inventory_projects`]).
     pub(super) fn remember_inventory(
         &self,
         meta: &Metadata,
         inventory: Arc<Inventory>,
         lines: Option<Arc<InventoryLines>>,
+        projects: Option<Arc<Projects>>,
     ) {
-        self.files().inventory = Some((Stamp::of(meta), inventory, lines));
+        let mut files = self.files();
+        files.inventory_projects = projects.map(|p| (inventory.clone(), p));
+        files.inventory = Some((Stamp::of(meta), inventory, lines));
     }
 }
 
