@@ -536,12 +536,13 @@ struct UnitMade {
 const MIN_OBJECTS_PER_THREAD: usize = 512;
 
 /// Pairs each item of `new` (in key order) with the value of `old` under its key (`cmp`
-/// orders an item against a key); also returns the keys of `old` that no item has.
+/// orders an item against a key and its value); also returns the keys of `old` that no item
+/// has.
 #[allow(clippy::type_complexity)]
 pub(super) fn pair_up<N, K: Ord + Clone, V>(
     new: Vec<N>,
     old: &BTreeMap<K, V>,
-    cmp: impl Fn(&N, &K) -> std::cmp::Ordering,
+    cmp: impl Fn(&N, &K, &V) -> std::cmp::Ordering,
 ) -> (Vec<(N, Option<&V>)>, Vec<K>) {
     use std::cmp::Ordering::{Equal, Greater};
     let mut old = old.iter().peekable();
@@ -549,10 +550,10 @@ pub(super) fn pair_up<N, K: Ord + Clone, V>(
     let paired = new
         .into_iter()
         .map(|n| {
-            while let Some((k, _)) = old.next_if(|(k, _)| cmp(&n, k) == Greater) {
+            while let Some((k, _)) = old.next_if(|(k, v)| cmp(&n, k, v) == Greater) {
                 gone.push(k.clone());
             }
-            let last = old.next_if(|(k, _)| cmp(&n, k) == Equal).map(|(_, v)| v);
+            let last = old.next_if(|(k, v)| cmp(&n, k, v) == Equal).map(|(_, v)| v);
             (n, last)
         })
         .collect();
@@ -586,11 +587,9 @@ impl Files<'_> {
     /// one's (the same group, settled, held alike) is that one, not built again.
     fn units(&mut self, cluster: &str, inputs: Vec<UnitInput>) -> Vec<doc::StateCounts> {
         let mut old = self.memo.units.remove(cluster).unwrap_or_default();
-        let (work, gone) = pair_up(inputs, &old, |u, k| u.project.cmp(&k.as_ref()));
-        let objects: usize = work.iter().map(|(u, _)| u.size()).sum();
-        let min = (work.len() * MIN_OBJECTS_PER_THREAD).div_ceil(objects.max(1));
-        let built = crate::par::map_in_runs(&work, min, |(u, last)| {
-            let reused = last.is_some_and(|last| {
+        let (work, gone) = pair_up(inputs, &old, |u, k, _| u.project.cmp(&k.as_ref()));
+        let reused = |(u, last): &(UnitInput, Option<&UnitMade>)| {
+            last.is_some_and(|last| {
                 u.settled
                     && last.held == u.held
                     && last
@@ -598,19 +597,27 @@ impl Files<'_> {
                         .as_ref()
                         .zip(u.group)
                         .is_some_and(|(a, b)| Arc::ptr_eq(a, b))
-            });
-            (!reused).then(|| build_unit(u, *last))
-        });
+            })
+        };
+        // Decided before anything is built: only the units built are handed to threads.
+        let todo: Vec<&(UnitInput, Option<&UnitMade>)> =
+            work.iter().filter(|w| !reused(w)).collect();
+        let objects: usize = todo.iter().map(|(u, _)| u.size()).sum();
+        let min = (todo.len() * MIN_OBJECTS_PER_THREAD).div_ceil(objects.max(1));
+        let built = crate::par::map_in_runs(&todo, min, |(u, last)| build_unit(u, *last));
+        let mut built = built.into_iter();
         let mut counts = Vec::with_capacity(work.len());
         let mut changed = Vec::new();
-        for ((u, last), built) in work.iter().zip(built) {
-            let Some(mut made) = built else {
+        for w in &work {
+            let (u, last) = w;
+            if reused(w) {
                 counts.push(
                     last.expect("a unit is reused only when there was one")
                         .counts,
                 );
                 continue;
-            };
+            }
+            let mut made = built.next().expect("one unit built per unit not reused");
             counts.push(made.counts);
             match last.filter(|l| l.unit == made.unit) {
                 Some(l) => made.unit = l.unit.clone(),
@@ -652,34 +659,40 @@ impl Files<'_> {
     /// the digest is the same).
     fn digests(&mut self, model: &Model, live: &Live, inputs: Vec<DigestInput>) {
         let mut old = std::mem::take(&mut self.memo.digests);
-        let (work, gone) = pair_up(inputs, &old, |d, k| d.name.cmp(k));
-        let made = crate::par::map_in_runs(&work, 64, |(d, last)| {
-            let settled = d
-                .good
-                .filter(|_| !d.held && !live.contains_key(d.name.as_str()));
-            let same = |(g, runs): &(Arc<Good>, Vec<Arc<PipelineRuns>>)| {
-                settled.is_some_and(|s| Arc::ptr_eq(g, s))
-                    && runs.len() == d.runs.len()
-                    && runs.iter().zip(&d.runs).all(|(a, b)| Arc::ptr_eq(a, b))
-            };
-            if last.is_some_and(|l| l.from.as_ref().is_some_and(same)) {
-                return None;
-            }
-            let from = settled.map(|g| (g.clone(), d.runs.iter().map(|r| Arc::clone(r)).collect()));
+        let (work, gone) = pair_up(inputs, &old, |d, k, _| d.name.cmp(k));
+        let settled = |d: &DigestInput<'_>| {
+            d.good
+                .filter(|_| !d.held && !live.contains_key(d.name.as_str()))
+                .cloned()
+        };
+        // Decided before anything is built: only the digests built are handed to threads.
+        let todo: Vec<&(DigestInput, Option<&DigestMade>)> = work
+            .iter()
+            .filter(|(d, last)| {
+                let settled = settled(d);
+                let same = |(g, runs): &(Arc<Good>, Vec<Arc<PipelineRuns>>)| {
+                    settled.as_ref().is_some_and(|s| Arc::ptr_eq(g, s))
+                        && runs.len() == d.runs.len()
+                        && runs.iter().zip(&d.runs).all(|(a, b)| Arc::ptr_eq(a, b))
+                };
+                !last.is_some_and(|l| l.from.as_ref().is_some_and(same))
+            })
+            .collect();
+        let made = crate::par::map_in_runs(&todo, 64, |(d, last)| {
+            let from = settled(d).map(|g| (g, d.runs.iter().map(|r| Arc::clone(r)).collect()));
             let shown = d.good.map(|g| &*g.project).unwrap_or(d.project);
             let mut digest = project_digest(model, shown);
             fill_live(&mut digest, live, &d.runs);
             let previous = last.and_then(|l| Some((l.digest.as_ref()?, &l.file)));
             let file = yaml_file(&digest, previous);
-            Some(DigestMade {
+            DigestMade {
                 from,
                 digest: Some(digest),
                 file,
-            })
+            }
         });
         let mut changed = Vec::new();
-        for ((d, last), made) in work.iter().zip(made) {
-            let Some(made) = made else { continue };
+        for ((d, last), made) in todo.into_iter().zip(made) {
             if last.is_none_or(|l| l.file != made.file) {
                 self.root
                     .insert_file(&paths::project(d.name), made.file.clone());
@@ -697,7 +710,15 @@ impl Files<'_> {
     /// change) keep their file.
     fn runs(&mut self, runs: &BTreeMap<RunKey, Arc<PipelineRuns>>) {
         let mut old = std::mem::take(&mut self.memo.runs);
-        let (work, gone) = pair_up(runs.iter().collect(), &old, |(k, _), old| (*k).cmp(old));
+        // The same records are under the same key (their project, pipeline and cluster): the
+        // keys of most are not compared.
+        let (work, gone) = pair_up(runs.iter().collect(), &old, |(k, doc), old, (last, _)| {
+            if Arc::ptr_eq(doc, last) {
+                std::cmp::Ordering::Equal
+            } else {
+                (*k).cmp(old)
+            }
+        });
         // Records the loop did not change are the same `Arc`; others are compared.
         let changed: Vec<_> = work
             .into_iter()

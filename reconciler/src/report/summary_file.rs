@@ -35,7 +35,7 @@ impl ProjectLines {
     fn spliced(&mut self, header: &Summary, projects: &[ProjectStatus]) -> Option<String> {
         let header = yaml_emit::to_yaml(header)?;
         let at = header.find(EMPTY)?;
-        let (work, gone) = pair_up(projects.iter().collect(), &self.0, |p, k| {
+        let (work, gone) = pair_up(projects.iter().collect(), &self.0, |p, k, _| {
             p.name.as_str().cmp(k)
         });
         let mut text = String::with_capacity(header.len() + 128 * work.len());
