@@ -20,6 +20,20 @@ pub(crate) struct Good {
     pub(super) run_workflows: BTreeMap<String, Vec<crate::render::RenderedObject>>,
 }
 
+#[cfg(test)]
+impl Good {
+    /// A last good state of `project` at `revision` that rendered nothing.
+    pub(crate) fn empty(project: Arc<Project>, revision: &str) -> Good {
+        Good {
+            revision: revision.to_string(),
+            input_hash: String::new(),
+            project,
+            rendered: BTreeMap::new(),
+            run_workflows: BTreeMap::new(),
+        }
+    }
+}
+
 /// Each cluster's desired objects: those of the projects in `current` placed on it.
 pub(super) fn desired_of(
     model: &Model,

@@ -17,6 +17,14 @@ fn replaced_files(rec: &Reconciler) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// The projects the summary on the status branch lists.
+fn summary_projects(rec: &Reconciler) -> Vec<cubist_status_ui::doc::ProjectStatus> {
+    let files = read_status(rec.mirror().repo(), &rec.cfg.status_branch).unwrap();
+    let summary: cubist_status_ui::doc::Summary =
+        cubist_status_ui::yaml::from_yaml(&files[paths::SUMMARY]).unwrap();
+    summary.projects
+}
+
 /// `/<project>/` and `/<project>.yaml` of the synthetic projects no longer in `src`.
 fn projects_gone(src: &Path) -> Vec<String> {
     (0..10)
@@ -97,6 +105,14 @@ fn each_status_commit_holds_what_one_made_from_nothing_does() {
                 )
             }),
         ),
+        (
+            "a comment in a platform template (every project rendered again, as loaded)",
+            Box::new(|| {
+                let path = src.join("templates/python.yaml");
+                let text = fs::read_to_string(&path).unwrap();
+                fs::write(&path, format!("{text}# reviewed\n")).unwrap();
+            }),
+        ),
         ("nothing", Box::new(|| {})),
     ];
     for (step, change) in &steps {
@@ -105,12 +121,18 @@ fn each_status_commit_holds_what_one_made_from_nothing_does() {
         let rec = &mut lp.rec;
         rec.reconcile(head).unwrap();
         let changed = replaced_files(rec);
+        let listed = summary_projects(rec);
         // The same revision again, with nothing kept of the last status commit; then the next
         // step goes on from what was kept.
         let memo = std::mem::take(&mut rec.status_memo);
         let written = std::mem::take(&mut rec.status_written);
         rec.reconcile(head).unwrap();
         let from_nothing = replaced_files(rec);
+        assert_eq!(
+            listed,
+            summary_projects(rec),
+            "{step}: the summary's projects"
+        );
         (rec.status_memo, rec.status_written) = (memo, written);
         assert_eq!(
             changed.keys().collect::<Vec<_>>(),

@@ -6,6 +6,7 @@ use crate::reconcile::{ClusterOutcome, ClusterState, Config, Good, HealthCounts,
 use crate::render::{ObjectKey, RenderedObject};
 use crate::report::status_branch::{Dir, Node, StatusFile, StatusFiles};
 use crate::report::status_yaml::{inventory_file, object_status_file, yaml_file};
+use crate::report::summary_file::Entry;
 use crate::targets::Action;
 use crate::targets::desired::Group;
 use crate::targets::guard::Held;
@@ -142,21 +143,18 @@ pub(crate) fn files(
     for (name, project) in &model.projects {
         let held = held.contains(name.as_str());
         let good = current.get(name);
-        projects.push(doc::ProjectStatus {
-            name: name.clone(),
-            display_name: project
-                .manifest
-                .spec
-                .display_name
-                .clone()
-                .unwrap_or_default(),
-            state: if held {
-                doc::ProjectState::Failed
-            } else {
-                doc::ProjectState::Ready
-            },
-            revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
-            errors: errors(Some(name)),
+        let plain = Entry::Plain {
+            name,
+            project,
+            good,
+            held,
+        };
+        projects.push(match errors_of.get(&Some(name.as_str())) {
+            None => plain,
+            Some(errors) => Entry::Made(doc::ProjectStatus {
+                errors: errors.clone(),
+                ..plain.status()
+            }),
         });
         // Both in project order.
         while all_runs.next_if(|((p, _, _), _)| p < name).is_some() {}
@@ -189,7 +187,7 @@ pub(crate) fn files(
         .collect();
     for name in unloaded {
         let good = current.get(name);
-        projects.push(doc::ProjectStatus {
+        projects.push(Entry::Made(doc::ProjectStatus {
             name: name.to_string(),
             display_name: good
                 .and_then(|g| g.project.manifest.spec.display_name.clone())
@@ -197,9 +195,9 @@ pub(crate) fn files(
             state: doc::ProjectState::Failed,
             revision: good.map(|g| g.revision.clone()).unwrap_or_default(),
             errors: errors(Some(name)),
-        });
+        }));
     }
-    projects.sort_by(|a, b| a.name.cmp(&b.name));
+    projects.sort_by(|a, b| a.name().cmp(b.name()));
     out.runs(runs);
     let repo_errors = errors(None);
     let summary = doc::Summary {
@@ -213,11 +211,11 @@ pub(crate) fn files(
             .starts_with("http")
             .then(|| cfg.repo.trim_end_matches(".git").to_string()),
         clusters,
-        projects,
+        projects: Vec::new(),
         errors: repo_errors.clone(),
         next_run_due,
     };
-    let file = out.memo.summary.file(summary);
+    let file = out.memo.summary.file(summary, projects);
     out.root.insert_file(paths::SUMMARY, file);
     let all_errors: Vec<doc::ErrorEntry> = o
         .diagnostics
