@@ -282,7 +282,8 @@ mod tests {
         };
         let (first, second) = (good(loaded, "1111"), good(loaded, "2222"));
         let mut lines = ProjectLines::default();
-        let steps: [(&Arc<Project>, Option<&Arc<Good>>, bool); 6] = [
+        type Step<'a> = (&'a Arc<Project>, Option<&'a Arc<Good>>, bool);
+        let steps: [Step; 6] = [
             (loaded, None, false),
             (loaded, Some(&first), false),
             (loaded, Some(&first), false),
