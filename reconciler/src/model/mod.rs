@@ -220,3 +220,45 @@ impl Model {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    /// A project placed by names is on each named cluster the model has, once, in name order;
+    /// by a selector, on each cluster with its labels as well.
+    #[test]
+    fn a_project_is_placed_on_the_clusters_it_names_in_name_order() {
+        let shape = crate::synth::Shape {
+            clusters: 3,
+            ..crate::synth::Shape::small()
+        };
+        let (model, _) = super::load(&crate::synth::snapshot(&shape));
+        let mut project = (**model.projects.values().next().unwrap()).clone();
+        let placed = |project: &super::Project| -> Vec<String> {
+            let clusters = model.project_clusters(project);
+            clusters.iter().map(|c| c.name().to_string()).collect()
+        };
+        let spec = Arc::make_mut(&mut project.manifest.spec);
+        spec.placement.clusters = ["cluster-2", "nowhere", "cluster-0", "cluster-2"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(placed(&project), ["cluster-0", "cluster-2"]);
+        let labels = &model.clusters["cluster-1"].spec.labels;
+        let (k, v) = labels
+            .iter()
+            .next()
+            .expect("synthetic clusters have labels");
+        let spec = Arc::make_mut(&mut project.manifest.spec);
+        spec.placement.selector = [(k.clone(), v.clone())].into();
+        let selected: Vec<String> = model
+            .clusters
+            .values()
+            .filter(|c| {
+                c.spec.labels.get(k) == Some(v) || ["cluster-0", "cluster-2"].contains(&c.name())
+            })
+            .map(|c| c.name().to_string())
+            .collect();
+        assert_eq!(placed(&project), selected);
+    }
+}

@@ -34,21 +34,32 @@ impl Good {
     }
 }
 
-/// Each cluster's desired objects: those of the projects in `current` placed on it.
+/// Each cluster's desired objects: those of the projects in `current` placed on it. Made in
+/// one pass over the projects' rendered groups (each project is placed on few clusters), not
+/// by looking every project up once per cluster.
 pub(super) fn desired_of(
     model: &Model,
     current: &BTreeMap<String, Arc<Good>>,
 ) -> BTreeMap<String, Desired> {
-    model
+    let mut groups: BTreeMap<&str, Vec<(Option<String>, Group)>> = model
         .clusters
         .keys()
-        .map(|name| {
-            let projects = current
-                .iter()
-                .filter_map(|(p, g)| Some((Some(p.clone()), g.rendered.get(name)?.clone())))
-                .collect();
-            let cluster = name.clone();
-            (name.clone(), Desired { cluster, projects })
+        .map(|name| (name.as_str(), Vec::new()))
+        .collect();
+    for (project, good) in current {
+        for (cluster, group) in &good.rendered {
+            if let Some(groups) = groups.get_mut(cluster.as_str()) {
+                groups.push((Some(project.clone()), group.clone()));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, groups)| {
+            // In project order already: sorting them to build the map is one pass.
+            let projects = groups.into_iter().collect();
+            let cluster = name.to_string();
+            (cluster.clone(), Desired { cluster, projects })
         })
         .collect()
 }
