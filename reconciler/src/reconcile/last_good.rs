@@ -57,7 +57,7 @@ pub(super) fn desired_of(
         .into_iter()
         .map(|(name, groups)| {
             // In project order already: sorting them to build the map is one pass.
-            let projects = groups.into_iter().collect();
+            let projects = Arc::new(groups.into_iter().collect());
             let cluster = name.to_string();
             (cluster.clone(), Desired { cluster, projects })
         })

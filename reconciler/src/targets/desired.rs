@@ -11,13 +11,17 @@ use std::sync::Arc;
 /// One project's objects for one cluster, in apply order.
 pub type Group = Arc<[RenderedObject]>;
 
+/// Groups by project (`None`: objects of no project), shared: a directory target's memory
+/// keeps those of a plan without copying them.
+pub type Groups = Arc<BTreeMap<Option<String>, Group>>;
+
 /// What one cluster should hold, by project (`None`: objects of no project).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
     /// Cluster name.
     pub cluster: String,
     /// Project → its objects, each group in apply order.
-    pub projects: BTreeMap<Option<String>, Group>,
+    pub projects: Groups,
 }
 
 impl Desired {
@@ -29,7 +33,7 @@ impl Desired {
         }
         Desired {
             cluster: set.cluster,
-            projects: projects.into_iter().map(|(p, v)| (p, v.into())).collect(),
+            projects: Arc::new(projects.into_iter().map(|(p, v)| (p, v.into())).collect()),
         }
     }
 

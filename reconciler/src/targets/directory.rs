@@ -337,13 +337,13 @@ impl DirectoryTarget {
         let mut wanted: HashSet<[&str; 4]> = HashSet::new();
         let mut looked: HashSet<&Option<String>> = HashSet::new();
         let mut objects: Vec<(&RenderedObject, bool)> = Vec::new();
-        for (project, group) in &desired.projects {
-            if let Some(m) = memory {
-                m.planned(project, group);
-                if m.unchanged_group(project, group) {
-                    plan.untouched += group.len();
-                    continue;
-                }
+        if let Some(m) = memory {
+            m.planned(&desired.projects);
+        }
+        for (project, group) in desired.projects.iter() {
+            if memory.is_some_and(|m| m.unchanged_group(project, group)) {
+                plan.untouched += group.len();
+                continue;
             }
             looked.insert(project);
             for o in group.iter() {

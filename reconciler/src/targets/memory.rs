@@ -21,12 +21,12 @@
 //! the watch is trusted, a project whose group is that very `Arc` again and none of whose files
 //! an event named is unchanged as a whole: a plan does not look at its objects one by one.
 
-use super::desired::Group;
+use super::desired::{Group, Groups};
 use super::directory::{INVENTORY_FILE, InventoryLines, TEMP_PREFIX};
 use super::file_stamp::{BytesDigest, Stamp};
 use cubist_status_ui::doc::{Inventory, InventoryEntry};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -63,9 +63,10 @@ struct Files {
     /// Projects owning a file of `touched`.
     touched_projects: HashSet<Option<String>>,
     /// The groups of the current plan, by project.
-    planned: BTreeMap<Option<String>, Group>,
-    /// The groups last applied in full (every object written or unchanged), by project.
-    applied: HashMap<Option<String>, Group>,
+    planned: Option<Groups>,
+    /// The groups of the last apply, by project: applied in full (every object written or
+    /// unchanged) but those of the projects listed (an object failed or conflicted).
+    applied: Option<(Groups, HashSet<Option<String>>)>,
 }
 
 /// One object file as a memory knows it, kept on disk between processes (see
@@ -192,7 +193,7 @@ impl Memory {
                 for known in files.objects.values_mut() {
                     known.verified = false;
                 }
-                files.applied.clear();
+                files.applied = None;
                 files.trusted = false;
                 HashSet::new()
             }
@@ -221,7 +222,7 @@ impl Memory {
         files.runs_touched.extend(namespaces);
         files.touched = touched;
         files.touched_projects = projects;
-        files.planned.clear();
+        files.planned = None;
     }
 
     /// True when `group` is the group last applied in full for `project` and the watch saw
@@ -230,10 +231,10 @@ impl Memory {
         let files = self.files();
         files.trusted
             && !files.touched_projects.contains(project)
-            && files
-                .applied
-                .get(project)
-                .is_some_and(|g| Arc::ptr_eq(g, group))
+            && files.applied.as_ref().is_some_and(|(groups, unsettled)| {
+                !unsettled.contains(project)
+                    && groups.get(project).is_some_and(|g| Arc::ptr_eq(g, group))
+            })
     }
 
     /// True when the current plan trusts the watch and the directory was cleaned of
@@ -252,19 +253,18 @@ impl Memory {
     }
 
     /// Notes the groups the current plan covers.
-    pub(super) fn planned(&self, project: &Option<String>, group: &Group) {
-        self.files().planned.insert(project.clone(), group.clone());
+    pub(super) fn planned(&self, groups: &Groups) {
+        self.files().planned = Some(groups.clone());
     }
 
     /// After an apply of the current plan: its groups are applied in full, except those of
     /// `unsettled` projects (an object failed or conflicted), which are looked at again.
     pub(super) fn applied(&self, unsettled: &HashSet<Option<String>>) {
         let mut files = self.files();
-        let planned = std::mem::take(&mut files.planned);
-        files.applied = planned
-            .into_iter()
-            .filter(|(p, _)| !unsettled.contains(p))
-            .collect();
+        files.applied = files
+            .planned
+            .take()
+            .map(|groups| (groups, unsettled.clone()));
     }
 
     /// The hash of the object in the file at `path` when the watch saw no change to it since it
