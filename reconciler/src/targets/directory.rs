@@ -607,6 +607,7 @@ impl DirectoryTarget {
             .filter_map(|c| owned_at(&old, &c.key.key_parts()))
             .collect();
         named.sort_unstable();
+        named.dedup();
         let mut written: Vec<InventoryEntry> = plan
             .changes
             .iter()
@@ -1424,6 +1425,42 @@ mod tests {
                 *counted.entry(e.project.clone()).or_default() += 1;
             }
             assert_eq!(*memory.inventory_projects(&inventory), counted);
+        }
+    }
+
+    /// Two projects rendering the same object (the plan names its inventory entry twice)
+    /// leave the projects an apply derives for its inventory those of its entries.
+    #[test]
+    fn an_object_two_projects_render_is_counted_once() {
+        let (_dir, memory, target) = remembering();
+        let set = |value: &str| {
+            // `p` renders a and b, `q` renders a too, and c.
+            let mut set = super::super::config_maps(&["a", "b", "c"]);
+            for i in [0, 2] {
+                let mut of_q = set.objects[i].clone();
+                of_q.project = Some("q".into());
+                set.objects[i] = of_q;
+            }
+            let mut twin = set.objects[0].clone();
+            twin.project = Some("p".into());
+            set.objects.push(twin);
+            for o in &mut set.objects {
+                let mut body = o.body.to_value();
+                body["data"]["k"] = value.into();
+                o.hash = crate::render::hash::content_hash(&body);
+                o.body = body.into();
+            }
+            Desired::from_set(set)
+        };
+        for value in ["v", "w", "x"] {
+            let plan = target.plan_desired(&set(value)).unwrap();
+            target.apply(&plan, &mut |_| {}).unwrap();
+            let inventory = target.inventory().unwrap();
+            let mut counted = memory::Projects::new();
+            for e in &inventory.objects {
+                *counted.entry(e.project.clone()).or_default() += 1;
+            }
+            assert_eq!(*memory.inventory_projects(&inventory), counted, "{value}");
         }
     }
 
