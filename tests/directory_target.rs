@@ -642,7 +642,10 @@ fn a_project_gone_while_the_watch_is_trusted_has_its_objects_deleted() {
         .find(|p| p.is_some())
         .cloned()
         .expect("a project");
-    let removed = fewer.projects.remove(&gone).expect("its group").len();
+    let removed = std::sync::Arc::make_mut(&mut fewer.projects)
+        .remove(&gone)
+        .expect("its group")
+        .len();
     assert!(removed > 0 && removed < total);
     let plan = poll(&fewer);
     assert_eq!(plan.count(Action::Delete), removed, "{gone:?}");
