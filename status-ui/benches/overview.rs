@@ -182,10 +182,10 @@ fn median(path: &str, tree: &StatusTree) -> (Duration, usize) {
 
 fn main() {
     let tree = tree();
-    let bytes: usize = tree.files.values().map(Vec::len).sum();
+    let bytes: usize = tree.files().values().map(Vec::len).sum();
     println!(
         "status tree: {PROJECTS} projects, {} files, {} KiB",
-        tree.files.len(),
+        tree.files().len(),
         bytes / 1024
     );
     for path in [

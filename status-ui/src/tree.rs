@@ -86,10 +86,17 @@ pub mod paths {
 #[derive(Debug, Default)]
 pub struct StatusTree {
     /// Path to file content.
-    pub files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Vec<u8>>,
     /// The documents decoded so far.
     decoded: Decoded,
+    /// Every pipeline's merged runs (see [`StatusTree::all_runs`]), made once: the overview
+    /// lists them at every request, and merging thousands of runs files took longer than the
+    /// rest of the page.
+    all_runs: std::sync::OnceLock<AllRuns>,
 }
+
+/// Every pipeline's runs, by project, then pipeline; shared.
+pub type AllRuns = Arc<[Result<PipelineRuns, ErrorEntry>]>;
 
 impl Clone for StatusTree {
     /// The same files; documents are decoded again on demand.
@@ -146,7 +153,24 @@ impl StatusTree {
         StatusTree {
             files,
             decoded: Decoded::default(),
+            all_runs: Default::default(),
         }
+    }
+
+    /// Its files: path to content.
+    pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.files
+    }
+
+    /// Its files, taken out.
+    pub fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+        self.files
+    }
+
+    /// Its files, to change: what was made of them once per tree is made again.
+    pub fn files_mut(&mut self) -> &mut BTreeMap<String, Vec<u8>> {
+        self.all_runs = Default::default();
+        &mut self.files
     }
 
     /// Takes over what `older` (an earlier commit's tree) decoded, for the files whose bytes
@@ -204,9 +228,12 @@ impl StatusTree {
         self.runs_where(|p, n| p == project && n == pipeline).pop()
     }
 
-    /// Every pipeline's runs, by project, then pipeline (see [`StatusTree::pipeline_runs`]).
-    pub fn all_runs(&self) -> impl Iterator<Item = Result<PipelineRuns, ErrorEntry>> + '_ {
-        self.runs_where(|_, _| true).into_iter()
+    /// Every pipeline's runs, by project, then pipeline (see [`StatusTree::pipeline_runs`]),
+    /// merged at the first call and kept (a change through [`StatusTree::files_mut`] drops them).
+    pub fn all_runs(&self) -> AllRuns {
+        self.all_runs
+            .get_or_init(|| self.runs_where(|_, _| true).into())
+            .clone()
     }
 
     /// The merged runs of the pipelines `chosen` picks by project and pipeline name.
@@ -386,6 +413,33 @@ mod tests {
 
     fn decoded_count(tree: &StatusTree) -> usize {
         tree.decoded.map().values().map(Vec::len).sum()
+    }
+
+    /// Every pipeline's runs are merged once per tree, and again after its files change.
+    #[test]
+    fn all_runs_are_merged_once_and_again_after_a_change() {
+        let runs = |project: &str| {
+            let doc = PipelineRuns {
+                project: project.into(),
+                pipeline: "daily".into(),
+                clusters: BTreeMap::from([("c".to_string(), Default::default())]),
+                ..Default::default()
+            };
+            let path = paths::cluster_runs("c", project, "daily");
+            (path, crate::yaml::to_yaml(&doc).unwrap().into_bytes())
+        };
+        let mut tree = StatusTree::new(BTreeMap::from([runs("a")]));
+        let first = tree.all_runs();
+        assert_eq!(first.len(), 1);
+        assert!(Arc::ptr_eq(&first, &tree.all_runs()), "merged once");
+        let (path, bytes) = runs("b");
+        tree.files_mut().insert(path, bytes);
+        let projects: Vec<String> = tree
+            .all_runs()
+            .iter()
+            .map(|r| r.as_ref().unwrap().project.clone())
+            .collect();
+        assert_eq!(projects, ["a", "b"]);
     }
 
     #[test]

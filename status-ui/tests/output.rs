@@ -65,9 +65,9 @@ fn static_site_has_every_page_with_working_relative_links() {
 #[test]
 fn static_site_skips_names_unsafe_as_directories() {
     let mut tree = common::fixture();
-    let digest = String::from_utf8(tree.files["status/projects/web.yaml"].clone()).unwrap();
+    let digest = String::from_utf8(tree.files()["status/projects/web.yaml"].clone()).unwrap();
     let digest = digest.replace("name: \"a\\\"b'c\"", "name: \"../../escape\"");
-    tree.files
+    tree.files_mut()
         .insert("status/projects/web.yaml".into(), digest.into_bytes());
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("site");

@@ -228,12 +228,12 @@ fn cluster_page_lists_objects() {
 #[test]
 fn no_repo_url_means_no_repo_links() {
     let mut tree = fixture();
-    let summary = String::from_utf8(tree.files["status/summary.yaml"].clone()).unwrap();
+    let summary = String::from_utf8(tree.files()["status/summary.yaml"].clone()).unwrap();
     let summary = summary.replace(
         "repoUrl: https://github.com/acme/platform\n",
         "repoUrl: \"javascript:alert(1)\"\n",
     );
-    tree.files
+    tree.files_mut()
         .insert("status/summary.yaml".into(), summary.into_bytes());
     for path in ALL_PATHS {
         let html = page(&tree, path);

@@ -132,7 +132,8 @@ fn daily_ranker_runs() -> PipelineRuns {
 
 fn with_runs(mut tree: StatusTree, runs: &PipelineRuns) -> StatusTree {
     let path = paths::runs(&runs.project, &runs.pipeline);
-    tree.files.insert(path, to_yaml(runs).unwrap().into_bytes());
+    tree.files_mut()
+        .insert(path, to_yaml(runs).unwrap().into_bytes());
     tree
 }
 
@@ -207,7 +208,7 @@ fn a_pipeline_without_a_runs_file_keeps_the_digest_list_and_a_corrupt_one_says_s
     let html = page(&fixture(), "/projects/nlp/pipelines/daily-ranker");
     assert!(between(&html, "<h2>Runs</h2>", "</table>").contains("daily-ranker-20261121"));
     let mut tree = fixture();
-    tree.files.insert(
+    tree.files_mut().insert(
         paths::runs("nlp", "daily-ranker"),
         b"clusters: [not, a, map]\n".to_vec(),
     );

@@ -101,9 +101,11 @@ fn select(
     pipeline: Option<&str>,
 ) -> Result<Vec<PipelineRuns>> {
     let mut all = Vec::new();
-    for file in tree.all_runs() {
+    for file in tree.all_runs().iter() {
         all.push(
-            file.map_err(|e| anyhow::anyhow!("{}:{}:{}: {}", e.file, e.line, e.column, e.message))?,
+            file.clone().map_err(|e| {
+                anyhow::anyhow!("{}:{}:{}: {}", e.file, e.line, e.column, e.message)
+            })?,
         );
     }
     if all.is_empty() {

@@ -182,7 +182,10 @@ pub fn read_status_dir(repo: &Repository, branch: &str, dir: &str) -> Result<Vec
 pub fn read_status_ref(repo: &Repository, refname: &str) -> Result<BTreeMap<String, Vec<u8>>> {
     // The reader is dropped at once: the tree is then this function's alone.
     let tree = StatusReader::default().read_ref(repo, refname)?;
-    Ok(Arc::try_unwrap(tree).map_or_else(|t| t.files.clone(), |t| t.files))
+    Ok(Arc::try_unwrap(tree).map_or_else(
+        |t| t.files().clone(),
+        cubist_status_ui::StatusTree::into_files,
+    ))
 }
 
 #[cfg(test)]

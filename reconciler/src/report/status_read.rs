@@ -121,7 +121,7 @@ impl Walk<'_> {
             match entry.kind() {
                 Some(ObjectType::Blob) => {
                     let bytes = match self.last.filter(|l| l.blobs.get(&path) == Some(&id)) {
-                        Some(last) => last.tree.files[&path].clone(),
+                        Some(last) => last.tree.files()[&path].clone(),
                         None => self.repo.find_blob(id)?.content().to_vec(),
                     };
                     self.files.insert(path.clone(), bytes);
@@ -146,7 +146,7 @@ impl Walk<'_> {
 
     /// Takes the files and directories under `dir` (unchanged since `last`) from it.
     fn take_over(&mut self, last: &Loaded, dir: &str) {
-        for (path, bytes) in last.tree.files.range(dir.to_string()..) {
+        for (path, bytes) in last.tree.files().range(dir.to_string()..) {
             if !path.starts_with(dir) {
                 break;
             }
@@ -198,7 +198,7 @@ mod tests {
             reader
                 .read_branch(&repo, "cubist/status")
                 .unwrap()
-                .files
+                .files()
                 .is_empty()
         );
 
@@ -233,17 +233,18 @@ mod tests {
             .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
             .collect();
         assert_eq!(
-            read.files, expected,
+            read.files(),
+            &expected,
             "read over the first, the same as read afresh"
         );
         let fresh = StatusReader::default().read_commit(&repo, second).unwrap();
-        assert_eq!(fresh.files, expected);
+        assert_eq!(fresh.files(), &expected);
 
         // A file removed, a directory removed.
         commit(&repo, &[("status/summary.yaml", "revision: c\n")]);
         let read = reader.read_branch(&repo, "cubist/status").unwrap();
         assert_eq!(
-            read.files.keys().collect::<Vec<_>>(),
+            read.files().keys().collect::<Vec<_>>(),
             ["status/summary.yaml"]
         );
     }

@@ -77,7 +77,7 @@ pub fn finished_runs(
     // (project, run) → file, cluster → (execution key → newest attempt).
     type PerCluster = BTreeMap<String, BTreeMap<String, RunRecord>>;
     let mut found: BTreeMap<(String, String), (String, PerCluster)> = BTreeMap::new();
-    for file in tree.all_runs().filter_map(Result::ok) {
+    for file in tree.all_runs().iter().filter_map(|f| f.as_ref().ok()) {
         for (cluster, c) in &file.clusters {
             for r in c.runs.iter().filter(|r| r.origin.kind == "run") {
                 if r.origin.run.is_empty() {

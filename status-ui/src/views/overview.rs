@@ -102,14 +102,14 @@ const MAX_ATTENTION: usize = 20;
 /// Failed and blocked runs of every pipeline (nothing when no pipeline has a runs file): the
 /// counts, then each one linked to its pipeline.
 fn runs(h: &mut Html, v: &View) {
-    let all: Vec<_> = v.tree.all_runs().collect();
+    let all = v.tree.all_runs();
     if all.is_empty() {
         return;
     }
     let mut items = Html::new();
     let (mut failed, mut blocked, mut listed, mut undelivered) = (0usize, 0usize, 0usize, 0usize);
     let mut corrupt = Vec::new();
-    for file in &all {
+    for file in all.iter() {
         let runs = match file {
             Ok(r) => r,
             Err(e) => {
