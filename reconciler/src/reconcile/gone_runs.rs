@@ -35,9 +35,7 @@ pub(super) fn prune_gone_projects(
     memo.0.retain(|cluster, _| roots.contains_key(cluster));
     for (cluster, root) in roots {
         let placed = placed.remove(cluster.as_str()).unwrap_or_default();
-        let settled = outcome.clusters.get(cluster).is_some_and(|co| {
-            co.skipped.is_none() && co.plan.as_ref().is_none_or(|p| p.held.is_none())
-        });
+        let settled = super::runs_quiet::settled(outcome, cluster) == (true, true);
         let known = memo.0.get_mut(cluster).filter(|(dir, _)| dir == root);
         if !settled {
             // Looked at once the cluster is: until then, every project placed is remembered.

@@ -87,7 +87,7 @@ pub(super) struct Memo {
 }
 
 /// Whether cluster `name` of `outcome` was applied, and with no deletion held.
-fn settled(outcome: &Outcome, name: &str) -> (bool, bool) {
+pub(super) fn settled(outcome: &Outcome, name: &str) -> (bool, bool) {
     outcome.clusters.get(name).map_or((false, false), |co| {
         let held = co.plan.as_ref().is_some_and(|p| p.held.is_some());
         (co.skipped.is_none(), !held)
