@@ -617,22 +617,7 @@ impl DirectoryTarget {
         sort_unique(&mut written);
         // The projects it lists then: those of the old one, less the entries the plan named,
         // plus those it wrote.
-        let projects = self.memory.as_ref().map(|m| {
-            let mut projects = Arc::unwrap_or_clone(m.inventory_projects(&old));
-            for &i in &named {
-                let project = &old.objects[i].project;
-                if let Some(n) = projects.get_mut(project) {
-                    *n -= 1;
-                    if *n == 0 {
-                        projects.remove(project);
-                    }
-                }
-            }
-            for e in &written {
-                *projects.entry(e.project.clone()).or_default() += 1;
-            }
-            Arc::new(projects)
-        });
+        let projects = (self.memory.as_ref()).map(|m| m.projects_after(&old, &named, &written));
         // The old entries are moved, not copied, once the memory lets go of its copy (the
         // inventory is written again just below), into the buffers of the one before.
         let spare = self.memory.as_ref().map(Memory::forget_inventory);
@@ -1363,6 +1348,15 @@ mod tests {
         assert!(actions.contains(&Action::Update), "{actions:?}");
     }
 
+    /// The projects `inventory` lists, counted from its entries.
+    fn counted(inventory: &Inventory) -> memory::Projects {
+        let mut counted = memory::Projects::new();
+        for e in &inventory.objects {
+            *counted.entry(e.project.clone()).or_default() += 1;
+        }
+        counted
+    }
+
     /// The deletions a remembering target plans (matching inventory entries against the few
     /// projects that may lose objects, or a set of them when there are more) are those a
     /// target without a memory plans by walking its whole inventory.
@@ -1420,11 +1414,7 @@ mod tests {
             target.apply(&plan, &mut |_| {}).unwrap();
             // The projects the apply derived for the inventory it wrote are its entries'.
             let inventory = target.inventory().unwrap();
-            let mut counted = memory::Projects::new();
-            for e in &inventory.objects {
-                *counted.entry(e.project.clone()).or_default() += 1;
-            }
-            assert_eq!(*memory.inventory_projects(&inventory), counted);
+            assert_eq!(*memory.inventory_projects(&inventory), counted(&inventory));
         }
     }
 
@@ -1456,10 +1446,7 @@ mod tests {
             let plan = target.plan_desired(&set(value)).unwrap();
             target.apply(&plan, &mut |_| {}).unwrap();
             let inventory = target.inventory().unwrap();
-            let mut counted = memory::Projects::new();
-            for e in &inventory.objects {
-                *counted.entry(e.project.clone()).or_default() += 1;
-            }
+            let counted = counted(&inventory);
             assert_eq!(*memory.inventory_projects(&inventory), counted, "{value}");
         }
     }

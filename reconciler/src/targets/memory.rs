@@ -102,6 +102,16 @@ pub(super) type Spare = (Vec<InventoryEntry>, Option<InventoryLines>);
 /// each.
 pub(super) type Projects = HashMap<Option<String>, usize>;
 
+/// Counts `project` once more in `projects` (its name copied only when it is new there).
+fn count_in(projects: &mut Projects, project: &Option<String>) {
+    match projects.get_mut(project) {
+        Some(n) => *n += 1,
+        None => {
+            projects.insert(project.clone(), 1);
+        }
+    }
+}
+
 /// What is known of one object file.
 struct Known {
     stamp: Stamp,
@@ -428,16 +438,36 @@ impl Memory {
         }
         let mut projects = Projects::new();
         for e in &inventory.objects {
-            match projects.get_mut(&e.project) {
-                Some(n) => *n += 1,
-                None => {
-                    projects.insert(e.project.clone(), 1);
-                }
-            }
+            count_in(&mut projects, &e.project);
         }
         let projects = Arc::new(projects);
         files.inventory_projects = Some((inventory.clone(), projects.clone()));
         projects
+    }
+
+    /// The projects of the inventory `old` becomes when its entries at `named` (sorted, each
+    /// once) leave it and `written` join it: derived from those of `old` (see
+    /// [`Self::inventory_projects`]) instead of counted again from every entry.
+    pub(super) fn projects_after(
+        &self,
+        old: &Arc<Inventory>,
+        named: &[usize],
+        written: &[InventoryEntry],
+    ) -> Arc<Projects> {
+        let mut projects = Arc::unwrap_or_clone(self.inventory_projects(old));
+        for &i in named {
+            let project = &old.objects[i].project;
+            if let Some(n) = projects.get_mut(project) {
+                *n -= 1;
+                if *n == 0 {
+                    projects.remove(project);
+                }
+            }
+        }
+        for e in written {
+            count_in(&mut projects, &e.project);
+        }
+        Arc::new(projects)
     }
 
     /// Forgets the inventory (about to be written again), and what was computed of it: the
