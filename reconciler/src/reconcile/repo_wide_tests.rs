@@ -51,13 +51,8 @@ fn a_repository_wide_error_keeps_every_cluster_in_the_status() {
     );
     let (held_units, summary) = status(&lp.rec);
     assert_eq!(held_units, units, "the objects' statuses stay");
-    let states: Vec<(&str, SyncState)> = summary
-        .clusters
-        .iter()
-        .map(|c| (c.name.as_str(), c.state))
-        .collect();
     assert_eq!(
-        states,
+        crate::report::status_shard::cluster_states(&summary),
         vec![
             ("cluster-0", SyncState::Failed),
             ("cluster-1", SyncState::Failed)

@@ -108,6 +108,13 @@ impl Shard {
     }
 }
 
+/// Each cluster of `summary` by name, with its state: what the tests compare.
+#[cfg(test)]
+pub(crate) fn cluster_states(summary: &Summary) -> Vec<(&str, cubist_status_ui::doc::SyncState)> {
+    let clusters = summary.clusters.iter();
+    clusters.map(|c| (c.name.as_str(), c.state)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,13 +165,8 @@ mod tests {
         // A follower owning `a`: its entry for `a`, the branch's for `b`, the branch's header.
         let f = shard(&["a"], false).summary(mine.clone(), Some(base.clone()));
         assert_eq!(f.revision, "r1");
-        let states: Vec<(&str, SyncState)> = f
-            .clusters
-            .iter()
-            .map(|c| (c.name.as_str(), c.state))
-            .collect();
         assert_eq!(
-            states,
+            cluster_states(&f),
             vec![("a", SyncState::Failed), ("b", SyncState::Synced)]
         );
         // The leader owning `b`: its header and `b`, the branch's `a`; `gone` is dropped.
